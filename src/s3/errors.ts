@@ -1,0 +1,152 @@
+import { StorageError, type StorageErrorCode } from '../storage/errors.js';
+
+/** The IAM action a user needs for each S3 API call (for "access denied" messages and doctor). */
+export const iamActionFor: Record<string, string> = {
+  HeadObject: 's3:GetObject',
+  GetObject: 's3:GetObject',
+  PutObject: 's3:PutObject',
+  CopyObject: 's3:PutObject (and s3:GetObject on the source)',
+  UploadPartCopy: 's3:PutObject (and s3:GetObject on the source)',
+  CreateMultipartUpload: 's3:PutObject',
+  UploadPart: 's3:PutObject',
+  CompleteMultipartUpload: 's3:PutObject',
+  AbortMultipartUpload: 's3:AbortMultipartUpload',
+  ListParts: 's3:ListMultipartUploadParts',
+  ListMultipartUploads: 's3:ListBucketMultipartUploads',
+  DeleteObject: 's3:DeleteObject',
+  DeleteObjects: 's3:DeleteObject',
+  ListObjectsV2: 's3:ListBucket',
+  ListObjects: 's3:ListBucket',
+  HeadBucket: 's3:ListBucket',
+  GetBucketLocation: 's3:GetBucketLocation',
+  GetBucketVersioning: 's3:GetBucketVersioning',
+  ListObjectVersions: 's3:ListBucketVersions',
+  GetBucketLifecycleConfiguration: 's3:GetLifecycleConfiguration',
+  PutBucketLifecycleConfiguration: 's3:PutLifecycleConfiguration',
+};
+
+interface SdkError {
+  name?: string;
+  Code?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+}
+
+export interface S3CallContext {
+  /** The S3 API operation, e.g. `PutObject`. */
+  operation: string;
+  bucket: string;
+  /** Storage path the call was about (for the error's `path`). */
+  path?: string;
+  /** Full key, for the message. */
+  key?: string;
+}
+
+/**
+ * Translate an AWS SDK error into a StorageError a user can act on: which bucket or key is
+ * missing, which IAM action was refused, whether the endpoint could be reached at all.
+ */
+export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError | unknown {
+  if (err instanceof StorageError) return err;
+  const e = (err ?? {}) as SdkError;
+  if (e.name === 'AbortError') return err;
+  const name = e.name ?? e.Code ?? '';
+  const status = e.$metadata?.httpStatusCode;
+  const where = ctx.key !== undefined ? `s3://${ctx.bucket}/${ctx.key}` : `s3://${ctx.bucket}`;
+  const make = (code: StorageErrorCode, message: string, retryable?: boolean) =>
+    new StorageError(code, message, { path: ctx.path, cause: err, retryable });
+
+  const net = networkCode(err);
+  if (net) {
+    return make('Transient', `S3 endpoint unreachable (${net}) during ${ctx.operation} on ${where}`, true);
+  }
+  switch (name) {
+    case 'NoSuchBucket':
+      return make('NotFound', `no such bucket: ${ctx.bucket}`);
+    case 'NoSuchKey':
+    case 'NotFound':
+      return make('NotFound', `no such file or folder: ${where}`);
+    case 'NoSuchUpload':
+      return make('NotFound', `no such multipart upload on ${where}`);
+    case 'AccessDenied':
+    case 'AllAccessDisabled':
+    case 'Forbidden':
+      return make(
+        'PermissionDenied',
+        `access denied: ${ctx.operation} on ${where} was refused; the credentials need ${iamActionFor[ctx.operation] ?? `s3:${ctx.operation}`}`,
+      );
+    case 'InvalidAccessKeyId':
+      return make(
+        'PermissionDenied',
+        `the S3 store does not know this access key (${ctx.operation} on ${where})`,
+      );
+    case 'SignatureDoesNotMatch':
+      return make(
+        'PermissionDenied',
+        `wrong secret key: the S3 store refused the request signature (${where})`,
+      );
+    case 'RequestTimeTooSkewed':
+      return make(
+        'PermissionDenied',
+        `this machine's clock is too far from the S3 store's: fix the clock (NTP)`,
+      );
+    case 'ExpiredToken':
+    case 'TokenRefreshRequired':
+      return make('PermissionDenied', `the S3 credentials have expired (${ctx.operation} on ${where})`, true);
+    case 'PreconditionFailed':
+      return make('Conflict', `changed by someone else meanwhile: ${where}`);
+    case 'EntityTooLarge':
+    case 'QuotaExceeded':
+      return make('QuotaExceeded', `the S3 store refused the size of ${where} (${name})`);
+    case 'KeyTooLongError':
+    case 'InvalidObjectName':
+      return make('InvalidArgument', `name not accepted by the S3 store: ${where} (${name})`);
+    case 'InvalidObjectState':
+      return make('PermissionDenied', `${where} is archived (Glacier): restore it before reading`);
+    case 'SlowDown':
+    case 'ServiceUnavailable':
+    case 'InternalError':
+    case 'RequestTimeout':
+      return make(
+        'Transient',
+        `S3 store busy or failing (${name}) during ${ctx.operation} on ${where}`,
+        true,
+      );
+  }
+  if (status === 404) return make('NotFound', `no such file or folder: ${where}`);
+  if (status === 403) {
+    return make(
+      'PermissionDenied',
+      `access denied: ${ctx.operation} on ${where} was refused; the credentials need ${iamActionFor[ctx.operation] ?? `s3:${ctx.operation}`}`,
+    );
+  }
+  if (status === 301 || name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed') {
+    return make(
+      'InvalidArgument',
+      `bucket ${ctx.bucket} is in another region than the one configured (${name || status})`,
+    );
+  }
+  if (status !== undefined && status >= 500) {
+    return make('Transient', `S3 store error ${status} (${name}) during ${ctx.operation} on ${where}`, true);
+  }
+  const detail = [name, e.message].filter(Boolean).join(': ') || String(err);
+  return make('Transient', `${ctx.operation} on ${where} failed: ${detail}`, Boolean(e.$retryable));
+}
+
+function networkCode(err: unknown): string | undefined {
+  for (
+    let e = err as { code?: string; cause?: unknown } | undefined, i = 0;
+    e && i < 5;
+    e = e.cause as never, i++
+  ) {
+    if (
+      typeof e.code === 'string' &&
+      /^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE)$/.test(e.code)
+    ) {
+      return e.code;
+    }
+  }
+  return undefined;
+}

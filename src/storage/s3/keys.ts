@@ -1,0 +1,66 @@
+import type { StoragePath } from '../types.js';
+
+/** Content type of the zero-byte `dir/` marker objects Ferry writes (as rclone and s3fs do). */
+export const DIR_CONTENT_TYPE = 'application/x-directory';
+
+/** Content types other tools give folder markers. */
+const DIR_CONTENT_TYPES = new Set([DIR_CONTENT_TYPE, 'httpd/unix-directory', 'application/directory']);
+
+/** Suffix of the folder markers Hadoop's s3n/EMRFS write (`dir_$folder$`). */
+export const HADOOP_DIR_SUFFIX = '_$folder$';
+
+/** True when a HEAD of a slash-less key describes a folder marker (old s3fs writes these). */
+export function isDirMarkerHead(size: number | undefined, contentType: string | undefined): boolean {
+  return (
+    (size ?? 0) === 0 && contentType !== undefined && DIR_CONTENT_TYPES.has(contentType.split(';')[0]!.trim())
+  );
+}
+
+/** Metadata name under which a client-set mtime is kept (`X-Amz-Meta-Mtime`, as rclone does). */
+export const MTIME_META = 'mtime';
+
+/** Format an mtime as rclone does: seconds since the epoch with a fraction. */
+export function formatMtime(date: Date): string {
+  return (date.getTime() / 1000).toFixed(3).replace(/\.?0+$/, '');
+}
+
+/** Read an `X-Amz-Meta-Mtime` value (seconds with fraction; rclone also accepts RFC 3339). */
+export function parseMtime(value: string | undefined): Date | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  const date = Number.isFinite(seconds) ? new Date(seconds * 1000) : new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/**
+ * A key segment that no normalised path can name (empty segment from `//`, `.` or `..`, control
+ * characters). Listings skip such keys rather than show entries that can't be opened.
+ */
+export function isAddressable(relative: string): boolean {
+  return !/(^|\/)\.{0,2}(\/|$)|[\u0000-\u001f\u007f]/.test(relative);
+}
+
+/** Maps storage paths to keys under a bucket prefix (the chroot). */
+export class KeyMap {
+  /** `prefix/` or '' for the bucket root. */
+  readonly base: string;
+
+  constructor(prefix: string) {
+    this.base = prefix === '' ? '' : `${prefix}/`;
+  }
+
+  /** Object key of a file at `path`. */
+  file(path: StoragePath): string {
+    return this.base + path;
+  }
+
+  /** Key prefix of the folder at `path` (with trailing `/`; `base` for the root). */
+  dir(path: StoragePath): string {
+    return path === '' ? this.base : `${this.base}${path}/`;
+  }
+
+  /** Storage path of a key below the base. */
+  path(key: string): StoragePath {
+    return key.slice(this.base.length);
+  }
+}

@@ -1,0 +1,139 @@
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { baseName, parentOf } from '../paths.js';
+import type { Entry, StoragePath } from '../types.js';
+import { HADOOP_DIR_SUFFIX, isAddressable, type KeyMap } from './keys.js';
+
+const EPOCH = new Date(0);
+
+/** One ListObjectsV2 request; `send` is the backend's error-translating sender. */
+export type ListPage = (input: {
+  Prefix: string;
+  Delimiter?: string;
+  ContinuationToken?: string;
+  MaxKeys?: number;
+}) => Promise<ListObjectsV2CommandOutput>;
+
+export function listPager(
+  client: S3Client,
+  bucket: string,
+  send: <T>(op: string, key: string, fn: () => Promise<T>) => Promise<T>,
+): ListPage {
+  return (input) =>
+    send('ListObjectsV2', input.Prefix, () =>
+      client.send(new ListObjectsV2Command({ Bucket: bucket, ...input })),
+    );
+}
+
+/** Every page of a listing, one request at a time, as the caller consumes them. */
+export async function* pages(
+  list: ListPage,
+  prefix: string,
+  delimiter?: string,
+): AsyncIterable<ListObjectsV2CommandOutput> {
+  let token: string | undefined;
+  do {
+    const page = await list({ Prefix: prefix, Delimiter: delimiter, ContinuationToken: token });
+    yield page;
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+}
+
+function file(
+  path: StoragePath,
+  o: { Size?: number; LastModified?: Date; ETag?: string; StorageClass?: string },
+): Entry {
+  return {
+    path,
+    name: baseName(path),
+    type: 'file',
+    size: o.Size ?? 0,
+    mtime: o.LastModified ?? EPOCH,
+    etag: o.ETag,
+    storageClass: o.StorageClass,
+  };
+}
+
+function dir(path: StoragePath, mtime: Date = EPOCH): Entry {
+  return { path, name: baseName(path), type: 'dir', size: 0, mtime };
+}
+
+/**
+ * The direct children of the folder whose key prefix is `prefix`, from ListObjectsV2 pages with
+ * delimiter `/`: common prefixes and `_$folder$` markers are folders, the folder's own `dir/`
+ * marker is skipped. Never a HEAD per entry. Returns whether anything at all was under `prefix`
+ * (the folder's own marker included) through `seen.any`, so the caller can tell an empty folder
+ * from a missing one without another request when the answer is "something".
+ */
+export async function* listChildren(
+  list: ListPage,
+  keys: KeyMap,
+  prefix: string,
+  seen: { any: boolean },
+): AsyncIterable<Entry> {
+  const dirsYielded = new Set<string>();
+  for await (const page of pages(list, prefix, '/')) {
+    for (const cp of page.CommonPrefixes ?? []) {
+      seen.any = true;
+      const rel = keys.path(cp.Prefix!.slice(0, -1));
+      if (!isAddressable(rel) || dirsYielded.has(rel)) continue;
+      dirsYielded.add(rel);
+      yield dir(rel);
+    }
+    for (const o of page.Contents ?? []) {
+      seen.any = true;
+      const key = o.Key!;
+      if (key === prefix || key.endsWith('/')) continue; // the folder's own marker
+      if (key.endsWith(HADOOP_DIR_SUFFIX)) {
+        const rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
+        if (isAddressable(rel) && !dirsYielded.has(rel)) {
+          dirsYielded.add(rel);
+          yield dir(rel, o.LastModified);
+        }
+        continue;
+      }
+      const rel = keys.path(key);
+      if (isAddressable(rel)) yield file(rel, o);
+    }
+  }
+}
+
+/**
+ * Every descendant of the folder `prefix` from one flat listing (no delimiter): files, marker
+ * folders, and the folders implied by the keys' paths, each folder once.
+ */
+export async function* listTree(
+  list: ListPage,
+  keys: KeyMap,
+  prefix: string,
+  seen: { any: boolean },
+): AsyncIterable<Entry> {
+  const root = keys.path(prefix).replace(/\/$/, '');
+  const dirs = new Set<string>();
+  function* impliedDirs(rel: string): Iterable<Entry> {
+    const missing: string[] = [];
+    for (let p = parentOf(rel); p !== root && p !== '' && !dirs.has(p); p = parentOf(p)) missing.push(p);
+    for (const p of missing.reverse()) {
+      dirs.add(p);
+      yield dir(p);
+    }
+  }
+  for await (const page of pages(list, prefix)) {
+    for (const o of page.Contents ?? []) {
+      seen.any = true;
+      const key = o.Key!;
+      if (key === prefix) continue;
+      let rel: string;
+      let isDir = true;
+      if (key.endsWith('/')) rel = keys.path(key.slice(0, -1));
+      else if (key.endsWith(HADOOP_DIR_SUFFIX)) rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
+      else [rel, isDir] = [keys.path(key), false];
+      if (!isAddressable(rel)) continue;
+      yield* impliedDirs(rel);
+      if (!isDir) yield file(rel, o);
+      else if (!dirs.has(rel)) {
+        dirs.add(rel);
+        yield dir(rel, o.LastModified);
+      }
+    }
+  }
+}

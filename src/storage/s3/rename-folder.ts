@@ -1,0 +1,98 @@
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { type CopyOptions, copyObject } from '../../s3/copy.js';
+import { forEachConcurrent } from '../../util/concurrency.js';
+import { notFound, StorageError } from '../errors.js';
+import type { StoragePath } from '../types.js';
+import { pages } from './listing.js';
+import type { S3Storage } from './s3-storage.js';
+
+/**
+ * Name of the journal object a folder rename keeps inside the destination while it runs. Its
+ * presence tells a later rename of the same source to the same destination to carry on.
+ */
+export const RENAME_JOURNAL = '.ferry-rename.json';
+
+interface Journal {
+  from: string;
+  to: string;
+  started: string;
+}
+
+/**
+ * Rename a folder: every key below `from/` (its marker included) is copied server-side to the same
+ * place below `to/` and then deleted, `concurrency` keys at a time. Each key is deleted only after
+ * its copy succeeded, so an interruption never loses data; the journal object in the destination
+ * lets the same rename, run again, finish the job (copies are idempotent). The destination must
+ * not exist unless it holds that journal.
+ */
+export async function renameFolder(
+  s3: S3Storage,
+  from: StoragePath,
+  to: StoragePath,
+  options: CopyOptions,
+): Promise<void> {
+  const { client, bucket, keys } = s3;
+  const fromPrefix = keys.dir(from);
+  const toPrefix = keys.dir(to);
+  const journalKey = `${toPrefix}${RENAME_JOURNAL}`;
+
+  const destination = await s3.firstKeyUnder(to);
+  const destinationFile = destination === undefined ? await s3.head(to) : undefined;
+  if (destination !== undefined || destinationFile) {
+    const journal = await readJournal(s3, journalKey);
+    if (journal?.from !== fromPrefix)
+      throw new StorageError('AlreadyExists', `already exists: /${to}`, { path: to });
+  } else {
+    if ((await s3.firstKeyUnder(from)) === undefined) {
+      const head = await s3.head(from);
+      if (!head) throw notFound(from);
+    }
+    const journal: Journal = { from: fromPrefix, to: toPrefix, started: new Date().toISOString() };
+    await s3.send('PutObject', journalKey, () =>
+      client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: journalKey,
+          Body: JSON.stringify(journal),
+          ContentType: 'application/json',
+        }),
+      ),
+    );
+  }
+
+  async function* sourceKeys() {
+    for await (const page of pages(s3.listPage, fromPrefix)) yield* page.Contents ?? [];
+  }
+
+  await forEachConcurrent(sourceKeys(), options.concurrency, async (o) => {
+    const key = o.Key!;
+    const target = toPrefix + key.slice(fromPrefix.length);
+    const size = o.Size ?? 0;
+    const head = size >= options.multipartThreshold ? await s3.head(keys.path(key)) : undefined;
+    await s3.send('CopyObject', target, () =>
+      copyObject(
+        client,
+        { bucket, key, size, storageClass: o.StorageClass, head },
+        { bucket, key: target },
+        options,
+      ),
+    );
+    await s3.deleteKey(key);
+  });
+  // A marker-less source whose only marker was a slash-less key (old s3fs) is removed too.
+  const head = await s3.head(from);
+  if (head) await s3.deleteKey(keys.file(from));
+  await s3.deleteKey(journalKey);
+}
+
+async function readJournal(s3: S3Storage, key: string): Promise<Journal | undefined> {
+  try {
+    const res = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
+    return JSON.parse(await res.Body!.transformToString()) as Journal;
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined;
+    if (err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}

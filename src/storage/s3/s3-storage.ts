@@ -1,0 +1,341 @@
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { S3Connection } from '../../s3/connection.js';
+import { copyObject } from '../../s3/copy.js';
+import { translateS3Error } from '../../s3/errors.js';
+import { defaultUploadTuning, type UploadTuning, uploadObject } from '../../s3/upload.js';
+import { bodyToReadable } from '../body.js';
+import { notFound, StorageError } from '../errors.js';
+import { baseName } from '../paths.js';
+import type {
+  Entry,
+  ListOptions,
+  ReadOptions,
+  Storage,
+  StoragePath,
+  WriteBody,
+  WriteOptions,
+} from '../types.js';
+import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
+import { type ListPage, listChildren, listPager, listTree, pages } from './listing.js';
+import { renameFolder } from './rename-folder.js';
+
+const EPOCH = new Date(0);
+
+/**
+ * A bucket (and a key prefix inside it, which acts as a chroot) seen as a file system: folders
+ * are prefixes plus `dir/` markers, `stat` costs at most a HEAD and a one-key LIST, listings are
+ * streamed page by page, renames are server-side copies. See docs/s3-semantics.md.
+ */
+export class S3Storage implements Storage {
+  readonly description: string;
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly keys: KeyMap;
+  private readonly conn: S3Connection;
+  /** One ListObjectsV2 request in this bucket, errors translated. */
+  readonly listPage: ListPage;
+
+  /** Multipart tuning for writes (tests lower it to exercise multipart with small files). */
+  upload: UploadTuning = defaultUploadTuning;
+
+  constructor(client: S3Client, conn: S3Connection) {
+    this.client = client;
+    this.conn = conn;
+    this.bucket = conn.bucket;
+    this.keys = new KeyMap(conn.prefix);
+    this.description = `s3://${conn.bucket}/${conn.prefix}`;
+    this.listPage = listPager(client, this.bucket, this.send);
+  }
+
+  /** Send one S3 call, translating its error into a StorageError naming the key and IAM action. */
+  readonly send = async <T>(operation: string, key: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw translateS3Error(err, { operation, bucket: this.bucket, key, path: this.keys.path(key) });
+    }
+  };
+
+  async stat(path: StoragePath): Promise<Entry> {
+    if (path !== '') {
+      const head = await this.head(path);
+      if (head) {
+        const isDir = isDirMarkerHead(head.ContentLength, head.ContentType);
+        return headEntry(path, head, isDir ? 'dir' : 'file');
+      }
+    }
+    const marker = await this.firstKeyUnder(path);
+    if (marker === undefined) {
+      if (path === '') return { path, name: '', type: 'dir', size: 0, mtime: EPOCH };
+      throw notFound(path);
+    }
+    const mtime = marker.Key === this.keys.dir(path) ? marker.LastModified : undefined;
+    return { path, name: baseName(path), type: 'dir', size: 0, mtime: mtime ?? EPOCH };
+  }
+
+  async *list(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry> {
+    const prefix = this.keys.dir(path);
+    const seen = { any: false };
+    const entries = options.recursive
+      ? listTree(this.listPage, this.keys, prefix, seen)
+      : listChildren(this.listPage, this.keys, prefix, seen);
+    for await (const entry of entries) {
+      options.signal?.throwIfAborted();
+      yield entry;
+    }
+    if (!seen.any && path !== '') {
+      // Nothing under the prefix: a file, a slash-less marker, or nothing at all.
+      const head = await this.head(path);
+      if (!head) throw notFound(path);
+      if (!isDirMarkerHead(head.ContentLength, head.ContentType)) {
+        throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
+      }
+    }
+  }
+
+  async read(path: StoragePath, options: ReadOptions = {}): Promise<Readable> {
+    const key = this.keys.file(path);
+    const { offset = 0, length } = options;
+    if (length === 0) return bodyToReadable(Buffer.alloc(0));
+    const range =
+      offset > 0 || length !== undefined
+        ? `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`
+        : undefined;
+    try {
+      const res = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }),
+        {
+          abortSignal: options.signal,
+        },
+      );
+      return res.Body as Readable;
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416)
+        return bodyToReadable(Buffer.alloc(0));
+      if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) {
+        if ((await this.firstKeyUnder(path)) !== undefined) {
+          throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+        }
+      }
+      throw translateS3Error(err, { operation: 'GetObject', bucket: this.bucket, key, path });
+    }
+  }
+
+  async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {
+    const key = this.keys.file(path);
+    const metadata = { ...options.metadata };
+    if (options.mtime) metadata[MTIME_META] = formatMtime(options.mtime);
+    const res = await this.send('PutObject', key, () =>
+      uploadObject(
+        this.client,
+        {
+          bucket: this.bucket,
+          key,
+          body: bodyToReadable(body),
+          size: options.size,
+          params: { ContentType: options.contentType ?? 'application/octet-stream', Metadata: metadata },
+          signal: options.signal,
+        },
+        this.upload,
+      ),
+    );
+    return {
+      path,
+      name: baseName(path),
+      type: 'file',
+      size: res.size,
+      mtime: options.mtime ?? new Date(),
+      etag: res.etag,
+      contentType: options.contentType,
+      metadata,
+    };
+  }
+
+  async remove(path: StoragePath): Promise<void> {
+    const head = await this.head(path);
+    if (!head || isDirMarkerHead(head.ContentLength, head.ContentType)) {
+      if (head || (await this.firstKeyUnder(path)) !== undefined) {
+        throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+      }
+      throw notFound(path);
+    }
+    await this.deleteKey(this.keys.file(path));
+  }
+
+  async mkdir(path: StoragePath): Promise<void> {
+    const existing = await this.stat(path).catch((err) => {
+      if (StorageError.is(err, 'NotFound')) return undefined;
+      throw err;
+    });
+    if (existing) throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
+    const key = this.keys.dir(path);
+    await this.send('PutObject', key, () =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: '', ContentType: DIR_CONTENT_TYPE }),
+      ),
+    );
+  }
+
+  async rmdir(path: StoragePath): Promise<void> {
+    const prefix = this.keys.dir(path);
+    const page = await this.listPage({ Prefix: prefix, MaxKeys: 2 });
+    const keys = (page.Contents ?? []).map((o) => o.Key!);
+    if (keys.some((k) => k !== prefix))
+      throw new StorageError('NotEmpty', `folder not empty: /${path}`, { path });
+    if (keys.length === 0) {
+      const head = await this.head(path);
+      if (!head) throw notFound(path);
+      if (!isDirMarkerHead(head.ContentLength, head.ContentType)) {
+        throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
+      }
+      await this.deleteKey(this.keys.file(path));
+      return;
+    }
+    await this.deleteKey(prefix);
+  }
+
+  async copy(from: StoragePath, to: StoragePath): Promise<Entry> {
+    const head = await this.headFile(from);
+    const key = this.keys.file(to);
+    await this.send('CopyObject', key, () =>
+      copyObject(
+        this.client,
+        { bucket: this.bucket, key: this.keys.file(from), size: head.ContentLength ?? 0, head },
+        { bucket: this.bucket, key },
+        this.copyOptions(),
+      ),
+    );
+    return { ...headEntry(to, head, 'file') };
+  }
+
+  async rename(from: StoragePath, to: StoragePath): Promise<void> {
+    const head = await this.head(from);
+    if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
+      if ((await this.firstKeyUnder(to)) !== undefined) {
+        throw new StorageError('AlreadyExists', `a folder is in the way: /${to}`, { path: to });
+      }
+      await this.copy(from, to);
+      await this.deleteKey(this.keys.file(from));
+      return;
+    }
+    await renameFolder(this, from, to, this.copyOptions());
+  }
+
+  async setModTime(path: StoragePath, mtime: Date): Promise<void> {
+    const head = await this.head(path);
+    if (!head) {
+      // A folder without a marker has nowhere to keep a time; that is not an error.
+      if ((await this.firstKeyUnder(path)) !== undefined) return;
+      throw notFound(path);
+    }
+    const key = this.keys.file(path);
+    await this.send('CopyObject', key, () =>
+      copyObject(
+        this.client,
+        { bucket: this.bucket, key, size: head.ContentLength ?? 0, head },
+        { bucket: this.bucket, key },
+        { ...this.copyOptions(), metadata: { ...head.Metadata, [MTIME_META]: formatMtime(mtime) } },
+      ),
+    );
+  }
+
+  async removeTree(path: StoragePath): Promise<void> {
+    const prefix = this.keys.dir(path);
+    let any = false;
+    for await (const page of pages(this.listPage, prefix)) {
+      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
+      if (keys.length === 0) continue;
+      any = true;
+      const res = await this.send('DeleteObjects', prefix, () =>
+        this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
+        ),
+      );
+      const failed = res.Errors?.[0];
+      if (failed) {
+        throw translateS3Error(
+          { name: failed.Code, message: failed.Message },
+          { operation: 'DeleteObject', bucket: this.bucket, key: failed.Key, path },
+        );
+      }
+    }
+    const head = await this.head(path);
+    if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
+      throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
+    }
+    if (head) await this.deleteKey(this.keys.file(path));
+    else if (!any) throw notFound(path);
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** HEAD of the file key at `path`; undefined when there is none. */
+  async head(path: StoragePath): Promise<HeadObjectCommandOutput | undefined> {
+    const key = this.keys.file(path);
+    try {
+      return await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404)
+        return undefined;
+      throw translateS3Error(err, { operation: 'HeadObject', bucket: this.bucket, key, path });
+    }
+  }
+
+  /** HEAD of a file that must exist: NotFound / IsADirectory otherwise. */
+  async headFile(path: StoragePath): Promise<HeadObjectCommandOutput> {
+    const head = await this.head(path);
+    if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) return head;
+    if (head || (await this.firstKeyUnder(path)) !== undefined) {
+      throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+    }
+    throw notFound(path);
+  }
+
+  /** The first key below the folder `path` (its marker sorts first), or undefined: one LIST. */
+  async firstKeyUnder(path: StoragePath): Promise<{ Key?: string; LastModified?: Date } | undefined> {
+    const page = await this.listPage({ Prefix: this.keys.dir(path), MaxKeys: 1 });
+    return page.Contents?.[0];
+  }
+
+  async deleteKey(key: string): Promise<void> {
+    await this.send('DeleteObject', key, () =>
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+    );
+  }
+
+  private copyOptions() {
+    return {
+      multipartThreshold: this.conn.multipartCopyThreshold,
+      partSize: this.conn.multipartCopyPartSize,
+      concurrency: this.conn.concurrency,
+    };
+  }
+}
+
+function headEntry(path: StoragePath, head: HeadObjectCommandOutput, type: 'file' | 'dir'): Entry {
+  const metadata = head.Metadata ?? {};
+  return {
+    path,
+    name: baseName(path),
+    type,
+    size: type === 'dir' ? 0 : (head.ContentLength ?? 0),
+    mtime: parseMtime(metadata[MTIME_META]) ?? head.LastModified ?? EPOCH,
+    contentType: head.ContentType,
+    etag: head.ETag,
+    storageClass: head.StorageClass ?? 'STANDARD',
+    metadata,
+  };
+}

@@ -1,0 +1,109 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Paths given to a backend are relative to its root, already validated and normalised by
+ * `checkedStorage` (see paths.ts): NFC, no leading or trailing `/`, no empty, `.` or `..`
+ * segments, no control characters. The root itself is `''`.
+ */
+export type StoragePath = string;
+
+export interface Entry {
+  /** Full path relative to the storage root ('' for the root). */
+  path: StoragePath;
+  /** Last segment of `path` ('' for the root). */
+  name: string;
+  type: 'file' | 'dir';
+  /** Size in bytes; 0 for folders. */
+  size: number;
+  /**
+   * Modification time: the client-set time when the backend stores one (S3: `X-Amz-Meta-Mtime`,
+   * read by `stat`), otherwise the backend's own (S3: LastModified; folders without a marker:
+   * the Unix epoch).
+   */
+  mtime: Date;
+  contentType?: string;
+  etag?: string;
+  storageClass?: string;
+  /** User metadata (S3 `x-amz-meta-*`, names in lower case). Only `stat` fills it. */
+  metadata?: Record<string, string>;
+}
+
+export interface ListOptions {
+  /** Yield every descendant (files and folders) instead of the direct children only. */
+  recursive?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface ReadOptions {
+  /** First byte to read (default 0). */
+  offset?: number;
+  /** Number of bytes to read from `offset` (default: to the end). */
+  length?: number;
+  signal?: AbortSignal;
+}
+
+export interface WriteOptions {
+  /** Size in bytes when known: lets a backend choose a single PUT or a part size up front. */
+  size?: number;
+  contentType?: string;
+  /** User metadata to store with the file (names in lower case). */
+  metadata?: Record<string, string>;
+  /** Modification time to record (S3: `X-Amz-Meta-Mtime`). */
+  mtime?: Date;
+  signal?: AbortSignal;
+}
+
+export type WriteBody = Readable | AsyncIterable<Uint8Array> | Uint8Array | string;
+
+/**
+ * The Storage contract: seven required operations. Every method throws `StorageError`.
+ *
+ * Semantics every backend keeps (the conformance suite in test/conformance checks them):
+ * - `stat`: NotFound when nothing is there. A folder is a folder whether or not it was made
+ *   with `mkdir` (on S3 a prefix with keys below it is a folder).
+ * - `list`: NotFound for a missing folder, NotADirectory for a file. Order is unspecified.
+ * - `read`: NotFound, IsADirectory. A range past the end yields the bytes that exist.
+ * - `write`: creates missing parent folders, replaces an existing file, and is atomic: on any
+ *   failure nothing (not a partial file) is left at `path`. Returns the written entry.
+ * - `remove`: files only; NotFound, IsADirectory.
+ * - `mkdir`: creates missing parents; AlreadyExists when anything is at `path`.
+ * - `rmdir`: NotFound, NotADirectory, NotEmpty. Never removes the root.
+ *
+ * Optional capabilities are optional methods: a caller tests `if (storage.copy)` and takes the
+ * fast path when it is there (rclone's Copier/Mover pattern, checked by the compiler).
+ */
+export interface Storage {
+  /** A short human description, e.g. `s3://bucket/prefix` or `/srv/data`. */
+  readonly description: string;
+
+  stat(path: StoragePath): Promise<Entry>;
+  list(path: StoragePath, options?: ListOptions): AsyncIterable<Entry>;
+  read(path: StoragePath, options?: ReadOptions): Promise<Readable>;
+  write(path: StoragePath, body: WriteBody, options?: WriteOptions): Promise<Entry>;
+  remove(path: StoragePath): Promise<void>;
+  mkdir(path: StoragePath): Promise<void>;
+  rmdir(path: StoragePath): Promise<void>;
+
+  /** Server-side copy of a file, replacing `to`; keeps content type and metadata. */
+  copy?(from: StoragePath, to: StoragePath): Promise<Entry>;
+  /**
+   * Move a file or a folder. A file replaces a file at `to`; a folder needs `to` not to exist
+   * (AlreadyExists) unless `to` is the target of an interrupted rename of the same folder, which
+   * this call then finishes. Interrupting a rename never loses a file.
+   */
+  rename?(from: StoragePath, to: StoragePath): Promise<void>;
+  /** Record a file's modification time. */
+  setModTime?(path: StoragePath, mtime: Date): Promise<void>;
+  /** Remove a folder and everything below it (a fast path for `rm -r`). NotFound if missing. */
+  removeTree?(path: StoragePath): Promise<void>;
+  /** Release connections, timers and files. */
+  close?(): Promise<void>;
+}
+
+/** The names of the optional capabilities, for listings such as `ferry doctor`. */
+export const capabilityNames = ['copy', 'rename', 'setModTime', 'removeTree'] as const;
+export type Capability = (typeof capabilityNames)[number];
+
+export function capabilitiesOf(storage: Storage): Capability[] {
+  return capabilityNames.filter((name) => typeof storage[name] === 'function');
+}

@@ -1,0 +1,295 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StorageError, type StorageErrorCode } from '../../src/storage/errors.js';
+import type { Storage } from '../../src/storage/types.js';
+import { collect, readAll, readText, shape } from '../support/collect.js';
+
+export interface Backend {
+  /** A fresh, empty storage (already wrapped by checkedStorage). */
+  storage: Storage;
+  /** Whether content type and user metadata survive a write/stat round trip. */
+  keepsMetadata: boolean;
+  cleanup?: () => Promise<void>;
+}
+
+async function expectCode(
+  p: Promise<unknown> | (() => Promise<unknown>),
+  code: StorageErrorCode,
+): Promise<StorageError> {
+  const err = await (typeof p === 'function' ? p() : p).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err, `expected StorageError ${code}`).toBeInstanceOf(StorageError);
+  expect((err as StorageError).code).toBe(code);
+  return err as StorageError;
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * The Storage contract, run against every backend. A backend that passes this behaves the same
+ * to every protocol above it. Add a case here, not in one backend's tests, when the contract
+ * grows.
+ */
+export function storageConformance(name: string, make: () => Promise<Backend>): void {
+  describe(`Storage contract: ${name}`, () => {
+    let backend: Backend;
+    let s: Storage;
+    beforeAll(async () => {
+      backend = await make();
+      s = backend.storage;
+    });
+    afterAll(async () => {
+      await backend?.cleanup?.();
+      await s?.close?.();
+    });
+
+    it('stat of the root is a folder', async () => {
+      const root = await s.stat('');
+      expect(root.type).toBe('dir');
+      expect(await s.stat('/')).toMatchObject({ type: 'dir', path: '' });
+    });
+
+    it('writes, stats and reads a file', async () => {
+      const written = await s.write('hello.txt', 'hello world');
+      expect(written).toMatchObject({ path: 'hello.txt', name: 'hello.txt', type: 'file', size: 11 });
+      expect(await s.stat('hello.txt')).toMatchObject({ type: 'file', size: 11 });
+      expect(await readText(s, 'hello.txt')).toBe('hello world');
+    });
+
+    it('replaces an existing file', async () => {
+      await s.write('replace.txt', 'first version, longer');
+      await s.write('replace.txt', 'second');
+      expect(await readText(s, 'replace.txt')).toBe('second');
+      expect((await s.stat('replace.txt')).size).toBe(6);
+    });
+
+    it('writes an empty file', async () => {
+      await s.write('empty.bin', Buffer.alloc(0));
+      expect(await s.stat('empty.bin')).toMatchObject({ type: 'file', size: 0 });
+      expect((await readAll(await s.read('empty.bin'))).length).toBe(0);
+    });
+
+    it('writes from a stream and keeps every byte (multi-part sized)', async () => {
+      const data = randomBytes(20 * 1024 * 1024 + 123);
+      const chunks = Array.from({ length: Math.ceil(data.length / 65536) }, (_, i) =>
+        data.subarray(i * 65536, (i + 1) * 65536),
+      );
+      const entry = await s.write('big/stream.bin', Readable.from(chunks));
+      expect(entry.size).toBe(data.length);
+      expect(sha(await readAll(await s.read('big/stream.bin')))).toBe(sha(data));
+    });
+
+    it('reads byte ranges', async () => {
+      await s.write('range.txt', '0123456789');
+      const r = async (offset?: number, length?: number) =>
+        (await readAll(await s.read('range.txt', { offset, length }))).toString();
+      expect(await r(2, 3)).toBe('234');
+      expect(await r(7)).toBe('789');
+      expect(await r(0, 10)).toBe('0123456789');
+      expect(await r(8, 100)).toBe('89');
+      expect(await r(10)).toBe('');
+      expect(await r(3, 0)).toBe('');
+      await expectCode(s.read('range.txt', { offset: -1 }), 'InvalidArgument');
+    });
+
+    it('creates missing parent folders on write', async () => {
+      await s.write('a/b/c/deep.txt', 'deep');
+      expect((await s.stat('a')).type).toBe('dir');
+      expect((await s.stat('a/b/c')).type).toBe('dir');
+      expect(await shape(s.list('a'))).toEqual(['a/b/']);
+      expect(await shape(s.list('a/b/c'))).toEqual(['a/b/c/deep.txt:4']);
+    });
+
+    it('lists direct children with types and sizes', async () => {
+      await s.mkdir('ls');
+      await s.write('ls/one.txt', '1');
+      await s.write('ls/two.txt', '22');
+      await s.mkdir('ls/sub');
+      await s.write('ls/sub/inner.txt', '333');
+      await s.mkdir('ls/empty');
+      expect(await shape(s.list('ls'))).toEqual(['ls/empty/', 'ls/one.txt:1', 'ls/sub/', 'ls/two.txt:2']);
+      const entries = await collect(s.list('ls'));
+      expect(entries.find((e) => e.name === 'two.txt')?.mtime).toBeInstanceOf(Date);
+      expect(await shape(s.list('ls/empty'))).toEqual([]);
+    });
+
+    it('lists recursively', async () => {
+      await s.write('rec/x/y/z.txt', 'z');
+      await s.write('rec/top.txt', 't');
+      await s.mkdir('rec/x/empty');
+      expect(await shape(s.list('rec', { recursive: true }))).toEqual([
+        'rec/top.txt:1',
+        'rec/x/',
+        'rec/x/empty/',
+        'rec/x/y/',
+        'rec/x/y/z.txt:1',
+      ]);
+    });
+
+    it('lists the root', async () => {
+      const names = (await collect(s.list(''))).map((e) => e.name);
+      expect(names).toContain('hello.txt');
+      expect(names).toContain('a');
+    });
+
+    it('reports missing things as NotFound', async () => {
+      await expectCode(s.stat('nope'), 'NotFound');
+      await expectCode(s.stat('nope/deeper'), 'NotFound');
+      await expectCode(s.read('nope.txt'), 'NotFound');
+      await expectCode(s.remove('nope.txt'), 'NotFound');
+      await expectCode(s.rmdir('nope'), 'NotFound');
+      await expectCode(() => collect(s.list('nope')), 'NotFound');
+    });
+
+    it('tells files and folders apart', async () => {
+      await s.write('kind/file.txt', 'f');
+      await expectCode(s.read('kind'), 'IsADirectory');
+      await expectCode(s.remove('kind'), 'IsADirectory');
+      await expectCode(() => collect(s.list('kind/file.txt')), 'NotADirectory');
+      await expectCode(s.rmdir('kind/file.txt'), 'NotADirectory');
+    });
+
+    it('mkdir: creates parents, refuses what exists', async () => {
+      await s.mkdir('mk/one/two');
+      expect((await s.stat('mk/one/two')).type).toBe('dir');
+      expect((await s.stat('mk/one')).type).toBe('dir');
+      await expectCode(s.mkdir('mk/one/two'), 'AlreadyExists');
+      await s.write('mk/file', 'x');
+      await expectCode(s.mkdir('mk/file'), 'AlreadyExists');
+    });
+
+    it('rmdir: removes empty folders only', async () => {
+      await s.mkdir('rm/empty');
+      await s.write('rm/full/f.txt', 'x');
+      await expectCode(s.rmdir('rm/full'), 'NotEmpty');
+      await s.rmdir('rm/empty');
+      await expectCode(s.stat('rm/empty'), 'NotFound');
+      await expectCode(s.rmdir(''), 'InvalidArgument');
+    });
+
+    it('remove: deletes a file', async () => {
+      await s.write('del/gone.txt', 'x');
+      await s.write('del/kept.txt', 'y');
+      await s.remove('del/gone.txt');
+      await expectCode(s.stat('del/gone.txt'), 'NotFound');
+      expect(await shape(s.list('del'))).toEqual(['del/kept.txt:1']);
+    });
+
+    it('validates and normalises paths', async () => {
+      await expectCode(s.stat('../etc/passwd'), 'InvalidArgument');
+      await expectCode(s.stat('a/../../x'), 'InvalidArgument');
+      await expectCode(s.write('bad\u0000name', 'x'), 'InvalidArgument');
+      await expectCode(s.write('bad\nname', 'x'), 'InvalidArgument');
+      await s.write('//norm///path/./file.txt/', 'n');
+      expect(await readText(s, 'norm/path/file.txt')).toBe('n');
+      // NFD input names the same file as NFC input.
+      await s.write('caf\u00e9.txt', 'nfc');
+      expect(await readText(s, 'cafe\u0301.txt')).toBe('nfc');
+    });
+
+    it('round-trips names with spaces, unicode and URL-special characters', async () => {
+      const names = [
+        'with space.txt',
+        'ünïcødé 日本語.txt',
+        'plus+and&eq=q?hash#pct%25%.txt',
+        'quote\'dq"star*.txt',
+      ];
+      for (const n of names) await s.write(`odd/${n}`, n);
+      expect((await collect(s.list('odd'))).map((e) => e.name).sort()).toEqual([...names].sort());
+      for (const n of names) {
+        expect(await readText(s, `odd/${n}`)).toBe(n);
+        expect((await s.stat(`odd/${n}`)).size).toBe(Buffer.byteLength(n));
+      }
+    });
+
+    it('keeps the mtime given on write and by setModTime', async () => {
+      const t = new Date('2021-02-03T04:05:06.789Z');
+      await s.write('times/w.txt', 'x', { mtime: t });
+      expect((await s.stat('times/w.txt')).mtime.getTime()).toBe(t.getTime());
+      if (!s.setModTime) return;
+      const t2 = new Date('2019-12-31T23:59:59.5Z');
+      await s.setModTime('times/w.txt', t2);
+      expect((await s.stat('times/w.txt')).mtime.getTime()).toBe(t2.getTime());
+      expect(await readText(s, 'times/w.txt')).toBe('x');
+    });
+
+    it('keeps content type and metadata where the backend can', async () => {
+      if (!backend.keepsMetadata) return;
+      await s.write('meta.json', '{}', { contentType: 'application/json', metadata: { owner: 'alice' } });
+      const st = await s.stat('meta.json');
+      expect(st.contentType).toBe('application/json');
+      expect(st.metadata?.owner).toBe('alice');
+    });
+
+    it('leaves nothing behind when the body fails mid-way', async () => {
+      const failing = Readable.from(
+        (async function* () {
+          yield randomBytes(1024 * 1024);
+          yield randomBytes(9 * 1024 * 1024);
+          throw new Error('client went away');
+        })(),
+      );
+      await expect(s.write('fail/partial.bin', failing)).rejects.toThrow();
+      await expectCode(s.stat('fail/partial.bin'), 'NotFound');
+    });
+
+    it('copy: server-side copy keeps the source', async () => {
+      if (!s.copy) return;
+      await s.write('cp/src.txt', 'copy me', { contentType: 'text/plain' });
+      await s.copy('cp/src.txt', 'cp/dst/copied.txt');
+      expect(await readText(s, 'cp/dst/copied.txt')).toBe('copy me');
+      expect(await readText(s, 'cp/src.txt')).toBe('copy me');
+      await s.write('cp/other.txt', 'old');
+      await s.copy('cp/src.txt', 'cp/other.txt');
+      expect(await readText(s, 'cp/other.txt')).toBe('copy me');
+      await expectCode(s.copy('cp/none', 'cp/x'), 'NotFound');
+      await expectCode(s.copy('cp/dst', 'cp/x'), 'IsADirectory');
+    });
+
+    it('rename: files', async () => {
+      if (!s.rename) return;
+      const t = new Date('2020-01-01T00:00:00Z');
+      await s.write('mv/a.txt', 'AAA', { mtime: t });
+      await s.rename('mv/a.txt', 'mv/sub/b.txt');
+      await expectCode(s.stat('mv/a.txt'), 'NotFound');
+      expect(await readText(s, 'mv/sub/b.txt')).toBe('AAA');
+      expect((await s.stat('mv/sub/b.txt')).mtime.getTime()).toBe(t.getTime());
+      await s.write('mv/c.txt', 'C');
+      await s.rename('mv/c.txt', 'mv/sub/b.txt');
+      expect(await readText(s, 'mv/sub/b.txt')).toBe('C');
+      await expectCode(s.rename('mv/missing', 'mv/x'), 'NotFound');
+    });
+
+    it('rename: folders with everything below them', async () => {
+      if (!s.rename) return;
+      await s.write('mvd/src/one.txt', '1');
+      await s.write('mvd/src/deep/two.txt', '22');
+      await s.mkdir('mvd/src/empty');
+      await s.rename('mvd/src', 'mvd/dst');
+      await expectCode(s.stat('mvd/src'), 'NotFound');
+      expect(await shape(s.list('mvd/dst', { recursive: true }))).toEqual([
+        'mvd/dst/deep/',
+        'mvd/dst/deep/two.txt:2',
+        'mvd/dst/empty/',
+        'mvd/dst/one.txt:1',
+      ]);
+      await s.mkdir('mvd/other');
+      await expectCode(s.rename('mvd/dst', 'mvd/other'), 'AlreadyExists');
+      await expectCode(s.rename('mvd/dst', 'mvd/dst/inside'), 'InvalidArgument');
+    });
+
+    it('removeTree: removes a folder and all below it', async () => {
+      if (!s.removeTree) return;
+      await s.write('tree/a/b.txt', 'b');
+      await s.write('tree/c.txt', 'c');
+      await s.write('treeish.txt', 'sibling with the same prefix');
+      await s.removeTree('tree');
+      await expectCode(s.stat('tree'), 'NotFound');
+      expect(await readText(s, 'treeish.txt')).toBe('sibling with the same prefix');
+      await expectCode(s.removeTree('tree'), 'NotFound');
+    });
+  });
+}
