@@ -53,7 +53,7 @@ export async function renameFolder(
         new PutObjectCommand({
           Bucket: bucket,
           Key: journalKey,
-          Body: JSON.stringify(journal),
+          Body: Buffer.from(JSON.stringify(journal)),
           ContentType: 'application/json',
         }),
       ),

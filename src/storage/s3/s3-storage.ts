@@ -181,7 +181,13 @@ export class S3Storage implements Storage {
     const key = this.keys.dir(path);
     await this.send('PutObject', key, () =>
       this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: '', ContentType: DIR_CONTENT_TYPE }),
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: Buffer.alloc(0),
+          ContentLength: 0,
+          ContentType: DIR_CONTENT_TYPE,
+        }),
       ),
     );
   }

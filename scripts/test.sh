@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one test command (npm test; .ci/run calls it): lint + format check, type check, build,
+# then every test tier against real parts. The test S3 server (Ceph RGW) is installed from
+# Debian's packages if missing and started by the test run itself (test/support/global-setup.ts);
+# set FERRY_TEST_S3_ENDPOINT (+ _ACCESS_KEY, _SECRET_KEY) to use another S3 endpoint instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Tools the tests drive, from Debian's packages (root on these machines; say so otherwise).
+need_pkgs=()
+command -v radosgw >/dev/null || need_pkgs+=(ceph-mon ceph-osd radosgw ceph-common)
+command -v rclone >/dev/null || need_pkgs+=(rclone)
+if [ ${#need_pkgs[@]} -gt 0 ] && [ -z "${FERRY_TEST_S3_ENDPOINT:-}" ]; then
+  if [ "$(id -u)" != 0 ]; then echo "test.sh: missing Debian packages: ${need_pkgs[*]} (install them as root)" >&2; exit 1; fi
+  echo "test.sh: installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+command -v aws >/dev/null || { echo "test.sh: the aws CLI is missing (it is part of the machine image)" >&2; exit 1; }
+
+[ -d node_modules ] || npm ci --no-audit --no-fund
+
+echo "== lint and format (biome)"
+npx biome check .
+echo "== type check"
+npx tsc -p tsconfig.json --noEmit
+echo "== build"
+npx tsc -p tsconfig.build.json
+
+echo "== tests"
+# Tests set the AWS environment they need; the machine's may point elsewhere.
+unset AWS_CA_BUNDLE AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+report=$(mktemp)
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+# A plain closing line any CI reader understands.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
+  if (r.numTotalTests === 0) process.exit(1);
+' "$report" || status=1
+rm -f "$report"
+exit $status

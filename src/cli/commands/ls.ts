@@ -1,0 +1,36 @@
+import type { Command } from 'commander';
+import { baseName } from '../../storage/paths.js';
+import type { Entry } from '../../storage/types.js';
+import type { CliContext } from '../context.js';
+import { entryJson, longLine } from '../output.js';
+
+export function registerLs(program: Command, ctx: () => CliContext): void {
+  program
+    .command('ls')
+    .description('list a folder (or show one file); streams huge folders page by page')
+    .argument('[location]', 'local path or s3://bucket/prefix', '.')
+    .option('-l, --long', 'size, modification time (UTC) and name')
+    .option('-h, --human', 'sizes in KiB/MiB/GiB (with -l)')
+    .option('-R, --recursive', 'everything below, with paths relative to the location')
+    .option('--json', 'one JSON object per line')
+    .action(
+      async (arg: string, opts: { long?: boolean; human?: boolean; recursive?: boolean; json?: boolean }) => {
+        const c = ctx();
+        const loc = c.locations.open(arg);
+        const print = (e: Entry, name: string) => {
+          if (opts.json) c.out(JSON.stringify(entryJson(e)));
+          else if (opts.long) c.out(longLine(e, name, Boolean(opts.human)));
+          else c.out(e.type === 'dir' ? `${name}/` : name);
+        };
+        const st = loc.path === '' || loc.asFolder ? undefined : await loc.storage.stat(loc.path);
+        if (st?.type === 'file') {
+          print(st, baseName(st.path));
+          return;
+        }
+        const cut = loc.path === '' ? 0 : loc.path.length + 1;
+        for await (const e of loc.storage.list(loc.path, { recursive: opts.recursive })) {
+          print(e, opts.recursive ? e.path.slice(cut) : e.name);
+        }
+      },
+    );
+}

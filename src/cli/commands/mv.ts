@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { StorageError } from '../../storage/errors.js';
+import { move } from '../../storage/operations.js';
+import { baseName, joinPath } from '../../storage/paths.js';
+import type { CliContext } from '../context.js';
+import { isDir, splitDestination, targetPath } from './cp.js';
+
+export function registerMv(program: Command, ctx: () => CliContext): void {
+  program
+    .command('mv')
+    .description(
+      'move or rename files and folders; on S3 a folder move is server-side, parallel, and when interrupted is finished by running the same command again',
+    )
+    .argument('<paths...>', 'sources, then the destination')
+    .option('--concurrency <n>', 'files moved at once between different storages (default 8)', (v) =>
+      Number.parseInt(v, 10),
+    )
+    .action(async (paths: string[], opts: { concurrency?: number }) => {
+      const c = ctx();
+      const [sources, destination] = splitDestination(paths);
+      const dst = c.locations.open(destination);
+      const dstIsDir = dst.asFolder || (await isDir(dst));
+      if (sources.length > 1 && !dstIsDir) {
+        throw new StorageError(
+          'NotADirectory',
+          `moving several sources needs a folder as destination: ${destination}`,
+        );
+      }
+      for (const source of sources) {
+        const src = c.locations.open(source);
+        if (src.storage === dst.storage && dst.storage.rename && dstIsDir && !dst.asFolder) {
+          // `mv a b` where b is a folder: b may be the unfinished target of an earlier `mv a b`
+          // (the backend knows from its journal); otherwise a goes inside b, as mv(1) does.
+          try {
+            await dst.storage.rename(src.path, dst.path);
+            continue;
+          } catch (err) {
+            if (!StorageError.is(err, 'AlreadyExists')) throw err;
+          }
+          await dst.storage.rename(src.path, joinPath(dst.path, baseName(src.path)));
+          continue;
+        }
+        const to = dstIsDir ? joinPath(dst.path, baseName(src.path)) : await targetPath(src, dst);
+        await move(src.storage, src.path, dst.storage, to, { concurrency: opts.concurrency });
+      }
+    });
+}

@@ -1,0 +1,77 @@
+import { Command, CommanderError } from 'commander';
+import { StorageError } from '../storage/errors.js';
+import { registerCat } from './commands/cat.js';
+import { registerCp } from './commands/cp.js';
+import { registerLs } from './commands/ls.js';
+import { registerMkdir } from './commands/mkdir.js';
+import { registerMv } from './commands/mv.js';
+import { registerRm } from './commands/rm.js';
+import { registerRmdir } from './commands/rmdir.js';
+import { registerStat } from './commands/stat.js';
+import { addS3Flags, type CliContext, s3OptionsFrom } from './context.js';
+import { exitCodeFor } from './exit-codes.js';
+import { Locations } from './location.js';
+
+// Ferry declares its own Node support (package.json engines); the SDK's notice is not for users.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+/** Run the CLI; resolves to the process exit code (see exit-codes.ts). */
+export async function main(argv: string[]): Promise<number> {
+  let context: CliContext | undefined;
+  const program = new Command('ferry')
+    .description('S3 and local files as one file system — and (soon) the servers that share them')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+  addS3Flags(program);
+  const ctx = (): CliContext => {
+    context ??= {
+      locations: new Locations(s3OptionsFrom(program.opts())),
+      out: (line) => {
+        process.stdout.write(`${line}\n`);
+      },
+      warn: (line) => {
+        process.stderr.write(`${line}\n`);
+      },
+    };
+    return context;
+  };
+  for (const register of [
+    registerLs,
+    registerStat,
+    registerCat,
+    registerCp,
+    registerMv,
+    registerRm,
+    registerMkdir,
+    registerRmdir,
+  ]) {
+    register(program, ctx);
+  }
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0); // `ferry ls | head`
+  });
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`ferry: ${describe(err)}\n`);
+    return exitCodeFor(err);
+  } finally {
+    await context?.locations.close();
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof StorageError) return err.message;
+  if (err instanceof Error && err.name === 'ZodError') return `invalid option: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+// `tsx src/cli/main.ts …` (npm run ferry) runs the CLI directly.
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'))) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

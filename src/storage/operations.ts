@@ -1,0 +1,126 @@
+import { forEachConcurrent } from '../util/concurrency.js';
+import { StorageError } from './errors.js';
+import { joinPath, parentOf } from './paths.js';
+import type { Entry, Storage, StoragePath } from './types.js';
+
+/**
+ * Whole-file and whole-tree operations over any two Storages, built on the contract alone and
+ * taking a backend's fast path (server-side copy, rename, removeTree) when it has one. The CLI,
+ * the protocol servers and sync all call these rather than re-implementing the walk.
+ */
+
+export interface TreeOptions {
+  /** Files copied at once. */
+  concurrency?: number;
+  /** Called after each file is done (for progress and -v output). */
+  onFile?: (entry: Entry, to: StoragePath) => void;
+  signal?: AbortSignal;
+}
+
+/** Copy one file, server-side when source and destination are the same storage. Keeps mtime. */
+export async function copyFile(
+  src: Storage,
+  from: StoragePath,
+  dst: Storage,
+  to: StoragePath,
+  known?: Entry,
+  signal?: AbortSignal,
+): Promise<Entry> {
+  if (src === dst && dst.copy) return dst.copy(from, to);
+  const entry = known ?? (await src.stat(from));
+  if (entry.type === 'dir') throw new StorageError('IsADirectory', `is a folder: /${from}`, { path: from });
+  const body = await src.read(from, { signal });
+  return dst.write(to, body, {
+    size: entry.size,
+    mtime: entry.mtime,
+    contentType: entry.contentType,
+    metadata: entry.metadata,
+    signal,
+  });
+}
+
+/**
+ * Copy the folder `from` to `to` (created if missing), files `concurrency` at a time as the
+ * listing streams in. Empty folders are recreated. Returns the number of files copied.
+ */
+export async function copyTree(
+  src: Storage,
+  from: StoragePath,
+  dst: Storage,
+  to: StoragePath,
+  options: TreeOptions = {},
+): Promise<number> {
+  let files = 0;
+  await ensureDir(dst, to);
+  const rel = (p: StoragePath) => (from === '' ? p : p.slice(from.length + 1));
+  // Folders are created only when nothing was copied into them: writes create parents anyway,
+  // and on S3 every needless marker costs requests.
+  const dirs: StoragePath[] = [];
+  const filled = new Set<StoragePath>();
+  await forEachConcurrent(
+    src.list(from, { recursive: true, signal: options.signal }),
+    options.concurrency ?? 8,
+    async (e) => {
+      const target = joinPath(to, rel(e.path));
+      if (e.type === 'dir') {
+        dirs.push(target);
+        return;
+      }
+      await copyFile(src, e.path, dst, target, e, options.signal);
+      for (let p = parentOf(target); p !== to && p !== '' && !filled.has(p); p = parentOf(p)) filled.add(p);
+      files++;
+      options.onFile?.(e, target);
+    },
+  );
+  for (const d of dirs) if (!filled.has(d)) await ensureDir(dst, d);
+  return files;
+}
+
+/** Remove a folder and everything below it, with the backend's fast path when it has one. */
+export async function removeTree(
+  storage: Storage,
+  path: StoragePath,
+  options: TreeOptions = {},
+): Promise<void> {
+  if (storage.removeTree) return storage.removeTree(path);
+  const dirs: StoragePath[] = [];
+  await forEachConcurrent(storage.list(path, { recursive: true }), options.concurrency ?? 8, async (e) => {
+    if (e.type === 'dir') dirs.push(e.path);
+    else await storage.remove(e.path);
+  });
+  // Deepest first.
+  for (const d of dirs.sort((a, b) => b.length - a.length)) await storage.rmdir(d);
+  await storage.rmdir(path);
+}
+
+/** Move a file or folder between (or within) storages: rename when possible, else copy + remove. */
+export async function move(
+  src: Storage,
+  from: StoragePath,
+  dst: Storage,
+  to: StoragePath,
+  options: TreeOptions = {},
+): Promise<void> {
+  if (src === dst && dst.rename) return dst.rename(from, to);
+  const entry = await src.stat(from);
+  if (entry.type === 'file') {
+    await copyFile(src, from, dst, to, entry, options.signal);
+    await src.remove(from);
+    return;
+  }
+  await copyTree(src, from, dst, to, options);
+  await removeTree(src, from, options);
+}
+
+/** mkdir that accepts an existing folder (and fails on a file). */
+export async function ensureDir(storage: Storage, path: StoragePath): Promise<void> {
+  if (path === '') return;
+  try {
+    await storage.mkdir(path);
+  } catch (err) {
+    if (!StorageError.is(err, 'AlreadyExists')) throw err;
+    if ((await storage.stat(path)).type !== 'dir') {
+      throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
+    }
+  }
+}
