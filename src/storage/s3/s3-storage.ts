@@ -117,8 +117,13 @@ export class S3Storage implements Storage {
           abortSignal: options.signal,
         },
       );
+      if (isDirMarkerHead(res.ContentLength, res.ContentType) && !range) {
+        (res.Body as Readable).destroy();
+        throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+      }
       return res.Body as Readable;
     } catch (err) {
+      if (err instanceof StorageError) throw err;
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416)
         return bodyToReadable(Buffer.alloc(0));
