@@ -172,53 +172,59 @@ describe('S3 backend: renames', () => {
     expect(uploads.Uploads ?? []).toEqual([]);
   });
 
-  it('an interrupted folder rename loses no key, and running it again finishes it', async () => {
-    const { storage, client, raw } = await testS3Storage({ concurrency: 4 });
-    const names = Array.from({ length: 40 }, (_, i) => `src/${i % 3 === 0 ? 'sub/' : ''}file-${i}.txt`);
-    for (const n of names) await storage.write(n, n);
-    await storage.mkdir('src/empty');
-    // Fail the 15th delete: the rename stops half-way with some keys moved, some copied only.
-    let deletes = 0;
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'DeleteObjectCommand' && ++deletes === 15) {
-          throw Object.assign(new Error('injected network failure'), { name: 'InjectedFault' });
-        }
-        return next(args);
-      },
-      { step: 'initialize', name: 'injectFault' },
-    );
-    await expect(storage.rename!('src', 'dst')).rejects.toBeInstanceOf(StorageError);
-    const filesUnder = async (root: string) =>
-      (await collect(storage.list(root, { recursive: true })).catch(() => []))
-        .filter((e) => e.type === 'file')
-        .map((e) => e.path.slice(root.length + 1));
-    const inSrc = await filesUnder('src');
-    const inDst = (await filesUnder('dst')).filter((n) => n !== RENAME_JOURNAL);
-    expect(inSrc.length).toBeGreaterThan(0);
-    expect(inDst.length).toBeGreaterThan(0);
-    expect(new Set([...inSrc, ...inDst])).toEqual(new Set(names.map((n) => n.slice(4))));
-    // A different rename into the half-filled destination is refused …
-    await storage.mkdir('other');
-    await expect(storage.rename!('other', 'dst')).rejects.toMatchObject({ code: 'AlreadyExists' });
-    // … the same one finishes.
-    await storage.rename!('src', 'dst');
-    await expect(storage.stat('src')).rejects.toMatchObject({ code: 'NotFound' });
-    const final = await shape(storage.list('dst', { recursive: true }));
-    expect(final.filter((p) => !p.endsWith('/')).length).toBe(names.length);
-    expect(final).toContain('dst/empty/');
-    expect(final.some((p) => p.includes(RENAME_JOURNAL))).toBe(false);
-    for (const n of names) expect(await readText(storage, `dst/${n.slice(4)}`)).toBe(n);
-    const keys = await aws(
-      's3api',
-      'list-objects-v2',
-      '--bucket',
-      TEST_BUCKET,
-      '--prefix',
-      `${raw.keys.base}src`,
-    );
-    expect(keys.Contents ?? []).toEqual([]);
-  });
+  it.each([
+    ['CopyObjectCommand', 15],
+    ['DeleteObjectsCommand', 1],
+  ])(
+    'an interrupted folder rename (failing %s #%d) loses no key; running it again finishes it',
+    async (failOp, failAt) => {
+      const { storage, client, raw } = await testS3Storage({ concurrency: 4 });
+      const names = Array.from({ length: 40 }, (_, i) => `src/${i % 3 === 0 ? 'sub/' : ''}file-${i}.txt`);
+      for (const n of names) await storage.write(n, n);
+      await storage.mkdir('src/empty');
+      // Fail one call: the rename stops half-way with keys moved, or copied but not yet deleted.
+      let calls = 0;
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === failOp && ++calls === failAt) {
+            throw Object.assign(new Error('injected network failure'), { name: 'InjectedFault' });
+          }
+          return next(args);
+        },
+        { step: 'initialize', name: 'injectFault' },
+      );
+      await expect(storage.rename!('src', 'dst')).rejects.toBeInstanceOf(StorageError);
+      const filesUnder = async (root: string) =>
+        (await collect(storage.list(root, { recursive: true })).catch(() => []))
+          .filter((e) => e.type === 'file')
+          .map((e) => e.path.slice(root.length + 1));
+      const inSrc = await filesUnder('src');
+      const inDst = (await filesUnder('dst')).filter((n) => n !== RENAME_JOURNAL);
+      expect(inSrc.length).toBeGreaterThan(0);
+      expect(inDst.length).toBeGreaterThan(0);
+        expect(new Set([...inSrc, ...inDst])).toEqual(new Set(names.map((n) => n.slice(4))));
+      // A different rename into the half-filled destination is refused …
+      await storage.mkdir('other');
+      await expect(storage.rename!('other', 'dst')).rejects.toMatchObject({ code: 'AlreadyExists' });
+      // … the same one finishes.
+      await storage.rename!('src', 'dst');
+      await expect(storage.stat('src')).rejects.toMatchObject({ code: 'NotFound' });
+      const final = await shape(storage.list('dst', { recursive: true }));
+      expect(final.filter((p) => !p.endsWith('/')).length).toBe(names.length);
+      expect(final).toContain('dst/empty/');
+      expect(final.some((p) => p.includes(RENAME_JOURNAL))).toBe(false);
+      for (const n of names) expect(await readText(storage, `dst/${n.slice(4)}`)).toBe(n);
+      const keys = await aws(
+        's3api',
+        'list-objects-v2',
+        '--bucket',
+        TEST_BUCKET,
+        '--prefix',
+        `${raw.keys.base}src`,
+      );
+      expect(keys.Contents ?? []).toEqual([]);
+    },
+  );
 });
 
 describe('S3 backend: failures leave nothing behind', () => {

@@ -60,25 +60,32 @@ export async function renameFolder(
     );
   }
 
-  async function* sourceKeys() {
-    for await (const page of pages(s3.listPage, fromPrefix)) yield* page.Contents ?? [];
+  // Page by page: copy the page's keys in parallel, then delete the copied ones with one
+  // DeleteObjects. A key is deleted only after its copy succeeded; if some copies failed, the
+  // copied ones are still deleted before the error is thrown, so a re-run has less to do.
+  for await (const page of pages(s3.listPage, fromPrefix)) {
+    const copied: string[] = [];
+    let failure: unknown;
+    await forEachConcurrent(page.Contents ?? [], options.concurrency, async (o) => {
+      const key = o.Key!;
+      const target = toPrefix + key.slice(fromPrefix.length);
+      const size = o.Size ?? 0;
+      const head = size >= options.multipartThreshold ? await s3.head(keys.path(key)) : undefined;
+      await s3.send('CopyObject', target, () =>
+        copyObject(
+          client,
+          { bucket, key, size, storageClass: o.StorageClass, head },
+          { bucket, key: target },
+          options,
+        ),
+      );
+      copied.push(key);
+    }).catch((err: unknown) => {
+      failure = err;
+    });
+    await s3.deleteKeys(copied);
+    if (failure !== undefined) throw failure;
   }
-
-  await forEachConcurrent(sourceKeys(), options.concurrency, async (o) => {
-    const key = o.Key!;
-    const target = toPrefix + key.slice(fromPrefix.length);
-    const size = o.Size ?? 0;
-    const head = size >= options.multipartThreshold ? await s3.head(keys.path(key)) : undefined;
-    await s3.send('CopyObject', target, () =>
-      copyObject(
-        client,
-        { bucket, key, size, storageClass: o.StorageClass, head },
-        { bucket, key: target },
-        options,
-      ),
-    );
-    await s3.deleteKey(key);
-  });
   // A marker-less source whose only marker was a slash-less key (old s3fs) is removed too.
   const head = await s3.head(from);
   if (head) await s3.deleteKey(keys.file(from));

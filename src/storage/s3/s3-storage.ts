@@ -264,21 +264,9 @@ export class S3Storage implements Storage {
     const prefix = this.keys.dir(path);
     let any = false;
     for await (const page of pages(this.listPage, prefix)) {
-      const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length === 0) continue;
-      any = true;
-      const res = await this.send('DeleteObjects', prefix, () =>
-        this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
-        ),
-      );
-      const failed = res.Errors?.[0];
-      if (failed) {
-        throw translateS3Error(
-          { name: failed.Code, message: failed.Message },
-          { operation: 'DeleteObject', bucket: this.bucket, key: failed.Key, path },
-        );
-      }
+      const keys = (page.Contents ?? []).map((o) => o.Key!);
+      any ||= keys.length > 0;
+      await this.deleteKeys(keys);
     }
     const head = await this.head(path);
     if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
@@ -319,6 +307,31 @@ export class S3Storage implements Storage {
   async firstKeyUnder(path: StoragePath): Promise<{ Key?: string; LastModified?: Date } | undefined> {
     const page = await this.listPage({ Prefix: this.keys.dir(path), MaxKeys: 1 });
     return page.Contents?.[0];
+  }
+
+  /** Delete up to 1,000 keys with one DeleteObjects; the first key refused becomes the error. */
+  async deleteKeys(keys: string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const res = await this.send('DeleteObjects', keys[0]!, () =>
+      this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+        }),
+      ),
+    );
+    const failed = res.Errors?.[0];
+    if (failed) {
+      throw translateS3Error(
+        { name: failed.Code, message: failed.Message },
+        {
+          operation: 'DeleteObject',
+          bucket: this.bucket,
+          key: failed.Key,
+          path: this.keys.path(failed.Key ?? ''),
+        },
+      );
+    }
   }
 
   async deleteKey(key: string): Promise<void> {
