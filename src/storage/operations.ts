@@ -1,6 +1,6 @@
 import { forEachConcurrent } from '../util/concurrency.js';
 import { StorageError } from './errors.js';
-import { joinPath, parentOf } from './paths.js';
+import { isWithin, joinPath, parentOf } from './paths.js';
 import type { Entry, Storage, StoragePath } from './types.js';
 
 /**
@@ -50,6 +50,9 @@ export async function copyTree(
   to: StoragePath,
   options: TreeOptions = {},
 ): Promise<number> {
+  if (src === dst && isWithin(to, from)) {
+    throw new StorageError('InvalidArgument', `cannot copy /${from} into itself (/${to})`, { path: from });
+  }
   let files = 0;
   await ensureDir(dst, to);
   const rel = (p: StoragePath) => (from === '' ? p : p.slice(from.length + 1));

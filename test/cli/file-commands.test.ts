@@ -122,6 +122,9 @@ describe('ferry file commands (built CLI, real S3)', () => {
     expect(denied2.stderr).toContain('access denied: ListObjectsV2');
     expect(denied2.stderr).toContain('s3:ListBucket');
     expect((await ferry(...flags, 'cp', `${base}/x`)).code).toBe(2);
+    const intoItself = await ferry(...flags, 'cp', '-r', `${base}/up`, `${base}/up/inner`);
+    expect(intoItself.code).toBe(2);
+    expect(intoItself.stderr).toContain('into itself');
     expect((await ferry(...flags, 'frobnicate')).code).toBe(2);
   });
 });

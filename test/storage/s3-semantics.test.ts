@@ -109,6 +109,21 @@ describe('S3 backend: interoperability with other tools', () => {
   });
 });
 
+describe('S3 backend: content types', () => {
+  it('guesses the content type from the name when none is given, as aws s3 cp does', async () => {
+    const { storage, conn } = await testS3Storage();
+    await storage.write('site/index.html', '<html></html>');
+    await storage.write('site/data.bin.unknownext', 'x');
+    await storage.write('site/explicit.html', 'x', { contentType: 'text/plain' });
+    const type = async (k: string) =>
+      (await aws('s3api', 'head-object', '--bucket', TEST_BUCKET, '--key', `${conn.prefix}/site/${k}`))
+        .ContentType;
+    expect(await type('index.html')).toBe('text/html');
+    expect(await type('data.bin.unknownext')).toBe('application/octet-stream');
+    expect(await type('explicit.html')).toBe('text/plain');
+  });
+});
+
 describe('S3 backend: the key prefix is a chroot', () => {
   it('never shows or reaches keys outside the prefix', async () => {
     const outside = await testS3Storage();
@@ -202,7 +217,7 @@ describe('S3 backend: renames', () => {
       const inDst = (await filesUnder('dst')).filter((n) => n !== RENAME_JOURNAL);
       expect(inSrc.length).toBeGreaterThan(0);
       expect(inDst.length).toBeGreaterThan(0);
-        expect(new Set([...inSrc, ...inDst])).toEqual(new Set(names.map((n) => n.slice(4))));
+      expect(new Set([...inSrc, ...inDst])).toEqual(new Set(names.map((n) => n.slice(4))));
       // A different rename into the half-filled destination is refused …
       await storage.mkdir('other');
       await expect(storage.rename!('other', 'dst')).rejects.toMatchObject({ code: 'AlreadyExists' });

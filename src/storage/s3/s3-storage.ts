@@ -8,6 +8,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { lookup as mimeLookup } from 'mime-types';
 import type { S3Connection } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
 import { translateS3Error } from '../../s3/errors.js';
@@ -148,7 +149,7 @@ export class S3Storage implements Storage {
           key,
           body: bodyToReadable(body),
           size: options.size,
-          params: { ContentType: options.contentType ?? 'application/octet-stream', Metadata: metadata },
+          params: { ContentType: options.contentType ?? contentTypeFor(path), Metadata: metadata },
           signal: options.signal,
         },
         this.upload,
@@ -161,7 +162,7 @@ export class S3Storage implements Storage {
       size: res.size,
       mtime: options.mtime ?? new Date(),
       etag: res.etag,
-      contentType: options.contentType,
+      contentType: options.contentType ?? contentTypeFor(path),
       metadata,
     };
   }
@@ -347,6 +348,11 @@ export class S3Storage implements Storage {
       concurrency: this.conn.concurrency,
     };
   }
+}
+
+/** Content type from the file name, as aws s3 cp and rclone guess it; binary when unknown. */
+export function contentTypeFor(path: StoragePath): string {
+  return mimeLookup(path) || 'application/octet-stream';
 }
 
 function headEntry(path: StoragePath, head: HeadObjectCommandOutput, type: 'file' | 'dir'): Entry {
