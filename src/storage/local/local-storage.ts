@@ -29,16 +29,22 @@ export class LocalStorage implements Storage {
   readonly description: string;
   private readonly root: string;
 
+  /** The root's real path, when symlinks must not lead out of it (every root but `/`). */
+  private readonly confinedTo: Promise<string> | undefined;
+
   constructor(root: string) {
     this.root = nodePath.resolve(root);
     this.description = this.root;
+    this.confinedTo = this.root === '/' ? undefined : fs.realpath(this.root).catch(() => this.root);
   }
 
   async stat(path: StoragePath): Promise<Entry> {
+    await this.guard(path);
     return toEntry(path, await this.fs('stat', path, () => fs.stat(this.abs(path))));
   }
 
   async *list(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry> {
+    await this.guard(path);
     const st = await this.fs('list', path, () => fs.stat(this.abs(path)));
     if (!st.isDirectory()) throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
     const pending = [path];
@@ -65,6 +71,7 @@ export class LocalStorage implements Storage {
   }
 
   async read(path: StoragePath, options: ReadOptions = {}): Promise<Readable> {
+    await this.guard(path);
     const abs = this.abs(path);
     const handle = await this.fs('read', path, () => fs.open(abs, 'r'));
     try {
@@ -84,6 +91,7 @@ export class LocalStorage implements Storage {
   }
 
   async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {
+    await this.guard(path);
     const abs = this.abs(path);
     const dir = nodePath.dirname(abs);
     await this.fs('write', parentOf(path), () => fs.mkdir(dir, { recursive: true }));
@@ -105,18 +113,21 @@ export class LocalStorage implements Storage {
   }
 
   async remove(path: StoragePath): Promise<void> {
+    await this.guard(path);
     const st = await this.fs('remove', path, () => fs.lstat(this.abs(path)));
     if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
     await this.fs('remove', path, () => fs.unlink(this.abs(path)));
   }
 
   async mkdir(path: StoragePath): Promise<void> {
+    await this.guard(path);
     const abs = this.abs(path);
     if (await exists(abs)) throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
     await this.fs('mkdir', path, () => fs.mkdir(abs, { recursive: true }));
   }
 
   async rmdir(path: StoragePath): Promise<void> {
+    await this.guard(path);
     await this.fs('rmdir', path, () => fs.rmdir(this.abs(path)));
   }
 
@@ -127,6 +138,8 @@ export class LocalStorage implements Storage {
   }
 
   async rename(from: StoragePath, to: StoragePath): Promise<void> {
+    await this.guard(from);
+    await this.guard(to);
     const src = await this.stat(from);
     const dst = await fs.stat(this.abs(to)).catch(() => undefined);
     if (dst && (src.type === 'dir' || dst.isDirectory())) {
@@ -139,13 +152,37 @@ export class LocalStorage implements Storage {
   }
 
   async setModTime(path: StoragePath, mtime: Date): Promise<void> {
+    await this.guard(path);
     await this.fs('setModTime', path, () => fs.utimes(this.abs(path), mtime, mtime));
   }
 
   async removeTree(path: StoragePath): Promise<void> {
+    await this.guard(path);
     const st = await this.stat(path);
     if (st.type !== 'dir') throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
     await this.fs('remove', path, () => fs.rm(this.abs(path), { recursive: true }));
+  }
+
+  /**
+   * PermissionDenied when `path` (or, if it doesn't exist yet, its nearest existing ancestor)
+   * resolves through a symlink to somewhere outside the root: the root is a chroot.
+   */
+  private async guard(path: StoragePath): Promise<void> {
+    if (!this.confinedTo || path === '') return;
+    const root = await this.confinedTo;
+    for (let abs = this.abs(path); ; abs = nodePath.dirname(abs)) {
+      let real: string;
+      try {
+        real = await fs.realpath(abs);
+      } catch {
+        if (abs === this.root) return;
+        continue;
+      }
+      if (real === root || real.startsWith(`${root}${nodePath.sep}`)) return;
+      throw new StorageError('PermissionDenied', `leads outside the root through a symlink: /${path}`, {
+        path,
+      });
+    }
   }
 
   private abs(path: StoragePath): string {
