@@ -1,6 +1,14 @@
 import { StorageError } from './errors.js';
 import { isWithin, normalizePath } from './paths.js';
-import type { Entry, ListOptions, ReadOptions, Storage, WriteBody, WriteOptions } from './types.js';
+import {
+  type Entry,
+  type ListOptions,
+  type ReadOptions,
+  type Storage,
+  WRAPPED,
+  type WriteBody,
+  type WriteOptions,
+} from './types.js';
 
 /**
  * Wrap a backend so every path it receives is validated and normalised once, here (see
@@ -29,6 +37,10 @@ export function checkedStorage(inner: Storage): Storage {
     const copy = inner.copy.bind(inner);
     outer.copy = async (from, to): Promise<Entry> => copy(nonRoot(from, 'copy'), nonRoot(to, 'copy'));
   }
+  if (inner.copyFrom) {
+    const copyFrom = inner.copyFrom.bind(inner);
+    outer.copyFrom = async (source, from, to) => copyFrom(source, nonRoot(from, 'copy'), nonRoot(to, 'copy'));
+  }
   if (inner.rename) {
     const rename = inner.rename.bind(inner);
     outer.rename = async (from, to) => {
@@ -50,6 +62,7 @@ export function checkedStorage(inner: Storage): Storage {
     outer.removeTree = async (path) => removeTree(nonRoot(path, 'remove'));
   }
   if (inner.close) outer.close = inner.close.bind(inner);
+  Object.defineProperty(outer, WRAPPED, { value: inner });
   return outer;
 }
 

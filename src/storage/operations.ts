@@ -27,6 +27,10 @@ export async function copyFile(
   signal?: AbortSignal,
 ): Promise<Entry> {
   if (src === dst && dst.copy) return dst.copy(from, to);
+  if (dst.copyFrom) {
+    const copied = await dst.copyFrom(src, from, to);
+    if (copied) return copied;
+  }
   const entry = known ?? (await src.stat(from));
   if (entry.type === 'dir') throw new StorageError('IsADirectory', `is a folder: /${from}`, { path: from });
   const body = await src.read(from, { signal });

@@ -92,6 +92,12 @@ export interface Storage {
    * this call then finishes. Interrupting a rename never loses a file.
    */
   rename?(from: StoragePath, to: StoragePath): Promise<void>;
+  /**
+   * Server-side copy of a file from another storage of the same kind and account (another bucket
+   * on the same S3 endpoint with the same credentials). Resolves `undefined` when it can't copy
+   * from `source` server-side; the caller then streams the bytes instead.
+   */
+  copyFrom?(source: Storage, from: StoragePath, to: StoragePath): Promise<Entry | undefined>;
   /** Record a file's modification time. */
   setModTime?(path: StoragePath, mtime: Date): Promise<void>;
   /** Remove a folder and everything below it (a fast path for `rm -r`). NotFound if missing. */
@@ -100,8 +106,21 @@ export interface Storage {
   close?(): Promise<void>;
 }
 
+/**
+ * Wrappers (checkedStorage, later quotas or metrics) keep the storage they wrap here, so a backend
+ * can recognise another storage of its own kind behind any number of wrappers.
+ */
+export const WRAPPED = Symbol('ferry.wrapped');
+
+/** The innermost backend behind wrappers. */
+export function unwrapStorage(storage: Storage): Storage {
+  let s = storage as Storage & { [WRAPPED]?: Storage };
+  while (s[WRAPPED]) s = s[WRAPPED] as Storage & { [WRAPPED]?: Storage };
+  return s;
+}
+
 /** The names of the optional capabilities, for listings such as `ferry doctor`. */
-export const capabilityNames = ['copy', 'rename', 'setModTime', 'removeTree'] as const;
+export const capabilityNames = ['copy', 'copyFrom', 'rename', 'setModTime', 'removeTree'] as const;
 export type Capability = (typeof capabilityNames)[number];
 
 export function capabilitiesOf(storage: Storage): Capability[] {

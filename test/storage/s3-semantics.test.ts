@@ -5,11 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/s3/client.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { StorageError } from '../../src/storage/errors.js';
+import { copyFile } from '../../src/storage/operations.js';
 import { RENAME_JOURNAL } from '../../src/storage/s3/rename-folder.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { aws } from '../support/aws-cli.js';
 import { collect, readText, shape } from '../support/collect.js';
-import { TEST_BUCKET, testConnection, testS3Storage } from '../support/s3.js';
+import { ensureBucket, TEST_BUCKET, testConnection, testS3, testS3Storage } from '../support/s3.js';
 
 /** What Ferry writes to S3 is what other tools expect, and what they write Ferry understands. */
 describe('S3 backend: interoperability with other tools', () => {
@@ -240,6 +241,41 @@ describe('S3 backend: renames', () => {
       expect(keys.Contents ?? []).toEqual([]);
     },
   );
+});
+
+describe('S3 backend: copies between buckets', () => {
+  it('copies server-side between buckets of the same account, streams otherwise', async () => {
+    const a = await testS3Storage();
+    const b = await testS3Storage({ bucket: 'ferry-test-other' });
+    await ensureBucket(b.client, 'ferry-test-other');
+    await a.storage.write('doc.txt', 'across buckets', {
+      contentType: 'text/x-doc',
+      mtime: new Date('2001-02-03T04:05:06Z'),
+    });
+    const ops: string[] = [];
+    for (const { client } of [a, b]) {
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          ops.push(context.commandName ?? '?');
+          return next(args);
+        },
+        { step: 'initialize', name: 'countOps' },
+      );
+    }
+    await copyFile(a.storage, 'doc.txt', b.storage, 'copied/doc.txt');
+    expect(ops).toEqual(['HeadObjectCommand', 'CopyObjectCommand']);
+    const st = await b.storage.stat('copied/doc.txt');
+    expect(st).toMatchObject({ size: 14, contentType: 'text/x-doc' });
+    expect(st.mtime.toISOString()).toBe('2001-02-03T04:05:06.000Z');
+    // Another account (user test2) can't copy from it server-side: the caller streams instead.
+    const s3 = testS3();
+    const c = await testS3Storage({
+      bucket: 'ferry-test-other',
+      accessKeyId: `${s3.accessKeyId}2`,
+      secretAccessKey: `${s3.secretAccessKey}2`,
+    });
+    expect(await c.storage.copyFrom!(a.storage, 'doc.txt', 'x.txt')).toBeUndefined();
+  });
 });
 
 describe('S3 backend: failures leave nothing behind', () => {

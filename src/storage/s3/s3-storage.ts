@@ -16,14 +16,15 @@ import { defaultUploadTuning, type UploadTuning, uploadObject } from '../../s3/u
 import { bodyToReadable } from '../body.js';
 import { notFound, StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
-import type {
-  Entry,
-  ListOptions,
-  ReadOptions,
-  Storage,
-  StoragePath,
-  WriteBody,
-  WriteOptions,
+import {
+  type Entry,
+  type ListOptions,
+  type ReadOptions,
+  type Storage,
+  type StoragePath,
+  unwrapStorage,
+  type WriteBody,
+  type WriteOptions,
 } from '../types.js';
 import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
 import { type ListPage, listChildren, listPager, listTree, pages } from './listing.js';
@@ -41,6 +42,8 @@ export class S3Storage implements Storage {
   readonly client: S3Client;
   readonly bucket: string;
   readonly keys: KeyMap;
+  /** Storages with the same account can copy between their buckets server-side. */
+  readonly account: string;
   private readonly conn: S3Connection;
   /** One ListObjectsV2 request in this bucket, errors translated. */
   readonly listPage: ListPage;
@@ -53,6 +56,11 @@ export class S3Storage implements Storage {
     this.conn = conn;
     this.bucket = conn.bucket;
     this.keys = new KeyMap(conn.prefix);
+    this.account = JSON.stringify([
+      conn.endpoint ?? 'aws',
+      conn.accessKeyId ?? 'default chain',
+      conn.pathStyle,
+    ]);
     this.description = `s3://${conn.bucket}/${conn.prefix}`;
     this.listPage = listPager(client, this.bucket, this.send);
   }
@@ -228,6 +236,22 @@ export class S3Storage implements Storage {
       ),
     );
     return { ...headEntry(to, head, 'file') };
+  }
+
+  async copyFrom(source: Storage, from: StoragePath, to: StoragePath): Promise<Entry | undefined> {
+    const other = unwrapStorage(source);
+    if (!(other instanceof S3Storage) || other.account !== this.account) return undefined;
+    const head = await other.headFile(from);
+    const key = this.keys.file(to);
+    await this.send('CopyObject', key, () =>
+      copyObject(
+        this.client,
+        { bucket: other.bucket, key: other.keys.file(from), size: head.ContentLength ?? 0, head },
+        { bucket: this.bucket, key },
+        this.copyOptions(),
+      ),
+    );
+    return headEntry(to, head, 'file');
   }
 
   async rename(from: StoragePath, to: StoragePath): Promise<void> {
