@@ -4,17 +4,12 @@
 # Needs a running RGW started by scripts/rgw/start.sh: RGW_BASE points at it (default: the test one).
 # Usage: RGW_BASE=/tmp/ferry-rgw-dev bash bench/list-10k.sh [COUNT] [ROUNDS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-RGW_BASE=${RGW_BASE:-${TMPDIR:-/tmp}/ferry-test-rgw}
-source "$RGW_BASE/rgw.env"
-unset AWS_CA_BUNDLE
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+source "$(dirname "$0")/lib.sh"
 LOG=$RGW_BASE/cluster/log/ceph-client.rgw.a.log
 COUNT=${1:-10000}
 ROUNDS=${2:-3}
 BUCKET=bench-list
 PREFIX=list$COUNT
-[ -f dist/cli/main.js ] || npx tsc -p tsconfig.build.json
 npx tsx bench/seed-objects.ts "$BUCKET" "$PREFIX" "$COUNT"
 
 # Requests for our bucket logged since line $1 of the access log: "LIST=n HEAD=n GET=n other=n".

@@ -3,18 +3,12 @@
 # then `ferry mv` killed with SIGKILL half-way and run again: no key lost, none left behind.
 # Usage: RGW_BASE=/tmp/ferry-rgw-dev bash bench/mv-1000.sh [COUNT]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-RGW_BASE=${RGW_BASE:-${TMPDIR:-/tmp}/ferry-test-rgw}
-source "$RGW_BASE/rgw.env"
-unset AWS_CA_BUNDLE
-export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
+source "$(dirname "$0")/lib.sh"
 COUNT=${1:-1000}
 B=bench-mv
 F=(node bin/ferry.js --endpoint "$S3_ENDPOINT")
 A=(aws --endpoint-url "$S3_ENDPOINT")
-[ -f dist/cli/main.js ] || npx tsc -p tsconfig.build.json
 keys() { "${A[@]}" s3 ls --recursive "s3://$B/$1/" | wc -l; }
-secs() { echo "$(date +%s.%N)"; }
 
 for p in a b c d; do "${F[@]}" rm -r -f "s3://$B/$p"; done
 npx tsx bench/seed-objects.ts $B a "$COUNT" 1024

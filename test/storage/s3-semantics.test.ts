@@ -10,6 +10,7 @@ import { RENAME_JOURNAL } from '../../src/storage/s3/rename-folder.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { aws } from '../support/aws-cli.js';
 import { collect, readText, shape } from '../support/collect.js';
+import { countOps } from '../support/count-ops.js';
 import { ensureBucket, TEST_BUCKET, testConnection, testS3, testS3Storage } from '../support/s3.js';
 
 /** What Ferry writes to S3 is what other tools expect, and what they write Ferry understands. */
@@ -94,14 +95,7 @@ describe('S3 backend: interoperability with other tools', () => {
   it('lists a folder from ListObjectsV2 pages alone (no HEAD per entry)', async () => {
     const { storage, client } = await testS3Storage();
     for (let i = 0; i < 5; i++) await storage.write(`page/f${i}`, 'x');
-    const ops: string[] = [];
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        ops.push(context.commandName ?? '?');
-        return next(args);
-      },
-      { step: 'initialize', name: 'countOps' },
-    );
+    const ops = countOps(client);
     expect((await collect(storage.list('page'))).length).toBe(5);
     expect(ops).toEqual(['ListObjectsV2Command']);
     ops.length = 0;
@@ -166,14 +160,7 @@ describe('S3 backend: renames', () => {
       metadata: { owner: 'marty' },
       mtime: t,
     });
-    const ops: string[] = [];
-    client.middlewareStack.add(
-      (next, context) => async (args) => {
-        ops.push(context.commandName ?? '?');
-        return next(args);
-      },
-      { step: 'initialize', name: 'countOps' },
-    );
+    const ops = countOps(client);
     await storage.rename!('big.bin', 'moved/big.bin');
     expect(ops.filter((o) => o === 'UploadPartCopyCommand').length).toBe(3);
     expect(ops).not.toContain('CopyObjectCommand');
@@ -252,16 +239,7 @@ describe('S3 backend: copies between buckets', () => {
       contentType: 'text/x-doc',
       mtime: new Date('2001-02-03T04:05:06Z'),
     });
-    const ops: string[] = [];
-    for (const { client } of [a, b]) {
-      client.middlewareStack.add(
-        (next, context) => async (args) => {
-          ops.push(context.commandName ?? '?');
-          return next(args);
-        },
-        { step: 'initialize', name: 'countOps' },
-      );
-    }
+    const ops = countOps(a.client, b.client);
     await copyFile(a.storage, 'doc.txt', b.storage, 'copied/doc.txt');
     expect(ops).toEqual(['HeadObjectCommand', 'CopyObjectCommand']);
     const st = await b.storage.stat('copied/doc.txt');

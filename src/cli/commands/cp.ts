@@ -32,7 +32,9 @@ export async function isDir(loc: Location): Promise<boolean> {
 export function registerCp(program: Command, ctx: () => CliContext): void {
   program
     .command('cp')
-    .description('copy files or (with -r) folders: local↔S3, S3↔S3 (server-side within one account), local↔local')
+    .description(
+      'copy files or (with -r) folders: local↔S3, S3↔S3 (server-side within one account), local↔local',
+    )
     .argument(
       '<paths...>',
       'local paths or s3:// URLs; the last is the destination (a trailing / means "into this folder")',

@@ -225,28 +225,23 @@ export class S3Storage implements Storage {
   }
 
   async copy(from: StoragePath, to: StoragePath): Promise<Entry> {
-    const head = await this.headFile(from);
-    const key = this.keys.file(to);
-    await this.send('CopyObject', key, () =>
-      copyObject(
-        this.client,
-        { bucket: this.bucket, key: this.keys.file(from), size: head.ContentLength ?? 0, head },
-        { bucket: this.bucket, key },
-        this.copyOptions(),
-      ),
-    );
-    return { ...headEntry(to, head, 'file') };
+    return this.copyFileFrom(this, from, to);
   }
 
   async copyFrom(source: Storage, from: StoragePath, to: StoragePath): Promise<Entry | undefined> {
     const other = unwrapStorage(source);
     if (!(other instanceof S3Storage) || other.account !== this.account) return undefined;
-    const head = await other.headFile(from);
+    return this.copyFileFrom(other, from, to);
+  }
+
+  /** Server-side copy of the file `from` of `source` (this or another bucket of the account). */
+  private async copyFileFrom(source: S3Storage, from: StoragePath, to: StoragePath): Promise<Entry> {
+    const head = await source.headFile(from);
     const key = this.keys.file(to);
     await this.send('CopyObject', key, () =>
       copyObject(
         this.client,
-        { bucket: other.bucket, key: other.keys.file(from), size: head.ContentLength ?? 0, head },
+        { bucket: source.bucket, key: source.keys.file(from), size: head.ContentLength ?? 0, head },
         { bucket: this.bucket, key },
         this.copyOptions(),
       ),

@@ -1,0 +1,19 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+
+/**
+ * Record the name of every S3 call the clients make from now on (`HeadObjectCommand`, …), to
+ * assert what an operation costs. Returns the live list.
+ */
+export function countOps(...clients: S3Client[]): string[] {
+  const ops: string[] = [];
+  for (const client of clients) {
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        ops.push(context.commandName ?? '?');
+        return next(args);
+      },
+      { step: 'initialize', name: 'countOps' },
+    );
+  }
+  return ops;
+}
