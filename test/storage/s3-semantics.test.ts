@@ -175,6 +175,25 @@ describe('S3 backend: renames', () => {
     expect(uploads.Uploads ?? []).toEqual([]);
   });
 
+  it('renames a folder holding a large object with UploadPartCopy, keeping its metadata', async () => {
+    const { storage, client } = await testS3Storage({
+      multipartCopyThreshold: 5 * 1024 * 1024,
+      multipartCopyPartSize: 5 * 1024 * 1024,
+    });
+    await storage.write('fold/big.bin', randomBytes(11 * 1024 * 1024), {
+      metadata: { tag: 'kept' },
+      mtime: new Date(0),
+    });
+    await storage.write('fold/small.txt', 'small', { contentType: 'text/x-small' });
+    const ops = countOps(client);
+    await storage.rename!('fold', 'renamed');
+    expect(ops.filter((o) => o === 'UploadPartCopyCommand').length).toBe(3);
+    expect((await storage.stat('renamed/big.bin')).metadata?.tag).toBe('kept');
+    expect((await storage.stat('renamed/big.bin')).mtime.getTime()).toBe(0);
+    expect((await storage.stat('renamed/small.txt')).contentType).toBe('text/x-small');
+    await expect(storage.stat('fold')).rejects.toMatchObject({ code: 'NotFound' });
+  });
+
   it.each([
     ['CopyObjectCommand', 15],
     ['DeleteObjectsCommand', 1],
