@@ -26,7 +26,10 @@ export async function main(argv: string[]): Promise<number> {
   addS3Flags(program);
   const ctx = (): CliContext => {
     context ??= {
-      locations: new Locations(s3OptionsFrom(program.opts())),
+      locations: new Locations(
+        s3OptionsFrom(program.opts()),
+        program.opts().connection as string | undefined,
+      ),
       out: (line) => {
         process.stdout.write(`${line}\n`);
       },
