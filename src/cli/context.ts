@@ -8,6 +8,8 @@ export interface CliContext {
   locations: Locations;
   out(line: string): void;
   warn(line: string): void;
+  /** Set by a command whose outcome is not an exception (doctor finding no access). */
+  exitCode?: number;
 }
 
 /** Global S3 flags, declared once in s3ConnectionFlags, plus `--connection NAME`. */
