@@ -32,16 +32,14 @@ async function startEcs(
       return void res.writeHead(401).end('bad token');
     const c = await mint();
     s.served++;
-    res
-      .writeHead(200, { 'content-type': 'application/json' })
-      .end(
-        JSON.stringify({
-          AccessKeyId: c.accessKeyId,
-          SecretAccessKey: c.secretAccessKey,
-          Token: c.sessionToken,
-          Expiration: c.expiration?.toISOString(),
-        }),
-      );
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        AccessKeyId: c.accessKeyId,
+        SecretAccessKey: c.secretAccessKey,
+        Token: c.sessionToken,
+        Expiration: c.expiration?.toISOString(),
+      }),
+    );
   })) as Loopback & { served: number };
   s.served = 0;
   servers.push(s);
