@@ -91,3 +91,25 @@ export async function* slowBody(
     await new Promise((r) => setTimeout(r, delayMs));
   }
 }
+
+/**
+ * A proxy in front of a real S3 endpoint that rewrites response headers (a skewed Date, a
+ * different x-amz-bucket-region) — the store's answers otherwise pass through unchanged.
+ */
+export async function startHeaderProxy(
+  target: string,
+  rewrite: (headers: http.IncomingHttpHeaders, req: http.IncomingMessage) => http.IncomingHttpHeaders,
+): Promise<Loopback> {
+  const t = new URL(target);
+  return startLoopback((req, res) => {
+    const up = http.request(
+      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, rewrite({ ...upRes.headers }, req));
+        upRes.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+}
