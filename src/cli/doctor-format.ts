@@ -18,7 +18,7 @@ export function formatDoctor(r: DoctorReport): string[] {
   else
     row(
       'credentials',
-      `${c.source}${c.detail ? ` — ${c.detail}` : ''}${c.accessKey ? `; key ${c.accessKey}` : ''}; ${c.expiration ? `expires ${c.expiration}` : 'no expiry'}`,
+      `${c.source}${c.detail ? ` — ${c.detail}` : ''}${c.accessKey && !c.detail?.includes(c.accessKey) ? `; key ${c.accessKey}` : ''}; ${c.expiration ? `expires ${c.expiration}` : 'no expiry'}`,
     );
   if (r.identity)
     row(
@@ -39,7 +39,7 @@ export function formatDoctor(r: DoctorReport): string[] {
       );
     }
   }
-  row('access', `${r.access}: ${r.accessNote}`);
+  row('access', `${r.access.toUpperCase()} — ${r.accessNote}`);
   const s = r.store;
   const yn = (v: boolean | undefined) => (v === undefined ? 'unknown' : v ? 'yes' : 'no');
   row(

@@ -75,8 +75,15 @@ export function classify(err: unknown): { kind: ErrorKind; detail: string; name:
     code?: string;
     $metadata?: { httpStatusCode?: number };
   };
-  const name = e.name ?? e.Code ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
+  // HEAD answers have no body, so the SDK cannot name the error: say what the status means.
+  const raw = e.name ?? e.Code ?? 'Error';
+  const name =
+    /^Unknown(Error)?$/.test(raw) && status === 403
+      ? 'Forbidden'
+      : /^Unknown(Error)?$/.test(raw) && status === 404
+        ? 'NotFound'
+        : raw;
   const detail = `${name}${status ? ` (HTTP ${status})` : ''}${e.message && e.message !== name && e.message !== 'UnknownError' ? `: ${e.message.slice(0, 160)}` : ''}`;
   if (/^(AccessDenied|AllAccessDisabled|Forbidden)$/.test(name) || status === 403)
     return { kind: 'denied', detail, name, status };

@@ -338,10 +338,10 @@ function classifyAccess(
     report.accessNote = 'list, write, read back, delete and multipart all work';
   } else if (canWrite && !canDelete && canRead) {
     report.access = 'append-only';
-    report.accessNote = `append-only: objects can be written${canList ? ', listed' : ''} and read but not deleted — usable as a destination that keeps everything (not broken); one test object is left behind`;
+    report.accessNote = `objects can be written${canList ? ', listed' : ''} and read but not deleted — usable as a destination that keeps everything (not broken); one test object is left behind`;
   } else if (canWrite && !canRead) {
     report.access = canDelete ? 'write-only' : 'append-only';
-    report.accessNote = `${report.access}: objects can be written${canDelete ? ' and deleted' : ''} but not read back (a drop box; not broken)${canDelete ? '' : '; one test object is left behind'}`;
+    report.accessNote = `objects can be written${canDelete ? ' and deleted' : ''} but not read back (a drop box; not broken)${canDelete ? '' : '; one test object is left behind'}`;
   } else if (!canWrite && (canRead || canList)) {
     report.access = canRead ? 'read-only' : 'list-only';
     report.accessNote = canRead
@@ -349,7 +349,7 @@ function classifyAccess(
       : 'list-only: listing works, reading and writing are refused';
   } else if (!canWrite && !canList && !canRead) {
     report.access = 'no-access';
-    report.accessNote = 'no access: every call was refused or failed';
+    report.accessNote = 'every call was refused or failed';
   } else {
     report.accessNote = 'partial access: see the checks';
   }
