@@ -6,7 +6,7 @@
  *   rotating — Ferry with IMDS credentials that expire every second (BENCH_LIFETIME_MS), through
  *              the same proxy, so an upload is renewed several times (half-life renewal);
  *   aws cli  — `aws s3 cp` of the same file with static keys (the direct-to-S3 reference).
- * Run: RGW at 127.0.0.1:7480/7481 (see docs), then
+ * Run: RGW's STS gateway at 127.0.0.1:7481 (BENCH_STS), then
  *   unset AWS_CA_BUNDLE; npx tsx bench/credential-refresh.ts [MiB=256] [rounds=3]
  */
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -26,7 +26,6 @@ import { startExpiryProxy } from '../test/support/loopback.js';
 const MiB = 1024 * 1024;
 const size = Number(process.argv[2] ?? 256) * MiB;
 const rounds = Number(process.argv[3] ?? 3);
-const S3 = process.env.BENCH_S3 ?? 'http://127.0.0.1:7480';
 const STS = process.env.BENCH_STS ?? 'http://127.0.0.1:7481';
 const keys = {
   accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'AKIAIOSFODNN7EXAMPLE',
@@ -65,7 +64,7 @@ async function ferryUpload(conn: Partial<S3ConnectionInput>): Promise<number> {
 
 function awsUpload(): number {
   const t = performance.now();
-  const e = {
+  const e: NodeJS.ProcessEnv = {
     ...process.env,
     AWS_ACCESS_KEY_ID: keys.accessKeyId,
     AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
