@@ -107,7 +107,7 @@ export async function runDoctor(
       report.identity = await getCallerIdentity(creds.sts, creds.provider);
     } catch (err) {
       report.identity = {
-        error: `GetCallerIdentity not available at ${creds.sts.endpoint ?? 'AWS STS'}: ${(err as Error).message.replace(/^GetCallerIdentity at \S+ /, '')}`,
+        error: `not available (STS GetCallerIdentity at ${creds.sts.endpoint ?? 'AWS'}: ${(err as Error).message.replace(/^GetCallerIdentity at \S+ (failed: |was refused: )?/, '')})`,
       };
     }
   } else {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConnection } from '../../../src/s3/connection.js';
 import { credentialsFor } from '../../../src/s3/credentials/chain.js';
 import { getCallerIdentity } from '../../../src/s3/credentials/sts.js';
+import { runDoctor } from '../../../src/s3/doctor.js';
 import { type Loopback, readBody, startLoopback } from '../../support/loopback.js';
 import { type Moto, startMoto } from '../../support/moto.js';
 
@@ -191,5 +192,19 @@ describe('STS flows on moto_server (SigV4 and IAM enforced)', () => {
     });
     const creds = credentialsFor(conn, { HOME: dir, AWS_WEB_IDENTITY_TOKEN_FILE: join(dir, 'token') });
     await expect(creds.provider!()).rejects.toThrow(/AWS_ROLE_ARN is not set/);
+  });
+
+  it('doctor shows the identity where the store has GetCallerIdentity (moto)', async () => {
+    await openMoto.aws('s3api', 'create-bucket', '--bucket', 'ferry-doctor-id');
+    const conn = parseConnection({
+      bucket: 'ferry-doctor-id',
+      endpoint: openMoto.url,
+      accessKeyId: 'AKIAMOTOUSER00000000',
+      secretAccessKey: 'x',
+    });
+    const r = await runDoctor(conn, { HOME: home() });
+    expect(r.identity?.arn).toMatch(/^arn:aws:(iam|sts)::123456789012:/);
+    expect(r.identity?.error).toBeUndefined();
+    expect(r.access).toBe('full');
   });
 });
