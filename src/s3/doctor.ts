@@ -196,6 +196,11 @@ export async function runDoctor(
         add(pc.check);
         report.store.multipartCopy =
           pc.check.status === 'ok' ? true : pc.check.status === 'unsupported' ? false : undefined;
+        if (pc.check.status === 'denied') {
+          report.problems.push(
+            'UploadPartCopy was refused although PutObject and GetObject on the same keys work (seen on Ceph RGW 16 with STS role sessions): copies and renames above --multipart-copy-threshold will fail with these credentials',
+          );
+        }
         if (report.store.multipartCopy === false)
           report.recommendations.push(
             '--multipart-copy-threshold 5GiB (no UploadPartCopy: large renames cannot be server-side)',
@@ -335,7 +340,10 @@ function classifyAccess(
   const { canList, canRead, canWrite, canDelete } = a;
   if (canWrite && canDelete && (canRead ?? false) && canList) {
     report.access = 'full';
-    report.accessNote = 'list, write, read back, delete and multipart all work';
+    const refusedOps = report.checks.filter((c) => c.status === 'denied').map((c) => c.operation);
+    report.accessNote = refusedOps.length
+      ? `list, write, read back and delete work (refused: ${refusedOps.join(', ')})`
+      : 'list, write, read back, delete and multipart all work';
   } else if (canWrite && !canDelete && canRead) {
     report.access = 'append-only';
     report.accessNote = `objects can be written${canList ? ', listed' : ''} and read but not deleted — usable as a destination that keeps everything (not broken); one test object is left behind`;
@@ -376,14 +384,17 @@ export function policyFor(bucket: string, prefix: string, actions: string[]): Re
   const bucketLevel = flat.filter((a) => BUCKET_ACTIONS.has(a));
   const objectLevel = flat.filter((a) => !BUCKET_ACTIONS.has(a));
   const statements: Record<string, unknown>[] = [];
-  if (bucketLevel.length) {
+  // A prefix condition applies only to ListBucket (other bucket-level calls carry no s3:prefix,
+  // so a condition on them would never match): it gets a statement of its own.
+  const listWithPrefix = Boolean(prefix) && bucketLevel.includes('s3:ListBucket');
+  const others = listWithPrefix ? bucketLevel.filter((a) => a !== 's3:ListBucket') : bucketLevel;
+  if (others.length) statements.push({ Effect: 'Allow', Action: others, Resource: `arn:aws:s3:::${bucket}` });
+  if (listWithPrefix) {
     statements.push({
       Effect: 'Allow',
-      Action: bucketLevel,
+      Action: ['s3:ListBucket'],
       Resource: `arn:aws:s3:::${bucket}`,
-      ...(prefix && bucketLevel.includes('s3:ListBucket')
-        ? { Condition: { StringLike: { 's3:prefix': [`${prefix}*`] } } }
-        : {}),
+      Condition: { StringLike: { 's3:prefix': [`${prefix}*`, prefix] } },
     });
   }
   if (objectLevel.length)
