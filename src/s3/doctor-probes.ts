@@ -7,6 +7,7 @@ import {
   GetBucketVersioningCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
@@ -235,6 +236,12 @@ export class BucketProbes {
           ...this.params.payer,
         }),
       ),
+    );
+  }
+
+  headObject(key: string) {
+    return probe('check encryption of the test object', 'HeadObject', () =>
+      this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.read })),
     );
   }
 

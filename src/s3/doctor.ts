@@ -186,6 +186,20 @@ export async function runDoctor(
       } else add(skipped('read', 'GetObject', 'nothing written and nothing listed to read'));
     }
 
+    // Encryption asked for must be what the store did: some stores accept the header and ignore it.
+    if (canWrite && (conn.sse || conn.sseCustomerKey)) {
+      const h = await p.headObject(key);
+      add(h.check);
+      const got = conn.sse ? h.value?.ServerSideEncryption : h.value?.SSECustomerAlgorithm;
+      if (h.value && !got) {
+        h.check.status = 'unsupported';
+        h.check.detail = `the store accepted ${conn.sse ? `--sse ${conn.sse}` : 'SSE-C'} but does not report the object as encrypted`;
+        report.problems.push(
+          `encryption ignored: the store accepted ${conn.sse ? `x-amz-server-side-encryption: ${conn.sse}` : 'the SSE-C headers'} without error but HEAD shows no encryption — do not rely on it; use bucket default encryption or SSE-C`,
+        );
+      }
+    }
+
     // 6. Multipart: create, copy a part from the test object, list, abort.
     const mpKey = `${key}.mp`;
     const mp = await p.createMultipart(mpKey);

@@ -170,6 +170,14 @@ describe('ferry doctor on RGW with bucket policies', () => {
 });
 
 describe('ferry doctor names the classic traps', () => {
+  it('encryption the store accepts but ignores (RGW 16 and SSE-S3); SSE-C it really applies', async () => {
+    const r = await runDoctor(conn(buckets.full, { ...test1(), sse: 'AES256' }), env());
+    expect(r.problems.join('\n')).toMatch(/encryption ignored: .*AES256/);
+    const c = await runDoctor(conn(buckets.full, { ...test1(), sseCustomerKey: 'k'.repeat(32) }), env());
+    expect(c.problems.join('\n')).not.toMatch(/encryption ignored/);
+    expect(status(c, 'HeadObject')).toEqual(['ok']);
+  });
+
   it('an endpoint that is not S3', async () => {
     const web = await startLoopback((_req, res) =>
       res.writeHead(404, { 'content-type': 'text/html' }).end('<html><body>console</body></html>'),
