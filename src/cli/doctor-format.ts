@@ -30,7 +30,11 @@ export function formatDoctor(r: DoctorReport): string[] {
     'region',
     `${r.region.configured} (configured)${r.region.reported ? `; bucket reports ${r.region.reported}` : ''}${r.region.note ? ` — ${r.region.note}` : ''}`,
   );
-  row('addressing', `${r.addressing.used}${r.addressing.works ? ' works' : ' did not answer'}`);
+  const other = r.addressing.other;
+  row(
+    'addressing',
+    `${r.addressing.used}-style ${r.addressing.works ? 'works' : 'did not answer'}${other ? `; ${other.style}-style ${other.works ? 'works too' : `does not (${other.detail})`}` : ''}`,
+  );
   if (r.checks.length) {
     out.push('checks');
     for (const k of r.checks) {

@@ -1,14 +1,53 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from './client.js';
 import { isAwsEndpoint, type S3Connection } from './connection.js';
 import { type CredentialOptions, credentialsFor } from './credentials/chain.js';
 import { maskKey } from './credentials/static.js';
 import { type CallerIdentity, getCallerIdentity } from './credentials/sts.js';
 import { classifyAccess, noteFailure, policyFor } from './doctor-findings.js';
-import { BucketProbes, type Check, type Seen, skipped, watchResponses } from './doctor-probes.js';
+import { BucketProbes, type Check, classify, type Seen, skipped, watchResponses } from './doctor-probes.js';
 import { objectParamsFor } from './object-params.js';
 
 export { doctorExitCode, policyFor } from './doctor-findings.js';
+
+/**
+ * Does the other addressing style answer too? One HeadBucket with a short time-out: virtual-host
+ * needs `bucket.host` to resolve (wildcard DNS), which custom endpoints often lack.
+ */
+async function otherAddressing(
+  conn: S3Connection,
+  env: NodeJS.ProcessEnv,
+  credentials: ReturnType<typeof credentialsFor>,
+  pathStyle: boolean,
+): Promise<NonNullable<DoctorReport['addressing']['other']>> {
+  const style = pathStyle ? 'path' : 'virtual-host';
+  const host = conn.endpoint ? new URL(conn.endpoint).hostname.replace(/^\[|\]$/g, '') : '';
+  if (!pathStyle && isIP(host)) {
+    // The SDK quietly falls back to path-style for IP endpoints; there is no bucket.host to try.
+    return {
+      style,
+      works: false,
+      detail: 'the endpoint is an IP address; virtual-host addressing needs a DNS name',
+    };
+  }
+  const client = createS3Client({ ...conn, pathStyle }, env, { credentials, warn: () => {} });
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: conn.bucket }), {
+      abortSignal: AbortSignal.timeout(3000),
+    });
+    return { style, works: true };
+  } catch (err) {
+    const c = classify(err);
+    // A refusal still proves the store understood the address.
+    if (c.kind === 'denied') return { style, works: true, detail: c.detail };
+    const code = (err as { code?: string }).code;
+    return { style, works: false, detail: code ? `${code}` : c.detail };
+  } finally {
+    client.destroy();
+  }
+}
 
 /** What a connection can do, in the words a user of a drop box would use. */
 export type AccessLevel =
@@ -161,6 +200,8 @@ export async function runDoctor(
     }
     noteFailure(report, v2.error, region, conn);
     report.addressing.works = canList || head.check.status === 'ok' || v2.check.status === 'denied';
+    if (options.tryOtherAddressing !== false)
+      report.addressing.other = await otherAddressing(conn, env, creds, !pathStyle);
 
     // 5. Write, read back, delete — as a data-sync destination's connection test does.
     const key = `${prefix}.ferry-doctor-${randomBytes(6).toString('hex')}`;

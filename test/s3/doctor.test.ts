@@ -115,6 +115,11 @@ describe('ferry doctor on RGW with bucket policies', () => {
     expect(r.store.multipartCopy).toBe(true);
     expect(r.store.checksumTrailers).toBe(false); // RGW answers 411 to aws-chunked uploads
     expect(r.store.versioning).toBe('Off');
+    expect(r.addressing).toMatchObject({
+      used: 'path',
+      works: true,
+      other: { style: 'virtual-host', works: false },
+    });
     expect(doctorExitCode(r)).toBe(0);
     const left = await admin.send(new ListObjectsV2Command({ Bucket: buckets.full }));
     expect(left.KeyCount).toBe(0);
