@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +146,34 @@ describe('STS flows on moto_server (SigV4 and IAM enforced)', () => {
     const id = await getCallerIdentity({ endpoint: proxy.url }, async () => c);
     expect(id.arn).toMatch(/assumed-role\/ferry-role\/ferry-session$/);
     expect(creds.source()?.name).toBe('static+assume-role');
+  });
+
+  it('a profile with role_arn, source_profile, external_id and mfa_serial sends the MFA code given with --mfa-token', async () => {
+    const dir = home();
+    mkdirSync(join(dir, '.aws'));
+    writeFileSync(
+      join(dir, '.aws', 'credentials'),
+      `[base]\naws_access_key_id = ${keys.accessKeyId}\naws_secret_access_key = ${keys.secretAccessKey}\n`,
+    );
+    writeFileSync(
+      join(dir, '.aws', 'config'),
+      `[profile mfa]\nrole_arn = ${roleArn}\nsource_profile = base\nexternal_id = ext-42\nmfa_serial = arn:aws:iam::123456789012:mfa/ferry\n`,
+    );
+    const conn = parseConnection({
+      bucket: 'any-bucket',
+      endpoint: 'http://127.0.0.1:9',
+      stsEndpoint: proxy.url,
+      profile: 'mfa',
+      mfaToken: '123456',
+    });
+    const creds = credentialsFor(conn, { HOME: dir });
+    const c = await creds.provider!();
+    expect(c.sessionToken).toBeTruthy();
+    const sent = calls.filter((p) => p.get('Action') === 'AssumeRole').at(-1)!;
+    expect(sent.get('SerialNumber')).toBe('arn:aws:iam::123456789012:mfa/ferry');
+    expect(sent.get('TokenCode')).toBe('123456');
+    expect(sent.get('ExternalId')).toBe('ext-42');
+    expect(creds.source()?.name).toBe('profile');
   });
 
   it('AssumeRoleWithWebIdentity reads the token file again on every refresh', async () => {
