@@ -176,6 +176,20 @@ describe('STS flows on moto_server (SigV4 and IAM enforced)', () => {
     expect(creds.source()?.name).toBe('profile');
   });
 
+  it('a wrong external id is refused by the trust policy, with the role named', async () => {
+    const conn = parseConnection({
+      bucket: 'any-bucket',
+      endpoint: 'http://127.0.0.1:9',
+      stsEndpoint: proxy.url,
+      roleArn,
+      externalId: 'wrong-id',
+      ...keys,
+    });
+    await expect(credentialsFor(conn, { HOME: home() }).provider!()).rejects.toThrow(
+      /AssumeRole .*ferry-role at http.* (was refused|failed)/,
+    );
+  });
+
   it('AssumeRoleWithWebIdentity reads the token file again on every refresh', async () => {
     const dir = home();
     const tokenFile = join(dir, 'token');
