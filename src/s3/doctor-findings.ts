@@ -64,8 +64,8 @@ export function classifyAccess(
   } else if (!canWrite && (canRead || canList)) {
     report.access = canRead ? 'read-only' : 'list-only';
     report.accessNote = canRead
-      ? 'read-only: listing and reading work, writing is refused (not broken)'
-      : 'list-only: listing works, reading and writing are refused';
+      ? 'listing and reading work, writing is refused (not broken)'
+      : 'listing works, reading and writing are refused';
   } else if (!canWrite && !canList && !canRead) {
     report.access = 'no-access';
     report.accessNote = 'every call was refused or failed';

@@ -149,7 +149,7 @@ export async function runDoctor(
       report.identity = await getCallerIdentity(creds.sts, creds.provider);
     } catch (err) {
       report.identity = {
-        error: `not available (STS GetCallerIdentity at ${creds.sts.endpoint ?? 'AWS'}: ${(err as Error).message.replace(/^GetCallerIdentity at \S+ (failed: |was refused: )?/, '')})`,
+        error: `not available (STS GetCallerIdentity at ${creds.sts.endpoint ?? 'AWS'}: ${identityWhy((err as Error).message)})`,
       };
     }
   } else {
@@ -349,4 +349,10 @@ export async function runDoctor(
     );
   if (pathStyle && !aws) report.recommendations.push('--path-style (the default for custom endpoints)');
   return report;
+}
+
+/** Why GetCallerIdentity failed, in a few words (stores without it answer with an unnamed error). */
+function identityWhy(message: string): string {
+  const m = message.replace(/^GetCallerIdentity at \S+ (failed: |was refused: )?/, '');
+  return /^Unknown(Error)?: Unknown(Error)?$/.test(m) ? 'the store does not implement it' : m;
 }
