@@ -183,6 +183,66 @@ describe('AssumeRole on top of a source (RGW STS)', () => {
   });
 });
 
+describe('renewal re-reads the source', () => {
+  // Renew on every call, as if each set were about to expire.
+  const eager = { refresh: { aheadMs: Number.MAX_SAFE_INTEGER, aheadFraction: 1 } };
+  const soon = () => new Date(Date.now() + 60_000).toISOString();
+
+  it('environment: rotated variables (with AWS_CREDENTIAL_EXPIRATION) are picked up', async () => {
+    const env: NodeJS.ProcessEnv = {
+      ...awsHome(''),
+      AWS_ACCESS_KEY_ID: 'K1',
+      AWS_SECRET_ACCESS_KEY: 's1',
+      AWS_CREDENTIAL_EXPIRATION: soon(),
+    };
+    const creds = credentialsFor(parseConnection({ bucket: TEST_BUCKET }), env, eager);
+    expect((await creds.provider!()).accessKeyId).toBe('K1');
+    Object.assign(env, {
+      AWS_ACCESS_KEY_ID: 'K2',
+      AWS_SECRET_ACCESS_KEY: 's2',
+      AWS_CREDENTIAL_EXPIRATION: soon(),
+    });
+    expect((await creds.provider!()).accessKeyId).toBe('K2');
+  });
+
+  it('profile: a rewritten credentials file is read again', async () => {
+    const env = awsHome(`[p]\naws_access_key_id = K1\naws_secret_access_key = s1\naws_session_token = t1\n`);
+    const creds = credentialsFor(parseConnection({ bucket: TEST_BUCKET, profile: 'p' }), env, eager);
+    expect((await creds.provider!()).accessKeyId).toBe('K1');
+    writeFileSync(
+      join(env.HOME!, '.aws', 'credentials'),
+      `[p]\naws_access_key_id = K2\naws_secret_access_key = s2\n`,
+    );
+    // Static profile keys carry no expiry, so the cache keeps them: renewal is by expiry only.
+    expect((await creds.provider!()).accessKeyId).toBe('K1');
+    const fresh = credentialsFor(parseConnection({ bucket: TEST_BUCKET, profile: 'p' }), env, eager);
+    expect((await fresh.provider!()).accessKeyId).toBe('K2');
+  });
+});
+
+describe('anonymous', () => {
+  it('sends unsigned requests: a public-read object can be read, a private one cannot', async () => {
+    const owner = await open(
+      {
+        ...{ accessKeyId: testS3().accessKeyId, secretAccessKey: testS3().secretAccessKey },
+        acl: 'public-read',
+        prefix: 'i3-anon',
+      },
+      awsHome(''),
+    );
+    await owner.storage.write('pub.txt', Buffer.from('public'));
+    const anon = await open({ credentialSource: 'anonymous', prefix: 'i3-anon' }, awsHome(''));
+    const chunks: Buffer[] = [];
+    for await (const c of await anon.storage.read('pub.txt')) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('public');
+    expect(anon.creds.source()?.name).toBe('anonymous');
+    await expect(anon.storage.stat('')).rejects.toThrow(/access denied/);
+    await owner.storage.remove('pub.txt');
+    await owner.storage.close();
+    await anon.storage.close();
+  });
+});
+
 describe('the default chain', () => {
   it('with nothing configured, says what it tried', async () => {
     const { storage } = await open({}, awsHome(''));
