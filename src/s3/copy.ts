@@ -91,21 +91,28 @@ export async function copyObject(
   const extra = { ...p?.copySource };
 
   if (size < options.multipartThreshold) {
-    const res = await client.send(
-      new CopyObjectCommand(
-        from.head || options.metadata
-          ? { Bucket: to.bucket, Key: to.key, CopySource, MetadataDirective: 'REPLACE', ...dest, ...extra }
-          : {
-              Bucket: to.bucket,
-              Key: to.key,
-              CopySource,
-              ...createNoHeaders,
-              StorageClass: kept.StorageClass ?? createNoHeaders.StorageClass,
-              ...extra,
-            },
-      ),
-    );
-    return { etag: res.CopyObjectResult?.ETag };
+    try {
+      const res = await client.send(
+        new CopyObjectCommand(
+          from.head || options.metadata
+            ? { Bucket: to.bucket, Key: to.key, CopySource, MetadataDirective: 'REPLACE', ...dest, ...extra }
+            : {
+                Bucket: to.bucket,
+                Key: to.key,
+                CopySource,
+                ...createNoHeaders,
+                StorageClass: kept.StorageClass ?? createNoHeaders.StorageClass,
+                ...extra,
+              },
+        ),
+      );
+      return { etag: res.CopyObjectResult?.ETag };
+    } catch (err) {
+      // Ceph RGW 16 does not implement CopyObject from an SSE-C source (501) but does implement
+      // UploadPartCopy: such a copy is done as a multipart upload of one part instead.
+      const ssec = Boolean(p?.copySource.CopySourceSSECustomerKey);
+      if (!(ssec && from.head && size > 0 && (err as { name?: string }).name === 'NotImplemented')) throw err;
+    }
   }
 
   const { UploadId } = await client.send(
