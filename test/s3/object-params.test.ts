@@ -1,10 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import * as http from 'node:http';
 import { GetObjectAclCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { parseConnection } from '../../src/s3/connection.js';
 import { objectParamsFor } from '../../src/s3/object-params.js';
 import { collect, readAll } from '../support/collect.js';
-import { testS3Storage } from '../support/s3.js';
+import { startLoopback } from '../support/loopback.js';
+import { testS3, testS3Storage } from '../support/s3.js';
 
 const key32 = randomBytes(32);
 const MiB = 1024 * 1024;
@@ -147,5 +149,33 @@ describe('object settings on a real store (RGW)', () => {
     } while (token);
     expect(keys.map((k) => k.slice(conn.prefix.length + 1))).toEqual(['a', 'b', 'c', 'sub/d']);
     await raw.removeTree('');
+  });
+
+  it('a store that answers 501 to ListObjectsV2 is switched to v1 by itself', async () => {
+    const proxy = await startLoopback((req, res) => {
+      if (req.method === 'GET' && /[?&]list-type=2/.test(req.url ?? '')) {
+        v2Refused++;
+        res.writeHead(501, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0"?><Error><Code>NotImplemented</Code></Error>');
+        return;
+      }
+      const t = new URL(testS3().endpoint);
+      const up = http.request(
+        { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      req.pipe(up);
+    });
+    let v2Refused = 0;
+    const { storage, raw } = await testS3Storage({ endpoint: proxy.url });
+    for (const n of ['a', 'b']) await storage.write(n, Buffer.from(n));
+    expect((await collect(storage.list(''))).map((e) => e.name)).toEqual(['a', 'b']);
+    expect((await collect(storage.list(''))).map((e) => e.name)).toEqual(['a', 'b']);
+    expect(v2Refused).toBe(1); // asked once, then v1 for good
+    await raw.removeTree('');
+    await proxy.close();
   });
 });
