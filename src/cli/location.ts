@@ -1,6 +1,7 @@
 import * as nodePath from 'node:path';
 import { createS3Client } from '../s3/client.js';
 import { connectionFromUrl, type S3ConnectionInput } from '../s3/connection.js';
+import { namedConnectionInput } from '../s3/connections-file.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 import { checkedStorage } from '../storage/checked.js';
 import { LocalStorage } from '../storage/local/local-storage.js';
@@ -26,14 +27,36 @@ export interface Location {
 export class Locations {
   private readonly storages = new Map<string, Storage>();
 
-  constructor(private readonly s3Options: Partial<S3ConnectionInput> = {}) {}
+  /**
+   * `s3Options` are the connection flags; `connection` names an entry of the connections file
+   * whose settings apply under the flags (its bucket is used when a URL names none: `s3:///key`
+   * is not valid, so the URL's bucket always wins).
+   */
+  constructor(
+    private readonly s3Options: Partial<S3ConnectionInput> = {},
+    private readonly connection?: string,
+  ) {}
+
+  /** Connection settings for an S3 URL: named connection (if any) under the flags. */
+  s3Settings(): Partial<S3ConnectionInput> {
+    if (!this.connection) return this.s3Options;
+    const { url: _url, bucket: _b, prefix: _p, ...named } = namedConnectionInput(this.connection);
+    return { ...named, ...this.s3Options };
+  }
 
   open(arg: string): Location {
     const asFolder = arg.endsWith('/') || arg === '.' || arg === '..';
     if (isS3Url(arg)) {
       const loc = parseS3Url(arg);
-      const conn = connectionFromUrl(arg, { ...this.s3Options, prefix: '' });
-      const id = JSON.stringify([conn.endpoint, conn.bucket, conn.accessKeyId, conn.region]);
+      const conn = connectionFromUrl(arg, { ...this.s3Settings(), prefix: '' });
+      const id = JSON.stringify([
+        conn.endpoint,
+        conn.bucket,
+        conn.accessKeyId,
+        conn.region,
+        conn.profile,
+        conn.roleArn,
+      ]);
       let storage = this.storages.get(id);
       if (!storage) {
         storage = checkedStorage(new S3Storage(createS3Client(conn), conn));

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { StorageError } from '../storage/errors.js';
 import { registerCat } from './commands/cat.js';
 import { registerCp } from './commands/cp.js';
+import { registerDoctor, registerWhoami } from './commands/doctor.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkdir } from './commands/mkdir.js';
 import { registerMv } from './commands/mv.js';
@@ -26,7 +27,10 @@ export async function main(argv: string[]): Promise<number> {
   addS3Flags(program);
   const ctx = (): CliContext => {
     context ??= {
-      locations: new Locations(s3OptionsFrom(program.opts())),
+      locations: new Locations(
+        s3OptionsFrom(program.opts()),
+        program.opts().connection as string | undefined,
+      ),
       out: (line) => {
         process.stdout.write(`${line}\n`);
       },
@@ -45,6 +49,8 @@ export async function main(argv: string[]): Promise<number> {
     registerRm,
     registerMkdir,
     registerRmdir,
+    registerDoctor,
+    registerWhoami,
   ]) {
     register(program, ctx);
   }
@@ -53,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   try {
     await program.parseAsync(argv);
-    return 0;
+    return context?.exitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     process.stderr.write(`ferry: ${describe(err)}\n`);

@@ -1,9 +1,19 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { StorageError } from '../storage/errors.js';
 import { isAwsEndpoint, type S3Connection } from './connection.js';
+import { type CredentialOptions, credentialsFor, type ResolvedCredentials } from './credentials/chain.js';
+
+export interface S3ClientOptions extends CredentialOptions {
+  /** Credentials already resolved for this connection (doctor shares them); default: the chain. */
+  credentials?: ResolvedCredentials;
+  /** Where the `--insecure` warning goes (default stderr). */
+  warn?: (line: string) => void;
+}
 
 /**
  * Make the S3 client for a connection. Decisions taken here, once:
@@ -12,32 +22,58 @@ import { isAwsEndpoint, type S3Connection } from './connection.js';
  * - DeleteObjects carries Content-MD5, which several stores (RGW, Swift) insist on;
  * - path-style addressing by default for custom endpoints, virtual-host for AWS;
  * - keep-alive sockets, enough for the tree operations' concurrency;
- * - region redirects followed (a wrong region is then only one extra round trip).
+ * - region redirects followed (a wrong region is then only one extra round trip);
+ * - credentials from the chain (credentials/chain.ts), renewed ahead of expiry on every call;
+ * - TLS: a custom CA bundle, or (explicitly, with a warning) no certificate check at all;
+ * - AWS only: transfer acceleration and dual-stack endpoints.
  */
-export function createS3Client(conn: S3Connection, env: NodeJS.ProcessEnv = process.env): S3Client {
+export function createS3Client(
+  conn: S3Connection,
+  env: NodeJS.ProcessEnv = process.env,
+  options: S3ClientOptions = {},
+): S3Client {
   const aws = isAwsEndpoint(conn.endpoint);
   const maxSockets = Math.max(64, conn.concurrency * 2);
+  const tls: https.AgentOptions = {};
+  if (conn.caBundle) {
+    try {
+      tls.ca = readFileSync(conn.caBundle, 'utf8');
+    } catch (err) {
+      throw new StorageError(
+        'InvalidArgument',
+        `cannot read the CA bundle ${conn.caBundle}: ${(err as Error).message}`,
+      );
+    }
+  }
+  if (conn.insecureTls) {
+    tls.rejectUnauthorized = false;
+    (options.warn ?? ((l: string) => process.stderr.write(`${l}\n`)))(
+      `ferry: warning: TLS certificate checks are OFF for ${conn.endpoint ?? 'AWS'} (--insecure): anyone on the path can read and change the data`,
+    );
+  }
+  const creds = options.credentials ?? credentialsFor(conn, env, options);
   const config: S3ClientConfig = {
     region: conn.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     endpoint: conn.endpoint,
     forcePathStyle: conn.pathStyle ?? !aws,
     followRegionRedirects: true,
+    useAccelerateEndpoint: conn.accelerate,
+    useDualstackEndpoint: conn.dualstack,
     requestHandler: new NodeHttpHandler({
       httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
+      httpsAgent: new https.Agent({ keepAlive: true, maxSockets, ...tls }),
       connectionTimeout: 10_000,
     }),
   };
+  if (creds.provider) config.credentials = creds.provider;
+  else {
+    // Anonymous: public buckets. Requests go out unsigned.
+    config.credentials = { accessKeyId: '', secretAccessKey: '' };
+    config.signer = { sign: async (request) => request };
+  }
   if (!aws) {
     config.requestChecksumCalculation = 'WHEN_REQUIRED';
     config.responseChecksumValidation = 'WHEN_REQUIRED';
-  }
-  if (conn.accessKeyId && conn.secretAccessKey) {
-    config.credentials = {
-      accessKeyId: conn.accessKeyId,
-      secretAccessKey: conn.secretAccessKey,
-      sessionToken: conn.sessionToken,
-    };
   }
   const client = new S3Client(config);
   if (!aws) addContentMd5ToDeleteObjects(client);

@@ -9,6 +9,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { forEachConcurrent } from '../util/concurrency.js';
+import type { ObjectParams } from './object-params.js';
 
 export interface CopySource {
   bucket: string;
@@ -32,6 +33,11 @@ export interface CopyOptions {
   concurrency: number;
   /** Replace the user metadata (otherwise the source's is kept). */
   metadata?: Record<string, string>;
+  /**
+   * The connection's object settings: defaults for what the source does not say (ACL, storage
+   * class, SSE), SSE-C for the destination, every part and the copy source, requester pays.
+   */
+  objectParams?: ObjectParams;
 }
 
 /** `bucket/key` as the x-amz-copy-source header wants it: URL-encoded, `/` kept. */
@@ -72,20 +78,45 @@ export async function copyObject(
     SSEKMSKeyId: h.ServerSideEncryption === 'aws:kms' ? h.SSEKMSKeyId : undefined,
   } as const;
   const CopySource = copySourceOf(from.bucket, from.key);
+  const p = options.objectParams;
+  // What the source says wins (a rename keeps storage class and SSE); the connection fills gaps.
+  // Under SSE-C the destination is encrypted with the connection's key, never SSE-S3/KMS too.
+  const dest: Record<string, unknown> = { ...p?.create };
+  for (const [k, v] of Object.entries(kept)) if (v !== undefined) dest[k] = v;
+  if (p?.create.SSECustomerKey) {
+    delete dest.ServerSideEncryption;
+    delete dest.SSEKMSKeyId;
+  }
+  const { CacheControl: _cc, ...createNoHeaders } = p?.create ?? {};
+  const extra = { ...p?.copySource };
 
   if (size < options.multipartThreshold) {
-    const res = await client.send(
-      new CopyObjectCommand(
-        from.head || options.metadata
-          ? { Bucket: to.bucket, Key: to.key, CopySource, MetadataDirective: 'REPLACE', ...kept }
-          : { Bucket: to.bucket, Key: to.key, CopySource, StorageClass: kept.StorageClass },
-      ),
-    );
-    return { etag: res.CopyObjectResult?.ETag };
+    try {
+      const res = await client.send(
+        new CopyObjectCommand(
+          from.head || options.metadata
+            ? { Bucket: to.bucket, Key: to.key, CopySource, MetadataDirective: 'REPLACE', ...dest, ...extra }
+            : {
+                Bucket: to.bucket,
+                Key: to.key,
+                CopySource,
+                ...createNoHeaders,
+                StorageClass: kept.StorageClass ?? createNoHeaders.StorageClass,
+                ...extra,
+              },
+        ),
+      );
+      return { etag: res.CopyObjectResult?.ETag };
+    } catch (err) {
+      // Ceph RGW 16 does not implement CopyObject from an SSE-C source (501) but does implement
+      // UploadPartCopy: such a copy is done as a multipart upload of one part instead.
+      const ssec = Boolean(p?.copySource.CopySourceSSECustomerKey);
+      if (!(ssec && from.head && size > 0 && (err as { name?: string }).name === 'NotImplemented')) throw err;
+    }
   }
 
   const { UploadId } = await client.send(
-    new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ...kept }),
+    new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ...dest }),
   );
   try {
     // Grow the part size so the copy stays within S3's 10,000 parts.
@@ -107,6 +138,8 @@ export async function copyObject(
             CopySource,
             CopySourceRange: `bytes=${start}-${end}`,
             CopySourceIfMatch: h.ETag,
+            ...p?.part,
+            ...extra,
           }),
         );
         parts[i] = { ETag: res.CopyPartResult?.ETag, PartNumber: i + 1 };
@@ -118,12 +151,13 @@ export async function copyObject(
         Key: to.key,
         UploadId,
         MultipartUpload: { Parts: parts },
+        ...p?.payer,
       }),
     );
     return { etag: done.ETag };
   } catch (err) {
     await client
-      .send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId }))
+      .send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId, ...p?.payer }))
       .catch(() => {});
     throw err;
   }

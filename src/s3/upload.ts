@@ -43,6 +43,8 @@ export interface UploadRequest {
   /** Total size when known: sizes the parts up front. */
   size?: number;
   params?: ObjectParams;
+  /** Sent with every UploadPart: SSE-C must be repeated on each part. */
+  partParams?: { SSECustomerAlgorithm?: string; SSECustomerKey?: string; SSECustomerKeyMD5?: string };
   signal?: AbortSignal;
 }
 
@@ -97,6 +99,7 @@ export async function uploadObject(
               PartNumber: n,
               Body: body,
               ContentLength: body.length,
+              ...req.partParams,
             }),
             abortOpts,
           );

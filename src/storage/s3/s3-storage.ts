@@ -12,6 +12,8 @@ import { lookup as mimeLookup } from 'mime-types';
 import type { S3Connection } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
 import { translateS3Error } from '../../s3/errors.js';
+import { listPagerFor } from '../../s3/list-pager.js';
+import { type ObjectParams, objectParamsFor } from '../../s3/object-params.js';
 import { defaultUploadTuning, type UploadTuning, uploadObject } from '../../s3/upload.js';
 import { bodyToReadable } from '../body.js';
 import { notFound, StorageError } from '../errors.js';
@@ -27,7 +29,7 @@ import {
   type WriteOptions,
 } from '../types.js';
 import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
-import { type ListPage, listChildren, listPager, listTree, pages } from './listing.js';
+import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { renameFolder } from './rename-folder.js';
 
 const EPOCH = new Date(0);
@@ -45,6 +47,8 @@ export class S3Storage implements Storage {
   /** Storages with the same account can copy between their buckets server-side. */
   readonly account: string;
   private readonly conn: S3Connection;
+  /** The connection's object settings (SSE, SSE-C, ACL, storage class …) per kind of call. */
+  readonly params: ObjectParams;
   /** One ListObjectsV2 request in this bucket, errors translated. */
   readonly listPage: ListPage;
 
@@ -62,7 +66,11 @@ export class S3Storage implements Storage {
       conn.pathStyle,
     ]);
     this.description = `s3://${conn.bucket}/${conn.prefix}`;
-    this.listPage = listPager(client, this.bucket, this.send);
+    this.params = objectParamsFor(conn);
+    this.listPage = listPagerFor(client, this.bucket, this.send, {
+      listVersion: conn.listVersion,
+      requestPayer: this.params.payer.RequestPayer,
+    });
   }
 
   /** Send one S3 call, translating its error into a StorageError naming the key and IAM action. */
@@ -121,7 +129,7 @@ export class S3Storage implements Storage {
         : undefined;
     try {
       const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }),
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range, ...this.params.read }),
         {
           abortSignal: options.signal,
         },
@@ -147,7 +155,7 @@ export class S3Storage implements Storage {
 
   async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {
     const key = this.keys.file(path);
-    const metadata = { ...options.metadata };
+    const metadata = { ...this.params.metadata, ...options.metadata };
     if (options.mtime) metadata[MTIME_META] = formatMtime(options.mtime);
     const res = await this.send('PutObject', key, () =>
       uploadObject(
@@ -157,7 +165,12 @@ export class S3Storage implements Storage {
           key,
           body: bodyToReadable(body),
           size: options.size,
-          params: { ContentType: options.contentType ?? contentTypeFor(path), Metadata: metadata },
+          params: {
+            ...this.params.create,
+            ContentType: options.contentType ?? contentTypeFor(path),
+            Metadata: metadata,
+          },
+          partParams: this.params.part,
           signal: options.signal,
         },
         this.upload,
@@ -201,6 +214,7 @@ export class S3Storage implements Storage {
           Body: Buffer.alloc(0),
           ContentLength: 0,
           ContentType: DIR_CONTENT_TYPE,
+          ...this.params.create,
         }),
       ),
     );
@@ -304,7 +318,9 @@ export class S3Storage implements Storage {
   async head(path: StoragePath): Promise<HeadObjectCommandOutput | undefined> {
     const key = this.keys.file(path);
     try {
-      return await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.read }),
+      );
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404)
@@ -337,6 +353,7 @@ export class S3Storage implements Storage {
         new DeleteObjectsCommand({
           Bucket: this.bucket,
           Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+          ...this.params.payer,
         }),
       ),
     );
@@ -356,7 +373,7 @@ export class S3Storage implements Storage {
 
   async deleteKey(key: string): Promise<void> {
     await this.send('DeleteObject', key, () =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
+      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.payer })),
     );
   }
 
@@ -365,6 +382,7 @@ export class S3Storage implements Storage {
       multipartThreshold: this.conn.multipartCopyThreshold,
       partSize: this.conn.multipartCopyPartSize,
       concurrency: this.conn.concurrency,
+      objectParams: this.params,
     };
   }
 }
