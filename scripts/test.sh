@@ -17,6 +17,8 @@ if [ ${#need_pkgs[@]} -gt 0 ] && [ -z "${FERRY_TEST_S3_ENDPOINT:-}" ]; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
 command -v aws >/dev/null || { echo "test.sh: the aws CLI is missing (it is part of the machine image)" >&2; exit 1; }
+command -v moto_server >/dev/null || [ -n "${MOTO_SERVER:-}" ] || {
+  echo "test.sh: moto_server is missing (part of the machine image's Python; or set MOTO_SERVER=/path)" >&2; exit 1; }
 
 [ -d node_modules ] || npm ci --no-audit --no-fund
 

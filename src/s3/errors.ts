@@ -105,6 +105,8 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
       return make('InvalidArgument', `name not accepted by the S3 store: ${where} (${name})`);
     case 'InvalidObjectState':
       return make('PermissionDenied', `${where} is archived (Glacier): restore it before reading`);
+    case 'NotImplemented':
+      return make('NotSupported', `the S3 store does not implement ${ctx.operation} (on ${where})`, false);
     case 'SlowDown':
     case 'ServiceUnavailable':
     case 'InternalError':
@@ -126,6 +128,21 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
     return make(
       'InvalidArgument',
       `bucket ${ctx.bucket} is in another region than the one configured (${name || status})`,
+    );
+  }
+  if (status === 501) {
+    return make('NotSupported', `the S3 store does not implement ${ctx.operation} (on ${where})`, false);
+  }
+  if (
+    status === 400 &&
+    (ctx.operation === 'HeadObject' || ctx.operation === 'GetObject') &&
+    !e.Code &&
+    (!name || name === 'Unknown' || name === 'UnknownError' || name === 'BadRequest')
+  ) {
+    // A HEAD has no body to say why; the usual cause is an object encrypted with a customer key.
+    return make(
+      'InvalidArgument',
+      `the S3 store refused to read ${where} (400 Bad Request): if it is encrypted with a customer-provided key (SSE-C), give that key with --sse-c-key`,
     );
   }
   if (status !== undefined && status >= 500) {

@@ -2,8 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
 import { GetObjectAclCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { createS3Client } from '../../src/s3/client.js';
 import { parseConnection } from '../../src/s3/connection.js';
 import { objectParamsFor } from '../../src/s3/object-params.js';
+import { checkedStorage } from '../../src/storage/checked.js';
+import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { collect, readAll } from '../support/collect.js';
 import { startLoopback } from '../support/loopback.js';
 import { testS3, testS3Storage } from '../support/s3.js';
@@ -103,6 +106,17 @@ describe('object settings on a real store (RGW)', () => {
     // back to a one-part UploadPartCopy.
     await storage.copy!('small.bin', 'small-copy.bin');
     expect(await readAll(await storage.read('small-copy.bin'))).toEqual(small);
+    // Without the key, Ferry says what to do instead of "UnknownError".
+    const keyless = checkedStorage(
+      new S3Storage(createS3Client({ ...conn, sseCustomerKey: undefined }), {
+        ...conn,
+        sseCustomerKey: undefined,
+      }),
+    );
+    await expect(keyless.stat('small.bin')).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringContaining('--sse-c-key'),
+    });
     await raw.removeTree('');
   });
 
