@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   type CompletedPart,
@@ -8,6 +9,8 @@ import {
   type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { type BufferBudget, processBudget } from './buffer-budget.js';
+import { checksumMismatch, SHA256_META } from './checksum.js';
 
 const MiB = 1024 * 1024;
 /** S3's limits: at most 10,000 parts of 5 MiB to 5 GiB each (the last may be smaller). */
@@ -20,21 +23,38 @@ export interface UploadTuning {
   threshold: number;
   /** Size of the first parts; grows for large or unknown sizes to stay within 10,000 parts. */
   partSize: number;
-  /** Parts in flight at once; memory use is about partSize × (concurrency + 1). */
+  /**
+   * Parts held in memory at once by one upload: the one being filled plus those in flight. An
+   * upload's buffers never exceed partSize × concurrency (and all uploads together never exceed
+   * the process budget).
+   */
   concurrency: number;
   /** Tries per part before the upload fails (the SDK retries inside each try too). */
   partAttempts: number;
 }
 
+/**
+ * Defaults measured on Ceph RGW here (bench/transfer.sh): 16 MiB × 6 kept the link busy;
+ * smaller parts cost more request overhead, more parts in flight only cost memory.
+ */
 export const defaultUploadTuning: UploadTuning = {
   threshold: 16 * MiB,
   partSize: 16 * MiB,
-  concurrency: 4,
+  concurrency: 6,
   partAttempts: 3,
 };
 
 /** Object attributes for the new object (everything of PutObject but the body). */
 export type ObjectParams = Omit<CreateMultipartUploadCommandInput, 'Bucket' | 'Key'>;
+
+/** Parts of an earlier, unfinished upload of the same source that may be reused. */
+export interface ResumePoint {
+  uploadId: string;
+  /** Part size the earlier run used (the layout must be the same to reuse parts). */
+  partSize: number;
+  /** Part number → its ETag and size, from ListParts. */
+  parts: Map<number, { etag: string; size: number }>;
+}
 
 export interface UploadRequest {
   bucket: string;
@@ -43,13 +63,30 @@ export interface UploadRequest {
   /** Total size when known: sizes the parts up front. */
   size?: number;
   params?: ObjectParams;
+  /** Sent on every UploadPart (SSE-C needs its key on each part). */
+  partParams?: { SSECustomerAlgorithm?: string; SSECustomerKey?: string; SSECustomerKeyMD5?: string };
   signal?: AbortSignal;
+  /** The byte budget the buffers come from (default: the process-wide one). */
+  budget?: BufferBudget;
+  /**
+   * Continue this earlier upload: each part whose local bytes have the MD5 its ETag names is
+   * kept, every other part is sent again. The parts are checked while streaming, so a changed
+   * source never ends up mixed with old parts.
+   */
+  resume?: ResumePoint;
+  /** Called once the multipart upload exists (to record it for a later resume). */
+  onStarted?: (uploadId: string, partSize: number) => void | Promise<void>;
 }
 
 export interface UploadResult {
   size: number;
   etag?: string;
+  /** 0 for a single PutObject. */
   parts: number;
+  /** SHA-256 (hex) of the whole body, computed while streaming. */
+  sha256: string;
+  /** Bytes sent to S3 by this call (less than `size` when parts of a resumed upload were kept). */
+  sentBytes: number;
 }
 
 /**
@@ -64,10 +101,14 @@ export function partSizeFor(n: number, base: number, size?: number): number {
 
 /**
  * Upload a stream to one object: a single PutObject when it ends below the threshold, otherwise a
- * multipart upload with up to `concurrency` parts in flight. The body is pulled only when a part
- * slot is free, so a slow S3 slows the sender (back-pressure) and memory stays bounded. On any
- * failure — the body erroring, a part failing all its tries, the signal aborting — the multipart
- * upload is aborted and the error rethrown: no partial object and no forgotten upload remain.
+ * multipart upload. Memory: every buffer is reserved from the budget before it is filled, and at
+ * most `concurrency` buffers are held, so the body is pulled only when a buffer is free — a slow
+ * S3 slows the sender (back-pressure), and when the sender ends at most `concurrency - 1` parts
+ * remain to be sent. Failed parts are tried again (`partAttempts`). On any failure — the body
+ * erroring, a part failing all its tries, the signal aborting — the multipart upload is aborted
+ * and the error rethrown: no partial object and no forgotten upload.
+ * A single PutObject stores the body's SHA-256 in metadata; a multipart upload stores it only
+ * when the caller put it in `params.Metadata` up front (see docs/integrity.md).
  */
 export async function uploadObject(
   client: S3Client,
@@ -75,37 +116,62 @@ export async function uploadObject(
   tuning: UploadTuning = defaultUploadTuning,
 ): Promise<UploadResult> {
   const { bucket, key, signal } = req;
+  const budget = req.budget ?? processBudget;
   const abortOpts = { abortSignal: signal };
-  let uploadId: string | undefined;
+  const base = req.resume?.partSize ?? tuning.partSize;
+  const hash = createHash('sha256');
+  let uploadId: string | undefined = req.resume?.uploadId;
   const parts: CompletedPart[] = [];
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let total = 0;
+  let sent = 0;
   let partNumber = 1;
-  let buffer: Buffer = Buffer.allocUnsafe(firstBufferSize(req.size, tuning));
-  let filled = 0;
 
-  const sendPart = (n: number, body: Buffer) => {
+  // The buffer being filled and its reservation.
+  let buffer!: Buffer;
+  let release: () => void = () => {};
+  let filled = 0;
+  const nextBuffer = async () => {
+    while (inFlight.size >= Math.max(1, tuning.concurrency - 1) && failure === undefined)
+      await Promise.race(inFlight);
+    if (failure !== undefined) throw failure;
+    const size =
+      partNumber === 1 && req.size !== undefined && req.size < tuning.threshold
+        ? Math.max(req.size, 1)
+        : partSizeFor(partNumber, base, req.size);
+    release = await budget.reserve(size, signal);
+    buffer = Buffer.allocUnsafe(size);
+    filled = 0;
+  };
+
+  const sendPart = (n: number, body: Buffer, done: () => void) => {
     const p = (async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const res = await client.send(
-            new UploadPartCommand({
-              Bucket: bucket,
-              Key: key,
-              UploadId: uploadId,
-              PartNumber: n,
-              Body: body,
-              ContentLength: body.length,
-            }),
-            abortOpts,
-          );
-          parts.push({ PartNumber: n, ETag: res.ETag });
-          return;
-        } catch (err) {
-          if (attempt >= tuning.partAttempts || signal?.aborted || !isRetryable(err)) throw err;
-          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      try {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const res = await client.send(
+              new UploadPartCommand({
+                Bucket: bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: n,
+                Body: body,
+                ContentLength: body.length,
+                ...req.partParams,
+              }),
+              abortOpts,
+            );
+            parts.push({ PartNumber: n, ETag: res.ETag });
+            sent += body.length;
+            return;
+          } catch (err) {
+            if (attempt >= tuning.partAttempts || signal?.aborted || !isRetryable(err)) throw err;
+            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          }
         }
+      } finally {
+        done();
       }
     })().then(
       () => void inFlight.delete(p),
@@ -123,47 +189,79 @@ export async function uploadObject(
         new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...req.params }),
         abortOpts,
       );
-      uploadId = res.UploadId;
+      uploadId = res.UploadId!;
+      await req.onStarted?.(uploadId, base);
     }
-    sendPart(partNumber, buffer.subarray(0, filled));
+    const body = buffer.subarray(0, filled);
+    const kept = req.resume?.parts.get(partNumber);
+    if (kept && kept.size === filled && sameMd5(kept.etag, body)) {
+      parts.push({ PartNumber: partNumber, ETag: kept.etag });
+      release();
+    } else {
+      sendPart(partNumber, body, release);
+    }
     partNumber++;
-    buffer = Buffer.allocUnsafe(partSizeFor(partNumber, tuning.partSize, req.size));
-    filled = 0;
-    while (inFlight.size >= tuning.concurrency && failure === undefined) await Promise.race(inFlight);
-    if (failure !== undefined) throw failure;
   };
 
   try {
+    await nextBuffer();
     for await (const chunk of req.body) {
       signal?.throwIfAborted();
+      if (failure !== undefined) throw failure;
+      hash.update(chunk);
       let offset = 0;
       while (offset < chunk.length) {
+        if (filled === buffer.length) {
+          if (total >= tuning.threshold || uploadId !== undefined) {
+            await flushPart();
+            await nextBuffer();
+          } else {
+            // A body of unknown (or understated) size is still below the threshold: keep it whole.
+            const bigger = Math.min(Math.max(buffer.length * 4, 64 * 1024), tuning.threshold);
+            const more = await budget.reserve(bigger - buffer.length, signal);
+            const prev = release;
+            release = () => (prev(), more());
+            const next = Buffer.allocUnsafe(bigger);
+            buffer.copy(next, 0, 0, filled);
+            buffer = next;
+          }
+        }
         const n = Math.min(chunk.length - offset, buffer.length - filled);
         buffer.set(chunk.subarray(offset, offset + n), filled);
         filled += n;
         offset += n;
         total += n;
-        if (filled === buffer.length && (uploadId !== undefined || total >= tuning.threshold))
-          await flushPart();
-        else if (filled === buffer.length) buffer = grow(buffer, filled, tuning.threshold);
       }
     }
     signal?.throwIfAborted();
+    const sha256 = hash.digest('hex');
+    // A hash declared up front (a copy from a store that had it, or a pre-hashed local file)
+    // must match what was read: otherwise the object is not completed.
+    const declared = req.params?.Metadata?.[SHA256_META];
+    if (declared !== undefined && declared !== sha256) throw checksumMismatch(key, declared, sha256);
 
     if (uploadId === undefined && total < tuning.threshold) {
-      const res = await client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          ...req.params,
-          Body: buffer.subarray(0, filled),
-          ContentLength: filled,
-        }),
-        abortOpts,
-      );
-      return { size: total, etag: res.ETag, parts: 0 };
+      const body = buffer.subarray(0, filled);
+      try {
+        const res = await client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            ...req.params,
+            Metadata: { ...req.params?.Metadata, [SHA256_META]: sha256 },
+            Body: body,
+            ContentLength: filled,
+          }),
+          abortOpts,
+        );
+        sent = filled;
+        return { size: total, etag: res.ETag, parts: 0, sha256, sentBytes: sent };
+      } finally {
+        release();
+      }
     }
     if (filled > 0 || partNumber === 1) await flushPart();
+    else release();
     while (inFlight.size > 0) await Promise.race(inFlight);
     if (failure !== undefined) throw failure;
     parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
@@ -176,35 +274,26 @@ export async function uploadObject(
       }),
       abortOpts,
     );
-    return { size: total, etag: done.ETag, parts: parts.length };
+    return { size: total, etag: done.ETag || undefined, parts: parts.length, sha256, sentBytes: sent };
   } catch (err) {
     failure ??= err;
+    release();
     await Promise.allSettled(inFlight);
-    if (uploadId !== undefined) {
-      await client
-        .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
-        .catch(() => {});
-    }
+    if (uploadId !== undefined) await abortUpload(client, bucket, key, uploadId);
     throw failure;
   }
 }
 
-/**
- * While the total is still below the threshold we don't know whether this will be a single PUT,
- * so the first buffer starts small (small files stay cheap) and grows up to the first part size.
- */
-function firstBufferSize(size: number | undefined, tuning: UploadTuning): number {
-  if (size !== undefined && size < tuning.threshold) return Math.max(size, 1);
-  if (size !== undefined) return partSizeFor(1, tuning.partSize, size);
-  return Math.min(tuning.partSize, 256 * 1024);
+/** Abort a multipart upload, ignoring failure (the caller is already handling an error). */
+export async function abortUpload(client: S3Client, bucket: string, key: string, uploadId: string) {
+  await client
+    .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+    .catch(() => {});
 }
 
-function grow(buffer: Buffer, filled: number, limit: number): Buffer {
-  const next = Buffer.allocUnsafe(
-    Math.max(Math.min(buffer.length * 4, Math.max(limit, buffer.length + 1)), buffer.length + 1),
-  );
-  buffer.copy(next, 0, 0, filled);
-  return next;
+/** True when `etag` is the MD5 of `body` (so a part can be reused without sending it again). */
+function sameMd5(etag: string, body: Buffer): boolean {
+  return etag.replace(/"/g, '').toLowerCase() === createHash('md5').update(body).digest('hex');
 }
 
 function isRetryable(err: unknown): boolean {

@@ -2,7 +2,6 @@ import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   PutObjectCommand,
@@ -10,8 +9,15 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3Connection } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
+import {
+  type DownloadTuning,
+  defaultDownloadTuning,
+  downloadObject,
+  isRangeNotSatisfiable,
+} from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
-import { defaultUploadTuning, type UploadTuning, uploadObject } from '../../s3/upload.js';
+import { defaultUploadTuning, type UploadResult, type UploadTuning, uploadObject } from '../../s3/upload.js';
+import { type SourceIdentity, UploadJournal } from '../../s3/upload-journal.js';
 import { bodyToReadable } from '../body.js';
 import { notFound, StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
@@ -30,6 +36,14 @@ import { renameFolder } from './rename-folder.js';
 
 const EPOCH = new Date(0);
 
+/** Write options only the S3 backend understands (others ignore them). */
+export interface S3WriteOptions extends WriteOptions {
+  /** The local file being uploaded: makes a multipart upload resumable after a crash. */
+  resumeSource?: SourceIdentity;
+  /** The upload engine's result: SHA-256 of the body, bytes actually sent, whether it resumed. */
+  onUploaded?: (result: UploadResult & { resumed: boolean }) => void;
+}
+
 /**
  * A bucket (and a key prefix inside it, which acts as a chroot) seen as a file system: folders
  * are prefixes plus `dir/` markers, `stat` costs at most a HEAD and a one-key LIST, listings are
@@ -46,6 +60,8 @@ export class S3Storage implements Storage {
 
   /** Multipart tuning for writes (tests lower it to exercise multipart with small files). */
   upload: UploadTuning = defaultUploadTuning;
+  /** Ranged-download tuning for reads. */
+  download: DownloadTuning = defaultDownloadTuning;
 
   constructor(client: S3Client, conn: S3Connection) {
     this.client = client;
@@ -106,22 +122,16 @@ export class S3Storage implements Storage {
     const key = this.keys.file(path);
     const { offset = 0, length } = options;
     if (length === 0) return bodyToReadable(Buffer.alloc(0));
-    const range =
-      offset > 0 || length !== undefined
-        ? `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`
-        : undefined;
     try {
-      const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }),
-        {
-          abortSignal: options.signal,
-        },
+      const res = await downloadObject(
+        this.client,
+        { bucket: this.bucket, key, offset, length, signal: options.signal },
+        this.download,
       );
-      return res.Body as Readable;
+      return res.body;
     } catch (err) {
+      if (isRangeNotSatisfiable(err)) return bodyToReadable(Buffer.alloc(0));
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416)
-        return bodyToReadable(Buffer.alloc(0));
       if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) {
         if ((await this.firstKeyUnder(path)) !== undefined) {
           throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
@@ -131,24 +141,41 @@ export class S3Storage implements Storage {
     }
   }
 
-  async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {
+  /**
+   * Write through the upload engine (src/s3/upload.ts). S3-only extras (`S3WriteOptions`):
+   * `resumeSource` makes a multipart upload of a local file resumable after a crash (see
+   * upload-journal.ts); `onUploaded` receives the engine's result (SHA-256, bytes sent).
+   */
+  async write(path: StoragePath, body: WriteBody, options: S3WriteOptions = {}): Promise<Entry> {
     const key = this.keys.file(path);
     const metadata = { ...options.metadata };
     if (options.mtime) metadata[MTIME_META] = formatMtime(options.mtime);
-    const res = await this.send('PutObject', key, () =>
-      uploadObject(
-        this.client,
-        {
-          bucket: this.bucket,
-          key,
-          body: bodyToReadable(body),
-          size: options.size,
-          params: { ContentType: options.contentType ?? 'application/octet-stream', Metadata: metadata },
-          signal: options.signal,
-        },
-        this.upload,
-      ),
-    );
+    const source = options.resumeSource;
+    const journal = source && new UploadJournal(this.conn.endpoint ?? 'aws', this.bucket, key);
+    const res = await this.send('PutObject', key, async () => {
+      const resume = source && (await journal!.resumePoint(this.client, source));
+      try {
+        const result = await uploadObject(
+          this.client,
+          {
+            bucket: this.bucket,
+            key,
+            body: bodyToReadable(body),
+            size: options.size,
+            params: { ContentType: options.contentType ?? 'application/octet-stream', Metadata: metadata },
+            signal: options.signal,
+            resume,
+            onStarted: source && ((id, partSize) => journal!.record(id, partSize, source)),
+          },
+          this.upload,
+        );
+        options.onUploaded?.({ ...result, resumed: resume !== undefined });
+        return result;
+      } finally {
+        // Completed or aborted: either way there is nothing left to resume.
+        await journal?.forget();
+      }
+    });
     return {
       path,
       name: baseName(path),

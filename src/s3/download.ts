@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { type BufferBudget, processBudget } from './buffer-budget.js';
+import { checksumMismatch, SHA256_META } from './checksum.js';
+
+const MiB = 1024 * 1024;
+
+export interface DownloadTuning {
+  /** Bytes per ranged GET. The first range is streamed; later ones are fetched in parallel. */
+  partSize: number;
+  /** Ranged GETs in flight (and part buffers held) at once for one download. */
+  concurrency: number;
+  /** Tries per part (the SDK retries inside each try too; a body cut short counts as a try). */
+  partAttempts: number;
+}
+
+/** Defaults measured on Ceph RGW here (bench/transfer.sh). */
+export const defaultDownloadTuning: DownloadTuning = {
+  partSize: 16 * MiB,
+  concurrency: 6,
+  partAttempts: 3,
+};
+
+export interface DownloadRequest {
+  bucket: string;
+  key: string;
+  /** First byte (default 0). */
+  offset?: number;
+  /** Bytes from `offset` (default: to the end). */
+  length?: number;
+  /** SSE-C parameters, needed on every GET of an SSE-C object. */
+  partParams?: { SSECustomerAlgorithm?: string; SSECustomerKey?: string; SSECustomerKeyMD5?: string };
+  signal?: AbortSignal;
+  budget?: BufferBudget;
+  /** Verify the whole object against its `ferry-sha256` metadata when it has one (default true). */
+  verify?: boolean;
+}
+
+export interface Download {
+  /** The bytes, in order. Errors (a part failing all tries, a checksum mismatch) surface here. */
+  body: Readable;
+  /** Size of the whole object. */
+  objectSize: number;
+  etag?: string;
+  /** The first GET's response (metadata, content type …). */
+  first: GetObjectCommandOutput;
+}
+
+/** The 416 answer to a range starting at or past the end (including any range of an empty object). */
+export function isRangeNotSatisfiable(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416;
+}
+
+/**
+ * Download an object (or a byte range of it) as one ordered stream. The first GET asks for the
+ * first part's range and its body is streamed straight through; its Content-Range tells the
+ * object size, and when more remains, the following ranges are fetched `concurrency` at a time
+ * into buffers reserved from the byte budget, handed on in order as the reader asks for them.
+ * Later GETs carry If-Match with the first ETag, so an object replaced mid-download fails the
+ * download rather than mixing two versions. A whole-object read of an object with `ferry-sha256`
+ * metadata is hashed as it streams and fails at the end on a mismatch.
+ *
+ * Throws the SDK's error for the first GET (NoSuchKey, a 416 for a range past the end …) so the
+ * caller translates it with its own context.
+ */
+export async function downloadObject(
+  client: S3Client,
+  req: DownloadRequest,
+  tuning: DownloadTuning = defaultDownloadTuning,
+): Promise<Download> {
+  const { bucket, key } = req;
+  const budget = req.budget ?? processBudget;
+  const start = req.offset ?? 0;
+  const wanted = req.length;
+  const firstEnd = start + Math.min(tuning.partSize, wanted ?? Number.POSITIVE_INFINITY) - 1;
+  const first = await client.send(
+    new GetObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Range: `bytes=${start}-${firstEnd}`,
+      ...req.partParams,
+    }),
+    { abortSignal: req.signal },
+  );
+  const objectSize = totalOf(first.ContentRange) ?? start + (first.ContentLength ?? 0);
+  const end = Math.min(objectSize, wanted === undefined ? objectSize : start + wanted);
+  const firstBody = first.Body as Readable;
+  const expected =
+    req.verify !== false && start === 0 && end === objectSize ? first.Metadata?.[SHA256_META] : undefined;
+  const rest = firstEnd + 1 < end;
+  if (!rest && expected === undefined) return { body: firstBody, objectSize, etag: first.ETag, first };
+
+  const controller = new AbortController();
+  const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
+  const ranges: [number, number][] = [];
+  for (let from = firstEnd + 1; from < end; from += tuning.partSize) {
+    ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
+  }
+
+  const fetchRange = async ([from, to]: [number, number]): Promise<{ data: Buffer; release: () => void }> => {
+    const release = await budget.reserve(to - from + 1, signal);
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const res = await client.send(
+            new GetObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              Range: `bytes=${from}-${to}`,
+              IfMatch: first.ETag,
+              ...req.partParams,
+            }),
+            { abortSignal: signal },
+          );
+          const data = await readExactly(res.Body as Readable, to - from + 1);
+          return { data, release };
+        } catch (err) {
+          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+          if (attempt >= tuning.partAttempts || signal.aborted || (status !== undefined && status < 500))
+            throw err;
+          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        }
+      }
+    } catch (err) {
+      release();
+      throw err;
+    }
+  };
+
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const hash = expected === undefined ? undefined : createHash('sha256');
+    const queue: Promise<{ data: Buffer; release: () => void }>[] = [];
+    let next = 0;
+    const fill = () => {
+      while (queue.length < Math.max(1, tuning.concurrency) && next < ranges.length) {
+        const p = fetchRange(ranges[next++]!);
+        p.catch(() => {}); // awaited in order below; don't let a later part's failure go unhandled
+        queue.push(p);
+      }
+    };
+    try {
+      fill();
+      for await (const chunk of firstBody) {
+        hash?.update(chunk);
+        yield chunk as Buffer;
+      }
+      while (queue.length > 0) {
+        const { data, release } = await queue.shift()!;
+        fill();
+        try {
+          hash?.update(data);
+          yield data;
+        } finally {
+          release();
+        }
+      }
+      if (hash) {
+        const actual = hash.digest('hex');
+        if (actual !== expected) throw checksumMismatch(`s3://${bucket}/${key}`, expected!, actual);
+      }
+    } finally {
+      // Reader gone or something failed: stop the other GETs and give their buffers back.
+      controller.abort();
+      firstBody.destroy();
+      for (const p of queue)
+        p.then(
+          (r) => r.release(),
+          () => {},
+        );
+    }
+  }
+
+  // Byte mode with a small high-water mark: a part is pulled only when the previous was read.
+  const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
+  return { body, objectSize, etag: first.ETag, first };
+}
+
+/** `bytes 0-99/1234` → 1234. */
+function totalOf(contentRange: string | undefined): number | undefined {
+  const m = /\/(\d+)\s*$/.exec(contentRange ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Read a body of exactly `size` bytes into one buffer; a shorter body is an error (retried). */
+async function readExactly(body: Readable, size: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for await (const chunk of body) {
+    const c = chunk as Buffer;
+    if (at + c.length > size) throw Object.assign(new Error('ranged GET returned too many bytes'), {});
+    c.copy(out, at);
+    at += c.length;
+  }
+  if (at !== size) {
+    throw Object.assign(new Error(`ranged GET ended after ${at} of ${size} bytes`), {
+      $metadata: { httpStatusCode: 599 },
+    });
+  }
+  return out;
+}
