@@ -148,13 +148,13 @@ export async function downloadObject(
       }
       while (queue.length > 0) {
         const { data, release } = await queue.shift()!;
-        fill();
         try {
           hash?.update(data);
           yield data;
         } finally {
           release();
         }
+        fill(); // only now: the part just handed on still counted against `concurrency`
       }
       if (hash) {
         const actual = hash.digest('hex');
