@@ -70,6 +70,17 @@ export class S3Storage implements Storage {
     this.keys = new KeyMap(conn.prefix);
     this.description = `s3://${conn.bucket}/${conn.prefix}`;
     this.listPage = listPager(client, this.bucket, this.send);
+    this.upload = {
+      ...defaultUploadTuning,
+      threshold: conn.multipartThreshold ?? defaultUploadTuning.threshold,
+      partSize: conn.partSize ?? defaultUploadTuning.partSize,
+      concurrency: conn.partConcurrency ?? defaultUploadTuning.concurrency,
+    };
+    this.download = {
+      ...defaultDownloadTuning,
+      partSize: conn.partSize ?? defaultDownloadTuning.partSize,
+      concurrency: conn.partConcurrency ?? defaultDownloadTuning.concurrency,
+    };
   }
 
   /** Send one S3 call, translating its error into a StorageError naming the key and IAM action. */
