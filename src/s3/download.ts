@@ -99,7 +99,10 @@ export async function downloadObject(
     ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
   }
 
-  const fetchRange = async ([from, to]: [number, number]): Promise<{ data: Buffer; release: () => void }> => {
+  const fetchRange = async ([from, to]: [number, number]): Promise<{
+    data: Buffer[];
+    release: () => void;
+  }> => {
     const release = await budget.reserve(to - from + 1, signal);
     try {
       for (let attempt = 1; ; attempt++) {
@@ -131,7 +134,7 @@ export async function downloadObject(
 
   async function* chunks(): AsyncGenerator<Buffer> {
     const hash = expected === undefined ? undefined : createHash('sha256');
-    const queue: Promise<{ data: Buffer; release: () => void }>[] = [];
+    const queue: Promise<{ data: Buffer[]; release: () => void }>[] = [];
     let next = 0;
     const fill = () => {
       while (queue.length < Math.max(1, tuning.concurrency) && next < ranges.length) {
@@ -149,8 +152,10 @@ export async function downloadObject(
       while (queue.length > 0) {
         const { data, release } = await queue.shift()!;
         try {
-          hash?.update(data);
-          yield data;
+          for (const chunk of data) {
+            hash?.update(chunk);
+            yield chunk;
+          }
         } finally {
           release();
         }
@@ -183,18 +188,19 @@ function totalOf(contentRange: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** Read a body of exactly `size` bytes into one buffer; a shorter body is an error (retried). */
-async function readExactly(body: Readable, size: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(size);
+/**
+ * Read a body of exactly `size` bytes, keeping the chunks as they came (no copy into one big
+ * buffer); a shorter or longer body is an error (tried again by the caller).
+ */
+async function readExactly(body: Readable, size: number): Promise<Buffer[]> {
+  const out: Buffer[] = [];
   let at = 0;
   for await (const chunk of body) {
-    const c = chunk as Buffer;
-    if (at + c.length > size) throw Object.assign(new Error('ranged GET returned too many bytes'), {});
-    c.copy(out, at);
-    at += c.length;
+    out.push(chunk as Buffer);
+    at += (chunk as Buffer).length;
   }
   if (at !== size) {
-    throw Object.assign(new Error(`ranged GET ended after ${at} of ${size} bytes`), {
+    throw Object.assign(new Error(`ranged GET returned ${at} bytes instead of ${size}`), {
       $metadata: { httpStatusCode: 599 },
     });
   }

@@ -74,6 +74,12 @@ export interface UploadRequest {
    * source never ends up mixed with old parts.
    */
   resume?: ResumePoint;
+  /**
+   * Compute the SHA-256 of a multipart body while streaming (`UploadResult.sha256`). Single PUTs
+   * are always hashed (the hash goes into metadata), and so is a body whose hash was declared in
+   * `params.Metadata`; otherwise multipart bodies are not, to spare the CPU (default false).
+   */
+  checksum?: boolean;
   /** Called once the multipart upload exists (to record it for a later resume). */
   onStarted?: (uploadId: string, partSize: number) => void | Promise<void>;
 }
@@ -83,8 +89,8 @@ export interface UploadResult {
   etag?: string;
   /** 0 for a single PutObject. */
   parts: number;
-  /** SHA-256 (hex) of the whole body, computed while streaming. */
-  sha256: string;
+  /** SHA-256 (hex) of the whole body: always for a single PUT, for multipart when asked. */
+  sha256?: string;
   /** Bytes sent to S3 by this call (less than `size` when parts of a resumed upload were kept). */
   sentBytes: number;
 }
@@ -119,7 +125,9 @@ export async function uploadObject(
   const budget = req.budget ?? processBudget;
   const abortOpts = { abortSignal: signal };
   const base = req.resume?.partSize ?? tuning.partSize;
-  const hash = createHash('sha256');
+  const declared = req.params?.Metadata?.[SHA256_META];
+  // Multipart bodies are hashed as they stream only when someone needs the hash.
+  const hash = req.checksum || declared !== undefined ? createHash('sha256') : undefined;
   let uploadId: string | undefined = req.resume?.uploadId;
   const parts: CompletedPart[] = [];
   const inFlight = new Set<Promise<void>>();
@@ -128,6 +136,9 @@ export async function uploadObject(
   let sent = 0;
   let partNumber = 1;
 
+  // Part buffers whose upload finished, reused for later parts of this upload: far less garbage
+  // (and GC time) than a fresh 16 MiB buffer per part. Never more than `concurrency` exist.
+  const spare: Buffer[] = [];
   // The buffer being filled and its reservation.
   let buffer!: Buffer;
   let release: () => void = () => {};
@@ -141,7 +152,9 @@ export async function uploadObject(
         ? Math.max(req.size, 1)
         : partSizeFor(partNumber, base, req.size);
     release = await budget.reserve(size, signal);
-    buffer = Buffer.allocUnsafe(size);
+    const i = spare.findIndex((b) => b.length === size);
+    if (i < 0) spare.length = 0; // the part size changed: the old buffers are of no more use
+    buffer = i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafe(size);
     filled = 0;
   };
 
@@ -198,7 +211,12 @@ export async function uploadObject(
       parts.push({ PartNumber: partNumber, ETag: kept.etag });
       release();
     } else {
-      sendPart(partNumber, body, release);
+      const whole = buffer;
+      const done = release;
+      sendPart(partNumber, body, () => {
+        done();
+        spare.push(whole);
+      });
     }
     partNumber++;
   };
@@ -208,7 +226,7 @@ export async function uploadObject(
     for await (const chunk of req.body) {
       signal?.throwIfAborted();
       if (failure !== undefined) throw failure;
-      hash.update(chunk);
+      hash?.update(chunk);
       let offset = 0;
       while (offset < chunk.length) {
         if (filled === buffer.length) {
@@ -220,7 +238,10 @@ export async function uploadObject(
             const bigger = Math.min(Math.max(buffer.length * 4, 64 * 1024), tuning.threshold);
             const more = await budget.reserve(bigger - buffer.length, signal);
             const prev = release;
-            release = () => (prev(), more());
+            release = () => {
+              prev();
+              more();
+            };
             const next = Buffer.allocUnsafe(bigger);
             buffer.copy(next, 0, 0, filled);
             buffer = next;
@@ -234,14 +255,11 @@ export async function uploadObject(
       }
     }
     signal?.throwIfAborted();
-    const sha256 = hash.digest('hex');
-    // A hash declared up front (a copy from a store that had it, or a pre-hashed local file)
-    // must match what was read: otherwise the object is not completed.
-    const declared = req.params?.Metadata?.[SHA256_META];
-    if (declared !== undefined && declared !== sha256) throw checksumMismatch(key, declared, sha256);
 
     if (uploadId === undefined && total < tuning.threshold) {
       const body = buffer.subarray(0, filled);
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      if (declared !== undefined && declared !== sha256) throw checksumMismatch(key, declared, sha256);
       try {
         const res = await client.send(
           new PutObjectCommand({
@@ -260,6 +278,10 @@ export async function uploadObject(
         release();
       }
     }
+    // A hash declared up front (a copy from a store that had it, or a pre-hashed local file)
+    // must match what was read: otherwise the object is not completed.
+    const sha256 = hash?.digest('hex');
+    if (declared !== undefined && declared !== sha256) throw checksumMismatch(key, declared, sha256 ?? '');
     if (filled > 0 || partNumber === 1) await flushPart();
     else release();
     while (inFlight.size > 0) await Promise.race(inFlight);

@@ -78,7 +78,11 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
   it('uploads in parts, keeps every byte and stores nothing extra', async () => {
     const data = randomBytes(17 * MiB + 123);
     const k = key('whole.bin');
-    const res = await uploadObject(direct, { bucket: conn.bucket, key: k, body: countingBody(data) }, small);
+    const res = await uploadObject(
+      direct,
+      { bucket: conn.bucket, key: k, body: countingBody(data), checksum: true },
+      small,
+    );
     expect(res).toMatchObject({ size: data.length, parts: 4, sha256: sha(data), sentBytes: data.length });
     const got = await direct.send(new GetObjectCommand({ Bucket: conn.bucket, Key: k }));
     expect(sha(await readAll(got.Body as Readable))).toBe(sha(data));
@@ -127,7 +131,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     try {
       const res = await uploadObject(
         viaProxy,
-        { bucket: conn.bucket, key: k, body: countingBody(data) },
+        { bucket: conn.bucket, key: k, body: countingBody(data), checksum: true },
         small,
       );
       expect(res.sha256).toBe(sha(data));
@@ -196,7 +200,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
       datas.map((d, i) =>
         uploadObject(
           direct,
-          { bucket: conn.bucket, key: key(`shared-${i}`), body: countingBody(d), budget },
+          { bucket: conn.bucket, key: key(`shared-${i}`), body: countingBody(d), budget, checksum: true },
           {
             ...small,
             concurrency: 4,
