@@ -42,6 +42,11 @@ export class Progress {
     return stream.isTTY ? 'bar' : 'off';
   }
 
+  /** False when nothing is shown (callers may then skip counting). */
+  get active(): boolean {
+    return this.opts.mode !== 'off';
+  }
+
   /** Add to the expected total (files may be announced as they are found). */
   expect(bytes: number): void {
     this.total = (this.total ?? 0) + bytes;

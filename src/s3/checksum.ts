@@ -5,7 +5,7 @@ import { StorageError } from '../storage/errors.js';
 /**
  * Ferry's own end-to-end checksum: the SHA-256 (hex) of the whole object, kept in the user
  * metadata `x-amz-meta-ferry-sha256`. The ETag is never used as an MD5 of the object: it is not
- * one for multipart uploads, SSE-KMS or SSE-C. Which writes carry it: see docs/integrity.md.
+ * one for multipart uploads, SSE-KMS or SSE-C. Which writes carry it: see docs/transfers.md.
  */
 export const SHA256_META = 'ferry-sha256';
 

@@ -56,10 +56,22 @@ export interface ResumePoint {
   parts: Map<number, { etag: string; size: number }>;
 }
 
+/**
+ * A source that can be read at any position straight into a buffer (a local file): the engine
+ * then reads into its part buffers directly. `read` returns the bytes read, 0 at the end.
+ */
+export interface PositionalSource {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+}
+
+function isPositional(body: AsyncIterable<Uint8Array> | PositionalSource): body is PositionalSource {
+  return !(Symbol.asyncIterator in body) && typeof (body as PositionalSource).read === 'function';
+}
+
 export interface UploadRequest {
   bucket: string;
   key: string;
-  body: AsyncIterable<Uint8Array>;
+  body: AsyncIterable<Uint8Array> | PositionalSource;
   /** Total size when known: sizes the parts up front. */
   size?: number;
   params?: ObjectParams;
@@ -114,7 +126,7 @@ export function partSizeFor(n: number, base: number, size?: number): number {
  * erroring, a part failing all its tries, the signal aborting — the multipart upload is aborted
  * and the error rethrown: no partial object and no forgotten upload.
  * A single PutObject stores the body's SHA-256 in metadata; a multipart upload stores it only
- * when the caller put it in `params.Metadata` up front (see docs/integrity.md).
+ * when the caller put it in `params.Metadata` up front (see docs/transfers.md).
  */
 export async function uploadObject(
   client: S3Client,
@@ -223,35 +235,52 @@ export async function uploadObject(
 
   try {
     await nextBuffer();
-    for await (const chunk of req.body) {
-      signal?.throwIfAborted();
-      if (failure !== undefined) throw failure;
-      hash?.update(chunk);
-      let offset = 0;
-      while (offset < chunk.length) {
-        if (filled === buffer.length) {
-          if (total >= tuning.threshold || uploadId !== undefined) {
-            await flushPart();
-            await nextBuffer();
-          } else {
-            // A body of unknown (or understated) size is still below the threshold: keep it whole.
-            const bigger = Math.min(Math.max(buffer.length * 4, 64 * 1024), tuning.threshold);
-            const more = await budget.reserve(bigger - buffer.length, signal);
-            const prev = release;
-            release = () => {
-              prev();
-              more();
-            };
-            const next = Buffer.allocUnsafe(bigger);
-            buffer.copy(next, 0, 0, filled);
-            buffer = next;
-          }
-        }
-        const n = Math.min(chunk.length - offset, buffer.length - filled);
-        buffer.set(chunk.subarray(offset, offset + n), filled);
+    // The buffer is full: send it as a part, or (still below the threshold) make it bigger.
+    const makeRoom = async () => {
+      if (total >= tuning.threshold || uploadId !== undefined) {
+        await flushPart();
+        await nextBuffer();
+        return;
+      }
+      // A body of unknown (or understated) size is still below the threshold: keep it whole.
+      const bigger = Math.min(Math.max(buffer.length * 4, 64 * 1024), tuning.threshold);
+      const more = await budget.reserve(bigger - buffer.length, signal);
+      const prev = release;
+      release = () => {
+        prev();
+        more();
+      };
+      const next = Buffer.allocUnsafe(bigger);
+      buffer.copy(next, 0, 0, filled);
+      buffer = next;
+    };
+    const body = req.body;
+    if (isPositional(body)) {
+      // A file: read straight into the part buffers (no chunk garbage, no copy).
+      for (;;) {
+        signal?.throwIfAborted();
+        if (failure !== undefined) throw failure;
+        if (filled === buffer.length) await makeRoom();
+        const n = await body.read(buffer, filled, buffer.length - filled, total);
+        if (n === 0) break;
+        hash?.update(buffer.subarray(filled, filled + n));
         filled += n;
-        offset += n;
         total += n;
+      }
+    } else {
+      for await (const chunk of body) {
+        signal?.throwIfAborted();
+        if (failure !== undefined) throw failure;
+        hash?.update(chunk);
+        let offset = 0;
+        while (offset < chunk.length) {
+          if (filled === buffer.length) await makeRoom();
+          const n = Math.min(chunk.length - offset, buffer.length - filled);
+          buffer.set(chunk.subarray(offset, offset + n), filled);
+          filled += n;
+          offset += n;
+          total += n;
+        }
       }
     }
     signal?.throwIfAborted();

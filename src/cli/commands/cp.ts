@@ -121,7 +121,9 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
             }
           : {};
         await copyFile(src.storage, src.path, dst.storage, to, st, undefined, {
-          onBytes: (n) => progress.add(n),
+          // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
+          // an untouched file stream, which it reads directly (file-source.ts).
+          onBytes: progress.active ? (n) => progress.add(n) : undefined,
           onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
           write: write as Record<string, unknown>,
         });

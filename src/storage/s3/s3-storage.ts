@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -16,6 +16,7 @@ import {
   isRangeNotSatisfiable,
 } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
+import { positionalSourceOf } from '../../s3/file-source.js';
 import { defaultUploadTuning, type UploadResult, type UploadTuning, uploadObject } from '../../s3/upload.js';
 import { type SourceIdentity, UploadJournal } from '../../s3/upload-journal.js';
 import { bodyToReadable } from '../body.js';
@@ -171,7 +172,7 @@ export class S3Storage implements Storage {
           {
             bucket: this.bucket,
             key,
-            body: bodyToReadable(body),
+            body: positionalSourceOf(body) ?? bodyToReadable(body),
             size: options.size,
             params: { ContentType: options.contentType ?? 'application/octet-stream', Metadata: metadata },
             signal: options.signal,
@@ -185,6 +186,7 @@ export class S3Storage implements Storage {
       } finally {
         // Completed or aborted: either way there is nothing left to resume.
         await journal?.forget();
+        if (body instanceof Readable) body.destroy(); // read directly or not, release the file
       }
     });
     return {
