@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/s3/client.js';
 import { listIncompleteUploads } from '../../src/s3/uploads.js';
@@ -152,5 +152,47 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
     // Not a TTY and no --json: nothing but the copy.
     const quiet = await ferry(['cp', file, `s3://${conn.bucket}/${conn.prefix}/q.bin`], env);
     expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  });
+
+  it('a download killed with SIGKILL continues from the partial file when run again', async () => {
+    const data = randomBytes(40 * MiB);
+    const key = `${conn.prefix}/down.bin`;
+    await client.send(new PutObjectCommand({ Bucket: conn.bucket, Key: key, Body: data }));
+    const dest = join(dir, 'down', 'copy.bin');
+    // Slow ranged GETs, so the kill lands half-way.
+    const before = proxy.answered.GetObject ?? 0;
+    proxy.decide = (r) => (r.op === 'GetObject' ? { delayMs: 300 } : 'pass');
+    const child = spawn(
+      process.execPath,
+      [ferryBin, ...flags(proxy.endpoint), 'cp', '--no-progress', `s3://${conn.bucket}/${key}`, dest],
+      { env, stdio: 'ignore' },
+    );
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      for (let i = 0; i < 600 && (proxy.answered.GetObject ?? 0) - before < 3; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      // Wait until some bytes reached the partial file, then kill.
+      for (let i = 0; i < 200; i++) {
+        const st = await fs.stat(`${dest}.ferry-download`).catch(() => undefined);
+        if (st && st.size >= 5 * MiB) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      proxy.decide = () => 'pass';
+    }
+    const partial = (await fs.stat(`${dest}.ferry-download`)).size;
+    expect(partial).toBeGreaterThan(0);
+    expect(partial).toBeLessThan(data.length);
+    await expect(fs.stat(dest)).rejects.toThrow();
+
+    const rerun = await ferry([...flags(proxy.endpoint), 'cp', `s3://${conn.bucket}/${key}`, dest], env);
+    expect(rerun.code).toBe(0);
+    const fetched = Number(/\((\d+) bytes\)/.exec(rerun.stderr)?.[1]);
+    expect(rerun.stderr).toMatch(/resumed an interrupted download/);
+    expect(fetched).toBe(data.length - partial);
+    expect(sha(await fs.readFile(dest))).toBe(sha(data));
+    expect(await fs.readdir(join(dir, 'down'))).toEqual(['copy.bin']);
   });
 });

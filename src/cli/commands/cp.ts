@@ -10,6 +10,10 @@ import type { CliContext } from '../context.js';
 import type { Location } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
+import { resumableDownload } from '../resume-download.js';
+
+/** Objects from this size copied to a local file are downloaded resumably. */
+const RESUMABLE_DOWNLOAD_FROM = 16 * 1024 * 1024;
 
 /**
  * Where `src` lands when copied or moved to `dst`, as cp(1) decides: inside `dst` when it is an
@@ -120,13 +124,32 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
               },
             }
           : {};
-        await copyFile(src.storage, src.path, dst.storage, to, st, undefined, {
-          // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
-          // an untouched file stream, which it reads directly (file-source.ts).
-          onBytes: progress.active ? (n) => progress.add(n) : undefined,
-          onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
-          write: write as Record<string, unknown>,
-        });
+        if (isS3Url(source) && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
+          // A large object to a local file: resumable after an interruption (resume-download.ts).
+          const local = nodePath.join('/', to);
+          const res = await resumableDownload(
+            src.storage,
+            src.path,
+            st,
+            local,
+            progress.active ? (n) => progress.add(n) : undefined,
+            opts.verify,
+          );
+          if (res.resumedAt > 0) {
+            event({ event: 'resumed', bytes: st.size, kept: res.resumedAt, sent: st.size - res.resumedAt });
+            c.warn(
+              `resumed an interrupted download at ${humanBytes(res.resumedAt)}: fetched ${humanBytes(st.size - res.resumedAt)} of ${humanBytes(st.size)} (${st.size - res.resumedAt} bytes)`,
+            );
+          }
+          sourceHash = res.sha256;
+        } else
+          await copyFile(src.storage, src.path, dst.storage, to, st, undefined, {
+            // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
+            // an untouched file stream, which it reads directly (file-source.ts).
+            onBytes: progress.active ? (n) => progress.add(n) : undefined,
+            onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
+            write: write as Record<string, unknown>,
+          });
         progress.fileDone();
         if (opts.verify) {
           // Read the copy back (an S3 read also checks the object's ferry-sha256, if any).
