@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
-import { checksumMismatch, SHA256_META } from './checksum.js';
+import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
 
 const MiB = 1024 * 1024;
 
@@ -13,6 +13,14 @@ export interface DownloadTuning {
   concurrency: number;
   /** Tries per part (the SDK retries inside each try too; a body cut short counts as a try). */
   partAttempts: number;
+  /**
+   * Send the first GET with `Connection: close`. On Ceph RGW a small GET on a reused keep-alive
+   * connection waits ~40 ms (Nagle on the server against delayed ACK on the client) while a fresh
+   * connection answers in ~3 ms; many-small-file downloads are dominated by it. Later (large)
+   * ranged GETs keep their connections. Off by default; S3Storage turns it on for plain-HTTP
+   * custom endpoints (see connection.ts `freshConnectionGets`).
+   */
+  closeFirstConnection?: boolean;
 }
 
 /** Defaults measured on Ceph RGW here (bench/transfer.sh). */
@@ -75,22 +83,37 @@ export async function downloadObject(
   const start = req.offset ?? 0;
   const wanted = req.length;
   const firstEnd = start + Math.min(tuning.partSize, wanted ?? Number.POSITIVE_INFINITY) - 1;
-  const first = await client.send(
-    new GetObjectCommand({
-      Bucket: bucket,
-      Key: key,
-      Range: `bytes=${start}-${firstEnd}`,
-      ...req.partParams,
-    }),
-    { abortSignal: req.signal },
-  );
+  const firstCommand = new GetObjectCommand({
+    Bucket: bucket,
+    Key: key,
+    Range: `bytes=${start}-${firstEnd}`,
+    ...req.partParams,
+  });
+  if (tuning.closeFirstConnection) {
+    firstCommand.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers) request.headers.connection = 'close';
+        return next(args);
+      },
+      { step: 'build', name: 'ferryConnectionClose' },
+    );
+  }
+  const first = await client.send(firstCommand, { abortSignal: req.signal });
   const objectSize = totalOf(first.ContentRange) ?? start + (first.ContentLength ?? 0);
   const end = Math.min(objectSize, wanted === undefined ? objectSize : start + wanted);
   const firstBody = first.Body as Readable;
   const expected =
     req.verify !== false && start === 0 && end === objectSize ? first.Metadata?.[SHA256_META] : undefined;
   const rest = firstEnd + 1 < end;
-  if (!rest && expected === undefined) return { body: firstBody, objectSize, etag: first.ETag, first };
+  if (!rest) {
+    // One GET was enough (every small file): stream it, through a hash check when there is one.
+    const body =
+      expected === undefined
+        ? firstBody
+        : pipeline(firstBody, new Sha256Stream(expected, `s3://${bucket}/${key}`), () => {});
+    return { body, objectSize, etag: first.ETag, first };
+  }
 
   const controller = new AbortController();
   const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;

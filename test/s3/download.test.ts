@@ -116,6 +116,13 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
     const err = await readAll(res.body).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe('Conflict');
+    // The same when one GET is enough (the small-file path).
+    const one = await downloadObject(
+      direct,
+      { bucket: conn.bucket, key: key('tampered.bin') },
+      { ...tuning, partSize: 8 * MiB, closeFirstConnection: true },
+    );
+    await expect(readAll(one.body)).rejects.toMatchObject({ code: 'Conflict' });
     // A range read can't be checked against a whole-object hash and is not failed.
     const part = await downloadObject(
       direct,

@@ -7,7 +7,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { S3Connection } from '../../s3/connection.js';
+import { isAwsEndpoint, type S3Connection } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
 import {
   type DownloadTuning,
@@ -81,6 +81,9 @@ export class S3Storage implements Storage {
       ...defaultDownloadTuning,
       partSize: conn.partSize ?? defaultDownloadTuning.partSize,
       concurrency: conn.partConcurrency ?? defaultDownloadTuning.concurrency,
+      closeFirstConnection:
+        conn.freshConnectionGets ??
+        (conn.endpoint?.startsWith('http:') === true && !isAwsEndpoint(conn.endpoint)),
     };
   }
 
