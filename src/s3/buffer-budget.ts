@@ -51,6 +51,20 @@ export class BufferBudget {
     return this.take(bytes, true);
   }
 
+  /** Reserve `bytes` only if that is possible right now (no one waiting, and it fits). */
+  tryReserve(bytes: number): (() => void) | undefined {
+    if (this.waiters.length > 0 || this.used + bytes > this.limit) return undefined;
+    return this.take(bytes);
+  }
+
+  /**
+   * Take `bytes` at once, even past the limit: for a holder that must grow and may not wait
+   * while holding (that could deadlock). Callers bound how much they overdraw.
+   */
+  overdraw(bytes: number): () => void {
+    return this.take(bytes);
+  }
+
   private fits(bytes: number): boolean {
     return this.used + bytes <= this.limit || this.used === 0;
   }

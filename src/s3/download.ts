@@ -3,6 +3,7 @@ import { pipeline, Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
+import { translateS3Error } from './errors.js';
 
 const MiB = 1024 * 1024;
 
@@ -66,6 +67,8 @@ export function isRangeNotSatisfiable(err: unknown): boolean {
  * first part's range and its body is streamed straight through; its Content-Range tells the
  * object size, and when more remains, the following ranges are fetched `concurrency` at a time
  * into buffers reserved from the byte budget, handed on in order as the reader asks for them.
+ * When the budget has nothing to spare, the next range is streamed straight through instead
+ * (slower, but never waiting for budget while holding some).
  * Later GETs carry If-Match with the first ETag, so an object replaced mid-download fails the
  * download rather than mixing two versions. A whole-object read of an object with `ferry-sha256`
  * metadata is hashed as it streams and fails at the end on a mismatch.
@@ -122,24 +125,26 @@ export async function downloadObject(
     ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
   }
 
-  const fetchRange = async ([from, to]: [number, number]): Promise<{
-    data: Buffer[];
-    release: () => void;
-  }> => {
-    const release = await budget.reserve(to - from + 1, signal);
+  const getRange = ([from, to]: [number, number]) =>
+    client.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Range: `bytes=${from}-${to}`,
+        IfMatch: first.ETag,
+        ...req.partParams,
+      }),
+      { abortSignal: signal },
+    );
+
+  const fetchRange = async (
+    [from, to]: [number, number],
+    release: () => void,
+  ): Promise<{ data: Buffer[]; release: () => void }> => {
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          const res = await client.send(
-            new GetObjectCommand({
-              Bucket: bucket,
-              Key: key,
-              Range: `bytes=${from}-${to}`,
-              IfMatch: first.ETag,
-              ...req.partParams,
-            }),
-            { abortSignal: signal },
-          );
+          const res = await getRange([from, to]);
           const data = await readExactly(res.Body as Readable, to - from + 1);
           return { data, release };
         } catch (err) {
@@ -159,9 +164,15 @@ export async function downloadObject(
     const hash = expected === undefined ? undefined : createHash('sha256');
     const queue: Promise<{ data: Buffer[]; release: () => void }>[] = [];
     let next = 0;
+    // Prefetch only with budget to spare: a download never waits for budget while holding
+    // parts (which could deadlock against uploads waiting for budget to take those parts in).
     const fill = () => {
       while (queue.length < Math.max(1, tuning.concurrency) && next < ranges.length) {
-        const p = fetchRange(ranges[next++]!);
+        const [from, to] = ranges[next]!;
+        const release = budget.tryReserve(to - from + 1);
+        if (!release) return;
+        next++;
+        const p = fetchRange([from, to], release);
         p.catch(() => {}); // awaited in order below; don't let a later part's failure go unhandled
         queue.push(p);
       }
@@ -172,8 +183,38 @@ export async function downloadObject(
         hash?.update(chunk);
         yield chunk as Buffer;
       }
-      while (queue.length > 0) {
-        const { data, release } = await queue.shift()!;
+      while (queue.length > 0 || next < ranges.length) {
+        if (queue.length === 0) {
+          // No budget to spare: stream the next range straight through, like a single GET.
+          const range = ranges[next++]!;
+          let got = 0;
+          try {
+            const res = await getRange(range);
+            for await (const chunk of res.Body as Readable) {
+              got += (chunk as Buffer).length;
+              hash?.update(chunk);
+              yield chunk as Buffer;
+            }
+          } catch (err) {
+            throw translateS3Error(err, { operation: 'GetObject', bucket, key });
+          }
+          if (got !== range[1] - range[0] + 1) {
+            throw translateS3Error(new Error(`ranged GET ended after ${got} bytes`), {
+              operation: 'GetObject',
+              bucket,
+              key,
+            });
+          }
+          fill();
+          continue;
+        }
+        let part: { data: Buffer[]; release: () => void };
+        try {
+          part = await queue.shift()!;
+        } catch (err) {
+          throw translateS3Error(err, { operation: 'GetObject', bucket, key });
+        }
+        const { data, release } = part;
         try {
           for (const chunk of data) {
             hash?.update(chunk);

@@ -153,17 +153,25 @@ export async function uploadObject(
   const spare: Buffer[] = [];
   // The buffer being filled and its reservation.
   let buffer!: Buffer;
+  let capacity = 0;
   let release: () => void = () => {};
   let filled = 0;
   const nextBuffer = async () => {
     while (inFlight.size >= Math.max(1, tuning.concurrency - 1) && failure === undefined)
       await Promise.race(inFlight);
     if (failure !== undefined) throw failure;
-    const size =
-      partNumber === 1 && req.size !== undefined && req.size < tuning.threshold
-        ? Math.max(req.size, 1)
-        : partSizeFor(partNumber, base, req.size);
-    release = await budget.reserve(size, signal);
+    // What this part may grow to. Reserved whole, up front: a transfer never waits for more
+    // budget while holding some (no hold-and-wait, so transfers sharing the budget can't
+    // deadlock). The first part of a body of unknown size may reach the threshold or the part
+    // size, whichever is larger; its buffer starts small and grows within that reservation.
+    capacity =
+      partNumber === 1 && req.size === undefined
+        ? Math.max(partSizeFor(1, base), tuning.threshold)
+        : partNumber === 1 && req.size !== undefined && req.size < tuning.threshold
+          ? Math.max(req.size, 1)
+          : partSizeFor(partNumber, base, req.size);
+    release = await budget.reserve(capacity, signal);
+    const size = req.size === undefined && partNumber === 1 ? Math.min(capacity, 256 * 1024) : capacity;
     const i = spare.findIndex((b) => b.length === size);
     if (i < 0) spare.length = 0; // the part size changed: the old buffers are of no more use
     buffer = i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafe(size);
@@ -237,19 +245,29 @@ export async function uploadObject(
     await nextBuffer();
     // The buffer is full: send it as a part, or (still below the threshold) make it bigger.
     const makeRoom = async () => {
+      if (buffer.length < capacity) {
+        // Grow within the reservation (first part of a body of unknown size).
+        const next = Buffer.allocUnsafe(Math.min(capacity, buffer.length * 4));
+        buffer.copy(next, 0, 0, filled);
+        buffer = next;
+        return;
+      }
       if (total >= tuning.threshold || uploadId !== undefined) {
         await flushPart();
         await nextBuffer();
         return;
       }
-      // A body of unknown (or understated) size is still below the threshold: keep it whole.
+      // The body is longer than its declared size and still below the threshold: keep it whole.
+      // The extra is taken without waiting (a waiting holder could deadlock the budget); it is
+      // bounded by the threshold.
       const bigger = Math.min(Math.max(buffer.length * 4, 64 * 1024), tuning.threshold);
-      const more = await budget.reserve(bigger - buffer.length, signal);
+      const more = budget.overdraw(bigger - buffer.length);
       const prev = release;
       release = () => {
         prev();
         more();
       };
+      capacity = bigger;
       const next = Buffer.allocUnsafe(bigger);
       buffer.copy(next, 0, 0, filled);
       buffer = next;

@@ -7,6 +7,7 @@ import { createS3Client } from '../../src/s3/client.js';
 import { type DownloadTuning, downloadObject } from '../../src/s3/download.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { StorageError } from '../../src/storage/errors.js';
+import { copyTree } from '../../src/storage/operations.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { readAll } from '../support/collect.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
@@ -143,5 +144,30 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
     await s.write('empty.bin', Buffer.alloc(0));
     expect((await readAll(await s.read('empty.bin'))).length).toBe(0);
     await expect(s.read('nothing-here.bin')).rejects.toMatchObject({ code: 'NotFound' });
+  });
+
+  it('with no budget to spare, streams the ranges in order instead of prefetching', async () => {
+    const budget = new BufferBudget(1); // nothing fits: every range is streamed
+    const res = await downloadObject(direct, { bucket: conn.bucket, key: key('big.bin'), budget }, tuning);
+    expect(sha(await readAll(res.body))).toBe(sha(data));
+    expect(budget.peak).toBe(0);
+  });
+
+  it('copies between two S3 storages sharing a small budget without deadlock', async () => {
+    const budget = new BufferBudget(12 * MiB);
+    const make = (c: typeof conn) => {
+      const raw = new S3Storage(direct, c);
+      raw.budget = budget;
+      raw.upload = { threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 3, partAttempts: 3 };
+      raw.download = { partSize: 5 * MiB, concurrency: 3, partAttempts: 3 };
+      return checkedStorage(raw);
+    };
+    const from = make({ ...conn, prefix: `${conn.prefix}/from` });
+    const to = make({ ...conn, prefix: `${conn.prefix}/to` });
+    const files = [0, 1, 2, 3].map(() => randomBytes(16 * MiB));
+    await Promise.all(files.map((f, i) => from.write(`f${i}`, f, { size: f.length })));
+    expect(await copyTree(from, '', to, '', { concurrency: 4 })).toBe(4);
+    for (const [i, f] of files.entries()) expect(sha(await readAll(await to.read(`f${i}`)))).toBe(sha(f));
+    expect(budget.held).toBe(0);
   });
 });

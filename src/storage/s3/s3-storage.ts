@@ -7,6 +7,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { type BufferBudget, processBudget } from '../../s3/buffer-budget.js';
 import { isAwsEndpoint, type S3Connection } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
 import {
@@ -63,6 +64,8 @@ export class S3Storage implements Storage {
   upload: UploadTuning = defaultUploadTuning;
   /** Ranged-download tuning for reads. */
   download: DownloadTuning = defaultDownloadTuning;
+  /** The byte budget reads and writes take their buffers from (the process-wide one). */
+  budget: BufferBudget = processBudget;
 
   constructor(client: S3Client, conn: S3Connection) {
     this.client = client;
@@ -140,7 +143,7 @@ export class S3Storage implements Storage {
     try {
       const res = await downloadObject(
         this.client,
-        { bucket: this.bucket, key, offset, length, signal: options.signal },
+        { bucket: this.bucket, key, offset, length, signal: options.signal, budget: this.budget },
         this.download,
       );
       return res.body;
@@ -179,6 +182,7 @@ export class S3Storage implements Storage {
             size: options.size,
             params: { ContentType: options.contentType ?? 'application/octet-stream', Metadata: metadata },
             signal: options.signal,
+            budget: this.budget,
             resume,
             onStarted: source && ((id, partSize) => journal!.record(id, partSize, source)),
           },
