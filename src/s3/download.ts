@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { pipeline, Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
@@ -120,6 +121,7 @@ export async function downloadObject(
 
   const controller = new AbortController();
   const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
+  setMaxListeners(0, signal); // one listener per GET in flight; many is expected, not a leak
   const ranges: [number, number][] = [];
   for (let from = firstEnd + 1; from < end; from += tuning.partSize) {
     ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
