@@ -195,4 +195,19 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
     expect(sha(await fs.readFile(dest))).toBe(sha(data));
     expect(await fs.readdir(join(dir, 'down'))).toEqual(['copy.bin']);
   });
+
+  it('--checksum stores the SHA-256 on a multipart object too', async () => {
+    const data = randomBytes(12 * MiB);
+    const file = join(dir, 'sum.bin');
+    await fs.writeFile(file, data);
+    const key = `${conn.prefix}/sum.bin`;
+    const res = await ferry(
+      [...flags(testS3().endpoint), 'cp', '--checksum', file, `s3://${conn.bucket}/${key}`],
+      env,
+    );
+    expect(res.code).toBe(0);
+    const head = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
+    expect(head.ETag).toMatch(/-\d+"$/); // multipart
+    expect(head.Metadata?.['ferry-sha256']).toBe(sha(data));
+  });
 });

@@ -1,6 +1,7 @@
+import { createReadStream } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Command } from 'commander';
-import { checksumMismatch, sha256Of } from '../../s3/checksum.js';
+import { checksumMismatch, SHA256_META, sha256Of } from '../../s3/checksum.js';
 import { isS3Url } from '../../s3/url.js';
 import { StorageError } from '../../storage/errors.js';
 import { copyFile, copyTree } from '../../storage/operations.js';
@@ -44,6 +45,7 @@ interface CpOptions {
   verbose?: boolean;
   concurrency?: number;
   verify?: boolean;
+  checksum?: boolean;
   json?: boolean;
   progress?: boolean;
 }
@@ -62,6 +64,10 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
     .option(
       '--verify',
       'after copying a file, read the copy back and compare its SHA-256 with the bytes that were read',
+    )
+    .option(
+      '--checksum',
+      'hash a local file before uploading it, so that large (multipart) objects also carry their SHA-256 (ferry-sha256); costs one extra read',
     )
     .option('--json', 'progress as JSON lines on stdout (events: progress, resumed, verified, done)')
     .option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)')
@@ -111,8 +117,20 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
         let sourceHash: string | undefined;
         // A local file going to S3: let the S3 backend make the upload resumable (upload-journal.ts).
         const resumable = !isS3Url(source) && isS3Url(destination);
+        // With --checksum the SHA-256 is known before the upload starts: it goes into the
+        // metadata of multipart uploads too, and the engine checks the bytes it sends against it.
+        const declared =
+          opts.checksum && resumable
+            ? {
+                metadata: {
+                  ...st.metadata,
+                  [SHA256_META]: await sha256Of(createReadStream(nodePath.resolve(source))),
+                },
+              }
+            : {};
         const write: S3WriteOptions = resumable
           ? {
+              ...declared,
               resumeSource: { path: nodePath.resolve(source), size: st.size, mtimeMs: st.mtime.getTime() },
               onUploaded: (r) => {
                 if (!r.resumed) return;
