@@ -227,12 +227,13 @@ export async function uploadObject(
     }
     const body = buffer.subarray(0, filled);
     const kept = req.resume?.parts.get(partNumber);
+    const done = release;
+    release = () => {}; // the part's reservation now belongs to its send (or is given back)
     if (kept && kept.size === filled && sameMd5(kept.etag, body)) {
       parts.push({ PartNumber: partNumber, ETag: kept.etag });
-      release();
+      done();
     } else {
       const whole = buffer;
-      const done = release;
       sendPart(partNumber, body, () => {
         done();
         spare.push(whole);

@@ -146,13 +146,15 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
 
   it('a body that errors half-way aborts the upload: no object, no leftover upload', async () => {
     const k = key('body-error.bin');
+    const budget = new BufferBudget(64 * MiB);
     async function* broken() {
       for (let i = 0; i < 12; i++) yield randomBytes(MiB);
       throw new Error('the client went away');
     }
     await expect(
-      uploadObject(direct, { bucket: conn.bucket, key: k, body: broken() }, small),
+      uploadObject(direct, { bucket: conn.bucket, key: k, body: broken(), budget }, small),
     ).rejects.toThrow('the client went away');
+    expect(budget.held).toBe(0); // every reservation given back
     expect(await exists(k)).toBe(false);
     expect(await leftovers(k)).toBe(0);
   });
