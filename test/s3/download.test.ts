@@ -1,10 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BufferBudget } from '../../src/s3/buffer-budget.js';
 import { SHA256_META } from '../../src/s3/checksum.js';
 import { createS3Client } from '../../src/s3/client.js';
-import { type DownloadTuning, downloadObject } from '../../src/s3/download.js';
+import { type DownloadTuning, downloadObject, downloadToFile } from '../../src/s3/download.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { StorageError } from '../../src/storage/errors.js';
 import { copyTree } from '../../src/storage/operations.js';
@@ -169,5 +172,56 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
     expect(await copyTree(from, '', to, '', { concurrency: 4 })).toBe(4);
     for (const [i, f] of files.entries()) expect(sha(await readAll(await to.read(`f${i}`)))).toBe(sha(f));
     expect(budget.held).toBe(0);
+  });
+
+  it('downloadToFile writes parts at their offsets, skips those already there, fails cleanly', async () => {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'ferry-dl-'));
+    try {
+      const path = join(dir, 'out.bin');
+      await fs.writeFile(path, Buffer.alloc(data.length)); // zeros
+      const budget = new BufferBudget(64 * MiB);
+      const seen: number[] = [];
+      const file = await fs.open(path, 'r+');
+      await downloadToFile(
+        viaProxy,
+        {
+          bucket: conn.bucket,
+          key: key('big.bin'),
+          size: data.length,
+          skip: new Set([1]),
+          budget,
+          onPart: (i) => void seen.push(i),
+        },
+        file,
+        tuning,
+      );
+      await file.close();
+      const got = await fs.readFile(path);
+      // Part 1 was "already there" (zeros here): not fetched; every other part is the object's.
+      expect(got.subarray(2 * MiB, 4 * MiB).equals(Buffer.alloc(2 * MiB))).toBe(true);
+      expect(got.subarray(0, 2 * MiB).equals(data.subarray(0, 2 * MiB))).toBe(true);
+      expect(got.subarray(4 * MiB).equals(data.subarray(4 * MiB))).toBe(true);
+      expect(seen.sort()).toEqual([0, 2, 3, 4, 5]);
+      expect(budget.held).toBe(0);
+
+      proxy.decide = (r) => (r.op === 'GetObject' ? 'fail' : 'pass');
+      const again = await fs.open(path, 'r+');
+      try {
+        await expect(
+          downloadToFile(
+            viaProxy,
+            { bucket: conn.bucket, key: key('big.bin'), size: data.length, budget },
+            again,
+            { ...tuning, partAttempts: 1 },
+          ),
+        ).rejects.toBeInstanceOf(StorageError);
+      } finally {
+        proxy.decide = () => 'pass';
+        await again.close();
+      }
+      expect(budget.held).toBe(0);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Command } from 'commander';
 import { checksumMismatch, SHA256_META, sha256Of } from '../../s3/checksum.js';
+import { defaultDownloadTuning, downloadToFile } from '../../s3/download.js';
 import { isS3Url } from '../../s3/url.js';
 import { StorageError } from '../../storage/errors.js';
 import { copyFile, copyTree } from '../../storage/operations.js';
@@ -12,6 +13,7 @@ import type { Location } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
 import { resumableDownload } from '../resume-download.js';
+import { openS3Target } from '../s3-target.js';
 
 /** Objects from this size copied to a local file are downloaded resumably. */
 const RESUMABLE_DOWNLOAD_FROM = 16 * 1024 * 1024;
@@ -143,20 +145,38 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
             }
           : {};
         if (isS3Url(source) && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
-          // A large object to a local file: resumable after an interruption (resume-download.ts).
-          const local = nodePath.join('/', to);
-          const res = await resumableDownload(
-            src.storage,
-            src.path,
-            st,
-            local,
-            progress.active ? (n) => progress.add(n) : undefined,
-            opts.verify,
-          );
-          if (res.resumedAt > 0) {
-            event({ event: 'resumed', bytes: st.size, kept: res.resumedAt, sent: st.size - res.resumedAt });
+          // A large object to a local file: parts written in parallel at their offsets, resumable
+          // after an interruption (resume-download.ts, downloadToFile).
+          const t = openS3Target(program, source);
+          const tuning = {
+            ...defaultDownloadTuning,
+            partSize: t.conn.partSize,
+            concurrency: t.conn.partConcurrency,
+          };
+          let res: Awaited<ReturnType<typeof resumableDownload>>;
+          try {
+            res = await resumableDownload(
+              st,
+              nodePath.join('/', to),
+              tuning.partSize,
+              (file, skip, onPart) =>
+                downloadToFile(
+                  t.client,
+                  { bucket: t.bucket, key: t.key, size: st.size, etag: st.etag, skip, onPart },
+                  file,
+                  tuning,
+                ),
+              progress.active ? (n) => progress.add(n) : undefined,
+              opts.verify,
+            );
+          } finally {
+            t.close();
+          }
+          const fetched = st.size - res.resumedBytes;
+          if (res.resumedBytes > 0) {
+            event({ event: 'resumed', bytes: st.size, kept: res.resumedBytes, sent: fetched });
             c.warn(
-              `resumed an interrupted download at ${humanBytes(res.resumedAt)}: fetched ${humanBytes(st.size - res.resumedAt)} of ${humanBytes(st.size)} (${st.size - res.resumedAt} bytes)`,
+              `resumed an interrupted download: ${humanBytes(res.resumedBytes)} were already on disk, fetched ${humanBytes(fetched)} of ${humanBytes(st.size)} (${fetched} bytes)`,
             );
           }
           sourceHash = res.sha256;
