@@ -149,6 +149,21 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
     expect(events.find((e) => e.event === 'verified')).toMatchObject({ sha256: sha(data) });
     expect(events.at(-1)).toMatchObject({ event: 'done', bytes: data.length, files: 1 });
     expect(events.filter((e) => e.event === 'progress').length).toBeGreaterThan(0);
+    // Back to a local file (the parallel positional download path), verified the same way.
+    const back = await ferry(
+      [
+        ...flags(testS3().endpoint),
+        'cp',
+        '--verify',
+        '--json',
+        `s3://${conn.bucket}/${conn.prefix}/v.bin`,
+        join(dir, 'v-back.bin'),
+      ],
+      env,
+    );
+    expect(back.code).toBe(0);
+    expect(back.stdout).toContain(`"sha256":"${sha(data)}"`);
+    expect(sha(await fs.readFile(join(dir, 'v-back.bin')))).toBe(sha(data));
     // Not a TTY and no --json: nothing but the copy.
     const quiet = await ferry(['cp', file, `s3://${conn.bucket}/${conn.prefix}/q.bin`], env);
     expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });

@@ -107,7 +107,7 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
           if (opts.verify) throw new StorageError('NotSupported', '--verify is for single files so far');
           await copyTree(src.storage, src.path, dst.storage, to, {
             concurrency: opts.concurrency,
-            onBytes: (n) => progress.add(n),
+            onBytes: progress.active ? (n) => progress.add(n) : undefined,
             onFile: (e, t) => {
               progress.fileDone();
               if (opts.verbose) c.out(`${e.path} -> ${t}`);
@@ -167,7 +167,6 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
                   tuning,
                 ),
               progress.active ? (n) => progress.add(n) : undefined,
-              opts.verify,
             );
           } finally {
             t.close();
@@ -179,7 +178,11 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
               `resumed an interrupted download: ${humanBytes(res.resumedBytes)} were already on disk, fetched ${humanBytes(fetched)} of ${humanBytes(st.size)} (${fetched} bytes)`,
             );
           }
-          sourceHash = res.sha256;
+          if (opts.verify) {
+            // The parts went straight into the file: the independent reference is the object's
+            // own ferry-sha256 (already checked against the file), else a second read of it.
+            sourceHash = st.metadata?.[SHA256_META] ?? (await sha256Of(await src.storage.read(src.path)));
+          }
         } else
           await copyFile(src.storage, src.path, dst.storage, to, st, undefined, {
             // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
