@@ -61,15 +61,16 @@ if [[ $ONLY == all || $ONLY == big ]]; then
   head -c $((BIG_MIB * 1024 * 1024)) /dev/urandom >"$work/big.bin"
   echo "-- ${BIG_MIB} MiB file, up then down"
   for r in $(seq "$ROUNDS"); do
-    timed ferry-up ferry cp --no-progress "$work/big.bin" "s3://$bucket/ferry/big.bin"
-    timed aws-up aws --endpoint-url "$S3_ENDPOINT" s3 cp --no-progress "$work/big.bin" "s3://$bucket/aws/big.bin"
-    timed rclone-up rclone copy "$work/big.bin" "s3b:$bucket/rclone/"
+    # A fresh destination each round: rclone copy skips an object that is already there.
+    timed ferry-up ferry cp --no-progress "$work/big.bin" "s3://$bucket/ferry-$r/big.bin"
+    timed aws-up aws --endpoint-url "$S3_ENDPOINT" s3 cp --no-progress "$work/big.bin" "s3://$bucket/aws-$r/big.bin"
+    timed rclone-up rclone copy "$work/big.bin" "s3b:$bucket/rclone-$r/"
     rm -f "$work/down.bin"
-    timed ferry-down ferry cp --no-progress "s3://$bucket/ferry/big.bin" "$work/down.bin"
+    timed ferry-down ferry cp --no-progress "s3://$bucket/ferry-$r/big.bin" "$work/down.bin"
     rm -f "$work/down.bin"
-    timed aws-down aws --endpoint-url "$S3_ENDPOINT" s3 cp --no-progress "s3://$bucket/aws/big.bin" "$work/down.bin"
+    timed aws-down aws --endpoint-url "$S3_ENDPOINT" s3 cp --no-progress "s3://$bucket/aws-$r/big.bin" "$work/down.bin"
     rm -rf "$work/rdown"
-    timed rclone-down rclone copy "s3b:$bucket/rclone/big.bin" "$work/rdown/"
+    timed rclone-down rclone copy "s3b:$bucket/rclone-$r/big.bin" "$work/rdown/"
     cmp -s "$work/big.bin" "$work/down.bin" || { echo "download differs!"; exit 1; }
   done
   echo "  ferry up $(mibs "$BIG_MIB" ferry-up), down $(mibs "$BIG_MIB" ferry-down)"
