@@ -19,6 +19,11 @@ dest=s3://$bucket/big.bin
 ferry() { node bin/ferry.js --endpoint "$S3_ENDPOINT" "$@"; }
 cleanup() {
   aws --endpoint-url "$S3_ENDPOINT" s3 rb "s3://$bucket" --force >/dev/null 2>&1 || true
+  # Ceph RGW frees deleted data only when its garbage collector runs (2 h later by default): on a
+  # small dev cluster, benchmark runs fill the OSD. With RGW_CEPH_CONF set, collect it now.
+  if [[ -n ${RGW_CEPH_CONF:-} ]]; then
+    timeout 300 radosgw-admin -c "$RGW_CEPH_CONF" gc process --include-all >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

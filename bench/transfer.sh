@@ -7,7 +7,7 @@
 # Knobs (environment): BIG_MIB (1024), SMALL_COUNT (10000), SMALL_KIB (16), RSS_MIB (4096),
 # ROUNDS (1; rounds interleave the tools), ONLY (big|small|rss, default all), FERRY_FLAGS (extra
 # global flags for ferry), SMALL_CONCURRENCY (16: files at once for ferry and rclone; aws uses its
-# own default of 10). Prints seconds per tool and ratios peer/ferry (> 1 means Ferry is faster).
+# own default of 10), RGW_CEPH_CONF (a ceph.conf: run RGW's garbage collector at the end). Prints seconds per tool and ratios peer/ferry (> 1 means Ferry is faster).
 # Needs a built tree (npx tsc -p tsconfig.build.json). Machines here are shared: quote ratios from
 # one run, never absolute times alone.
 set -euo pipefail
@@ -25,6 +25,11 @@ bucket=ferry-bench-$(date +%s)-$$
 export RCLONE_CONFIG=$work/rclone.conf
 cleanup() {
   aws --endpoint-url "$S3_ENDPOINT" s3 rb "s3://$bucket" --force >/dev/null 2>&1 || true
+  # Ceph RGW frees deleted data only when its garbage collector runs (2 h later by default): on a
+  # small dev cluster, benchmark runs fill the OSD. With RGW_CEPH_CONF set, collect it now.
+  if [[ -n ${RGW_CEPH_CONF:-} ]]; then
+    timeout 300 radosgw-admin -c "$RGW_CEPH_CONF" gc process --include-all >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
