@@ -7,7 +7,8 @@
 # Knobs (environment): BIG_MIB (1024), SMALL_COUNT (10000), SMALL_KIB (16), RSS_MIB (4096),
 # ROUNDS (1; rounds interleave the tools), ONLY (big|small|rss, default all), FERRY_FLAGS (extra
 # global flags for ferry), SMALL_CONCURRENCY (16: files at once for ferry and rclone; aws uses its
-# own default of 10), RGW_CEPH_CONF (a ceph.conf: run RGW's garbage collector at the end). Prints seconds per tool and ratios peer/ferry (> 1 means Ferry is faster).
+# own default of 10), RGW_CEPH_CONF (a ceph.conf: run RGW's garbage collector at the end).
+# Prints seconds per tool and ratios peer/ferry (> 1 means Ferry is faster).
 # Needs a built tree (npx tsc -p tsconfig.build.json). Machines here are shared: quote ratios from
 # one run, never absolute times alone.
 set -euo pipefail
