@@ -3,12 +3,14 @@ import { StorageError } from '../storage/errors.js';
 import { registerCat } from './commands/cat.js';
 import { registerCp } from './commands/cp.js';
 import { registerDoctor, registerWhoami } from './commands/doctor.js';
+import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkdir } from './commands/mkdir.js';
 import { registerMv } from './commands/mv.js';
 import { registerRm } from './commands/rm.js';
 import { registerRmdir } from './commands/rmdir.js';
 import { registerStat } from './commands/stat.js';
+import { registerUploads } from './commands/uploads.js';
 import { addS3Flags, type CliContext, s3OptionsFrom } from './context.js';
 import { exitCodeFor } from './exit-codes.js';
 import { Locations } from './location.js';
@@ -51,6 +53,8 @@ export async function main(argv: string[]): Promise<number> {
     registerRmdir,
     registerDoctor,
     registerWhoami,
+    registerUploads,
+    registerLifecycle,
   ]) {
     register(program, ctx);
   }

@@ -1,3 +1,5 @@
+import { createHash, type Hash } from 'node:crypto';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { forEachConcurrent } from '../util/concurrency.js';
 import { StorageError } from './errors.js';
 import { isWithin, joinPath, parentOf } from './paths.js';
@@ -14,10 +16,25 @@ export interface TreeOptions {
   concurrency?: number;
   /** Called after each file is done (for progress and -v output). */
   onFile?: (entry: Entry, to: StoragePath) => void;
+  /** Called with each chunk's size as bytes flow from source to destination (for progress). */
+  onBytes?: (bytes: number) => void;
   signal?: AbortSignal;
 }
 
-/** Copy one file, server-side when source and destination are the same storage. Keeps mtime. */
+export interface CopyFileOptions {
+  /** Called with each chunk's size as bytes are read from the source (for progress). */
+  onBytes?: (bytes: number) => void;
+  /** Called at the end with the SHA-256 (hex) of the bytes read from the source. */
+  onSourceHash?: (sha256: string) => void;
+  /** Extra, backend-specific write options (e.g. S3WriteOptions); other backends ignore them. */
+  write?: Record<string, unknown>;
+}
+
+/**
+ * Copy one file, server-side when source and destination are the same storage. Keeps mtime.
+ * With `options.onSourceHash` the bytes are hashed as they stream (not possible for a
+ * server-side copy, which is then not taken).
+ */
 export async function copyFile(
   src: Storage,
   from: StoragePath,
@@ -25,22 +42,55 @@ export async function copyFile(
   to: StoragePath,
   known?: Entry,
   signal?: AbortSignal,
+  options: CopyFileOptions = {},
 ): Promise<Entry> {
-  if (src === dst && dst.copy) return dst.copy(from, to);
-  if (dst.copyFrom) {
+  if (src === dst && dst.copy && !options.onSourceHash) {
+    const done = await dst.copy(from, to);
+    options.onBytes?.(done.size);
+    return done;
+  }
+  if (dst.copyFrom && !options.onSourceHash) {
     const copied = await dst.copyFrom(src, from, to);
-    if (copied) return copied;
+    if (copied) {
+      options.onBytes?.(copied.size);
+      return copied;
+    }
   }
   const entry = known ?? (await src.stat(from));
   if (entry.type === 'dir') throw new StorageError('IsADirectory', `is a folder: /${from}`, { path: from });
-  const body = await src.read(from, { signal });
-  return dst.write(to, body, {
+  const raw = await src.read(from, { signal });
+  // pipeline: an error on either side destroys both (no dangling socket or file handle).
+  const body = options.onBytes || options.onSourceHash ? pipeline(raw, new Tap(options), () => {}) : raw;
+  const written = await dst.write(to, body, {
     size: entry.size,
     mtime: entry.mtime,
     contentType: entry.contentType,
     metadata: entry.metadata,
     signal,
+    ...options.write,
   });
+  return written;
+}
+
+/** Counts (and optionally hashes) the bytes passing through. */
+class Tap extends Transform {
+  private readonly hash: Hash | undefined;
+
+  constructor(private readonly options: CopyFileOptions) {
+    super();
+    this.hash = options.onSourceHash ? createHash('sha256') : undefined;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash?.update(chunk);
+    this.options.onBytes?.(chunk.length);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.hash) this.options.onSourceHash?.(this.hash.digest('hex'));
+    cb();
+  }
 }
 
 /**
@@ -73,7 +123,7 @@ export async function copyTree(
         dirs.push(target);
         return;
       }
-      await copyFile(src, e.path, dst, target, e, options.signal);
+      await copyFile(src, e.path, dst, target, e, options.signal, { onBytes: options.onBytes });
       for (let p = parentOf(target); p !== to && p !== '' && !filled.has(p); p = parentOf(p)) filled.add(p);
       files++;
       options.onFile?.(e, target);
@@ -111,7 +161,7 @@ export async function move(
   if (src === dst && dst.rename) return dst.rename(from, to);
   const entry = await src.stat(from);
   if (entry.type === 'file') {
-    await copyFile(src, from, dst, to, entry, options.signal);
+    await copyFile(src, from, dst, to, entry, options.signal, { onBytes: options.onBytes });
     await src.remove(from);
     return;
   }

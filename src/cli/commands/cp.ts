@@ -1,9 +1,22 @@
+import { createReadStream } from 'node:fs';
+import * as nodePath from 'node:path';
 import type { Command } from 'commander';
+import { checksumMismatch, SHA256_META, sha256Of } from '../../s3/checksum.js';
+import { defaultDownloadTuning, downloadToFile } from '../../s3/download.js';
+import { isS3Url } from '../../s3/url.js';
 import { StorageError } from '../../storage/errors.js';
 import { copyFile, copyTree } from '../../storage/operations.js';
 import { baseName, joinPath } from '../../storage/paths.js';
+import type { S3WriteOptions } from '../../storage/s3/s3-storage.js';
 import type { CliContext } from '../context.js';
 import type { Location } from '../location.js';
+import { humanBytes } from '../output.js';
+import { Progress } from '../progress.js';
+import { resumableDownload } from '../resume-download.js';
+import { openS3Target } from '../s3-target.js';
+
+/** Objects from this size copied to a local file are downloaded resumably. */
+const RESUMABLE_DOWNLOAD_FROM = 16 * 1024 * 1024;
 
 /**
  * Where `src` lands when copied or moved to `dst`, as cp(1) decides: inside `dst` when it is an
@@ -29,6 +42,16 @@ export async function isDir(loc: Location): Promise<boolean> {
   }
 }
 
+interface CpOptions {
+  recursive?: boolean;
+  verbose?: boolean;
+  concurrency?: number;
+  verify?: boolean;
+  checksum?: boolean;
+  json?: boolean;
+  progress?: boolean;
+}
+
 export function registerCp(program: Command, ctx: () => CliContext): void {
   program
     .command('cp')
@@ -42,35 +65,144 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
     .option('-r, --recursive', 'copy folders with everything below them')
     .option('-v, --verbose', 'print each file copied')
     .option('--concurrency <n>', 'files copied at once (default 8)', (v) => Number.parseInt(v, 10))
-    .action(
-      async (paths: string[], opts: { recursive?: boolean; verbose?: boolean; concurrency?: number }) => {
-        const c = ctx();
-        const [sources, destination] = splitDestination(paths);
-        const dst = c.locations.open(destination);
-        if (sources.length > 1 && !(dst.asFolder || (await isDir(dst)))) {
-          throw new StorageError(
-            'NotADirectory',
-            `copying several sources needs a folder as destination: ${destination}`,
-          );
-        }
-        for (const source of sources) {
-          const src = c.locations.open(source);
-          const st = await src.storage.stat(src.path);
-          const to = await targetPath(src, dst);
-          if (st.type === 'dir') {
-            if (!opts.recursive)
-              throw new StorageError('IsADirectory', `${src.display} is a folder (use -r)`, {
-                path: src.path,
-              });
-            await copyTree(src.storage, src.path, dst.storage, to, {
-              concurrency: opts.concurrency,
-              onFile: opts.verbose ? (e, t) => c.out(`${e.path} -> ${t}`) : undefined,
+    .option(
+      '--verify',
+      'after copying a file, read the copy back and compare its SHA-256 with the bytes that were read',
+    )
+    .option(
+      '--checksum',
+      'hash a local file before uploading it, so that large (multipart) objects also carry their SHA-256 (ferry-sha256); costs one extra read',
+    )
+    .option('--json', 'progress as JSON lines on stdout (events: progress, resumed, verified, done)')
+    .option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)')
+    .addHelpText(
+      'after',
+      '\nA large local file copied to S3 is resumable: if ferry is killed, the same command run again\ncontinues the upload from the parts already in S3 (each checked against the local bytes).',
+    )
+    .action(async (paths: string[], opts: CpOptions) => {
+      const c = ctx();
+      const [sources, destination] = splitDestination(paths);
+      const dst = c.locations.open(destination);
+      if (sources.length > 1 && !(dst.asFolder || (await isDir(dst)))) {
+        throw new StorageError(
+          'NotADirectory',
+          `copying several sources needs a folder as destination: ${destination}`,
+        );
+      }
+      const progress = new Progress({
+        mode: Progress.modeFor(opts.json, opts.progress !== false, process.stderr),
+        bar: process.stderr,
+        out: c.out,
+      });
+      const event = (e: Record<string, unknown>) => {
+        if (opts.json) c.out(JSON.stringify(e));
+      };
+      for (const source of sources) {
+        const src = c.locations.open(source);
+        const st = await src.storage.stat(src.path);
+        const to = await targetPath(src, dst);
+        if (st.type === 'dir') {
+          if (!opts.recursive)
+            throw new StorageError('IsADirectory', `${src.display} is a folder (use -r)`, {
+              path: src.path,
             });
-          } else {
-            await copyFile(src.storage, src.path, dst.storage, to, st);
-            if (opts.verbose) c.out(`${src.display} -> ${to}`);
-          }
+          if (opts.verify) throw new StorageError('NotSupported', '--verify is for single files so far');
+          await copyTree(src.storage, src.path, dst.storage, to, {
+            concurrency: opts.concurrency,
+            onBytes: progress.active ? (n) => progress.add(n) : undefined,
+            onFile: (e, t) => {
+              progress.fileDone();
+              if (opts.verbose) c.out(`${e.path} -> ${t}`);
+            },
+          });
+          continue;
         }
-      },
-    );
+        progress.expect(st.size);
+        let sourceHash: string | undefined;
+        // A local file going to S3: let the S3 backend make the upload resumable (upload-journal.ts).
+        const resumable = !isS3Url(source) && isS3Url(destination);
+        // With --checksum the SHA-256 is known before the upload starts: it goes into the
+        // metadata of multipart uploads too, and the engine checks the bytes it sends against it.
+        const declared =
+          opts.checksum && resumable
+            ? {
+                metadata: {
+                  ...st.metadata,
+                  [SHA256_META]: await sha256Of(createReadStream(nodePath.resolve(source))),
+                },
+              }
+            : {};
+        const write: S3WriteOptions = resumable
+          ? {
+              ...declared,
+              resumeSource: { path: nodePath.resolve(source), size: st.size, mtimeMs: st.mtime.getTime() },
+              onUploaded: (r) => {
+                if (!r.resumed) return;
+                const kept = r.size - r.sentBytes;
+                event({ event: 'resumed', bytes: r.size, kept, sent: r.sentBytes });
+                c.warn(
+                  `resumed an earlier upload: ${humanBytes(kept)} were already in S3 (checked), sent ${humanBytes(r.sentBytes)} of ${humanBytes(r.size)} (${r.sentBytes} bytes)`,
+                );
+              },
+            }
+          : {};
+        if (isS3Url(source) && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
+          // A large object to a local file: parts written in parallel at their offsets, resumable
+          // after an interruption (resume-download.ts, downloadToFile).
+          const t = openS3Target(program, source);
+          const tuning = {
+            ...defaultDownloadTuning,
+            partSize: t.conn.partSize,
+            concurrency: t.conn.partConcurrency,
+          };
+          let res: Awaited<ReturnType<typeof resumableDownload>>;
+          try {
+            res = await resumableDownload(
+              st,
+              nodePath.join('/', to),
+              tuning.partSize,
+              (file, skip, onPart) =>
+                downloadToFile(
+                  t.client,
+                  { bucket: t.bucket, key: t.key, size: st.size, etag: st.etag, skip, onPart },
+                  file,
+                  tuning,
+                ),
+              progress.active ? (n) => progress.add(n) : undefined,
+            );
+          } finally {
+            t.close();
+          }
+          const fetched = st.size - res.resumedBytes;
+          if (res.resumedBytes > 0) {
+            event({ event: 'resumed', bytes: st.size, kept: res.resumedBytes, sent: fetched });
+            c.warn(
+              `resumed an interrupted download: ${humanBytes(res.resumedBytes)} were already on disk, fetched ${humanBytes(fetched)} of ${humanBytes(st.size)} (${fetched} bytes)`,
+            );
+          }
+          if (opts.verify) {
+            // The parts went straight into the file: the independent reference is the object's
+            // own ferry-sha256 (already checked against the file), else a second read of it.
+            sourceHash = st.metadata?.[SHA256_META] ?? (await sha256Of(await src.storage.read(src.path)));
+          }
+        } else
+          await copyFile(src.storage, src.path, dst.storage, to, st, undefined, {
+            // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
+            // an untouched file stream, which it reads directly (file-source.ts).
+            onBytes: progress.active ? (n) => progress.add(n) : undefined,
+            onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
+            write: write as Record<string, unknown>,
+          });
+        progress.fileDone();
+        if (opts.verify) {
+          // Read the copy back (an S3 read also checks the object's ferry-sha256, if any).
+          const copied = await sha256Of(await dst.storage.read(to));
+          if (copied !== sourceHash) throw checksumMismatch(`${destination}`, sourceHash ?? '?', copied);
+          event({ event: 'verified', path: to, sha256: copied });
+          if (!opts.json) c.warn(`verified: SHA-256 ${copied}`);
+        }
+        if (opts.verbose) c.out(`${src.display} -> ${to}`);
+      }
+      progress.finish();
+    });
 }

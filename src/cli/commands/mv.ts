@@ -3,6 +3,7 @@ import { StorageError } from '../../storage/errors.js';
 import { move } from '../../storage/operations.js';
 import { baseName, joinPath } from '../../storage/paths.js';
 import type { CliContext } from '../context.js';
+import { Progress } from '../progress.js';
 import { isDir, splitDestination, targetPath } from './cp.js';
 
 export function registerMv(program: Command, ctx: () => CliContext): void {
@@ -15,8 +16,15 @@ export function registerMv(program: Command, ctx: () => CliContext): void {
     .option('--concurrency <n>', 'files moved at once between different storages (default 8)', (v) =>
       Number.parseInt(v, 10),
     )
-    .action(async (paths: string[], opts: { concurrency?: number }) => {
+    .option('--json', 'progress as JSON lines on stdout (events: progress, done)')
+    .option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)')
+    .action(async (paths: string[], opts: { concurrency?: number; json?: boolean; progress?: boolean }) => {
       const c = ctx();
+      const progress = new Progress({
+        mode: Progress.modeFor(opts.json, opts.progress !== false, process.stderr),
+        bar: process.stderr,
+        out: c.out,
+      });
       const [sources, destination] = splitDestination(paths);
       const dst = c.locations.open(destination);
       const dstIsDir = dst.asFolder || (await isDir(dst));
@@ -41,7 +49,12 @@ export function registerMv(program: Command, ctx: () => CliContext): void {
           continue;
         }
         const to = dstIsDir ? joinPath(dst.path, baseName(src.path)) : await targetPath(src, dst);
-        await move(src.storage, src.path, dst.storage, to, { concurrency: opts.concurrency });
+        await move(src.storage, src.path, dst.storage, to, {
+          concurrency: opts.concurrency,
+          onBytes: (n) => progress.add(n),
+          onFile: () => progress.fileDone(),
+        });
       }
+      progress.finish();
     });
 }

@@ -1,20 +1,28 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
-  GetObjectCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { lookup as mimeLookup } from 'mime-types';
-import type { S3Connection } from '../../s3/connection.js';
+import { type BufferBudget, processBudget } from '../../s3/buffer-budget.js';
+import { isAwsEndpoint, type S3Connection } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
+import {
+  type DownloadTuning,
+  defaultDownloadTuning,
+  downloadObject,
+  isRangeNotSatisfiable,
+} from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
+import { positionalSourceOf } from '../../s3/file-source.js';
 import { listPagerFor } from '../../s3/list-pager.js';
 import { type ObjectParams, objectParamsFor } from '../../s3/object-params.js';
-import { defaultUploadTuning, type UploadTuning, uploadObject } from '../../s3/upload.js';
+import { defaultUploadTuning, type UploadResult, type UploadTuning, uploadObject } from '../../s3/upload.js';
+import { type SourceIdentity, UploadJournal } from '../../s3/upload-journal.js';
 import { bodyToReadable } from '../body.js';
 import { notFound, StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
@@ -33,6 +41,14 @@ import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { renameFolder } from './rename-folder.js';
 
 const EPOCH = new Date(0);
+
+/** Write options only the S3 backend understands (others ignore them). */
+export interface S3WriteOptions extends WriteOptions {
+  /** The local file being uploaded: makes a multipart upload resumable after a crash. */
+  resumeSource?: SourceIdentity;
+  /** The upload engine's result: SHA-256 of the body, bytes actually sent, whether it resumed. */
+  onUploaded?: (result: UploadResult & { resumed: boolean }) => void;
+}
 
 /**
  * A bucket (and a key prefix inside it, which acts as a chroot) seen as a file system: folders
@@ -54,6 +70,10 @@ export class S3Storage implements Storage {
 
   /** Multipart tuning for writes (tests lower it to exercise multipart with small files). */
   upload: UploadTuning = defaultUploadTuning;
+  /** Ranged-download tuning for reads. */
+  download: DownloadTuning = defaultDownloadTuning;
+  /** The byte budget reads and writes take their buffers from (the process-wide one). */
+  budget: BufferBudget = processBudget;
 
   constructor(client: S3Client, conn: S3Connection) {
     this.client = client;
@@ -71,6 +91,20 @@ export class S3Storage implements Storage {
       listVersion: conn.listVersion,
       requestPayer: this.params.payer.RequestPayer,
     });
+    this.upload = {
+      ...defaultUploadTuning,
+      threshold: conn.multipartThreshold ?? defaultUploadTuning.threshold,
+      partSize: conn.partSize ?? defaultUploadTuning.partSize,
+      concurrency: conn.partConcurrency ?? defaultUploadTuning.concurrency,
+    };
+    this.download = {
+      ...defaultDownloadTuning,
+      partSize: conn.partSize ?? defaultDownloadTuning.partSize,
+      concurrency: conn.partConcurrency ?? defaultDownloadTuning.concurrency,
+      closeFirstConnection:
+        conn.freshConnectionGets ??
+        (conn.endpoint?.startsWith('http:') === true && !isAwsEndpoint(conn.endpoint)),
+    };
   }
 
   /** Send one S3 call, translating its error into a StorageError naming the key and IAM action. */
@@ -123,27 +157,41 @@ export class S3Storage implements Storage {
     const key = this.keys.file(path);
     const { offset = 0, length } = options;
     if (length === 0) return bodyToReadable(Buffer.alloc(0));
-    const range =
-      offset > 0 || length !== undefined
-        ? `bytes=${offset}-${length === undefined ? '' : offset + length - 1}`
-        : undefined;
     try {
-      const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range, ...this.params.read }),
+      const res = await downloadObject(
+        this.client,
         {
-          abortSignal: options.signal,
+          bucket: this.bucket,
+          key,
+          offset,
+          length,
+          partParams: this.params.read,
+          signal: options.signal,
+          budget: this.budget,
         },
+        this.download,
       );
-      if (isDirMarkerHead(res.ContentLength, res.ContentType) && !range) {
-        (res.Body as Readable).destroy();
+      if (
+        isDirMarkerHead(res.first.ContentLength, res.first.ContentType) &&
+        offset === 0 &&
+        length === undefined
+      ) {
+        res.body.destroy();
         throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
       }
-      return res.Body as Readable;
+      return res.body;
     } catch (err) {
       if (err instanceof StorageError) throw err;
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416)
+      if (isRangeNotSatisfiable(err)) {
+        // Nothing at or past `offset`. From 0 that is an empty object, which may be an old-style
+        // slash-less folder marker: only then is a HEAD worth it.
+        const head = offset === 0 ? await this.head(path) : undefined;
+        if (head && isDirMarkerHead(head.ContentLength, head.ContentType)) {
+          throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+        }
         return bodyToReadable(Buffer.alloc(0));
+      }
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
       if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) {
         if ((await this.firstKeyUnder(path)) !== undefined) {
           throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
@@ -153,29 +201,48 @@ export class S3Storage implements Storage {
     }
   }
 
-  async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {
+  /**
+   * Write through the upload engine (src/s3/upload.ts). S3-only extras (`S3WriteOptions`):
+   * `resumeSource` makes a multipart upload of a local file resumable after a crash (see
+   * upload-journal.ts); `onUploaded` receives the engine's result (SHA-256, bytes sent).
+   */
+  async write(path: StoragePath, body: WriteBody, options: S3WriteOptions = {}): Promise<Entry> {
     const key = this.keys.file(path);
     const metadata = { ...this.params.metadata, ...options.metadata };
     if (options.mtime) metadata[MTIME_META] = formatMtime(options.mtime);
-    const res = await this.send('PutObject', key, () =>
-      uploadObject(
-        this.client,
-        {
-          bucket: this.bucket,
-          key,
-          body: bodyToReadable(body),
-          size: options.size,
-          params: {
-            ...this.params.create,
-            ContentType: options.contentType ?? contentTypeFor(path),
-            Metadata: metadata,
+    const source = options.resumeSource;
+    const journal = source && new UploadJournal(this.conn.endpoint ?? 'aws', this.bucket, key);
+    const res = await this.send('PutObject', key, async () => {
+      const resume = source && (await journal!.resumePoint(this.client, source));
+      try {
+        const result = await uploadObject(
+          this.client,
+          {
+            bucket: this.bucket,
+            key,
+            body: positionalSourceOf(body) ?? bodyToReadable(body),
+            size: options.size,
+            params: {
+              ...this.params.create,
+              ContentType: options.contentType ?? contentTypeFor(path),
+              Metadata: metadata,
+            },
+            partParams: this.params.part,
+            signal: options.signal,
+            budget: this.budget,
+            resume,
+            onStarted: source && ((id, partSize) => journal!.record(id, partSize, source)),
           },
-          partParams: this.params.part,
-          signal: options.signal,
-        },
-        this.upload,
-      ),
-    );
+          this.upload,
+        );
+        options.onUploaded?.({ ...result, resumed: resume !== undefined });
+        return result;
+      } finally {
+        // Completed or aborted: either way there is nothing left to resume.
+        await journal?.forget();
+        if (body instanceof Readable) body.destroy(); // read directly or not, release the file
+      }
+    });
     return {
       path,
       name: baseName(path),

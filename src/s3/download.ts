@@ -1,0 +1,369 @@
+import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import type { FileHandle } from 'node:fs/promises';
+import { pipeline, Readable } from 'node:stream';
+import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { type BufferBudget, processBudget } from './buffer-budget.js';
+import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
+import { translateS3Error } from './errors.js';
+
+const MiB = 1024 * 1024;
+
+export interface DownloadTuning {
+  /** Bytes per ranged GET. The first range is streamed; later ones are fetched in parallel. */
+  partSize: number;
+  /** Ranged GETs in flight (and part buffers held) at once for one download. */
+  concurrency: number;
+  /** Tries per part (the SDK retries inside each try too; a body cut short counts as a try). */
+  partAttempts: number;
+  /**
+   * Send the first GET with `Connection: close`. On Ceph RGW a small GET on a reused keep-alive
+   * connection waits ~40 ms (Nagle on the server against delayed ACK on the client) while a fresh
+   * connection answers in ~3 ms; many-small-file downloads are dominated by it. Later (large)
+   * ranged GETs keep their connections. Off by default; S3Storage turns it on for plain-HTTP
+   * custom endpoints (see connection.ts `freshConnectionGets`).
+   */
+  closeFirstConnection?: boolean;
+}
+
+/** Defaults measured on Ceph RGW here (bench/transfer.sh). */
+export const defaultDownloadTuning: DownloadTuning = {
+  partSize: 16 * MiB,
+  concurrency: 6,
+  partAttempts: 3,
+};
+
+export interface DownloadRequest {
+  bucket: string;
+  key: string;
+  /** First byte (default 0). */
+  offset?: number;
+  /** Bytes from `offset` (default: to the end). */
+  length?: number;
+  /** SSE-C parameters, needed on every GET of an SSE-C object. */
+  partParams?: { SSECustomerAlgorithm?: string; SSECustomerKey?: string; SSECustomerKeyMD5?: string };
+  signal?: AbortSignal;
+  budget?: BufferBudget;
+  /** Verify the whole object against its `ferry-sha256` metadata when it has one (default true). */
+  verify?: boolean;
+}
+
+export interface Download {
+  /** The bytes, in order. Errors (a part failing all tries, a checksum mismatch) surface here. */
+  body: Readable;
+  /** Size of the whole object. */
+  objectSize: number;
+  etag?: string;
+  /** The first GET's response (metadata, content type …). */
+  first: GetObjectCommandOutput;
+}
+
+/** The 416 answer to a range starting at or past the end (including any range of an empty object). */
+export function isRangeNotSatisfiable(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416;
+}
+
+/**
+ * Download an object (or a byte range of it) as one ordered stream. The first GET asks for the
+ * first part's range and its body is streamed straight through; its Content-Range tells the
+ * object size, and when more remains, the following ranges are fetched `concurrency` at a time
+ * into buffers reserved from the byte budget, handed on in order as the reader asks for them.
+ * When the budget has nothing to spare, the next range is streamed straight through instead
+ * (slower, but never waiting for budget while holding some).
+ * Later GETs carry If-Match with the first ETag, so an object replaced mid-download fails the
+ * download rather than mixing two versions. A whole-object read of an object with `ferry-sha256`
+ * metadata is hashed as it streams and fails at the end on a mismatch.
+ *
+ * Throws the SDK's error for the first GET (NoSuchKey, a 416 for a range past the end …) so the
+ * caller translates it with its own context.
+ */
+export async function downloadObject(
+  client: S3Client,
+  req: DownloadRequest,
+  tuning: DownloadTuning = defaultDownloadTuning,
+): Promise<Download> {
+  const { bucket, key } = req;
+  const budget = req.budget ?? processBudget;
+  const start = req.offset ?? 0;
+  const wanted = req.length;
+  const firstEnd = start + Math.min(tuning.partSize, wanted ?? Number.POSITIVE_INFINITY) - 1;
+  const firstCommand = new GetObjectCommand({
+    Bucket: bucket,
+    Key: key,
+    Range: `bytes=${start}-${firstEnd}`,
+    ...req.partParams,
+  });
+  if (tuning.closeFirstConnection) {
+    firstCommand.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers) request.headers.connection = 'close';
+        return next(args);
+      },
+      { step: 'build', name: 'ferryConnectionClose' },
+    );
+  }
+  const first = await client.send(firstCommand, { abortSignal: req.signal });
+  const objectSize = totalOf(first.ContentRange) ?? start + (first.ContentLength ?? 0);
+  const end = Math.min(objectSize, wanted === undefined ? objectSize : start + wanted);
+  const firstBody = first.Body as Readable;
+  const expected =
+    req.verify !== false && start === 0 && end === objectSize ? first.Metadata?.[SHA256_META] : undefined;
+  const rest = firstEnd + 1 < end;
+  if (!rest) {
+    // One GET was enough (every small file): stream it, through a hash check when there is one.
+    const body =
+      expected === undefined
+        ? firstBody
+        : pipeline(firstBody, new Sha256Stream(expected, `s3://${bucket}/${key}`), () => {});
+    return { body, objectSize, etag: first.ETag, first };
+  }
+
+  const controller = new AbortController();
+  const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
+  setMaxListeners(0, signal); // one listener per GET in flight; many is expected, not a leak
+  const ranges: [number, number][] = [];
+  for (let from = firstEnd + 1; from < end; from += tuning.partSize) {
+    ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
+  }
+
+  const getRange = ([from, to]: [number, number]) =>
+    client.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Range: `bytes=${from}-${to}`,
+        IfMatch: first.ETag,
+        ...req.partParams,
+      }),
+      { abortSignal: signal },
+    );
+
+  const fetchRange = async (
+    [from, to]: [number, number],
+    release: () => void,
+  ): Promise<{ data: Buffer[]; release: () => void }> => {
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const res = await getRange([from, to]);
+          const data = await readExactly(res.Body as Readable, to - from + 1);
+          return { data, release };
+        } catch (err) {
+          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+          if (attempt >= tuning.partAttempts || signal.aborted || (status !== undefined && status < 500))
+            throw err;
+          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        }
+      }
+    } catch (err) {
+      release();
+      throw err;
+    }
+  };
+
+  async function* chunks(): AsyncGenerator<Buffer> {
+    const hash = expected === undefined ? undefined : createHash('sha256');
+    const queue: Promise<{ data: Buffer[]; release: () => void }>[] = [];
+    let next = 0;
+    // Prefetch only with budget to spare: a download never waits for budget while holding
+    // parts (which could deadlock against uploads waiting for budget to take those parts in).
+    const fill = () => {
+      while (queue.length < Math.max(1, tuning.concurrency) && next < ranges.length) {
+        const [from, to] = ranges[next]!;
+        const release = budget.tryReserve(to - from + 1);
+        if (!release) return;
+        next++;
+        const p = fetchRange([from, to], release);
+        p.catch(() => {}); // awaited in order below; don't let a later part's failure go unhandled
+        queue.push(p);
+      }
+    };
+    try {
+      fill();
+      for await (const chunk of firstBody) {
+        hash?.update(chunk);
+        yield chunk as Buffer;
+      }
+      while (queue.length > 0 || next < ranges.length) {
+        if (queue.length === 0) {
+          // No budget to spare: stream the next range straight through, like a single GET.
+          const range = ranges[next++]!;
+          let got = 0;
+          try {
+            const res = await getRange(range);
+            for await (const chunk of res.Body as Readable) {
+              got += (chunk as Buffer).length;
+              hash?.update(chunk);
+              yield chunk as Buffer;
+            }
+          } catch (err) {
+            throw translateS3Error(err, { operation: 'GetObject', bucket, key });
+          }
+          if (got !== range[1] - range[0] + 1) {
+            throw translateS3Error(new Error(`ranged GET ended after ${got} bytes`), {
+              operation: 'GetObject',
+              bucket,
+              key,
+            });
+          }
+          fill();
+          continue;
+        }
+        let part: { data: Buffer[]; release: () => void };
+        try {
+          part = await queue.shift()!;
+        } catch (err) {
+          throw translateS3Error(err, { operation: 'GetObject', bucket, key });
+        }
+        const { data, release } = part;
+        try {
+          for (const chunk of data) {
+            hash?.update(chunk);
+            yield chunk;
+          }
+        } finally {
+          release();
+        }
+        fill(); // only now: the part just handed on still counted against `concurrency`
+      }
+      if (hash) {
+        const actual = hash.digest('hex');
+        if (actual !== expected) throw checksumMismatch(`s3://${bucket}/${key}`, expected!, actual);
+      }
+    } finally {
+      // Reader gone or something failed: stop the other GETs and give their buffers back.
+      controller.abort();
+      firstBody.destroy();
+      for (const p of queue)
+        p.then(
+          (r) => r.release(),
+          () => {},
+        );
+    }
+  }
+
+  // Byte mode with a small high-water mark: a part is pulled only when the previous was read.
+  const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
+  return { body, objectSize, etag: first.ETag, first };
+}
+
+/** `bytes 0-99/1234` → 1234. */
+function totalOf(contentRange: string | undefined): number | undefined {
+  const m = /\/(\d+)\s*$/.exec(contentRange ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Read a body of exactly `size` bytes into `into` (a fresh buffer when not given); a shorter or
+ * longer body is an error (tried again by the caller). Copying is on purpose: the socket's
+ * 64 KiB chunks then die young, and one buffer per part remains.
+ */
+async function readExactly(body: Readable, size: number, into?: Buffer): Promise<Buffer[]> {
+  const out = into ?? Buffer.allocUnsafe(size);
+  let at = 0;
+  for await (const chunk of body) {
+    const c = chunk as Buffer;
+    if (at + c.length > size) throw rangeError(`ranged GET returned more than ${size} bytes`);
+    c.copy(out, at);
+    at += c.length;
+  }
+  if (at !== size) throw rangeError(`ranged GET returned ${at} bytes instead of ${size}`);
+  return [out.subarray(0, size)];
+}
+
+/** A short or long ranged body: retryable, like a 5xx. */
+function rangeError(message: string): Error {
+  return Object.assign(new Error(message), { $metadata: { httpStatusCode: 599 } });
+}
+
+export interface FileDownloadRequest {
+  bucket: string;
+  key: string;
+  /** Object size and ETag (from a HEAD or stat): every GET carries If-Match with the ETag. */
+  size: number;
+  etag?: string;
+  partParams?: DownloadRequest['partParams'];
+  signal?: AbortSignal;
+  budget?: BufferBudget;
+  /** Part indexes (0-based, `partSize` apart) already in the file: not fetched again. */
+  skip?: ReadonlySet<number>;
+  /** Called after part `index` is written (to record it for a resume). */
+  onPart?: (index: number, bytes: number) => void | Promise<void>;
+}
+
+/**
+ * Download a whole object into an open file, part by part, `concurrency` ranged GETs at a time,
+ * each part written at its own offset as soon as it arrives (as rclone's multi-thread download
+ * does): no in-order reassembly, and the part buffers are reused, so a large download makes
+ * almost no garbage (reassembling a stream of fresh 16 MiB buffers cost ~25% of the CPU in GC).
+ * Memory: partSize × concurrency from the budget. Fails on the first part that fails all tries.
+ */
+export async function downloadToFile(
+  client: S3Client,
+  req: FileDownloadRequest,
+  file: FileHandle,
+  tuning: DownloadTuning = defaultDownloadTuning,
+): Promise<void> {
+  const budget = req.budget ?? processBudget;
+  const count = Math.ceil(req.size / tuning.partSize);
+  const todo = Array.from({ length: count }, (_, i) => i).filter((i) => !req.skip?.has(i));
+  const controller = new AbortController();
+  const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
+  setMaxListeners(0, signal);
+  let next = 0;
+  const worker = async () => {
+    let buffer: Buffer | undefined;
+    while (next < todo.length && !signal.aborted) {
+      const index = todo[next++]!;
+      const from = index * tuning.partSize;
+      const to = Math.min(req.size, from + tuning.partSize) - 1;
+      const length = to - from + 1;
+      const release = await budget.reserve(length, signal);
+      try {
+        if (!buffer || buffer.length < length) buffer = Buffer.allocUnsafe(tuning.partSize);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            const res = await client.send(
+              new GetObjectCommand({
+                Bucket: req.bucket,
+                Key: req.key,
+                Range: `bytes=${from}-${to}`,
+                IfMatch: req.etag,
+                ...req.partParams,
+              }),
+              { abortSignal: signal },
+            );
+            await readExactly(res.Body as Readable, length, buffer);
+            break;
+          } catch (err) {
+            const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+            if (attempt >= tuning.partAttempts || signal.aborted || (status !== undefined && status < 500))
+              throw translateS3Error(err, { operation: 'GetObject', bucket: req.bucket, key: req.key });
+            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          }
+        }
+        for (let at = 0; at < length; ) {
+          at += (await file.write(buffer, at, length - at, from + at)).bytesWritten;
+        }
+        await req.onPart?.(index, length);
+      } finally {
+        release();
+      }
+    }
+  };
+  const workers = Array.from({ length: Math.max(1, Math.min(tuning.concurrency, todo.length)) }, worker);
+  try {
+    await Promise.all(
+      workers.map((w) =>
+        w.catch((err) => {
+          controller.abort(); // one part failed for good: stop the others
+          throw err;
+        }),
+      ),
+    );
+  } finally {
+    await Promise.allSettled(workers);
+  }
+}

@@ -1,0 +1,103 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** What the proxy does with one request. */
+export type FaultAction =
+  | 'pass'
+  /** Answer 500 InternalError without forwarding. */
+  | 'fail'
+  /** Forward, but hold the response back for `delayMs` first. */
+  | { delayMs: number };
+
+export interface SeenRequest {
+  method: string;
+  url: URL;
+  /** S3 operation guessed from method and query (UploadPart, GetObject, …). */
+  op: string;
+}
+
+/**
+ * A small HTTP proxy on 127.0.0.1 in front of the real S3 server: it forwards every request
+ * unchanged (the Host header too, so SigV4 signatures stay valid) unless `decide` says to fail or
+ * delay it. It records every request, so tests can count S3 calls. No SDK mocking involved.
+ */
+export async function startFaultProxy(
+  target: string,
+  decide: (req: SeenRequest) => FaultAction = () => 'pass',
+) {
+  const to = new URL(target);
+  const seen: SeenRequest[] = [];
+  /** Responses fully sent, by operation. */
+  const answered: Record<string, number> = {};
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    const entry: SeenRequest = { method: req.method ?? 'GET', url, op: opOf(req.method ?? 'GET', url) };
+    seen.push(entry);
+    res.on('finish', () => {
+      answered[entry.op] = (answered[entry.op] ?? 0) + 1;
+    });
+    const action = proxy.decide(entry);
+    if (action === 'fail') {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(500, { 'content-type': 'application/xml' });
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected by the fault proxy</Message></Error>',
+        );
+      });
+      return;
+    }
+    const upstream = http.request(
+      {
+        host: to.hostname,
+        port: to.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent,
+      },
+      (up) => {
+        const send = () => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        };
+        if (typeof action === 'object') setTimeout(send, action.delayMs);
+        else send();
+      },
+    );
+    upstream.on('error', (err) => res.destroy(err));
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const proxy = {
+    endpoint: `http://127.0.0.1:${port}`,
+    seen,
+    answered,
+    decide,
+    count: (op: string) => seen.filter((s) => s.op === op).length,
+    close: async () => {
+      server.closeAllConnections();
+      agent.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return proxy;
+}
+
+function opOf(method: string, url: URL): string {
+  const q = url.searchParams;
+  if (method === 'PUT' && q.has('partNumber')) return 'UploadPart';
+  if (method === 'POST' && q.has('uploads')) return 'CreateMultipartUpload';
+  if (method === 'POST' && q.has('uploadId')) return 'CompleteMultipartUpload';
+  if (method === 'DELETE' && q.has('uploadId')) return 'AbortMultipartUpload';
+  if (method === 'GET' && q.has('uploadId')) return 'ListParts';
+  if (method === 'GET' && q.has('uploads')) return 'ListMultipartUploads';
+  if (method === 'PUT') return 'PutObject';
+  if (method === 'HEAD') return 'HeadObject';
+  if (method === 'DELETE') return 'DeleteObject';
+  if (method === 'GET' && (q.has('list-type') || url.pathname.split('/').filter(Boolean).length <= 1))
+    return 'ListObjects';
+  return method === 'GET' ? 'GetObject' : method;
+}
