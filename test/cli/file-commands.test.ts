@@ -75,25 +75,25 @@ describe('ferry file commands (built CLI, real S3)', () => {
   });
 
   it('cp S3 → S3 (server-side), S3 → local, mv folders, rm -r, mkdir, rmdir', async () => {
-    expect((await ferry(...flags, 'cp', '-r', join(local, 'tree'), `${base}/src`)).code).toBe(0);
-    expect((await ferry(...flags, 'cp', `${base}/src/a.txt`, `${base}/copy.txt`)).code).toBe(0);
+    expect(await ferry(...flags, 'cp', '-r', join(local, 'tree'), `${base}/src`)).toMatchObject({ code: 0 });
+    expect(await ferry(...flags, 'cp', `${base}/src/a.txt`, `${base}/copy.txt`)).toMatchObject({ code: 0 });
     expect((await ferry(...flags, 'cat', `${base}/copy.txt`)).stdout).toBe('alpha');
-    expect((await ferry(...flags, 'mv', `${base}/src`, `${base}/dst`)).code).toBe(0);
-    expect((await ferry(...flags, 'ls', `${base}/src`)).code).toBe(3);
-    expect((await ferry(...flags, 'cp', '-r', `${base}/dst`, join(local, 'down'))).code).toBe(0);
+    expect(await ferry(...flags, 'mv', `${base}/src`, `${base}/dst`)).toMatchObject({ code: 0 });
+    expect(await ferry(...flags, 'ls', `${base}/src`)).toMatchObject({ code: 3 });
+    expect(await ferry(...flags, 'cp', '-r', `${base}/dst`, join(local, 'down'))).toMatchObject({ code: 0 });
     expect(await readFile(join(local, 'down/sub/b c+d.txt'), 'utf8')).toBe('bravo charlie');
     // mv into an existing folder puts the source inside it, as mv(1) does.
     await ferry(...flags, 'mkdir', `${base}/box`);
-    expect((await ferry(...flags, 'mv', `${base}/dst`, `${base}/box`)).code).toBe(0);
+    expect(await ferry(...flags, 'mv', `${base}/dst`, `${base}/box`)).toMatchObject({ code: 0 });
     expect((await ferry(...flags, 'ls', `${base}/box`)).stdout).toBe('dst/\n');
-    expect((await ferry(...flags, 'rm', `${base}/box`)).code).toBe(5);
-    expect((await ferry(...flags, 'rmdir', `${base}/box`)).code).toBe(5);
-    expect((await ferry(...flags, 'rm', '-r', `${base}/box`)).code).toBe(0);
-    expect((await ferry(...flags, 'ls', `${base}/box`)).code).toBe(3);
-    expect((await ferry(...flags, 'mkdir', `${base}/e`)).code).toBe(0);
-    expect((await ferry(...flags, 'mkdir', `${base}/e`)).code).toBe(5);
-    expect((await ferry(...flags, 'mkdir', '-p', `${base}/e`)).code).toBe(0);
-    expect((await ferry(...flags, 'rmdir', `${base}/e`)).code).toBe(0);
+    expect(await ferry(...flags, 'rm', `${base}/box`)).toMatchObject({ code: 5 });
+    expect(await ferry(...flags, 'rmdir', `${base}/box`)).toMatchObject({ code: 5 });
+    expect(await ferry(...flags, 'rm', '-r', `${base}/box`)).toMatchObject({ code: 0 });
+    expect(await ferry(...flags, 'ls', `${base}/box`)).toMatchObject({ code: 3 });
+    expect(await ferry(...flags, 'mkdir', `${base}/e`)).toMatchObject({ code: 0 });
+    expect(await ferry(...flags, 'mkdir', `${base}/e`)).toMatchObject({ code: 5 });
+    expect(await ferry(...flags, 'mkdir', '-p', `${base}/e`)).toMatchObject({ code: 0 });
+    expect(await ferry(...flags, 'rmdir', `${base}/e`)).toMatchObject({ code: 0 });
   });
 
   it('errors a user can act on, with distinct exit codes', async () => {
@@ -121,10 +121,10 @@ describe('ferry file commands (built CLI, real S3)', () => {
     expect(denied2.code).toBe(4);
     expect(denied2.stderr).toContain('access denied: ListObjectsV2');
     expect(denied2.stderr).toContain('s3:ListBucket');
-    expect((await ferry(...flags, 'cp', `${base}/x`)).code).toBe(2);
+    expect(await ferry(...flags, 'cp', `${base}/x`)).toMatchObject({ code: 2 });
     const intoItself = await ferry(...flags, 'cp', '-r', `${base}/up`, `${base}/up/inner`);
     expect(intoItself.code).toBe(2);
     expect(intoItself.stderr).toContain('into itself');
-    expect((await ferry(...flags, 'frobnicate')).code).toBe(2);
+    expect(await ferry(...flags, 'frobnicate')).toMatchObject({ code: 2 });
   });
 });
