@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -7,23 +7,14 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { lookup as mimeLookup } from 'mime-types';
 import { type BufferBudget, processBudget } from '../../s3/buffer-budget.js';
-import { isAwsEndpoint, type S3Connection } from '../../s3/connection.js';
+import type { S3Connection } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
-import {
-  type DownloadTuning,
-  defaultDownloadTuning,
-  downloadObject,
-  isRangeNotSatisfiable,
-} from '../../s3/download.js';
+import { type DownloadTuning, defaultDownloadTuning } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
-import { positionalSourceOf } from '../../s3/file-source.js';
 import { listPagerFor } from '../../s3/list-pager.js';
 import { type ObjectParams, objectParamsFor } from '../../s3/object-params.js';
-import { defaultUploadTuning, type UploadResult, type UploadTuning, uploadObject } from '../../s3/upload.js';
-import { type SourceIdentity, UploadJournal } from '../../s3/upload-journal.js';
-import { bodyToReadable } from '../body.js';
+import { defaultUploadTuning, type UploadTuning } from '../../s3/upload.js';
 import { notFound, StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
 import {
@@ -34,21 +25,16 @@ import {
   type StoragePath,
   unwrapStorage,
   type WriteBody,
-  type WriteOptions,
 } from '../types.js';
-import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
+import { headEntry } from './entries.js';
+import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { renameFolder } from './rename-folder.js';
+import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
 
 const EPOCH = new Date(0);
 
-/** Write options only the S3 backend understands (others ignore them). */
-export interface S3WriteOptions extends WriteOptions {
-  /** The local file being uploaded: makes a multipart upload resumable after a crash. */
-  resumeSource?: SourceIdentity;
-  /** The upload engine's result: SHA-256 of the body, bytes actually sent, whether it resumed. */
-  onUploaded?: (result: UploadResult & { resumed: boolean }) => void;
-}
+export type { S3WriteOptions } from './transfer-io.js';
 
 /**
  * A bucket (and a key prefix inside it, which acts as a chroot) seen as a file system: folders
@@ -62,7 +48,7 @@ export class S3Storage implements Storage {
   readonly keys: KeyMap;
   /** Storages with the same account can copy between their buckets server-side. */
   readonly account: string;
-  private readonly conn: S3Connection;
+  readonly conn: S3Connection;
   /** The connection's object settings (SSE, SSE-C, ACL, storage class …) per kind of call. */
   readonly params: ObjectParams;
   /** One ListObjectsV2 request in this bucket, errors translated. */
@@ -91,20 +77,7 @@ export class S3Storage implements Storage {
       listVersion: conn.listVersion,
       requestPayer: this.params.payer.RequestPayer,
     });
-    this.upload = {
-      ...defaultUploadTuning,
-      threshold: conn.multipartThreshold ?? defaultUploadTuning.threshold,
-      partSize: conn.partSize ?? defaultUploadTuning.partSize,
-      concurrency: conn.partConcurrency ?? defaultUploadTuning.concurrency,
-    };
-    this.download = {
-      ...defaultDownloadTuning,
-      partSize: conn.partSize ?? defaultDownloadTuning.partSize,
-      concurrency: conn.partConcurrency ?? defaultDownloadTuning.concurrency,
-      closeFirstConnection:
-        conn.freshConnectionGets ??
-        (conn.endpoint?.startsWith('http:') === true && !isAwsEndpoint(conn.endpoint)),
-    };
+    ({ upload: this.upload, download: this.download } = transferTuningFor(conn));
   }
 
   /** Send one S3 call, translating its error into a StorageError naming the key and IAM action. */
@@ -153,106 +126,14 @@ export class S3Storage implements Storage {
     }
   }
 
+  /** Read through the ranged-download engine (transfer-io.ts). */
   async read(path: StoragePath, options: ReadOptions = {}): Promise<Readable> {
-    const key = this.keys.file(path);
-    const { offset = 0, length } = options;
-    if (length === 0) return bodyToReadable(Buffer.alloc(0));
-    try {
-      const res = await downloadObject(
-        this.client,
-        {
-          bucket: this.bucket,
-          key,
-          offset,
-          length,
-          partParams: this.params.read,
-          signal: options.signal,
-          budget: this.budget,
-        },
-        this.download,
-      );
-      if (
-        isDirMarkerHead(res.first.ContentLength, res.first.ContentType) &&
-        offset === 0 &&
-        length === undefined
-      ) {
-        res.body.destroy();
-        throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-      }
-      return res.body;
-    } catch (err) {
-      if (err instanceof StorageError) throw err;
-      if (isRangeNotSatisfiable(err)) {
-        // Nothing at or past `offset`. From 0 that is an empty object, which may be an old-style
-        // slash-less folder marker: only then is a HEAD worth it.
-        const head = offset === 0 ? await this.head(path) : undefined;
-        if (head && isDirMarkerHead(head.ContentLength, head.ContentType)) {
-          throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-        }
-        return bodyToReadable(Buffer.alloc(0));
-      }
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) {
-        if ((await this.firstKeyUnder(path)) !== undefined) {
-          throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-        }
-      }
-      throw translateS3Error(err, { operation: 'GetObject', bucket: this.bucket, key, path });
-    }
+    return readFile(this, path, options);
   }
 
-  /**
-   * Write through the upload engine (src/s3/upload.ts). S3-only extras (`S3WriteOptions`):
-   * `resumeSource` makes a multipart upload of a local file resumable after a crash (see
-   * upload-journal.ts); `onUploaded` receives the engine's result (SHA-256, bytes sent).
-   */
+  /** Write through the upload engine (transfer-io.ts; S3-only extras in `S3WriteOptions`). */
   async write(path: StoragePath, body: WriteBody, options: S3WriteOptions = {}): Promise<Entry> {
-    const key = this.keys.file(path);
-    const metadata = { ...this.params.metadata, ...options.metadata };
-    if (options.mtime) metadata[MTIME_META] = formatMtime(options.mtime);
-    const source = options.resumeSource;
-    const journal = source && new UploadJournal(this.conn.endpoint ?? 'aws', this.bucket, key);
-    const res = await this.send('PutObject', key, async () => {
-      const resume = source && (await journal!.resumePoint(this.client, source));
-      try {
-        const result = await uploadObject(
-          this.client,
-          {
-            bucket: this.bucket,
-            key,
-            body: positionalSourceOf(body) ?? bodyToReadable(body),
-            size: options.size,
-            params: {
-              ...this.params.create,
-              ContentType: options.contentType ?? contentTypeFor(path),
-              Metadata: metadata,
-            },
-            partParams: this.params.part,
-            signal: options.signal,
-            budget: this.budget,
-            resume,
-            onStarted: source && ((id, partSize) => journal!.record(id, partSize, source)),
-          },
-          this.upload,
-        );
-        options.onUploaded?.({ ...result, resumed: resume !== undefined });
-        return result;
-      } finally {
-        // Completed or aborted: either way there is nothing left to resume.
-        await journal?.forget();
-        if (body instanceof Readable) body.destroy(); // read directly or not, release the file
-      }
-    });
-    return {
-      path,
-      name: baseName(path),
-      type: 'file',
-      size: res.size,
-      mtime: options.mtime ?? new Date(),
-      etag: res.etag,
-      contentType: options.contentType ?? contentTypeFor(path),
-      metadata,
-    };
+    return writeFile(this, path, body, options);
   }
 
   async remove(path: StoragePath): Promise<void> {
@@ -452,24 +333,4 @@ export class S3Storage implements Storage {
       objectParams: this.params,
     };
   }
-}
-
-/** Content type from the file name, as aws s3 cp and rclone guess it; binary when unknown. */
-export function contentTypeFor(path: StoragePath): string {
-  return mimeLookup(path) || 'application/octet-stream';
-}
-
-function headEntry(path: StoragePath, head: HeadObjectCommandOutput, type: 'file' | 'dir'): Entry {
-  const metadata = head.Metadata ?? {};
-  return {
-    path,
-    name: baseName(path),
-    type,
-    size: type === 'dir' ? 0 : (head.ContentLength ?? 0),
-    mtime: parseMtime(metadata[MTIME_META]) ?? head.LastModified ?? EPOCH,
-    contentType: head.ContentType,
-    etag: head.ETag,
-    storageClass: head.StorageClass ?? 'STANDARD',
-    metadata,
-  };
 }
