@@ -8,7 +8,7 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/s3/client.js';
 import { listIncompleteUploads } from '../../src/s3/uploads.js';
-import { buildCli, cliEnv, ferry, ferryBin } from '../support/cli.js';
+import { cliEnv, ferry, ferryBin, requireBuiltCli } from '../support/cli.js';
 import { readAll } from '../support/collect.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
@@ -29,7 +29,7 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
     proxy = await startFaultProxy(testS3().endpoint);
     dir = await fs.mkdtemp(join(tmpdir(), 'ferry-resume-'));
     env = cliEnv({ FERRY_STATE_DIR: join(dir, 'state') });
-    await buildCli();
+    await requireBuiltCli();
   });
   afterAll(async () => {
     await proxy?.close();

@@ -12,7 +12,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/s3/client.js';
 import { FERRY_ABORT_RULE_ID } from '../../src/s3/lifecycle.js';
-import { buildCli, ferry } from '../support/cli.js';
+import { ferry, requireBuiltCli } from '../support/cli.js';
 import { ensureBucket, testConnection } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
@@ -45,7 +45,7 @@ describe('ferry uploads ls / abort (real S3 server)', () => {
   beforeAll(async () => {
     client = createS3Client(conn);
     await ensureBucket(client, conn.bucket);
-    await buildCli();
+    await requireBuiltCli();
   });
   afterAll(() => client?.destroy());
 
@@ -97,7 +97,7 @@ describe('ferry lifecycle abort-incomplete (own bucket: lifecycle is bucket-wide
   beforeAll(async () => {
     client = createS3Client(testConnection({ bucket }));
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    await buildCli();
+    await requireBuiltCli();
   });
   afterAll(async () => {
     await client?.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connectionFromUrl, s3ConnectionFlags, s3ConnectionSchema } from '../../src/s3/connection.js';
 import { namedConnection } from '../../src/s3/connections-file.js';
+import { requireBuiltCli } from '../support/cli.js';
 import { TEST_BUCKET, testS3 } from '../support/s3.js';
 
 const run = promisify(execFile);
@@ -92,9 +93,8 @@ describe('named connections (~/.config/ferry/connections.json)', () => {
 });
 
 describe('ferry CLI: doctor, whoami and connection flags', () => {
-  beforeAll(async () => {
-    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root });
-  }, 120_000);
+  // dist/ is built once by the global setup; rebuilding here would race other files' CLI runs.
+  beforeAll(requireBuiltCli);
 
   const ferry = async (args: string[], env: NodeJS.ProcessEnv) => {
     try {

@@ -7,9 +7,16 @@ const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
 export const ferryBin = resolve(root, 'bin/ferry.js');
 
-/** Compile src/ to dist/ so the tests run the real `bin/ferry.js` of this tree. */
-export async function buildCli(): Promise<void> {
-  await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root });
+/**
+ * The CLI tests run `bin/ferry.js`, i.e. dist/, which the global setup compiles once before any
+ * test file starts (test/support/global-setup.ts). Never rebuild from a test: other files run in
+ * parallel, and a `ferry` they spawn while tsc rewrites dist/ loads half-written modules (that is
+ * what made `ferry rmdir` exit 1 once in CI).
+ */
+export async function requireBuiltCli(): Promise<void> {
+  await run(process.execPath, [ferryBin, '--version'], { cwd: root }).catch((err: Error) => {
+    throw new Error(`bin/ferry.js does not run (is dist/ built?): ${err.message}`);
+  });
 }
 
 /** Environment for the CLI: the test S3 server's keys, a private state folder. */

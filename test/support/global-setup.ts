@@ -16,6 +16,14 @@ const root = resolve(import.meta.dirname, '../..');
  * started, the run fails here: no test passes without its server.
  */
 export default async function setup(project: TestProject) {
+  // The CLI tests run bin/ferry.js (dist/): compile it once, before any test file starts.
+  if (process.env.FERRY_TEST_SKIP_BUILD !== '1') {
+    await run('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root }).catch(
+      (err: { stdout?: string }) => {
+        throw new Error(`building dist/ for the CLI tests failed: ${err.stdout ?? err}`);
+      },
+    );
+  }
   if (process.env.FERRY_TEST_S3_ENDPOINT) {
     provide(project, {
       endpoint: process.env.FERRY_TEST_S3_ENDPOINT,
