@@ -1,11 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Command } from 'commander';
 import { createS3Client } from '../s3/client.js';
 import { connectionFromUrl, type S3Connection } from '../s3/connection.js';
 import { translateS3Error } from '../s3/errors.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 import { StorageError } from '../storage/errors.js';
-import { s3OptionsFrom } from './context.js';
+import type { CliContext } from './context.js';
 
 /** A bucket-level S3 target named on the command line (for commands below the file system). */
 export interface S3Target {
@@ -19,10 +18,11 @@ export interface S3Target {
   close(): void;
 }
 
-export function openS3Target(program: Command, url: string): S3Target {
+/** The S3 target of `url`, with the same settings (flags over `--connection NAME`) as file commands. */
+export function openS3Target(ctx: CliContext, url: string): S3Target {
   if (!isS3Url(url)) throw new StorageError('InvalidArgument', `needs an s3:// URL, got: ${url}`);
   const loc = parseS3Url(url);
-  const conn = connectionFromUrl(url, { ...s3OptionsFrom(program.opts()), prefix: '' });
+  const conn = connectionFromUrl(url, { ...ctx.locations.s3Settings(), prefix: '' });
   const client = createS3Client(conn);
   return {
     client,

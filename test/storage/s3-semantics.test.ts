@@ -164,6 +164,8 @@ describe('S3 backend: renames', () => {
     await storage.rename!('big.bin', 'moved/big.bin');
     expect(ops.filter((o) => o === 'UploadPartCopyCommand').length).toBe(3);
     expect(ops).not.toContain('CopyObjectCommand');
+    // The source is HEADed once: the copy reuses the rename's HEAD.
+    expect(ops.filter((o) => o === 'HeadObjectCommand').length).toBe(1);
     const st = await storage.stat('moved/big.bin');
     expect(st).toMatchObject({ size: data.length, contentType: 'application/x-test' });
     expect(st.metadata?.owner).toBe('marty');

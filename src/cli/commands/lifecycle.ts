@@ -20,7 +20,7 @@ export function registerLifecycle(program: Command, ctx: () => CliContext): void
       const c = ctx();
       if (!Number.isInteger(opts.days) || opts.days < 1)
         throw new StorageError('InvalidArgument', '--days must be a whole number ≥ 1');
-      const t = openS3Target(program, url);
+      const t = openS3Target(c, url);
       try {
         const res = await t.call('PutBucketLifecycleConfiguration', () =>
           ensureAbortIncompleteRule(t.client, t.bucket, opts.days, { dryRun: opts.dryRun }),

@@ -44,7 +44,7 @@ export function registerUploads(program: Command, ctx: () => CliContext): void {
     )
     .action(async (url: string, opts: { json?: boolean; price?: number }) => {
       const c = ctx();
-      const t = openS3Target(program, url);
+      const t = openS3Target(c, url);
       const price = opts.price ?? DEFAULT_PRICE_PER_GIB_MONTH;
       let count = 0;
       let bytes = 0;
@@ -93,7 +93,7 @@ export function registerUploads(program: Command, ctx: () => CliContext): void {
             'say which uploads to abort: --upload-id <id>, --older-than <age> or --all',
           );
         }
-        const t = openS3Target(program, url);
+        const t = openS3Target(c, url);
         const startedBefore =
           opts.olderThan !== undefined ? new Date(Date.now() - parseDuration(opts.olderThan)) : undefined;
         try {

@@ -196,9 +196,17 @@ export class S3Storage implements Storage {
     return this.copyFileFrom(other, from, to);
   }
 
-  /** Server-side copy of the file `from` of `source` (this or another bucket of the account). */
-  private async copyFileFrom(source: S3Storage, from: StoragePath, to: StoragePath): Promise<Entry> {
-    const head = await source.headFile(from);
+  /**
+   * Server-side copy of the file `from` of `source` (this or another bucket of the account).
+   * `known` is the source's HEAD when the caller already made it (rename), saving a request.
+   */
+  private async copyFileFrom(
+    source: S3Storage,
+    from: StoragePath,
+    to: StoragePath,
+    known?: HeadObjectCommandOutput,
+  ): Promise<Entry> {
+    const head = known ?? (await source.headFile(from));
     const key = this.keys.file(to);
     await this.send('CopyObject', key, () =>
       copyObject(
@@ -217,7 +225,7 @@ export class S3Storage implements Storage {
       if ((await this.firstKeyUnder(to)) !== undefined) {
         throw new StorageError('AlreadyExists', `a folder is in the way: /${to}`, { path: to });
       }
-      await this.copy(from, to);
+      await this.copyFileFrom(this, from, to, head);
       await this.deleteKey(this.keys.file(from));
       return;
     }
