@@ -1,4 +1,5 @@
 import { StorageError } from './errors.js';
+import { checkEncodedSegments } from './names.js';
 import type { StoragePath } from './types.js';
 
 // C0 controls, DEL and C1 controls: never part of a name a user meant.
@@ -8,7 +9,8 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
  * Validate and normalise a user-supplied path into the form backends receive: NFC, segments
  * joined by `/`, no leading/trailing `/`, `//` collapsed, `.` dropped. A `..` segment, NUL or any
  * other control character is rejected with InvalidArgument rather than resolved, so no path can
- * climb out of a root or a chroot prefix. The root is `''`.
+ * climb out of a root or a chroot prefix. The root is `''`. A segment beginning with `‛` names a
+ * native name paths cannot express (names.ts) and must be in its canonical encoded form.
  */
 export function normalizePath(input: string): StoragePath {
   if (typeof input !== 'string') throw new StorageError('InvalidArgument', 'path must be a string');
@@ -23,7 +25,9 @@ export function normalizePath(input: string): StoragePath {
     }
     segments.push(segment);
   }
-  return segments.join('/');
+  const path = segments.join('/');
+  checkEncodedSegments(path);
+  return path;
 }
 
 /** Parent of a normalised path ('' for top-level entries and for the root). */
