@@ -1,3 +1,4 @@
+import { decodePath, encodePath } from '../names.js';
 import type { StoragePath } from '../types.js';
 
 /** Content type of the zero-byte `dir/` marker objects Ferry writes (as rclone and s3fs do). */
@@ -33,14 +34,11 @@ export function parseMtime(value: string | undefined): Date | undefined {
 }
 
 /**
- * A key segment that no normalised path can name (empty segment from `//`, `.` or `..`, control
- * characters). Listings skip such keys rather than show entries that can't be opened.
+ * Maps storage paths to keys under a bucket prefix (the chroot), through the name encoding of
+ * names.ts: a key segment no path can express (NFD, control characters, empty from `a//b`, `.`,
+ * `..`, or beginning with `‛`) has the path segment `‛` + its percent-encoding, so every key below
+ * the prefix has exactly one path and every path exactly one key. The prefix itself is kept raw.
  */
-export function isAddressable(relative: string): boolean {
-  return !/(^|\/)\.{0,2}(\/|$)|[\u0000-\u001f\u007f]/.test(relative);
-}
-
-/** Maps storage paths to keys under a bucket prefix (the chroot). */
 export class KeyMap {
   /** `prefix/` or '' for the bucket root. */
   readonly base: string;
@@ -51,16 +49,16 @@ export class KeyMap {
 
   /** Object key of a file at `path`. */
   file(path: StoragePath): string {
-    return this.base + path;
+    return this.base + decodePath(path);
   }
 
   /** Key prefix of the folder at `path` (with trailing `/`; `base` for the root). */
   dir(path: StoragePath): string {
-    return path === '' ? this.base : `${this.base}${path}/`;
+    return path === '' ? this.base : `${this.base}${decodePath(path)}/`;
   }
 
-  /** Storage path of a key below the base. */
+  /** Storage path of a key below the base (a key prefix without its trailing `/` for folders). */
   path(key: string): StoragePath {
-    return key.slice(this.base.length);
+    return encodePath(key.slice(this.base.length));
   }
 }

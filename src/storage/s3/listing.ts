@@ -1,7 +1,7 @@
 import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { baseName, parentOf } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
-import { HADOOP_DIR_SUFFIX, isAddressable, type KeyMap } from './keys.js';
+import { HADOOP_DIR_SUFFIX, type KeyMap } from './keys.js';
 
 const EPOCH = new Date(0);
 
@@ -75,7 +75,7 @@ export async function* listChildren(
     for (const cp of page.CommonPrefixes ?? []) {
       seen.any = true;
       const rel = keys.path(cp.Prefix!.slice(0, -1));
-      if (!isAddressable(rel) || dirsYielded.has(rel)) continue;
+      if (dirsYielded.has(rel)) continue;
       dirsYielded.add(rel);
       yield dir(rel);
     }
@@ -85,14 +85,14 @@ export async function* listChildren(
       if (key === prefix || key.endsWith('/')) continue; // the folder's own marker
       if (key.endsWith(HADOOP_DIR_SUFFIX)) {
         const rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
-        if (isAddressable(rel) && !dirsYielded.has(rel)) {
+        if (!dirsYielded.has(rel)) {
           dirsYielded.add(rel);
           yield dir(rel, o.LastModified);
         }
         continue;
       }
       const rel = keys.path(key);
-      if (isAddressable(rel)) yield file(rel, o);
+      yield file(rel, o);
     }
   }
 }
@@ -107,7 +107,7 @@ export async function* listTree(
   prefix: string,
   seen: { any: boolean },
 ): AsyncIterable<Entry> {
-  const root = keys.path(prefix).replace(/\/$/, '');
+  const root = prefix === keys.base ? '' : keys.path(prefix.slice(0, -1));
   const dirs = new Set<string>();
   function* impliedDirs(rel: string): Iterable<Entry> {
     const missing: string[] = [];
@@ -127,7 +127,6 @@ export async function* listTree(
       if (key.endsWith('/')) rel = keys.path(key.slice(0, -1));
       else if (key.endsWith(HADOOP_DIR_SUFFIX)) rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
       else [rel, isDir] = [keys.path(key), false];
-      if (!isAddressable(rel)) continue;
       yield* impliedDirs(rel);
       if (!isDir) yield file(rel, o);
       else if (!dirs.has(rel)) {

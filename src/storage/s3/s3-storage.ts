@@ -34,6 +34,9 @@ import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './t
 
 const EPOCH = new Date(0);
 
+/** Characters an XML 1.0 request body cannot carry exactly. */
+const XML_UNSAFE = /[\u0000-\u001f\ufffe\uffff]/;
+
 export type { S3WriteOptions } from './transfer-io.js';
 
 /**
@@ -85,7 +88,12 @@ export class S3Storage implements Storage {
     try {
       return await fn();
     } catch (err) {
-      throw translateS3Error(err, { operation, bucket: this.bucket, key, path: this.keys.path(key) });
+      throw translateS3Error(err, {
+        operation,
+        bucket: this.bucket,
+        key,
+        path: this.keys.path(key.replace(/\/$/, '')),
+      });
     }
   };
 
@@ -301,8 +309,17 @@ export class S3Storage implements Storage {
     return page.Contents?.[0];
   }
 
-  /** Delete up to 1,000 keys with one DeleteObjects; the first key refused becomes the error. */
+  /**
+   * Delete up to 1,000 keys with one DeleteObjects; the first key refused becomes the error.
+   * Keys XML 1.0 cannot carry (control characters; a CR would even arrive as LF) are deleted one by
+   * one with DeleteObject, whose key travels in the URL: RGW answers 400 to the whole batch.
+   */
   async deleteKeys(keys: string[]): Promise<void> {
+    const notXml = keys.filter((k) => XML_UNSAFE.test(k));
+    if (notXml.length > 0) {
+      for (const k of notXml) await this.deleteKey(k);
+      keys = keys.filter((k) => !XML_UNSAFE.test(k));
+    }
     if (keys.length === 0) return;
     const res = await this.send('DeleteObjects', keys[0]!, () =>
       this.client.send(

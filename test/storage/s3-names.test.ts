@@ -1,0 +1,95 @@
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { QUOTE } from '../../src/storage/names.js';
+import { copyTree } from '../../src/storage/operations.js';
+import { collect, readAll, readText } from '../support/collect.js';
+import { TEST_BUCKET, testS3Storage } from '../support/s3.js';
+
+async function put(client: S3Client, key: string, body: string): Promise<void> {
+  await client.send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: key, Body: body }));
+}
+
+async function getRaw(client: S3Client, key: string): Promise<string> {
+  const res = await client.send(new GetObjectCommand({ Bucket: TEST_BUCKET, Key: key }));
+  return (await readAll(res.Body as AsyncIterable<Uint8Array>)).toString();
+}
+
+async function rawKeys(client: S3Client, prefix: string): Promise<string[]> {
+  const res = await client.send(new ListObjectsV2Command({ Bucket: TEST_BUCKET, Prefix: `${prefix}/` }));
+  // The folder's own marker ('') is not a file.
+  return (res.Contents ?? [])
+    .map((o) => o.Key!.slice(prefix.length + 1))
+    .filter((k) => k !== '')
+    .sort();
+}
+
+/**
+ * Keys written by other tools whose names no Ferry path can express (issue 7, defect 2) list
+ * under their encoded names (names.ts) and are read, copied, renamed and removed by them.
+ */
+describe('S3 backend: names paths cannot express round-trip (‛ encoding)', () => {
+  const q = QUOTE;
+  // native key (below the prefix) → the Ferry path it lists under
+  const cases: [string, string][] = [
+    ['Cafe\u0301.jpg', `${q}Cafe%CC%81.jpg`],
+    ['a//b', `a/${q}/b`],
+    ['x\u0007y', `${q}x%07y`],
+    ['d/./dot.txt', `d/${q}./dot.txt`],
+    ['d/../up.txt', `d/${q}../up.txt`],
+    [`${q}quoted.txt`, `${q}%E2%80%9Bquoted.txt`],
+  ];
+
+  it('lists, stats and reads each by its listed name (the right bytes, not the NFC twin)', async () => {
+    const { storage, client, conn } = await testS3Storage();
+    await put(client, `${conn.prefix}/Caf\u00e9.jpg`, 'the NFC twin');
+    for (const [key] of cases) await put(client, `${conn.prefix}/${key}`, `bytes of ${JSON.stringify(key)}`);
+    const listed = (await collect(storage.list('', { recursive: true })))
+      .filter((e) => e.type === 'file')
+      .map((e) => e.path);
+    expect(listed.sort()).toEqual([...cases.map(([, p]) => p), 'Caf\u00e9.jpg'].sort());
+    // Children listings (delimiter) give the same names.
+    const top = (await collect(storage.list(''))).map((e) => `${e.path}${e.type === 'dir' ? '/' : ''}`);
+    expect(top).toContain(`${q}Cafe%CC%81.jpg`);
+    expect(top).toContain('a/');
+    expect((await collect(storage.list('a'))).map((e) => e.path)).toEqual([`a/${q}`]);
+    expect((await collect(storage.list(`a/${q}`))).map((e) => e.path)).toEqual([`a/${q}/b`]);
+    for (const [key, path] of cases) {
+      expect((await storage.stat(path)).type, path).toBe('file');
+      expect(await readText(storage, path)).toBe(`bytes of ${JSON.stringify(key)}`);
+    }
+    expect(await readText(storage, 'Caf\u00e9.jpg')).toBe('the NFC twin');
+  });
+
+  it('copies, renames and removes each by its listed name', async () => {
+    const { storage, client, conn } = await testS3Storage();
+    await put(client, `${conn.prefix}/Caf\u00e9.jpg`, 'the NFC twin');
+    for (const [key] of cases)
+      await put(client, `${conn.prefix}/src/${key}`, `bytes of ${JSON.stringify(key)}`);
+    // Server-side copy and rename of single files by their encoded names.
+    await storage.copy!(`src/${q}Cafe%CC%81.jpg`, `copied/${q}Cafe%CC%81.jpg`);
+    expect(await getRaw(client, `${conn.prefix}/copied/Cafe\u0301.jpg`)).toBe('bytes of "Cafe\u0301.jpg"');
+    await storage.rename!(`copied/${q}Cafe%CC%81.jpg`, `copied/${q}x%07y`);
+    expect(await getRaw(client, `${conn.prefix}/copied/x\u0007y`)).toBe('bytes of "Cafe\u0301.jpg"');
+    await storage.remove(`copied/${q}x%07y`);
+    // A tree copy carries every key, byte-exactly named (none skipped).
+    await copyTree(storage, 'src', storage, 'tree');
+    expect(await rawKeys(client, `${conn.prefix}/tree`)).toEqual(cases.map(([k]) => k).sort());
+    // A folder rename carries them too, and leaves none behind.
+    await storage.rename!('tree', 'moved');
+    expect(await rawKeys(client, `${conn.prefix}/moved`)).toEqual(cases.map(([k]) => k).sort());
+    expect(await rawKeys(client, `${conn.prefix}/tree`)).toEqual([]);
+    for (const [key, path] of cases) {
+      expect(await readText(storage, `moved/${path}`)).toBe(`bytes of ${JSON.stringify(key)}`);
+      await storage.remove(`moved/${path}`);
+    }
+    expect(await rawKeys(client, `${conn.prefix}/moved`)).toEqual([]);
+    // The twin was never touched.
+    expect(await getRaw(client, `${conn.prefix}/Caf\u00e9.jpg`)).toBe('the NFC twin');
+  });
+
+  it('a non-canonical encoded name is InvalidArgument, not another name for the same key', async () => {
+    const { storage } = await testS3Storage();
+    await expect(storage.stat(`${q}Cafe%cc%81.jpg`)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    await expect(storage.write(`${q}plain`, 'x')).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+});
