@@ -3,7 +3,7 @@ import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { forEachConcurrent } from '../util/concurrency.js';
 import { StorageError } from './errors.js';
 import { isWithin, joinPath, parentOf } from './paths.js';
-import type { Entry, Storage, StoragePath } from './types.js';
+import type { Entry, Storage, StoragePath, WriteOptions } from './types.js';
 
 /**
  * Whole-file and whole-tree operations over any two Storages, built on the contract alone and
@@ -22,26 +22,38 @@ export interface TreeOptions {
 }
 
 export interface CopyFileOptions {
+  /**
+   * What the caller already knows of the source file. A complete entry (a stat's) saves the
+   * source's stat; a `detail: 'listing'` entry lacks the client mtime, content type and metadata,
+   * so the source is stat'ed anyway (one HEAD on S3) before its bytes are streamed.
+   */
+  known?: Entry;
+  signal?: AbortSignal;
   /** Called with each chunk's size as bytes are read from the source (for progress). */
   onBytes?: (bytes: number) => void;
-  /** Called at the end with the SHA-256 (hex) of the bytes read from the source. */
+  /**
+   * Called at the end with the SHA-256 (hex) of the bytes read from the source. Forces the bytes
+   * to be streamed (a server-side copy is then not taken).
+   */
   onSourceHash?: (sha256: string) => void;
-  /** Extra, backend-specific write options (e.g. S3WriteOptions); other backends ignore them. */
-  write?: Record<string, unknown>;
+  /**
+   * Write options laid over those taken from the source (size, mtime, content type, metadata).
+   * A backend's own subtype passes its typed hints here (S3WriteOptions: resumeSource,
+   * onUploaded); a backend ignores hints it does not know.
+   */
+  write?: WriteOptions;
 }
 
 /**
- * Copy one file, server-side when source and destination are the same storage. Keeps mtime.
- * With `options.onSourceHash` the bytes are hashed as they stream (not possible for a
- * server-side copy, which is then not taken).
+ * Copy one file, server-side when the destination can (same storage, or `copyFrom` the same
+ * account). A streamed copy keeps mtime, content type and metadata (S3: `ferry-sha256` too),
+ * taking them from a stat of the source unless `options.known` is already complete.
  */
 export async function copyFile(
   src: Storage,
   from: StoragePath,
   dst: Storage,
   to: StoragePath,
-  known?: Entry,
-  signal?: AbortSignal,
   options: CopyFileOptions = {},
 ): Promise<Entry> {
   if (src === dst && dst.copy && !options.onSourceHash) {
@@ -56,12 +68,13 @@ export async function copyFile(
       return copied;
     }
   }
-  const entry = known ?? (await src.stat(from));
+  const { known, signal } = options;
+  const entry = known && known.detail !== 'listing' ? known : await src.stat(from);
   if (entry.type === 'dir') throw new StorageError('IsADirectory', `is a folder: /${from}`, { path: from });
   const raw = await src.read(from, { signal });
   // pipeline: an error on either side destroys both (no dangling socket or file handle).
   const body = options.onBytes || options.onSourceHash ? pipeline(raw, new Tap(options), () => {}) : raw;
-  const written = await dst.write(to, body, {
+  return dst.write(to, body, {
     size: entry.size,
     mtime: entry.mtime,
     contentType: entry.contentType,
@@ -69,7 +82,6 @@ export async function copyFile(
     signal,
     ...options.write,
   });
-  return written;
 }
 
 /** Counts (and optionally hashes) the bytes passing through. */
@@ -96,6 +108,10 @@ class Tap extends Transform {
 /**
  * Copy the folder `from` to `to` (created if missing), files `concurrency` at a time as the
  * listing streams in. Empty folders are recreated. Returns the number of files copied.
+ *
+ * Never skips a name: every entry the source lists is copied, or the copy fails with an error
+ * naming the entry it could not carry (e.g. a key `a//b` has no local file name), and then the
+ * command exits non-zero. Files copied before the failure stay copied.
  */
 export async function copyTree(
   src: Storage,
@@ -103,6 +119,22 @@ export async function copyTree(
   dst: Storage,
   to: StoragePath,
   options: TreeOptions = {},
+): Promise<number> {
+  return copyEach(src, from, dst, to, options);
+}
+
+/**
+ * The walk of copyTree. `afterCopy` runs for each file once its copy is complete, in the same
+ * slot (a move deletes the source file there); `dirs` collects the source folders listed.
+ */
+async function copyEach(
+  src: Storage,
+  from: StoragePath,
+  dst: Storage,
+  to: StoragePath,
+  options: TreeOptions,
+  afterCopy?: (entry: Entry) => Promise<void>,
+  dirs: StoragePath[] = [],
 ): Promise<number> {
   if (src === dst && isWithin(to, from)) {
     throw new StorageError('InvalidArgument', `cannot copy /${from} into itself (/${to})`, { path: from });
@@ -112,7 +144,7 @@ export async function copyTree(
   const rel = (p: StoragePath) => (from === '' ? p : p.slice(from.length + 1));
   // Folders are created only when nothing was copied into them: writes create parents anyway,
   // and on S3 every needless marker costs requests.
-  const dirs: StoragePath[] = [];
+  const targets: StoragePath[] = [];
   const filled = new Set<StoragePath>();
   await forEachConcurrent(
     src.list(from, { recursive: true, signal: options.signal }),
@@ -120,16 +152,22 @@ export async function copyTree(
     async (e) => {
       const target = joinPath(to, rel(e.path));
       if (e.type === 'dir') {
-        dirs.push(target);
+        dirs.push(e.path);
+        targets.push(target);
         return;
       }
-      await copyFile(src, e.path, dst, target, e, options.signal, { onBytes: options.onBytes });
+      await copyFile(src, e.path, dst, target, {
+        known: e,
+        signal: options.signal,
+        onBytes: options.onBytes,
+      });
       for (let p = parentOf(target); p !== to && p !== '' && !filled.has(p); p = parentOf(p)) filled.add(p);
+      await afterCopy?.(e);
       files++;
       options.onFile?.(e, target);
     },
   );
-  for (const d of dirs) if (!filled.has(d)) await ensureDir(dst, d);
+  for (const d of targets) if (!filled.has(d)) await ensureDir(dst, d);
   return files;
 }
 
@@ -159,14 +197,40 @@ export async function move(
   options: TreeOptions = {},
 ): Promise<void> {
   if (src === dst && dst.rename) return dst.rename(from, to);
+  return moveByCopy(src, from, dst, to, options);
+}
+
+/**
+ * Move by copying: each source file is deleted right after its own copy succeeded, then the
+ * source folders the walk emptied, deepest first. A move deletes only what it copied: when a file
+ * can't be carried the move fails naming it and that file (and every file not yet copied) stays
+ * in the source. A folder that is not empty at the end (something appeared meanwhile) is kept,
+ * and the move fails with NotEmpty. Never a blanket removeTree of the source.
+ */
+export async function moveByCopy(
+  src: Storage,
+  from: StoragePath,
+  dst: Storage,
+  to: StoragePath,
+  options: TreeOptions = {},
+): Promise<void> {
   const entry = await src.stat(from);
   if (entry.type === 'file') {
-    await copyFile(src, from, dst, to, entry, options.signal, { onBytes: options.onBytes });
+    await copyFile(src, from, dst, to, { known: entry, signal: options.signal, onBytes: options.onBytes });
     await src.remove(from);
+    options.onFile?.(entry, to);
     return;
   }
-  await copyTree(src, from, dst, to, options);
-  await removeTree(src, from, options);
+  const dirs: StoragePath[] = [];
+  await copyEach(src, from, dst, to, options, (e) => src.remove(e.path), dirs);
+  for (const d of [...dirs.sort((a, b) => b.length - a.length), from]) {
+    try {
+      await src.rmdir(d);
+    } catch (err) {
+      // On S3 a folder without a marker is gone with its last file.
+      if (!StorageError.is(err, 'NotFound')) throw err;
+    }
+  }
 }
 
 /** mkdir that accepts an existing folder (and fails on a file). */

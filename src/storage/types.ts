@@ -7,7 +7,27 @@ import type { Readable } from 'node:stream';
  */
 export type StoragePath = string;
 
+/**
+ * A file or folder as a backend described it. What is known depends on where the entry came from,
+ * which `detail` says, so no caller mistakes a listing entry for a stat entry:
+ *
+ * | field                 | `detail: 'stat'` (stat, write, copy; also absent) | `detail: 'listing'` (S3 list) |
+ * |-----------------------|------------------------------------------|------------------------------------|
+ * | path, name, type, size| known                                    | known                              |
+ * | mtime                 | the client-set time when kept, else the backend's | the backend's own time (S3: LastModified, never `X-Amz-Meta-Mtime`) |
+ * | etag, storageClass    | known where the backend has them         | known                              |
+ * | contentType, metadata | known: undefined means the backend keeps none | unknown: undefined means "not fetched" |
+ *
+ * A caller that needs mtime, content type or metadata and holds a `'listing'` entry calls `stat`
+ * (operations.ts `copyFile` does). Backends whose listings carry everything (memory, local)
+ * leave `detail` unset.
+ */
 export interface Entry {
+  /**
+   * Which fields are known (see above): `'listing'` when the entry came from a listing that
+   * lacks the client mtime, content type and metadata; `'stat'` or absent when it is complete.
+   */
+  detail?: 'listing' | 'stat';
   /** Full path relative to the storage root ('' for the root). */
   path: StoragePath;
   /** Last segment of `path` ('' for the root). */
@@ -17,14 +37,14 @@ export interface Entry {
   size: number;
   /**
    * Modification time: the client-set time when the backend stores one (S3: `X-Amz-Meta-Mtime`,
-   * read by `stat`), otherwise the backend's own (S3: LastModified; folders without a marker:
-   * the Unix epoch).
+   * read by `stat`; not in a `'listing'` entry), otherwise the backend's own (S3: LastModified;
+   * folders without a marker: the Unix epoch).
    */
   mtime: Date;
   contentType?: string;
   etag?: string;
   storageClass?: string;
-  /** User metadata (S3 `x-amz-meta-*`, names in lower case). Only `stat` fills it. */
+  /** User metadata (S3 `x-amz-meta-*`, names in lower case). Unknown in a `'listing'` entry. */
   metadata?: Record<string, string>;
 }
 

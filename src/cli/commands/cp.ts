@@ -186,12 +186,13 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
             sourceHash = st.metadata?.[SHA256_META] ?? (await sha256Of(await src.storage.read(src.path)));
           }
         } else
-          await copyFile(src.storage, src.path, dst.storage, to, st, undefined, {
+          await copyFile(src.storage, src.path, dst.storage, to, {
+            known: st,
             // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
             // an untouched file stream, which it reads directly (file-source.ts).
             onBytes: progress.active ? (n) => progress.add(n) : undefined,
             onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
-            write: write as Record<string, unknown>,
+            write,
           });
         progress.fileDone();
         if (opts.verify) {

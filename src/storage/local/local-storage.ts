@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, type Dirent, type Stats } from 'node:fs';
+import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { bodyToReadable } from '../body.js';
 import { StorageError, type StorageErrorCode } from '../errors.js';
+import { decodeSegment, encodeSegment } from '../names.js';
+import { moveByCopy } from '../operations.js';
 import { baseName, joinPath, parentOf } from '../paths.js';
 import type {
   Entry,
@@ -24,6 +26,11 @@ const PARTIAL = /^\.ferry-partial-[0-9a-f]{12}-/;
  * A folder on the local file system. Writes go to a hidden partial file in the target folder and
  * are renamed into place when complete, so a failed write leaves nothing behind.
  * Content type and user metadata are not kept (a plain folder has nowhere to put them).
+ *
+ * Names: a file name no path can express (NFD from macOS, control characters, beginning with `‛`)
+ * is listed under its encoded name (names.ts) and opened byte-exactly by it; a name that is not
+ * UTF-8 is an error, never skipped. Symlinks are followed, but never out of the root
+ * (PermissionDenied) and never round a loop (a listing that would is an error naming the link).
  */
 export class LocalStorage implements Storage {
   readonly description: string;
@@ -47,25 +54,56 @@ export class LocalStorage implements Storage {
     await this.guard(path);
     const st = await this.fs('list', path, () => fs.stat(this.abs(path)));
     if (!st.isDirectory()) throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
-    const pending = [path];
+    const root = await this.confinedTo;
+    // Each folder still to read, with the dev:ino of the folders on the walk down to it: a folder
+    // met again below itself (through `loop -> ..`) would make the walk endless.
+    const pending: { dir: StoragePath; above: Set<string> }[] = [{ dir: path, above: new Set([devIno(st)]) }];
     while (pending.length > 0) {
       options.signal?.throwIfAborted();
-      const dir = pending.pop()!;
-      const dirents: Dirent[] = await this.fs('list', dir, () =>
-        fs.readdir(this.abs(dir), { withFileTypes: true }),
+      const { dir, above } = pending.pop()!;
+      const dirents = await this.fs('list', dir, () =>
+        fs.readdir(this.abs(dir), { withFileTypes: true, encoding: 'buffer' }),
       );
       for (const d of dirents) {
-        if (PARTIAL.test(d.name)) continue;
-        const child = joinPath(dir, d.name.normalize('NFC'));
+        const native = d.name.toString('utf8');
+        if (PARTIAL.test(native)) continue;
+        if (!Buffer.from(native, 'utf8').equals(d.name)) {
+          throw new StorageError(
+            'InvalidArgument',
+            `file name is not UTF-8, Ferry cannot name it: /${joinPath(dir, JSON.stringify(native))}`,
+            { path: dir },
+          );
+        }
+        const child = joinPath(dir, encodeSegment(native));
         let st: Stats;
         try {
           st = await fs.stat(this.abs(child));
-        } catch {
-          continue; // vanished between readdir and stat, or a dangling symlink
+        } catch (err) {
+          if (!d.isSymbolicLink()) continue; // vanished between readdir and stat
+          // A dangling or looping link has nothing to show; a walk that must carry everything
+          // (recursive: tree copies) says so rather than leave it out.
+          if (!options.recursive) continue;
+          throw new StorageError('NotFound', `a symlink that leads nowhere: /${child}`, {
+            path: child,
+            cause: err,
+          });
         }
+        if (d.isSymbolicLink() && root !== undefined) await this.checkInside(child, root);
         const entry = toEntry(child, st);
+        if (options.recursive && entry.type === 'dir') {
+          const id = devIno(st);
+          if (above.has(id)) {
+            throw new StorageError(
+              'InvalidArgument',
+              `a symlink loop: /${child} leads back to a folder above it`,
+              {
+                path: child,
+              },
+            );
+          }
+          pending.push({ dir: child, above: new Set([...above, id]) });
+        }
         yield entry;
-        if (options.recursive && entry.type === 'dir') pending.push(child);
       }
     }
   }
@@ -99,7 +137,7 @@ export class LocalStorage implements Storage {
     if (existing?.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
     const partial = nodePath.join(
       dir,
-      `.ferry-partial-${randomBytes(6).toString('hex')}-${baseName(path)}`.slice(0, 255),
+      `.ferry-partial-${randomBytes(6).toString('hex')}-${nodePath.basename(abs)}`.slice(0, 255),
     );
     try {
       await pipeline(bodyToReadable(body), createWriteStream(partial), { signal: options.signal });
@@ -148,7 +186,13 @@ export class LocalStorage implements Storage {
     await this.fs('rename', parentOf(to), () =>
       fs.mkdir(nodePath.dirname(this.abs(to)), { recursive: true }),
     );
-    await this.fs('rename', from, () => fs.rename(this.abs(from), this.abs(to)));
+    try {
+      await fs.rename(this.abs(from), this.abs(to));
+    } catch (err) {
+      // Another file system: copy, then delete each source file once its copy is complete.
+      if ((err as NodeJS.ErrnoException).code === 'EXDEV') return moveByCopy(this, from, this, to);
+      throw translate(err, from);
+    }
   }
 
   async setModTime(path: StoragePath, mtime: Date): Promise<void> {
@@ -185,8 +229,27 @@ export class LocalStorage implements Storage {
     }
   }
 
+  /** PermissionDenied when the symlink at `path` resolves outside `root` (the root's real path). */
+  private async checkInside(path: StoragePath, root: string): Promise<void> {
+    const real = await fs.realpath(this.abs(path)).catch(() => undefined);
+    if (real === undefined || real === root || real.startsWith(`${root}${nodePath.sep}`)) return;
+    throw new StorageError('PermissionDenied', `a symlink leads outside the root: /${path}`, { path });
+  }
+
+  /**
+   * The absolute native path of `path`: each segment decoded (names.ts). A segment that decodes
+   * to a name no local folder can hold (empty, `.`, `..`, containing NUL) is InvalidArgument.
+   */
   private abs(path: StoragePath): string {
-    return path === '' ? this.root : nodePath.join(this.root, path);
+    if (path === '') return this.root;
+    const native = path.split('/').map((segment) => {
+      const n = decodeSegment(segment);
+      if (n === '' || n === '.' || n === '..' || n.includes('\u0000')) {
+        throw new StorageError('InvalidArgument', `cannot be a local file name: /${path}`, { path });
+      }
+      return n;
+    });
+    return nodePath.join(this.root, ...native);
   }
 
   /** Run a file-system call, translating its error into a StorageError about `path`. */
@@ -243,6 +306,10 @@ function translate(err: unknown, path: StoragePath): unknown {
 function toEntry(path: StoragePath, st: Stats): Entry {
   const dir = st.isDirectory();
   return { path, name: baseName(path), type: dir ? 'dir' : 'file', size: dir ? 0 : st.size, mtime: st.mtime };
+}
+
+function devIno(st: Stats): string {
+  return `${st.dev}:${st.ino}`;
 }
 
 async function exists(abs: string): Promise<boolean> {

@@ -38,11 +38,13 @@ export async function* pages(
   } while (token);
 }
 
+/** A listing entry: no client mtime, content type or metadata (see `Entry.detail`). */
 function file(
   path: StoragePath,
   o: { Size?: number; LastModified?: Date; ETag?: string; StorageClass?: string },
 ): Entry {
   return {
+    detail: 'listing',
     path,
     name: baseName(path),
     type: 'file',
@@ -54,7 +56,7 @@ function file(
 }
 
 function dir(path: StoragePath, mtime: Date = EPOCH): Entry {
-  return { path, name: baseName(path), type: 'dir', size: 0, mtime };
+  return { detail: 'listing', path, name: baseName(path), type: 'dir', size: 0, mtime };
 }
 
 /**
