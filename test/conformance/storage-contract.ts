@@ -1,7 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkedStorage } from '../../src/storage/checked.js';
 import { StorageError, type StorageErrorCode } from '../../src/storage/errors.js';
+import { MemoryStorage } from '../../src/storage/memory/memory-storage.js';
+import { copyFile, copyTree, move } from '../../src/storage/operations.js';
 import type { Storage } from '../../src/storage/types.js';
 import { collect, readAll, readText, shape } from '../support/collect.js';
 
@@ -290,6 +293,82 @@ export function storageConformance(name: string, make: () => Promise<Backend>): 
       await expectCode(s.stat('tree'), 'NotFound');
       expect(await readText(s, 'treeish.txt')).toBe('sibling with the same prefix');
       await expectCode(s.removeTree('tree'), 'NotFound');
+    });
+
+    // Issue 7: names paths cannot express, tree copies and moves (operations.ts) on every backend.
+    it('encoded names (‛ + percent-encoding) are ordinary names; non-canonical ones are refused', async () => {
+      const nfd = '\u201bCafe%CC%81.jpg';
+      await s.write(`enc/${nfd}`, 'decomposed');
+      await s.write('enc/Caf\u00e9.jpg', 'composed');
+      expect((await collect(s.list('enc'))).map((e) => e.name).sort()).toEqual(['Caf\u00e9.jpg', nfd].sort());
+      expect(await readText(s, `enc/${nfd}`)).toBe('decomposed');
+      expect(await readText(s, 'enc/Caf\u00e9.jpg')).toBe('composed');
+      await expectCode(s.write('enc/\u201bplain', 'x'), 'InvalidArgument');
+      await expectCode(s.stat('enc/\u201bCafe%cc%81.jpg'), 'InvalidArgument');
+    });
+
+    it('copyTree and move carry every name (encoded ones too) to another storage and back', async () => {
+      const names = ['plain.txt', '\u201bCafe%CC%81.jpg', '\u201bx%07y', 'sub/deep.txt'];
+      const mtime = new Date('2004-05-06T07:08:09Z');
+      for (const n of names) await s.write(`ops/src/${n}`, `bytes of ${n}`, { mtime });
+      const mem = checkedStorage(new MemoryStorage());
+      expect(await copyTree(s, 'ops/src', mem, 'copy')).toBe(names.length);
+      await move(s, 'ops/src', mem, 'moved');
+      await expectCode(s.stat('ops/src'), 'NotFound');
+      for (const n of names) {
+        expect(await readText(mem, `moved/${n}`)).toBe(`bytes of ${n}`);
+        expect((await mem.stat(`moved/${n}`)).mtime.toISOString()).toBe(mtime.toISOString());
+      }
+      await move(mem, 'moved', s, 'ops/back');
+      for (const n of names) expect(await readText(s, `ops/back/${n}`)).toBe(`bytes of ${n}`);
+      await expectCode(mem.stat('moved'), 'NotFound');
+    });
+
+    it('a move deletes only what it copied: a file the destination refuses stays in the source', async () => {
+      for (const n of ['a.txt', 'refused.txt', 'sub/b.txt']) await s.write(`mv2/${n}`, n);
+      const mem = checkedStorage(new MemoryStorage());
+      // A destination that refuses one name (as a local folder refuses a key `a//b`).
+      const refusing: Storage = {
+        ...mem,
+        description: 'refusing',
+        write: async (path, body, options) => {
+          if (path.endsWith('refused.txt'))
+            throw new StorageError('InvalidArgument', `cannot carry /${path}`);
+          return mem.write(path, body, options);
+        },
+      };
+      const err = await move(s, 'mv2', refusing, 'dst', { concurrency: 1 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'InvalidArgument', message: 'cannot carry /dst/refused.txt' });
+      expect(await readText(s, 'mv2/refused.txt')).toBe('refused.txt');
+      // Every other file is on one side or the other, never on neither.
+      for (const n of ['a.txt', 'sub/b.txt']) {
+        const inSource = await s.stat(`mv2/${n}`).then(
+          () => true,
+          () => false,
+        );
+        const inDest = await mem.stat(`dst/${n}`).then(
+          () => true,
+          () => false,
+        );
+        expect(inSource || inDest, n).toBe(true);
+      }
+    });
+
+    it('copyFile stats a listing entry so mtime, content type and metadata are kept', async () => {
+      await s.write('cf/f.txt', 'f', {
+        mtime: new Date('2005-06-07T08:09:10Z'),
+        contentType: 'text/x-cf',
+        metadata: { k: 'v' },
+      });
+      const listed = (await collect(s.list('cf'))).find((e) => e.name === 'f.txt');
+      const mem = checkedStorage(new MemoryStorage());
+      await copyFile(s, 'cf/f.txt', mem, 'f.txt', { known: listed });
+      const copied = await mem.stat('f.txt');
+      expect(copied.mtime.toISOString()).toBe('2005-06-07T08:09:10.000Z');
+      if (backend.keepsMetadata) {
+        expect(copied.contentType).toBe('text/x-cf');
+        expect(copied.metadata).toMatchObject({ k: 'v' });
+      }
     });
   });
 }
