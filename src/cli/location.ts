@@ -5,6 +5,7 @@ import { namedConnectionInput } from '../s3/connections-file.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 import { checkedStorage } from '../storage/checked.js';
 import { LocalStorage } from '../storage/local/local-storage.js';
+import { encodePath } from '../storage/names.js';
 import { normalizePath } from '../storage/paths.js';
 import { S3Storage } from '../storage/s3/s3-storage.js';
 import type { Storage, StoragePath } from '../storage/types.js';
@@ -69,7 +70,14 @@ export class Locations {
       storage = checkedStorage(new LocalStorage('/'));
       this.storages.set('local', storage);
     }
-    return { storage, path: normalizePath(nodePath.resolve(arg)), display: arg, asFolder };
+    // A local argument names bytes on disk: each segment is mapped as the local backend lists it
+    // (names.ts), so an NFD name is that file, not its NFC twin.
+    return {
+      storage,
+      path: normalizePath(encodePath(nodePath.resolve(arg).slice(1))),
+      display: arg,
+      asFolder,
+    };
   }
 
   async close(): Promise<void> {

@@ -69,6 +69,20 @@ describe('ferry mv / cp -r: names, mtimes, devices (built CLI, real S3)', () => 
     await rm(local, { recursive: true, force: true });
   });
 
+  it('a local file named in NFD on the command line is that file, not its NFC twin', async () => {
+    const local = await mkdtemp(join(tmpdir(), 'ferry-cp-nfd-'));
+    await writeFile(join(local, NFD), 'decomposed bytes');
+    await writeFile(join(local, 'Caf\u00e9.jpg'), 'composed twin');
+    const r = await ferry([...flags, 'cp', join(local, NFD), `${base}/single/`], cliEnv());
+    expect(r).toMatchObject({ code: 0 });
+    expect(await keys(`${s3.conn.prefix}/single`)).toEqual([NFD]);
+    expect(await get(`${s3.conn.prefix}/single/${NFD}`)).toBe('decomposed bytes');
+    const nfc = await ferry([...flags, 'cp', join(local, 'Caf\u00e9.jpg'), `${base}/single/`], cliEnv());
+    expect(nfc).toMatchObject({ code: 0 });
+    expect(await get(`${s3.conn.prefix}/single/Caf\u00e9.jpg`)).toBe('composed twin');
+    await rm(local, { recursive: true, force: true });
+  });
+
   it('mv s3://…/d ./d with a key no local name can hold fails naming it, and deletes only what it copied', async () => {
     const local = await mkdtemp(join(tmpdir(), 'ferry-mv-odd-'));
     const p = `${s3.conn.prefix}/odd`;
