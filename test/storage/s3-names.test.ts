@@ -1,9 +1,11 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { checkedStorage } from '../../src/storage/checked.js';
+import { MemoryStorage } from '../../src/storage/memory/memory-storage.js';
 import { QUOTE } from '../../src/storage/names.js';
-import { copyTree } from '../../src/storage/operations.js';
+import { copyTree, move } from '../../src/storage/operations.js';
 import { collect, readAll, readText } from '../support/collect.js';
-import { TEST_BUCKET, testS3Storage } from '../support/s3.js';
+import { ensureBucket, TEST_BUCKET, testS3Storage } from '../support/s3.js';
 
 async function put(client: S3Client, key: string, body: string): Promise<void> {
   await client.send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: key, Body: body }));
@@ -85,6 +87,30 @@ describe('S3 backend: names paths cannot express round-trip (‛ encoding)', () 
     expect(await rawKeys(client, `${conn.prefix}/moved`)).toEqual([]);
     // The twin was never touched.
     expect(await getRaw(client, `${conn.prefix}/Caf\u00e9.jpg`)).toBe('the NFC twin');
+  });
+
+  it('a move to another bucket and to memory carries every key and deletes only what it copied', async () => {
+    const a = await testS3Storage();
+    const b = await testS3Storage({ bucket: 'ferry-test-other' });
+    await ensureBucket(b.client, 'ferry-test-other');
+    for (const [key] of cases)
+      await put(a.client, `${a.conn.prefix}/m/${key}`, `bytes of ${JSON.stringify(key)}`);
+    await move(a.storage, 'm', b.storage, 'm');
+    expect(await rawKeys(a.client, `${a.conn.prefix}/m`)).toEqual([]);
+    const there = await b.client.send(
+      new ListObjectsV2Command({ Bucket: 'ferry-test-other', Prefix: `${b.conn.prefix}/m/` }),
+    );
+    expect(
+      (there.Contents ?? [])
+        .map((o) => o.Key!.slice(`${b.conn.prefix}/m/`.length))
+        .filter((k) => k !== '')
+        .sort(),
+    ).toEqual(cases.map(([k]) => k).sort());
+    // Through memory and back: the names survive a backend that keeps paths as they are.
+    const mem = checkedStorage(new MemoryStorage());
+    await move(b.storage, 'm', mem, 'm');
+    await move(mem, 'm', a.storage, 'back');
+    expect(await rawKeys(a.client, `${a.conn.prefix}/back`)).toEqual(cases.map(([k]) => k).sort());
   });
 
   it('a non-canonical encoded name is InvalidArgument, not another name for the same key', async () => {
