@@ -3,7 +3,9 @@ import type { Readable } from 'node:stream';
 /**
  * Paths given to a backend are relative to its root, already validated and normalised by
  * `checkedStorage` (see paths.ts): NFC, no leading or trailing `/`, no empty, `.` or `..`
- * segments, no control characters. The root itself is `''`.
+ * segments, no control characters. The root itself is `''`. A segment beginning with `‛` (U+201B)
+ * is the canonical encoding of a native name paths cannot express (NFD, control characters, `a//b`
+ * …): backends that hold native names decode it at their boundary (names.ts).
  */
 export type StoragePath = string;
 
