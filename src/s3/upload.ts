@@ -28,6 +28,11 @@ export interface UploadTuning {
   concurrency: number;
   /** Tries per part before the upload fails (the SDK retries inside each try too). */
   partAttempts: number;
+  /**
+   * Write handles: how far ahead of the next expected byte an out-of-order write is kept in
+   * memory (from the budget); further ones spill to a temporary file. Default 32 MiB.
+   */
+  writeWindow?: number;
 }
 
 /**

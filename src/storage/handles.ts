@@ -96,16 +96,16 @@ export abstract class BaseWriteHandle implements WriteHandle {
   protected abstract doAbort(): Promise<void>;
 
   write(offset: number, bytes: Uint8Array): Promise<void> {
-    if (!Number.isSafeInteger(offset) || offset < this.startOffset) {
-      return Promise.reject(
-        new StorageError(
+    return this.run(async () => {
+      if (!Number.isSafeInteger(offset) || offset < this.startOffset) {
+        throw new StorageError(
           'InvalidArgument',
           `write offset must be an integer ≥ ${this.startOffset}, got ${offset}: /${this.path}`,
           { path: this.path },
-        ),
-      );
-    }
-    return this.run(() => (bytes.length === 0 ? Promise.resolve() : this.doWrite(offset, bytes)));
+        );
+      }
+      if (bytes.length > 0) await this.doWrite(offset, bytes);
+    });
   }
 
   setAttributes(attrs: WriteAttributes): Promise<void> {
