@@ -132,9 +132,12 @@ export abstract class BaseWriteHandle implements WriteHandle {
   private run<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.queue.then(async () => {
       this.ensureOpen();
-      this.touch();
+      // The idle clock runs only between calls: a call waiting on a slow store is not idle.
+      clearTimeout(this.idle);
       try {
-        return await fn();
+        const result = await fn();
+        this.touch();
+        return result;
       } catch (err) {
         await this.abortFor(`a call failed: ${(err as Error).message}`, true);
         throw err;
