@@ -127,6 +127,13 @@ class S3WriteHandle extends BaseWriteHandle {
   async keepExisting(): Promise<void> {
     const keep = this.startOffset;
     if (keep === 0) return;
+    if (this.options.size !== undefined && this.options.size < keep) {
+      throw new StorageError(
+        'InvalidArgument',
+        `size ${this.options.size} is less than the ${keep} bytes kept: /${this.path}`,
+        { path: this.path },
+      );
+    }
     const etag = this.existing?.ETag;
     if (keep >= MIN_PART_SIZE) {
       // Server-side: parts of ≤ 1 GiB (each ≥ 5 MiB), pinned to the version seen at open.
@@ -151,8 +158,10 @@ class S3WriteHandle extends BaseWriteHandle {
       }
       return;
     }
-    // Small: read the kept bytes into the first part buffer.
+    // Small: read the kept bytes into the first part buffer (sized as if streamed from 0).
+    this.pos = 0;
     await this.ensureBuffer();
+    this.pos = keep;
     const res = await this.s3.send('GetObject', this.key, () =>
       this.s3.client.send(
         new GetObjectCommand({
