@@ -104,6 +104,11 @@ export abstract class BaseWriteHandle implements WriteHandle {
           { path: this.path },
         );
       }
+      // Past the declared size: refused now rather than at close (and, on S3, before it could
+      // make parts too small for the store to accept).
+      const { size } = this.options;
+      if (size !== undefined && offset + bytes.length > size)
+        checkFinalSize(this.path, offset + bytes.length, size);
       if (bytes.length > 0) await this.doWrite(offset, bytes);
     });
   }

@@ -238,12 +238,18 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
       await noLeftovers();
     });
 
-    it('a file that ends before its declared size is not stored', async () => {
+    it('a file that ends before (or runs past) its declared size is not stored', async () => {
       const data = randomBytes(b.large);
       const h = await open('short/a.bin', { size: data.length + 1 });
       for (const [from, to] of chunksOf(data.length, 512 * KiB)) await h.write(from, data.subarray(from, to));
       await expect(h.close()).rejects.toMatchObject({ code: 'InvalidArgument' });
       expect(await visible('short/a.bin')).toBe('NotFound');
+      // Past the declared size: refused at once, and the handle is aborted.
+      const long = await open('short/b.bin', { size: 10 });
+      await long.write(0, Buffer.from('0123456789'));
+      await expect(long.write(10, Buffer.from('x'))).rejects.toMatchObject({ code: 'InvalidArgument' });
+      await expect(long.close()).rejects.toMatchObject({ code: 'InvalidArgument' });
+      expect(await visible('short/b.bin')).toBe('NotFound');
       await noLeftovers();
     });
 
