@@ -123,7 +123,14 @@ export function unwrapStorage(storage: Storage): Storage {
 }
 
 /** The names of the optional capabilities, for listings such as `ferry doctor`. */
-export const capabilityNames = ['copy', 'copyFrom', 'rename', 'setModTime', 'removeTree'] as const;
+export const capabilityNames = [
+  'copy',
+  'copyFrom',
+  'rename',
+  'setModTime',
+  'removeTree',
+  'openWrite',
+] as const;
 export type Capability = (typeof capabilityNames)[number];
 
 export function capabilitiesOf(storage: Storage): Capability[] {
