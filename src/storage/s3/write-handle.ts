@@ -1,13 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  type HeadObjectCommandOutput,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, type HeadObjectCommandOutput, PutObjectCommand } from '@aws-sdk/client-s3';
 import { SHA256_META } from '../../s3/checksum.js';
-import { isAwsEndpoint } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
 import { MultipartSession } from '../../s3/multipart-session.js';
 import { type PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
@@ -19,13 +13,12 @@ import { resumeLength } from '../memory/write-handle.js';
 import { baseName } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { contentTypeFor } from './entries.js';
+import { claimName, dropClaim, exclusiveLost, hasConditionalComplete } from './exclusive-claim.js';
 import { formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
 
 const MiB = 1024 * 1024;
-/** Metadata naming the handle that claimed a name for an exclusive multipart write. */
-const CLAIM_META = 'ferry-claim';
 
 /**
  * Open an S3 write handle (see handles.ts for the contract). Costs a HEAD (and a one-key LIST
@@ -230,7 +223,10 @@ class S3WriteHandle extends BaseWriteHandle {
       if (this.filled > 0 || this.partNumber === 1) await this.flush();
       const parts = await this.pump.drain();
       const done = await this.s3.send('CompleteMultipartUpload', this.key, () =>
-        this.session.complete(parts, exclusive && this.conditionalComplete() ? { ifNoneMatch: '*' } : {}),
+        this.session.complete(
+          parts,
+          exclusive && hasConditionalComplete(this.s3) ? { ifNoneMatch: '*' } : {},
+        ),
       );
       etag = done.etag;
       this.claim = undefined; // replaced by the object itself
@@ -256,7 +252,8 @@ class S3WriteHandle extends BaseWriteHandle {
     this.cur = undefined;
     await this.pending.close();
     await this.session.abort();
-    if (this.claim !== undefined) await this.dropClaim();
+    if (this.claim !== undefined) await dropClaim(this.s3, this.path, this.claim);
+    this.claim = undefined;
   }
 
   /** Append `data` at `pos`, sending each part as it fills. */
@@ -336,7 +333,8 @@ class S3WriteHandle extends BaseWriteHandle {
   /** Create the multipart upload (once), claiming the name first for an exclusive write. */
   private async start(): Promise<void> {
     if (this.session.uploadId !== undefined) return;
-    if (this.options.mode === 'exclusive' && !this.conditionalComplete()) await this.claimName();
+    if (this.options.mode === 'exclusive' && !hasConditionalComplete(this.s3))
+      this.claim = await claimName(this.s3, this.path, this.aborter.signal);
     const attrs = this.objectAttrs();
     this.createdWith = JSON.stringify(attrs);
     this.session.target.params = {
@@ -369,64 +367,11 @@ class S3WriteHandle extends BaseWriteHandle {
       );
       return res.ETag;
     } catch (err) {
-      throw this.exclusiveLost(err);
+      throw exclusive ? exclusiveLost(err, this.path) : err;
     } finally {
       this.cur?.release();
       this.cur = undefined;
     }
-  }
-
-  /**
-   * Stores whose CompleteMultipartUpload honours If-None-Match (AWS S3 since 2024). RGW 16
-   * ignores it (checked: it overwrote), so elsewhere an exclusive multipart write first claims
-   * the name with a conditional zero-byte PutObject, which the completed object then replaces.
-   */
-  private conditionalComplete(): boolean {
-    return this.s3.conn.endpoint === undefined || isAwsEndpoint(this.s3.conn.endpoint);
-  }
-
-  private async claimName(): Promise<void> {
-    const claim = randomBytes(8).toString('hex');
-    try {
-      await this.s3.send('PutObject', this.key, () =>
-        this.s3.client.send(
-          new PutObjectCommand({
-            Bucket: this.s3.bucket,
-            Key: this.key,
-            ...this.s3.params.create,
-            Metadata: { [CLAIM_META]: claim },
-            Body: Buffer.alloc(0),
-            ContentLength: 0,
-            IfNoneMatch: '*',
-          }),
-          { abortSignal: this.aborter.signal },
-        ),
-      );
-    } catch (err) {
-      throw this.exclusiveLost(err);
-    }
-    this.claim = claim;
-  }
-
-  /** Remove our claim (only if it is still ours). */
-  private async dropClaim(): Promise<void> {
-    const head = await this.s3.head(this.path).catch(() => undefined);
-    if (head?.Metadata?.[CLAIM_META] === this.claim) {
-      await this.s3.client
-        .send(new DeleteObjectCommand({ Bucket: this.s3.bucket, Key: this.key, ...this.s3.params.payer }))
-        .catch(() => {});
-    }
-    this.claim = undefined;
-  }
-
-  private exclusiveLost(err: unknown): unknown {
-    if (this.options.mode === 'exclusive' && StorageError.is(err, 'Conflict')) {
-      return new StorageError('AlreadyExists', `already exists: /${this.path}`, {
-        path: this.path,
-        cause: err,
-      });
-    }
-    return err;
   }
 
   /** Content type and metadata (mtime included) the object gets from the current attributes. */
