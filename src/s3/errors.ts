@@ -152,6 +152,23 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
   return make('Transient', `${ctx.operation} on ${where} failed: ${detail}`, Boolean(e.$retryable));
 }
 
+/**
+ * True when an SDK error (or a StorageError) says the object, upload or bucket is not there: the
+ * one not-found test of the S3 code (HEAD answers a bare 404 named `NotFound`, GET `NoSuchKey`,
+ * multipart calls `NoSuchUpload`).
+ */
+export function isNotFound(err: unknown): boolean {
+  if (err instanceof StorageError) return err.code === 'NotFound';
+  const e = (err ?? {}) as SdkError;
+  const name = e.name ?? e.Code;
+  return (
+    name === 'NotFound' ||
+    name === 'NoSuchKey' ||
+    name === 'NoSuchUpload' ||
+    e.$metadata?.httpStatusCode === 404
+  );
+}
+
 function networkCode(err: unknown): string | undefined {
   for (
     let e = err as { code?: string; cause?: unknown } | undefined, i = 0;

@@ -3,7 +3,9 @@ import { promises as fs } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ListPartsCommand, type S3Client } from '@aws-sdk/client-s3';
-import { abortUpload, type ResumePoint } from './upload.js';
+import { isNotFound } from './errors.js';
+import { abortUpload } from './multipart-session.js';
+import type { ResumePoint } from './upload.js';
 
 /**
  * The journal of resumable uploads: one small JSON file per destination object, written when a
@@ -58,9 +60,17 @@ export class UploadJournal {
   /**
    * The earlier unfinished upload of this same source to this object, with its parts (ListParts),
    * or undefined. An earlier upload of a different source (the file changed) is aborted: it was
-   * ours and can never be completed correctly.
+   * ours and can never be completed correctly. So is one whose parts can't be listed (ListParts
+   * refused — the credentials lack s3:ListMultipartUploadParts — or failing): resuming is then
+   * impossible, and failing every later copy of the file for it would be worse than starting
+   * afresh. An abort that fails leaves that upload to `ferry uploads` / the lifecycle rule.
+   * `payer` is requester pays for ListParts and Abort.
    */
-  async resumePoint(client: S3Client, source: SourceIdentity): Promise<ResumePoint | undefined> {
+  async resumePoint(
+    client: S3Client,
+    source: SourceIdentity,
+    payer: { RequestPayer?: 'requester' } = {},
+  ): Promise<ResumePoint | undefined> {
     const entry = await this.read();
     if (!entry) return undefined;
     const same =
@@ -68,7 +78,7 @@ export class UploadJournal {
       entry.source.size === source.size &&
       entry.source.mtimeMs === source.mtimeMs;
     if (!same) {
-      await abortUpload(client, this.bucket, this.key, entry.uploadId);
+      await abortUpload(client, this.bucket, this.key, entry.uploadId, payer);
       await this.forget();
       return undefined;
     }
@@ -82,6 +92,7 @@ export class UploadJournal {
             Key: this.key,
             UploadId: entry.uploadId,
             PartNumberMarker: marker,
+            ...payer,
           }),
         );
         for (const p of page.Parts ?? []) {
@@ -90,12 +101,10 @@ export class UploadJournal {
         marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
       } while (marker);
     } catch (err) {
-      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-      if (e.name === 'NoSuchUpload' || e.$metadata?.httpStatusCode === 404) {
-        await this.forget(); // completed or aborted meanwhile
-        return undefined;
-      }
-      throw err;
+      // Gone (completed or aborted meanwhile), or not listable: either way not resumable.
+      if (!isNotFound(err)) await abortUpload(client, this.bucket, this.key, entry.uploadId, payer);
+      await this.forget();
+      return undefined;
     }
     return { uploadId: entry.uploadId, partSize: entry.partSize, parts };
   }

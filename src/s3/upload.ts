@@ -1,16 +1,13 @@
 import { createHash } from 'node:crypto';
-import {
-  AbortMultipartUploadCommand,
-  type CompletedPart,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  type CreateMultipartUploadCommandInput,
-  PutObjectCommand,
-  type S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { StorageError } from '../storage/errors.js';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META } from './checksum.js';
+import { type CreateParams, MultipartSession, type PartParams } from './multipart-session.js';
+import { PartBuffers } from './part-buffers.js';
+import { PartPump } from './part-pump.js';
+
+export { abortUpload } from './multipart-session.js';
 
 const MiB = 1024 * 1024;
 /** S3's limits: at most 10,000 parts of 5 MiB to 5 GiB each (the last may be smaller). */
@@ -31,6 +28,11 @@ export interface UploadTuning {
   concurrency: number;
   /** Tries per part before the upload fails (the SDK retries inside each try too). */
   partAttempts: number;
+  /**
+   * Write handles: how far ahead of the next expected byte an out-of-order write is kept in
+   * memory (from the budget); further ones spill to a temporary file. Default 32 MiB.
+   */
+  writeWindow?: number;
 }
 
 /**
@@ -45,7 +47,7 @@ export const defaultUploadTuning: UploadTuning = {
 };
 
 /** Object attributes for the new object (everything of PutObject but the body). */
-export type ObjectParams = Omit<CreateMultipartUploadCommandInput, 'Bucket' | 'Key'>;
+export type ObjectParams = CreateParams;
 
 /** Parts of an earlier, unfinished upload of the same source that may be reused. */
 export interface ResumePoint {
@@ -75,8 +77,10 @@ export interface UploadRequest {
   /** Total size when known: sizes the parts up front. */
   size?: number;
   params?: ObjectParams;
-  /** Sent on every UploadPart (SSE-C needs its key on each part). */
-  partParams?: { SSECustomerAlgorithm?: string; SSECustomerKey?: string; SSECustomerKeyMD5?: string };
+  /** Sent on every UploadPart (SSE-C needs its key on each part; requester pays). */
+  partParams?: PartParams;
+  /** Requester pays for Complete and Abort (default: what `partParams`/`params` say). */
+  payer?: { RequestPayer?: 'requester' };
   signal?: AbortSignal;
   /** The byte budget the buffers come from (default: the process-wide one). */
   budget?: BufferBudget;
@@ -94,6 +98,8 @@ export interface UploadRequest {
   checksum?: boolean;
   /** Called once the multipart upload exists (to record it for a later resume). */
   onStarted?: (uploadId: string, partSize: number) => void | Promise<void>;
+  /** Called when the upload failed and so did its abort: the upload is still in the bucket. */
+  onAbortFailed?: (uploadId: string) => void;
 }
 
 export interface UploadResult {
@@ -135,108 +141,66 @@ export async function uploadObject(
 ): Promise<UploadResult> {
   const { bucket, key, signal } = req;
   const budget = req.budget ?? processBudget;
-  const abortOpts = { abortSignal: signal };
   const base = req.resume?.partSize ?? tuning.partSize;
   const declared = req.params?.Metadata?.[SHA256_META];
   // Multipart bodies are hashed as they stream only when someone needs the hash.
   const hash = req.checksum || declared !== undefined ? createHash('sha256') : undefined;
-  let uploadId: string | undefined = req.resume?.uploadId;
-  const parts: CompletedPart[] = [];
-  const inFlight = new Set<Promise<void>>();
-  let failure: unknown;
+  const session = new MultipartSession(
+    client,
+    {
+      bucket,
+      key,
+      params: req.params,
+      partParams: req.partParams,
+      payer: req.payer,
+      signal,
+      partAttempts: tuning.partAttempts,
+    },
+    req.resume?.uploadId,
+  );
+  const pump = new PartPump(session, tuning.concurrency);
+  const buffers = new PartBuffers(budget, signal);
   let total = 0;
-  let sent = 0;
   let partNumber = 1;
 
-  // Part buffers whose upload finished, reused for later parts of this upload: far less garbage
-  // (and GC time) than a fresh 16 MiB buffer per part. Never more than `concurrency` exist.
-  const spare: Buffer[] = [];
   // The buffer being filled and its reservation.
   let buffer!: Buffer;
   let capacity = 0;
   let release: () => void = () => {};
   let filled = 0;
   const nextBuffer = async () => {
-    while (inFlight.size >= Math.max(1, tuning.concurrency - 1) && failure === undefined)
-      await Promise.race(inFlight);
-    if (failure !== undefined) throw failure;
-    // What this part may grow to. Reserved whole, up front: a transfer never waits for more
-    // budget while holding some (no hold-and-wait, so transfers sharing the budget can't
-    // deadlock). The first part of a body of unknown size may reach the threshold or the part
-    // size, whichever is larger; its buffer starts small and grows within that reservation.
-    capacity =
+    // One buffer is being filled while the others are in flight: concurrency buffers at most.
+    await pump.room(tuning.concurrency - 1);
+    // What this part may grow to. The first part of a body of unknown size may reach the
+    // threshold or the part size, whichever is larger; its buffer starts small and grows.
+    const cap =
       partNumber === 1 && req.size === undefined
         ? Math.max(partSizeFor(1, base), tuning.threshold)
         : partNumber === 1 && req.size !== undefined && req.size < tuning.threshold
           ? Math.max(req.size, 1)
           : partSizeFor(partNumber, base, req.size);
-    release = await budget.reserve(capacity, signal);
-    const size = req.size === undefined && partNumber === 1 ? Math.min(capacity, 256 * 1024) : capacity;
-    const i = spare.findIndex((b) => b.length === size);
-    if (i < 0) spare.length = 0; // the part size changed: the old buffers are of no more use
-    buffer = i >= 0 ? spare.splice(i, 1)[0]! : Buffer.allocUnsafe(size);
+    const size = req.size === undefined && partNumber === 1 ? Math.min(cap, 256 * 1024) : cap;
+    ({ buffer, capacity, release } = await buffers.take(cap, size));
     filled = 0;
   };
 
-  const sendPart = (n: number, body: Buffer, done: () => void) => {
-    const p = (async () => {
-      try {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            const res = await client.send(
-              new UploadPartCommand({
-                Bucket: bucket,
-                Key: key,
-                UploadId: uploadId,
-                PartNumber: n,
-                Body: body,
-                ContentLength: body.length,
-                ...req.partParams,
-              }),
-              abortOpts,
-            );
-            parts.push({ PartNumber: n, ETag: res.ETag });
-            sent += body.length;
-            return;
-          } catch (err) {
-            if (attempt >= tuning.partAttempts || signal?.aborted || !isRetryable(err)) throw err;
-            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-          }
-        }
-      } finally {
-        done();
-      }
-    })().then(
-      () => void inFlight.delete(p),
-      (err) => {
-        inFlight.delete(p);
-        failure ??= err;
-      },
-    );
-    inFlight.add(p);
-  };
-
   const flushPart = async () => {
-    if (uploadId === undefined) {
-      const res = await client.send(
-        new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...req.params }),
-        abortOpts,
-      );
-      uploadId = res.UploadId!;
-      await req.onStarted?.(uploadId, base);
+    if (session.uploadId === undefined) {
+      await session.create();
+      await req.onStarted?.(session.uploadId!, base);
     }
     const body = buffer.subarray(0, filled);
     const kept = req.resume?.parts.get(partNumber);
     const done = release;
     release = () => {}; // the part's reservation now belongs to its send (or is given back)
     if (kept && kept.size === filled && sameMd5(kept.etag, body)) {
-      parts.push({ PartNumber: partNumber, ETag: kept.etag });
+      pump.keep({ PartNumber: partNumber, ETag: kept.etag });
       done();
     } else {
       const whole = buffer;
-      sendPart(partNumber, body, () => {
+      pump.send(partNumber, body, () => {
         done();
-        spare.push(whole);
+        buffers.recycle(whole);
       });
     }
     partNumber++;
@@ -253,14 +217,14 @@ export async function uploadObject(
         buffer = next;
         return;
       }
-      if (total >= tuning.threshold || uploadId !== undefined) {
+      if (total >= tuning.threshold || session.uploadId !== undefined) {
         await flushPart();
         await nextBuffer();
         return;
       }
-      // The body is longer than its declared size and still below the threshold: keep it whole.
-      // The extra is taken without waiting (a waiting holder could deadlock the budget); it is
-      // bounded by the threshold.
+      // The body is longer than its declared size and still below the threshold: keep it whole
+      // (the size check below then refuses it). The extra is taken without waiting (a waiting
+      // holder could deadlock the budget); it is bounded by the threshold.
       const bigger = Math.min(Math.max(buffer.length * 4, 64 * 1024), tuning.threshold);
       const more = budget.overdraw(bigger - buffer.length);
       const prev = release;
@@ -278,7 +242,7 @@ export async function uploadObject(
       // A file: read straight into the part buffers (no chunk garbage, no copy).
       for (;;) {
         signal?.throwIfAborted();
-        if (failure !== undefined) throw failure;
+        pump.check();
         if (filled === buffer.length) await makeRoom();
         const n = await body.read(buffer, filled, buffer.length - filled, total);
         if (n === 0) break;
@@ -289,7 +253,7 @@ export async function uploadObject(
     } else {
       for await (const chunk of body) {
         signal?.throwIfAborted();
-        if (failure !== undefined) throw failure;
+        pump.check();
         hash?.update(chunk);
         let offset = 0;
         while (offset < chunk.length) {
@@ -303,8 +267,11 @@ export async function uploadObject(
       }
     }
     signal?.throwIfAborted();
+    // A body that ended early (or ran long) without an error — a truncated file, a stream a
+    // server ended on disconnect — must not become a short object.
+    if (req.size !== undefined && total !== req.size) throw sizeMismatch(key, total, req.size);
 
-    if (uploadId === undefined && total < tuning.threshold) {
+    if (session.uploadId === undefined && total < tuning.threshold) {
       const body = buffer.subarray(0, filled);
       const sha256 = createHash('sha256').update(body).digest('hex');
       if (declared !== undefined && declared !== sha256) throw checksumMismatch(key, declared, sha256);
@@ -318,10 +285,9 @@ export async function uploadObject(
             Body: body,
             ContentLength: filled,
           }),
-          abortOpts,
+          { abortSignal: signal },
         );
-        sent = filled;
-        return { size: total, etag: res.ETag, parts: 0, sha256, sentBytes: sent };
+        return { size: total, etag: res.ETag, parts: 0, sha256, sentBytes: filled };
       } finally {
         release();
       }
@@ -332,48 +298,28 @@ export async function uploadObject(
     if (declared !== undefined && declared !== sha256) throw checksumMismatch(key, declared, sha256 ?? '');
     if (filled > 0 || partNumber === 1) await flushPart();
     else release();
-    while (inFlight.size > 0) await Promise.race(inFlight);
-    if (failure !== undefined) throw failure;
-    parts.sort((a, b) => a.PartNumber! - b.PartNumber!);
-    const done = await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: parts },
-      }),
-      abortOpts,
-    );
-    return { size: total, etag: done.ETag || undefined, parts: parts.length, sha256, sentBytes: sent };
+    const parts = await pump.drain();
+    const done = await session.complete(parts);
+    return { size: total, etag: done.etag, parts: parts.length, sha256, sentBytes: pump.sent };
   } catch (err) {
-    failure ??= err;
+    const failure = pump.failure ?? err;
     release();
-    await Promise.allSettled(inFlight);
-    if (uploadId !== undefined) await abortUpload(client, bucket, key, uploadId);
+    await pump.settle();
+    if (!(await session.abort())) req.onAbortFailed?.(session.uploadId!);
     throw failure;
   }
 }
 
-/** Abort a multipart upload, ignoring failure (the caller is already handling an error). */
-export async function abortUpload(client: S3Client, bucket: string, key: string, uploadId: string) {
-  await client
-    .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
-    .catch(() => {});
+/** The error for a body whose length is not the size declared for it (defect 8). */
+export function sizeMismatch(key: string, got: number, declared: number): StorageError {
+  const what = got < declared ? 'ended early' : 'ran past its declared size';
+  return new StorageError(
+    'InvalidArgument',
+    `upload of ${key} ${what}: ${got} of ${declared} bytes; nothing was stored`,
+  );
 }
 
 /** True when `etag` is the MD5 of `body` (so a part can be reused without sending it again). */
 function sameMd5(etag: string, body: Buffer): boolean {
   return etag.replace(/"/g, '').toLowerCase() === createHash('md5').update(body).digest('hex');
-}
-
-function isRetryable(err: unknown): boolean {
-  const e = err as {
-    $retryable?: unknown;
-    $metadata?: { httpStatusCode?: number };
-    code?: string;
-    name?: string;
-  };
-  if (e.name === 'AbortError') return false;
-  const status = e.$metadata?.httpStatusCode;
-  return Boolean(e.$retryable) || (status !== undefined && status >= 500) || typeof e.code === 'string';
 }

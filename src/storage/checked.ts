@@ -61,6 +61,10 @@ export function checkedStorage(inner: Storage): Storage {
     const removeTree = inner.removeTree.bind(inner);
     outer.removeTree = async (path) => removeTree(nonRoot(path, 'remove'));
   }
+  if (inner.openWrite) {
+    const openWrite = inner.openWrite.bind(inner);
+    outer.openWrite = async (path, options) => openWrite(nonRoot(path, 'write'), options);
+  }
   if (inner.close) outer.close = inner.close.bind(inner);
   Object.defineProperty(outer, WRAPPED, { value: inner });
   return outer;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { OpenWriteOptions, WriteHandle } from './handles.js';
 
 /**
  * Paths given to a backend are relative to its root, already validated and normalised by
@@ -124,6 +125,8 @@ export interface Storage {
   setModTime?(path: StoragePath, mtime: Date): Promise<void>;
   /** Remove a folder and everything below it (a fast path for `rm -r`). NotFound if missing. */
   removeTree?(path: StoragePath): Promise<void>;
+  /** Open a file for writing at offsets, many calls, then close or abort (handles.ts). */
+  openWrite?(path: StoragePath, options?: OpenWriteOptions): Promise<WriteHandle>;
   /** Release connections, timers and files. */
   close?(): Promise<void>;
 }
@@ -142,7 +145,14 @@ export function unwrapStorage(storage: Storage): Storage {
 }
 
 /** The names of the optional capabilities, for listings such as `ferry doctor`. */
-export const capabilityNames = ['copy', 'copyFrom', 'rename', 'setModTime', 'removeTree'] as const;
+export const capabilityNames = [
+  'copy',
+  'copyFrom',
+  'rename',
+  'setModTime',
+  'removeTree',
+  'openWrite',
+] as const;
 export type Capability = (typeof capabilityNames)[number];
 
 export function capabilitiesOf(storage: Storage): Capability[] {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
 import { storageConformance } from '../conformance/storage-contract.js';
+import { writeHandleConformance } from '../conformance/write-handle-contract.js';
 import { collect, readText } from '../support/collect.js';
 
 storageConformance('local', async () => {
@@ -12,6 +13,17 @@ storageConformance('local', async () => {
   return {
     storage: checkedStorage(new LocalStorage(dir)),
     keepsMetadata: false,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+writeHandleConformance('local', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-local-wh-'));
+  return {
+    storage: checkedStorage(new LocalStorage(dir)),
+    keepsMetadata: false,
+    large: 3 * 1024 * 1024 + 4321,
+    window: 1024 * 1024,
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });

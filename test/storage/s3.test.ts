@@ -1,7 +1,30 @@
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { storageConformance } from '../conformance/storage-contract.js';
+import { writeHandleConformance } from '../conformance/write-handle-contract.js';
 import { testS3Storage } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
 
 storageConformance('s3 (real S3 server)', async () => {
   const { storage } = await testS3Storage();
   return { storage, keepsMetadata: true };
+});
+
+writeHandleConformance('s3 (real S3 server)', async () => {
+  const { storage, raw, client, conn } = await testS3Storage();
+  // Small parts and a small reorder window, so a few MiB exercise parts, reordering and spilling.
+  raw.upload = { ...raw.upload, threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 3, writeWindow: MiB };
+  return {
+    storage,
+    keepsMetadata: true,
+    large: 12 * MiB + 4321,
+    window: MiB,
+    // What `ferry uploads` would list under this storage's prefix.
+    leftovers: async () => {
+      const res = await client.send(
+        new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: `${conn.prefix}/` }),
+      );
+      return res.Uploads?.length ?? 0;
+    },
+  };
 });

@@ -6,6 +6,8 @@ export type FaultAction =
   | 'pass'
   /** Answer 500 InternalError without forwarding. */
   | 'fail'
+  /** Answer 403 AccessDenied without forwarding (a policy refusing the call). */
+  | 'deny'
   /** Forward, but hold the response back for `delayMs` first. */
   | { delayMs: number };
 
@@ -38,12 +40,13 @@ export async function startFaultProxy(
       answered[entry.op] = (answered[entry.op] ?? 0) + 1;
     });
     const action = proxy.decide(entry);
-    if (action === 'fail') {
+    if (action === 'fail' || action === 'deny') {
+      const [status, code] = action === 'fail' ? [500, 'InternalError'] : [403, 'AccessDenied'];
       req.resume();
       req.on('end', () => {
-        res.writeHead(500, { 'content-type': 'application/xml' });
+        res.writeHead(status, { 'content-type': 'application/xml' });
         res.end(
-          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>injected by the fault proxy</Message></Error>',
+          `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected by the fault proxy</Message></Error>`,
         );
       });
       return;

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { bodyToReadable } from '../body.js';
 import { StorageError, type StorageErrorCode } from '../errors.js';
+import type { OpenWriteOptions, WriteHandle } from '../handles.js';
 import { decodeSegment, encodeSegment } from '../names.js';
 import { moveByCopy } from '../operations.js';
 import { baseName, joinPath, parentOf } from '../paths.js';
@@ -18,6 +19,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../types.js';
+import { openLocalWrite } from './write-handle.js';
 
 /** Files being written are named like this until they are complete; listings hide them. */
 const PARTIAL = /^\.ferry-partial-[0-9a-f]{12}-/;
@@ -148,6 +150,13 @@ export class LocalStorage implements Storage {
       throw translate(err, path);
     }
     return this.stat(path);
+  }
+
+  /** A write handle (write-handle.ts): a partial file in the same folder, renamed on close. */
+  async openWrite(path: StoragePath, options: OpenWriteOptions = {}): Promise<WriteHandle> {
+    await this.guard(path);
+    const target = { abs: this.abs(path), path, translate: (err: unknown) => translate(err, path) };
+    return openLocalWrite({ ...target, stat: () => this.stat(path) }, options);
   }
 
   async remove(path: StoragePath): Promise<void> {

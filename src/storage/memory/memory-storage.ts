@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { bodyToBuffer } from '../body.js';
 import { notFound, StorageError } from '../errors.js';
+import type { OpenWriteOptions, WriteAttributes, WriteHandle } from '../handles.js';
 import { baseName, isWithin, parentOf } from '../paths.js';
 import type {
   Entry,
@@ -11,6 +12,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../types.js';
+import { MemoryWriteHandle } from './write-handle.js';
 
 interface MemoryFile {
   data: Buffer;
@@ -69,6 +71,34 @@ export class MemoryStorage implements Storage {
     };
     this.files.set(path, file);
     return fileEntry(path, file);
+  }
+
+  async openWrite(path: StoragePath, options: OpenWriteOptions = {}): Promise<WriteHandle> {
+    return new MemoryWriteHandle(
+      {
+        existing: (p) => {
+          if (this.dirs.has(p)) throw isDir(p);
+          return this.files.get(p)?.data;
+        },
+        commit: (p, data, attrs: WriteAttributes, exclusive) => {
+          if (this.dirs.has(p)) throw isDir(p);
+          if (exclusive && this.files.has(p)) {
+            throw new StorageError('AlreadyExists', `already exists: /${p}`, { path: p });
+          }
+          this.ensureParents(p);
+          const file: MemoryFile = {
+            data,
+            mtime: attrs.mtime ?? new Date(),
+            contentType: attrs.contentType,
+            metadata: { ...attrs.metadata },
+          };
+          this.files.set(p, file);
+          return fileEntry(p, file);
+        },
+      },
+      path,
+      options,
+    );
   }
 
   async remove(path: StoragePath): Promise<void> {

@@ -16,6 +16,7 @@ import { listPagerFor } from '../../s3/list-pager.js';
 import { type ObjectParams, objectParamsFor } from '../../s3/object-params.js';
 import { defaultUploadTuning, type UploadTuning } from '../../s3/upload.js';
 import { notFound, StorageError } from '../errors.js';
+import type { OpenWriteOptions, WriteHandle } from '../handles.js';
 import { baseName } from '../paths.js';
 import {
   type Entry,
@@ -31,6 +32,7 @@ import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META } fr
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { renameFolder } from './rename-folder.js';
 import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
+import { openS3Write } from './write-handle.js';
 
 const EPOCH = new Date(0);
 
@@ -142,6 +144,11 @@ export class S3Storage implements Storage {
   /** Write through the upload engine (transfer-io.ts; S3-only extras in `S3WriteOptions`). */
   async write(path: StoragePath, body: WriteBody, options: S3WriteOptions = {}): Promise<Entry> {
     return writeFile(this, path, body, options);
+  }
+
+  /** A write handle: a multipart upload held open across writes (write-handle.ts). */
+  async openWrite(path: StoragePath, options: OpenWriteOptions = {}): Promise<WriteHandle> {
+    return openS3Write(this, path, options);
   }
 
   async remove(path: StoragePath): Promise<void> {

@@ -121,7 +121,10 @@ export async function writeFile(
   const source = options.resumeSource;
   const journal = source && new UploadJournal(s3.conn.endpoint ?? 'aws', s3.bucket, key);
   const res = await s3.send('PutObject', key, async () => {
-    const resume = source && (await journal!.resumePoint(s3.client, source));
+    const resume = source && (await journal!.resumePoint(s3.client, source, s3.params.payer));
+    // An upload whose abort failed is still in the bucket: its journal entry stays, so the next
+    // run finds it (and resumes or aborts it); `ferry uploads` lists it meanwhile.
+    let abortFailed = false;
     try {
       const result = await uploadObject(
         s3.client,
@@ -136,10 +139,14 @@ export async function writeFile(
             Metadata: metadata,
           },
           partParams: s3.params.part,
+          payer: s3.params.payer,
           signal: options.signal,
           budget: s3.budget,
           resume,
           onStarted: source && ((id, partSize) => journal!.record(id, partSize, source)),
+          onAbortFailed: () => {
+            abortFailed = true;
+          },
         },
         s3.upload,
       );
@@ -147,7 +154,7 @@ export async function writeFile(
       return result;
     } finally {
       // Completed or aborted: either way there is nothing left to resume.
-      await journal?.forget();
+      if (!abortFailed) await journal?.forget();
       if (body instanceof Readable) body.destroy(); // read directly or not, release the file
     }
   });

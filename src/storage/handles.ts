@@ -1,0 +1,200 @@
+import { StorageError } from './errors.js';
+import type { Entry, StoragePath } from './types.js';
+
+/**
+ * The write handle: what a protocol server (SFTP WRITE, FTP STOR/APPE/REST, WebDAV PUT) holds
+ * between opening a file for writing and closing it.
+ *
+ * Contract (test/conformance/write-handle-contract.ts checks it on every backend):
+ * - `write(offset, bytes)` any number of times, in any order; bytes may be reused by the caller
+ *   as soon as the promise resolves. Gaps never written read back as zeros.
+ * - Nothing is visible at `path` until `close()` resolves; then the whole new file is, at once
+ *   (an overwrite replaces the old file only when the new one is complete).
+ * - `abort()`, an idle timeout or the signal leave nothing behind (the old file, if any, stays).
+ * - A failed `write` or `close` aborts the handle.
+ * - `size`, when given, is checked at close: a file that ended early (or ran past it) is not
+ *   stored (InvalidArgument).
+ * Modes:
+ * - `truncate` (default): create, or replace at close.
+ * - `exclusive`: create only; AlreadyExists if a file is there at open or appears before close
+ *   (two racing exclusive writers: exactly one wins).
+ * - `append`: the new file starts with all of the existing file's bytes (none if missing); writes
+ *   go at offsets ≥ `startOffset` (the existing size).
+ * - `resume`: the new file starts with the first `resumeFrom` bytes of the existing file (FTP
+ *   REST + STOR); NotFound when missing, InvalidArgument when shorter than `resumeFrom`.
+ */
+export type WriteMode = 'truncate' | 'exclusive' | 'append' | 'resume';
+
+export interface WriteAttributes {
+  /** Modification time to record (S3: `X-Amz-Meta-Mtime`). */
+  mtime?: Date;
+  contentType?: string;
+  /** User metadata (names in lower case); replaces what was given before. */
+  metadata?: Record<string, string>;
+}
+
+export interface OpenWriteOptions extends WriteAttributes {
+  mode?: WriteMode;
+  /** `resume` only: bytes of the existing file to keep (default: all of them). */
+  resumeFrom?: number;
+  /** Final size when known: sizes parts up front, and is checked at close. */
+  size?: number;
+  /** Aborting it aborts the handle (a client that disconnected). */
+  signal?: AbortSignal;
+  /** Abort the handle when no call came for this long (default: never). */
+  idleTimeoutMs?: number;
+}
+
+export interface WriteHandle {
+  readonly path: StoragePath;
+  /** Where the caller's bytes begin: 0, or the bytes kept by `append` / `resume`. */
+  readonly startOffset: number;
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Attributes for the file, given before close. Free on every backend while the file is small
+   * enough to go up whole at close; on S3 a file already being sent in parts costs one
+   * server-side copy at close when the attributes changed (S3 fixes metadata at upload start).
+   */
+  setAttributes(attrs: WriteAttributes): Promise<void>;
+  /** Finish: the file appears (or replaces the old one) whole. */
+  close(): Promise<Entry>;
+  /** Give up: nothing is left behind. Idempotent, never throws. */
+  abort(): Promise<void>;
+}
+
+/**
+ * What every backend's handle shares: calls run one at a time in call order (a server may
+ * pipeline WRITEs without waiting), the idle timer, the signal, the closed/aborted state, and
+ * argument checks. A backend supplies `doWrite`, `doClose` and `doAbort`.
+ */
+export abstract class BaseWriteHandle implements WriteHandle {
+  protected attrs: WriteAttributes;
+  /**
+   * Fires when the handle is aborted (by `abort`, the idle timer, the caller's signal or a failed
+   * call): backends pass it to every wait and S3 call, so a stuck call ends and `doAbort` runs
+   * only after it.
+   */
+  protected readonly aborter = new AbortController();
+  private queue: Promise<unknown> = Promise.resolve();
+  private state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
+  private why = '';
+  private idle: NodeJS.Timeout | undefined;
+  private readonly onSignal = () => void this.abortFor('the client went away (signal aborted)');
+
+  constructor(
+    readonly path: StoragePath,
+    protected readonly options: OpenWriteOptions,
+    public startOffset = 0,
+  ) {
+    this.attrs = { mtime: options.mtime, contentType: options.contentType, metadata: options.metadata };
+    options.signal?.addEventListener('abort', this.onSignal, { once: true });
+    this.touch();
+  }
+
+  protected abstract doWrite(offset: number, bytes: Uint8Array): Promise<void>;
+  protected abstract doClose(): Promise<Entry>;
+  protected abstract doAbort(): Promise<void>;
+
+  write(offset: number, bytes: Uint8Array): Promise<void> {
+    return this.run(async () => {
+      if (!Number.isSafeInteger(offset) || offset < this.startOffset) {
+        throw new StorageError(
+          'InvalidArgument',
+          `write offset must be an integer ≥ ${this.startOffset}, got ${offset}: /${this.path}`,
+          { path: this.path },
+        );
+      }
+      // Past the declared size: refused now rather than at close (and, on S3, before it could
+      // make parts too small for the store to accept).
+      const { size } = this.options;
+      if (size !== undefined && offset + bytes.length > size)
+        checkFinalSize(this.path, offset + bytes.length, size);
+      if (bytes.length > 0) await this.doWrite(offset, bytes);
+    });
+  }
+
+  setAttributes(attrs: WriteAttributes): Promise<void> {
+    return this.run(async () => {
+      this.attrs = { ...this.attrs, ...attrs };
+    });
+  }
+
+  close(): Promise<Entry> {
+    return this.run(async () => {
+      this.state = 'closing';
+      clearTimeout(this.idle);
+      const entry = await this.doClose();
+      this.finish('closed');
+      return entry;
+    });
+  }
+
+  async abort(): Promise<void> {
+    await this.abortFor('aborted');
+  }
+
+  /** Run `fn` after every earlier call; a failure aborts the handle. */
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(async () => {
+      this.ensureOpen();
+      // The idle clock runs only between calls: a call waiting on a slow store is not idle.
+      clearTimeout(this.idle);
+      try {
+        const result = await fn();
+        this.touch();
+        return result;
+      } catch (err) {
+        await this.abortFor(`a call failed: ${(err as Error).message}`, true);
+        throw err;
+      }
+    });
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private ensureOpen(): void {
+    if (this.state === 'open') return;
+    throw new StorageError('InvalidArgument', `write handle ${this.state}${this.why}: /${this.path}`, {
+      path: this.path,
+    });
+  }
+
+  private touch(): void {
+    const ms = this.options.idleTimeoutMs;
+    if (ms === undefined || this.state !== 'open') return;
+    clearTimeout(this.idle);
+    this.idle = setTimeout(() => void this.abortFor(`after ${ms} ms without a call`), ms);
+    this.idle.unref?.();
+  }
+
+  /** `inQueue`: called from the running call itself (so not waiting for the queue). */
+  private async abortFor(why: string, inQueue = false): Promise<void> {
+    if (this.state === 'closed' || this.state === 'aborted') return;
+    this.finish('aborted');
+    this.why = ` (${why})`;
+    this.aborter.abort(
+      new StorageError('InvalidArgument', `write handle aborted (${why}): /${this.path}`, {
+        path: this.path,
+      }),
+    );
+    if (!inQueue) await this.queue;
+    await this.doAbort().catch(() => {});
+  }
+
+  private finish(state: 'closed' | 'aborted'): void {
+    this.state = state;
+    clearTimeout(this.idle);
+    this.options.signal?.removeEventListener('abort', this.onSignal);
+  }
+}
+
+/** The final size check every backend makes at close (an upload that ended early). */
+export function checkFinalSize(path: StoragePath, got: number, declared: number | undefined): void {
+  if (declared === undefined || got === declared) return;
+  const what = got < declared ? 'ended early' : 'ran past its declared size';
+  throw new StorageError(
+    'InvalidArgument',
+    `write of /${path} ${what}: ${got} of ${declared} bytes; nothing was stored`,
+    { path },
+  );
+}

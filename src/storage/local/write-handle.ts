@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import { StorageError } from '../errors.js';
+import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions, type WriteHandle } from '../handles.js';
+import { resumeLength } from '../memory/write-handle.js';
+import { baseName } from '../paths.js';
+import type { Entry, StoragePath } from '../types.js';
+
+/** What the local handle needs of LocalStorage (the path already guarded against escapes). */
+export interface LocalTarget {
+  /** Absolute path of the file. */
+  abs: string;
+  path: StoragePath;
+  /** errno → StorageError for this path. */
+  translate: (err: unknown) => unknown;
+  /** The entry at `path` once written. */
+  stat: () => Promise<Entry>;
+}
+
+/**
+ * The local backend's write handle: a hidden partial file in the target's folder (named like the
+ * partial files of `write`, so listings hide it), written at offsets, then renamed into place on
+ * close — or, for `exclusive`, hard-linked into place (link fails if a file appeared: exactly
+ * one racer wins) and unlinked. Abort removes the partial file.
+ */
+export async function openLocalWrite(target: LocalTarget, options: OpenWriteOptions): Promise<WriteHandle> {
+  const { abs, path, translate } = target;
+  const mode = options.mode ?? 'truncate';
+  const dir = nodePath.dirname(abs);
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    const existing = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (existing?.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+    if (mode === 'exclusive' && existing) {
+      throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
+    }
+    const keep =
+      mode === 'append'
+        ? (existing?.size ?? 0)
+        : mode === 'resume'
+          ? resumeLength(path, existing?.size, options.resumeFrom)
+          : 0;
+    const partial = nodePath.join(
+      dir,
+      `.ferry-partial-${randomBytes(6).toString('hex')}-${baseName(path)}`.slice(0, 255),
+    );
+    if (keep > 0) {
+      await fs.copyFile(abs, partial, fs.constants.COPYFILE_EXCL);
+      await fs.truncate(partial, keep);
+    }
+    const file = await fs.open(partial, keep > 0 ? 'r+' : 'wx');
+    return new LocalWriteHandle(target, options, keep, partial, file);
+  } catch (err) {
+    throw translate(err);
+  }
+}
+
+class LocalWriteHandle extends BaseWriteHandle {
+  private size: number;
+
+  constructor(
+    private readonly target: LocalTarget,
+    options: OpenWriteOptions,
+    keep: number,
+    private readonly partial: string,
+    private file: fs.FileHandle | undefined,
+  ) {
+    super(target.path, options, keep);
+    this.size = keep;
+  }
+
+  protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+    try {
+      for (let at = 0; at < bytes.length; ) {
+        const { bytesWritten } = await this.file!.write(bytes, at, bytes.length - at, offset + at);
+        at += bytesWritten;
+      }
+    } catch (err) {
+      throw this.target.translate(err);
+    }
+    this.size = Math.max(this.size, offset + bytes.length);
+  }
+
+  protected async doClose(): Promise<Entry> {
+    checkFinalSize(this.path, this.size, this.options.size);
+    const { abs } = this.target;
+    try {
+      await this.file!.close();
+      this.file = undefined;
+      const { mtime } = this.attrs;
+      if (mtime) await fs.utimes(this.partial, mtime, mtime);
+      if (this.options.mode === 'exclusive') {
+        await fs.link(this.partial, abs).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST') {
+            throw new StorageError('AlreadyExists', `already exists: /${this.path}`, { path: this.path });
+          }
+          throw err;
+        });
+        await fs.rm(this.partial, { force: true });
+      } else {
+        const st = await fs.stat(abs).catch(() => undefined);
+        if (st?.isDirectory()) {
+          throw new StorageError('IsADirectory', `is a folder: /${this.path}`, { path: this.path });
+        }
+        await fs.rename(this.partial, abs);
+      }
+    } catch (err) {
+      throw this.target.translate(err);
+    }
+    return this.target.stat();
+  }
+
+  protected async doAbort(): Promise<void> {
+    await this.file?.close().catch(() => {});
+    this.file = undefined;
+    await fs.rm(this.partial, { force: true });
+  }
+}

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { isAwsEndpoint } from '../../s3/connection.js';
+import { StorageError } from '../errors.js';
+import type { StoragePath } from '../types.js';
+import type { S3Storage } from './s3-storage.js';
+
+/** Metadata naming the handle that claimed a name for an exclusive multipart write. */
+const CLAIM_META = 'ferry-claim';
+
+/**
+ * Stores whose CompleteMultipartUpload honours If-None-Match (AWS S3 since 2024). RGW 16 ignores
+ * it (checked: it overwrote), so elsewhere an exclusive multipart write first claims the name
+ * with a conditional zero-byte PutObject, which the completed object then replaces.
+ */
+export function hasConditionalComplete(s3: S3Storage): boolean {
+  return s3.conn.endpoint === undefined || isAwsEndpoint(s3.conn.endpoint);
+}
+
+/** A 412 on a conditional create means someone else created the file: AlreadyExists. */
+export function exclusiveLost(err: unknown, path: StoragePath): unknown {
+  if (StorageError.is(err, 'Conflict')) {
+    return new StorageError('AlreadyExists', `already exists: /${path}`, { path, cause: err });
+  }
+  return err;
+}
+
+/**
+ * Claim `path` with a conditional zero-byte object (AlreadyExists when something is there);
+ * resolves to the claim's id. The claim is visible as an empty file until replaced or dropped.
+ */
+export async function claimName(s3: S3Storage, path: StoragePath, signal: AbortSignal): Promise<string> {
+  const claim = randomBytes(8).toString('hex');
+  const key = s3.keys.file(path);
+  try {
+    await s3.send('PutObject', key, () =>
+      s3.client.send(
+        new PutObjectCommand({
+          Bucket: s3.bucket,
+          Key: key,
+          ...s3.params.create,
+          Metadata: { [CLAIM_META]: claim },
+          Body: Buffer.alloc(0),
+          ContentLength: 0,
+          IfNoneMatch: '*',
+        }),
+        { abortSignal: signal },
+      ),
+    );
+  } catch (err) {
+    throw exclusiveLost(err, path);
+  }
+  return claim;
+}
+
+/** Remove a claim, only if it is still ours (never throws). */
+export async function dropClaim(s3: S3Storage, path: StoragePath, claim: string): Promise<void> {
+  const head = await s3.head(path).catch(() => undefined);
+  if (head?.Metadata?.[CLAIM_META] !== claim) return;
+  await s3.client
+    .send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: s3.keys.file(path), ...s3.params.payer }))
+    .catch(() => {});
+}

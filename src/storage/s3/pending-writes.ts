@@ -1,0 +1,137 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BufferBudget } from '../../s3/buffer-budget.js';
+
+/** A shared budget reservation, given back when every piece cut from it is gone. */
+interface Hold {
+  pieces: number;
+  release: () => void;
+}
+
+/** Bytes [start, end) written ahead of the stream: in memory (`data`), or in the spill file. */
+interface Piece {
+  start: number;
+  end: number;
+  data?: Buffer;
+  hold?: Hold;
+}
+
+/**
+ * Writes that arrived ahead of the next byte the S3 write handle can stream (out of order). Those
+ * inside the reorder window are copied into memory, paid for by the buffer budget; those past it,
+ * or when the budget has no room, go to a spill file at their own offsets (a sparse temporary
+ * file, unlinked at once so nothing is left even after a crash). A later write wins over an
+ * earlier one where they overlap. Pieces are kept sorted and disjoint.
+ */
+export class PendingWrites {
+  private pieces: Piece[] = [];
+  private spill: fs.FileHandle | undefined;
+  /** Bytes now held in memory / in the spill file (for tests and benchmarks). */
+  memoryBytes = 0;
+  spilledBytes = 0;
+
+  constructor(
+    private readonly budget: BufferBudget,
+    private readonly dir = process.env.FERRY_SPILL_DIR || tmpdir(),
+  ) {}
+
+  get empty(): boolean {
+    return this.pieces.length === 0;
+  }
+
+  /** Start of the first pending piece. */
+  get first(): number | undefined {
+    return this.pieces[0]?.start;
+  }
+
+  /** Keep `bytes` at `offset`; in memory when `inWindow` and the budget has room now. */
+  async add(offset: number, bytes: Uint8Array, inWindow: boolean): Promise<void> {
+    const end = offset + bytes.length;
+    const release = inWindow ? this.budget.tryReserve(bytes.length) : undefined;
+    let piece: Piece;
+    if (release) {
+      piece = { start: offset, end, data: Buffer.from(bytes), hold: { pieces: 1, release } };
+      this.memoryBytes += bytes.length;
+    } else {
+      const file = await this.spillFile();
+      for (let at = 0; at < bytes.length; ) {
+        at += (await file.write(bytes, at, bytes.length - at, offset + at)).bytesWritten;
+      }
+      this.spilledBytes += bytes.length;
+      piece = { start: offset, end };
+    }
+    this.cut(offset, end);
+    const i = this.pieces.findIndex((p) => p.start > offset);
+    this.pieces.splice(i < 0 ? this.pieces.length : i, 0, piece);
+  }
+
+  /** Remove and return the first piece. */
+  shift(): Piece | undefined {
+    const p = this.pieces.shift();
+    if (p?.data) this.memoryBytes -= p.data.length;
+    return p;
+  }
+
+  /** Give a piece's memory back. */
+  done(piece: Piece): void {
+    if (piece.hold && --piece.hold.pieces === 0) piece.hold.release();
+  }
+
+  /** Read spilled bytes at `position` into `buffer`. */
+  async readSpill(buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
+    for (let at = 0; at < length; ) {
+      const { bytesRead } = await this.spill!.read(buffer, offset + at, length - at, position + at);
+      if (bytesRead === 0) throw new Error('spill file shorter than what was written to it');
+      at += bytesRead;
+    }
+  }
+
+  /** Drop everything (memory given back, spill file closed). */
+  async close(): Promise<void> {
+    for (const p of this.pieces) this.done(p);
+    this.pieces = [];
+    this.memoryBytes = 0;
+    await this.spill?.close().catch(() => {});
+    this.spill = undefined;
+  }
+
+  /** Remove [from, to) from the pieces (a newer write covers it). */
+  private cut(from: number, to: number): void {
+    const out: Piece[] = [];
+    for (const p of this.pieces) {
+      if (p.end <= from || p.start >= to) {
+        out.push(p);
+        continue;
+      }
+      if (p.data) this.memoryBytes -= p.data.length;
+      const parts: Piece[] = [];
+      if (p.start < from) parts.push(slice(p, p.start, from));
+      if (p.end > to) parts.push(slice(p, to, p.end));
+      if (p.hold) p.hold.pieces += parts.length;
+      for (const q of parts) if (q.data) this.memoryBytes += q.data.length;
+      out.push(...parts);
+      this.done(p);
+    }
+    this.pieces = out;
+  }
+
+  private async spillFile(): Promise<fs.FileHandle> {
+    if (!this.spill) {
+      const path = join(this.dir, `ferry-spill-${process.pid}-${randomBytes(6).toString('hex')}`);
+      this.spill = await fs.open(path, 'wx+', 0o600);
+      await fs.unlink(path); // open but nameless: removed with the handle, even on a crash
+    }
+    return this.spill;
+  }
+}
+
+function slice(p: Piece, start: number, end: number): Piece {
+  return {
+    start,
+    end,
+    data: p.data?.subarray(start - p.start, end - p.start),
+    hold: p.hold,
+  };
+}

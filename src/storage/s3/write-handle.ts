@@ -1,0 +1,412 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, type HeadObjectCommandOutput, PutObjectCommand } from '@aws-sdk/client-s3';
+import { SHA256_META } from '../../s3/checksum.js';
+import { copyObject } from '../../s3/copy.js';
+import { MultipartSession } from '../../s3/multipart-session.js';
+import { type PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
+import { PartPump } from '../../s3/part-pump.js';
+import { MAX_PART_SIZE, MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
+import { StorageError } from '../errors.js';
+import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions, type WriteHandle } from '../handles.js';
+import { resumeLength } from '../memory/write-handle.js';
+import { baseName } from '../paths.js';
+import type { Entry, StoragePath } from '../types.js';
+import { contentTypeFor } from './entries.js';
+import { claimName, dropClaim, exclusiveLost, hasConditionalComplete } from './exclusive-claim.js';
+import { formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
+import { PendingWrites } from './pending-writes.js';
+import type { S3Storage } from './s3-storage.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * Open an S3 write handle (see handles.ts for the contract). Costs a HEAD (and a one-key LIST
+ * when nothing is at `path`, to refuse a folder); `append`/`resume` then copy the kept bytes
+ * server-side (UploadPartCopy, from 5 MiB) or read them into the first part.
+ */
+export async function openS3Write(
+  s3: S3Storage,
+  path: StoragePath,
+  options: OpenWriteOptions,
+): Promise<WriteHandle> {
+  const mode = options.mode ?? 'truncate';
+  const head = await s3.head(path);
+  if (
+    head
+      ? isDirMarkerHead(head.ContentLength, head.ContentType)
+      : (await s3.firstKeyUnder(path)) !== undefined
+  ) {
+    throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+  }
+  if (mode === 'exclusive' && head)
+    throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
+  const keep =
+    mode === 'append'
+      ? (head?.ContentLength ?? 0)
+      : mode === 'resume'
+        ? resumeLength(path, head?.ContentLength, options.resumeFrom)
+        : 0;
+  const handle = new S3WriteHandle(s3, path, options, keep, keep > 0 ? head : undefined);
+  try {
+    await handle.keepExisting();
+  } catch (err) {
+    await handle.abort();
+    throw err;
+  }
+  return handle;
+}
+
+/**
+ * A multipart upload held open across the protocol's WRITE calls. Bytes at the next expected
+ * offset stream into part buffers and out as parts (at most `concurrency` parts held, all from
+ * the buffer budget, so a slow S3 slows the writer). Writes ahead of it wait in PendingWrites:
+ * in memory inside the reorder window, in a spill file past it. Nothing is visible until close
+ * (CompleteMultipartUpload, or one PutObject for a file smaller than a part); abort, failure,
+ * idle timeout and the signal abort the upload.
+ */
+class S3WriteHandle extends BaseWriteHandle {
+  private readonly key: string;
+  private readonly session: MultipartSession;
+  private readonly pump: PartPump;
+  private readonly buffers: PartBuffers;
+  private readonly pending: PendingWrites;
+  private cur: PartBuffer | undefined;
+  private filled = 0;
+  /** The next byte of the file to stream: everything before it is in a part or `cur`. */
+  private pos: number;
+  private partNumber = 1;
+  /** Parts copied from the existing object (append/resume). */
+  private copiedParts = 0;
+  /** Attributes the multipart upload was created with (they can't change afterwards). */
+  private createdWith: string | undefined;
+  /** Exclusive multipart on a store without conditional complete: the claim's id. */
+  private claim: string | undefined;
+
+  constructor(
+    private readonly s3: S3Storage,
+    path: StoragePath,
+    options: OpenWriteOptions,
+    keep: number,
+    private readonly existing: HeadObjectCommandOutput | undefined,
+  ) {
+    super(path, options, keep);
+    this.pos = keep;
+    this.key = s3.keys.file(path);
+    const signal = this.aborter.signal;
+    this.session = new MultipartSession(s3.client, {
+      bucket: s3.bucket,
+      key: this.key,
+      partParams: s3.params.part,
+      payer: s3.params.payer,
+      signal,
+      partAttempts: s3.upload.partAttempts,
+    });
+    this.pump = new PartPump(this.session, s3.upload.concurrency);
+    this.buffers = new PartBuffers(s3.budget, signal);
+    this.pending = new PendingWrites(s3.budget);
+    if (existing) {
+      // Appending keeps what the file was unless the caller says otherwise.
+      const { [SHA256_META]: _, ...metadata } = existing.Metadata ?? {};
+      this.attrs = {
+        contentType: options.contentType ?? existing.ContentType,
+        metadata: options.metadata ?? metadata,
+        mtime: options.mtime,
+      };
+    }
+  }
+
+  /** append/resume: the first `startOffset` bytes come from the existing object. */
+  async keepExisting(): Promise<void> {
+    const keep = this.startOffset;
+    if (keep === 0) return;
+    if (this.options.size !== undefined && this.options.size < keep) {
+      throw new StorageError(
+        'InvalidArgument',
+        `size ${this.options.size} is less than the ${keep} bytes kept: /${this.path}`,
+        { path: this.path },
+      );
+    }
+    const etag = this.existing?.ETag;
+    if (keep >= MIN_PART_SIZE) {
+      // Server-side: parts of ≤ 1 GiB (each ≥ 5 MiB), pinned to the version seen at open.
+      await this.start();
+      const n = Math.ceil(keep / Math.min(MAX_PART_SIZE, 1024 * MiB));
+      const step = Math.ceil(keep / n);
+      for (let from = 0; from < keep; from += step) {
+        const to = Math.min(keep, from + step) - 1;
+        const part = await this.s3.send('UploadPartCopy', this.key, () =>
+          this.session.copyPart(this.partNumber, {
+            bucket: this.s3.bucket,
+            key: this.key,
+            from,
+            to,
+            ifMatch: etag,
+            copySourceParams: this.s3.params.copySource as Record<string, string | undefined>,
+          }),
+        );
+        this.pump.keep(part);
+        this.partNumber++;
+        this.copiedParts++;
+      }
+      return;
+    }
+    // Small: read the kept bytes into the first part buffer (sized as if streamed from 0).
+    this.pos = 0;
+    await this.ensureBuffer();
+    this.pos = keep;
+    const res = await this.s3.send('GetObject', this.key, () =>
+      this.s3.client.send(
+        new GetObjectCommand({
+          Bucket: this.s3.bucket,
+          Key: this.key,
+          Range: `bytes=0-${keep - 1}`,
+          IfMatch: etag,
+          ...this.s3.params.read,
+        }),
+        { abortSignal: this.aborter.signal },
+      ),
+    );
+    for await (const chunk of res.Body as Readable) {
+      const c = chunk as Buffer;
+      c.copy(this.cur!.buffer, this.filled);
+      this.filled += c.length;
+    }
+    if (this.filled !== keep) throw new StorageError('Conflict', `/${this.path} changed while opening it`);
+  }
+
+  protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+    let data = bytes;
+    let at = offset;
+    if (at < this.pos) {
+      // Rewriting bytes already received: possible while they are still in the part being filled.
+      const bufStart = this.pos - this.filled;
+      if (at < bufStart || this.cur === undefined) {
+        throw new StorageError(
+          'NotSupported',
+          `S3 cannot rewrite bytes already uploaded (offset ${at} < ${bufStart}): /${this.path}`,
+          { path: this.path },
+        );
+      }
+      const n = Math.min(data.length, this.pos - at);
+      this.cur.buffer.set(data.subarray(0, n), at - bufStart);
+      data = data.subarray(n);
+      at += n;
+      if (data.length === 0) return;
+    }
+    if (at === this.pos) {
+      await this.feed(data);
+      await this.drainPending();
+    } else {
+      await this.pending.add(
+        at,
+        data,
+        at + data.length <= this.pos + (this.s3.upload.writeWindow ?? 32 * MiB),
+      );
+    }
+  }
+
+  protected async doClose(): Promise<Entry> {
+    // Gaps never written are zeros.
+    const zeros = Buffer.alloc(Math.min(MiB, this.s3.upload.partSize));
+    while (!this.pending.empty) {
+      const next = this.pending.first!;
+      while (this.pos < next) await this.feed(zeros.subarray(0, Math.min(zeros.length, next - this.pos)));
+      await this.drainPending();
+    }
+    checkFinalSize(this.path, this.pos, this.options.size);
+    const exclusive = this.options.mode === 'exclusive';
+    let etag: string | undefined;
+    if (this.session.uploadId === undefined) {
+      etag = await this.putWhole(exclusive);
+    } else {
+      if (this.filled > 0 || this.partNumber === 1) await this.flush();
+      const parts = await this.pump.drain();
+      const done = await this.s3.send('CompleteMultipartUpload', this.key, () =>
+        this.session.complete(
+          parts,
+          exclusive && hasConditionalComplete(this.s3) ? { ifNoneMatch: '*' } : {},
+        ),
+      );
+      etag = done.etag;
+      this.claim = undefined; // replaced by the object itself
+      if (this.createdWith !== JSON.stringify(this.objectAttrs())) etag = await this.rewriteAttributes();
+    }
+    await this.pending.close();
+    const { contentType, metadata } = this.objectAttrs();
+    return {
+      path: this.path,
+      name: baseName(this.path),
+      type: 'file',
+      size: this.pos,
+      mtime: this.attrs.mtime ?? new Date(),
+      etag,
+      contentType,
+      metadata,
+    };
+  }
+
+  protected async doAbort(): Promise<void> {
+    await this.pump.settle();
+    this.cur?.release();
+    this.cur = undefined;
+    await this.pending.close();
+    await this.session.abort();
+    if (this.claim !== undefined) await dropClaim(this.s3, this.path, this.claim);
+    this.claim = undefined;
+  }
+
+  /** Append `data` at `pos`, sending each part as it fills. */
+  private async feed(data: Uint8Array): Promise<void> {
+    for (let at = 0; at < data.length; ) {
+      await this.ensureBuffer();
+      const n = Math.min(data.length - at, this.cur!.buffer.length - this.filled);
+      this.cur!.buffer.set(data.subarray(at, at + n), this.filled);
+      this.filled += n;
+      this.pos += n;
+      at += n;
+    }
+  }
+
+  /** Stream the pending pieces that now continue the file. */
+  private async drainPending(): Promise<void> {
+    while (this.pending.first !== undefined && this.pending.first <= this.pos) {
+      const p = this.pending.shift()!;
+      try {
+        if (p.end <= this.pos) continue;
+        if (p.data) {
+          await this.feed(p.data.subarray(this.pos - p.start));
+          continue;
+        }
+        while (this.pos < p.end) {
+          await this.ensureBuffer();
+          const n = Math.min(p.end - this.pos, this.cur!.buffer.length - this.filled);
+          await this.pending.readSpill(this.cur!.buffer, this.filled, n, this.pos);
+          this.filled += n;
+          this.pos += n;
+        }
+      } finally {
+        this.pending.done(p);
+      }
+    }
+  }
+
+  /** A buffer with room: the current one, or (the current one full) a new one once it is sent. */
+  private async ensureBuffer(): Promise<void> {
+    this.pump.check();
+    if (this.cur && this.filled < this.cur.buffer.length) return;
+    if (this.cur && this.cur.buffer.length < this.cur.capacity) {
+      // The first part starts small (most files are) and grows within its reservation.
+      const next = Buffer.allocUnsafe(Math.min(this.cur.capacity, this.cur.buffer.length * 4));
+      this.cur.buffer.copy(next, 0, 0, this.filled);
+      this.cur.buffer = next;
+      return;
+    }
+    if (this.cur) await this.flush();
+    await this.pump.room(this.s3.upload.concurrency - 1);
+    const { partSize } = this.s3.upload;
+    const size = this.options.size;
+    let capacity = partSizeFor(this.partNumber - this.copiedParts, partSize, size);
+    if (size !== undefined) capacity = Math.max(1, Math.min(capacity, size - this.pos));
+    const first = this.partNumber === 1 && this.startOffset === 0;
+    this.cur = await this.buffers.take(capacity, first ? Math.min(capacity, 256 * 1024) : capacity);
+    this.filled = 0;
+  }
+
+  /** Send the current buffer as the next part (starting the upload first if needed). */
+  private async flush(): Promise<void> {
+    const cur = this.cur!;
+    this.cur = undefined;
+    try {
+      await this.start();
+    } catch (err) {
+      cur.release();
+      throw err;
+    }
+    this.pump.send(this.partNumber++, cur.buffer.subarray(0, this.filled), () => {
+      cur.release();
+      this.buffers.recycle(cur.buffer);
+    });
+    this.filled = 0;
+  }
+
+  /** Create the multipart upload (once), claiming the name first for an exclusive write. */
+  private async start(): Promise<void> {
+    if (this.session.uploadId !== undefined) return;
+    if (this.options.mode === 'exclusive' && !hasConditionalComplete(this.s3))
+      this.claim = await claimName(this.s3, this.path, this.aborter.signal);
+    const attrs = this.objectAttrs();
+    this.createdWith = JSON.stringify(attrs);
+    this.session.target.params = {
+      ...this.s3.params.create,
+      ContentType: attrs.contentType,
+      Metadata: attrs.metadata,
+    };
+    await this.s3.send('CreateMultipartUpload', this.key, () => this.session.create());
+  }
+
+  /** One PutObject for a file that never filled a part. */
+  private async putWhole(exclusive: boolean): Promise<string | undefined> {
+    const body = this.cur ? this.cur.buffer.subarray(0, this.filled) : Buffer.alloc(0);
+    const { contentType, metadata } = this.objectAttrs();
+    try {
+      const res = await this.s3.send('PutObject', this.key, () =>
+        this.s3.client.send(
+          new PutObjectCommand({
+            Bucket: this.s3.bucket,
+            Key: this.key,
+            ...this.s3.params.create,
+            ContentType: contentType,
+            Metadata: { ...metadata, [SHA256_META]: createHash('sha256').update(body).digest('hex') },
+            Body: body,
+            ContentLength: body.length,
+            IfNoneMatch: exclusive ? '*' : undefined,
+          }),
+          { abortSignal: this.aborter.signal },
+        ),
+      );
+      return res.ETag;
+    } catch (err) {
+      throw exclusive ? exclusiveLost(err, this.path) : err;
+    } finally {
+      this.cur?.release();
+      this.cur = undefined;
+    }
+  }
+
+  /** Content type and metadata (mtime included) the object gets from the current attributes. */
+  private objectAttrs(): { contentType: string; metadata: Record<string, string> } {
+    const metadata = { ...this.s3.params.metadata, ...this.attrs.metadata };
+    if (this.attrs.mtime) metadata[MTIME_META] = formatMtime(this.attrs.mtime);
+    return { contentType: this.attrs.contentType ?? contentTypeFor(this.path), metadata };
+  }
+
+  /**
+   * Attributes changed after the multipart upload began (S3 fixed them at its creation): one
+   * server-side copy of the object onto itself with the new ones.
+   */
+  private async rewriteAttributes(): Promise<string | undefined> {
+    const head = await this.s3.headFile(this.path);
+    const { contentType, metadata } = this.objectAttrs();
+    const res = await this.s3.send('CopyObject', this.key, () =>
+      copyObject(
+        this.s3.client,
+        {
+          bucket: this.s3.bucket,
+          key: this.key,
+          size: head.ContentLength ?? 0,
+          head: { ...head, ContentType: contentType },
+        },
+        { bucket: this.s3.bucket, key: this.key },
+        {
+          multipartThreshold: this.s3.conn.multipartCopyThreshold,
+          partSize: this.s3.conn.multipartCopyPartSize,
+          concurrency: this.s3.conn.concurrency,
+          objectParams: this.s3.params,
+          metadata,
+        },
+      ),
+    );
+    return res.etag;
+  }
+}
