@@ -108,27 +108,20 @@ export async function downloadObject(
   const objectSize = totalOf(first.ContentRange) ?? start + (first.ContentLength ?? 0);
   const end = Math.min(objectSize, wanted === undefined ? objectSize : start + wanted);
   const firstBody = first.Body as Readable;
+  const firstFrom = firstOf(first.ContentRange) ?? start;
+  if (firstFrom !== start) {
+    firstBody.destroy();
+    throw rangeError(`ranged GET for bytes ${start}- answered from byte ${firstFrom}`);
+  }
   const expected =
     req.verify !== false && start === 0 && end === objectSize ? first.Metadata?.[SHA256_META] : undefined;
   const rest = firstEnd + 1 < end;
-  if (!rest) {
-    // One GET was enough (every small file): stream it, through a hash check when there is one.
-    const body =
-      expected === undefined
-        ? firstBody
-        : pipeline(firstBody, new Sha256Stream(expected, `s3://${bucket}/${key}`), () => {});
-    return { body, objectSize, etag: first.ETag, first };
-  }
+  const where = { operation: 'GetObject', bucket, key };
 
   const controller = new AbortController();
   const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
   setMaxListeners(0, signal); // one listener per GET in flight; many is expected, not a leak
-  const ranges: [number, number][] = [];
-  for (let from = firstEnd + 1; from < end; from += tuning.partSize) {
-    ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
-  }
-
-  const getRange = ([from, to]: [number, number]) =>
+  const getRange = (from: number, to: number) =>
     client.send(
       new GetObjectCommand({
         Bucket: bucket,
@@ -139,6 +132,33 @@ export async function downloadObject(
       }),
       { abortSignal: signal },
     );
+  const streamed = (body: Readable | undefined, from: number, to: number) =>
+    streamRange(body, from, to, getRange, tuning.partAttempts, signal);
+
+  if (!rest) {
+    // One GET was enough (every small file): stream it (checked for length, the rest fetched
+    // again if it ends early), through a hash check when there is one.
+    async function* one(): AsyncGenerator<Buffer> {
+      try {
+        yield* streamed(firstBody, start, end - 1);
+      } catch (err) {
+        throw translateS3Error(err, where);
+      } finally {
+        firstBody.destroy();
+      }
+    }
+    const raw = Readable.from(one(), { objectMode: false, highWaterMark: 64 * 1024 });
+    const body =
+      expected === undefined
+        ? raw
+        : pipeline(raw, new Sha256Stream(expected, `s3://${bucket}/${key}`), () => {});
+    return { body, objectSize, etag: first.ETag, first };
+  }
+
+  const ranges: [number, number][] = [];
+  for (let from = firstEnd + 1; from < end; from += tuning.partSize) {
+    ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
+  }
 
   const fetchRange = async (
     [from, to]: [number, number],
@@ -147,14 +167,12 @@ export async function downloadObject(
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          const res = await getRange([from, to]);
+          const res = await getRange(from, to);
           const data = await readExactly(res.Body as Readable, to - from + 1);
           return { data, release };
         } catch (err) {
-          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-          if (attempt >= tuning.partAttempts || signal.aborted || (status !== undefined && status < 500))
-            throw err;
-          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          if (attempt >= tuning.partAttempts || signal.aborted || !isRetryable(err)) throw err;
+          await backoff(attempt);
         }
       }
     } catch (err) {
@@ -182,31 +200,25 @@ export async function downloadObject(
     };
     try {
       fill();
-      for await (const chunk of firstBody) {
-        hash?.update(chunk);
-        yield chunk as Buffer;
+      try {
+        for await (const chunk of streamed(firstBody, start, firstEnd)) {
+          hash?.update(chunk);
+          yield chunk;
+        }
+      } catch (err) {
+        throw translateS3Error(err, where);
       }
       while (queue.length > 0 || next < ranges.length) {
         if (queue.length === 0) {
           // No budget to spare: stream the next range straight through, like a single GET.
-          const range = ranges[next++]!;
-          let got = 0;
+          const [from, to] = ranges[next++]!;
           try {
-            const res = await getRange(range);
-            for await (const chunk of res.Body as Readable) {
-              got += (chunk as Buffer).length;
+            for await (const chunk of streamed(undefined, from, to)) {
               hash?.update(chunk);
-              yield chunk as Buffer;
+              yield chunk;
             }
           } catch (err) {
-            throw translateS3Error(err, { operation: 'GetObject', bucket, key });
-          }
-          if (got !== range[1] - range[0] + 1) {
-            throw translateS3Error(new Error(`ranged GET ended after ${got} bytes`), {
-              operation: 'GetObject',
-              bucket,
-              key,
-            });
+            throw translateS3Error(err, where);
           }
           fill();
           continue;
@@ -215,7 +227,7 @@ export async function downloadObject(
         try {
           part = await queue.shift()!;
         } catch (err) {
-          throw translateS3Error(err, { operation: 'GetObject', bucket, key });
+          throw translateS3Error(err, where);
         }
         const { data, release } = part;
         try {
@@ -247,6 +259,58 @@ export async function downloadObject(
   // Byte mode with a small high-water mark: a part is pulled only when the previous was read.
   const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
   return { body, objectSize, etag: first.ETag, first };
+}
+
+/**
+ * The bytes `from`..`to` (inclusive) in order: from `body` (an answer already received for that
+ * range) and, when a body ends early — cleanly or with an error — from a ranged GET of what is
+ * still missing, up to `attempts` bodies in all. A body longer than asked is an error. So a
+ * server that stops sending without an error (defect 8) never makes a short stream.
+ */
+async function* streamRange(
+  body: Readable | undefined,
+  from: number,
+  to: number,
+  get: (from: number, to: number) => Promise<GetObjectCommandOutput>,
+  attempts: number,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
+  let at = from;
+  let current = body;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      current ??= (await get(at, to)).Body as Readable;
+      for await (const chunk of current) {
+        const c = chunk as Buffer;
+        if (at + c.length > to + 1) throw rangeError(`ranged GET returned more than ${to - from + 1} bytes`);
+        at += c.length;
+        yield c;
+      }
+      if (at === to + 1) return;
+      throw rangeError(`ranged GET for bytes ${from}-${to} ended after ${at - from} bytes`);
+    } catch (err) {
+      current?.destroy();
+      current = undefined;
+      if (attempt >= attempts || signal.aborted || !isRetryable(err)) throw err;
+      await backoff(attempt);
+    }
+  }
+}
+
+/** Worth another try: a network error, a 5xx, or a body of the wrong length (599). */
+function isRetryable(err: unknown): boolean {
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === undefined || status >= 500;
+}
+
+function backoff(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+}
+
+/** `bytes 100-199/1234` → 100. */
+function firstOf(contentRange: string | undefined): number | undefined {
+  const m = /^bytes\s+(\d+)-/.exec(contentRange ?? '');
+  return m ? Number(m[1]) : undefined;
 }
 
 /** `bytes 0-99/1234` → 1234. */
@@ -338,10 +402,9 @@ export async function downloadToFile(
             await readExactly(res.Body as Readable, length, buffer);
             break;
           } catch (err) {
-            const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-            if (attempt >= tuning.partAttempts || signal.aborted || (status !== undefined && status < 500))
+            if (attempt >= tuning.partAttempts || signal.aborted || !isRetryable(err))
               throw translateS3Error(err, { operation: 'GetObject', bucket: req.bucket, key: req.key });
-            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+            await backoff(attempt);
           }
         }
         for (let at = 0; at < length; ) {
