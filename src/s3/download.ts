@@ -94,16 +94,7 @@ export async function downloadObject(
     Range: `bytes=${start}-${firstEnd}`,
     ...req.partParams,
   });
-  if (tuning.closeFirstConnection) {
-    firstCommand.middlewareStack.add(
-      (next) => async (args) => {
-        const request = args.request as { headers?: Record<string, string> };
-        if (request.headers) request.headers.connection = 'close';
-        return next(args);
-      },
-      { step: 'build', name: 'ferryConnectionClose' },
-    );
-  }
+  if (tuning.closeFirstConnection) closeConnectionAfter(firstCommand);
   const first = await client.send(firstCommand, { abortSignal: req.signal });
   const objectSize = totalOf(first.ContentRange) ?? start + (first.ContentLength ?? 0);
   const end = Math.min(objectSize, wanted === undefined ? objectSize : start + wanted);
@@ -262,16 +253,55 @@ export async function downloadObject(
 }
 
 /**
+ * Ask for `Connection: close` on this request (see `DownloadTuning.closeFirstConnection`: the
+ * RGW small-GET stall on reused connections).
+ */
+export function closeConnectionAfter(command: GetObjectCommand): void {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers.connection = 'close';
+      return next(args);
+    },
+    { step: 'build', name: 'ferryConnectionClose' },
+  );
+}
+
+/** One ranged GET of `from`..`to` (inclusive), pinned to a version by the caller (If-Match). */
+export type RangeGet = (from: number, to: number) => Promise<GetObjectCommandOutput>;
+
+/**
+ * The bytes `from`..`to` (inclusive) in one fresh buffer, with `streamRange`'s retries: from
+ * `body` when an answer for that range is already there, else from ranged GETs.
+ */
+export async function readRange(
+  get: RangeGet,
+  from: number,
+  to: number,
+  attempts: number,
+  signal: AbortSignal,
+  body?: Readable,
+): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(to - from + 1);
+  let at = 0;
+  for await (const chunk of streamRange(body, from, to, get, attempts, signal)) {
+    chunk.copy(out, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/**
  * The bytes `from`..`to` (inclusive) in order: from `body` (an answer already received for that
  * range) and, when a body ends early — cleanly or with an error — from a ranged GET of what is
  * still missing, up to `attempts` bodies in all. A body longer than asked is an error. So a
  * server that stops sending without an error (defect 8) never makes a short stream.
  */
-async function* streamRange(
+export async function* streamRange(
   body: Readable | undefined,
   from: number,
   to: number,
-  get: (from: number, to: number) => Promise<GetObjectCommandOutput>,
+  get: RangeGet,
   attempts: number,
   signal: AbortSignal,
 ): AsyncGenerator<Buffer> {
@@ -298,7 +328,7 @@ async function* streamRange(
 }
 
 /** Worth another try: a network error, a 5xx, or a body of the wrong length (599). */
-function isRetryable(err: unknown): boolean {
+export function isRetryable(err: unknown): boolean {
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   return status === undefined || status >= 500;
 }
@@ -314,7 +344,7 @@ function firstOf(contentRange: string | undefined): number | undefined {
 }
 
 /** `bytes 0-99/1234` → 1234. */
-function totalOf(contentRange: string | undefined): number | undefined {
+export function totalOf(contentRange: string | undefined): number | undefined {
   const m = /\/(\d+)\s*$/.exec(contentRange ?? '');
   return m ? Number(m[1]) : undefined;
 }
