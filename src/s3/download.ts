@@ -8,6 +8,8 @@ import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
 import { translateS3Error } from './errors.js';
 
 const MiB = 1024 * 1024;
+/** Largest chunk `downloadObject` hands on from a buffered part (a fresh copy). */
+const STREAM_CHUNK = MiB;
 
 export interface DownloadTuning {
   /** Bytes per ranged GET. The first range is streamed; later ones are fetched in parallel. */
@@ -151,22 +153,27 @@ export async function downloadObject(
     ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
   }
 
-  const fetchRange = async (
-    [from, to]: [number, number],
-    release: () => void,
-  ): Promise<{ data: Buffer[]; release: () => void }> => {
+  // Part buffers are reused within the download and never handed on: the reader gets fresh
+  // copies of at most STREAM_CHUNK bytes, which die young. Handing on views of fresh 16 MiB part
+  // buffers instead kept each one alive (and into the old generation) until its last view was
+  // gone, which cost full garbage collections (docs/notes/issue-4.md).
+  const pool: Buffer[] = [];
+  type Part = { data: Buffer; buffer: Buffer; release: () => void };
+  const fetchRange = async ([from, to]: [number, number], release: () => void): Promise<Part> => {
+    const buffer = pool.pop() ?? Buffer.allocUnsafe(tuning.partSize);
     try {
       for (let attempt = 1; ; attempt++) {
         try {
           const res = await getRange(from, to);
-          const data = await readExactly(res.Body as Readable, to - from + 1);
-          return { data, release };
+          const [data] = await readExactly(res.Body as Readable, to - from + 1, buffer);
+          return { data: data!, buffer, release };
         } catch (err) {
           if (attempt >= tuning.partAttempts || signal.aborted || !isRetryable(err)) throw err;
           await backoff(attempt);
         }
       }
     } catch (err) {
+      pool.push(buffer);
       release();
       throw err;
     }
@@ -174,7 +181,7 @@ export async function downloadObject(
 
   async function* chunks(): AsyncGenerator<Buffer> {
     const hash = expected === undefined ? undefined : createHash('sha256');
-    const queue: Promise<{ data: Buffer[]; release: () => void }>[] = [];
+    const queue: Promise<Part>[] = [];
     let next = 0;
     // Prefetch only with budget to spare: a download never waits for budget while holding
     // parts (which could deadlock against uploads waiting for budget to take those parts in).
@@ -214,19 +221,21 @@ export async function downloadObject(
           fill();
           continue;
         }
-        let part: { data: Buffer[]; release: () => void };
+        let part: Part;
         try {
           part = await queue.shift()!;
         } catch (err) {
           throw translateS3Error(err, where);
         }
-        const { data, release } = part;
+        const { data, buffer, release } = part;
         try {
-          for (const chunk of data) {
+          for (let at = 0; at < data.length; at += STREAM_CHUNK) {
+            const chunk = Buffer.from(data.subarray(at, at + STREAM_CHUNK));
             hash?.update(chunk);
             yield chunk;
           }
         } finally {
+          pool.push(buffer);
           release();
         }
         fill(); // only now: the part just handed on still counted against `concurrency`
@@ -271,8 +280,9 @@ export function closeConnectionAfter(command: GetObjectCommand): void {
 export type RangeGet = (from: number, to: number) => Promise<GetObjectCommandOutput>;
 
 /**
- * The bytes `from`..`to` (inclusive) in one fresh buffer, with `streamRange`'s retries: from
- * `body` when an answer for that range is already there, else from ranged GETs.
+ * The bytes `from`..`to` (inclusive) in one buffer (`into` when given, else a fresh one), with
+ * `streamRange`'s retries: from `body` when an answer for that range is already there, else from
+ * ranged GETs.
  */
 export async function readRange(
   get: RangeGet,
@@ -281,8 +291,9 @@ export async function readRange(
   attempts: number,
   signal: AbortSignal,
   body?: Readable,
+  into?: Buffer,
 ): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(to - from + 1);
+  const out = into ? into.subarray(0, to - from + 1) : Buffer.allocUnsafe(to - from + 1);
   let at = 0;
   for await (const chunk of streamRange(body, from, to, get, attempts, signal)) {
     chunk.copy(out, at);

@@ -90,23 +90,41 @@ export async function openS3Read(
       }),
       { abortSignal: sig },
     );
-  const fetch = (from: number, to: number, sig: AbortSignal, body?: Readable) =>
-    readRange((f, t) => get(f, t, sig), from, to, tuning.partAttempts, sig, body).catch((err) => {
+  const fetch = (from: number, to: number, sig: AbortSignal, body?: Readable, into?: Buffer) =>
+    readRange((f, t) => get(f, t, sig), from, to, tuning.partAttempts, sig, body, into).catch((err) => {
       throw StorageError.is(err) ? err : translateS3Error(err, where);
     });
 
+  /**
+   * A part read ahead. Its buffer is reused for a later part once the part is dropped, its fetch
+   * has settled and no read is still copying out of it (`users`).
+   */
   interface Part {
     data: Promise<Buffer>;
+    buffer: Buffer;
     release: () => void;
+    users: number;
+    dropped: boolean;
+    settled: boolean;
   }
   const parts = new Map<number, Part>();
+  let pool: Buffer[] = [];
   const count = Math.ceil(size / ps);
   let lastEnd = 0;
   let closed = false;
 
+  const recycle = (p: Part) => {
+    if (!p.dropped || p.users > 0 || !p.settled || closed) return;
+    p.users = -1; // recycled once
+    if (pool.length < tuning.concurrency + 2) pool.push(p.buffer);
+  };
   const drop = (k: number) => {
-    parts.get(k)?.release();
+    const p = parts.get(k);
+    if (!p) return;
     parts.delete(k);
+    p.dropped = true;
+    p.release();
+    recycle(p);
   };
   /** Part `k`, fetched ahead into a budget reservation; undefined when the budget is spent. */
   const part = (k: number): Part | undefined => {
@@ -118,12 +136,21 @@ export async function openS3Read(
     if (!release) return undefined;
     const body = k === 0 ? firstBody : undefined;
     if (k === 0) firstBody = undefined;
-    const data = fetch(from, to, signal, body);
-    const p: Part = { data, release };
-    data.catch(() => {
-      if (parts.get(k) === p) drop(k); // a later read tries again
-      release();
-    });
+    const buffer = pool.pop() ?? Buffer.allocUnsafe(ps);
+    const data = fetch(from, to, signal, body, buffer);
+    const p: Part = { data, buffer, release, users: 0, dropped: false, settled: false };
+    data.then(
+      () => {
+        p.settled = true;
+        recycle(p);
+      },
+      () => {
+        p.settled = true;
+        if (parts.get(k) === p)
+          drop(k); // a later read tries again
+        else recycle(p);
+      },
+    );
     parts.set(k, p);
     return p;
   };
@@ -139,15 +166,23 @@ export async function openS3Read(
       needed.push(p);
     }
     for (let k = k1 + 1; k < Math.min(count, k1 + 1 + tuning.concurrency); k++) if (!part(k)) break;
-    const out = Buffer.allocUnsafe(end - offset);
-    for (const [i, p] of needed.entries()) {
-      const data = await p.data;
-      const base = (k0 + i) * ps;
-      const from = Math.max(offset, base);
-      const to = Math.min(end, base + data.length);
-      data.copy(out, from - offset, from - base, to - base);
+    for (const p of needed) p.users++;
+    try {
+      const out = Buffer.allocUnsafe(end - offset);
+      for (const [i, p] of needed.entries()) {
+        const data = await p.data;
+        const base = (k0 + i) * ps;
+        const from = Math.max(offset, base);
+        const to = Math.min(end, base + data.length);
+        data.copy(out, from - offset, from - base, to - base);
+      }
+      return out;
+    } finally {
+      for (const p of needed) {
+        p.users--;
+        recycle(p);
+      }
     }
-    return out;
   };
 
   const handle: ReadHandle = {
@@ -177,6 +212,7 @@ export async function openS3Read(
       controller.abort();
       dropFirstBody();
       for (const k of [...parts.keys()]) drop(k);
+      pool = [];
     },
   };
   return handle;
