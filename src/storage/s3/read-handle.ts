@@ -43,6 +43,7 @@ export async function openS3Read(
   path: StoragePath,
   options: OpenReadOptions = {},
 ): Promise<ReadHandle> {
+  if (path === '') throw new StorageError('IsADirectory', 'is a folder: /', { path });
   const key = s3.keys.file(path);
   const where = { operation: 'GetObject', bucket: s3.bucket, key, path };
   const tuning = s3.download;
