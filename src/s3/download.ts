@@ -8,6 +8,8 @@ import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
 import { translateS3Error } from './errors.js';
 
 const MiB = 1024 * 1024;
+/** Largest chunk `downloadObject` hands on from a buffered part (a fresh copy). */
+const STREAM_CHUNK = MiB;
 
 export interface DownloadTuning {
   /** Bytes per ranged GET. The first range is streamed; later ones are fetched in parallel. */
@@ -94,41 +96,25 @@ export async function downloadObject(
     Range: `bytes=${start}-${firstEnd}`,
     ...req.partParams,
   });
-  if (tuning.closeFirstConnection) {
-    firstCommand.middlewareStack.add(
-      (next) => async (args) => {
-        const request = args.request as { headers?: Record<string, string> };
-        if (request.headers) request.headers.connection = 'close';
-        return next(args);
-      },
-      { step: 'build', name: 'ferryConnectionClose' },
-    );
-  }
+  if (tuning.closeFirstConnection) closeConnectionAfter(firstCommand);
   const first = await client.send(firstCommand, { abortSignal: req.signal });
   const objectSize = totalOf(first.ContentRange) ?? start + (first.ContentLength ?? 0);
   const end = Math.min(objectSize, wanted === undefined ? objectSize : start + wanted);
   const firstBody = first.Body as Readable;
+  const firstFrom = firstOf(first.ContentRange) ?? start;
+  if (firstFrom !== start) {
+    firstBody.destroy();
+    throw rangeError(`ranged GET for bytes ${start}- answered from byte ${firstFrom}`);
+  }
   const expected =
     req.verify !== false && start === 0 && end === objectSize ? first.Metadata?.[SHA256_META] : undefined;
   const rest = firstEnd + 1 < end;
-  if (!rest) {
-    // One GET was enough (every small file): stream it, through a hash check when there is one.
-    const body =
-      expected === undefined
-        ? firstBody
-        : pipeline(firstBody, new Sha256Stream(expected, `s3://${bucket}/${key}`), () => {});
-    return { body, objectSize, etag: first.ETag, first };
-  }
+  const where = { operation: 'GetObject', bucket, key };
 
   const controller = new AbortController();
   const signal = req.signal ? AbortSignal.any([req.signal, controller.signal]) : controller.signal;
   setMaxListeners(0, signal); // one listener per GET in flight; many is expected, not a leak
-  const ranges: [number, number][] = [];
-  for (let from = firstEnd + 1; from < end; from += tuning.partSize) {
-    ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
-  }
-
-  const getRange = ([from, to]: [number, number]) =>
+  const getRange = (from: number, to: number) =>
     client.send(
       new GetObjectCommand({
         Bucket: bucket,
@@ -139,25 +125,55 @@ export async function downloadObject(
       }),
       { abortSignal: signal },
     );
+  const streamed = (body: Readable | undefined, from: number, to: number) =>
+    streamRange(body, from, to, getRange, tuning.partAttempts, signal);
 
-  const fetchRange = async (
-    [from, to]: [number, number],
-    release: () => void,
-  ): Promise<{ data: Buffer[]; release: () => void }> => {
+  if (!rest) {
+    // One GET was enough (every small file): stream it (checked for length, the rest fetched
+    // again if it ends early), through a hash check when there is one.
+    async function* one(): AsyncGenerator<Buffer> {
+      try {
+        yield* streamed(firstBody, start, end - 1);
+      } catch (err) {
+        throw translateS3Error(err, where);
+      } finally {
+        firstBody.destroy();
+      }
+    }
+    const raw = Readable.from(one(), { objectMode: false, highWaterMark: 64 * 1024 });
+    const body =
+      expected === undefined
+        ? raw
+        : pipeline(raw, new Sha256Stream(expected, `s3://${bucket}/${key}`), () => {});
+    return { body, objectSize, etag: first.ETag, first };
+  }
+
+  const ranges: [number, number][] = [];
+  for (let from = firstEnd + 1; from < end; from += tuning.partSize) {
+    ranges.push([from, Math.min(end, from + tuning.partSize) - 1]);
+  }
+
+  // Part buffers are reused within the download and never handed on: the reader gets fresh
+  // copies of at most STREAM_CHUNK bytes, which die young. Handing on views of fresh 16 MiB part
+  // buffers instead kept each one alive (and into the old generation) until its last view was
+  // gone, which cost full garbage collections (docs/notes/issue-4.md).
+  const pool: Buffer[] = [];
+  type Part = { data: Buffer; buffer: Buffer; release: () => void };
+  const fetchRange = async ([from, to]: [number, number], release: () => void): Promise<Part> => {
+    const buffer = pool.pop() ?? Buffer.allocUnsafe(tuning.partSize);
     try {
       for (let attempt = 1; ; attempt++) {
         try {
-          const res = await getRange([from, to]);
-          const data = await readExactly(res.Body as Readable, to - from + 1);
-          return { data, release };
+          const res = await getRange(from, to);
+          const [data] = await readExactly(res.Body as Readable, to - from + 1, buffer);
+          return { data: data!, buffer, release };
         } catch (err) {
-          const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-          if (attempt >= tuning.partAttempts || signal.aborted || (status !== undefined && status < 500))
-            throw err;
-          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+          if (attempt >= tuning.partAttempts || signal.aborted || !isRetryable(err)) throw err;
+          await backoff(attempt);
         }
       }
     } catch (err) {
+      pool.push(buffer);
       release();
       throw err;
     }
@@ -165,7 +181,7 @@ export async function downloadObject(
 
   async function* chunks(): AsyncGenerator<Buffer> {
     const hash = expected === undefined ? undefined : createHash('sha256');
-    const queue: Promise<{ data: Buffer[]; release: () => void }>[] = [];
+    const queue: Promise<Part>[] = [];
     let next = 0;
     // Prefetch only with budget to spare: a download never waits for budget while holding
     // parts (which could deadlock against uploads waiting for budget to take those parts in).
@@ -182,48 +198,44 @@ export async function downloadObject(
     };
     try {
       fill();
-      for await (const chunk of firstBody) {
-        hash?.update(chunk);
-        yield chunk as Buffer;
+      try {
+        for await (const chunk of streamed(firstBody, start, firstEnd)) {
+          hash?.update(chunk);
+          yield chunk;
+        }
+      } catch (err) {
+        throw translateS3Error(err, where);
       }
       while (queue.length > 0 || next < ranges.length) {
         if (queue.length === 0) {
           // No budget to spare: stream the next range straight through, like a single GET.
-          const range = ranges[next++]!;
-          let got = 0;
+          const [from, to] = ranges[next++]!;
           try {
-            const res = await getRange(range);
-            for await (const chunk of res.Body as Readable) {
-              got += (chunk as Buffer).length;
+            for await (const chunk of streamed(undefined, from, to)) {
               hash?.update(chunk);
-              yield chunk as Buffer;
+              yield chunk;
             }
           } catch (err) {
-            throw translateS3Error(err, { operation: 'GetObject', bucket, key });
-          }
-          if (got !== range[1] - range[0] + 1) {
-            throw translateS3Error(new Error(`ranged GET ended after ${got} bytes`), {
-              operation: 'GetObject',
-              bucket,
-              key,
-            });
+            throw translateS3Error(err, where);
           }
           fill();
           continue;
         }
-        let part: { data: Buffer[]; release: () => void };
+        let part: Part;
         try {
           part = await queue.shift()!;
         } catch (err) {
-          throw translateS3Error(err, { operation: 'GetObject', bucket, key });
+          throw translateS3Error(err, where);
         }
-        const { data, release } = part;
+        const { data, buffer, release } = part;
         try {
-          for (const chunk of data) {
+          for (let at = 0; at < data.length; at += STREAM_CHUNK) {
+            const chunk = Buffer.from(data.subarray(at, at + STREAM_CHUNK));
             hash?.update(chunk);
             yield chunk;
           }
         } finally {
+          pool.push(buffer);
           release();
         }
         fill(); // only now: the part just handed on still counted against `concurrency`
@@ -249,8 +261,101 @@ export async function downloadObject(
   return { body, objectSize, etag: first.ETag, first };
 }
 
+/**
+ * Ask for `Connection: close` on this request (see `DownloadTuning.closeFirstConnection`: the
+ * RGW small-GET stall on reused connections).
+ */
+export function closeConnectionAfter(command: GetObjectCommand): void {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers.connection = 'close';
+      return next(args);
+    },
+    { step: 'build', name: 'ferryConnectionClose' },
+  );
+}
+
+/** One ranged GET of `from`..`to` (inclusive), pinned to a version by the caller (If-Match). */
+export type RangeGet = (from: number, to: number) => Promise<GetObjectCommandOutput>;
+
+/**
+ * The bytes `from`..`to` (inclusive) in one buffer (`into` when given, else a fresh one), with
+ * `streamRange`'s retries: from `body` when an answer for that range is already there, else from
+ * ranged GETs.
+ */
+export async function readRange(
+  get: RangeGet,
+  from: number,
+  to: number,
+  attempts: number,
+  signal: AbortSignal,
+  body?: Readable,
+  into?: Buffer,
+): Promise<Buffer> {
+  const out = into ? into.subarray(0, to - from + 1) : Buffer.allocUnsafe(to - from + 1);
+  let at = 0;
+  for await (const chunk of streamRange(body, from, to, get, attempts, signal)) {
+    chunk.copy(out, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/**
+ * The bytes `from`..`to` (inclusive) in order: from `body` (an answer already received for that
+ * range) and, when a body ends early — cleanly or with an error — from a ranged GET of what is
+ * still missing, up to `attempts` bodies in all. A body longer than asked is an error. So a
+ * server that stops sending without an error (defect 8) never makes a short stream.
+ */
+export async function* streamRange(
+  body: Readable | undefined,
+  from: number,
+  to: number,
+  get: RangeGet,
+  attempts: number,
+  signal: AbortSignal,
+): AsyncGenerator<Buffer> {
+  let at = from;
+  let current = body;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      current ??= (await get(at, to)).Body as Readable;
+      for await (const chunk of current) {
+        const c = chunk as Buffer;
+        if (at + c.length > to + 1) throw rangeError(`ranged GET returned more than ${to - from + 1} bytes`);
+        at += c.length;
+        yield c;
+      }
+      if (at === to + 1) return;
+      throw rangeError(`ranged GET for bytes ${from}-${to} ended after ${at - from} bytes`);
+    } catch (err) {
+      current?.destroy();
+      current = undefined;
+      if (attempt >= attempts || signal.aborted || !isRetryable(err)) throw err;
+      await backoff(attempt);
+    }
+  }
+}
+
+/** Worth another try: a network error, a 5xx, or a body of the wrong length (599). */
+export function isRetryable(err: unknown): boolean {
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === undefined || status >= 500;
+}
+
+function backoff(attempt: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+}
+
+/** `bytes 100-199/1234` → 100. */
+function firstOf(contentRange: string | undefined): number | undefined {
+  const m = /^bytes\s+(\d+)-/.exec(contentRange ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 /** `bytes 0-99/1234` → 1234. */
-function totalOf(contentRange: string | undefined): number | undefined {
+export function totalOf(contentRange: string | undefined): number | undefined {
   const m = /\/(\d+)\s*$/.exec(contentRange ?? '');
   return m ? Number(m[1]) : undefined;
 }
@@ -338,10 +443,9 @@ export async function downloadToFile(
             await readExactly(res.Body as Readable, length, buffer);
             break;
           } catch (err) {
-            const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-            if (attempt >= tuning.partAttempts || signal.aborted || (status !== undefined && status < 500))
+            if (attempt >= tuning.partAttempts || signal.aborted || !isRetryable(err))
               throw translateS3Error(err, { operation: 'GetObject', bucket: req.bucket, key: req.key });
-            await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+            await backoff(attempt);
           }
         }
         for (let at = 0; at < length; ) {

@@ -30,7 +30,7 @@ export function listPagerFor(
         Bucket: bucket,
         Prefix: input.Prefix,
         Delimiter: input.Delimiter,
-        Marker: input.ContinuationToken,
+        Marker: input.ContinuationToken ?? input.StartAfter,
         MaxKeys: input.MaxKeys,
         ...payer,
       }),

@@ -1,8 +1,11 @@
 import { StorageError } from './errors.js';
 import { isWithin, normalizePath } from './paths.js';
+import { checkReadArgs } from './read-handle.js';
 import {
   type Entry,
+  hashAlgorithms,
   type ListOptions,
+  type OpOptions,
   type ReadOptions,
   type Storage,
   WRAPPED,
@@ -14,52 +17,99 @@ import {
  * Wrap a backend so every path it receives is validated and normalised once, here (see
  * `normalizePath`), and the root can't be removed or renamed. Optional capabilities are passed
  * through only when the backend has them, so `if (storage.copy)` keeps meaning what it says.
+ * An operation whose signal is already aborted rejects here, before the backend is asked.
  */
 export function checkedStorage(inner: Storage): Storage {
   const n = normalizePath;
   const outer: Storage = {
     description: inner.description,
-    stat: async (path) => inner.stat(n(path)),
+    features: inner.features,
+    stat: async (path, options?: OpOptions) => {
+      aborted(options);
+      return inner.stat(n(path), options);
+    },
     list: async function* (path, options?: ListOptions) {
+      aborted(options);
+      checkPaging(options);
       yield* inner.list(n(path), options);
     },
     read: async (path, options?: ReadOptions) => {
+      aborted(options);
       checkRange(options);
       return inner.read(n(path), options);
     },
-    write: async (path, body: WriteBody, options?: WriteOptions) =>
-      inner.write(nonRoot(path, 'write'), body, options),
-    remove: async (path) => inner.remove(nonRoot(path, 'remove')),
-    mkdir: async (path) => inner.mkdir(nonRoot(path, 'mkdir')),
-    rmdir: async (path) => inner.rmdir(nonRoot(path, 'rmdir')),
+    write: async (path, body: WriteBody, options?: WriteOptions) => {
+      aborted(options);
+      return inner.write(nonRoot(path, 'write'), body, options);
+    },
+    remove: async (path, options?: OpOptions) => {
+      aborted(options);
+      return inner.remove(nonRoot(path, 'remove'), options);
+    },
+    mkdir: async (path, options?: OpOptions) => {
+      aborted(options);
+      return inner.mkdir(nonRoot(path, 'mkdir'), options);
+    },
+    rmdir: async (path, options?: OpOptions) => {
+      aborted(options);
+      return inner.rmdir(nonRoot(path, 'rmdir'), options);
+    },
+    openRead: async (path, options) => {
+      aborted(options);
+      return inner.openRead(n(path), options);
+    },
+    hash: async (path, algorithm, options?: OpOptions) => {
+      aborted(options);
+      if (!hashAlgorithms.includes(algorithm)) {
+        throw new StorageError('NotSupported', `unknown hash algorithm: ${String(algorithm)}`);
+      }
+      return inner.hash(nonRoot(path, 'hash'), algorithm, options);
+    },
+    about: async (options?: OpOptions) => {
+      aborted(options);
+      return inner.about(options);
+    },
   };
   if (inner.copy) {
     const copy = inner.copy.bind(inner);
-    outer.copy = async (from, to): Promise<Entry> => copy(nonRoot(from, 'copy'), nonRoot(to, 'copy'));
+    outer.copy = async (from, to, options?: OpOptions): Promise<Entry> => {
+      aborted(options);
+      return copy(nonRoot(from, 'copy'), nonRoot(to, 'copy'), options);
+    };
   }
   if (inner.copyFrom) {
     const copyFrom = inner.copyFrom.bind(inner);
-    outer.copyFrom = async (source, from, to) => copyFrom(source, nonRoot(from, 'copy'), nonRoot(to, 'copy'));
+    outer.copyFrom = async (source, from, to, options?: OpOptions) => {
+      aborted(options);
+      return copyFrom(source, nonRoot(from, 'copy'), nonRoot(to, 'copy'), options);
+    };
   }
   if (inner.rename) {
     const rename = inner.rename.bind(inner);
-    outer.rename = async (from, to) => {
+    outer.rename = async (from, to, options?: OpOptions) => {
+      aborted(options);
       const f = nonRoot(from, 'rename');
       const t = nonRoot(to, 'rename');
       if (f === t) return;
       if (isWithin(t, f)) {
         throw new StorageError('InvalidArgument', `cannot move /${f} into itself (/${t})`, { path: f });
       }
-      return rename(f, t);
+      return rename(f, t, options);
     };
   }
   if (inner.setModTime) {
     const setModTime = inner.setModTime.bind(inner);
-    outer.setModTime = async (path, mtime) => setModTime(nonRoot(path, 'setModTime'), mtime);
+    outer.setModTime = async (path, mtime, options?: OpOptions) => {
+      aborted(options);
+      return setModTime(nonRoot(path, 'setModTime'), mtime, options);
+    };
   }
   if (inner.removeTree) {
     const removeTree = inner.removeTree.bind(inner);
-    outer.removeTree = async (path) => removeTree(nonRoot(path, 'remove'));
+    outer.removeTree = async (path, options?: OpOptions) => {
+      aborted(options);
+      return removeTree(nonRoot(path, 'remove'), options);
+    };
   }
   if (inner.openWrite) {
     const openWrite = inner.openWrite.bind(inner);
@@ -70,6 +120,10 @@ export function checkedStorage(inner: Storage): Storage {
   return outer;
 }
 
+function aborted(options?: { signal?: AbortSignal }): void {
+  options?.signal?.throwIfAborted();
+}
+
 function nonRoot(path: string, op: string): string {
   const p = normalizePath(path);
   if (p === '') throw new StorageError('InvalidArgument', `cannot ${op} the root folder`, { path: p });
@@ -78,13 +132,12 @@ function nonRoot(path: string, op: string): string {
 
 function checkRange(options?: ReadOptions): void {
   if (!options) return;
-  const { offset, length } = options;
-  for (const [name, v] of [
-    ['offset', offset],
-    ['length', length],
-  ] as const) {
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
-      throw new StorageError('InvalidArgument', `${name} must be a non-negative integer, got ${v}`);
-    }
+  checkReadArgs(options.offset ?? 0, options.length ?? 0);
+}
+
+function checkPaging(options?: ListOptions): void {
+  const limit = options?.limit;
+  if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+    throw new StorageError('InvalidArgument', `limit must be a positive integer, got ${limit}`);
   }
 }

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { OpenWriteOptions, WriteHandle } from './handles.js';
+import type { OpenReadOptions, ReadHandle } from './read-handle.js';
 
 /**
  * Paths given to a backend are relative to its root, already validated and normalised by
@@ -54,7 +55,64 @@ export interface Entry {
 export interface ListOptions {
   /** Yield every descendant (files and folders) instead of the direct children only. */
   recursive?: boolean;
+  /**
+   * Paged listing: yield only the entries that come after this cursor — `listCursor(entry)` of
+   * the last entry of the previous page. With `startAfter` or `limit` entries come in a stable
+   * order (S3: key order; memory, local: the cursors' UTF-8 byte order), the same for every page,
+   * so pages join with no gap and no repeat (entries added or removed meanwhile aside).
+   */
+  startAfter?: string;
+  /** Yield at most this many entries (a positive integer). */
+  limit?: number;
   signal?: AbortSignal;
+}
+
+/** The cursor of a listed entry for `ListOptions.startAfter`: its path, plus `/` for a folder. */
+export function listCursor(entry: Pick<Entry, 'path' | 'type'>): string {
+  return entry.type === 'dir' ? `${entry.path}/` : entry.path;
+}
+
+/** Options of the operations that take nothing else. */
+export interface OpOptions {
+  /** Abort the operation: it rejects with the signal's reason (an AbortError). */
+  signal?: AbortSignal;
+}
+
+export type HashAlgorithm = 'sha256' | 'md5';
+export const hashAlgorithms: readonly HashAlgorithm[] = ['sha256', 'md5'];
+
+/** Space figures in bytes; a field is absent when the backend can't know it. */
+export interface SpaceInfo {
+  /** Size of the file system or quota. */
+  total?: number;
+  /** Bytes in use. */
+  used?: number;
+  /** Bytes that may still be written. */
+  free?: number;
+}
+
+/**
+ * What a backend is like, for callers that must know (protocol servers, sync, the CLI). About
+ * the backend, not one entry (an entry says which of its own fields are known).
+ */
+export interface StorageFeatures {
+  /** Listing entries carry the client-set mtime (false on S3: listings show LastModified). */
+  listingMtimeIsClientMtime: boolean;
+  /** A folder with nothing in it stays (S3: yes, as a `dir/` marker Ferry writes). */
+  keepsEmptyFolders: boolean;
+  /** Content type and user metadata survive a write. */
+  keepsMetadata: boolean;
+  /** A write can be made conditional (exclusive create) by the store itself. */
+  conditionalWrites: boolean;
+  /**
+   * A read handle keeps reading the version it opened when the file is replaced meanwhile;
+   * false: such a read fails with Conflict instead (S3).
+   */
+  readHandleKeepsVersion: boolean;
+  /** Hashes `hash()` can answer without reading the file when the file carries them. */
+  storedHashes: readonly HashAlgorithm[];
+  /** Which `about()` figures are known. */
+  space: readonly (keyof SpaceInfo)[];
 }
 
 export interface ReadOptions {
@@ -79,7 +137,7 @@ export interface WriteOptions {
 export type WriteBody = Readable | AsyncIterable<Uint8Array> | Uint8Array | string;
 
 /**
- * The Storage contract: seven required operations. Every method throws `StorageError`.
+ * The Storage contract: ten required operations and the backend's `features`. Every method throws `StorageError`.
  *
  * Semantics every backend keeps (the conformance suite in test/conformance checks them):
  * - `stat`: NotFound when nothing is there. A folder is a folder whether or not it was made
@@ -91,6 +149,12 @@ export type WriteBody = Readable | AsyncIterable<Uint8Array> | Uint8Array | stri
  * - `remove`: files only; NotFound, IsADirectory.
  * - `mkdir`: creates missing parents; AlreadyExists when anything is at `path`.
  * - `rmdir`: NotFound, NotADirectory, NotEmpty. Never removes the root.
+ * - `openRead`: a read handle on the file's current version (see read-handle.ts); NotFound,
+ *   IsADirectory.
+ * - `hash`: lower-case hex digest of the file's bytes; from a stored value when the file has one
+ *   (`features.storedHashes`), otherwise by reading the file.
+ * - `about`: space figures, absent when unknown (`features.space`).
+ * - Every operation with a `signal` rejects with the signal's reason once it is aborted.
  *
  * Optional capabilities are optional methods: a caller tests `if (storage.copy)` and takes the
  * fast path when it is there (rclone's Copier/Mover pattern, checked by the compiler).
@@ -98,33 +162,42 @@ export type WriteBody = Readable | AsyncIterable<Uint8Array> | Uint8Array | stri
 export interface Storage {
   /** A short human description, e.g. `s3://bucket/prefix` or `/srv/data`. */
   readonly description: string;
+  readonly features: StorageFeatures;
 
-  stat(path: StoragePath): Promise<Entry>;
+  stat(path: StoragePath, options?: OpOptions): Promise<Entry>;
   list(path: StoragePath, options?: ListOptions): AsyncIterable<Entry>;
   read(path: StoragePath, options?: ReadOptions): Promise<Readable>;
   write(path: StoragePath, body: WriteBody, options?: WriteOptions): Promise<Entry>;
-  remove(path: StoragePath): Promise<void>;
-  mkdir(path: StoragePath): Promise<void>;
-  rmdir(path: StoragePath): Promise<void>;
+  remove(path: StoragePath, options?: OpOptions): Promise<void>;
+  mkdir(path: StoragePath, options?: OpOptions): Promise<void>;
+  rmdir(path: StoragePath, options?: OpOptions): Promise<void>;
+  openRead(path: StoragePath, options?: OpenReadOptions): Promise<ReadHandle>;
+  hash(path: StoragePath, algorithm: HashAlgorithm, options?: OpOptions): Promise<string>;
+  about(options?: OpOptions): Promise<SpaceInfo>;
 
   /** Server-side copy of a file, replacing `to`; keeps content type and metadata. */
-  copy?(from: StoragePath, to: StoragePath): Promise<Entry>;
+  copy?(from: StoragePath, to: StoragePath, options?: OpOptions): Promise<Entry>;
   /**
    * Move a file or a folder. A file replaces a file at `to`; a folder needs `to` not to exist
    * (AlreadyExists) unless `to` is the target of an interrupted rename of the same folder, which
    * this call then finishes. Interrupting a rename never loses a file.
    */
-  rename?(from: StoragePath, to: StoragePath): Promise<void>;
+  rename?(from: StoragePath, to: StoragePath, options?: OpOptions): Promise<void>;
   /**
    * Server-side copy of a file from another storage of the same kind and account (another bucket
    * on the same S3 endpoint with the same credentials). Resolves `undefined` when it can't copy
    * from `source` server-side; the caller then streams the bytes instead.
    */
-  copyFrom?(source: Storage, from: StoragePath, to: StoragePath): Promise<Entry | undefined>;
+  copyFrom?(
+    source: Storage,
+    from: StoragePath,
+    to: StoragePath,
+    options?: OpOptions,
+  ): Promise<Entry | undefined>;
   /** Record a file's modification time. */
-  setModTime?(path: StoragePath, mtime: Date): Promise<void>;
+  setModTime?(path: StoragePath, mtime: Date, options?: OpOptions): Promise<void>;
   /** Remove a folder and everything below it (a fast path for `rm -r`). NotFound if missing. */
-  removeTree?(path: StoragePath): Promise<void>;
+  removeTree?(path: StoragePath, options?: OpOptions): Promise<void>;
   /** Open a file for writing at offsets, many calls, then close or abort (handles.ts). */
   openWrite?(path: StoragePath, options?: OpenWriteOptions): Promise<WriteHandle>;
   /** Release connections, timers and files. */

@@ -5,7 +5,7 @@ import { checkedStorage } from '../../src/storage/checked.js';
 import { StorageError, type StorageErrorCode } from '../../src/storage/errors.js';
 import { MemoryStorage } from '../../src/storage/memory/memory-storage.js';
 import { copyFile, copyTree, move } from '../../src/storage/operations.js';
-import type { Storage } from '../../src/storage/types.js';
+import { type Entry, listCursor, type Storage } from '../../src/storage/types.js';
 import { collect, readAll, readText, shape } from '../support/collect.js';
 
 export interface Backend {
@@ -30,6 +30,13 @@ async function expectCode(
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A listing's entries in the order the backend gave them. */
+async function fromList(entries: AsyncIterable<Entry>): Promise<Entry[]> {
+  const out: Entry[] = [];
+  for await (const e of entries) out.push(e);
+  return out;
+}
 
 /**
  * The Storage contract, run against every backend. A backend that passes this behaves the same
@@ -136,6 +143,103 @@ export function storageConformance(name: string, make: () => Promise<Backend>): 
       const names = (await collect(s.list(''))).map((e) => e.name);
       expect(names).toContain('hello.txt');
       expect(names).toContain('a');
+    });
+
+    it('paged listing: pages join with no gap and no repeat, in a stable order', async () => {
+      // Names that sort differently as names and as keys (`a` < `a.txt`, but `a.txt` < `a/`).
+      for (const f of ['a.txt', 'a-b', 'b', 'a/x.txt', 'a/y/z.txt', 'ab/c.txt']) await s.write(`pg/${f}`, f);
+      await s.mkdir('pg/empty');
+      for (const recursive of [false, true]) {
+        const all = await collect(s.list('pg', { recursive }));
+        for (const limit of [1, 2, 3]) {
+          const seen: string[] = [];
+          let startAfter: string | undefined;
+          for (let page = 0; page < 20; page++) {
+            const got: Entry[] = [];
+            for await (const e of s.list('pg', { recursive, limit, startAfter })) got.push(e);
+            expect(got.length).toBeLessThanOrEqual(limit);
+            if (got.length === 0) break;
+            seen.push(...got.map((e) => e.path));
+            startAfter = listCursor(got[got.length - 1]!);
+          }
+          expect(seen.length, `recursive=${recursive} limit=${limit}: ${seen}`).toBe(new Set(seen).size);
+          expect([...seen].sort()).toEqual(all.map((e) => e.path));
+        }
+        // The same order every time.
+        const once = (await fromList(s.list('pg', { recursive, limit: 100 }))).map((e) => e.path);
+        const twice = (await fromList(s.list('pg', { recursive, limit: 100 }))).map((e) => e.path);
+        expect(once).toEqual(twice);
+        expect(await fromList(s.list('pg', { recursive, startAfter: '~~~' }))).toEqual([]);
+      }
+      await expectCode(() => collect(s.list('pg', { limit: 0 })), 'InvalidArgument');
+      await expectCode(() => collect(s.list('pg-missing', { limit: 2 })), 'NotFound');
+    });
+
+    it('hash: SHA-256 and MD5 of the bytes', async () => {
+      const body = randomBytes(3 * 1024 * 1024 + 17);
+      await s.write('hash/f.bin', body, { size: body.length });
+      expect(await s.hash('hash/f.bin', 'sha256')).toBe(sha(body));
+      expect(await s.hash('hash/f.bin', 'md5')).toBe(createHash('md5').update(body).digest('hex'));
+      await s.write('hash/stream.bin', Readable.from([body.subarray(0, 100), body.subarray(100)]));
+      expect(await s.hash('hash/stream.bin', 'sha256')).toBe(sha(body));
+      await expectCode(s.hash('hash/none', 'sha256'), 'NotFound');
+      await expectCode(s.hash('hash', 'md5'), 'IsADirectory');
+      await expectCode(s.hash('hash/f.bin', 'crc32' as 'md5'), 'NotSupported');
+    });
+
+    it('about: the space figures the backend says it knows', async () => {
+      const space = await s.about();
+      for (const k of ['total', 'used', 'free'] as const) {
+        if (s.features.space.includes(k)) {
+          expect(Number.isSafeInteger(space[k]), k).toBe(true);
+          expect(space[k]!).toBeGreaterThanOrEqual(0);
+        } else expect(space[k], k).toBeUndefined();
+      }
+    });
+
+    it('features: every flag is there', async () => {
+      const f = s.features;
+      for (const k of [
+        'listingMtimeIsClientMtime',
+        'keepsEmptyFolders',
+        'keepsMetadata',
+        'conditionalWrites',
+        'readHandleKeepsVersion',
+      ] as const) {
+        expect(typeof f[k], k).toBe('boolean');
+      }
+      expect(f.keepsMetadata).toBe(backend.keepsMetadata);
+      expect(Array.isArray(f.storedHashes)).toBe(true);
+    });
+
+    it('an aborted signal stops every operation and changes nothing', async () => {
+      await s.write('abort/f.txt', 'x');
+      const signal = AbortSignal.abort();
+      const ops: [string, () => Promise<unknown>][] = [
+        ['stat', () => s.stat('abort/f.txt', { signal })],
+        ['list', () => collect(s.list('abort', { signal }))],
+        ['read', () => s.read('abort/f.txt', { signal })],
+        ['write', () => s.write('abort/new.txt', 'y', { signal })],
+        ['remove', () => s.remove('abort/f.txt', { signal })],
+        ['mkdir', () => s.mkdir('abort/d', { signal })],
+        ['rmdir', () => s.rmdir('abort', { signal })],
+        ['openRead', () => s.openRead('abort/f.txt', { signal })],
+        ['hash', () => s.hash('abort/f.txt', 'sha256', { signal })],
+        ['about', () => s.about({ signal })],
+      ];
+      if (s.copy) ops.push(['copy', () => s.copy!('abort/f.txt', 'abort/c.txt', { signal })]);
+      if (s.rename) ops.push(['rename', () => s.rename!('abort/f.txt', 'abort/r.txt', { signal })]);
+      if (s.setModTime) ops.push(['setModTime', () => s.setModTime!('abort/f.txt', new Date(0), { signal })]);
+      if (s.removeTree) ops.push(['removeTree', () => s.removeTree!('abort', { signal })]);
+      for (const [op, run] of ops) {
+        const err = await run().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect((err as Error | undefined)?.name, op).toBe('AbortError');
+      }
+      expect(await shape(s.list('abort'))).toEqual(['abort/f.txt:1']);
+      expect((await s.stat('abort/f.txt')).mtime.getTime()).not.toBe(0);
     });
 
     it('reports missing things as NotFound', async () => {

@@ -136,6 +136,47 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
     expect((await readAll(part.body)).length).toBe(10);
   });
 
+  it('a first range cut short without an error is fetched again, never handed on short (defect 8)', async () => {
+    const cut = (times: number) => {
+      let n = 0;
+      proxy.decide = (r) =>
+        r.op === 'GetObject' && r.url.pathname.endsWith('big.bin') && n++ < times
+          ? { truncateAfter: 1000 }
+          : 'pass';
+    };
+    try {
+      // Many ranges: the first (streamed) one ends after 1000 bytes, cleanly.
+      cut(1);
+      const many = await downloadObject(viaProxy, { bucket: conn.bucket, key: key('big.bin') }, tuning);
+      expect(sha(await readAll(many.body))).toBe(sha(data));
+      // One range (the small-file path): the same.
+      cut(1);
+      const one = await downloadObject(
+        viaProxy,
+        { bucket: conn.bucket, key: key('big.bin'), offset: 5, length: MiB },
+        tuning,
+      );
+      expect(sha(await readAll(one.body))).toBe(sha(data.subarray(5, 5 + MiB)));
+      // Cut short on every try: an error, not a short stream.
+      cut(1000);
+      const never = await downloadObject(
+        viaProxy,
+        { bucket: conn.bucket, key: key('big.bin') },
+        { ...tuning, partAttempts: 2 },
+      );
+      await expect(readAll(never.body)).rejects.toBeInstanceOf(StorageError);
+      cut(1000);
+      const neverOne = await downloadObject(
+        viaProxy,
+        { bucket: conn.bucket, key: key('big.bin'), length: MiB },
+        { ...tuning, partAttempts: 2 },
+      );
+      await expect(readAll(neverOne.body)).rejects.toBeInstanceOf(StorageError);
+    } finally {
+      proxy.decide = () => 'pass';
+    }
+  });
+
   it('S3Storage.read uses the engine: whole, ranged, empty and missing files', async () => {
     const raw = new S3Storage(direct, conn);
     raw.download = tuning;

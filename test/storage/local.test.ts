@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
+import { readHandleConformance } from '../conformance/read-handle-contract.js';
 import { storageConformance } from '../conformance/storage-contract.js';
 import { writeHandleConformance } from '../conformance/write-handle-contract.js';
 import { collect, readText } from '../support/collect.js';
@@ -24,6 +25,14 @@ writeHandleConformance('local', async () => {
     keepsMetadata: false,
     large: 3 * 1024 * 1024 + 4321,
     window: 1024 * 1024,
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  };
+});
+
+readHandleConformance('local', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-local-rh-'));
+  return {
+    storage: checkedStorage(new LocalStorage(dir)),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 });

@@ -1,5 +1,6 @@
 import { checkedStorage } from '../../src/storage/checked.js';
 import { MemoryStorage } from '../../src/storage/memory/memory-storage.js';
+import { readHandleConformance } from '../conformance/read-handle-contract.js';
 import { storageConformance } from '../conformance/storage-contract.js';
 import { writeHandleConformance } from '../conformance/write-handle-contract.js';
 
@@ -14,3 +15,5 @@ writeHandleConformance('memory', async () => ({
   large: 3 * 1024 * 1024 + 4321,
   window: 1024 * 1024,
 }));
+
+readHandleConformance('memory', async () => ({ storage: checkedStorage(new MemoryStorage()) }));

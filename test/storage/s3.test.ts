@@ -1,4 +1,5 @@
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { readHandleConformance } from '../conformance/read-handle-contract.js';
 import { storageConformance } from '../conformance/storage-contract.js';
 import { writeHandleConformance } from '../conformance/write-handle-contract.js';
 import { testS3Storage } from '../support/s3.js';
@@ -27,4 +28,12 @@ writeHandleConformance('s3 (real S3 server)', async () => {
       return res.Uploads?.length ?? 0;
     },
   };
+});
+
+readHandleConformance('s3 (real S3 server)', async () => {
+  const { storage, raw } = await testS3Storage();
+  // Small parts, so a few MiB span several parts and read-ahead is exercised.
+  const partSize = 1024 * 1024;
+  raw.download = { ...raw.download, partSize, concurrency: 3 };
+  return { storage, partSize };
 });

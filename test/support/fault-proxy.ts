@@ -9,7 +9,12 @@ export type FaultAction =
   /** Answer 403 AccessDenied without forwarding (a policy refusing the call). */
   | 'deny'
   /** Forward, but hold the response back for `delayMs` first. */
-  | { delayMs: number };
+  | { delayMs: number }
+  /**
+   * Forward, but end the response body cleanly after `truncateAfter` bytes (sent chunked, without
+   * Content-Length): a server that stops early without an error.
+   */
+  | { truncateAfter: number };
 
 export interface SeenRequest {
   method: string;
@@ -62,10 +67,28 @@ export async function startFaultProxy(
       },
       (up) => {
         const send = () => {
+          if (typeof action === 'object' && 'truncateAfter' in action) {
+            const { 'content-length': _, ...headers } = up.headers;
+            res.writeHead(up.statusCode ?? 502, headers);
+            let left = action.truncateAfter;
+            up.on('data', (chunk: Buffer) => {
+              if (left <= 0) return;
+              res.write(chunk.subarray(0, left));
+              left -= chunk.length;
+              if (left <= 0) {
+                up.destroy();
+                res.end();
+              }
+            });
+            up.on('end', () => {
+              if (left > 0) res.end();
+            });
+            return;
+          }
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
         };
-        if (typeof action === 'object') setTimeout(send, action.delayMs);
+        if (typeof action === 'object' && 'delayMs' in action) setTimeout(send, action.delayMs);
         else send();
       },
     );

@@ -7,18 +7,26 @@ import { pipeline } from 'node:stream/promises';
 import { bodyToReadable } from '../body.js';
 import { StorageError, type StorageErrorCode } from '../errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../handles.js';
+import { hashOf } from '../hash.js';
+import { listPage } from '../list-page.js';
 import { decodeSegment, encodeSegment } from '../names.js';
 import { moveByCopy } from '../operations.js';
 import { baseName, joinPath, parentOf } from '../paths.js';
+import type { OpenReadOptions, ReadHandle } from '../read-handle.js';
 import type {
   Entry,
+  HashAlgorithm,
   ListOptions,
+  OpOptions,
   ReadOptions,
+  SpaceInfo,
   Storage,
+  StorageFeatures,
   StoragePath,
   WriteBody,
   WriteOptions,
 } from '../types.js';
+import { localSpace, openLocalRead } from './local-read.js';
 import { openLocalWrite } from './write-handle.js';
 
 /** Files being written are named like this until they are complete; listings hide them. */
@@ -36,6 +44,15 @@ const PARTIAL = /^\.ferry-partial-[0-9a-f]{12}-/;
  */
 export class LocalStorage implements Storage {
   readonly description: string;
+  readonly features: StorageFeatures = {
+    listingMtimeIsClientMtime: true,
+    keepsEmptyFolders: true,
+    keepsMetadata: false,
+    conditionalWrites: true,
+    readHandleKeepsVersion: true,
+    storedHashes: [],
+    space: ['total', 'used', 'free'],
+  };
   private readonly root: string;
 
   /** The root's real path, when symlinks must not lead out of it (every root but `/`). */
@@ -53,6 +70,14 @@ export class LocalStorage implements Storage {
   }
 
   async *list(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry> {
+    if (options.startAfter !== undefined || options.limit !== undefined) {
+      // Paged: the whole listing sorted, then the page (list-page.ts).
+      const all: Entry[] = [];
+      for await (const e of this.list(path, { ...options, startAfter: undefined, limit: undefined }))
+        all.push(e);
+      yield* listPage(all, options);
+      return;
+    }
     await this.guard(path);
     const st = await this.fs('list', path, () => fs.stat(this.abs(path)));
     if (!st.isDirectory()) throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
@@ -128,6 +153,25 @@ export class LocalStorage implements Storage {
       await handle.close().catch(() => {});
       throw err;
     }
+  }
+
+  async openRead(path: StoragePath, options: OpenReadOptions = {}): Promise<ReadHandle> {
+    options.signal?.throwIfAborted();
+    await this.guard(path);
+    return openLocalRead(this.abs(path), path, (err) => translate(err, path));
+  }
+
+  async hash(path: StoragePath, algorithm: HashAlgorithm, options: OpOptions = {}): Promise<string> {
+    const body = await this.read(path, { signal: options.signal });
+    try {
+      return await hashOf(body, algorithm);
+    } catch (err) {
+      throw translate(err, path);
+    }
+  }
+
+  async about(): Promise<SpaceInfo> {
+    return this.fs('about', '', () => localSpace(this.root));
   }
 
   async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {

@@ -2,12 +2,18 @@ import { Readable } from 'node:stream';
 import { bodyToBuffer } from '../body.js';
 import { notFound, StorageError } from '../errors.js';
 import type { OpenWriteOptions, WriteAttributes, WriteHandle } from '../handles.js';
+import { hashOf } from '../hash.js';
+import { listPage } from '../list-page.js';
 import { baseName, isWithin, parentOf } from '../paths.js';
+import { checkReadArgs, closedHandle, type ReadHandle, streamFromHandle } from '../read-handle.js';
 import type {
   Entry,
+  HashAlgorithm,
   ListOptions,
   ReadOptions,
+  SpaceInfo,
   Storage,
+  StorageFeatures,
   StoragePath,
   WriteBody,
   WriteOptions,
@@ -27,6 +33,15 @@ interface MemoryFile {
  */
 export class MemoryStorage implements Storage {
   readonly description = 'memory:';
+  readonly features: StorageFeatures = {
+    listingMtimeIsClientMtime: true,
+    keepsEmptyFolders: true,
+    keepsMetadata: true,
+    conditionalWrites: true,
+    readHandleKeepsVersion: true,
+    storedHashes: [],
+    space: ['used'],
+  };
   private readonly files = new Map<StoragePath, MemoryFile>();
   private readonly dirs = new Map<StoragePath, Date>([['', new Date()]]);
 
@@ -47,7 +62,42 @@ export class MemoryStorage implements Storage {
     const entries: Entry[] = [];
     for (const [p, t] of this.dirs) if (wanted(p)) entries.push(dirEntry(p, t));
     for (const [p, f] of this.files) if (wanted(p)) entries.push(fileEntry(p, f));
-    yield* entries;
+    yield* listPage(entries, options);
+  }
+
+  /** A handle on the buffer there now: a later write replaces the buffer, not its bytes. */
+  async openRead(path: StoragePath): Promise<ReadHandle> {
+    const file = this.files.get(path);
+    if (!file) throw this.dirs.has(path) ? isDir(path) : notFound(path);
+    const data = file.data;
+    let closed = false;
+    const handle: ReadHandle = {
+      entry: fileEntry(path, file),
+      read: async (offset, length) => {
+        checkReadArgs(offset, length);
+        if (closed) throw closedHandle(path);
+        return Buffer.from(
+          data.subarray(Math.min(offset, data.length), Math.min(offset + length, data.length)),
+        );
+      },
+      stream: (offset, length, options) => streamFromHandle(handle, offset, length, options),
+      close: async () => {
+        closed = true;
+      },
+    };
+    return handle;
+  }
+
+  async hash(path: StoragePath, algorithm: HashAlgorithm): Promise<string> {
+    const file = this.files.get(path);
+    if (!file) throw this.dirs.has(path) ? isDir(path) : notFound(path);
+    return hashOf(file.data, algorithm);
+  }
+
+  async about(): Promise<SpaceInfo> {
+    let used = 0;
+    for (const f of this.files.values()) used += f.data.length;
+    return { used };
   }
 
   async read(path: StoragePath, options: ReadOptions = {}): Promise<Readable> {

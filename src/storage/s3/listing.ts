@@ -10,6 +10,8 @@ export type ListPage = (input: {
   Prefix: string;
   Delimiter?: string;
   ContinuationToken?: string;
+  /** Keys after this one only (paged listings); ignored once a continuation token is given. */
+  StartAfter?: string;
   MaxKeys?: number;
 }) => Promise<ListObjectsV2CommandOutput>;
 
@@ -29,10 +31,16 @@ export async function* pages(
   list: ListPage,
   prefix: string,
   delimiter?: string,
+  startAfter?: string,
 ): AsyncIterable<ListObjectsV2CommandOutput> {
   let token: string | undefined;
   do {
-    const page = await list({ Prefix: prefix, Delimiter: delimiter, ContinuationToken: token });
+    const page = await list({
+      Prefix: prefix,
+      Delimiter: delimiter,
+      ContinuationToken: token,
+      StartAfter: token ? undefined : startAfter,
+    });
     yield page;
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -71,19 +79,25 @@ export async function* listChildren(
   keys: KeyMap,
   prefix: string,
   seen: { any: boolean },
+  startAfter?: string,
 ): AsyncIterable<Entry> {
   const dirsYielded = new Set<string>();
-  for await (const page of pages(list, prefix, '/')) {
-    for (const cp of page.CommonPrefixes ?? []) {
+  for await (const page of pages(list, prefix, '/', startAfter)) {
+    // S3 gives a page's folders and files in two lists; merged by key (UTF-8 bytes, S3's order),
+    // a listing is in key order (what paged listings rely on).
+    const items = [
+      ...(page.CommonPrefixes ?? []).map((cp) => ({ key: cp.Prefix!, o: undefined })),
+      ...(page.Contents ?? []).map((o) => ({ key: o.Key!, o })),
+    ].sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    for (const { key, o } of items) {
       seen.any = true;
-      const rel = keys.path(cp.Prefix!.slice(0, -1));
-      if (dirsYielded.has(rel)) continue;
-      dirsYielded.add(rel);
-      yield dir(rel);
-    }
-    for (const o of page.Contents ?? []) {
-      seen.any = true;
-      const key = o.Key!;
+      if (!o) {
+        const rel = keys.path(key.slice(0, -1));
+        if (dirsYielded.has(rel)) continue;
+        dirsYielded.add(rel);
+        yield dir(rel);
+        continue;
+      }
       if (key === prefix || key.endsWith('/')) continue; // the folder's own marker
       if (key.endsWith(HADOOP_DIR_SUFFIX)) {
         const rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
@@ -108,6 +122,7 @@ export async function* listTree(
   keys: KeyMap,
   prefix: string,
   seen: { any: boolean },
+  startAfter?: string,
 ): AsyncIterable<Entry> {
   const root = prefix === keys.base ? '' : keys.path(prefix.slice(0, -1));
   const dirs = new Set<string>();
@@ -119,7 +134,7 @@ export async function* listTree(
       yield dir(p);
     }
   }
-  for await (const page of pages(list, prefix)) {
+  for await (const page of pages(list, prefix, undefined, startAfter)) {
     for (const o of page.Contents ?? []) {
       seen.any = true;
       const key = o.Key!;

@@ -8,6 +8,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { type BufferBudget, processBudget } from '../../s3/buffer-budget.js';
+import { SHA256_META } from '../../s3/checksum.js';
 import type { S3Connection } from '../../s3/connection.js';
 import { copyObject } from '../../s3/copy.js';
 import { type DownloadTuning, defaultDownloadTuning } from '../../s3/download.js';
@@ -17,12 +18,19 @@ import { type ObjectParams, objectParamsFor } from '../../s3/object-params.js';
 import { defaultUploadTuning, type UploadTuning } from '../../s3/upload.js';
 import { notFound, StorageError } from '../errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../handles.js';
+import { hashOf } from '../hash.js';
+import { pageStream } from '../list-page.js';
 import { baseName } from '../paths.js';
+import type { OpenReadOptions, ReadHandle } from '../read-handle.js';
 import {
   type Entry,
+  type HashAlgorithm,
   type ListOptions,
+  type OpOptions,
   type ReadOptions,
+  type SpaceInfo,
   type Storage,
+  type StorageFeatures,
   type StoragePath,
   unwrapStorage,
   type WriteBody,
@@ -30,6 +38,7 @@ import {
 import { headEntry } from './entries.js';
 import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
+import { openS3Read } from './read-handle.js';
 import { renameFolder } from './rename-folder.js';
 import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
 import { openS3Write } from './write-handle.js';
@@ -38,6 +47,16 @@ const EPOCH = new Date(0);
 
 /** Characters an XML 1.0 request body cannot carry exactly. */
 const XML_UNSAFE = /[\u0000-\u001f\ufffe\uffff]/;
+/**
+ * The StartAfter key for a paged listing: the cursor as a key. A folder's
+ * cursor (`x/`) in a listing of direct children must skip everything below it too, or S3 would
+ * roll the keys below into the same common prefix again; `pageStream` drops what still repeats.
+ */
+function startAfterKey(keys: KeyMap, options: ListOptions, recursive: boolean): string | undefined {
+  if (options.startAfter === undefined) return undefined;
+  const key = keys.file(options.startAfter);
+  return !recursive && key.endsWith('/') ? `${key}\u{10FFFF}` : key;
+}
 
 export type { S3WriteOptions } from './transfer-io.js';
 
@@ -48,6 +67,15 @@ export type { S3WriteOptions } from './transfer-io.js';
  */
 export class S3Storage implements Storage {
   readonly description: string;
+  readonly features: StorageFeatures = {
+    listingMtimeIsClientMtime: false,
+    keepsEmptyFolders: true,
+    keepsMetadata: true,
+    conditionalWrites: true,
+    readHandleKeepsVersion: false,
+    storedHashes: ['sha256'],
+    space: [],
+  };
   readonly client: S3Client;
   readonly bucket: string;
   readonly keys: KeyMap;
@@ -119,21 +147,52 @@ export class S3Storage implements Storage {
   async *list(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry> {
     const prefix = this.keys.dir(path);
     const seen = { any: false };
+    const paged = options.startAfter !== undefined || options.limit !== undefined;
+    const from = startAfterKey(this.keys, options, !!options.recursive);
     const entries = options.recursive
-      ? listTree(this.listPage, this.keys, prefix, seen)
-      : listChildren(this.listPage, this.keys, prefix, seen);
-    for await (const entry of entries) {
+      ? listTree(this.listPage, this.keys, prefix, seen, from)
+      : listChildren(this.listPage, this.keys, prefix, seen, from);
+    let count = 0;
+    // S3 lists in key order, which is the paging order: a cursor compares as its raw key (an
+    // encoded name, names.ts, sorts where its key does, not where its `‛…` form would).
+    const after = (cursor: string, startAfter: string) =>
+      Buffer.compare(Buffer.from(this.keys.file(cursor)), Buffer.from(this.keys.file(startAfter))) > 0;
+    for await (const entry of paged ? pageStream(entries, options, after) : entries) {
       options.signal?.throwIfAborted();
+      count++;
       yield entry;
     }
     if (!seen.any && path !== '') {
       // Nothing under the prefix: a file, a slash-less marker, or nothing at all.
       const head = await this.head(path);
-      if (!head) throw notFound(path);
+      if (!head) {
+        // Paged past the end of a folder that has keys before the cursor?
+        if (paged && count === 0 && (await this.firstKeyUnder(path)) !== undefined) return;
+        throw notFound(path);
+      }
       if (!isDirMarkerHead(head.ContentLength, head.ContentType)) {
         throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
       }
     }
+  }
+
+  /** A handle reading ranges of one pinned version with read-ahead (read-handle.ts). */
+  async openRead(path: StoragePath, options: OpenReadOptions = {}): Promise<ReadHandle> {
+    return openS3Read(this, path, options);
+  }
+
+  /** SHA-256 from the stored `ferry-sha256` when there is one (a HEAD); otherwise by reading. */
+  async hash(path: StoragePath, algorithm: HashAlgorithm, options: OpOptions = {}): Promise<string> {
+    if (algorithm === 'sha256') {
+      const stored = (await this.headFile(path)).Metadata?.[SHA256_META];
+      if (stored && /^[0-9a-f]{64}$/.test(stored)) return stored;
+    }
+    return hashOf(await this.read(path, { signal: options.signal }), algorithm);
+  }
+
+  /** S3 has no free space or quota to ask for (RGW quotas are an admin API): nothing known. */
+  async about(): Promise<SpaceInfo> {
+    return {};
   }
 
   /** Read through the ranged-download engine (transfer-io.ts). */

@@ -1,0 +1,72 @@
+import * as fs from 'node:fs/promises';
+import { StorageError } from '../errors.js';
+import { baseName } from '../paths.js';
+import { checkReadArgs, closedHandle, type ReadHandle, streamFromHandle } from '../read-handle.js';
+import type { SpaceInfo, StoragePath } from '../types.js';
+
+/**
+ * The local backend's read handle: an open file descriptor, read with positional reads (the
+ * kernel's page cache is the read-ahead). A file replaced while open (Ferry's writes rename a
+ * new file into place) keeps being read as opened: the descriptor holds the old inode.
+ * `translate` turns errno errors into StorageErrors about `path`.
+ */
+export async function openLocalRead(
+  abs: string,
+  path: StoragePath,
+  translate: (err: unknown) => unknown,
+): Promise<ReadHandle> {
+  let file: fs.FileHandle;
+  try {
+    file = await fs.open(abs, 'r');
+  } catch (err) {
+    throw translate(err);
+  }
+  try {
+    const st = await file.stat();
+    if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+    let closed = false;
+    const size = st.size;
+    const handle: ReadHandle = {
+      entry: { path, name: baseName(path), type: 'file', size, mtime: st.mtime },
+      read: async (offset, length, options) => {
+        checkReadArgs(offset, length);
+        if (closed) throw closedHandle(path);
+        options?.signal?.throwIfAborted();
+        const want = Math.max(0, Math.min(length, size - offset));
+        const out = Buffer.allocUnsafe(want);
+        let at = 0;
+        try {
+          while (at < want) {
+            const { bytesRead } = await file.read(out, at, want - at, offset + at);
+            if (bytesRead === 0) break; // truncated in place by someone else: what is there
+            at += bytesRead;
+          }
+        } catch (err) {
+          if (closed) throw closedHandle(path);
+          throw translate(err);
+        }
+        return at === want ? out : out.subarray(0, at);
+      },
+      stream: (offset, length, options) => streamFromHandle(handle, offset, length, options),
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await file.close().catch(() => {});
+      },
+    };
+    return handle;
+  } catch (err) {
+    await file.close().catch(() => {});
+    throw err;
+  }
+}
+
+/** Space of the file system holding `abs` (statfs): total, used, and free to this user. */
+export async function localSpace(abs: string): Promise<SpaceInfo> {
+  const st = await fs.statfs(abs);
+  return {
+    total: st.blocks * st.bsize,
+    used: (st.blocks - st.bfree) * st.bsize,
+    free: st.bavail * st.bsize,
+  };
+}

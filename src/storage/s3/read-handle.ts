@@ -1,0 +1,243 @@
+import { setMaxListeners } from 'node:events';
+import type { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  type HeadObjectCommandOutput,
+} from '@aws-sdk/client-s3';
+import { closeConnectionAfter, isRangeNotSatisfiable, readRange, totalOf } from '../../s3/download.js';
+import { translateS3Error } from '../../s3/errors.js';
+import { StorageError } from '../errors.js';
+import {
+  checkReadArgs,
+  closedHandle,
+  type OpenReadOptions,
+  type ReadHandle,
+  streamFromHandle,
+} from '../read-handle.js';
+import type { Entry, StoragePath } from '../types.js';
+import { headEntry } from './entries.js';
+import { isDirMarkerHead } from './keys.js';
+import type { S3Storage } from './s3-storage.js';
+
+/**
+ * The S3 read handle (contract in src/storage/read-handle.ts).
+ *
+ * Open = one GET of the first part's range (`partSize`, Connection: close as every first GET):
+ * its headers give the entry (size from Content-Range, mtime from X-Amz-Meta-Mtime, content type,
+ * metadata, ETag) and its body is kept unread for a first read from the start — so a small file
+ * opened and read costs one request, no HEAD. A first read elsewhere drops that body.
+ *
+ * Reads: the object is cut into `partSize` parts. A read that continues where the previous one
+ * ended (or falls in a part already held) is sequential: it is served from whole parts fetched
+ * ahead, up to `partConcurrency` parts past the one being read, each reserved from the byte
+ * budget without waiting (no budget: the read falls back to a GET of its own range). Parts more
+ * than one behind the reading position are dropped, so a handle holds at most
+ * (parts one read spans + concurrency + 1) parts. Any other read is one ranged GET of exactly
+ * its bytes. Every GET carries If-Match with the opened ETag: a replaced object fails the read
+ * with Conflict, never mixing versions. Bodies that end early are fetched again from where they
+ * stopped (download.ts `streamRange`).
+ */
+export async function openS3Read(
+  s3: S3Storage,
+  path: StoragePath,
+  options: OpenReadOptions = {},
+): Promise<ReadHandle> {
+  if (path === '') throw new StorageError('IsADirectory', 'is a folder: /', { path });
+  const key = s3.keys.file(path);
+  const where = { operation: 'GetObject', bucket: s3.bucket, key, path };
+  const tuning = s3.download;
+  const ps = tuning.partSize;
+  const controller = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+  setMaxListeners(0, signal);
+
+  const command = new GetObjectCommand({
+    Bucket: s3.bucket,
+    Key: key,
+    Range: `bytes=0-${ps - 1}`,
+    ...s3.params.read,
+  });
+  if (tuning.closeFirstConnection) closeConnectionAfter(command);
+  let first: GetObjectCommandOutput | undefined;
+  let head: HeadObjectCommandOutput | undefined;
+  try {
+    first = await s3.client.send(command, { abortSignal: signal });
+  } catch (err) {
+    head = await openFailed(s3, path, err, where);
+  }
+  const size = first ? (totalOf(first.ContentRange) ?? first.ContentLength ?? 0) : (head?.ContentLength ?? 0);
+  const meta = (first ?? head) as HeadObjectCommandOutput;
+  if (isDirMarkerHead(size, meta.ContentType)) {
+    (first?.Body as Readable | undefined)?.destroy();
+    throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+  }
+  const entry: Entry = headEntry(path, { ...meta, ContentLength: size }, 'file');
+  const etag = meta.ETag;
+  let firstBody = first?.Body as Readable | undefined;
+  const dropFirstBody = () => {
+    firstBody?.destroy();
+    firstBody = undefined;
+  };
+
+  const get = (from: number, to: number, sig: AbortSignal) =>
+    s3.client.send(
+      new GetObjectCommand({
+        Bucket: s3.bucket,
+        Key: key,
+        Range: `bytes=${from}-${to}`,
+        IfMatch: etag,
+        ...s3.params.read,
+      }),
+      { abortSignal: sig },
+    );
+  const fetch = (from: number, to: number, sig: AbortSignal, body?: Readable, into?: Buffer) =>
+    readRange((f, t) => get(f, t, sig), from, to, tuning.partAttempts, sig, body, into).catch((err) => {
+      throw StorageError.is(err) ? err : translateS3Error(err, where);
+    });
+
+  /**
+   * A part read ahead. Its buffer is reused for a later part once the part is dropped, its fetch
+   * has settled and no read is still copying out of it (`users`).
+   */
+  interface Part {
+    data: Promise<Buffer>;
+    buffer: Buffer;
+    release: () => void;
+    users: number;
+    dropped: boolean;
+    settled: boolean;
+  }
+  const parts = new Map<number, Part>();
+  let pool: Buffer[] = [];
+  const count = Math.ceil(size / ps);
+  let lastEnd = 0;
+  let closed = false;
+
+  const recycle = (p: Part) => {
+    if (!p.dropped || p.users > 0 || !p.settled || closed) return;
+    p.users = -1; // recycled once
+    if (pool.length < tuning.concurrency + 2) pool.push(p.buffer);
+  };
+  const drop = (k: number) => {
+    const p = parts.get(k);
+    if (!p) return;
+    parts.delete(k);
+    p.dropped = true;
+    p.release();
+    recycle(p);
+  };
+  /** Part `k`, fetched ahead into a budget reservation; undefined when the budget is spent. */
+  const part = (k: number): Part | undefined => {
+    const held = parts.get(k);
+    if (held) return held;
+    const from = k * ps;
+    const to = Math.min(size, from + ps) - 1;
+    const release = s3.budget.tryReserve(to - from + 1);
+    if (!release) return undefined;
+    const body = k === 0 ? firstBody : undefined;
+    if (k === 0) firstBody = undefined;
+    const buffer = pool.pop() ?? Buffer.allocUnsafe(ps);
+    const data = fetch(from, to, signal, body, buffer);
+    const p: Part = { data, buffer, release, users: 0, dropped: false, settled: false };
+    data.then(
+      () => {
+        p.settled = true;
+        recycle(p);
+      },
+      () => {
+        p.settled = true;
+        if (parts.get(k) === p)
+          drop(k); // a later read tries again
+        else recycle(p);
+      },
+    );
+    parts.set(k, p);
+    return p;
+  };
+
+  const readSequential = async (offset: number, end: number): Promise<Buffer | undefined> => {
+    const k0 = Math.floor(offset / ps);
+    const k1 = Math.floor((end - 1) / ps);
+    for (const k of [...parts.keys()]) if (k < k0 - 1) drop(k);
+    const needed: Part[] = [];
+    for (let k = k0; k <= k1; k++) {
+      const p = part(k);
+      if (!p) return undefined;
+      needed.push(p);
+    }
+    for (let k = k1 + 1; k < Math.min(count, k1 + 1 + tuning.concurrency); k++) if (!part(k)) break;
+    for (const p of needed) p.users++;
+    try {
+      const out = Buffer.allocUnsafe(end - offset);
+      for (const [i, p] of needed.entries()) {
+        const data = await p.data;
+        const base = (k0 + i) * ps;
+        const from = Math.max(offset, base);
+        const to = Math.min(end, base + data.length);
+        data.copy(out, from - offset, from - base, to - base);
+      }
+      return out;
+    } finally {
+      for (const p of needed) {
+        p.users--;
+        recycle(p);
+      }
+    }
+  };
+
+  const handle: ReadHandle = {
+    entry,
+    read: async (offset, length, opts) => {
+      checkReadArgs(offset, length);
+      if (closed) throw closedHandle(path);
+      const end = Math.min(size, offset + length);
+      if (offset >= end) return Buffer.alloc(0);
+      const sequential = offset === lastEnd || parts.has(Math.floor(offset / ps));
+      lastEnd = end;
+      if (offset >= ps || !sequential) dropFirstBody();
+      const sig = opts?.signal ? AbortSignal.any([signal, opts.signal]) : signal;
+      sig.throwIfAborted();
+      try {
+        const got = sequential ? await readSequential(offset, end) : undefined;
+        return got ?? (await fetch(offset, end - 1, sig));
+      } catch (err) {
+        if (closed) throw closedHandle(path);
+        throw err;
+      }
+    },
+    stream: (offset, length, opts) => streamFromHandle(handle, offset, length, opts),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      controller.abort();
+      dropFirstBody();
+      for (const k of [...parts.keys()]) drop(k);
+      pool = [];
+    },
+  };
+  return handle;
+}
+
+/**
+ * The open's GET failed: an empty object (416 to any range) is opened from a HEAD; NotFound or
+ * IsADirectory as `read` says them; anything else translated.
+ */
+async function openFailed(
+  s3: S3Storage,
+  path: StoragePath,
+  err: unknown,
+  where: Parameters<typeof translateS3Error>[1],
+): Promise<HeadObjectCommandOutput> {
+  if (isRangeNotSatisfiable(err)) {
+    const head = await s3.head(path);
+    if (head) return head;
+  }
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404 || isRangeNotSatisfiable(err)) {
+    if ((await s3.firstKeyUnder(path)) !== undefined) {
+      throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+    }
+  }
+  throw translateS3Error(err, where);
+}

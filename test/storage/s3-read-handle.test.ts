@@ -1,0 +1,102 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BufferBudget } from '../../src/s3/buffer-budget.js';
+import { createS3Client } from '../../src/s3/client.js';
+import { checkedStorage } from '../../src/storage/checked.js';
+import { S3Storage } from '../../src/storage/s3/s3-storage.js';
+import type { Storage } from '../../src/storage/types.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
+import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** What the S3 read handle costs in requests and memory, seen through a proxy in front of RGW. */
+describe('S3 read handle: requests and memory', () => {
+  let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+  let raw: S3Storage;
+  let s: Storage;
+  const budget = new BufferBudget(64 * MiB);
+  const big = randomBytes(5 * MiB + 100);
+  const small = randomBytes(100 * 1024);
+
+  beforeAll(async () => {
+    proxy = await startFaultProxy(testS3().endpoint);
+    const conn = testConnection({ endpoint: proxy.endpoint });
+    const client = createS3Client(conn);
+    await ensureBucket(client, conn.bucket);
+    raw = new S3Storage(client, conn);
+    raw.download = { ...raw.download, partSize: MiB, concurrency: 2 };
+    raw.budget = budget;
+    s = checkedStorage(raw);
+    await s.write('big.bin', big, { size: big.length });
+    await s.write('small.bin', small);
+  });
+  afterAll(async () => {
+    await s?.close?.();
+    await proxy?.close();
+  });
+
+  const gets = () => proxy.count('GetObject');
+  const heads = () => proxy.count('HeadObject');
+
+  it('a small file opened and read whole costs one GET and no HEAD', async () => {
+    const [g, h] = [gets(), heads()];
+    const handle = await s.openRead('small.bin');
+    expect(handle.entry.size).toBe(small.length);
+    expect((await handle.read(0, small.length + 10)).equals(small)).toBe(true);
+    await handle.close();
+    expect(gets() - g).toBe(1);
+    expect(heads() - h).toBe(0);
+  });
+
+  it('32 KiB sequential reads: one GET per part, memory bounded by read-ahead, all given back', async () => {
+    const g = gets();
+    budget.peak = 0;
+    const handle = await s.openRead('big.bin');
+    const out: Buffer[] = [];
+    for (let at = 0; at < big.length; at += 32 * 1024) out.push(await handle.read(at, 32 * 1024));
+    await handle.close();
+    expect(sha(Buffer.concat(out))).toBe(sha(big));
+    expect(gets() - g).toBe(6); // ceil((5 MiB + 100) / 1 MiB): the open's GET serves part 0
+    // The part being read, `concurrency` ahead and one behind.
+    expect(budget.peak).toBeLessThanOrEqual(4 * MiB);
+    expect(budget.held).toBe(0);
+  });
+
+  it('a read elsewhere is one GET of exactly its range; closing gives back what was read ahead', async () => {
+    const handle = await s.openRead('big.bin');
+    const g = gets();
+    expect((await handle.read(3 * MiB + 7, 1000)).equals(big.subarray(3 * MiB + 7, 3 * MiB + 1007))).toBe(
+      true,
+    );
+    expect(gets() - g).toBe(1);
+    expect((await handle.read(0, 10)).equals(big.subarray(0, 10))).toBe(true);
+    await handle.close();
+    expect(budget.held).toBe(0);
+  });
+
+  it('with no budget to spare every read is a ranged GET of its own, still correct', async () => {
+    const saved = raw.budget;
+    raw.budget = new BufferBudget(1);
+    try {
+      const handle = await s.openRead('big.bin');
+      const out: Buffer[] = [];
+      for (let at = 0; at < big.length; at += 2 * MiB) out.push(await handle.read(at, 2 * MiB));
+      await handle.close();
+      expect(sha(Buffer.concat(out))).toBe(sha(big));
+      expect(raw.budget.peak).toBe(0);
+    } finally {
+      raw.budget = saved;
+    }
+  });
+
+  it('a replaced object fails the read with Conflict naming the file', async () => {
+    await s.write('swap.bin', big, { size: big.length });
+    const handle = await s.openRead('swap.bin');
+    await s.write('swap.bin', small);
+    const err = await handle.read(4 * MiB, 10).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'Conflict', path: 'swap.bin' });
+    await handle.close();
+  });
+});
