@@ -146,10 +146,10 @@ export async function runDoctor(
     }
     // 2. Identity, where the store has STS GetCallerIdentity.
     try {
-      report.identity = await getCallerIdentity(creds.sts, creds.provider);
+      report.identity = await getCallerIdentity(creds.identitySts, creds.provider);
     } catch (err) {
       report.identity = {
-        error: `not available (STS GetCallerIdentity at ${creds.sts.endpoint ?? 'AWS'}: ${identityWhy((err as Error).message)})`,
+        error: `not available (STS GetCallerIdentity at ${creds.identitySts.endpoint ?? 'AWS'}: ${identityWhy((err as Error).message)})`,
       };
     }
   } else {

@@ -162,7 +162,12 @@ describe('ferry doctor on RGW with bucket policies', () => {
   it('assumed role on the STS gateway: source, temporary key and expiry reported', async () => {
     const sts = testS3().stsEndpoint;
     const r = await runDoctor(
-      conn(buckets.full, { ...test1(), endpoint: sts, roleArn: 'arn:aws:iam:::role/S3Access' }),
+      conn(buckets.full, {
+        ...test1(),
+        endpoint: sts,
+        stsEndpoint: sts,
+        roleArn: 'arn:aws:iam:::role/S3Access',
+      }),
       env(),
     );
     expect(r.credentials.source).toBe('static+assume-role');

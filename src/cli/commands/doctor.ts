@@ -74,7 +74,7 @@ export function registerWhoami(program: Command, ctx: () => CliContext): void {
           expiration: k.expiration?.toISOString() ?? null,
         });
         try {
-          out.identity = await getCallerIdentity(creds.sts, creds.provider);
+          out.identity = await getCallerIdentity(creds.identitySts, creds.provider);
         } catch (err) {
           out.identity = { error: (err as Error).message };
         }
