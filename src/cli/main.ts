@@ -24,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
   let context: CliContext | undefined;
   // Every message on stderr (ours, commander's) loses the secrets this process was given.
   const secrets = new SecretScrubber(argv);
+  const shown = argv === process.argv ? secrets.commandLine(argv) : undefined;
+  if (shown) process.title = shown; // what `ps` shows
   const program = new Command('ferry')
     .description('S3 and local files as one file system — and (soon) the servers that share them')
     .version('0.1.0')

@@ -52,6 +52,17 @@ export class SecretScrubber {
     this.secrets = [...found].filter((s) => s.length >= MIN_LENGTH).sort((a, b) => b.length - a.length);
   }
 
+  /**
+   * The command line as `ps` should show it, or undefined when it holds no secret. (It is the
+   * process's title: on Linux and macOS setting process.title overwrites the argv that
+   * /proc/PID/cmdline and ps read. Before Ferry starts, the original is visible for a moment.)
+   */
+  commandLine(argv: string[]): string | undefined {
+    const args = argv.slice(2).map((a) => this.scrub(a));
+    if (args.every((a, i) => a === argv[i + 2])) return undefined;
+    return ['ferry', ...args].join(' ');
+  }
+
   scrub(text: string): string {
     let out = redactText(text);
     for (const s of this.secrets) out = out.split(s).join('***');

@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CliResult, ferry, requireBuiltCli } from '../support/cli.js';
+import { type CliResult, ferry, ferryBin, requireBuiltCli } from '../support/cli.js';
+import { startLoopback } from '../support/loopback.js';
 import { TEST_BUCKET, testS3 } from '../support/s3.js';
 
 /**
@@ -146,5 +149,30 @@ describe('secrets in URLs never reach the output', () => {
     );
     expect(r.code).not.toBe(0);
     expectNoSecret(r, s, 'SessionToken-xyz987654');
+  });
+});
+
+describe('secrets in the process list', () => {
+  it('while ferry runs, its command line (/proc/PID/cmdline, what ps shows) holds no secret', async () => {
+    // A store that never answers: ferry is caught mid-request, after it has started.
+    let arrived: () => void = () => {};
+    const requested = new Promise<void>((r) => (arrived = r));
+    const stuck = await startLoopback(() => arrived());
+    const secret = 'ProcSecret-0123456789abcdef';
+    const child = spawn(process.execPath, [
+      ferryBin,
+      'cat',
+      `s3+http://AKIDEXAMPLE:${secret}@${new URL(stuck.url).host}/some-bucket/key`,
+    ]);
+    try {
+      await requested;
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8');
+      expect(cmdline).toMatch(/ferry/);
+      expect(cmdline).toMatch(/some-bucket\/key/);
+      expect(cmdline).not.toContain(secret);
+    } finally {
+      child.kill('SIGKILL');
+      await stuck.close();
+    }
   });
 });
