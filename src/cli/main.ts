@@ -45,6 +45,7 @@ export async function main(argv: string[]): Promise<number> {
       warn: (line) => {
         process.stderr.write(`${secrets.scrub(line)}\n`);
       },
+      scrub: (text) => secrets.scrub(text),
     };
     return context;
   };
