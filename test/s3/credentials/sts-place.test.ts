@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConnection } from '../../../src/s3/connection.js';
-import { credentialsFor } from '../../../src/s3/credentials/chain.js';
+import { credentialsFor, identityPlaceFor, stsPlaceFor } from '../../../src/s3/credentials/chain.js';
 import { ferry, requireBuiltCli } from '../../support/cli.js';
 import { type Loopback, readBody, startLoopback } from '../../support/loopback.js';
 import { type Moto, startMoto } from '../../support/moto.js';
@@ -208,5 +208,46 @@ describe('role assumption goes to AWS STS unless an STS endpoint is given', () =
     const signed = seen.map((s) => String(s.headers.authorization ?? ''));
     expect(signed.length).toBeGreaterThan(0);
     expect(signed.every((a) => /Credential=ASIA/.test(a))).toBe(true);
+  });
+});
+
+describe('stsPlaceFor / identityPlaceFor', () => {
+  const custom = (extra: Record<string, unknown> = {}) =>
+    parseConnection({ bucket: 'bkt', endpoint: 'http://127.0.0.1:9', ...extra });
+
+  it('AWS regional STS, in the S3 region when it is an AWS region, else us-east-1', () => {
+    expect(stsPlaceFor(custom({ region: 'eu-west-1' }), {})).toEqual({
+      endpoint: 'https://sts.eu-west-1.amazonaws.com',
+      region: 'eu-west-1',
+    });
+    expect(stsPlaceFor(custom({ region: 'garage' }), {}).endpoint).toBe(
+      'https://sts.us-east-1.amazonaws.com',
+    );
+    expect(stsPlaceFor(custom({ region: 'cn-north-1' }), {}).endpoint).toBe(
+      'https://sts.cn-north-1.amazonaws.com.cn',
+    );
+    expect(stsPlaceFor(custom({ stsRegion: 'ap-south-1' }), {}).endpoint).toBe(
+      'https://sts.ap-south-1.amazonaws.com',
+    );
+    // AWS_ENDPOINT_URL names the S3 store for many users: never STS.
+    expect(stsPlaceFor(custom(), { AWS_ENDPOINT_URL: 'http://127.0.0.1:9' }).endpoint).toBe(
+      'https://sts.us-east-1.amazonaws.com',
+    );
+  });
+
+  it('an explicit STS endpoint wins; GetCallerIdentity goes to the custom S3 endpoint otherwise', () => {
+    expect(stsPlaceFor(custom({ stsEndpoint: 'http://sts.local:1' }), {}).endpoint).toBe(
+      'http://sts.local:1',
+    );
+    expect(stsPlaceFor(custom(), { AWS_ENDPOINT_URL_STS: 'http://sts.env:2' }).endpoint).toBe(
+      'http://sts.env:2',
+    );
+    expect(identityPlaceFor(custom(), {}).endpoint).toBe('http://127.0.0.1:9');
+    expect(identityPlaceFor(custom({ stsEndpoint: 'http://sts.local:1' }), {}).endpoint).toBe(
+      'http://sts.local:1',
+    );
+    expect(identityPlaceFor(parseConnection({ bucket: 'bkt', region: 'eu-west-1' }), {}).endpoint).toBe(
+      'https://sts.eu-west-1.amazonaws.com',
+    );
   });
 });
