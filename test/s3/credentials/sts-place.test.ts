@@ -62,7 +62,7 @@ beforeAll(async () => {
       }),
     ),
   ).Role.Arn;
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   await fakeS3?.close();
