@@ -8,6 +8,8 @@ export interface CliContext {
   locations: Locations;
   out(line: string): void;
   warn(line: string): void;
+  /** A text without the secrets this process was given (secrets.ts), for reports on stdout. */
+  scrub(text: string): string;
   /** Set by a command whose outcome is not an exception (doctor finding no access). */
   exitCode?: number;
 }

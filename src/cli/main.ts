@@ -14,6 +14,7 @@ import { registerUploads } from './commands/uploads.js';
 import { addS3Flags, type CliContext, s3OptionsFrom } from './context.js';
 import { exitCodeFor } from './exit-codes.js';
 import { Locations } from './location.js';
+import { SecretScrubber } from './secrets.js';
 
 // Ferry declares its own Node support (package.json engines); the SDK's notice is not for users.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -21,10 +22,15 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 /** Run the CLI; resolves to the process exit code (see exit-codes.ts). */
 export async function main(argv: string[]): Promise<number> {
   let context: CliContext | undefined;
+  // Every message on stderr (ours, commander's) loses the secrets this process was given.
+  const secrets = new SecretScrubber(argv);
+  const shown = argv === process.argv ? secrets.commandLine(argv) : undefined;
+  if (shown) process.title = shown; // what `ps` shows
   const program = new Command('ferry')
     .description('S3 and local files as one file system — and (soon) the servers that share them')
     .version('0.1.0')
     .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(secrets.scrub(s)) })
     .showHelpAfterError('(add --help for usage)');
   addS3Flags(program);
   const ctx = (): CliContext => {
@@ -37,8 +43,9 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(`${line}\n`);
       },
       warn: (line) => {
-        process.stderr.write(`${line}\n`);
+        process.stderr.write(`${secrets.scrub(line)}\n`);
       },
+      scrub: (text) => secrets.scrub(text),
     };
     return context;
   };
@@ -66,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     return context?.exitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    process.stderr.write(`ferry: ${describe(err)}\n`);
+    process.stderr.write(`ferry: ${secrets.scrub(describe(err))}\n`);
     return exitCodeFor(err);
   } finally {
     await context?.locations.close();

@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../s3/client.js';
 import { connectionFromUrl, type S3Connection } from '../s3/connection.js';
 import { translateS3Error } from '../s3/errors.js';
-import { isS3Url, parseS3Url } from '../s3/url.js';
+import { isS3Url, parseS3Url, redactText } from '../s3/url.js';
 import { StorageError } from '../storage/errors.js';
 import type { CliContext } from './context.js';
 
@@ -20,7 +20,7 @@ export interface S3Target {
 
 /** The S3 target of `url`, with the same settings (flags over `--connection NAME`) as file commands. */
 export function openS3Target(ctx: CliContext, url: string): S3Target {
-  if (!isS3Url(url)) throw new StorageError('InvalidArgument', `needs an s3:// URL, got: ${url}`);
+  if (!isS3Url(url)) throw new StorageError('InvalidArgument', `needs an s3:// URL, got: ${redactText(url)}`);
   const loc = parseS3Url(url);
   const conn = connectionFromUrl(url, { ...ctx.locations.s3Settings(), prefix: '' });
   const client = createS3Client(conn);

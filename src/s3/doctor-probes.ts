@@ -182,6 +182,37 @@ export class BucketProbes {
     });
   }
 
+  /**
+   * Whether GetObject is allowed when there is nothing to read: GET a key that does not exist.
+   * `404 NoSuchKey` means the store looked for the object: AWS authorises GetObject before it
+   * looks, so there the read is allowed. Ceph RGW looks first and answers 404 to anyone who may
+   * list the bucket, GetObject granted or not (measured on RGW 16), so on other stores a 404 is
+   * a strong hint, not proof: `proven` says which. `403` means refused — unless s3:ListBucket is
+   * missing too, when AWS and RGW answer 403 for any missing key.
+   */
+  async readMissing(key: string, aws: boolean): Promise<{ check: Check; proven: boolean }> {
+    const r = await probe('read allowed? (GET of a missing key)', 'GetObject', () =>
+      this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.read })),
+    );
+    if (r.check.status === 'ok') {
+      r.check.status = 'failed';
+      r.check.detail = `an object exists at the random key ${key}`;
+      return { check: r.check, proven: false };
+    }
+    const c = classify(r.error);
+    if (c.name === 'NoSuchKey') {
+      r.check.status = 'ok';
+      r.check.detail = aws
+        ? `nothing to read: a GET of a missing key answered ${c.detail}, so reads are allowed`
+        : `nothing to read: a GET of a missing key answered ${c.detail}; reads look allowed, but some stores (Ceph RGW) answer 404 to anyone who may list — put an object in the bucket and run doctor again to be sure`;
+      return { check: r.check, proven: aws };
+    }
+    if (c.kind === 'denied') {
+      r.check.detail = `a GET of a missing key was refused: ${c.detail} (without s3:ListBucket a missing key answers 403 even when reads are allowed)`;
+    }
+    return { check: r.check, proven: false };
+  }
+
   remove(key: string, name = 'delete it') {
     return probe(name, 'DeleteObject', () =>
       this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.payer })),

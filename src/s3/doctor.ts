@@ -146,10 +146,10 @@ export async function runDoctor(
     }
     // 2. Identity, where the store has STS GetCallerIdentity.
     try {
-      report.identity = await getCallerIdentity(creds.sts, creds.provider);
+      report.identity = await getCallerIdentity(creds.identitySts, creds.provider);
     } catch (err) {
       report.identity = {
-        error: `not available (STS GetCallerIdentity at ${creds.sts.endpoint ?? 'AWS'}: ${identityWhy((err as Error).message)})`,
+        error: `not available (STS GetCallerIdentity at ${creds.identitySts.endpoint ?? 'AWS'}: ${identityWhy((err as Error).message)})`,
       };
     }
   } else {
@@ -210,6 +210,8 @@ export async function runDoctor(
     add(put.check);
     const canWrite = put.check.status === 'ok';
     let canRead: boolean | undefined;
+    /** Reads judged from a missing key's 404 on a store where that is not proof (readMissing). */
+    let readGuessed = false;
     if (canWrite) {
       const got = await p.read(key);
       add(got.check);
@@ -227,7 +229,13 @@ export async function runDoctor(
         const got = await p.read(sample, `read an existing object (${sample})`);
         add(got.check);
         canRead = got.check.status === 'ok';
-      } else add(skipped('read', 'GetObject', 'nothing written and nothing listed to read'));
+      } else {
+        // Nothing to read: a GET of a missing key still tells whether reads are allowed.
+        const got = await p.readMissing(`${key}.missing`, aws);
+        add(got.check);
+        canRead = got.check.status === 'ok';
+        readGuessed = canRead && !got.proven;
+      }
     }
 
     // Encryption asked for must be what the store did: some stores accept the header and ignore it.
@@ -330,6 +338,9 @@ export async function runDoctor(
     }
 
     classifyAccess(report, { canList, canRead, canWrite, canDelete });
+    if (readGuessed)
+      report.accessNote +=
+        ' — reading judged from a GET of a missing key (nothing to read here), not proven on this store';
   } finally {
     client.destroy();
   }

@@ -1,4 +1,5 @@
 import { StorageError } from '../storage/errors.js';
+import { maskKey } from './credentials/static.js';
 
 /** What an `s3://` location names. */
 export interface S3Location {
@@ -54,6 +55,12 @@ export function parseS3Url(url: string): S3Location {
     const host = slash < 0 ? rest : rest.slice(0, slash);
     rest = slash < 0 ? '' : rest.slice(slash + 1);
     if (!host) throw new StorageError('InvalidArgument', `no host in ${redact(url)}`);
+    // A raw `@` in the secret would leave its tail in the host (and in messages about the host).
+    if (host.includes('@'))
+      throw new StorageError(
+        'InvalidArgument',
+        'an "@" in the secret of an s3:// URL must be written %40 (and ":" as %3A)',
+      );
     const aws =
       /^s3[.-](?:([a-z0-9-]+)\.)?amazonaws\.com(?:\.cn)?$/i.exec(host) ?? /^s3\.amazonaws\.com$/i.exec(host);
     if (aws) region = aws[1] && aws[1] !== 'external-1' ? aws[1] : undefined;
@@ -70,9 +77,37 @@ export function parseS3Url(url: string): S3Location {
   return { bucket, key, endpoint, accessKeyId, secretAccessKey, region };
 }
 
-/** The URL with its secret replaced by `***`, for messages and logs. */
-export function redact(url: string): string {
-  return url.replace(/^(s3(?:\+https?)?:\/\/[^/:@]+:)[^@]*@/i, '$1***@');
+/**
+ * The URL with its secret replaced by `***` and the access key masked (`AKIA…MPLE`), for
+ * messages and logs. The secret ends at the first `@`, or at a later one before the next `/`
+ * (a raw `@` in the secret, which parseS3Url refuses: a host never holds an `@`).
+ */
+export function redactUrl(url: string): string {
+  const m = /^(s3(?:\+https?)?:\/\/)([^/:@]+):[^@]*@(?:[^/@]*@)*/i.exec(url);
+  if (!m) return url;
+  return `${m[1]}${maskKey(safeDecode(m[2]!))}:***@${url.slice(m[0].length)}`;
+}
+
+/** The older name of redactUrl. */
+export const redact = redactUrl;
+
+/**
+ * Every `scheme://KEY:SECRET@` anywhere in a text with the secret replaced by `***` (and the key
+ * masked): the last line of defence applied to every message the CLI prints, whatever built it.
+ */
+export function redactText(text: string): string {
+  return text.replace(
+    /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/:@'"]+):[^\s@]*@(?:[^\s/@]*@)*/gi,
+    (_all, scheme: string, key: string) => `${scheme}${maskKey(safeDecode(key))}:***@`,
+  );
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 function decode(s: string, url: string): string {

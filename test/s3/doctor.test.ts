@@ -25,6 +25,10 @@ const buckets = {
   ao: `ferry-i3-ao-${suffix}`,
   none: `ferry-i3-none-${suffix}`,
   full: `ferry-i3-full-${suffix}`,
+  /** Empty, read-only for test2 (defect 11): nothing to read, yet reads are allowed. */
+  roEmpty: `ferry-i7-roe-${suffix}`,
+  /** Empty, list-only for test2: the missing-key GET must then be refused. */
+  listOnly: `ferry-i7-lo-${suffix}`,
 };
 const TEST2 = 'arn:aws:iam:::user/test2'; // RGW's second user: only what a bucket policy grants
 let admin: S3Client;
@@ -74,6 +78,18 @@ beforeAll(async () => {
     new PutBucketPolicyCommand({
       Bucket: buckets.ro,
       Policy: grant(buckets.ro, ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation']),
+    }),
+  );
+  await admin.send(
+    new PutBucketPolicyCommand({
+      Bucket: buckets.roEmpty,
+      Policy: grant(buckets.roEmpty, ['s3:GetObject', 's3:ListBucket', 's3:GetBucketLocation']),
+    }),
+  );
+  await admin.send(
+    new PutBucketPolicyCommand({
+      Bucket: buckets.listOnly,
+      Policy: grant(buckets.listOnly, ['s3:ListBucket', 's3:GetBucketLocation']),
     }),
   );
   await admin.send(
@@ -135,6 +151,28 @@ describe('ferry doctor on RGW with bucket policies', () => {
     expect(doctorExitCode(r)).toBe(0);
   });
 
+  it('read-only user on an EMPTY bucket: a GET of a missing key (404) shows reads are allowed', async () => {
+    const r = await runDoctor(conn(buckets.roEmpty, test2()), env());
+    expect(r.access).toBe('read-only');
+    expect(status(r, 'GetObject')).toEqual(['ok']);
+    expect(r.checks.find((c) => c.operation === 'GetObject')?.detail).toMatch(/NoSuchKey/);
+    expect(r.accessNote).toMatch(/missing key/);
+    expect(r.refused).toContain('s3:PutObject');
+    expect(r.refused).not.toContain('s3:GetObject');
+    expect(doctorExitCode(r)).toBe(0);
+  });
+
+  it('list-only user on an empty bucket: RGW answers the missing-key GET with 404 too, and doctor says it is not proof', async () => {
+    // Measured: RGW looks the key up before it checks GetObject, and answers 404 to anyone who
+    // may list. So on RGW (unlike AWS) this user is indistinguishable from a reader: the report
+    // must not claim more than it knows.
+    const r = await runDoctor(conn(buckets.listOnly, test2()), env());
+    const read = r.checks.find((c) => c.operation === 'GetObject');
+    expect(read?.detail).toMatch(/not proof|to be sure/);
+    expect(r.accessNote).toMatch(/not proven/);
+    expect(r.refused).toContain('s3:PutObject');
+  });
+
   it('append-only user: writes and reads, delete refused → append-only, s3:DeleteObject named', async () => {
     const r = await runDoctor(conn(buckets.ao, test2()), env());
     expect(r.access).toBe('append-only');
@@ -162,7 +200,12 @@ describe('ferry doctor on RGW with bucket policies', () => {
   it('assumed role on the STS gateway: source, temporary key and expiry reported', async () => {
     const sts = testS3().stsEndpoint;
     const r = await runDoctor(
-      conn(buckets.full, { ...test1(), endpoint: sts, roleArn: 'arn:aws:iam:::role/S3Access' }),
+      conn(buckets.full, {
+        ...test1(),
+        endpoint: sts,
+        stsEndpoint: sts,
+        roleArn: 'arn:aws:iam:::role/S3Access',
+      }),
       env(),
     );
     expect(r.credentials.source).toBe('static+assume-role');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { SecretScrubber } from '../../src/cli/secrets.js';
 import { connectionFromUrl } from '../../src/s3/connection.js';
-import { isS3Url, parseS3Url, redact } from '../../src/s3/url.js';
+import { isS3Url, parseS3Url, redact, redactText, redactUrl } from '../../src/s3/url.js';
 
 describe('s3:// URLs', () => {
   it('bucket and prefix', () => {
@@ -49,6 +50,41 @@ describe('s3:// URLs', () => {
 
   it('never prints the secret', () => {
     expect(redact('s3://AK:very-secret@host/b')).toBe('s3://AK:***@host/b');
+    expect(redactUrl('s3+http://AKIAIOSFODNN7EXAMPLE:a%2Fb@h:9/b/k')).toBe('s3+http://AKIA…MPLE:***@h:9/b/k');
+    expect(redactUrl('s3://bucket/key:with@at')).toBe('s3://bucket/key:with@at');
+  });
+
+  it('redactText scrubs credentials of any URL anywhere in a message', () => {
+    expect(redactText("unknown command 's3+http://AK:s/e+c@h/b' and http://u:p@x/y")).toBe(
+      "unknown command 's3+http://AK:***@h/b' and http://u:***@x/y",
+    );
+    expect(redactText('s3://bucket/a:b@c is fine')).toBe('s3://bucket/a:b@c is fine');
+    expect(redactText('s3://AK:se@cret@host/b/user@x')).toBe('s3://AK:***@host/b/user@x');
+    expect(redactUrl('s3://AK:se@cret@host/b/user@x')).toBe('s3://AK:***@host/b/user@x');
+  });
+
+  it('a raw @ in the secret is refused with how to write it, not split into the host', () => {
+    expect(() => parseS3Url('s3://AK:se@cret@host/b')).toThrow(/must be written %40/);
+    expect(() => parseS3Url('s3://AK:se@cret@host/b')).not.toThrow(/se@cret|cret@/);
+  });
+
+  it('SecretScrubber removes the secrets of URLs, flags and the environment, as written and decoded', () => {
+    const s = new SecretScrubber(
+      [
+        'node',
+        'ferry',
+        'cp',
+        's3://AK:se%40cr%2Fet@h/b/k',
+        '--secret-key',
+        'flag-secret',
+        '--session-token=tok-123',
+      ],
+      { AWS_SECRET_ACCESS_KEY: 'env-secret' },
+    );
+    expect(s.scrub('a se@cr/et b se%40cr%2Fet c flag-secret d tok-123 e env-secret')).toBe(
+      'a *** b *** c *** d *** e ***',
+    );
+    expect(new SecretScrubber(['ferry', 's3://AK:se@cret@host/b']).scrub('x se@cret y')).toBe('x *** y');
   });
 
   it('connection: endpoint from the environment, path-style prefix normalised, .. refused', () => {

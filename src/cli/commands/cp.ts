@@ -86,7 +86,7 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
       if (sources.length > 1 && !(dst.asFolder || (await isDir(dst)))) {
         throw new StorageError(
           'NotADirectory',
-          `copying several sources needs a folder as destination: ${destination}`,
+          `copying several sources needs a folder as destination: ${dst.display}`,
         );
       }
       const progress = new Progress({
@@ -198,7 +198,7 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
         if (opts.verify) {
           // Read the copy back (an S3 read also checks the object's ferry-sha256, if any).
           const copied = await sha256Of(await dst.storage.read(to));
-          if (copied !== sourceHash) throw checksumMismatch(`${destination}`, sourceHash ?? '?', copied);
+          if (copied !== sourceHash) throw checksumMismatch(dst.display, sourceHash ?? '?', copied);
           event({ event: 'verified', path: to, sha256: copied });
           if (!opts.json) c.warn(`verified: SHA-256 ${copied}`);
         }

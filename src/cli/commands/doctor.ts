@@ -43,8 +43,9 @@ export function registerDoctor(program: Command, ctx: () => CliContext): void {
     .action(async (target: string | undefined, opts: { json?: boolean }) => {
       const c = ctx();
       const report = await runDoctor(connectionFor(program, target));
-      if (opts.json) c.out(JSON.stringify(report, null, 2));
-      else for (const line of formatDoctor(report)) c.out(line);
+      // A report, not data: endpoints and store messages in it may hold credentials.
+      if (opts.json) c.out(c.scrub(JSON.stringify(report, null, 2)));
+      else for (const line of formatDoctor(report)) c.out(c.scrub(line));
       c.exitCode = doctorExitCode(report);
     });
 }
@@ -74,14 +75,14 @@ export function registerWhoami(program: Command, ctx: () => CliContext): void {
           expiration: k.expiration?.toISOString() ?? null,
         });
         try {
-          out.identity = await getCallerIdentity(creds.sts, creds.provider);
+          out.identity = await getCallerIdentity(creds.identitySts, creds.provider);
         } catch (err) {
           out.identity = { error: (err as Error).message };
         }
       }
-      if (opts.json) c.out(JSON.stringify(out, null, 2));
+      if (opts.json) c.out(c.scrub(JSON.stringify(out, null, 2)));
       else
         for (const [k, v] of Object.entries(out))
-          c.out(`${k.padEnd(11)} ${typeof v === 'object' && v ? JSON.stringify(v) : String(v)}`);
+          c.out(c.scrub(`${k.padEnd(11)} ${typeof v === 'object' && v ? JSON.stringify(v) : String(v)}`));
     });
 }

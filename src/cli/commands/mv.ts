@@ -31,7 +31,7 @@ export function registerMv(program: Command, ctx: () => CliContext): void {
       if (sources.length > 1 && !dstIsDir) {
         throw new StorageError(
           'NotADirectory',
-          `moving several sources needs a folder as destination: ${destination}`,
+          `moving several sources needs a folder as destination: ${dst.display}`,
         );
       }
       for (const source of sources) {

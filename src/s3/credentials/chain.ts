@@ -25,16 +25,56 @@ export interface ResolvedCredentials {
   source(): CredentialSource | undefined;
   /** What was configured, for messages before the first call. */
   describe: string;
+  /** Where credential exchanges go (stsPlaceFor). */
   sts: StsPlace;
+  /** Where GetCallerIdentity goes (identityPlaceFor). */
+  identitySts: StsPlace;
 }
 
-/** Where STS is for a connection: explicit, else the custom S3 endpoint (RGW, MinIO), else AWS. */
+/** An AWS region name (`eu-west-1`, `us-gov-west-1`, `cn-north-1`); stores' own names are not. */
+const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
+/**
+ * Where credential exchanges go (AssumeRole, AssumeRoleWithWebIdentity, GetSessionToken, the
+ * profile's role_arn): an STS endpoint given explicitly (`stsEndpoint`, `AWS_ENDPOINT_URL_STS`),
+ * else AWS's regional STS — never the custom S3 endpoint. A web identity token is a bearer secret
+ * and role assumption is signed with the source's (AWS) keys: neither belongs to whoever runs the
+ * S3 store, possibly over plain HTTP. The AWS endpoint is spelled out, not left to the SDK, because
+ * the SDK would otherwise take `AWS_ENDPOINT_URL` (the S3 store, for many users) or `endpoint_url`
+ * from the config file. The region is the S3 one only when it is an AWS region name.
+ */
 export function stsPlaceFor(conn: S3Connection, env: NodeJS.ProcessEnv = process.env): StsPlace {
+  const explicit = conn.stsEndpoint ?? (env.AWS_ENDPOINT_URL_STS || undefined);
+  if (explicit) {
+    return {
+      endpoint: explicit,
+      region: conn.stsRegion ?? conn.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    };
+  }
+  const region =
+    conn.stsRegion ??
+    [conn.region, env.AWS_REGION, env.AWS_DEFAULT_REGION].find((r) => r && AWS_REGION.test(r)) ??
+    'us-east-1';
+  return { endpoint: awsStsEndpoint(region), region };
+}
+
+/** AWS's regional STS endpoint for a region (the China partition has its own domain). */
+export function awsStsEndpoint(region: string): string {
+  return `https://sts.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`;
+}
+
+/**
+ * Where GetCallerIdentity goes (doctor, whoami): an explicit STS endpoint, else the custom S3
+ * endpoint (RGW, MinIO and moto answer it there, for the keys they issued), else AWS. Unlike the
+ * exchanges above it sends nothing the store does not already get: a request signed with the
+ * very keys every S3 call carries.
+ */
+export function identityPlaceFor(conn: S3Connection, env: NodeJS.ProcessEnv = process.env): StsPlace {
+  const place = stsPlaceFor(conn, env);
+  if (conn.stsEndpoint ?? env.AWS_ENDPOINT_URL_STS) return place;
+  if (isAwsEndpoint(conn.endpoint)) return place;
   return {
-    endpoint:
-      conn.stsEndpoint ??
-      env.AWS_ENDPOINT_URL_STS ??
-      (isAwsEndpoint(conn.endpoint) ? undefined : conn.endpoint),
+    endpoint: conn.endpoint,
     region: conn.stsRegion ?? conn.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
   };
 }
@@ -53,6 +93,7 @@ export function credentialsFor(
   options: CredentialOptions = {},
 ): ResolvedCredentials {
   const sts = stsPlaceFor(conn, env);
+  const identitySts = identityPlaceFor(conn, env);
   const choice =
     conn.credentialSource === 'auto' && conn.accessKeyId && conn.secretAccessKey
       ? 'static'
@@ -69,6 +110,7 @@ export function credentialsFor(
       }),
       describe: 'anonymous',
       sts,
+      identitySts,
     };
   }
   const make = (
@@ -137,5 +179,6 @@ export function credentialsFor(
     },
     describe: role ? `${choice} + assume role ${role.roleArn}` : choice,
     sts,
+    identitySts,
   };
 }

@@ -154,6 +154,7 @@ describe('AssumeRole on top of a source (RGW STS)', () => {
     const { storage, creds } = await open(
       {
         endpoint: sts,
+        stsEndpoint: sts, // role assumption never goes to the S3 endpoint by default (defect 7a)
         roleArn: ROLE,
         externalId: 'ext-123',
         roleSessionName: 'ferry-it',
@@ -177,7 +178,10 @@ describe('AssumeRole on top of a source (RGW STS)', () => {
       AWS_ACCESS_KEY_ID: testS3().accessKeyId,
       AWS_SECRET_ACCESS_KEY: testS3().secretAccessKey,
     };
-    const { storage } = await open({ endpoint: sts, roleArn: 'arn:aws:iam:::role/NoSuchRole' }, env);
+    const { storage } = await open(
+      { endpoint: sts, stsEndpoint: sts, roleArn: 'arn:aws:iam:::role/NoSuchRole' },
+      env,
+    );
     await expect(storage.stat('')).rejects.toThrow(/AssumeRole arn:aws:iam:::role\/NoSuchRole at http/);
     await storage.close();
   });

@@ -78,7 +78,7 @@ beforeAll(async () => {
     ),
   ).Role.Arn;
   openProxy = await recordingProxy(openMoto.url);
-}, 60_000);
+}, 180_000);
 
 /** Records each STS call's form body, then forwards it unchanged. */
 function recordingProxy(url: string): Promise<Loopback> {
