@@ -94,7 +94,7 @@ export class LocalStorage implements Storage {
     await this.guard(path);
     const abs = this.abs(path);
     const dir = nodePath.dirname(abs);
-    await this.fs('write', parentOf(path), () => fs.mkdir(dir, { recursive: true }));
+    await mkdirs(dir, parentOf(path));
     const existing = await fs.stat(abs).catch(() => undefined);
     if (existing?.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
     const partial = nodePath.join(
@@ -123,7 +123,7 @@ export class LocalStorage implements Storage {
     await this.guard(path);
     const abs = this.abs(path);
     if (await exists(abs)) throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
-    await this.fs('mkdir', path, () => fs.mkdir(abs, { recursive: true }));
+    await mkdirs(abs, path);
   }
 
   async rmdir(path: StoragePath): Promise<void> {
@@ -145,9 +145,7 @@ export class LocalStorage implements Storage {
     if (dst && (src.type === 'dir' || dst.isDirectory())) {
       throw new StorageError('AlreadyExists', `already exists: /${to}`, { path: to });
     }
-    await this.fs('rename', parentOf(to), () =>
-      fs.mkdir(nodePath.dirname(this.abs(to)), { recursive: true }),
-    );
+    await mkdirs(nodePath.dirname(this.abs(to)), parentOf(to));
     await this.fs('rename', from, () => fs.rename(this.abs(from), this.abs(to)));
   }
 
@@ -243,6 +241,21 @@ function translate(err: unknown, path: StoragePath): unknown {
 function toEntry(path: StoragePath, st: Stats): Entry {
   const dir = st.isDirectory();
   return { path, name: baseName(path), type: dir ? 'dir' : 'file', size: dir ? 0 : st.size, mtime: st.mtime };
+}
+
+/**
+ * `mkdir -p` of `abs` (the folder `path`). Its EEXIST means a file is in the way (an existing
+ * folder is no error), so it becomes NotADirectory, as on the other backends.
+ */
+async function mkdirs(abs: string, path: StoragePath): Promise<void> {
+  try {
+    await fs.mkdir(abs, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new StorageError('NotADirectory', `not a folder: /${path}`, { path, cause: err });
+    }
+    throw translate(err, path);
+  }
 }
 
 async function exists(abs: string): Promise<boolean> {
