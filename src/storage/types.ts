@@ -31,6 +31,12 @@ export interface Entry {
 export interface ListOptions {
   /** Yield every descendant (files and folders) instead of the direct children only. */
   recursive?: boolean;
+  /**
+   * Also find the times of folders the listing alone does not date (on S3 a folder seen as a
+   * common prefix: one one-key LIST per folder, a few at a time). Without it such a folder's
+   * mtime is the epoch, which means "unknown". For `ls -l`, not for tree walks.
+   */
+  folderTimes?: boolean;
   signal?: AbortSignal;
 }
 
@@ -50,6 +56,11 @@ export interface WriteOptions {
   metadata?: Record<string, string>;
   /** Modification time to record (S3: `X-Amz-Meta-Mtime`). */
   mtime?: Date;
+  /**
+   * The caller knows every ancestor of `path` is a folder (a tree copy into a folder it made):
+   * the backend may skip checking that none is a file (on S3 a HEAD per ancestor).
+   */
+  parentIsFolder?: boolean;
   signal?: AbortSignal;
 }
 

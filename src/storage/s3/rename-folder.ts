@@ -3,6 +3,7 @@ import { type CopyOptions, copyObject } from '../../s3/copy.js';
 import { forEachConcurrent } from '../../util/concurrency.js';
 import { notFound, StorageError } from '../errors.js';
 import type { StoragePath } from '../types.js';
+import { keepParent, parentWouldVanish } from './folders.js';
 import { pages } from './listing.js';
 import type { S3Storage } from './s3-storage.js';
 
@@ -59,6 +60,9 @@ export async function renameFolder(
       ),
     );
   }
+
+  // The source's parent stays when this was its last entry (folders.ts).
+  await keepParent(s3, from, await parentWouldVanish(s3, from));
 
   // Page by page: copy the page's keys in parallel, then delete the copied ones with one
   // DeleteObjects. A key is deleted only after its copy succeeded; if some copies failed, the

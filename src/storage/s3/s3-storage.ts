@@ -1,10 +1,9 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
-  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { type BufferBudget, processBudget } from '../../s3/buffer-budget.js';
@@ -27,7 +26,15 @@ import {
   type WriteBody,
 } from '../types.js';
 import { headEntry } from './entries.js';
-import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
+import {
+  checkAncestors,
+  checkFileTarget,
+  keepParent,
+  makeFolder,
+  parentWouldVanish,
+  withFolderTimes,
+} from './folders.js';
+import { formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { renameFolder } from './rename-folder.js';
 import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
@@ -111,7 +118,9 @@ export class S3Storage implements Storage {
     const seen = { any: false };
     const entries = options.recursive
       ? listTree(this.listPage, this.keys, prefix, seen)
-      : listChildren(this.listPage, this.keys, prefix, seen);
+      : options.folderTimes
+        ? withFolderTimes(this, listChildren(this.listPage, this.keys, prefix, seen))
+        : listChildren(this.listPage, this.keys, prefix, seen);
     for await (const entry of entries) {
       options.signal?.throwIfAborted();
       yield entry;
@@ -131,46 +140,45 @@ export class S3Storage implements Storage {
     return readFile(this, path, options);
   }
 
-  /** Write through the upload engine (transfer-io.ts; S3-only extras in `S3WriteOptions`). */
+  /**
+   * Write through the upload engine (transfer-io.ts; S3-only extras in `S3WriteOptions`), after
+   * checking that no ancestor is a file and `path` is not a folder (folders.ts).
+   */
   async write(path: StoragePath, body: WriteBody, options: S3WriteOptions = {}): Promise<Entry> {
+    try {
+      await checkFileTarget(this, path, { parentIsFolder: options.parentIsFolder });
+    } catch (err) {
+      if (body instanceof Readable) body.destroy(); // release the source (e.g. a local file)
+      throw err;
+    }
     return writeFile(this, path, body, options);
   }
 
+  /** Delete a file; its folder stays even when this was its last file (folders.ts). */
   async remove(path: StoragePath): Promise<void> {
-    const head = await this.head(path);
+    const [head, vanish] = await Promise.all([this.head(path), parentWouldVanish(this, path)]);
     if (!head || isDirMarkerHead(head.ContentLength, head.ContentType)) {
       if (head || (await this.firstKeyUnder(path)) !== undefined) {
         throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
       }
       throw notFound(path);
     }
+    await keepParent(this, path, vanish);
     await this.deleteKey(this.keys.file(path));
   }
 
+  /** A marker for `path` and every missing parent (folders.ts). */
   async mkdir(path: StoragePath): Promise<void> {
-    const existing = await this.stat(path).catch((err) => {
-      if (StorageError.is(err, 'NotFound')) return undefined;
-      throw err;
-    });
-    if (existing) throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
-    const key = this.keys.dir(path);
-    await this.send('PutObject', key, () =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: Buffer.alloc(0),
-          ContentLength: 0,
-          ContentType: DIR_CONTENT_TYPE,
-          ...this.params.create,
-        }),
-      ),
-    );
+    await makeFolder(this, path);
   }
 
+  /** Remove an empty folder; its parent stays even when this was its last entry. */
   async rmdir(path: StoragePath): Promise<void> {
     const prefix = this.keys.dir(path);
-    const page = await this.listPage({ Prefix: prefix, MaxKeys: 2 });
+    const [page, vanish] = await Promise.all([
+      this.listPage({ Prefix: prefix, MaxKeys: 2 }),
+      parentWouldVanish(this, path),
+    ]);
     const keys = (page.Contents ?? []).map((o) => o.Key!);
     if (keys.some((k) => k !== prefix))
       throw new StorageError('NotEmpty', `folder not empty: /${path}`, { path });
@@ -180,9 +188,11 @@ export class S3Storage implements Storage {
       if (!isDirMarkerHead(head.ContentLength, head.ContentType)) {
         throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
       }
+      await keepParent(this, path, vanish);
       await this.deleteKey(this.keys.file(path));
       return;
     }
+    await keepParent(this, path, vanish);
     await this.deleteKey(prefix);
   }
 
@@ -206,7 +216,10 @@ export class S3Storage implements Storage {
     to: StoragePath,
     known?: HeadObjectCommandOutput,
   ): Promise<Entry> {
-    const head = known ?? (await source.headFile(from));
+    const [head] = await Promise.all([
+      known ?? source.headFile(from),
+      known ? undefined : checkFileTarget(this, to),
+    ]);
     const key = this.keys.file(to);
     await this.send('CopyObject', key, () =>
       copyObject(
@@ -222,13 +235,16 @@ export class S3Storage implements Storage {
   async rename(from: StoragePath, to: StoragePath): Promise<void> {
     const head = await this.head(from);
     if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
-      if ((await this.firstKeyUnder(to)) !== undefined) {
-        throw new StorageError('AlreadyExists', `a folder is in the way: /${to}`, { path: to });
-      }
+      const [, vanish] = await Promise.all([
+        checkFileTarget(this, to, { folderCode: 'AlreadyExists' }),
+        parentWouldVanish(this, from),
+      ]);
       await this.copyFileFrom(this, from, to, head);
+      await keepParent(this, from, vanish);
       await this.deleteKey(this.keys.file(from));
       return;
     }
+    await checkAncestors(this, to);
     await renameFolder(this, from, to, this.copyOptions());
   }
 
@@ -252,6 +268,9 @@ export class S3Storage implements Storage {
 
   async removeTree(path: StoragePath): Promise<void> {
     const prefix = this.keys.dir(path);
+    const [vanish, first] = await Promise.all([parentWouldVanish(this, path), this.firstKeyUnder(path)]);
+    // The parent stays (folders.ts); for a slash-less marker alone the check below decides.
+    if (first !== undefined) await keepParent(this, path, vanish);
     let any = false;
     for await (const page of pages(this.listPage, prefix)) {
       const keys = (page.Contents ?? []).map((o) => o.Key!);
@@ -262,8 +281,10 @@ export class S3Storage implements Storage {
     if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
       throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
     }
-    if (head) await this.deleteKey(this.keys.file(path));
-    else if (!any) throw notFound(path);
+    if (head) {
+      if (first === undefined) await keepParent(this, path, vanish);
+      await this.deleteKey(this.keys.file(path));
+    } else if (!any) throw notFound(path);
   }
 
   async close(): Promise<void> {
