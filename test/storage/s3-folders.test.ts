@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { checkedStorage } from '../../src/storage/checked.js';
+import { MemoryStorage } from '../../src/storage/memory/memory-storage.js';
+import { copyTree } from '../../src/storage/operations.js';
 import { aws } from '../support/aws-cli.js';
 import { collect } from '../support/collect.js';
 import { countOps } from '../support/count-ops.js';
@@ -22,6 +25,21 @@ describe('S3 backend: folders kept as a file system keeps them', () => {
     ops.length = 0;
     await storage.write('a/b/next.txt', 'x', { parentIsFolder: true });
     expect(ops).toEqual(['ListObjectsV2Command', 'PutObjectCommand']);
+  });
+
+  it('a tree copy into a folder it made skips the ancestor HEADs: one LIST and one PUT per file', async () => {
+    const { storage, client } = await testS3Storage();
+    const src = checkedStorage(new MemoryStorage());
+    for (const p of ['t/a.txt', 't/x/b.txt', 't/x/y/c.txt']) await src.write(p, p);
+    const ops = countOps(client);
+    await copyTree(src, 't', storage, 'copied');
+    const count = (name: string) => ops.filter((o) => o === name).length;
+    // mkdir of `copied`: a HEAD and a LIST, then its marker.
+    expect([count('HeadObjectCommand'), count('ListObjectsV2Command'), count('PutObjectCommand')]).toEqual([
+      1,
+      1 + 3,
+      1 + 3,
+    ]);
   });
 
   it('a write refused because a file is in the way leaves no key', async () => {
