@@ -73,14 +73,17 @@ export async function renameFolder(
     await forEachConcurrent(page.Contents ?? [], options.concurrency, async (o) => {
       const key = o.Key!;
       const target = toPrefix + key.slice(fromPrefix.length);
-      const size = o.Size ?? 0;
-      const head = size >= options.multipartThreshold ? await s3.head(keys.path(key)) : undefined;
+      // A listing says nothing of SSE, caching headers or metadata: a HEAD per key lets the
+      // copy keep them exactly (defect 6 of issue 7: without it, an SSE-KMS object lost its key).
+      const head = await s3.head(keys.path(key));
+      if (!head) return; // gone since the listing: nothing to move, nothing to delete
+      const size = head.ContentLength ?? o.Size ?? 0;
       await s3.send('CopyObject', target, () =>
         copyObject(
           client,
           { bucket, key, size, storageClass: o.StorageClass, head },
           { bucket, key: target },
-          options,
+          { ...options, exact: true },
         ),
       );
       copied.push(key);

@@ -208,7 +208,8 @@ export class S3Storage implements Storage {
 
   /**
    * Server-side copy of the file `from` of `source` (this or another bucket of the account).
-   * `known` is the source's HEAD when the caller already made it (rename), saving a request.
+   * `known` is the source's HEAD when the caller already made it (rename), saving a request;
+   * with it the copy is exact (the same object under another name: see CopyOptions.exact).
    */
   private async copyFileFrom(
     source: S3Storage,
@@ -226,7 +227,7 @@ export class S3Storage implements Storage {
         this.client,
         { bucket: source.bucket, key: source.keys.file(from), size: head.ContentLength ?? 0, head },
         { bucket: this.bucket, key },
-        this.copyOptions(),
+        { ...this.copyOptions(), exact: known !== undefined },
       ),
     );
     return headEntry(to, head, 'file');
@@ -261,7 +262,11 @@ export class S3Storage implements Storage {
         this.client,
         { bucket: this.bucket, key, size: head.ContentLength ?? 0, head },
         { bucket: this.bucket, key },
-        { ...this.copyOptions(), metadata: { ...head.Metadata, [MTIME_META]: formatMtime(mtime) } },
+        {
+          ...this.copyOptions(),
+          exact: true,
+          metadata: { ...head.Metadata, [MTIME_META]: formatMtime(mtime) },
+        },
       ),
     );
   }
