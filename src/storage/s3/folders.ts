@@ -1,6 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
-import { parentOf } from '../paths.js';
+import { isWithin, parentOf } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { DIR_CONTENT_TYPE, isDirMarkerHead } from './keys.js';
 import type { S3Storage } from './s3-storage.js';
@@ -116,14 +116,20 @@ export async function makeFolder(s3: S3Storage, path: StoragePath): Promise<void
 
 /**
  * Whether removing `path` (a file, or a folder with everything below it) would make its parent
- * folder vanish: nothing else below the parent, not even a marker. One LIST (delimiter `/`,
+ * folder vanish: nothing else below the parent, not even a marker (a rename to `movingTo` inside
+ * the parent keeps it: no request). One LIST (delimiter `/`,
  * three keys at most). Ask before removing; when true, write the parent's marker (`keepParent`)
  * before the last key goes, so the folder never vanishes, even for a moment or if the process
  * dies in between.
  */
-export async function parentWouldVanish(s3: S3Storage, path: StoragePath): Promise<boolean> {
+export async function parentWouldVanish(
+  s3: S3Storage,
+  path: StoragePath,
+  movingTo?: StoragePath,
+): Promise<boolean> {
   const parent = parentOf(path);
   if (parent === '') return false; // the root never vanishes
+  if (movingTo !== undefined && isWithin(movingTo, parent)) return false; // a rename within it
   const page = await s3.listPage({ Prefix: s3.keys.dir(parent), Delimiter: '/', MaxKeys: 3 });
   const self = new Set([s3.keys.file(path), s3.keys.dir(path)]);
   const names = [

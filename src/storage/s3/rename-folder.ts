@@ -70,7 +70,7 @@ export async function renameFolder(
   }
 
   // The source's parent stays when this was its last entry (folders.ts).
-  await keepParent(s3, from, await parentWouldVanish(s3, from));
+  await keepParent(s3, from, await parentWouldVanish(s3, from, to));
 
   // Page by page: copy the page's keys in parallel, then delete the copied ones with one
   // DeleteObjects. A key is deleted only after its copy succeeded; if some copies failed, the

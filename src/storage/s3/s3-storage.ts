@@ -238,7 +238,7 @@ export class S3Storage implements Storage {
     if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
       const [, vanish] = await Promise.all([
         checkFileTarget(this, to, { folderCode: 'AlreadyExists' }),
-        parentWouldVanish(this, from),
+        parentWouldVanish(this, from, to),
       ]);
       await this.copyFileFrom(this, from, to, head);
       await keepParent(this, from, vanish);
