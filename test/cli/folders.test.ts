@@ -18,6 +18,7 @@ function ferry(...args: string[]): Promise<{ code: number; stdout: string; stder
 }
 
 /** Issue 7 defects 4 and 5 as a user meets them: `cp` onto a file's name, folders that vanish. */
+// Each test runs about ten CLI processes: a few seconds each on a busy machine, hence the timeouts.
 describe('ferry on S3 folders (built CLI, real S3)', () => {
   let base: string;
   let prefix: string;
@@ -47,7 +48,7 @@ describe('ferry on S3 folders (built CLI, real S3)', () => {
     expect(over.code).toBe(5);
     expect(await ferry(...flags, 'mkdir', `${base}/f/sub`)).toMatchObject({ code: 5 });
     expect((await ferry(...flags, 'ls', base)).stdout.split('\n').sort()).toEqual(['', 'd/', 'f']);
-  });
+  }, 180_000);
 
   it('mkdir -p then rmdir of the deepest leaves the parents; emptied folders stay; ls -l dates marked folders', async () => {
     expect(await ferry(...flags, 'mkdir', '-p', `${base}/x/y/z`)).toMatchObject({ code: 0 });
@@ -68,5 +69,5 @@ describe('ferry on S3 folders (built CLI, real S3)', () => {
     expect(long).toMatch(new RegExp(`^\\s+-  ${year}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d  x/$`, 'm'));
     expect(long).toMatch(/^\s+- {2}- {18} {2}bare\/$/m);
     expect(long).not.toContain('1970');
-  });
+  }, 180_000);
 });
