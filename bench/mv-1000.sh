@@ -5,7 +5,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 COUNT=${1:-1000}
-B=bench-mv
+B=${BENCH_BUCKET:-bench-mv}  # a private bucket name keeps parallel runs apart
 F=(node bin/ferry.js --endpoint "$S3_ENDPOINT")
 A=(aws --endpoint-url "$S3_ENDPOINT")
 keys() { "${A[@]}" s3 ls --recursive "s3://$B/$1/" | wc -l; }

@@ -24,10 +24,17 @@ function time(d: Date): string {
   return d.toISOString().replace('T', ' ').slice(0, 19);
 }
 
-/** One `ls -l` line: size, time (UTC), name; folders end with `/`. */
+/** Shown instead of a folder's time when nobody knows it (an S3 prefix without a marker). */
+export const UNKNOWN_TIME = '-'.padEnd(19);
+
+/**
+ * One `ls -l` line: size, time (UTC), name; folders end with `/`. A folder dated at the epoch has
+ * no known time (the Storage contract's convention): it shows `-`, not 1970-01-01.
+ */
 export function longLine(e: Entry, name: string, human: boolean): string {
   const size = e.type === 'dir' ? '-' : human ? humanBytes(e.size) : String(e.size);
-  return `${size.padStart(human ? 9 : 14)}  ${time(e.mtime)}  ${name}${e.type === 'dir' ? '/' : ''}`;
+  const when = e.type === 'dir' && e.mtime.getTime() === 0 ? UNKNOWN_TIME : time(e.mtime);
+  return `${size.padStart(human ? 9 : 14)}  ${when}  ${name}${e.type === 'dir' ? '/' : ''}`;
 }
 
 export function entryJson(e: Entry): Record<string, unknown> {

@@ -34,10 +34,34 @@ export interface CopyOptions {
   /** Replace the user metadata (otherwise the source's is kept). */
   metadata?: Record<string, string>;
   /**
+   * The copy is the same object under another name (a rename, or an in-place metadata update):
+   * storage class (STANDARD too), SSE / SSE-KMS key, content type, caching headers and metadata
+   * are the source's exactly, and the connection's defaults for new objects (class, SSE,
+   * Cache-Control) do not apply. Needs the source `head`. Without it (a copy) the source's
+   * settings win and the connection's defaults fill the gaps, a STANDARD source taking the
+   * connection's class.
+   */
+  exact?: boolean;
+  /**
    * The connection's object settings: defaults for what the source does not say (ACL, storage
    * class, SSE), SSE-C for the destination, every part and the copy source, requester pays.
    */
   objectParams?: ObjectParams;
+}
+
+/**
+ * What an exact copy takes from the connection: only what is not a default for new objects —
+ * the SSE-C key (the destination is written under the connection's key), the canned ACL (S3
+ * does not copy ACLs) and requester pays.
+ */
+function exactBase(p: ObjectParams | undefined): Record<string, unknown> {
+  if (!p) return {};
+  const { SSECustomerAlgorithm, SSECustomerKey, ACL, RequestPayer } = p.create;
+  return Object.fromEntries(
+    Object.entries({ SSECustomerAlgorithm, SSECustomerKey, ACL, RequestPayer }).filter(
+      ([, v]) => v !== undefined,
+    ),
+  );
 }
 
 /** `bucket/key` as the x-amz-copy-source header wants it: URL-encoded, `/` kept. */
@@ -58,8 +82,8 @@ export async function copyObject(
   options: CopyOptions,
 ): Promise<{ etag?: string }> {
   const size = from.size;
-  if (size >= options.multipartThreshold && !from.head) {
-    throw new Error('copyObject: a multipart copy needs the source HEAD');
+  if ((size >= options.multipartThreshold || options.exact) && !from.head) {
+    throw new Error('copyObject: a multipart or exact copy needs the source HEAD');
   }
   const h: Partial<HeadObjectCommandOutput> = from.head ?? {};
   const storageClass = h.StorageClass ?? from.storageClass;
@@ -71,17 +95,21 @@ export async function copyObject(
     ContentLanguage: h.ContentLanguage,
     Expires: h.Expires,
     Metadata: options.metadata ?? h.Metadata,
-    StorageClass: (storageClass && storageClass !== 'STANDARD' ? storageClass : undefined) as
-      | StorageClass
-      | undefined,
+    // A HEAD on AWS omits the class of STANDARD objects.
+    StorageClass: (options.exact
+      ? (storageClass ?? 'STANDARD')
+      : storageClass && storageClass !== 'STANDARD'
+        ? storageClass
+        : undefined) as StorageClass | undefined,
     ServerSideEncryption: h.ServerSideEncryption,
-    SSEKMSKeyId: h.ServerSideEncryption === 'aws:kms' ? h.SSEKMSKeyId : undefined,
+    SSEKMSKeyId: h.ServerSideEncryption?.startsWith('aws:kms') ? h.SSEKMSKeyId : undefined,
+    BucketKeyEnabled: h.ServerSideEncryption?.startsWith('aws:kms') ? h.BucketKeyEnabled : undefined,
   } as const;
   const CopySource = copySourceOf(from.bucket, from.key);
   const p = options.objectParams;
   // What the source says wins (a rename keeps storage class and SSE); the connection fills gaps.
   // Under SSE-C the destination is encrypted with the connection's key, never SSE-S3/KMS too.
-  const dest: Record<string, unknown> = { ...p?.create };
+  const dest: Record<string, unknown> = { ...(options.exact ? exactBase(p) : p?.create) };
   for (const [k, v] of Object.entries(kept)) if (v !== undefined) dest[k] = v;
   if (p?.create.SSECustomerKey) {
     delete dest.ServerSideEncryption;

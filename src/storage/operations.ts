@@ -140,7 +140,10 @@ async function copyEach(
     throw new StorageError('InvalidArgument', `cannot copy /${from} into itself (/${to})`, { path: from });
   }
   let files = 0;
-  await ensureDir(dst, to);
+  // Into a folder this call made, every file's parent is a folder: backends may skip checking
+  // ancestors (S3: a HEAD per ancestor per file).
+  const fresh = await ensureDir(dst, to);
+  const write = fresh ? { parentIsFolder: true } : undefined;
   const rel = (p: StoragePath) => (from === '' ? p : p.slice(from.length + 1));
   // Folders are created only when nothing was copied into them: writes create parents anyway,
   // and on S3 every needless marker costs requests.
@@ -160,6 +163,7 @@ async function copyEach(
         known: e,
         signal: options.signal,
         onBytes: options.onBytes,
+        write,
       });
       for (let p = parentOf(target); p !== to && p !== '' && !filled.has(p); p = parentOf(p)) filled.add(p);
       await afterCopy?.(e);
@@ -233,15 +237,17 @@ export async function moveByCopy(
   }
 }
 
-/** mkdir that accepts an existing folder (and fails on a file). */
-export async function ensureDir(storage: Storage, path: StoragePath): Promise<void> {
-  if (path === '') return;
+/** mkdir that accepts an existing folder (and fails on a file). True when it made the folder. */
+export async function ensureDir(storage: Storage, path: StoragePath): Promise<boolean> {
+  if (path === '') return false;
   try {
     await storage.mkdir(path);
+    return true;
   } catch (err) {
     if (!StorageError.is(err, 'AlreadyExists')) throw err;
     if ((await storage.stat(path)).type !== 'dir') {
       throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
     }
+    return false;
   }
 }

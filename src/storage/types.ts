@@ -64,6 +64,12 @@ export interface ListOptions {
   startAfter?: string;
   /** Yield at most this many entries (a positive integer). */
   limit?: number;
+  /**
+   * Also find the times of folders the listing alone does not date (on S3 a folder seen as a
+   * common prefix: one one-key LIST per folder, a few at a time). Without it such a folder's
+   * mtime is the epoch, which means "unknown". For `ls -l`, not for tree walks.
+   */
+  folderTimes?: boolean;
   signal?: AbortSignal;
 }
 
@@ -131,6 +137,11 @@ export interface WriteOptions {
   metadata?: Record<string, string>;
   /** Modification time to record (S3: `X-Amz-Meta-Mtime`). */
   mtime?: Date;
+  /**
+   * The caller knows every ancestor of `path` is a folder (a tree copy into a folder it made):
+   * the backend may skip checking that none is a file (on S3 a HEAD per ancestor).
+   */
+  parentIsFolder?: boolean;
   signal?: AbortSignal;
 }
 

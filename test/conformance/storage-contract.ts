@@ -268,6 +268,64 @@ export function storageConformance(name: string, make: () => Promise<Backend>): 
       await expectCode(s.mkdir('mk/file'), 'AlreadyExists');
     });
 
+    it('a file and a folder never share a name: NotADirectory under a file, IsADirectory over a folder', async () => {
+      await s.write('fd/f', 'file');
+      await s.write('fd/d/in.txt', 'in');
+      await s.write('fd/other.txt', 'o');
+      await expectCode(s.write('fd/f/under.txt', 'x'), 'NotADirectory');
+      await expectCode(s.write('fd/f/deeper/under.txt', 'x'), 'NotADirectory');
+      await expectCode(s.mkdir('fd/f/sub'), 'NotADirectory');
+      await expectCode(s.write('fd/d', 'x'), 'IsADirectory');
+      if (s.copy) {
+        await expectCode(s.copy('fd/other.txt', 'fd/f/under.txt'), 'NotADirectory');
+        await expectCode(s.copy('fd/other.txt', 'fd/d'), 'IsADirectory');
+      }
+      if (s.rename) {
+        await expectCode(s.rename('fd/other.txt', 'fd/f/under.txt'), 'NotADirectory');
+        await expectCode(s.rename('fd/d', 'fd/f/d'), 'NotADirectory');
+        await expectCode(s.rename('fd/other.txt', 'fd/d'), 'AlreadyExists');
+        expect(await readText(s, 'fd/other.txt')).toBe('o');
+      }
+      // Nothing was written by the refused calls: one `f` (a file), one `d` (a folder).
+      expect(await shape(s.list('fd', { recursive: true }))).toEqual([
+        'fd/d/',
+        'fd/d/in.txt:2',
+        'fd/f:4',
+        'fd/other.txt:1',
+      ]);
+    });
+
+    it('folders stay when Ferry empties them: mkdir parents, rmdir, remove, rename away, removeTree', async () => {
+      const before = Date.now() - 5 * 60_000;
+      await s.mkdir('stay/x/y/z');
+      await s.rmdir('stay/x/y/z');
+      expect((await s.stat('stay/x/y')).type).toBe('dir');
+      expect((await s.stat('stay/x')).type).toBe('dir');
+      // Parents made by mkdir have a real time, not the epoch.
+      expect((await s.stat('stay/x')).mtime.getTime()).toBeGreaterThan(before);
+      expect(await shape(s.list('stay/x/y'))).toEqual([]);
+      await s.rmdir('stay/x/y');
+      expect(await shape(s.list('stay/x'))).toEqual([]);
+
+      await s.write('stay/rm/only.txt', 'x');
+      await s.remove('stay/rm/only.txt');
+      expect(await shape(s.list('stay/rm'))).toEqual([]);
+
+      if (s.rename) {
+        await s.write('stay/mvf/only.txt', 'x');
+        await s.rename('stay/mvf/only.txt', 'stay/moved.txt');
+        expect(await shape(s.list('stay/mvf'))).toEqual([]);
+        await s.write('stay/mvd/sub/only.txt', 'x');
+        await s.rename('stay/mvd/sub', 'stay/moved');
+        expect(await shape(s.list('stay/mvd'))).toEqual([]);
+      }
+      if (s.removeTree) {
+        await s.write('stay/rt/sub/only.txt', 'x');
+        await s.removeTree('stay/rt/sub');
+        expect(await shape(s.list('stay/rt'))).toEqual([]);
+      }
+    });
+
     it('rmdir: removes empty folders only', async () => {
       await s.mkdir('rm/empty');
       await s.write('rm/full/f.txt', 'x');

@@ -28,7 +28,10 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
           return;
         }
         const cut = loc.path === '' ? 0 : loc.path.length + 1;
-        for await (const e of loc.storage.list(loc.path, { recursive: opts.recursive })) {
+        for await (const e of loc.storage.list(loc.path, {
+          recursive: opts.recursive,
+          folderTimes: Boolean(opts.long),
+        })) {
           print(e, opts.recursive ? e.path.slice(cut) : e.name);
         }
       },

@@ -178,7 +178,7 @@ export class LocalStorage implements Storage {
     await this.guard(path);
     const abs = this.abs(path);
     const dir = nodePath.dirname(abs);
-    await this.fs('write', parentOf(path), () => fs.mkdir(dir, { recursive: true }));
+    await mkdirs(dir, parentOf(path));
     const existing = await fs.stat(abs).catch(() => undefined);
     if (existing?.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
     const partial = nodePath.join(
@@ -214,7 +214,7 @@ export class LocalStorage implements Storage {
     await this.guard(path);
     const abs = this.abs(path);
     if (await exists(abs)) throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
-    await this.fs('mkdir', path, () => fs.mkdir(abs, { recursive: true }));
+    await mkdirs(abs, path);
   }
 
   async rmdir(path: StoragePath): Promise<void> {
@@ -236,9 +236,7 @@ export class LocalStorage implements Storage {
     if (dst && (src.type === 'dir' || dst.isDirectory())) {
       throw new StorageError('AlreadyExists', `already exists: /${to}`, { path: to });
     }
-    await this.fs('rename', parentOf(to), () =>
-      fs.mkdir(nodePath.dirname(this.abs(to)), { recursive: true }),
-    );
+    await mkdirs(nodePath.dirname(this.abs(to)), parentOf(to));
     try {
       await fs.rename(this.abs(from), this.abs(to));
     } catch (err) {
@@ -363,6 +361,21 @@ function toEntry(path: StoragePath, st: Stats): Entry {
 
 function devIno(st: Stats): string {
   return `${st.dev}:${st.ino}`;
+}
+
+/**
+ * `mkdir -p` of `abs` (the folder `path`). Its EEXIST means a file is in the way (an existing
+ * folder is no error), so it becomes NotADirectory, as on the other backends.
+ */
+async function mkdirs(abs: string, path: StoragePath): Promise<void> {
+  try {
+    await fs.mkdir(abs, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new StorageError('NotADirectory', `not a folder: /${path}`, { path, cause: err });
+    }
+    throw translate(err, path);
+  }
 }
 
 async function exists(abs: string): Promise<boolean> {

@@ -216,11 +216,14 @@ export class MemoryStorage implements Storage {
     else throw notFound(path);
   }
 
+  /** Create the missing parents of `path`; NotADirectory (and nothing created) if one is a file. */
   private ensureParents(path: StoragePath): void {
+    const missing: StoragePath[] = [];
     for (let p = parentOf(path); p !== ''; p = parentOf(p)) {
       if (this.files.has(p)) throw new StorageError('NotADirectory', `not a folder: /${p}`, { path: p });
-      if (!this.dirs.has(p)) this.dirs.set(p, new Date());
+      if (!this.dirs.has(p)) missing.push(p);
     }
+    for (const p of missing) this.dirs.set(p, new Date());
   }
 }
 

@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type CopyOptions, copyObject } from '../../s3/copy.js';
+import { translateS3Error } from '../../s3/errors.js';
 import { forEachConcurrent } from '../../util/concurrency.js';
 import { notFound, StorageError } from '../errors.js';
 import type { StoragePath } from '../types.js';
+import { keepParent, parentWouldVanish } from './folders.js';
 import { pages } from './listing.js';
 import type { S3Storage } from './s3-storage.js';
 
@@ -16,7 +20,16 @@ interface Journal {
   from: string;
   to: string;
   started: string;
+  /** Which rename wrote it: on a store without conditional PUT, the writer reads it back. */
+  token?: string;
 }
+
+/**
+ * On a store without conditional PUT: how long a rename waits between writing its journal and
+ * reading it back. A racing rename that checked the destination before our write writes its own
+ * journal one round trip later; waiting longer than that makes us see it (and give way).
+ */
+export const CLAIM_SETTLE_MS = 1000;
 
 /**
  * Rename a folder: every key below `from/` (its marker included) is copied server-side to the same
@@ -47,18 +60,17 @@ export async function renameFolder(
       const head = await s3.head(from);
       if (!head) throw notFound(from);
     }
-    const journal: Journal = { from: fromPrefix, to: toPrefix, started: new Date().toISOString() };
-    await s3.send('PutObject', journalKey, () =>
-      client.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: journalKey,
-          Body: Buffer.from(JSON.stringify(journal)),
-          ContentType: 'application/json',
-        }),
-      ),
-    );
+    const journal: Journal = {
+      from: fromPrefix,
+      to: toPrefix,
+      started: new Date().toISOString(),
+      token: randomUUID(),
+    };
+    await claimDestination(s3, to, journalKey, journal);
   }
+
+  // The source's parent stays when this was its last entry (folders.ts).
+  await keepParent(s3, from, await parentWouldVanish(s3, from, to));
 
   // Page by page: copy the page's keys in parallel, then delete the copied ones with one
   // DeleteObjects. A key is deleted only after its copy succeeded; if some copies failed, the
@@ -69,14 +81,17 @@ export async function renameFolder(
     await forEachConcurrent(page.Contents ?? [], options.concurrency, async (o) => {
       const key = o.Key!;
       const target = toPrefix + key.slice(fromPrefix.length);
-      const size = o.Size ?? 0;
-      const head = size >= options.multipartThreshold ? await s3.head(keys.path(key)) : undefined;
+      // A listing says nothing of SSE, caching headers or metadata: a HEAD per key lets the
+      // copy keep them exactly (defect 6 of issue 7: without it, an SSE-KMS object lost its key).
+      const head = await s3.head(keys.path(key));
+      if (!head) return; // gone since the listing: nothing to move, nothing to delete
+      const size = head.ContentLength ?? o.Size ?? 0;
       await s3.send('CopyObject', target, () =>
         copyObject(
           client,
           { bucket, key, size, storageClass: o.StorageClass, head },
           { bucket, key: target },
-          options,
+          { ...options, exact: true },
         ),
       );
       copied.push(key);
@@ -90,6 +105,45 @@ export async function renameFolder(
   const head = await s3.head(from);
   if (head) await s3.deleteKey(keys.file(from));
   await s3.deleteKey(journalKey);
+}
+
+/**
+ * Write the journal so that of two renames into one new name only one owns it (they would merge
+ * otherwise): a conditional PUT (If-None-Match: *, which RGW and AWS honour) where the store has
+ * it; on a store that answers 501 (Swift's s3api), write, wait CLAIM_SETTLE_MS, read back and
+ * give way unless our token is there. Then a rename that finished between the caller's check and
+ * this claim is caught by its keys in the destination: one LIST.
+ */
+async function claimDestination(s3: S3Storage, to: StoragePath, journalKey: string, journal: Journal) {
+  const taken = () => new StorageError('AlreadyExists', `already exists: /${to}`, { path: to });
+  const put = (conditional: boolean) =>
+    s3.client.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: journalKey,
+        Body: Buffer.from(JSON.stringify(journal)),
+        ContentType: 'application/json',
+        ...(conditional && { IfNoneMatch: '*' }),
+      }),
+    );
+  try {
+    await put(true);
+  } catch (err) {
+    const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+    const status = e.$metadata?.httpStatusCode;
+    if (status === 412 || e.name === 'PreconditionFailed') throw taken();
+    if (!(status === 501 || e.name === 'NotImplemented')) {
+      throw translateS3Error(err, { operation: 'PutObject', bucket: s3.bucket, key: journalKey, path: to });
+    }
+    await s3.send('PutObject', journalKey, () => put(false));
+    await sleep(CLAIM_SETTLE_MS);
+    if ((await readJournal(s3, journalKey))?.token !== journal.token) throw taken();
+  }
+  const page = await s3.listPage({ Prefix: s3.keys.dir(to), MaxKeys: 2 });
+  if ((page.Contents ?? []).some((o) => o.Key !== journalKey)) {
+    await s3.deleteKey(journalKey);
+    throw taken();
+  }
 }
 
 async function readJournal(s3: S3Storage, key: string): Promise<Journal | undefined> {

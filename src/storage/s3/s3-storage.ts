@@ -1,10 +1,9 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
-  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { type BufferBudget, processBudget } from '../../s3/buffer-budget.js';
@@ -36,7 +35,15 @@ import {
   type WriteBody,
 } from '../types.js';
 import { headEntry } from './entries.js';
-import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
+import {
+  checkAncestors,
+  checkFileTarget,
+  keepParent,
+  makeFolder,
+  parentWouldVanish,
+  withFolderTimes,
+} from './folders.js';
+import { formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { openS3Read } from './read-handle.js';
 import { renameFolder } from './rename-folder.js';
@@ -151,7 +158,9 @@ export class S3Storage implements Storage {
     const from = startAfterKey(this.keys, options, !!options.recursive);
     const entries = options.recursive
       ? listTree(this.listPage, this.keys, prefix, seen, from)
-      : listChildren(this.listPage, this.keys, prefix, seen, from);
+      : options.folderTimes
+        ? withFolderTimes(this, listChildren(this.listPage, this.keys, prefix, seen, from))
+        : listChildren(this.listPage, this.keys, prefix, seen, from);
     let count = 0;
     // S3 lists in key order, which is the paging order: a cursor compares as its raw key (an
     // encoded name, names.ts, sorts where its key does, not where its `‛…` form would).
@@ -200,8 +209,17 @@ export class S3Storage implements Storage {
     return readFile(this, path, options);
   }
 
-  /** Write through the upload engine (transfer-io.ts; S3-only extras in `S3WriteOptions`). */
+  /**
+   * Write through the upload engine (transfer-io.ts; S3-only extras in `S3WriteOptions`), after
+   * checking that no ancestor is a file and `path` is not a folder (folders.ts).
+   */
   async write(path: StoragePath, body: WriteBody, options: S3WriteOptions = {}): Promise<Entry> {
+    try {
+      await checkFileTarget(this, path, { parentIsFolder: options.parentIsFolder });
+    } catch (err) {
+      if (body instanceof Readable) body.destroy(); // release the source (e.g. a local file)
+      throw err;
+    }
     return writeFile(this, path, body, options);
   }
 
@@ -210,41 +228,31 @@ export class S3Storage implements Storage {
     return openS3Write(this, path, options);
   }
 
+  /** Delete a file; its folder stays even when this was its last file (folders.ts). */
   async remove(path: StoragePath): Promise<void> {
-    const head = await this.head(path);
+    const [head, vanish] = await Promise.all([this.head(path), parentWouldVanish(this, path)]);
     if (!head || isDirMarkerHead(head.ContentLength, head.ContentType)) {
       if (head || (await this.firstKeyUnder(path)) !== undefined) {
         throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
       }
       throw notFound(path);
     }
+    await keepParent(this, path, vanish);
     await this.deleteKey(this.keys.file(path));
   }
 
+  /** A marker for `path` and every missing parent (folders.ts). */
   async mkdir(path: StoragePath): Promise<void> {
-    const existing = await this.stat(path).catch((err) => {
-      if (StorageError.is(err, 'NotFound')) return undefined;
-      throw err;
-    });
-    if (existing) throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
-    const key = this.keys.dir(path);
-    await this.send('PutObject', key, () =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: Buffer.alloc(0),
-          ContentLength: 0,
-          ContentType: DIR_CONTENT_TYPE,
-          ...this.params.create,
-        }),
-      ),
-    );
+    await makeFolder(this, path);
   }
 
+  /** Remove an empty folder; its parent stays even when this was its last entry. */
   async rmdir(path: StoragePath): Promise<void> {
     const prefix = this.keys.dir(path);
-    const page = await this.listPage({ Prefix: prefix, MaxKeys: 2 });
+    const [page, vanish] = await Promise.all([
+      this.listPage({ Prefix: prefix, MaxKeys: 2 }),
+      parentWouldVanish(this, path),
+    ]);
     const keys = (page.Contents ?? []).map((o) => o.Key!);
     if (keys.some((k) => k !== prefix))
       throw new StorageError('NotEmpty', `folder not empty: /${path}`, { path });
@@ -254,9 +262,11 @@ export class S3Storage implements Storage {
       if (!isDirMarkerHead(head.ContentLength, head.ContentType)) {
         throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
       }
+      await keepParent(this, path, vanish);
       await this.deleteKey(this.keys.file(path));
       return;
     }
+    await keepParent(this, path, vanish);
     await this.deleteKey(prefix);
   }
 
@@ -272,7 +282,8 @@ export class S3Storage implements Storage {
 
   /**
    * Server-side copy of the file `from` of `source` (this or another bucket of the account).
-   * `known` is the source's HEAD when the caller already made it (rename), saving a request.
+   * `known` is the source's HEAD when the caller already made it (rename), saving a request;
+   * with it the copy is exact (the same object under another name: see CopyOptions.exact).
    */
   private async copyFileFrom(
     source: S3Storage,
@@ -280,14 +291,17 @@ export class S3Storage implements Storage {
     to: StoragePath,
     known?: HeadObjectCommandOutput,
   ): Promise<Entry> {
-    const head = known ?? (await source.headFile(from));
+    const [head] = await Promise.all([
+      known ?? source.headFile(from),
+      known ? undefined : checkFileTarget(this, to),
+    ]);
     const key = this.keys.file(to);
     await this.send('CopyObject', key, () =>
       copyObject(
         this.client,
         { bucket: source.bucket, key: source.keys.file(from), size: head.ContentLength ?? 0, head },
         { bucket: this.bucket, key },
-        this.copyOptions(),
+        { ...this.copyOptions(), exact: known !== undefined },
       ),
     );
     return headEntry(to, head, 'file');
@@ -296,13 +310,16 @@ export class S3Storage implements Storage {
   async rename(from: StoragePath, to: StoragePath): Promise<void> {
     const head = await this.head(from);
     if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
-      if ((await this.firstKeyUnder(to)) !== undefined) {
-        throw new StorageError('AlreadyExists', `a folder is in the way: /${to}`, { path: to });
-      }
+      const [, vanish] = await Promise.all([
+        checkFileTarget(this, to, { folderCode: 'AlreadyExists' }),
+        parentWouldVanish(this, from, to),
+      ]);
       await this.copyFileFrom(this, from, to, head);
+      await keepParent(this, from, vanish);
       await this.deleteKey(this.keys.file(from));
       return;
     }
+    await checkAncestors(this, to);
     await renameFolder(this, from, to, this.copyOptions());
   }
 
@@ -319,13 +336,20 @@ export class S3Storage implements Storage {
         this.client,
         { bucket: this.bucket, key, size: head.ContentLength ?? 0, head },
         { bucket: this.bucket, key },
-        { ...this.copyOptions(), metadata: { ...head.Metadata, [MTIME_META]: formatMtime(mtime) } },
+        {
+          ...this.copyOptions(),
+          exact: true,
+          metadata: { ...head.Metadata, [MTIME_META]: formatMtime(mtime) },
+        },
       ),
     );
   }
 
   async removeTree(path: StoragePath): Promise<void> {
     const prefix = this.keys.dir(path);
+    const [vanish, first] = await Promise.all([parentWouldVanish(this, path), this.firstKeyUnder(path)]);
+    // The parent stays (folders.ts); for a slash-less marker alone the check below decides.
+    if (first !== undefined) await keepParent(this, path, vanish);
     let any = false;
     for await (const page of pages(this.listPage, prefix)) {
       const keys = (page.Contents ?? []).map((o) => o.Key!);
@@ -336,8 +360,10 @@ export class S3Storage implements Storage {
     if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
       throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
     }
-    if (head) await this.deleteKey(this.keys.file(path));
-    else if (!any) throw notFound(path);
+    if (head) {
+      if (first === undefined) await keepParent(this, path, vanish);
+      await this.deleteKey(this.keys.file(path));
+    } else if (!any) throw notFound(path);
   }
 
   async close(): Promise<void> {
