@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import { StorageError } from './errors.js';
 import { isWithin, normalizePath } from './paths.js';
 import {
@@ -40,6 +41,19 @@ export function checkedStorage(inner: Storage): Storage {
   if (inner.copyFrom) {
     const copyFrom = inner.copyFrom.bind(inner);
     outer.copyFrom = async (source, from, to) => copyFrom(source, nonRoot(from, 'copy'), nonRoot(to, 'copy'));
+  }
+  if (inner.serverSideSource) {
+    const serverSideSource = inner.serverSideSource.bind(inner);
+    outer.serverSideSource = async (path) => serverSideSource(nonRoot(path, 'copy'));
+  }
+  if (inner.downloadTo) {
+    const downloadTo = inner.downloadTo.bind(inner);
+    outer.downloadTo = async (path, localFile, options) => {
+      if (!isAbsolute(localFile)) {
+        throw new StorageError('InvalidArgument', `not an absolute local path: ${localFile}`);
+      }
+      return downloadTo(nonRoot(path, 'read'), localFile, options);
+    };
   }
   if (inner.rename) {
     const rename = inner.rename.bind(inner);

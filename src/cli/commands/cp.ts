@@ -2,18 +2,15 @@ import { createReadStream } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Command } from 'commander';
 import { checksumMismatch, SHA256_META, sha256Of } from '../../s3/checksum.js';
-import { downloadToFile } from '../../s3/download.js';
 import { isS3Url } from '../../s3/url.js';
 import { StorageError } from '../../storage/errors.js';
 import { copyFile, copyTree } from '../../storage/operations.js';
 import { baseName, joinPath } from '../../storage/paths.js';
-import type { S3Storage, S3WriteOptions } from '../../storage/s3/s3-storage.js';
-import { unwrapStorage } from '../../storage/types.js';
+import type { S3WriteOptions } from '../../storage/s3/s3-storage.js';
 import type { CliContext } from '../context.js';
 import type { Location } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
-import { resumableDownload } from '../resume-download.js';
 
 /** Objects from this size copied to a local file are downloaded resumably. */
 const RESUMABLE_DOWNLOAD_FROM = 16 * 1024 * 1024;
@@ -146,33 +143,13 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
               },
             }
           : {};
-        if (isS3Url(source) && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
-          // A large object to a local file: parts written in parallel at their offsets, resumable
-          // after an interruption (resume-download.ts, downloadToFile).
-          // The source's own backend: its client, its tuning and the per-call params (SSE-C key,
-          // requester pays) apply to every ranged GET.
-          const s3 = unwrapStorage(src.storage) as S3Storage;
-          const res = await resumableDownload(
-            st,
-            nodePath.join('/', to),
-            s3.download.partSize,
-            (file, skip, onPart) =>
-              downloadToFile(
-                s3.client,
-                {
-                  bucket: s3.bucket,
-                  key: s3.keys.file(src.path),
-                  size: st.size,
-                  etag: st.etag,
-                  skip,
-                  onPart,
-                  partParams: s3.params.read,
-                },
-                file,
-                s3.download,
-              ),
-            progress.active ? (n) => progress.add(n) : undefined,
-          );
+        if (src.storage.downloadTo && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
+          // A large file to a local file: the source backend's fast path (S3: ranged GETs in
+          // parallel, each part written at its offset), resumable after an interruption.
+          const res = await src.storage.downloadTo(src.path, nodePath.join('/', to), {
+            known: st,
+            onBytes: progress.active ? (n) => progress.add(n) : undefined,
+          });
           const fetched = st.size - res.resumedBytes;
           if (res.resumedBytes > 0) {
             event({ event: 'resumed', bytes: st.size, kept: res.resumedBytes, sent: fetched });

@@ -17,15 +17,17 @@ import { type ObjectParams, objectParamsFor } from '../../s3/object-params.js';
 import { defaultUploadTuning, type UploadTuning } from '../../s3/upload.js';
 import { notFound, StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
-import {
-  type Entry,
-  type ListOptions,
-  type ReadOptions,
-  type Storage,
-  type StoragePath,
-  unwrapStorage,
-  type WriteBody,
+import type {
+  DownloadToOptions,
+  Entry,
+  ListOptions,
+  ReadOptions,
+  ServerSideSource,
+  Storage,
+  StoragePath,
+  WriteBody,
 } from '../types.js';
+import { downloadTo } from './download-to.js';
 import { headEntry } from './entries.js';
 import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
@@ -33,6 +35,15 @@ import { renameFolder } from './rename-folder.js';
 import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
 
 const EPOCH = new Date(0);
+
+/** A file of an S3Storage, handed out through its wrappers for a server-side copy. */
+class S3CopySource implements ServerSideSource {
+  readonly kind = 's3';
+  constructor(
+    readonly storage: S3Storage,
+    readonly path: StoragePath,
+  ) {}
+}
 
 export type { S3WriteOptions } from './transfer-io.js';
 
@@ -190,10 +201,23 @@ export class S3Storage implements Storage {
     return this.copyFileFrom(this, from, to);
   }
 
+  /**
+   * The source is asked through its wrappers (`serverSideSource`), so whatever they check for a
+   * read applies; one that doesn't forward it gets its bytes streamed by the caller instead.
+   */
   async copyFrom(source: Storage, from: StoragePath, to: StoragePath): Promise<Entry | undefined> {
-    const other = unwrapStorage(source);
-    if (!(other instanceof S3Storage) || other.account !== this.account) return undefined;
-    return this.copyFileFrom(other, from, to);
+    if (!source.serverSideSource) return undefined;
+    const handle = await source.serverSideSource(from);
+    if (!(handle instanceof S3CopySource) || handle.storage.account !== this.account) return undefined;
+    return this.copyFileFrom(handle.storage, handle.path, to);
+  }
+
+  async serverSideSource(path: StoragePath): Promise<ServerSideSource> {
+    return new S3CopySource(this, path);
+  }
+
+  async downloadTo(path: StoragePath, localFile: string, options?: DownloadToOptions) {
+    return downloadTo(this, path, localFile, options);
   }
 
   /**
