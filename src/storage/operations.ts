@@ -19,6 +19,15 @@ export interface TreeOptions {
   /** Called with each chunk's size as bytes flow from source to destination (for progress). */
   onBytes?: (bytes: number) => void;
   signal?: AbortSignal;
+  /**
+   * Asked before each file of a tree copy: `skip` leaves it alone (a resumed copy skips files
+   * already complete; they still count for `filled` folders and `onFile`), `write` adds write
+   * options for it (e.g. the local source file, which makes an S3 upload resumable).
+   */
+  beforeFile?: (
+    entry: Entry,
+    to: StoragePath,
+  ) => Promise<{ skip?: boolean; write?: Record<string, unknown> } | undefined>;
 }
 
 export interface CopyFileOptions {
@@ -123,7 +132,14 @@ export async function copyTree(
         dirs.push(target);
         return;
       }
-      await copyFile(src, e.path, dst, target, e, options.signal, { onBytes: options.onBytes });
+      options.signal?.throwIfAborted();
+      const plan = await options.beforeFile?.(e, target);
+      if (!plan?.skip) {
+        await copyFile(src, e.path, dst, target, e, options.signal, {
+          onBytes: options.onBytes,
+          write: plan?.write,
+        });
+      }
       for (let p = parentOf(target); p !== to && p !== '' && !filled.has(p); p = parentOf(p)) filled.add(p);
       files++;
       options.onFile?.(e, target);

@@ -4,13 +4,14 @@ import type { Command } from 'commander';
 import { checksumMismatch, SHA256_META, sha256Of } from '../../s3/checksum.js';
 import { isS3Url } from '../../s3/url.js';
 import { StorageError } from '../../storage/errors.js';
-import { copyFile, copyTree } from '../../storage/operations.js';
+import { copyFile } from '../../storage/operations.js';
 import { baseName, joinPath } from '../../storage/paths.js';
 import type { S3WriteOptions } from '../../storage/s3/s3-storage.js';
 import type { CliContext } from '../context.js';
 import type { Location } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
+import { copyTreeCommand } from '../tree-copy.js';
 
 /** Objects from this size copied to a local file are downloaded resumably. */
 const RESUMABLE_DOWNLOAD_FROM = 16 * 1024 * 1024;
@@ -97,23 +98,24 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
       for (const source of sources) {
         const src = c.locations.open(source);
         const st = await src.storage.stat(src.path);
-        const to = await targetPath(src, dst);
         if (st.type === 'dir') {
           if (!opts.recursive)
             throw new StorageError('IsADirectory', `${src.display} is a folder (use -r)`, {
               path: src.path,
             });
           if (opts.verify) throw new StorageError('NotSupported', '--verify is for single files so far');
-          await copyTree(src.storage, src.path, dst.storage, to, {
+          await copyTreeCommand(c, {
+            src,
+            dst,
+            target: () => targetPath(src, dst),
+            localToS3: !isS3Url(source) && isS3Url(destination),
             concurrency: opts.concurrency,
-            onBytes: progress.active ? (n) => progress.add(n) : undefined,
-            onFile: (e, t) => {
-              progress.fileDone();
-              if (opts.verbose) c.out(`${e.path} -> ${t}`);
-            },
+            verbose: opts.verbose,
+            progress,
           });
           continue;
         }
+        const to = await targetPath(src, dst);
         progress.expect(st.size);
         let sourceHash: string | undefined;
         // A local file going to S3: let the S3 backend make the upload resumable (upload-journal.ts).

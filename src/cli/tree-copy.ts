@@ -1,0 +1,122 @@
+import * as nodePath from 'node:path';
+import { StorageError } from '../storage/errors.js';
+import { copyTree } from '../storage/operations.js';
+import type { S3WriteOptions } from '../storage/s3/s3-storage.js';
+import type { CliContext } from './context.js';
+import type { Location } from './location.js';
+import { humanBytes } from './output.js';
+import type { Progress } from './progress.js';
+import { alreadyCopied, TreeCopyRecord } from './tree-copy-record.js';
+
+export interface TreeCopyRequest {
+  src: Location;
+  dst: Location;
+  /** Where cp(1)'s rule puts the tree when no earlier run of this command was interrupted. */
+  target: () => Promise<string>;
+  /** The local files being copied to S3: their uploads are made resumable. */
+  localToS3: boolean;
+  concurrency?: number;
+  verbose?: boolean;
+  progress: Progress;
+  signal?: AbortSignal;
+}
+
+/**
+ * `ferry cp -r`, idempotent as `aws s3 cp --recursive` and `rclone copy` are: an interrupted run
+ * (Ctrl-C, SIGKILL, a failure) keeps its record (tree-copy-record.ts), and the same command run
+ * again goes to the same target, skips the files already complete there (same size and mtime)
+ * and resumes the multipart uploads the interrupted run left (each local file is passed as the
+ * upload's resumable source, as a single-file cp does; see upload-journal.ts). On an interruption
+ * it says what it left behind and how to finish or undo it.
+ */
+export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Promise<void> {
+  const { src, dst, progress } = req;
+  const record = new TreeCopyRecord([
+    src.storage.description,
+    src.path,
+    dst.storage.description,
+    dst.path,
+    dst.asFolder,
+    c.locations.s3Settings().endpoint ?? process.env.AWS_ENDPOINT_URL ?? '',
+  ]);
+  const earlier = await record.read();
+  const where = (p: string) => `${dst.storage.description.replace(/\/$/, '')}/${p}`;
+  let target: string;
+  let fresh: boolean;
+  if (earlier) {
+    ({ target, fresh } = earlier);
+    c.warn(
+      `continuing an interrupted copy of ${src.display} into ${where(target)} (started ${earlier.started}): files already there with the same size and time are skipped`,
+    );
+  } else {
+    target = await req.target();
+    fresh = !(await exists(dst, target));
+    await record.write({
+      source: src.display,
+      destination: dst.display,
+      target,
+      fresh,
+      started: new Date().toISOString(),
+    });
+  }
+  let copied = 0;
+  let copiedBytes = 0;
+  let skipped = 0;
+  let resumed = 0;
+  try {
+    await copyTree(src.storage, src.path, dst.storage, target, {
+      concurrency: req.concurrency,
+      signal: req.signal,
+      onBytes: progress.active ? (n) => progress.add(n) : undefined,
+      beforeFile: async (e, to) => {
+        if (earlier && (await alreadyCopied(src.storage, e, dst.storage, to))) {
+          skipped++;
+          return { skip: true };
+        }
+        if (!req.localToS3) return undefined;
+        const write: S3WriteOptions = {
+          resumeSource: { path: nodePath.join('/', e.path), size: e.size, mtimeMs: e.mtime.getTime() },
+          onUploaded: (r) => {
+            if (!r.resumed) return;
+            resumed++;
+            c.warn(
+              `resumed an earlier upload of ${where(to)}: ${humanBytes(r.size - r.sentBytes)} were already in S3 (checked), sent ${humanBytes(r.sentBytes)}`,
+            );
+          },
+        };
+        return { write: write as Record<string, unknown> };
+      },
+      onFile: (e, to) => {
+        copied++;
+        copiedBytes += e.size;
+        progress.fileDone();
+        if (req.verbose) c.out(`${e.path} -> ${to}`);
+      },
+    });
+  } catch (err) {
+    // The record stays: the same command finishes the job.
+    const undo = fresh
+      ? `to give up instead, \`ferry rm -r ${where(target)}\` removes what it copied`
+      : `${where(target)} existed before: the files copied so far are mixed with what was there`;
+    c.warn(
+      `ferry: the copy of ${src.display} into ${where(target)} stopped after ${copied} files (${humanBytes(copiedBytes)}), which are kept; run the same command again to finish it (complete files are skipped); ${undo}`,
+    );
+    throw err;
+  }
+  await record.remove();
+  if (skipped > 0 || resumed > 0) {
+    c.warn(
+      `finished the interrupted copy: ${skipped} files were already complete, ${resumed} uploads resumed`,
+    );
+  }
+}
+
+async function exists(loc: Location, path: string): Promise<boolean> {
+  try {
+    await loc.storage.stat(path);
+    return true;
+  } catch (err) {
+    if (StorageError.is(err, 'NotFound')) return false;
+    throw err;
+  }
+}
