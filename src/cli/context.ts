@@ -8,6 +8,11 @@ export interface CliContext {
   locations: Locations;
   out(line: string): void;
   warn(line: string): void;
+  /**
+   * Aborted on SIGINT/SIGTERM (main.ts): every operation gets it. A command that is interrupted
+   * says what it left behind (and how to resume or discard it) before its error propagates.
+   */
+  signal?: AbortSignal;
   /** Set by a command whose outcome is not an exception (doctor finding no access). */
   exitCode?: number;
 }

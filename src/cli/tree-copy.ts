@@ -3,7 +3,7 @@ import { StorageError } from '../storage/errors.js';
 import { copyTree } from '../storage/operations.js';
 import type { S3WriteOptions } from '../storage/s3/s3-storage.js';
 import type { CliContext } from './context.js';
-import type { Location } from './location.js';
+import { displayPath, type Location } from './location.js';
 import { humanBytes } from './output.js';
 import type { Progress } from './progress.js';
 import { alreadyCopied, TreeCopyRecord } from './tree-copy-record.js';
@@ -40,7 +40,7 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
     c.locations.s3Settings().endpoint ?? process.env.AWS_ENDPOINT_URL ?? '',
   ]);
   const earlier = await record.read();
-  const where = (p: string) => `${dst.storage.description.replace(/\/$/, '')}/${p}`;
+  const where = (p: string) => displayPath(dst.storage, p);
   let target: string;
   let fresh: boolean;
   if (earlier) {
@@ -63,6 +63,7 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
   let copiedBytes = 0;
   let skipped = 0;
   let resumed = 0;
+  const kept: { to: string; uploadId: string; bytes: number }[] = [];
   try {
     await copyTree(src.storage, src.path, dst.storage, target, {
       concurrency: req.concurrency,
@@ -83,6 +84,7 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
               `resumed an earlier upload of ${where(to)}: ${humanBytes(r.size - r.sentBytes)} were already in S3 (checked), sent ${humanBytes(r.sentBytes)}`,
             );
           },
+          onKept: (k) => kept.push({ to, ...k }),
         };
         return { write: write as Record<string, unknown> };
       },
@@ -101,6 +103,11 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
     c.warn(
       `ferry: the copy of ${src.display} into ${where(target)} stopped after ${copied} files (${humanBytes(copiedBytes)}), which are kept; run the same command again to finish it (complete files are skipped); ${undo}`,
     );
+    for (const k of kept) {
+      c.warn(
+        `ferry: kept the unfinished upload to ${where(k.to)}: ${humanBytes(k.bytes)} (${k.bytes} bytes) are in S3; the same command resumes it, \`ferry uploads abort ${where(k.to)} --upload-id ${k.uploadId}\` discards it`,
+      );
+    }
     throw err;
   }
   await record.remove();

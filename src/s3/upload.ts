@@ -94,6 +94,12 @@ export interface UploadRequest {
   checksum?: boolean;
   /** Called once the multipart upload exists (to record it for a later resume). */
   onStarted?: (uploadId: string, partSize: number) => void | Promise<void>;
+  /**
+   * Given by a caller that can resume the upload later (it recorded it in onStarted): when the
+   * signal aborts, the multipart upload is kept rather than aborted, and this is called with the
+   * bytes its parts hold. Any other failure still aborts it.
+   */
+  onKept?: (uploadId: string, storedBytes: number) => void;
 }
 
 export interface UploadResult {
@@ -146,6 +152,7 @@ export async function uploadObject(
   let failure: unknown;
   let total = 0;
   let sent = 0;
+  let reused = 0;
   let partNumber = 1;
 
   // Part buffers whose upload finished, reused for later parts of this upload: far less garbage
@@ -231,6 +238,7 @@ export async function uploadObject(
     release = () => {}; // the part's reservation now belongs to its send (or is given back)
     if (kept && kept.size === filled && sameMd5(kept.etag, body)) {
       parts.push({ PartNumber: partNumber, ETag: kept.etag });
+      reused += filled;
       done();
     } else {
       const whole = buffer;
@@ -349,7 +357,10 @@ export async function uploadObject(
     failure ??= err;
     release();
     await Promise.allSettled(inFlight);
-    if (uploadId !== undefined) await abortUpload(client, bucket, key, uploadId);
+    if (uploadId !== undefined) {
+      if (signal?.aborted && req.onKept) req.onKept(uploadId, sent + reused);
+      else await abortUpload(client, bucket, key, uploadId);
+    }
     throw failure;
   }
 }

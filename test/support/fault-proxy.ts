@@ -7,7 +7,9 @@ export type FaultAction =
   /** Answer 500 InternalError without forwarding. */
   | 'fail'
   /** Forward, but hold the response back for `delayMs` first. */
-  | { delayMs: number };
+  | { delayMs: number }
+  /** Forward the headers and the first `stallAfterBytes` bytes of the body, then hold the rest. */
+  | { stallAfterBytes: number };
 
 export interface SeenRequest {
   method: string;
@@ -62,7 +64,16 @@ export async function startFaultProxy(
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
         };
-        if (typeof action === 'object') setTimeout(send, action.delayMs);
+        if (typeof action === 'object' && 'stallAfterBytes' in action) {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          let left = action.stallAfterBytes;
+          up.on('data', (chunk: Buffer) => {
+            if (left <= 0) return;
+            res.write(chunk.subarray(0, left));
+            left -= chunk.length;
+          });
+          res.on('close', () => up.destroy());
+        } else if (typeof action === 'object') setTimeout(send, action.delayMs);
         else send();
       },
     );

@@ -9,6 +9,7 @@ import { baseName, joinPath } from '../../storage/paths.js';
 import type { S3WriteOptions } from '../../storage/s3/s3-storage.js';
 import type { CliContext } from '../context.js';
 import type { Location } from '../location.js';
+import { displayPath } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
 import { copyTreeCommand } from '../tree-copy.js';
@@ -112,10 +113,12 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
             concurrency: opts.concurrency,
             verbose: opts.verbose,
             progress,
+            signal: c.signal,
           });
           continue;
         }
         const to = await targetPath(src, dst);
+        const toDisplay = displayPath(dst.storage, to);
         progress.expect(st.size);
         let sourceHash: string | undefined;
         // A local file going to S3: let the S3 backend make the upload resumable (upload-journal.ts).
@@ -143,35 +146,58 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
                   `resumed an earlier upload: ${humanBytes(kept)} were already in S3 (checked), sent ${humanBytes(r.sentBytes)} of ${humanBytes(r.size)} (${r.sentBytes} bytes)`,
                 );
               },
+              onKept: (k) => {
+                leftBehind = `kept the unfinished upload to ${toDisplay}: ${humanBytes(k.bytes)} of ${humanBytes(st.size)} (${k.bytes} bytes) are in S3; run the same command again to resume it, or discard it with \`ferry uploads abort ${toDisplay} --upload-id ${k.uploadId}\``;
+              },
             }
           : {};
-        if (src.storage.downloadTo && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
-          // A large file to a local file: the source backend's fast path (S3: ranged GETs in
-          // parallel, each part written at its offset), resumable after an interruption.
-          const res = await src.storage.downloadTo(src.path, nodePath.join('/', to), {
-            known: st,
-            onBytes: progress.active ? (n) => progress.add(n) : undefined,
-          });
-          const fetched = st.size - res.resumedBytes;
-          if (res.resumedBytes > 0) {
-            event({ event: 'resumed', bytes: st.size, kept: res.resumedBytes, sent: fetched });
+        // What an interruption left behind, said before the error propagates (main.ts).
+        let leftBehind: string | undefined;
+        try {
+          if (src.storage.downloadTo && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
+            // A large file to a local file: the source backend's fast path (S3: ranged GETs in
+            // parallel, each part written at its offset), resumable after an interruption.
+            const file = nodePath.join('/', to);
+            let have = 0;
+            leftBehind = `nothing was written to ${file}`;
+            const res = await src.storage.downloadTo(src.path, file, {
+              known: st,
+              signal: c.signal,
+              onBytes: (n) => {
+                have += n;
+                leftBehind = `kept the partial download ${file}.ferry-download: ${humanBytes(have)} of ${humanBytes(st.size)} (${have} bytes); run the same command again to resume it, or discard it with \`rm ${file}.ferry-download ${file}.ferry-download.json\``;
+                if (progress.active) progress.add(n);
+              },
+            });
+            const fetched = st.size - res.resumedBytes;
+            if (res.resumedBytes > 0) {
+              event({ event: 'resumed', bytes: st.size, kept: res.resumedBytes, sent: fetched });
+              c.warn(
+                `resumed an interrupted download: ${humanBytes(res.resumedBytes)} were already on disk, fetched ${humanBytes(fetched)} of ${humanBytes(st.size)} (${fetched} bytes)`,
+              );
+            }
+            if (opts.verify) {
+              // The parts went straight into the file: the independent reference is the object's
+              // own ferry-sha256 (already checked against the file), else a second read of it.
+              sourceHash = st.metadata?.[SHA256_META] ?? (await sha256Of(await src.storage.read(src.path)));
+            }
+          } else
+            await copyFile(src.storage, src.path, dst.storage, to, st, c.signal, {
+              // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
+              // an untouched file stream, which it reads directly (file-source.ts).
+              onBytes: progress.active ? (n) => progress.add(n) : undefined,
+              onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
+              write: write as Record<string, unknown>,
+            });
+        } catch (err) {
+          if (c.signal?.aborted) {
+            // Not kept: the backend cleaned up (multipart upload aborted, partial file removed).
             c.warn(
-              `resumed an interrupted download: ${humanBytes(res.resumedBytes)} were already on disk, fetched ${humanBytes(fetched)} of ${humanBytes(st.size)} (${fetched} bytes)`,
+              `ferry: ${leftBehind ?? `nothing of ${toDisplay} was kept (the partial copy was removed)`}`,
             );
           }
-          if (opts.verify) {
-            // The parts went straight into the file: the independent reference is the object's
-            // own ferry-sha256 (already checked against the file), else a second read of it.
-            sourceHash = st.metadata?.[SHA256_META] ?? (await sha256Of(await src.storage.read(src.path)));
-          }
-        } else
-          await copyFile(src.storage, src.path, dst.storage, to, st, undefined, {
-            // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
-            // an untouched file stream, which it reads directly (file-source.ts).
-            onBytes: progress.active ? (n) => progress.add(n) : undefined,
-            onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
-            write: write as Record<string, unknown>,
-          });
+          throw err;
+        }
         progress.fileDone();
         if (opts.verify) {
           // Read the copy back (an S3 read also checks the object's ferry-sha256, if any).
