@@ -1,6 +1,6 @@
 import * as nodePath from 'node:path';
 import { StorageError } from '../storage/errors.js';
-import { copyTree } from '../storage/operations.js';
+import { copyTree, type TreeOptions } from '../storage/operations.js';
 import type { S3WriteOptions } from '../storage/s3/s3-storage.js';
 import type { CliContext } from './context.js';
 import { displayPath, type Location } from './location.js';
@@ -19,6 +19,11 @@ export interface TreeCopyRequest {
   verbose?: boolean;
   progress: Progress;
   signal?: AbortSignal;
+  /**
+   * `mv` moves instead (its operation: `move`, copyTree then removing the source); the record is
+   * then a different one from cp's, and the messages say "move".
+   */
+  move?: (target: string, options: TreeOptions) => Promise<void>;
 }
 
 /**
@@ -31,7 +36,9 @@ export interface TreeCopyRequest {
  */
 export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Promise<void> {
   const { src, dst, progress } = req;
+  const verb = req.move ? 'move' : 'copy';
   const record = new TreeCopyRecord([
+    verb,
     src.storage.description,
     src.path,
     dst.storage.description,
@@ -46,7 +53,7 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
   if (earlier) {
     ({ target, fresh } = earlier);
     c.warn(
-      `continuing an interrupted copy of ${src.display} into ${where(target)} (started ${earlier.started}): files already there with the same size and time are skipped`,
+      `continuing an interrupted ${verb} of ${src.display} into ${where(target)} (started ${earlier.started}): files already there with the same size and time are skipped`,
     );
   } else {
     target = await req.target();
@@ -63,9 +70,12 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
   let copiedBytes = 0;
   let skipped = 0;
   let resumed = 0;
+  const files = new Set<string>();
   const kept: { to: string; uploadId: string; bytes: number }[] = [];
+  const run =
+    req.move ?? ((to: string, o: TreeOptions) => copyTree(src.storage, src.path, dst.storage, to, o));
   try {
-    await copyTree(src.storage, src.path, dst.storage, target, {
+    await run(target, {
       concurrency: req.concurrency,
       signal: req.signal,
       onBytes: progress.active ? (n) => progress.add(n) : undefined,
@@ -89,6 +99,7 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
         return { write: write as Record<string, unknown> };
       },
       onFile: (e, to) => {
+        files.add(to);
         copied++;
         copiedBytes += e.size;
         progress.fileDone();
@@ -101,7 +112,7 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
       ? `to give up instead, \`ferry rm -r ${where(target)}\` removes what it copied`
       : `${where(target)} existed before: the files copied so far are mixed with what was there`;
     c.warn(
-      `ferry: the copy of ${src.display} into ${where(target)} stopped after ${copied} files (${humanBytes(copiedBytes)}), which are kept; run the same command again to finish it (complete files are skipped); ${undo}`,
+      `ferry: the ${verb} of ${src.display} into ${where(target)} stopped after ${copied} files (${humanBytes(copiedBytes)}), which are kept; run the same command again to finish it (complete files are skipped); ${undo}`,
     );
     for (const k of kept) {
       c.warn(
@@ -110,10 +121,20 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
     }
     throw err;
   }
+  if (earlier && dst.storage.abortUnfinishedWrites) {
+    // What the interrupted run began and this run did not resume (begun just before the kill,
+    // before its journal entry was written): abort it, or S3 keeps its parts for ever. Only the
+    // files of this copy, begun since it started (a minute of slack for the server's clock).
+    const aborted = await dst.storage.abortUnfinishedWrites(target, {
+      since: new Date(Date.parse(earlier.started) - 60_000),
+      only: (p) => files.has(p),
+    });
+    if (aborted > 0) c.warn(`aborted ${aborted} unfinished uploads the interrupted run had left`);
+  }
   await record.remove();
   if (skipped > 0 || resumed > 0) {
     c.warn(
-      `finished the interrupted copy: ${skipped} files were already complete, ${resumed} uploads resumed`,
+      `finished the interrupted ${verb}: ${skipped} files were already complete, ${resumed} uploads resumed`,
     );
   }
 }

@@ -55,6 +55,10 @@ export function checkedStorage(inner: Storage): Storage {
       return downloadTo(nonRoot(path, 'read'), localFile, options);
     };
   }
+  if (inner.abortUnfinishedWrites) {
+    const abortUnfinishedWrites = inner.abortUnfinishedWrites.bind(inner);
+    outer.abortUnfinishedWrites = async (path, options) => abortUnfinishedWrites(n(path), options);
+  }
   if (inner.rename) {
     const rename = inner.rename.bind(inner);
     outer.rename = async (from, to) => {

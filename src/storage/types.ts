@@ -114,6 +114,13 @@ export interface Storage {
    * continues later. Ends with the file in place, with the entry's mtime. See DownloadToOptions.
    */
   downloadTo?(path: StoragePath, localFile: string, options?: DownloadToOptions): Promise<DownloadToResult>;
+  /**
+   * Abort the unfinished writes below the folder `path` that a backend keeps server-side (S3:
+   * multipart uploads) begun at or after `options.since`, for files `options.only` accepts; the
+   * files themselves are left alone. Used when a later run has finished an interrupted tree copy:
+   * what the interrupted run began and nobody resumed can never complete. Resolves the count.
+   */
+  abortUnfinishedWrites?(path: StoragePath, options: AbortUnfinishedOptions): Promise<number>;
   /** Record a file's modification time. */
   setModTime?(path: StoragePath, mtime: Date): Promise<void>;
   /** Remove a folder and everything below it (a fast path for `rm -r`). NotFound if missing. */
@@ -140,6 +147,12 @@ export interface DownloadToOptions {
   hashAll?: boolean;
   /** Aborting keeps the partial file and its record: the same call later continues from them. */
   signal?: AbortSignal;
+}
+
+export interface AbortUnfinishedOptions {
+  since: Date;
+  /** Only the writes of these files (paths in the storage). */
+  only?: (path: StoragePath) => boolean;
 }
 
 export interface DownloadToResult {
@@ -172,6 +185,7 @@ export const capabilityNames = [
   'copyFrom',
   'serverSideSource',
   'downloadTo',
+  'abortUnfinishedWrites',
   'rename',
   'setModTime',
   'removeTree',

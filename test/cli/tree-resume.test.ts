@@ -4,7 +4,13 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/s3/client.js';
 import { listIncompleteUploads } from '../../src/s3/uploads.js';
@@ -96,6 +102,11 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       const h = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
       stamps.set(key, `${h.ETag} ${h.LastModified?.toISOString()}`);
     }
+    // An upload the killed run began just before the kill, before its journal entry was written:
+    // nothing can resume it; the run that finishes the copy must abort it.
+    const stray = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/kt/${rels[5]}` }),
+    );
     await new Promise((r) => setTimeout(r, 1100)); // a re-upload would change LastModified
 
     const rerun = await ferry([...args, kt, dest], env);
@@ -117,14 +128,71 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       const h = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
       expect(`${h.ETag} ${h.LastModified?.toISOString()}`).toBe(stamp);
     }
-    // No unfinished upload, no upload journal, no copy record.
+    // No unfinished upload (the stray one aborted), no copy record. (An upload journal entry may
+    // outlive its upload when the kill fell between CompleteMultipartUpload and its removal: it
+    // names no upload any more, and the next cp of that file drops it.)
+    expect(rerun.stderr).toMatch(/aborted [1-9]\d* unfinished uploads the interrupted run had left/);
+    expect((await unfinished(`${conn.prefix}/`)).map((u) => u.uploadId)).not.toContain(stray.UploadId);
     expect(await unfinished(`${conn.prefix}/`)).toEqual([]);
-    expect(await fs.readdir(join(dir, 'state/uploads'))).toEqual([]);
     expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
 
     // The record is gone: the same command now does what cp(1) does with an existing folder.
     const again = await ferry(['--endpoint', testS3().endpoint, 'cp', '-r', join(kt, 'sub'), dest], env);
     expect(again.code).toBe(0);
     expect(await keysUnder(`${conn.prefix}/kt/sub/`)).toContain(`${conn.prefix}/kt/sub/f4.bin`);
+  });
+
+  it('mv of a folder to S3 killed with SIGKILL: the same command finishes the move', async () => {
+    const src = join(dir, 'mvsrc');
+    const rels = ['m0.bin', 'm1.bin', 'sub/m2.bin', 'sub/m3.bin'];
+    const data = new Map<string, Buffer>();
+    for (const rel of rels) {
+      const bytes = randomBytes(11 * MiB);
+      data.set(rel, bytes);
+      await fs.mkdir(join(src, rel, '..'), { recursive: true });
+      await fs.writeFile(join(src, rel), bytes);
+    }
+    const dest = `s3://${conn.bucket}/${conn.prefix}/moved`;
+    const args = [
+      '--endpoint',
+      proxy.endpoint,
+      ...flags,
+      'mv',
+      '--no-progress',
+      '--concurrency',
+      '2',
+      src,
+      dest,
+    ];
+    const before = { ...proxy.answered };
+    const delta = (op: string) => (proxy.answered[op] ?? 0) - (before[op] ?? 0);
+    proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 250 } : 'pass');
+    const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      for (let i = 0; i < 1200 && (delta('CompleteMultipartUpload') < 1 || delta('UploadPart') < 5); i++)
+        await new Promise((r) => setTimeout(r, 25));
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      proxy.decide = () => 'pass';
+    }
+    expect((await keysUnder(`${conn.prefix}/moved/`)).length).toBeLessThan(rels.length);
+
+    const rerun = await ferry(args, env);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stderr).toMatch(/continuing an interrupted move/);
+    expect(await keysUnder(`${conn.prefix}/moved/`)).toEqual(
+      rels.map((r) => `${conn.prefix}/moved/${r}`).sort(),
+    );
+    for (const rel of rels) {
+      const got = await client.send(
+        new GetObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/moved/${rel}` }),
+      );
+      expect(sha(await readAll(got.Body as Readable))).toBe(sha(data.get(rel)!));
+    }
+    await expect(fs.stat(src)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await unfinished(`${conn.prefix}/moved/`)).toEqual([]);
+    expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
   });
 });

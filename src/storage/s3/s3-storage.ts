@@ -18,6 +18,7 @@ import { defaultUploadTuning, type UploadTuning } from '../../s3/upload.js';
 import { notFound, StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
 import type {
+  AbortUnfinishedOptions,
   DownloadToOptions,
   Entry,
   ListOptions,
@@ -33,6 +34,7 @@ import { DIR_CONTENT_TYPE, formatMtime, isDirMarkerHead, KeyMap, MTIME_META } fr
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { renameFolder } from './rename-folder.js';
 import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
+import { abortUnfinishedWrites } from './unfinished-writes.js';
 
 const EPOCH = new Date(0);
 
@@ -218,6 +220,10 @@ export class S3Storage implements Storage {
 
   async downloadTo(path: StoragePath, localFile: string, options?: DownloadToOptions) {
     return downloadTo(this, path, localFile, options);
+  }
+
+  async abortUnfinishedWrites(path: StoragePath, options: AbortUnfinishedOptions): Promise<number> {
+    return abortUnfinishedWrites(this, path, options);
   }
 
   /**
