@@ -122,14 +122,17 @@ export async function copyTreeCommand(c: CliContext, req: TreeCopyRequest): Prom
     throw err;
   }
   if (earlier && dst.storage.abortUnfinishedWrites) {
-    // What the interrupted run began and this run did not resume (begun just before the kill,
-    // before its journal entry was written): abort it, or S3 keeps its parts for ever. Only the
+    // What the interrupted run began and this run did not resume (an S3 upload begun just before
+    // the kill, before its journal entry was written; a local partial file a SIGKILL left): abort
+    // it, or S3 keeps its parts for ever and the hidden partial file stays. Only the
     // files of this copy, begun since it started (a minute of slack for the server's clock).
     const aborted = await dst.storage.abortUnfinishedWrites(target, {
       since: new Date(Date.parse(earlier.started) - 60_000),
       only: (p) => files.has(p),
     });
-    if (aborted > 0) c.warn(`aborted ${aborted} unfinished uploads the interrupted run had left`);
+    if (aborted > 0) {
+      c.warn(`aborted ${aborted} unfinished writes the interrupted run had left (uploads, partial files)`);
+    }
   }
   await record.remove();
   if (skipped > 0 || resumed > 0) {

@@ -9,6 +9,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,7 +132,7 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     // No unfinished upload (the stray one aborted), no copy record. (An upload journal entry may
     // outlive its upload when the kill fell between CompleteMultipartUpload and its removal: it
     // names no upload any more, and the next cp of that file drops it.)
-    expect(rerun.stderr).toMatch(/aborted [1-9]\d* unfinished uploads the interrupted run had left/);
+    expect(rerun.stderr).toMatch(/aborted [1-9]\d* unfinished writes the interrupted run had left/);
     expect((await unfinished(`${conn.prefix}/`)).map((u) => u.uploadId)).not.toContain(stray.UploadId);
     expect(await unfinished(`${conn.prefix}/`)).toEqual([]);
     expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
@@ -194,5 +195,51 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     await expect(fs.stat(src)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await unfinished(`${conn.prefix}/moved/`)).toEqual([]);
     expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
+  });
+
+  it('cp -r from S3 to a local folder killed with SIGKILL: the rerun removes the partial files it left', async () => {
+    const rels = ['a.bin', 'sub/b.bin', 'sub/c.bin'];
+    const data = new Map(rels.map((r) => [r, randomBytes(2 * MiB)]));
+    for (const [rel, bytes] of data) {
+      await client.send(
+        new PutObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/down/${rel}`, Body: bytes }),
+      );
+    }
+    const local = join(dir, 'local-down');
+    const args = [
+      '--endpoint',
+      proxy.endpoint,
+      'cp',
+      '-r',
+      '--no-progress',
+      '--concurrency',
+      '3',
+      `s3://${conn.bucket}/${conn.prefix}/down`,
+      local,
+    ];
+    const partials = async () =>
+      (await fs.readdir(local, { recursive: true }).catch(() => [] as string[])).filter((n) =>
+        /\.ferry-partial-/.test(n),
+      );
+    // Every GET sends its first 256 KiB, then stalls: the partial files exist at the kill.
+    proxy.decide = (r) => (r.op === 'GetObject' ? { stallAfterBytes: 256 * 1024 } : 'pass');
+    const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      for (let i = 0; i < 1200 && (await partials()).length < 2; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      proxy.decide = () => 'pass';
+    }
+    expect((await partials()).length).toBeGreaterThanOrEqual(2);
+
+    const rerun = await ferry(args, env);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stderr).toMatch(/aborted [1-9]\d* unfinished writes the interrupted run had left/);
+    expect(await partials()).toEqual([]);
+    for (const [rel, bytes] of data) expect(sha(await fs.readFile(join(local, rel)))).toBe(sha(bytes));
+    expect((await fs.readdir(local, { recursive: true })).sort()).toEqual([...rels, 'sub'].sort());
   });
 });

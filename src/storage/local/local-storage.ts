@@ -8,6 +8,7 @@ import { bodyToReadable } from '../body.js';
 import { StorageError, type StorageErrorCode } from '../errors.js';
 import { baseName, joinPath, parentOf } from '../paths.js';
 import type {
+  AbortUnfinishedOptions,
   Entry,
   ListOptions,
   ReadOptions,
@@ -16,6 +17,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../types.js';
+import { removePartialFiles } from './unfinished-writes.js';
 
 /** Files being written are named like this until they are complete; listings hide them. */
 const PARTIAL = /^\.ferry-partial-[0-9a-f]{12}-/;
@@ -124,6 +126,12 @@ export class LocalStorage implements Storage {
     const abs = this.abs(path);
     if (await exists(abs)) throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
     await this.fs('mkdir', path, () => fs.mkdir(abs, { recursive: true }));
+  }
+
+  /** Partial files a killed write left (unfinished-writes.ts). */
+  async abortUnfinishedWrites(path: StoragePath, options: AbortUnfinishedOptions): Promise<number> {
+    await this.guard(path);
+    return removePartialFiles(this.abs(path), path, options);
   }
 
   async rmdir(path: StoragePath): Promise<void> {
