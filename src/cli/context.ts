@@ -10,6 +10,11 @@ export interface CliContext {
   warn(line: string): void;
   /** A text without the secrets this process was given (secrets.ts), for reports on stdout. */
   scrub(text: string): string;
+  /**
+   * Aborted on SIGINT/SIGTERM (main.ts): every operation gets it. A command that is interrupted
+   * says what it left behind (and how to resume or discard it) before its error propagates.
+   */
+  signal?: AbortSignal;
   /** Set by a command whose outcome is not an exception (doctor finding no access). */
   exitCode?: number;
 }

@@ -84,3 +84,8 @@ export class Locations {
     await Promise.all([...this.storages.values()].map((s) => s.close?.()));
   }
 }
+
+/** `path` of `storage` as a user would write it (`s3://bucket/key`, `/home/me/file`), for messages. */
+export function displayPath(storage: Storage, path: StoragePath): string {
+  return `${storage.description.replace(/\/$/, '')}/${path}`;
+}

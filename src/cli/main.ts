@@ -26,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
   const secrets = new SecretScrubber(argv);
   const shown = argv === process.argv ? secrets.commandLine(argv) : undefined;
   if (shown) process.title = shown; // what `ps` shows
+  const interrupt = onInterrupt();
   const program = new Command('ferry')
     .description('S3 and local files as one file system — and (soon) the servers that share them')
     .version('0.1.0')
@@ -46,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`${secrets.scrub(line)}\n`);
       },
       scrub: (text) => secrets.scrub(text),
+      signal: interrupt.signal,
     };
     return context;
   };
@@ -73,11 +75,49 @@ export async function main(argv: string[]): Promise<number> {
     return context?.exitCode ?? 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (interrupt.received) {
+      // The command has unwound: what could be resumed was kept (and said), the rest cleaned up.
+      process.stderr.write(`ferry: interrupted by ${interrupt.received}\n`);
+      return interrupt.received === 'SIGINT' ? 130 : 143;
+    }
     process.stderr.write(`ferry: ${secrets.scrub(describe(err))}\n`);
     return exitCodeFor(err);
   } finally {
+    interrupt.dispose();
     await context?.locations.close();
   }
+}
+
+/**
+ * SIGINT (Ctrl-C) and SIGTERM abort the signal every command passes to its operations, instead
+ * of killing the process where it stands (which left multipart uploads and `.ferry-partial-*`
+ * files behind, silently). The operations then unwind: uploads that can be resumed are kept,
+ * others are aborted, partial local files are removed, and the command says what it left. A
+ * second signal exits at once (exit code 128 + signal number: 130, 143).
+ */
+function onInterrupt() {
+  const controller = new AbortController();
+  const state = {
+    signal: controller.signal,
+    received: undefined as NodeJS.Signals | undefined,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+  const handler = (name: NodeJS.Signals) => {
+    const code = name === 'SIGINT' ? 130 : 143;
+    if (state.received) {
+      process.stderr.write(`ferry: ${name} again: exiting without cleaning up\n`);
+      process.exit(code);
+    }
+    state.received = name;
+    process.stderr.write(`ferry: ${name}: stopping (again to exit at once)\n`);
+    controller.abort(new DOMException(`interrupted by ${name}`, 'AbortError'));
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return state;
 }
 
 function describe(err: unknown): string {

@@ -100,6 +100,12 @@ export interface UploadRequest {
   onStarted?: (uploadId: string, partSize: number) => void | Promise<void>;
   /** Called when the upload failed and so did its abort: the upload is still in the bucket. */
   onAbortFailed?: (uploadId: string) => void;
+  /**
+   * Given by a caller that can resume the upload later (it recorded it in onStarted): when the
+   * signal aborts, the multipart upload is kept rather than aborted, and this is called with the
+   * bytes its parts hold. Any other failure still aborts it.
+   */
+  onKept?: (uploadId: string, storedBytes: number) => void;
 }
 
 export interface UploadResult {
@@ -161,6 +167,7 @@ export async function uploadObject(
   const pump = new PartPump(session, tuning.concurrency);
   const buffers = new PartBuffers(budget, signal);
   let total = 0;
+  let reused = 0;
   let partNumber = 1;
 
   // The buffer being filled and its reservation.
@@ -195,6 +202,7 @@ export async function uploadObject(
     release = () => {}; // the part's reservation now belongs to its send (or is given back)
     if (kept && kept.size === filled && sameMd5(kept.etag, body)) {
       pump.keep({ PartNumber: partNumber, ETag: kept.etag });
+      reused += filled;
       done();
     } else {
       const whole = buffer;
@@ -305,7 +313,9 @@ export async function uploadObject(
     const failure = pump.failure ?? err;
     release();
     await pump.settle();
-    if (!(await session.abort())) req.onAbortFailed?.(session.uploadId!);
+    if (session.uploadId !== undefined && signal?.aborted && req.onKept) {
+      req.onKept(session.uploadId, pump.sent + reused);
+    } else if (!(await session.abort())) req.onAbortFailed?.(session.uploadId!);
     throw failure;
   }
 }

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import { StorageError } from './errors.js';
 import { isWithin, normalizePath } from './paths.js';
 import { checkReadArgs } from './read-handle.js';
@@ -83,6 +84,23 @@ export function checkedStorage(inner: Storage): Storage {
       aborted(options);
       return copyFrom(source, nonRoot(from, 'copy'), nonRoot(to, 'copy'), options);
     };
+  }
+  if (inner.serverSideSource) {
+    const serverSideSource = inner.serverSideSource.bind(inner);
+    outer.serverSideSource = async (path) => serverSideSource(nonRoot(path, 'copy'));
+  }
+  if (inner.downloadTo) {
+    const downloadTo = inner.downloadTo.bind(inner);
+    outer.downloadTo = async (path, localFile, options) => {
+      if (!isAbsolute(localFile)) {
+        throw new StorageError('InvalidArgument', `not an absolute local path: ${localFile}`);
+      }
+      return downloadTo(nonRoot(path, 'read'), localFile, options);
+    };
+  }
+  if (inner.abortUnfinishedWrites) {
+    const abortUnfinishedWrites = inner.abortUnfinishedWrites.bind(inner);
+    outer.abortUnfinishedWrites = async (path, options) => abortUnfinishedWrites(n(path), options);
   }
   if (inner.rename) {
     const rename = inner.rename.bind(inner);

@@ -19,6 +19,15 @@ export interface TreeOptions {
   /** Called with each chunk's size as bytes flow from source to destination (for progress). */
   onBytes?: (bytes: number) => void;
   signal?: AbortSignal;
+  /**
+   * Asked before each file of a tree copy: `skip` leaves it alone (a resumed copy skips files
+   * already complete; they still count for `filled` folders and `onFile`), `write` adds write
+   * options for it (e.g. the local source file, which makes an S3 upload resumable).
+   */
+  beforeFile?: (
+    entry: Entry,
+    to: StoragePath,
+  ) => Promise<{ skip?: boolean; write?: WriteOptions } | undefined>;
 }
 
 export interface CopyFileOptions {
@@ -159,12 +168,16 @@ async function copyEach(
         targets.push(target);
         return;
       }
-      await copyFile(src, e.path, dst, target, {
-        known: e,
-        signal: options.signal,
-        onBytes: options.onBytes,
-        write,
-      });
+      options.signal?.throwIfAborted();
+      const plan = await options.beforeFile?.(e, target);
+      if (!plan?.skip) {
+        await copyFile(src, e.path, dst, target, {
+          known: e,
+          signal: options.signal,
+          onBytes: options.onBytes,
+          write: { ...write, ...plan?.write },
+        });
+      }
       for (let p = parentOf(target); p !== to && p !== '' && !filled.has(p); p = parentOf(p)) filled.add(p);
       await afterCopy?.(e);
       files++;

@@ -196,8 +196,10 @@ export interface Storage {
   rename?(from: StoragePath, to: StoragePath, options?: OpOptions): Promise<void>;
   /**
    * Server-side copy of a file from another storage of the same kind and account (another bucket
-   * on the same S3 endpoint with the same credentials). Resolves `undefined` when it can't copy
-   * from `source` server-side; the caller then streams the bytes instead.
+   * on the same S3 endpoint with the same credentials). The source is asked through its own
+   * wrappers, with `source.serverSideSource(from)`, never by reaching past them: a wrapper that
+   * refuses (or doesn't forward it) refuses the copy. Resolves `undefined` when it can't copy
+   * from `source` server-side; the caller then streams the bytes instead (through `source.read`).
    */
   copyFrom?(
     source: Storage,
@@ -205,6 +207,27 @@ export interface Storage {
     to: StoragePath,
     options?: OpOptions,
   ): Promise<Entry | undefined>;
+  /**
+   * The source side of a server-side copy: an opaque handle naming the file at `path`, which
+   * `copyFrom` of a storage of the same kind and account recognises. Handing it out is a read:
+   * a wrapper forwards it only after the checks it makes for `read` (a permission wrapper checks
+   * read access here), and a wrapper that doesn't forward it makes copies from it stream.
+   */
+  serverSideSource?(path: StoragePath): Promise<ServerSideSource>;
+  /**
+   * Copy a file into the local file `localFile` (an absolute path), the fastest way the backend
+   * has (S3: ranged GETs in parallel, each written at its offset), resumably: an interrupted run
+   * (even SIGKILL) leaves `localFile.ferry-download` and its `.json` record, which the same call
+   * continues later. Ends with the file in place, with the entry's mtime. See DownloadToOptions.
+   */
+  downloadTo?(path: StoragePath, localFile: string, options?: DownloadToOptions): Promise<DownloadToResult>;
+  /**
+   * Abort the unfinished writes below the folder `path` that a backend keeps server-side (S3:
+   * multipart uploads) begun at or after `options.since`, for files `options.only` accepts; the
+   * files themselves are left alone. Used when a later run has finished an interrupted tree copy:
+   * what the interrupted run began and nobody resumed can never complete. Resolves the count.
+   */
+  abortUnfinishedWrites?(path: StoragePath, options: AbortUnfinishedOptions): Promise<number>;
   /** Record a file's modification time. */
   setModTime?(path: StoragePath, mtime: Date, options?: OpOptions): Promise<void>;
   /** Remove a folder and everything below it (a fast path for `rm -r`). NotFound if missing. */
@@ -216,12 +239,49 @@ export interface Storage {
 }
 
 /**
+ * What `serverSideSource` returns: opaque to everyone but the backend kind that made it, which
+ * checks it is its own (`instanceof`) and of the same account before copying from it.
+ */
+export interface ServerSideSource {
+  /** The backend kind that made it (e.g. `s3`), for messages. */
+  readonly kind: string;
+}
+
+export interface DownloadToOptions {
+  /** The file's `stat` when the caller has it: its size, and the version (ETag) to pin reads to. */
+  known?: Entry;
+  /** Called with each part's size as it lands in the file (and once with what a resume kept). */
+  onBytes?: (bytes: number) => void;
+  /** Hash the whole file at the end even when the source declares no SHA-256. */
+  hashAll?: boolean;
+  /** Aborting keeps the partial file and its record: the same call later continues from them. */
+  signal?: AbortSignal;
+}
+
+export interface AbortUnfinishedOptions {
+  since: Date;
+  /** Only the writes of these files (paths in the storage). */
+  only?: (path: StoragePath) => boolean;
+}
+
+export interface DownloadToResult {
+  /** Bytes that were already on disk from an interrupted earlier run (0 for a fresh download). */
+  resumedBytes: number;
+  /** SHA-256 (hex) of the whole file, when it was computed (declared by the source, or hashAll). */
+  sha256?: string;
+}
+
+/**
  * Wrappers (checkedStorage, later quotas or metrics) keep the storage they wrap here, so a backend
  * can recognise another storage of its own kind behind any number of wrappers.
  */
 export const WRAPPED = Symbol('ferry.wrapped');
 
-/** The innermost backend behind wrappers. */
+/**
+ * The innermost backend behind wrappers. Never use it to reach past wrappers for access to
+ * files (that would bypass what they check): capabilities such as `serverSideSource` are asked
+ * through the wrappers.
+ */
 export function unwrapStorage(storage: Storage): Storage {
   let s = storage as Storage & { [WRAPPED]?: Storage };
   while (s[WRAPPED]) s = s[WRAPPED] as Storage & { [WRAPPED]?: Storage };
@@ -236,6 +296,9 @@ export const capabilityNames = [
   'setModTime',
   'removeTree',
   'openWrite',
+  'serverSideSource',
+  'downloadTo',
+  'abortUnfinishedWrites',
 ] as const;
 export type Capability = (typeof capabilityNames)[number];
 

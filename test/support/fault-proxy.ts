@@ -14,7 +14,9 @@ export type FaultAction =
    * Forward, but end the response body cleanly after `truncateAfter` bytes (sent chunked, without
    * Content-Length): a server that stops early without an error.
    */
-  | { truncateAfter: number };
+  | { truncateAfter: number }
+  /** Forward the headers and the first `stallAfterBytes` bytes of the body, then hold the rest. */
+  | { stallAfterBytes: number };
 
 export interface SeenRequest {
   method: string;
@@ -88,7 +90,16 @@ export async function startFaultProxy(
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
         };
-        if (typeof action === 'object' && 'delayMs' in action) setTimeout(send, action.delayMs);
+        if (typeof action === 'object' && 'stallAfterBytes' in action) {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          let left = action.stallAfterBytes;
+          up.on('data', (chunk: Buffer) => {
+            if (left <= 0) return;
+            res.write(chunk.subarray(0, left));
+            left -= chunk.length;
+          });
+          res.on('close', () => up.destroy());
+        } else if (typeof action === 'object' && 'delayMs' in action) setTimeout(send, action.delayMs);
         else send();
       },
     );

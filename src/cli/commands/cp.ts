@@ -2,18 +2,17 @@ import { createReadStream } from 'node:fs';
 import * as nodePath from 'node:path';
 import type { Command } from 'commander';
 import { checksumMismatch, SHA256_META, sha256Of } from '../../s3/checksum.js';
-import { downloadToFile } from '../../s3/download.js';
 import { isS3Url } from '../../s3/url.js';
 import { StorageError } from '../../storage/errors.js';
-import { copyFile, copyTree } from '../../storage/operations.js';
+import { copyFile } from '../../storage/operations.js';
 import { baseName, joinPath } from '../../storage/paths.js';
-import type { S3Storage, S3WriteOptions } from '../../storage/s3/s3-storage.js';
-import { unwrapStorage } from '../../storage/types.js';
+import type { S3WriteOptions } from '../../storage/s3/s3-storage.js';
 import type { CliContext } from '../context.js';
 import type { Location } from '../location.js';
+import { displayPath } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
-import { resumableDownload } from '../resume-download.js';
+import { copyTreeCommand } from '../tree-copy.js';
 
 /** Objects from this size copied to a local file are downloaded resumably. */
 const RESUMABLE_DOWNLOAD_FROM = 16 * 1024 * 1024;
@@ -100,23 +99,26 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
       for (const source of sources) {
         const src = c.locations.open(source);
         const st = await src.storage.stat(src.path);
-        const to = await targetPath(src, dst);
         if (st.type === 'dir') {
           if (!opts.recursive)
             throw new StorageError('IsADirectory', `${src.display} is a folder (use -r)`, {
               path: src.path,
             });
           if (opts.verify) throw new StorageError('NotSupported', '--verify is for single files so far');
-          await copyTree(src.storage, src.path, dst.storage, to, {
+          await copyTreeCommand(c, {
+            src,
+            dst,
+            target: () => targetPath(src, dst),
+            localToS3: !isS3Url(source) && isS3Url(destination),
             concurrency: opts.concurrency,
-            onBytes: progress.active ? (n) => progress.add(n) : undefined,
-            onFile: (e, t) => {
-              progress.fileDone();
-              if (opts.verbose) c.out(`${e.path} -> ${t}`);
-            },
+            verbose: opts.verbose,
+            progress,
+            signal: c.signal,
           });
           continue;
         }
+        const to = await targetPath(src, dst);
+        const toDisplay = displayPath(dst.storage, to);
         progress.expect(st.size);
         let sourceHash: string | undefined;
         // A local file going to S3: let the S3 backend make the upload resumable (upload-journal.ts).
@@ -144,56 +146,60 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
                   `resumed an earlier upload: ${humanBytes(kept)} were already in S3 (checked), sent ${humanBytes(r.sentBytes)} of ${humanBytes(r.size)} (${r.sentBytes} bytes)`,
                 );
               },
+              onKept: (k) => {
+                leftBehind = `kept the unfinished upload to ${toDisplay}: ${humanBytes(k.bytes)} of ${humanBytes(st.size)} (${k.bytes} bytes) are in S3; run the same command again to resume it, or discard it with \`ferry uploads abort ${toDisplay} --upload-id ${k.uploadId}\``;
+              },
             }
           : {};
-        if (isS3Url(source) && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
-          // A large object to a local file: parts written in parallel at their offsets, resumable
-          // after an interruption (resume-download.ts, downloadToFile).
-          // The source's own backend: its client, its tuning and the per-call params (SSE-C key,
-          // requester pays) apply to every ranged GET.
-          const s3 = unwrapStorage(src.storage) as S3Storage;
-          const res = await resumableDownload(
-            st,
-            nodePath.join('/', to),
-            s3.download.partSize,
-            (file, skip, onPart) =>
-              downloadToFile(
-                s3.client,
-                {
-                  bucket: s3.bucket,
-                  key: s3.keys.file(src.path),
-                  size: st.size,
-                  etag: st.etag,
-                  skip,
-                  onPart,
-                  partParams: s3.params.read,
-                },
-                file,
-                s3.download,
-              ),
-            progress.active ? (n) => progress.add(n) : undefined,
-          );
-          const fetched = st.size - res.resumedBytes;
-          if (res.resumedBytes > 0) {
-            event({ event: 'resumed', bytes: st.size, kept: res.resumedBytes, sent: fetched });
+        // What an interruption left behind, said before the error propagates (main.ts).
+        let leftBehind: string | undefined;
+        try {
+          if (src.storage.downloadTo && !isS3Url(destination) && st.size >= RESUMABLE_DOWNLOAD_FROM) {
+            // A large file to a local file: the source backend's fast path (S3: ranged GETs in
+            // parallel, each part written at its offset), resumable after an interruption.
+            const file = nodePath.join('/', to);
+            let have = 0;
+            leftBehind = `nothing was written to ${file}`;
+            const res = await src.storage.downloadTo(src.path, file, {
+              known: st,
+              signal: c.signal,
+              onBytes: (n) => {
+                have += n;
+                leftBehind = `kept the partial download ${file}.ferry-download: ${humanBytes(have)} of ${humanBytes(st.size)} (${have} bytes); run the same command again to resume it, or discard it with \`rm ${file}.ferry-download ${file}.ferry-download.json\``;
+                if (progress.active) progress.add(n);
+              },
+            });
+            const fetched = st.size - res.resumedBytes;
+            if (res.resumedBytes > 0) {
+              event({ event: 'resumed', bytes: st.size, kept: res.resumedBytes, sent: fetched });
+              c.warn(
+                `resumed an interrupted download: ${humanBytes(res.resumedBytes)} were already on disk, fetched ${humanBytes(fetched)} of ${humanBytes(st.size)} (${fetched} bytes)`,
+              );
+            }
+            if (opts.verify) {
+              // The parts went straight into the file: the independent reference is the object's
+              // own ferry-sha256 (already checked against the file), else a second read of it.
+              sourceHash = st.metadata?.[SHA256_META] ?? (await sha256Of(await src.storage.read(src.path)));
+            }
+          } else
+            await copyFile(src.storage, src.path, dst.storage, to, {
+              known: st,
+              signal: c.signal,
+              // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
+              // an untouched file stream, which it reads directly (file-source.ts).
+              onBytes: progress.active ? (n) => progress.add(n) : undefined,
+              onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
+              write,
+            });
+        } catch (err) {
+          if (c.signal?.aborted) {
+            // Not kept: the backend cleaned up (multipart upload aborted, partial file removed).
             c.warn(
-              `resumed an interrupted download: ${humanBytes(res.resumedBytes)} were already on disk, fetched ${humanBytes(fetched)} of ${humanBytes(st.size)} (${fetched} bytes)`,
+              `ferry: ${leftBehind ?? `nothing of ${toDisplay} was kept (the partial copy was removed)`}`,
             );
           }
-          if (opts.verify) {
-            // The parts went straight into the file: the independent reference is the object's
-            // own ferry-sha256 (already checked against the file), else a second read of it.
-            sourceHash = st.metadata?.[SHA256_META] ?? (await sha256Of(await src.storage.read(src.path)));
-          }
-        } else
-          await copyFile(src.storage, src.path, dst.storage, to, {
-            known: st,
-            // Without a bar the bytes are not counted: a local file then reaches the S3 engine as
-            // an untouched file stream, which it reads directly (file-source.ts).
-            onBytes: progress.active ? (n) => progress.add(n) : undefined,
-            onSourceHash: opts.verify ? (h) => (sourceHash = h) : undefined,
-            write,
-          });
+          throw err;
+        }
         progress.fileDone();
         if (opts.verify) {
           // Read the copy back (an S3 read also checks the object's ferry-sha256, if any).

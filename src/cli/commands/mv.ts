@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
+import { isS3Url } from '../../s3/url.js';
 import { StorageError } from '../../storage/errors.js';
 import { move } from '../../storage/operations.js';
 import { baseName, joinPath } from '../../storage/paths.js';
 import type { CliContext } from '../context.js';
 import { Progress } from '../progress.js';
+import { copyTreeCommand } from '../tree-copy.js';
 import { isDir, splitDestination, targetPath } from './cp.js';
 
 export function registerMv(program: Command, ctx: () => CliContext): void {
@@ -48,11 +50,28 @@ export function registerMv(program: Command, ctx: () => CliContext): void {
           await dst.storage.rename(src.path, joinPath(dst.path, baseName(src.path)));
           continue;
         }
-        const to = dstIsDir ? joinPath(dst.path, baseName(src.path)) : await targetPath(src, dst);
-        await move(src.storage, src.path, dst.storage, to, {
+        const target = async () =>
+          dstIsDir ? joinPath(dst.path, baseName(src.path)) : await targetPath(src, dst);
+        if (!(src.storage === dst.storage && dst.storage.rename) && (await isDir(src))) {
+          // A folder moved by copying: run again after an interruption, the same command must
+          // finish this move (same target, complete files skipped), as cp -r does.
+          await copyTreeCommand(c, {
+            src,
+            dst,
+            target,
+            localToS3: !isS3Url(source) && isS3Url(destination),
+            concurrency: opts.concurrency,
+            progress,
+            signal: c.signal,
+            move: (to, options) => move(src.storage, src.path, dst.storage, to, options),
+          });
+          continue;
+        }
+        await move(src.storage, src.path, dst.storage, await target(), {
           concurrency: opts.concurrency,
           onBytes: (n) => progress.add(n),
           onFile: () => progress.fileDone(),
+          signal: c.signal,
         });
       }
       progress.finish();

@@ -14,6 +14,7 @@ import { moveByCopy } from '../operations.js';
 import { baseName, joinPath, parentOf } from '../paths.js';
 import type { OpenReadOptions, ReadHandle } from '../read-handle.js';
 import type {
+  AbortUnfinishedOptions,
   Entry,
   HashAlgorithm,
   ListOptions,
@@ -27,6 +28,7 @@ import type {
   WriteOptions,
 } from '../types.js';
 import { localSpace, openLocalRead } from './local-read.js';
+import { removePartialFiles } from './unfinished-writes.js';
 import { openLocalWrite } from './write-handle.js';
 
 /** Files being written are named like this until they are complete; listings hide them. */
@@ -215,6 +217,12 @@ export class LocalStorage implements Storage {
     const abs = this.abs(path);
     if (await exists(abs)) throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
     await mkdirs(abs, path);
+  }
+
+  /** Partial files a killed write left (unfinished-writes.ts). */
+  async abortUnfinishedWrites(path: StoragePath, options: AbortUnfinishedOptions): Promise<number> {
+    await this.guard(path);
+    return removePartialFiles(this.abs(path), path, options);
   }
 
   async rmdir(path: StoragePath): Promise<void> {

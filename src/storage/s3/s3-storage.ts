@@ -21,19 +21,22 @@ import { hashOf } from '../hash.js';
 import { pageStream } from '../list-page.js';
 import { baseName } from '../paths.js';
 import type { OpenReadOptions, ReadHandle } from '../read-handle.js';
-import {
-  type Entry,
-  type HashAlgorithm,
-  type ListOptions,
-  type OpOptions,
-  type ReadOptions,
-  type SpaceInfo,
-  type Storage,
-  type StorageFeatures,
-  type StoragePath,
-  unwrapStorage,
-  type WriteBody,
+import type {
+  AbortUnfinishedOptions,
+  DownloadToOptions,
+  Entry,
+  HashAlgorithm,
+  ListOptions,
+  OpOptions,
+  ReadOptions,
+  ServerSideSource,
+  SpaceInfo,
+  Storage,
+  StorageFeatures,
+  StoragePath,
+  WriteBody,
 } from '../types.js';
+import { downloadTo } from './download-to.js';
 import { headEntry } from './entries.js';
 import {
   checkAncestors,
@@ -48,6 +51,7 @@ import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { openS3Read } from './read-handle.js';
 import { renameFolder } from './rename-folder.js';
 import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
+import { abortUnfinishedWrites } from './unfinished-writes.js';
 import { openS3Write } from './write-handle.js';
 
 const EPOCH = new Date(0);
@@ -63,6 +67,15 @@ function startAfterKey(keys: KeyMap, options: ListOptions, recursive: boolean): 
   if (options.startAfter === undefined) return undefined;
   const key = keys.file(options.startAfter);
   return !recursive && key.endsWith('/') ? `${key}\u{10FFFF}` : key;
+}
+
+/** A file of an S3Storage, handed out through its wrappers for a server-side copy. */
+class S3CopySource implements ServerSideSource {
+  readonly kind = 's3';
+  constructor(
+    readonly storage: S3Storage,
+    readonly path: StoragePath,
+  ) {}
 }
 
 export type { S3WriteOptions } from './transfer-io.js';
@@ -274,10 +287,27 @@ export class S3Storage implements Storage {
     return this.copyFileFrom(this, from, to);
   }
 
+  /**
+   * The source is asked through its wrappers (`serverSideSource`), so whatever they check for a
+   * read applies; one that doesn't forward it gets its bytes streamed by the caller instead.
+   */
   async copyFrom(source: Storage, from: StoragePath, to: StoragePath): Promise<Entry | undefined> {
-    const other = unwrapStorage(source);
-    if (!(other instanceof S3Storage) || other.account !== this.account) return undefined;
-    return this.copyFileFrom(other, from, to);
+    if (!source.serverSideSource) return undefined;
+    const handle = await source.serverSideSource(from);
+    if (!(handle instanceof S3CopySource) || handle.storage.account !== this.account) return undefined;
+    return this.copyFileFrom(handle.storage, handle.path, to);
+  }
+
+  async serverSideSource(path: StoragePath): Promise<ServerSideSource> {
+    return new S3CopySource(this, path);
+  }
+
+  async downloadTo(path: StoragePath, localFile: string, options?: DownloadToOptions) {
+    return downloadTo(this, path, localFile, options);
+  }
+
+  async abortUnfinishedWrites(path: StoragePath, options: AbortUnfinishedOptions): Promise<number> {
+    return abortUnfinishedWrites(this, path, options);
   }
 
   /**

@@ -31,6 +31,11 @@ export interface S3WriteOptions extends WriteOptions {
   resumeSource?: SourceIdentity;
   /** The upload engine's result: SHA-256 of the body, bytes actually sent, whether it resumed. */
   onUploaded?: (result: UploadResult & { resumed: boolean }) => void;
+  /**
+   * With `resumeSource`: the signal interrupted a multipart upload, which is kept (with its
+   * journal) for the same copy to resume later, rather than aborted. `bytes`: what its parts hold.
+   */
+  onKept?: (kept: { uploadId: string; bytes: number }) => void;
 }
 
 /** Upload and download tuning from a connection's settings. */
@@ -120,6 +125,7 @@ export async function writeFile(
   if (options.mtime) metadata[MTIME_META] = formatMtime(options.mtime);
   const source = options.resumeSource;
   const journal = source && new UploadJournal(s3.conn.endpoint ?? 'aws', s3.bucket, key);
+  let kept = false;
   const res = await s3.send('PutObject', key, async () => {
     const resume = source && (await journal!.resumePoint(s3.client, source, s3.params.payer));
     // An upload whose abort failed is still in the bucket: its journal entry stays, so the next
@@ -147,14 +153,21 @@ export async function writeFile(
           onAbortFailed: () => {
             abortFailed = true;
           },
+          onKept:
+            source &&
+            ((uploadId, bytes) => {
+              kept = true;
+              options.onKept?.({ uploadId, bytes });
+            }),
         },
         s3.upload,
       );
       options.onUploaded?.({ ...result, resumed: resume !== undefined });
       return result;
     } finally {
-      // Completed or aborted: either way there is nothing left to resume.
-      if (!abortFailed) await journal?.forget();
+      // Completed or aborted: either way there is nothing left to resume (unless kept for a
+      // resume, or the abort failed and the journal is how the upload can still be found).
+      if (!abortFailed && !kept) await journal?.forget();
       if (body instanceof Readable) body.destroy(); // read directly or not, release the file
     }
   });

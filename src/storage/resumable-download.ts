@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { checksumMismatch, SHA256_META, sha256Of } from '../s3/checksum.js';
-import type { Entry } from '../storage/types.js';
+import type { DownloadToResult, Entry } from './types.js';
 
 /** Fetch the object's parts (all but `skip`) into `file` at their offsets; see downloadToFile. */
 export type PartFetcher = (
@@ -10,13 +10,6 @@ export type PartFetcher = (
   skip: ReadonlySet<number>,
   onPart: (index: number, bytes: number) => Promise<void>,
 ) => Promise<void>;
-
-export interface ResumableDownloadResult {
-  /** Bytes that were already on disk from an interrupted earlier run (0 for a fresh download). */
-  resumedBytes: number;
-  /** SHA-256 (hex) of the whole file, when it was computed (object with `ferry-sha256`, or `hashAll`). */
-  sha256?: string;
-}
 
 interface Sidecar {
   etag: string | null;
@@ -33,7 +26,7 @@ interface Sidecar {
  * file. A later run for the same version fetches only the missing parts; a different version
  * starts over. At the end, when the object has `ferry-sha256` (or `hashAll`), the file is read
  * back and hashed — a mismatch deletes the partial file — then it is renamed into place with the
- * object's mtime.
+ * object's mtime. Any backend with ranged reads can drive it (S3: download-to.ts).
  */
 export async function resumableDownload(
   entry: Entry,
@@ -42,7 +35,7 @@ export async function resumableDownload(
   fetchParts: PartFetcher,
   onBytes?: (n: number) => void,
   hashAll = false,
-): Promise<ResumableDownloadResult> {
+): Promise<DownloadToResult> {
   const partial = `${dest}.ferry-download`;
   const sidecarPath = `${partial}.json`;
   await fs.mkdir(dirname(dest), { recursive: true });

@@ -1,0 +1,245 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createS3Client } from '../../src/s3/client.js';
+import { listIncompleteUploads } from '../../src/s3/uploads.js';
+import { cliEnv, ferry, ferryBin, requireBuiltCli } from '../support/cli.js';
+import { readAll } from '../support/collect.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
+import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Issue 7 defect 12: `ferry cp -r ./kt s3://b/kt` killed with SIGKILL, then the same command run
+ * again, must finish the first copy (not start a second one in `kt/kt/`) and resume or abort the
+ * multipart uploads the killed run had started.
+ */
+describe('ferry cp -r killed with SIGKILL, run again', () => {
+  const conn = testConnection();
+  let client: S3Client;
+  let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    client = createS3Client(conn);
+    await ensureBucket(client, conn.bucket);
+    proxy = await startFaultProxy(testS3().endpoint);
+    dir = await fs.mkdtemp(join(tmpdir(), 'ferry-tree-resume-'));
+    env = cliEnv({ FERRY_STATE_DIR: join(dir, 'state') });
+    await requireBuiltCli();
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    client?.destroy();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  const flags = ['--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '2'];
+  const keysUnder = async (prefix: string) => {
+    const res = await client.send(new ListObjectsV2Command({ Bucket: conn.bucket, Prefix: prefix }));
+    // Files only (the folder marker cp -r makes for the target is not a file).
+    return (res.Contents ?? [])
+      .map((o) => o.Key!)
+      .filter((k) => !k.endsWith('/'))
+      .sort();
+  };
+  const unfinished = async (prefix: string) => {
+    const out = [];
+    for await (const u of listIncompleteUploads(client, conn.bucket, prefix, { withParts: true }))
+      out.push(u);
+    return out;
+  };
+
+  it('finishes the same tree, skips complete files, resumes the killed uploads, leaves no record', async () => {
+    // 6 files of 11 MiB (3 parts each) in a tree: kt/f0…f3, kt/sub/f4, kt/sub/deeper/f5.
+    const kt = join(dir, 'kt');
+    const rels = ['f0.bin', 'f1.bin', 'f2.bin', 'f3.bin', 'sub/f4.bin', 'sub/deeper/f5.bin'];
+    const data = new Map<string, Buffer>();
+    for (const rel of rels) {
+      const bytes = randomBytes(11 * MiB);
+      data.set(rel, bytes);
+      await fs.mkdir(join(kt, rel, '..'), { recursive: true });
+      await fs.writeFile(join(kt, rel), bytes);
+    }
+    const dest = `s3://${conn.bucket}/${conn.prefix}/kt`;
+    const args = ['--endpoint', proxy.endpoint, ...flags, 'cp', '-r', '--no-progress', '--concurrency', '2'];
+
+    // Slow parts; kill once two files are complete and the next ones have parts in S3.
+    const before = { ...proxy.answered };
+    const delta = (op: string) => (proxy.answered[op] ?? 0) - (before[op] ?? 0);
+    proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 250 } : 'pass');
+    const child = spawn(process.execPath, [ferryBin, ...args, kt, dest], { env, stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      for (let i = 0; i < 1200 && (delta('CompleteMultipartUpload') < 2 || delta('UploadPart') < 8); i++)
+        await new Promise((r) => setTimeout(r, 25));
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      proxy.decide = () => 'pass';
+    }
+    const done = await keysUnder(`${conn.prefix}/kt/`);
+    expect(done.length).toBeGreaterThanOrEqual(2);
+    expect(done.length).toBeLessThan(rels.length);
+    const left = await unfinished(`${conn.prefix}/`);
+    expect(left.length).toBeGreaterThanOrEqual(1);
+    const stamps = new Map<string, string>();
+    for (const key of done) {
+      const h = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
+      stamps.set(key, `${h.ETag} ${h.LastModified?.toISOString()}`);
+    }
+    // An upload the killed run began just before the kill, before its journal entry was written:
+    // nothing can resume it; the run that finishes the copy must abort it.
+    const stray = await client.send(
+      new CreateMultipartUploadCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/kt/${rels[5]}` }),
+    );
+    await new Promise((r) => setTimeout(r, 1100)); // a re-upload would change LastModified
+
+    const rerun = await ferry([...args, kt, dest], env);
+    expect(rerun.code).toBe(0);
+
+    // One tree, at the first run's target, every file whole; nothing in kt/kt/.
+    expect(await keysUnder(`${conn.prefix}/kt/kt/`)).toEqual([]);
+    expect(await keysUnder(`${conn.prefix}/`)).toEqual(rels.map((r) => `${conn.prefix}/kt/${r}`).sort());
+    for (const rel of rels) {
+      const got = await client.send(
+        new GetObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/kt/${rel}` }),
+      );
+      expect(sha(await readAll(got.Body as Readable))).toBe(sha(data.get(rel)!));
+    }
+    expect(rerun.stderr).toMatch(/continuing an interrupted copy/);
+    expect(rerun.stderr).toMatch(/resumed an earlier upload/);
+    // The files complete before the kill were skipped, not sent again.
+    for (const [key, stamp] of stamps) {
+      const h = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
+      expect(`${h.ETag} ${h.LastModified?.toISOString()}`).toBe(stamp);
+    }
+    // No unfinished upload (the stray one aborted), no copy record. (An upload journal entry may
+    // outlive its upload when the kill fell between CompleteMultipartUpload and its removal: it
+    // names no upload any more, and the next cp of that file drops it.)
+    expect(rerun.stderr).toMatch(/aborted [1-9]\d* unfinished writes the interrupted run had left/);
+    expect((await unfinished(`${conn.prefix}/`)).map((u) => u.uploadId)).not.toContain(stray.UploadId);
+    expect(await unfinished(`${conn.prefix}/`)).toEqual([]);
+    expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
+
+    // The record is gone: the same command now does what cp(1) does with an existing folder.
+    const again = await ferry(['--endpoint', testS3().endpoint, 'cp', '-r', join(kt, 'sub'), dest], env);
+    expect(again.code).toBe(0);
+    expect(await keysUnder(`${conn.prefix}/kt/sub/`)).toContain(`${conn.prefix}/kt/sub/f4.bin`);
+  });
+
+  it('mv of a folder to S3 killed with SIGKILL: the same command finishes the move', async () => {
+    const src = join(dir, 'mvsrc');
+    const rels = ['m0.bin', 'm1.bin', 'sub/m2.bin', 'sub/m3.bin'];
+    const data = new Map<string, Buffer>();
+    for (const rel of rels) {
+      const bytes = randomBytes(11 * MiB);
+      data.set(rel, bytes);
+      await fs.mkdir(join(src, rel, '..'), { recursive: true });
+      await fs.writeFile(join(src, rel), bytes);
+    }
+    const dest = `s3://${conn.bucket}/${conn.prefix}/moved`;
+    const args = [
+      '--endpoint',
+      proxy.endpoint,
+      ...flags,
+      'mv',
+      '--no-progress',
+      '--concurrency',
+      '2',
+      src,
+      dest,
+    ];
+    const before = { ...proxy.answered };
+    const delta = (op: string) => (proxy.answered[op] ?? 0) - (before[op] ?? 0);
+    proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 250 } : 'pass');
+    const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      for (let i = 0; i < 1200 && (delta('CompleteMultipartUpload') < 1 || delta('UploadPart') < 5); i++)
+        await new Promise((r) => setTimeout(r, 25));
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      proxy.decide = () => 'pass';
+    }
+    expect((await keysUnder(`${conn.prefix}/moved/`)).length).toBeLessThan(rels.length);
+
+    const rerun = await ferry(args, env);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stderr).toMatch(/continuing an interrupted move/);
+    expect(await keysUnder(`${conn.prefix}/moved/`)).toEqual(
+      rels.map((r) => `${conn.prefix}/moved/${r}`).sort(),
+    );
+    for (const rel of rels) {
+      const got = await client.send(
+        new GetObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/moved/${rel}` }),
+      );
+      expect(sha(await readAll(got.Body as Readable))).toBe(sha(data.get(rel)!));
+    }
+    await expect(fs.stat(src)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await unfinished(`${conn.prefix}/moved/`)).toEqual([]);
+    expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
+  });
+
+  it('cp -r from S3 to a local folder killed with SIGKILL: the rerun removes the partial files it left', async () => {
+    const rels = ['a.bin', 'sub/b.bin', 'sub/c.bin'];
+    const data = new Map(rels.map((r) => [r, randomBytes(2 * MiB)]));
+    for (const [rel, bytes] of data) {
+      await client.send(
+        new PutObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/down/${rel}`, Body: bytes }),
+      );
+    }
+    const local = join(dir, 'local-down');
+    const args = [
+      '--endpoint',
+      proxy.endpoint,
+      'cp',
+      '-r',
+      '--no-progress',
+      '--concurrency',
+      '3',
+      `s3://${conn.bucket}/${conn.prefix}/down`,
+      local,
+    ];
+    const partials = async () =>
+      (await fs.readdir(local, { recursive: true }).catch(() => [] as string[])).filter((n) =>
+        /\.ferry-partial-/.test(n),
+      );
+    // Every GET sends its first 256 KiB, then stalls: the partial files exist at the kill.
+    proxy.decide = (r) => (r.op === 'GetObject' ? { stallAfterBytes: 256 * 1024 } : 'pass');
+    const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      for (let i = 0; i < 1200 && (await partials()).length < 2; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      child.kill('SIGKILL');
+      await exited;
+    } finally {
+      proxy.decide = () => 'pass';
+    }
+    expect((await partials()).length).toBeGreaterThanOrEqual(2);
+
+    const rerun = await ferry(args, env);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stderr).toMatch(/aborted [1-9]\d* unfinished writes the interrupted run had left/);
+    expect(await partials()).toEqual([]);
+    for (const [rel, bytes] of data) expect(sha(await fs.readFile(join(local, rel)))).toBe(sha(bytes));
+    expect((await fs.readdir(local, { recursive: true })).sort()).toEqual([...rels, 'sub'].sort());
+  });
+});
