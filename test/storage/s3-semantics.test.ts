@@ -11,7 +11,7 @@ import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { aws } from '../support/aws-cli.js';
 import { collect, readText, shape } from '../support/collect.js';
 import { countOps } from '../support/count-ops.js';
-import { ensureBucket, TEST_BUCKET, testConnection, testS3, testS3Storage } from '../support/s3.js';
+import { ensureBucket, secondUser, TEST_BUCKET, testConnection, testS3Storage } from '../support/s3.js';
 
 /** What Ferry writes to S3 is what other tools expect, and what they write Ferry understands. */
 describe('S3 backend: interoperability with other tools', () => {
@@ -267,12 +267,7 @@ describe('S3 backend: copies between buckets', () => {
     expect(st).toMatchObject({ size: 14, contentType: 'text/x-doc' });
     expect(st.mtime.toISOString()).toBe('2001-02-03T04:05:06.000Z');
     // Another account (user test2) can't copy from it server-side: the caller streams instead.
-    const s3 = testS3();
-    const c = await testS3Storage({
-      bucket: 'ferry-test-other',
-      accessKeyId: `${s3.accessKeyId}2`,
-      secretAccessKey: `${s3.secretAccessKey}2`,
-    });
+    const c = await testS3Storage({ bucket: 'ferry-test-other', ...secondUser() });
     expect(await c.storage.copyFrom!(a.storage, 'doc.txt', 'x.txt')).toBeUndefined();
   });
 });
@@ -307,11 +302,7 @@ describe('S3 errors a user can act on', () => {
   });
 
   it('names the refused action and the IAM permission it needs', async () => {
-    const s3 = (await import('../support/s3.js')).testS3();
-    const conn = testConnection({
-      accessKeyId: `${s3.accessKeyId}2`,
-      secretAccessKey: `${s3.secretAccessKey}2`,
-    });
+    const conn = testConnection(secondUser());
     const s = checkedStorage(new S3Storage(createS3Client(conn), conn));
     const err = await collect(s.list('')).catch((e: StorageError) => e);
     expect(err).toMatchObject({ code: 'PermissionDenied' });
