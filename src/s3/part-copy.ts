@@ -20,16 +20,17 @@ export interface PinnedSource {
 }
 
 /**
- * UploadPartCopy pinned to the source's ETag (x-amz-copy-source-if-match), so the parts of one
- * copy all come from one version of the source, on stores that refuse a correct condition too.
- *
- * Swift's s3api answers 412 to If-Match with a multipart source's `"…-N"` ETag even when it is
- * the source's ETag. On a 412 the source is HEADed: a different ETag is a real change (Conflict);
- * the same ETag means the store refused a correct condition, so this part and every later one
- * (of any copy on this client) go without it, the source's ETag is checked by HEAD instead, once
- * before and once after the unconditional parts (`verify`, before completing), and the caller is
- * told once per client (`warn`). The window left is a change and a change back between the two
- * HEADs; the parts of a conditional copy have none.
+ * UploadPartCopy pinned to the source's ETag, so the parts of one copy all come from one version
+ * of the source — on every store, whatever it does with x-amz-copy-source-if-match:
+ * - S3 honours it (a changed source fails the part with 412);
+ * - Ceph RGW 16 ignores it (a part copies whatever the source is now; checked on these machines);
+ * - Swift's s3api answers 412 to a multipart source's `"…-N"` ETag even when it is the right one.
+ * So the condition is sent, and on a 412 the source is HEADed: a different ETag is a real change
+ * (Conflict); the same ETag means the store refused a correct condition, so this part and every
+ * later one (of any copy on this client) go without it, after a HEAD that checks the ETag, and
+ * the caller is told once per client (`warn`). In every case `verify` HEADs the source once more
+ * before the copy is completed: a source changed while its parts were copied is a Conflict, never
+ * an object made of two versions. The window left is a change and a change back between the HEADs.
  */
 export class PinnedPartCopier {
   private unpinned?: Promise<void>;
@@ -68,9 +69,9 @@ export class PinnedPartCopier {
     return this.unpinned;
   }
 
-  /** Before completing the copy: parts sent without the condition still came from `etag`. */
+  /** Before completing the copy: the source still has the ETag every part was copied from. */
   async verify(): Promise<void> {
-    if (this.unpinned) await this.check();
+    if (this.source.etag) await this.check();
   }
 
   private async check(): Promise<void> {
