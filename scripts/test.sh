@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (npm test; .ci/run calls it): lint + format check, type check, build,
-# then every test tier against real parts. The test S3 server (Ceph RGW) is installed from
-# Debian's packages if missing and started by the test run itself (test/support/global-setup.ts);
-# set FERRY_TEST_S3_ENDPOINT (+ _ACCESS_KEY, _SECRET_KEY) to use another S3 endpoint instead.
+# then every test tier against real parts. The test S3 servers — Ceph RGW for every test, and
+# OpenStack Swift's s3api for the storage and CLI tests again (a second S3 implementation) — are
+# installed from Debian's packages if missing and started by the test run itself
+# (test/support/global-setup.ts, swift-setup.ts); set FERRY_TEST_S3_ENDPOINT (+ _ACCESS_KEY,
+# _SECRET_KEY) to use another S3 endpoint instead of RGW.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +12,12 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 command -v radosgw >/dev/null || need_pkgs+=(ceph-mon ceph-osd radosgw ceph-common)
 command -v rclone >/dev/null || need_pkgs+=(rclone)
-if [ ${#need_pkgs[@]} -gt 0 ] && [ -z "${FERRY_TEST_S3_ENDPOINT:-}" ]; then
+[ -z "${FERRY_TEST_S3_ENDPOINT:-}" ] || need_pkgs=()
+# Swift runs from Debian's python3 (/usr/bin/python3), with memcached for tempauth.
+for p in swift-proxy swift-object swift-container swift-account python3-swift memcached; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "test.sh: missing Debian packages: ${need_pkgs[*]} (install them as root)" >&2; exit 1; fi
   echo "test.sh: installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

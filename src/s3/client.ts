@@ -7,6 +7,8 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { StorageError } from '../storage/errors.js';
 import { isAwsEndpoint, type S3Connection } from './connection.js';
 import { type CredentialOptions, credentialsFor, type ResolvedCredentials } from './credentials/chain.js';
+import { markAnonymousErrors } from './errors.js';
+import { requireSseCustomerEcho } from './sse-check.js';
 
 export interface S3ClientOptions extends CredentialOptions {
   /** Credentials already resolved for this connection (doctor shares them); default: the chain. */
@@ -25,7 +27,8 @@ export interface S3ClientOptions extends CredentialOptions {
  * - region redirects followed (a wrong region is then only one extra round trip);
  * - credentials from the chain (credentials/chain.ts), renewed ahead of expiry on every call;
  * - TLS: a custom CA bundle, or (explicitly, with a warning) no certificate check at all;
- * - AWS only: transfer acceleration and dual-stack endpoints.
+ * - AWS only: transfer acceleration and dual-stack endpoints;
+ * - a write asking for SSE-C fails (and leaves nothing) unless the store confirms it (sse-check.ts).
  */
 export function createS3Client(
   conn: S3Connection,
@@ -77,6 +80,8 @@ export function createS3Client(
   }
   const client = new S3Client(config);
   if (!aws) addContentMd5ToDeleteObjects(client);
+  requireSseCustomerEcho(client);
+  if (!creds.provider) markAnonymousErrors(client);
   return client;
 }
 

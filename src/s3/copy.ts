@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { forEachConcurrent } from '../util/concurrency.js';
 import type { ObjectParams } from './object-params.js';
+import { PinnedPartCopier } from './part-copy.js';
 
 export interface CopySource {
   bucket: string;
@@ -146,6 +147,13 @@ export async function copyObject(
   const { UploadId } = await client.send(
     new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, ...dest }),
   );
+  const sourceKey = p?.copySource.CopySourceSSECustomerKey;
+  const pinned = new PinnedPartCopier(client, {
+    bucket: from.bucket,
+    key: from.key,
+    etag: h.ETag,
+    head: { ...p?.payer, ...(sourceKey && { SSECustomerAlgorithm: 'AES256', SSECustomerKey: sourceKey }) },
+  });
   try {
     // Grow the part size so the copy stays within S3's 10,000 parts.
     const partSize = Math.max(options.partSize, Math.ceil(size / 10_000));
@@ -157,7 +165,7 @@ export async function copyObject(
       async (i) => {
         const start = i * partSize;
         const end = Math.min(size, start + partSize) - 1;
-        const res = await client.send(
+        const res = await pinned.send(
           new UploadPartCopyCommand({
             Bucket: to.bucket,
             Key: to.key,
@@ -165,7 +173,6 @@ export async function copyObject(
             PartNumber: i + 1,
             CopySource,
             CopySourceRange: `bytes=${start}-${end}`,
-            CopySourceIfMatch: h.ETag,
             ...p?.part,
             ...extra,
           }),
@@ -173,6 +180,7 @@ export async function copyObject(
         parts[i] = { ETag: res.CopyPartResult?.ETag, PartNumber: i + 1 };
       },
     );
+    await pinned.verify();
     const done = await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: to.bucket,

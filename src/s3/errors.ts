@@ -1,3 +1,4 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { StorageError, type StorageErrorCode } from '../storage/errors.js';
 
 /** The IAM action a user needs for each S3 API call (for "access denied" messages and doctor). */
@@ -61,6 +62,12 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
   const net = networkCode(err);
   if (net) {
     return make('Transient', `S3 endpoint unreachable (${net}) during ${ctx.operation} on ${where}`, true);
+  }
+  if (refusedAnonymous(err)) {
+    return make(
+      'PermissionDenied',
+      `access denied: anonymous (unsigned) requests are not allowed for ${ctx.operation} on ${where}; give credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, --credentials, or s3://KEY:SECRET@host/…)`,
+    );
   }
   switch (name) {
     case 'NoSuchBucket':
@@ -167,6 +174,40 @@ export function isNotFound(err: unknown): boolean {
     name === 'NoSuchUpload' ||
     e.$metadata?.httpStatusCode === 404
   );
+}
+
+/** Set on errors of clients that send unsigned requests (see `markAnonymousErrors`). */
+const ANONYMOUS = Symbol('ferry.anonymousRequest');
+
+/**
+ * Tag the errors of an anonymous client, so translateS3Error can give the real reason for a
+ * refusal. Stores refuse unsigned requests differently: RGW with 403 AccessDenied (which would
+ * read "the credentials need s3:…"), Swift's s3api by passing them to Swift's own API, which
+ * answers 400 or 412 with an HTML page (an SDK "XML parse error", or for a HEAD a bare 400 that
+ * looks like a missing SSE-C key).
+ */
+export function markAnonymousErrors(client: S3Client): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        if (err && typeof err === 'object') (err as Record<symbol, boolean>)[ANONYMOUS] = true;
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'ferryMarkAnonymous' },
+  );
+}
+
+/** A refusal of an unsigned request: 401/403, or a 4xx that is not an S3 error document. */
+function refusedAnonymous(err: unknown): boolean {
+  const e = err as SdkError & Record<symbol, boolean | undefined>;
+  if (!e?.[ANONYMOUS]) return false;
+  const status = e.$metadata?.httpStatusCode;
+  if (status === 401 || status === 403) return true;
+  if (status === undefined || status < 400 || status >= 500 || status === 404) return false;
+  return !e.Code; // Swift's HTML answer: no S3 error code (name Unknown, or an XML parse error)
 }
 
 function networkCode(err: unknown): string | undefined {

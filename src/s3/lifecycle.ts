@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   GetBucketLifecycleConfigurationCommand,
   type LifecycleRule,
   PutBucketLifecycleConfigurationCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { StorageError } from '../storage/errors.js';
 
 /** The ID Ferry gives the rule it adds (so it can find and adjust its own rule later). */
 export const FERRY_ABORT_RULE_ID = 'ferry-abort-incomplete-multipart-uploads';
@@ -22,15 +24,66 @@ export interface AbortRuleResult {
   rules: LifecycleRule[];
 }
 
-/** The bucket's lifecycle rules ([] when it has no lifecycle configuration). */
+/**
+ * The bucket's lifecycle rules ([] when it has no lifecycle configuration). A store without
+ * lifecycle rules is NotSupported, including one that answers the GET with something else
+ * (Swift's s3api sends the bucket listing with 200, which the SDK would read as "no rules").
+ */
 export async function getLifecycleRules(client: S3Client, bucket: string): Promise<LifecycleRule[]> {
+  const command = new GetBucketLifecycleConfigurationCommand({ Bucket: bucket });
+  command.middlewareStack.add(requireLifecycleDocument(bucket), {
+    step: 'deserialize',
+    name: 'ferryRequireLifecycleDocument',
+    priority: 'low', // inside the SDK's deserializer: sees the raw body first
+  });
   try {
-    const res = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+    const res = await client.send(command);
     return res.Rules ?? [];
   } catch (err) {
     if ((err as { name?: string }).name === 'NoSuchLifecycleConfiguration') return [];
+    if (unsupported(err)) throw lifecycleUnsupported(bucket, err);
     throw err;
   }
+}
+
+/** The answer of a store that has no lifecycle rules, naming what to use instead. */
+export function lifecycleUnsupported(bucket: string, cause: unknown, detail?: string): StorageError {
+  const why = detail ?? ((cause as { name?: string })?.name || 'refused');
+  return new StorageError(
+    'NotSupported',
+    `s3://${bucket}: the S3 store does not support bucket lifecycle rules (${why}); abort unfinished uploads with \`ferry uploads abort\` instead`,
+    { cause },
+  );
+}
+
+/** Errors by which a store says it has no lifecycle API (Swift: MalformedXML for valid XML). */
+function unsupported(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NotImplemented' || e.name === 'MalformedXML' || e.$metadata?.httpStatusCode === 501;
+}
+
+/** A 200 whose body is not a <LifecycleConfiguration> document is a store without lifecycle. */
+function requireLifecycleDocument(bucket: string) {
+  // biome-ignore lint/suspicious/noExplicitAny: the SDK's middleware types are generic over any
+  return (next: any) => async (args: any) => {
+    const result = await next(args);
+    const response = result.response as { statusCode?: number; body?: unknown };
+    if (response.statusCode === 200 && response.body instanceof Readable) {
+      const chunks: Buffer[] = [];
+      for await (const c of response.body) chunks.push(Buffer.from(c));
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (!/<LifecycleConfiguration[\s>]/.test(text)) {
+        const root = /<([A-Za-z]+)[\s>]/.exec(text.replace(/<\?xml[^>]*\?>/, ''))?.[1] ?? 'no XML';
+        throw lifecycleUnsupported(
+          bucket,
+          undefined,
+          `GetBucketLifecycleConfiguration answered with <${root}>`,
+        );
+      }
+      response.body = Readable.from([Buffer.from(text, 'utf8')]);
+    }
+    return result;
+  };
 }
 
 /** True for an enabled rule that applies to every key (no prefix, no tag or size filter). */
@@ -86,7 +139,12 @@ export async function ensureAbortIncompleteRule(
     LifecycleConfiguration: { Rules: next },
   });
   addContentMd5(command);
-  await client.send(command);
+  try {
+    await client.send(command);
+  } catch (err) {
+    if (unsupported(err)) throw lifecycleUnsupported(bucket, err);
+    throw err;
+  }
   return { status: ours ? 'updated' : 'added', days, rules: next };
 }
 

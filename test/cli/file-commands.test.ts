@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { aws } from '../support/aws-cli.js';
-import { TEST_BUCKET, testS3Storage } from '../support/s3.js';
+import { credentialUrl, secondUser, TEST_BUCKET, testS3, testS3Storage } from '../support/s3.js';
 
 const bin = resolve(import.meta.dirname, '../../bin/ferry.js');
 
@@ -106,18 +106,17 @@ describe('ferry file commands (built CLI, real S3)', () => {
     const unreachable = await ferry('--endpoint', 'http://127.0.0.1:9', 'ls', `${base}/`);
     expect(unreachable.code).toBe(6);
     expect(unreachable.stderr).toContain('S3 endpoint unreachable (ECONNREFUSED)');
-    const s3 = (await import('../support/s3.js')).testS3();
+    // The second identity, key and secret URL-encoded (Swift's key is `test:tester2`).
+    const other = secondUser();
+    const auth = `${encodeURIComponent(other.accessKeyId)}:${encodeURIComponent(other.secretAccessKey)}`;
     const denied = await ferry(
       ...flags,
       'ls',
-      `s3://${s3.accessKeyId}2:${encodeURIComponent(`${s3.secretAccessKey}2`)}@${s3.endpoint.replace(/^http:\/\//, '')}/${TEST_BUCKET}/`,
+      `s3://${auth}@${testS3().endpoint.replace(/^http:\/\//, '')}/${TEST_BUCKET}/`,
     );
     // The URL's host is HTTPS by default; plain HTTP needs s3+http:// — which is what this test uses next.
     expect(denied.code).not.toBe(0);
-    const denied2 = await ferry(
-      'ls',
-      `s3+http://${s3.accessKeyId}2:${encodeURIComponent(`${s3.secretAccessKey}2`)}@${s3.endpoint.replace(/^http:\/\//, '')}/${TEST_BUCKET}/`,
-    );
+    const denied2 = await ferry('ls', credentialUrl(other, `${TEST_BUCKET}/`));
     expect(denied2.code).toBe(4);
     expect(denied2.stderr).toContain('access denied: ListObjectsV2');
     expect(denied2.stderr).toContain('s3:ListBucket');

@@ -9,9 +9,9 @@ import { copyFile } from '../../src/storage/operations.js';
 import { RENAME_JOURNAL } from '../../src/storage/s3/rename-folder.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { aws } from '../support/aws-cli.js';
-import { collect, readText, shape } from '../support/collect.js';
+import { collect, readAll, readText, shape } from '../support/collect.js';
 import { countOps } from '../support/count-ops.js';
-import { ensureBucket, TEST_BUCKET, testConnection, testS3, testS3Storage } from '../support/s3.js';
+import { ensureBucket, secondUser, TEST_BUCKET, testConnection, testS3Storage } from '../support/s3.js';
 
 /** What Ferry writes to S3 is what other tools expect, and what they write Ferry understands. */
 describe('S3 backend: interoperability with other tools', () => {
@@ -164,9 +164,10 @@ describe('S3 backend: renames', () => {
     await storage.rename!('big.bin', 'moved/big.bin');
     expect(ops.filter((o) => o === 'UploadPartCopyCommand').length).toBe(3);
     expect(ops).not.toContain('CopyObjectCommand');
-    // The source is HEADed once (the copy reuses the rename's HEAD); one more HEAD checks that
-    // the destination's parent `moved` is not a file.
-    expect(ops.filter((o) => o === 'HeadObjectCommand').length).toBe(2);
+    // Three HEADs: the source once (the copy reuses the rename's HEAD), once more before the
+    // multipart copy completes (RGW ignores If-Match on UploadPartCopy: src/s3/part-copy.ts), and
+    // one checking that the destination's parent `moved` is not a file.
+    expect(ops.filter((o) => o === 'HeadObjectCommand').length).toBe(3);
     const st = await storage.stat('moved/big.bin');
     expect(st).toMatchObject({ size: data.length, contentType: 'application/x-test' });
     expect(st.metadata?.owner).toBe('marty');
@@ -275,12 +276,7 @@ describe('S3 backend: copies between buckets', () => {
     expect(st).toMatchObject({ size: 14, contentType: 'text/x-doc' });
     expect(st.mtime.toISOString()).toBe('2001-02-03T04:05:06.000Z');
     // Another account (user test2) can't copy from it server-side: the caller streams instead.
-    const s3 = testS3();
-    const c = await testS3Storage({
-      bucket: 'ferry-test-other',
-      accessKeyId: `${s3.accessKeyId}2`,
-      secretAccessKey: `${s3.secretAccessKey}2`,
-    });
+    const c = await testS3Storage({ bucket: 'ferry-test-other', ...secondUser() });
     expect(await c.storage.copyFrom!(a.storage, 'doc.txt', 'x.txt')).toBeUndefined();
   });
 });
@@ -315,11 +311,7 @@ describe('S3 errors a user can act on', () => {
   });
 
   it('names the refused action and the IAM permission it needs', async () => {
-    const s3 = (await import('../support/s3.js')).testS3();
-    const conn = testConnection({
-      accessKeyId: `${s3.accessKeyId}2`,
-      secretAccessKey: `${s3.secretAccessKey}2`,
-    });
+    const conn = testConnection(secondUser());
     const s = checkedStorage(new S3Storage(createS3Client(conn), conn));
     const err = await collect(s.list('')).catch((e: StorageError) => e);
     expect(err).toMatchObject({ code: 'PermissionDenied' });
@@ -342,5 +334,47 @@ describe('S3 errors a user can act on', () => {
     const s = checkedStorage(new S3Storage(createS3Client(conn), conn));
     const err = (await s.stat('x').catch((e: unknown) => e)) as StorageError;
     expect(err.code).toBe('PermissionDenied');
+  });
+});
+
+describe('S3 backend: server-side copies of multipart-uploaded objects', () => {
+  it('copy in parts pinned to the source ETag ("…-N"); a source changed meanwhile is a Conflict leaving nothing', async () => {
+    const MiB = 1024 * 1024;
+    const { storage, raw, client } = await testS3Storage({
+      multipartCopyThreshold: 5 * MiB,
+      multipartCopyPartSize: 5 * MiB,
+      concurrency: 1,
+    });
+    raw.upload = { threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 2, partAttempts: 1 };
+    const data = randomBytes(11 * MiB);
+    await storage.write('mp.bin', data);
+    expect((await raw.head('mp.bin'))?.ETag).toMatch(/-3"$/);
+    // Swift's s3api refuses a correct If-Match on a multipart source (412): the copy must work
+    // all the same (Ferry then checks the ETag itself, before and after the parts).
+    await storage.copy!('mp.bin', 'copy.bin');
+    expect((await readAll(await storage.read('copy.bin'))).equals(data)).toBe(true);
+
+    // The source is replaced (same size) after the first part was copied: the copy must not
+    // complete, whether the store checks If-Match on every part (RGW) or Ferry checks (Swift).
+    let copied = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        if (context.commandName === 'UploadPartCopyCommand' && ++copied === 1) {
+          const Key = raw.keys.file('mp.bin');
+          await client.send(
+            new PutObjectCommand({ Bucket: TEST_BUCKET, Key, Body: randomBytes(data.length) }),
+          );
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'replaceSource' },
+    );
+    await expect(storage.copy!('mp.bin', 'copy2.bin')).rejects.toMatchObject({ code: 'Conflict' });
+    await expect(storage.stat('copy2.bin')).rejects.toMatchObject({ code: 'NotFound' });
+    const uploads = await client.send(
+      new ListMultipartUploadsCommand({ Bucket: TEST_BUCKET, Prefix: raw.keys.base }),
+    );
+    expect(uploads.Uploads ?? []).toEqual([]);
   });
 });

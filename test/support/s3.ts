@@ -44,3 +44,38 @@ export async function testS3Storage(overrides: Partial<S3Connection> = {}) {
   const raw = new S3Storage(client, conn);
   return { conn, client, raw, storage: checkedStorage(raw) };
 }
+
+/**
+ * The test server's second identity, refused on the first one's buckets. A server without one
+ * fails the test saying what is missing (never a crash on `undefined`, never a silent pass).
+ */
+export function secondUser(): { accessKeyId: string; secretAccessKey: string } {
+  const s3 = testS3();
+  if (!s3.accessKeyId2 || !s3.secretAccessKey2) {
+    throw new Error(
+      `this test needs a second S3 identity, refused on the first one's buckets; the ${s3.server} test server has none (for an external endpoint set FERRY_TEST_S3_ACCESS_KEY_2 and FERRY_TEST_S3_SECRET_KEY_2)`,
+    );
+  }
+  return { accessKeyId: s3.accessKeyId2, secretAccessKey: s3.secretAccessKey2 };
+}
+
+/** The test server's STS endpoint; a server without one fails the test saying so. */
+export function stsEndpoint(): string {
+  const s3 = testS3();
+  if (!s3.stsEndpoint) {
+    throw new Error(
+      `this test needs an STS endpoint; the ${s3.server} test server has none (RGW's second gateway has one; for an external endpoint set FERRY_TEST_S3_STS_ENDPOINT)`,
+    );
+  }
+  return s3.stsEndpoint;
+}
+
+/**
+ * `s3+http://KEY:SECRET@host:port/bucket/path` for the test server (plain HTTP), key and secret
+ * URL-encoded: keys may hold `:` (Swift's `test:tester`), secrets `/` and `+`.
+ */
+export function credentialUrl(creds: { accessKeyId: string; secretAccessKey: string }, rest: string): string {
+  const host = testS3().endpoint.replace(/^https?:\/\//, '');
+  const auth = `${encodeURIComponent(creds.accessKeyId)}:${encodeURIComponent(creds.secretAccessKey)}`;
+  return `s3+http://${auth}@${host}/${rest.replace(/^\//, '')}`;
+}
