@@ -88,13 +88,14 @@ describe('ferry mv / cp -r: names, mtimes, devices (built CLI, real S3)', () => 
     const p = `${s3.conn.prefix}/odd`;
     await put(`${p}/ok.txt`, 'fine');
     await put(`${p}/a//b`, 'empty segment');
-    await put(`${p}/bell\u0007.txt`, 'control char');
+    const controls = testS3().supports.controlCharPrefixes; // Swift's listings break on them
+    if (controls) await put(`${p}/bell\u0007.txt`, 'control char');
     const r = await ferry([...flags, 'mv', `${base}/odd`, join(local, 'odd')], cliEnv());
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('a/\u201b/b');
     // The key that could not be carried is still there; nothing else was lost either.
     expect(await get(`${p}/a//b`)).toBe('empty segment');
-    for (const key of ['ok.txt', 'bell\u0007.txt']) {
+    for (const key of controls ? ['ok.txt', 'bell\u0007.txt'] : ['ok.txt']) {
       const inS3 = (await keys(p)).includes(key);
       const onDisk = existsSync(join(local, 'odd', key));
       expect(inS3 || onDisk, key).toBe(true);

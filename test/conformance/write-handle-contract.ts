@@ -15,6 +15,8 @@ export interface HandleBackend {
   window: number;
   /** Multipart uploads left unfinished under the storage (S3); 0 elsewhere. */
   leftovers?: () => Promise<number>;
+  /** Whether the store implements conditional writes (default true; Swift's s3api: false). */
+  conditionalWrites?: boolean;
   cleanup?: () => Promise<void>;
 }
 
@@ -254,6 +256,19 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
     });
 
     it('exclusive: refused when a file exists; of two racing creators exactly one wins', async () => {
+      if (b.conditionalWrites === false) {
+        // A store without conditional PUTs says so (Swift's s3api), and writes nothing.
+        await expect(
+          (async () => {
+            const h = await open('excl/none.bin', { mode: 'exclusive' });
+            await h.write(0, Buffer.from('x'));
+            return h.close();
+          })(),
+        ).rejects.toMatchObject({ code: 'NotSupported' });
+        expect(await visible('excl/none.bin')).toBe('NotFound');
+        await noLeftovers();
+        return;
+      }
       await s.write('excl/there.txt', 'x');
       await expect(open('excl/there.txt', { mode: 'exclusive' })).rejects.toMatchObject({
         code: 'AlreadyExists',

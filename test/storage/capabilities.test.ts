@@ -66,14 +66,15 @@ describe('server-side copies go through the wrappers around the source', () => {
     await expect(a.storage.stat('copy.txt')).rejects.toMatchObject({ code: 'NotFound' });
   });
 
-  it('through checkedStorage alone the copy is still server-side (HEAD + CopyObject)', async () => {
+  it('through checkedStorage alone the copy is still server-side (HEAD + LIST + CopyObject)', async () => {
     const a = await testS3Storage();
     const b = await testS3Storage({ bucket: 'ferry-test-other' });
     await ensureBucket(b.client, 'ferry-test-other');
     await a.storage.write('d/doc.txt', 'across buckets');
     const ops = countOps(a.client, b.client);
     await copyFile(a.storage, 'd/doc.txt', b.storage, 'copied.txt');
-    expect(ops).toEqual(['HeadObjectCommand', 'CopyObjectCommand']);
+    // The source's HEAD, the destination's "no folder of this name" LIST (folders.ts), the copy.
+    expect(ops).toEqual(['HeadObjectCommand', 'ListObjectsV2Command', 'CopyObjectCommand']);
     expect((await readAll(await b.storage.read('copied.txt'))).toString()).toBe('across buckets');
     // The source path is validated by the source's own wrapper.
     await expect(b.storage.copyFrom!(a.storage, 'd/../../x', 'y.txt')).rejects.toMatchObject({

@@ -5,7 +5,7 @@ import { MemoryStorage } from '../../src/storage/memory/memory-storage.js';
 import { QUOTE } from '../../src/storage/names.js';
 import { copyTree, move } from '../../src/storage/operations.js';
 import { collect, readAll, readText } from '../support/collect.js';
-import { ensureBucket, TEST_BUCKET, testS3Storage } from '../support/s3.js';
+import { ensureBucket, TEST_BUCKET, testS3, testS3Storage } from '../support/s3.js';
 
 async function put(client: S3Client, key: string, body: string): Promise<void> {
   await client.send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: key, Body: body }));
@@ -32,14 +32,17 @@ async function rawKeys(client: S3Client, prefix: string): Promise<string[]> {
 describe('S3 backend: names paths cannot express round-trip (‛ encoding)', () => {
   const q = QUOTE;
   // native key (below the prefix) → the Ferry path it lists under
+  // A key holding a control character breaks Swift s3api's XML listings (500): not on such a store.
+  const controls = testS3().supports.controlCharPrefixes;
   const cases: [string, string][] = [
     ['Cafe\u0301.jpg', `${q}Cafe%CC%81.jpg`],
     ['a//b', `a/${q}/b`],
-    ['x\u0007y', `${q}x%07y`],
+    ...(controls ? ([['x\u0007y', `${q}x%07y`]] as [string, string][]) : []),
     ['d/./dot.txt', `d/${q}./dot.txt`],
     ['d/../up.txt', `d/${q}../up.txt`],
     [`${q}quoted.txt`, `${q}%E2%80%9Bquoted.txt`],
   ];
+  const [oddKey, oddPath] = controls ? ['x\u0007y', `${q}x%07y`] : [`${q}x`, `${q}%E2%80%9Bx`];
 
   it('lists, stats and reads each by its listed name (the right bytes, not the NFC twin)', async () => {
     const { storage, client, conn } = await testS3Storage();
@@ -70,9 +73,9 @@ describe('S3 backend: names paths cannot express round-trip (‛ encoding)', () 
     // Server-side copy and rename of single files by their encoded names.
     await storage.copy!(`src/${q}Cafe%CC%81.jpg`, `copied/${q}Cafe%CC%81.jpg`);
     expect(await getRaw(client, `${conn.prefix}/copied/Cafe\u0301.jpg`)).toBe('bytes of "Cafe\u0301.jpg"');
-    await storage.rename!(`copied/${q}Cafe%CC%81.jpg`, `copied/${q}x%07y`);
-    expect(await getRaw(client, `${conn.prefix}/copied/x\u0007y`)).toBe('bytes of "Cafe\u0301.jpg"');
-    await storage.remove(`copied/${q}x%07y`);
+    await storage.rename!(`copied/${q}Cafe%CC%81.jpg`, `copied/${oddPath}`);
+    expect(await getRaw(client, `${conn.prefix}/copied/${oddKey}`)).toBe('bytes of "Cafe\u0301.jpg"');
+    await storage.remove(`copied/${oddPath}`);
     // A tree copy carries every key, byte-exactly named (none skipped).
     await copyTree(storage, 'src', storage, 'tree');
     expect(await rawKeys(client, `${conn.prefix}/tree`)).toEqual(cases.map(([k]) => k).sort());

@@ -7,7 +7,7 @@ import { checkedStorage } from '../../src/storage/checked.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import type { Storage } from '../../src/storage/types.js';
 import { readAll } from '../support/collect.js';
-import { ensureBucket, testConnection } from '../support/s3.js';
+import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 
@@ -25,6 +25,9 @@ function recordCalls(client: S3Client) {
   const count = (name: string) => calls.filter((c) => c.command === `${name}Command`).length;
   return { calls, count, reset: () => void calls.splice(0) };
 }
+
+/** Registers nothing: for a case the store under test cannot have (not a skipped test). */
+const noTest = (_name: string, _fn: () => Promise<void>) => {};
 
 describe('S3 write handle: what it costs on the wire (real S3 server)', () => {
   const conn = testConnection();
@@ -55,7 +58,8 @@ describe('S3 write handle: what it costs on the wire (real S3 server)', () => {
     const more = randomBytes(2 * MiB);
     await h.write(old.length, more);
     await h.close();
-    expect(rec.count('UploadPartCopy')).toBe(1);
+    // Swift refuses the (correct) If-Match on a multipart source once: a HEAD, then the copy again.
+    expect(rec.count('UploadPartCopy')).toBe(testS3().server === 'swift' ? 2 : 1);
     expect(rec.count('GetObject')).toBe(0);
     expect(rec.count('UploadPart')).toBe(1); // only the new bytes went up
     expect(Buffer.compare(await readAll(await s.read('append.bin')), Buffer.concat([old, more]))).toBe(0);
@@ -107,19 +111,23 @@ describe('S3 write handle: what it costs on the wire (real S3 server)', () => {
     }
   });
 
-  it('an exclusive multipart write claims the name on a store without conditional complete; abort drops the claim', async () => {
-    const h = await s.openWrite!('claim.bin', { mode: 'exclusive' });
-    await h.write(0, randomBytes(6 * MiB));
-    // The name is claimed: a second exclusive writer is refused.
-    const other = await s.openWrite!('claim.bin', { mode: 'exclusive' }).then(
-      () => 'opened',
-      (e: { code?: string }) => e.code,
-    );
-    expect(other).toBe('AlreadyExists');
-    await h.abort();
-    await expect(s.stat('claim.bin')).rejects.toMatchObject({ code: 'NotFound' });
-    expect(await leftovers()).toBe(0);
-  });
+  // Stores without conditional PUTs (Swift) refuse exclusive writes: the write-handle suite checks that.
+  (testS3().supports.conditionalWrites ? it : noTest)(
+    'an exclusive multipart write claims the name on a store without conditional complete; abort drops the claim',
+    async () => {
+      const h = await s.openWrite!('claim.bin', { mode: 'exclusive' });
+      await h.write(0, randomBytes(6 * MiB));
+      // The name is claimed: a second exclusive writer is refused.
+      const other = await s.openWrite!('claim.bin', { mode: 'exclusive' }).then(
+        () => 'opened',
+        (e: { code?: string }) => e.code,
+      );
+      expect(other).toBe('AlreadyExists');
+      await h.abort();
+      await expect(s.stat('claim.bin')).rejects.toMatchObject({ code: 'NotFound' });
+      expect(await leftovers()).toBe(0);
+    },
+  );
 
   it('every multipart call of a handle carries RequestPayer', async () => {
     const payClient = createS3Client(conn);

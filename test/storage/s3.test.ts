@@ -2,13 +2,13 @@ import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { readHandleConformance } from '../conformance/read-handle-contract.js';
 import { storageConformance } from '../conformance/storage-contract.js';
 import { writeHandleConformance } from '../conformance/write-handle-contract.js';
-import { testS3Storage } from '../support/s3.js';
+import { testS3, testS3Storage } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 
 storageConformance('s3 (real S3 server)', async () => {
   const { storage } = await testS3Storage();
-  return { storage, keepsMetadata: true };
+  return { storage, keepsMetadata: true, controlCharNames: testS3().supports.controlCharPrefixes };
 });
 
 writeHandleConformance('s3 (real S3 server)', async () => {
@@ -20,6 +20,7 @@ writeHandleConformance('s3 (real S3 server)', async () => {
     keepsMetadata: true,
     large: 12 * MiB + 4321,
     window: MiB,
+    conditionalWrites: testS3().supports.conditionalWrites,
     // What `ferry uploads` would list under this storage's prefix.
     leftovers: async () => {
       const res = await client.send(

@@ -37,7 +37,7 @@ export default async function setup(project: TestProject) {
     secretAccessKey: vars.AWS_SECRET_ACCESS_KEY!,
     accessKeyId2: vars.AWS_ACCESS_KEY_ID_2 ?? '',
     secretAccessKey2: vars.AWS_SECRET_ACCESS_KEY_2 ?? '',
-    supports: { lifecycle: false, sseC: false },
+    supports: { lifecycle: false, sseC: false, conditionalWrites: false, controlCharPrefixes: false },
     logDir: join(base, 'log'),
     cephConf: '',
   });

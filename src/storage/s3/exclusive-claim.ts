@@ -17,10 +17,21 @@ export function hasConditionalComplete(s3: S3Storage): boolean {
   return s3.conn.endpoint === undefined || isAwsEndpoint(s3.conn.endpoint);
 }
 
-/** A 412 on a conditional create means someone else created the file: AlreadyExists. */
+/**
+ * A 412 on a conditional create means someone else created the file: AlreadyExists. A store
+ * that does not implement conditional PUTs (Swift's s3api: 501) cannot create exclusively at all:
+ * NotSupported, saying so, rather than a create that could silently replace a racing one.
+ */
 export function exclusiveLost(err: unknown, path: StoragePath): unknown {
   if (StorageError.is(err, 'Conflict')) {
     return new StorageError('AlreadyExists', `already exists: /${path}`, { path, cause: err });
+  }
+  if (StorageError.is(err, 'NotSupported')) {
+    return new StorageError(
+      'NotSupported',
+      `exclusive create of /${path} needs conditional writes (If-None-Match), which this S3 store does not implement`,
+      { path, cause: err },
+    );
   }
   return err;
 }
