@@ -305,5 +305,18 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
       await expect(open('afolder')).rejects.toMatchObject({ code: 'IsADirectory' });
       await expect(open('')).rejects.toMatchObject({ code: 'InvalidArgument' });
     });
+
+    it('refuses a path below a file (a file and a folder never share a name)', async () => {
+      await s.write('plainfile', Buffer.from('x'));
+      const h = await open('plainfile/child').catch((err: unknown) => err);
+      if (!(h instanceof Error)) {
+        // Refused at the latest at close; either way nothing appears below the file.
+        await (h as WriteHandle).write(0, Buffer.from('y'));
+        await expect((h as WriteHandle).close()).rejects.toMatchObject({ code: 'NotADirectory' });
+      } else expect(h).toMatchObject({ code: 'NotADirectory' });
+      expect(await visible('plainfile/child')).not.toBe('ok');
+      expect((await s.stat('plainfile')).type).toBe('file');
+      await noLeftovers();
+    });
   });
 }

@@ -29,7 +29,11 @@ export async function openLocalWrite(target: LocalTarget, options: OpenWriteOpti
   const mode = options.mode ?? 'truncate';
   const dir = nodePath.dirname(abs);
   try {
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      // EEXIST from `mkdir -p`: a file is in the way of a folder (as LocalStorage.write says).
+      if (err.code !== 'EEXIST') throw err;
+      throw new StorageError('NotADirectory', `not a folder: /${path}`, { path, cause: err });
+    });
     const existing = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
       throw err;

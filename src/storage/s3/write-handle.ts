@@ -14,6 +14,7 @@ import { baseName } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { contentTypeFor } from './entries.js';
 import { claimName, dropClaim, exclusiveLost, hasConditionalComplete } from './exclusive-claim.js';
+import { checkAncestors } from './folders.js';
 import { formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
@@ -22,7 +23,7 @@ const MiB = 1024 * 1024;
 
 /**
  * Open an S3 write handle (see handles.ts for the contract). Costs a HEAD (and a one-key LIST
- * when nothing is at `path`, to refuse a folder); `append`/`resume` then copy the kept bytes
+ * when nothing is at `path`, to refuse a folder) plus a HEAD per ancestor (none may be a file); `append`/`resume` then copy the kept bytes
  * server-side (UploadPartCopy, from 5 MiB) or read them into the first part.
  */
 export async function openS3Write(
@@ -31,7 +32,8 @@ export async function openS3Write(
   options: OpenWriteOptions,
 ): Promise<WriteHandle> {
   const mode = options.mode ?? 'truncate';
-  const head = await s3.head(path);
+  // No file below a file (folders.ts): one HEAD per ancestor, alongside the HEAD of `path`.
+  const [head] = await Promise.all([s3.head(path), checkAncestors(s3, path)]);
   if (
     head
       ? isDirMarkerHead(head.ContentLength, head.ContentType)
