@@ -15,7 +15,7 @@ import type { Entry, StoragePath } from '../types.js';
 import { contentTypeFor } from './entries.js';
 import { claimName, dropClaim, exclusiveLost, hasConditionalComplete } from './exclusive-claim.js';
 import { checkAncestors } from './folders.js';
-import { formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
+import { checkFileName, formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
 
@@ -32,6 +32,7 @@ export async function openS3Write(
   options: OpenWriteOptions,
 ): Promise<WriteHandle> {
   const mode = options.mode ?? 'truncate';
+  checkFileName(path);
   // No file below a file (folders.ts): one HEAD per ancestor, alongside the HEAD of `path`.
   const [head] = await Promise.all([s3.head(path), checkAncestors(s3, path)]);
   if (
