@@ -43,7 +43,7 @@ import {
   parentWouldVanish,
   withFolderTimes,
 } from './folders.js';
-import { endsInEmptyName, formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
+import { formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { openS3Read } from './read-handle.js';
 import { renameFolder } from './rename-folder.js';
@@ -372,8 +372,6 @@ export class S3Storage implements Storage {
 
   /** HEAD of the file key at `path`; undefined when there is none. */
   async head(path: StoragePath): Promise<HeadObjectCommandOutput | undefined> {
-    // `x/‛`'s file key is `x/`, the marker of `x`: never a file (keys.ts).
-    if (endsInEmptyName(path)) return undefined;
     const key = this.keys.file(path);
     try {
       return await this.client.send(
