@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { createS3Client } from '../../src/s3/client.js';
+import { S3Storage } from '../../src/storage/s3/s3-storage.js';
+import { ensureBucket, testConnection } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * A client that disconnects while CreateMultipartUpload is on the wire: S3 may already have made
+ * the upload when the SDK gives up on the response. The handle must still abort that upload, or
+ * it stays in the bucket (billed, invisible) until a lifecycle rule removes it.
+ */
+describe('S3 write handle: a disconnect during CreateMultipartUpload', () => {
+  it('leaves no multipart upload behind', async () => {
+    const conn = testConnection();
+    const client = createS3Client(conn);
+    await ensureBucket(client, conn.bucket);
+    const raw = new S3Storage(client, conn);
+    raw.upload = { ...raw.upload, threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 2 };
+    const disconnect = new AbortController();
+    // The upload is created on the server; then the client goes away before the answer is read:
+    // a call sent with the (now aborted) signal rejects as the SDK's handler would, one sent
+    // without it gets its answer.
+    const handler = client.config.requestHandler as {
+      handle: (
+        req: { method: string; query: Record<string, unknown> },
+        o?: { abortSignal?: AbortSignal },
+      ) => Promise<unknown>;
+    };
+    const handle = handler.handle.bind(handler);
+    handler.handle = async (req, o) => {
+      const out = await handle(req, { ...o, abortSignal: undefined });
+      if (req.method === 'POST' && 'uploads' in req.query) {
+        disconnect.abort();
+        if (o?.abortSignal?.aborted)
+          throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+      }
+      return out;
+    };
+    try {
+      const h = await raw.openWrite('race.bin', { signal: disconnect.signal });
+      await expect(h.write(0, randomBytes(6 * MiB))).rejects.toBeDefined();
+      await h.abort();
+      const res = await client.send(
+        new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: `${conn.prefix}/` }),
+      );
+      expect(res.Uploads ?? []).toEqual([]);
+      await expect(raw.stat('race.bin')).rejects.toMatchObject({ code: 'NotFound' });
+    } finally {
+      client.destroy();
+    }
+  });
+});
