@@ -238,6 +238,18 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
       await noLeftovers();
     });
 
+    it('after the signal fired, abort() resolves only once nothing is left', async () => {
+      const data = randomBytes(b.large);
+      const ac = new AbortController();
+      const h = await open('idle/c.bin', { signal: ac.signal });
+      for (const [from, to] of chunksOf(data.length, 1024 * KiB))
+        await h.write(from, data.subarray(from, to));
+      ac.abort();
+      await h.abort(); // no sleep: the cleanup the signal started is over when this resolves
+      await noLeftovers();
+      expect(await visible('idle/c.bin')).toBe('NotFound');
+    });
+
     it('a file that ends before (or runs past) its declared size is not stored', async () => {
       const data = randomBytes(b.large);
       const h = await open('short/a.bin', { size: data.length + 1 });
