@@ -12,42 +12,80 @@ const MiB = 1024 * 1024;
  * the upload when the SDK gives up on the response. The handle must still abort that upload, or
  * it stays in the bucket (billed, invisible) until a lifecycle rule removes it.
  */
+
+/** A storage whose client "disconnects" once a request matching `when` reached the server. */
+async function disconnectingStorage(when: (req: Req) => boolean) {
+  const conn = testConnection();
+  const client = createS3Client(conn);
+  await ensureBucket(client, conn.bucket);
+  const raw = new S3Storage(client, conn);
+  raw.upload = { ...raw.upload, threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 2 };
+  const disconnect = new AbortController();
+  // The call is done on the server; then the client goes away before the answer is read: a call
+  // sent with the (now aborted) signal rejects as the SDK's handler would, one sent without it
+  // gets its answer.
+  const handler = client.config.requestHandler as {
+    handle: (req: Req, o?: { abortSignal?: AbortSignal }) => Promise<unknown>;
+  };
+  const handle = handler.handle.bind(handler);
+  handler.handle = async (req, o) => {
+    const out = await handle(req, { ...o, abortSignal: undefined });
+    if (!disconnect.signal.aborted && when(req)) {
+      disconnect.abort();
+      if (o?.abortSignal?.aborted) throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
+    }
+    return out;
+  };
+  const uploads = async () =>
+    (await client.send(new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: `${conn.prefix}/` })))
+      .Uploads ?? [];
+  return { raw, client, signal: disconnect.signal, uploads };
+}
+
+interface Req {
+  method: string;
+  query: Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+/**
+ * A client that disconnects while CreateMultipartUpload is on the wire: S3 may already have made
+ * the upload when the SDK gives up on the response. The handle must still abort that upload, or
+ * it stays in the bucket (billed, invisible) until a lifecycle rule removes it.
+ */
 describe('S3 write handle: a disconnect during CreateMultipartUpload', () => {
   it('leaves no multipart upload behind', async () => {
-    const conn = testConnection();
-    const client = createS3Client(conn);
-    await ensureBucket(client, conn.bucket);
-    const raw = new S3Storage(client, conn);
-    raw.upload = { ...raw.upload, threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 2 };
-    const disconnect = new AbortController();
-    // The upload is created on the server; then the client goes away before the answer is read:
-    // a call sent with the (now aborted) signal rejects as the SDK's handler would, one sent
-    // without it gets its answer.
-    const handler = client.config.requestHandler as {
-      handle: (
-        req: { method: string; query: Record<string, unknown> },
-        o?: { abortSignal?: AbortSignal },
-      ) => Promise<unknown>;
-    };
-    const handle = handler.handle.bind(handler);
-    handler.handle = async (req, o) => {
-      const out = await handle(req, { ...o, abortSignal: undefined });
-      if (req.method === 'POST' && 'uploads' in req.query) {
-        disconnect.abort();
-        if (o?.abortSignal?.aborted)
-          throw Object.assign(new Error('Request aborted'), { name: 'AbortError' });
-      }
-      return out;
-    };
+    const { raw, client, signal, uploads } = await disconnectingStorage(
+      (req) => req.method === 'POST' && 'uploads' in req.query,
+    );
     try {
-      const h = await raw.openWrite('race.bin', { signal: disconnect.signal });
+      const h = await raw.openWrite('race.bin', { signal });
       await expect(h.write(0, randomBytes(6 * MiB))).rejects.toBeDefined();
       await h.abort();
-      const res = await client.send(
-        new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: `${conn.prefix}/` }),
-      );
-      expect(res.Uploads ?? []).toEqual([]);
+      expect(await uploads()).toEqual([]);
       await expect(raw.stat('race.bin')).rejects.toMatchObject({ code: 'NotFound' });
+    } finally {
+      client.destroy();
+    }
+  });
+});
+
+/**
+ * An exclusive multipart write on a store without conditional complete (RGW) first claims the
+ * name with a zero-byte object; a disconnect while that PUT is on the wire must not leave the
+ * claim behind as an empty file nobody wrote.
+ */
+describe('S3 write handle: a disconnect during the exclusive claim', () => {
+  it('leaves no empty file and no upload behind', async () => {
+    const { raw, client, signal, uploads } = await disconnectingStorage(
+      (req) => req.method === 'PUT' && req.headers['if-none-match'] === '*',
+    );
+    try {
+      const h = await raw.openWrite('claimed.bin', { signal, mode: 'exclusive' });
+      await expect(h.write(0, randomBytes(6 * MiB))).rejects.toBeDefined();
+      await h.abort();
+      expect(await uploads()).toEqual([]);
+      await expect(raw.stat('claimed.bin')).rejects.toMatchObject({ code: 'NotFound' });
     } finally {
       client.destroy();
     }

@@ -28,8 +28,12 @@ export function exclusiveLost(err: unknown, path: StoragePath): unknown {
 /**
  * Claim `path` with a conditional zero-byte object (AlreadyExists when something is there);
  * resolves to the claim's id. The claim is visible as an empty file until replaced or dropped.
+ * The PUT is not signalled: a signal firing while it is on the wire would lose the answer of a
+ * claim S3 may have made, and the caller would not know to drop it. Once it is made, the signal
+ * drops it.
  */
 export async function claimName(s3: S3Storage, path: StoragePath, signal: AbortSignal): Promise<string> {
+  signal.throwIfAborted();
   const claim = randomBytes(8).toString('hex');
   const key = s3.keys.file(path);
   try {
@@ -44,11 +48,14 @@ export async function claimName(s3: S3Storage, path: StoragePath, signal: AbortS
           ContentLength: 0,
           IfNoneMatch: '*',
         }),
-        { abortSignal: signal },
       ),
     );
   } catch (err) {
     throw exclusiveLost(err, path);
+  }
+  if (signal.aborted) {
+    await dropClaim(s3, path, claim);
+    signal.throwIfAborted();
   }
   return claim;
 }
