@@ -91,3 +91,32 @@ describe('S3 write handle: a disconnect during the exclusive claim', () => {
     }
   });
 });
+
+/**
+ * An exclusive multipart write on RGW holds the name with a claim object until it completes. A
+ * plain write that replaced the claim meanwhile made a file there: the exclusive write must then
+ * fail with AlreadyExists, not replace that file at close.
+ */
+describe('S3 write handle: exclusive create when another writer took the name meanwhile', () => {
+  it('close is AlreadyExists and the other file stays', async () => {
+    const conn = testConnection();
+    const client = createS3Client(conn);
+    await ensureBucket(client, conn.bucket);
+    const raw = new S3Storage(client, conn);
+    raw.upload = { ...raw.upload, threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 2 };
+    try {
+      const h = await raw.openWrite('taken.bin', { mode: 'exclusive' });
+      await h.write(0, randomBytes(6 * MiB)); // claim made, upload under way
+      await raw.write('taken.bin', Buffer.from('the other writer'));
+      await expect(h.close()).rejects.toMatchObject({ code: 'AlreadyExists' });
+      const st = await raw.stat('taken.bin');
+      expect(st.size).toBe('the other writer'.length);
+      const res = await client.send(
+        new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: `${conn.prefix}/` }),
+      );
+      expect(res.Uploads ?? []).toEqual([]);
+    } finally {
+      client.destroy();
+    }
+  });
+});

@@ -68,3 +68,17 @@ export async function dropClaim(s3: S3Storage, path: StoragePath, claim: string)
     .send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: s3.keys.file(path), ...s3.params.payer }))
     .catch(() => {});
 }
+
+/**
+ * AlreadyExists unless the claim at `path` is still ours: a plain write that replaced it made a
+ * file there, which an exclusive create must not overwrite. (A write landing between this HEAD
+ * and the completion is still replaced: the store offers nothing narrower.)
+ */
+export async function checkClaim(s3: S3Storage, path: StoragePath, claim: string): Promise<void> {
+  const head = await s3.head(path);
+  if (head?.Metadata?.[CLAIM_META] !== claim) {
+    throw new StorageError('AlreadyExists', `already exists: /${path} (created while this write ran)`, {
+      path,
+    });
+  }
+}

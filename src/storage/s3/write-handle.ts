@@ -13,7 +13,13 @@ import { resumeLength } from '../memory/write-handle.js';
 import { baseName } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { contentTypeFor } from './entries.js';
-import { claimName, dropClaim, exclusiveLost, hasConditionalComplete } from './exclusive-claim.js';
+import {
+  checkClaim,
+  claimName,
+  dropClaim,
+  exclusiveLost,
+  hasConditionalComplete,
+} from './exclusive-claim.js';
 import { checkAncestors } from './folders.js';
 import { checkFileName, formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
 import { PendingWrites } from './pending-writes.js';
@@ -225,6 +231,7 @@ class S3WriteHandle extends BaseWriteHandle {
     } else {
       if (this.filled > 0 || this.partNumber === 1) await this.flush();
       const parts = await this.pump.drain();
+      if (this.claim !== undefined) await checkClaim(this.s3, this.path, this.claim);
       const done = await this.s3.send('CompleteMultipartUpload', this.key, () =>
         this.session.complete(
           parts,
