@@ -147,3 +147,23 @@ describe('S3 backend: no file at a path ending in an empty name', () => {
     await expect(storage.stat(target)).rejects.toMatchObject({ code: 'NotFound' });
   });
 });
+
+/**
+ * `x_$folder$` is a Hadoop folder marker (zero bytes). A file of that name with content is a
+ * file: listings must show it (a tree copy or move that took it for a folder would leave it
+ * behind or delete it), and Ferry must not create one (it would list as the folder `x`).
+ */
+describe('S3 backend: files named like Hadoop folder markers', () => {
+  it('a non-empty `x_$folder$` key lists as a file; writing one is InvalidArgument', async () => {
+    const { raw: storage, client, conn } = await testS3Storage();
+    await put(client, `${conn.prefix}/d/data_$folder$`, 'precious');
+    const flat = (await collect(storage.list('d'))).map((e) => [e.name, e.type]);
+    expect(flat).toEqual([['data_$folder$', 'file']]);
+    const tree = (await collect(storage.list('', { recursive: true }))).map((e) => [e.path, e.type]);
+    expect(tree).toContainEqual(['d/data_$folder$', 'file']);
+    await expect(storage.write('e/new_$folder$', Buffer.from('x'))).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    await expect(storage.openWrite('e/new_$folder$')).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+});

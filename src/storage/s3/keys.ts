@@ -42,10 +42,18 @@ export function endsInEmptyName(path: StoragePath): boolean {
   return path === QUOTE || path.endsWith(`/${QUOTE}`);
 }
 
-/** InvalidArgument for a file path ending in the empty name (see `endsInEmptyName`). */
+/** InvalidArgument for a file path ending in the empty name (see `endsInEmptyName`) or `_$folder$`. */
 export function checkFileName(path: StoragePath): void {
   if (endsInEmptyName(path)) {
     throw new StorageError('InvalidArgument', `a file cannot have an empty name: /${path}`, { path });
+  }
+  // An empty one would list as the folder `x` (a Hadoop marker), hiding the file.
+  if (path.endsWith(HADOOP_DIR_SUFFIX)) {
+    throw new StorageError(
+      'InvalidArgument',
+      `a file name may not end in ${HADOOP_DIR_SUFFIX} on S3 (Hadoop's folder markers): /${path}`,
+      { path },
+    );
   }
 }
 
