@@ -77,15 +77,20 @@ export class MultipartSession {
     return { abortSignal: this.target.signal };
   }
 
-  /** Start the upload (once); resolves to its id. */
+  /**
+   * Start the upload (once); resolves to its id. Not signalled: a signal firing while the request
+   * is on the wire would drop the answer of an upload S3 may already have made, and with it the
+   * id `abort` needs (the upload would stay in the bucket). Once it is made, the signal stops it.
+   */
   async create(): Promise<string> {
     if (this.uploadId !== undefined) return this.uploadId;
+    this.target.signal?.throwIfAborted();
     const { bucket, key, params } = this.target;
     const res = await this.client.send(
       new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...params }),
-      this.opts,
     );
     this.uploadId = res.UploadId!;
+    this.target.signal?.throwIfAborted();
     return this.uploadId;
   }
 

@@ -79,6 +79,8 @@ export abstract class BaseWriteHandle implements WriteHandle {
   private state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
   private why = '';
   private idle: NodeJS.Timeout | undefined;
+  /** The cleanup of the first abort, once one began. */
+  private aborting: Promise<void> | undefined;
   private readonly onSignal = () => void this.abortFor('the client went away (signal aborted)');
 
   constructor(
@@ -167,9 +169,20 @@ export abstract class BaseWriteHandle implements WriteHandle {
     this.idle.unref?.();
   }
 
-  /** `inQueue`: called from the running call itself (so not waiting for the queue). */
-  private async abortFor(why: string, inQueue = false): Promise<void> {
-    if (this.state === 'closed' || this.state === 'aborted') return;
+  /**
+   * `inQueue`: called from the running call itself (so not waiting for the queue). A later
+   * `abort()` waits for the cleanup an earlier abort (signal, idle timer, failed call) started,
+   * so that when it resolves nothing is left (a call in the queue must not wait for it: the
+   * cleanup waits for the queue).
+   */
+  private abortFor(why: string, inQueue = false): Promise<void> {
+    if (this.aborting) return inQueue ? Promise.resolve() : this.aborting;
+    if (this.state === 'closed' || this.state === 'aborted') return Promise.resolve();
+    this.aborting = this.abortNow(why, inQueue);
+    return this.aborting;
+  }
+
+  private async abortNow(why: string, inQueue: boolean): Promise<void> {
     this.finish('aborted');
     this.why = ` (${why})`;
     this.aborter.abort(

@@ -240,6 +240,18 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
       await noLeftovers();
     });
 
+    it('after the signal fired, abort() resolves only once nothing is left', async () => {
+      const data = randomBytes(b.large);
+      const ac = new AbortController();
+      const h = await open('idle/c.bin', { signal: ac.signal });
+      for (const [from, to] of chunksOf(data.length, 1024 * KiB))
+        await h.write(from, data.subarray(from, to));
+      ac.abort();
+      await h.abort(); // no sleep: the cleanup the signal started is over when this resolves
+      await noLeftovers();
+      expect(await visible('idle/c.bin')).toBe('NotFound');
+    });
+
     it('a file that ends before (or runs past) its declared size is not stored', async () => {
       const data = randomBytes(b.large);
       const h = await open('short/a.bin', { size: data.length + 1 });
@@ -319,6 +331,19 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
       await s.mkdir('afolder');
       await expect(open('afolder')).rejects.toMatchObject({ code: 'IsADirectory' });
       await expect(open('')).rejects.toMatchObject({ code: 'InvalidArgument' });
+    });
+
+    it('refuses a path below a file (a file and a folder never share a name)', async () => {
+      await s.write('plainfile', Buffer.from('x'));
+      const h = await open('plainfile/child').catch((err: unknown) => err);
+      if (!(h instanceof Error)) {
+        // Refused at the latest at close; either way nothing appears below the file.
+        await (h as WriteHandle).write(0, Buffer.from('y'));
+        await expect((h as WriteHandle).close()).rejects.toMatchObject({ code: 'NotADirectory' });
+      } else expect(h).toMatchObject({ code: 'NotADirectory' });
+      expect(await visible('plainfile/child')).not.toBe('ok');
+      expect((await s.stat('plainfile')).type).toBe('file');
+      await noLeftovers();
     });
   });
 }

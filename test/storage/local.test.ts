@@ -131,3 +131,21 @@ describe('local backend: names, symlink loops and escapes (issue 7, defects 2 an
     await rm(root, { recursive: true, force: true });
   });
 });
+
+describe('local backend: long non-ASCII names', () => {
+  it('a file whose name is near the 255-byte limit is written by write and by a write handle', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ferry-local-long-'));
+    try {
+      const s = checkedStorage(new LocalStorage(root));
+      const name = '\u3042'.repeat(84); // 252 bytes of UTF-8: a valid file name
+      await s.write(name, Buffer.from('by write'));
+      expect(await readFile(join(root, name), 'utf8')).toBe('by write');
+      const h = await s.openWrite!(`${name}.x`.slice(1));
+      await h.write(0, Buffer.from('by handle'));
+      await h.close();
+      expect(await readText(s, `${name}.x`.slice(1))).toBe('by handle');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -124,3 +124,49 @@ describe('S3 backend: names paths cannot express round-trip (‛ encoding)', () 
     await expect(storage.write(`${q}plain`, 'x')).rejects.toMatchObject({ code: 'InvalidArgument' });
   });
 });
+
+/**
+ * A path whose last segment is `‛` (an empty native name) would be the key `x/`: the folder
+ * marker of `x`. A file there would be hidden by every listing (markers are not files) and lost
+ * by `rmdir x`, which deletes the marker. No file can have that name (as on local disks).
+ */
+describe('S3 backend: no file at a path ending in an empty name', () => {
+  it('write, openWrite, copy and rename to `x/‛` are InvalidArgument and leave the marker alone', async () => {
+    const { raw: storage, client, conn } = await testS3Storage();
+    await storage.write('src.txt', Buffer.from('data'));
+    await storage.write('x/y', Buffer.from('y'));
+    const target = `x/${QUOTE}`;
+    await expect(storage.write(target, Buffer.from('lost?'))).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    await expect(storage.openWrite(target)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    await expect(storage.copy('src.txt', target)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    await expect(storage.rename('src.txt', target)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    await expect(storage.write(QUOTE, Buffer.from('root marker?'))).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    expect(await rawKeys(client, conn.prefix)).toEqual(['src.txt', 'x/y']);
+    expect(await readText(storage, 'src.txt')).toBe('data');
+    await expect(storage.stat(target)).rejects.toMatchObject({ code: 'NotFound' });
+  });
+});
+
+/**
+ * `x_$folder$` is a Hadoop folder marker (zero bytes). A file of that name with content is a
+ * file: listings must show it (a tree copy or move that took it for a folder would leave it
+ * behind or delete it), and Ferry must not create one (it would list as the folder `x`).
+ */
+describe('S3 backend: files named like Hadoop folder markers', () => {
+  it('a non-empty `x_$folder$` key lists as a file; writing one is InvalidArgument', async () => {
+    const { raw: storage, client, conn } = await testS3Storage();
+    await put(client, `${conn.prefix}/d/data_$folder$`, 'precious');
+    const flat = (await collect(storage.list('d'))).map((e) => [e.name, e.type]);
+    expect(flat).toEqual([['data_$folder$', 'file']]);
+    const tree = (await collect(storage.list('', { recursive: true }))).map((e) => [e.path, e.type]);
+    expect(tree).toContainEqual(['d/data_$folder$', 'file']);
+    await expect(storage.write('e/new_$folder$', Buffer.from('x'))).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    await expect(storage.openWrite('e/new_$folder$')).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+});

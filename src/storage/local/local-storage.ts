@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
@@ -29,7 +28,7 @@ import type {
 } from '../types.js';
 import { localSpace, openLocalRead } from './local-read.js';
 import { removePartialFiles } from './unfinished-writes.js';
-import { openLocalWrite } from './write-handle.js';
+import { openLocalWrite, partialName } from './write-handle.js';
 
 /** Files being written are named like this until they are complete; listings hide them. */
 const PARTIAL = /^\.ferry-partial-[0-9a-f]{12}-/;
@@ -183,10 +182,7 @@ export class LocalStorage implements Storage {
     await mkdirs(dir, parentOf(path));
     const existing = await fs.stat(abs).catch(() => undefined);
     if (existing?.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-    const partial = nodePath.join(
-      dir,
-      `.ferry-partial-${randomBytes(6).toString('hex')}-${nodePath.basename(abs)}`.slice(0, 255),
-    );
+    const partial = nodePath.join(dir, partialName(nodePath.basename(abs)));
     try {
       await pipeline(bodyToReadable(body), createWriteStream(partial), { signal: options.signal });
       if (options.mtime) await fs.utimes(partial, options.mtime, options.mtime);

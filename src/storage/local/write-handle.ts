@@ -4,7 +4,6 @@ import * as nodePath from 'node:path';
 import { StorageError } from '../errors.js';
 import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions, type WriteHandle } from '../handles.js';
 import { resumeLength } from '../memory/write-handle.js';
-import { baseName } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 
 /** What the local handle needs of LocalStorage (the path already guarded against escapes). */
@@ -19,6 +18,22 @@ export interface LocalTarget {
 }
 
 /**
+ * The hidden name a file `name` is written under until complete: `.ferry-partial-<random>-`
+ * and as much of `name` as fits in 255 bytes of UTF-8 (the file-name limit), cut between
+ * characters — a cut by UTF-16 units would leave a valid long non-ASCII name too long to write.
+ */
+export function partialName(name: string): string {
+  let out = `.ferry-partial-${randomBytes(6).toString('hex')}-`;
+  let bytes = out.length;
+  for (const ch of name) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > 255) break;
+    out += ch;
+  }
+  return out;
+}
+
+/**
  * The local backend's write handle: a hidden partial file in the target's folder (named like the
  * partial files of `write`, so listings hide it), written at offsets, then renamed into place on
  * close — or, for `exclusive`, hard-linked into place (link fails if a file appeared: exactly
@@ -29,7 +44,11 @@ export async function openLocalWrite(target: LocalTarget, options: OpenWriteOpti
   const mode = options.mode ?? 'truncate';
   const dir = nodePath.dirname(abs);
   try {
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      // EEXIST from `mkdir -p`: a file is in the way of a folder (as LocalStorage.write says).
+      if (err.code !== 'EEXIST') throw err;
+      throw new StorageError('NotADirectory', `not a folder: /${path}`, { path, cause: err });
+    });
     const existing = await fs.stat(abs).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined;
       throw err;
@@ -44,10 +63,7 @@ export async function openLocalWrite(target: LocalTarget, options: OpenWriteOpti
         : mode === 'resume'
           ? resumeLength(path, existing?.size, options.resumeFrom)
           : 0;
-    const partial = nodePath.join(
-      dir,
-      `.ferry-partial-${randomBytes(6).toString('hex')}-${baseName(path)}`.slice(0, 255),
-    );
+    const partial = nodePath.join(dir, partialName(nodePath.basename(abs)));
     if (keep > 0) {
       await fs.copyFile(abs, partial, fs.constants.COPYFILE_EXCL);
       await fs.truncate(partial, keep);

@@ -39,8 +39,12 @@ export function exclusiveLost(err: unknown, path: StoragePath): unknown {
 /**
  * Claim `path` with a conditional zero-byte object (AlreadyExists when something is there);
  * resolves to the claim's id. The claim is visible as an empty file until replaced or dropped.
+ * The PUT is not signalled: a signal firing while it is on the wire would lose the answer of a
+ * claim S3 may have made, and the caller would not know to drop it. Once it is made, the signal
+ * drops it.
  */
 export async function claimName(s3: S3Storage, path: StoragePath, signal: AbortSignal): Promise<string> {
+  signal.throwIfAborted();
   const claim = randomBytes(8).toString('hex');
   const key = s3.keys.file(path);
   try {
@@ -55,11 +59,14 @@ export async function claimName(s3: S3Storage, path: StoragePath, signal: AbortS
           ContentLength: 0,
           IfNoneMatch: '*',
         }),
-        { abortSignal: signal },
       ),
     );
   } catch (err) {
     throw exclusiveLost(err, path);
+  }
+  if (signal.aborted) {
+    await dropClaim(s3, path, claim);
+    signal.throwIfAborted();
   }
   return claim;
 }
@@ -71,4 +78,18 @@ export async function dropClaim(s3: S3Storage, path: StoragePath, claim: string)
   await s3.client
     .send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: s3.keys.file(path), ...s3.params.payer }))
     .catch(() => {});
+}
+
+/**
+ * AlreadyExists unless the claim at `path` is still ours: a plain write that replaced it made a
+ * file there, which an exclusive create must not overwrite. (A write landing between this HEAD
+ * and the completion is still replaced: the store offers nothing narrower.)
+ */
+export async function checkClaim(s3: S3Storage, path: StoragePath, claim: string): Promise<void> {
+  const head = await s3.head(path);
+  if (head?.Metadata?.[CLAIM_META] !== claim) {
+    throw new StorageError('AlreadyExists', `already exists: /${path} (created while this write ran)`, {
+      path,
+    });
+  }
 }

@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.js';
 import { isWithin, parentOf } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
-import { DIR_CONTENT_TYPE, isDirMarkerHead } from './keys.js';
+import { checkFileName, DIR_CONTENT_TYPE, isDirMarkerHead } from './keys.js';
 import type { S3Storage } from './s3-storage.js';
 
 /**
@@ -38,7 +38,7 @@ export async function hasKeysUnder(s3: S3Storage, path: StoragePath): Promise<bo
 }
 
 /**
- * Check that a file may be put at `path`: no ancestor is a file (NotADirectory), nothing lies
+ * Check that a file may be put at `path`: its name is not empty (keys.ts), no ancestor is a file (NotADirectory), nothing lies
  * below `path/` (IsADirectory, or `folderCode` — a rename says AlreadyExists). One LIST and one
  * HEAD per ancestor, in parallel; `parentIsFolder` skips the HEADs.
  */
@@ -47,6 +47,7 @@ export async function checkFileTarget(
   path: StoragePath,
   options: { parentIsFolder?: boolean; folderCode?: 'IsADirectory' | 'AlreadyExists' } = {},
 ): Promise<void> {
+  checkFileName(path);
   const [isFolder] = await Promise.all([
     unlessDenied(hasKeysUnder(s3, path)),
     options.parentIsFolder ? undefined : unlessDenied(checkNoFileAt(s3, ancestorsOf(path))),

@@ -1,4 +1,5 @@
-import { decodePath, encodePath } from '../names.js';
+import { StorageError } from '../errors.js';
+import { decodePath, encodePath, QUOTE } from '../names.js';
 import type { StoragePath } from '../types.js';
 
 /** Content type of the zero-byte `dir/` marker objects Ferry writes (as rclone and s3fs do). */
@@ -31,6 +32,29 @@ export function parseMtime(value: string | undefined): Date | undefined {
   const seconds = Number(value);
   const date = Number.isFinite(seconds) ? new Date(seconds * 1000) : new Date(value);
   return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/**
+ * True when the last segment of `path` is `‛`, the empty native name: its file key (`x/`) would be
+ * the parent's folder marker, so no file can have it (as no local file can have an empty name).
+ */
+export function endsInEmptyName(path: StoragePath): boolean {
+  return path === QUOTE || path.endsWith(`/${QUOTE}`);
+}
+
+/** InvalidArgument for a file path ending in the empty name (see `endsInEmptyName`) or `_$folder$`. */
+export function checkFileName(path: StoragePath): void {
+  if (endsInEmptyName(path)) {
+    throw new StorageError('InvalidArgument', `a file cannot have an empty name: /${path}`, { path });
+  }
+  // An empty one would list as the folder `x` (a Hadoop marker), hiding the file.
+  if (path.endsWith(HADOOP_DIR_SUFFIX)) {
+    throw new StorageError(
+      'InvalidArgument',
+      `a file name may not end in ${HADOOP_DIR_SUFFIX} on S3 (Hadoop's folder markers): /${path}`,
+      { path },
+    );
+  }
 }
 
 /**

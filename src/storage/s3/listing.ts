@@ -46,6 +46,11 @@ export async function* pages(
   } while (token);
 }
 
+/** A `dir_$folder$` key is a Hadoop folder marker when empty; with content it is a file. */
+function isHadoopMarker(key: string, size: number | undefined): boolean {
+  return key.endsWith(HADOOP_DIR_SUFFIX) && (size ?? 0) === 0;
+}
+
 /** A listing entry: no client mtime, content type or metadata (see `Entry.detail`). */
 function file(
   path: StoragePath,
@@ -99,7 +104,7 @@ export async function* listChildren(
         continue;
       }
       if (key === prefix || key.endsWith('/')) continue; // the folder's own marker
-      if (key.endsWith(HADOOP_DIR_SUFFIX)) {
+      if (isHadoopMarker(key, o.Size)) {
         const rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
         if (!dirsYielded.has(rel)) {
           dirsYielded.add(rel);
@@ -142,7 +147,7 @@ export async function* listTree(
       let rel: string;
       let isDir = true;
       if (key.endsWith('/')) rel = keys.path(key.slice(0, -1));
-      else if (key.endsWith(HADOOP_DIR_SUFFIX)) rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
+      else if (isHadoopMarker(key, o.Size)) rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
       else [rel, isDir] = [keys.path(key), false];
       yield* impliedDirs(rel);
       if (!isDir) yield file(rel, o);

@@ -51,10 +51,13 @@ export async function renameFolder(
 
   const destination = await s3.firstKeyUnder(to);
   const destinationFile = destination === undefined ? await s3.head(to) : undefined;
+  /** The token of the journal this rename runs under (undefined for an old token-less one). */
+  let token: string | undefined;
   if (destination !== undefined || destinationFile) {
     const journal = await readJournal(s3, journalKey);
     if (journal?.from !== fromPrefix)
       throw new StorageError('AlreadyExists', `already exists: /${to}`, { path: to });
+    token = journal.token;
   } else {
     if ((await s3.firstKeyUnder(from)) === undefined) {
       const head = await s3.head(from);
@@ -67,6 +70,7 @@ export async function renameFolder(
       token: randomUUID(),
     };
     await claimDestination(s3, to, journalKey, journal);
+    token = journal.token;
   }
 
   // The source's parent stays when this was its last entry (folders.ts).
@@ -104,7 +108,10 @@ export async function renameFolder(
   // A marker-less source whose only marker was a slash-less key (old s3fs) is removed too.
   const head = await s3.head(from);
   if (head) await s3.deleteKey(keys.file(from));
-  await s3.deleteKey(journalKey);
+  // A user's file of the journal's name at the top of the source was copied over the journal:
+  // it is now that file, and stays. Only our own journal is deleted.
+  const journal = await readJournal(s3, journalKey);
+  if (journal?.from === fromPrefix && journal.token === token) await s3.deleteKey(journalKey);
 }
 
 /**

@@ -13,8 +13,15 @@ import { resumeLength } from '../memory/write-handle.js';
 import { baseName } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { contentTypeFor } from './entries.js';
-import { claimName, dropClaim, exclusiveLost, hasConditionalComplete } from './exclusive-claim.js';
-import { formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
+import {
+  checkClaim,
+  claimName,
+  dropClaim,
+  exclusiveLost,
+  hasConditionalComplete,
+} from './exclusive-claim.js';
+import { checkAncestors } from './folders.js';
+import { checkFileName, formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
 
@@ -22,7 +29,7 @@ const MiB = 1024 * 1024;
 
 /**
  * Open an S3 write handle (see handles.ts for the contract). Costs a HEAD (and a one-key LIST
- * when nothing is at `path`, to refuse a folder); `append`/`resume` then copy the kept bytes
+ * when nothing is at `path`, to refuse a folder) plus a HEAD per ancestor (none may be a file); `append`/`resume` then copy the kept bytes
  * server-side (UploadPartCopy, from 5 MiB) or read them into the first part.
  */
 export async function openS3Write(
@@ -31,7 +38,9 @@ export async function openS3Write(
   options: OpenWriteOptions,
 ): Promise<WriteHandle> {
   const mode = options.mode ?? 'truncate';
-  const head = await s3.head(path);
+  checkFileName(path);
+  // No file below a file (folders.ts): one HEAD per ancestor, alongside the HEAD of `path`.
+  const [head] = await Promise.all([s3.head(path), checkAncestors(s3, path)]);
   if (
     head
       ? isDirMarkerHead(head.ContentLength, head.ContentType)
@@ -234,6 +243,7 @@ class S3WriteHandle extends BaseWriteHandle {
     } else {
       if (this.filled > 0 || this.partNumber === 1) await this.flush();
       const parts = await this.pump.drain();
+      if (this.claim !== undefined) await checkClaim(this.s3, this.path, this.claim);
       const done = await this.s3.send('CompleteMultipartUpload', this.key, () =>
         this.session.complete(
           parts,
