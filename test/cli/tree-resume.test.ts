@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,6 +65,39 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     return out;
   };
 
+  /**
+   * SIGKILL `child` (a ferry run through the proxy, its parts slowed) at the first request it
+   * makes once `completes` uploads and `parts` parts are answered; that request and every later
+   * one are refused, never forwarded. Resolves when the child is gone.
+   */
+  const killWhen = async (child: ChildProcess, completes: number, parts: number) => {
+    const exited = new Promise((r) => child.on('exit', r));
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const before = { ...proxy.answered };
+    const delta = (op: string) => (proxy.answered[op] ?? 0) - (before[op] ?? 0);
+    let killed = false;
+    proxy.decide = (r) => {
+      if (!killed && delta('CompleteMultipartUpload') >= completes && delta('UploadPart') >= parts) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+      if (killed) return 'fail';
+      return r.op === 'UploadPart' ? { delayMs: 250 } : 'pass';
+    };
+    try {
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
+      if (!killed)
+        throw new Error(
+          `the run ended before the kill point (exit ${child.exitCode}, answered ${JSON.stringify(proxy.answered)}): ${stderr}`,
+        );
+    } finally {
+      proxy.decide = () => 'pass';
+    }
+  };
+
   it('finishes the same tree, skips complete files, resumes the killed uploads, leaves no record', async () => {
     // 6 files of 11 MiB (3 parts each) in a tree: kt/f0…f3, kt/sub/f4, kt/sub/deeper/f5.
     const kt = join(dir, 'kt');
@@ -79,20 +112,14 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     const dest = `s3://${conn.bucket}/${conn.prefix}/kt`;
     const args = ['--endpoint', proxy.endpoint, ...flags, 'cp', '-r', '--no-progress', '--concurrency', '2'];
 
-    // Slow parts; kill once two files are complete and the next ones have parts in S3.
-    const before = { ...proxy.answered };
-    const delta = (op: string) => (proxy.answered[op] ?? 0) - (before[op] ?? 0);
-    proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 250 } : 'pass');
-    const child = spawn(process.execPath, [ferryBin, ...args, kt, dest], { env, stdio: 'ignore' });
-    const exited = new Promise((r) => child.on('exit', r));
-    try {
-      for (let i = 0; i < 1200 && (delta('CompleteMultipartUpload') < 2 || delta('UploadPart') < 8); i++)
-        await new Promise((r) => setTimeout(r, 25));
-      child.kill('SIGKILL');
-      await exited;
-    } finally {
-      proxy.decide = () => 'pass';
-    }
+    // Slow parts; kill once two files are complete and the next ones have parts in S3. The kill
+    // is decided by the proxy on the first request after that point, and nothing is forwarded from
+    // then on, so however fast the machine, the killed run cannot finish the tree.
+    const child = spawn(process.execPath, [ferryBin, ...args, kt, dest], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    await killWhen(child, 2, 8);
     const done = await keysUnder(`${conn.prefix}/kt/`);
     expect(done.length).toBeGreaterThanOrEqual(2);
     expect(done.length).toBeLessThan(rels.length);
@@ -165,19 +192,8 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       src,
       dest,
     ];
-    const before = { ...proxy.answered };
-    const delta = (op: string) => (proxy.answered[op] ?? 0) - (before[op] ?? 0);
-    proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 250 } : 'pass');
-    const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: 'ignore' });
-    const exited = new Promise((r) => child.on('exit', r));
-    try {
-      for (let i = 0; i < 1200 && (delta('CompleteMultipartUpload') < 1 || delta('UploadPart') < 5); i++)
-        await new Promise((r) => setTimeout(r, 25));
-      child.kill('SIGKILL');
-      await exited;
-    } finally {
-      proxy.decide = () => 'pass';
-    }
+    const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    await killWhen(child, 1, 5);
     expect((await keysUnder(`${conn.prefix}/moved/`)).length).toBeLessThan(rels.length);
 
     const rerun = await ferry(args, env);
