@@ -66,33 +66,41 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
   };
 
   /**
-   * SIGKILL `child` (a ferry run through the proxy, its parts slowed) at the first request it
-   * makes once `completes` uploads and `parts` parts are answered; that request and every later
-   * one are refused, never forwarded. Resolves when the child is gone.
+   * Let `child` (a ferry run through the proxy, its parts slowed) complete `completes` uploads,
+   * refuse (never forward) its next CompleteMultipartUpload and every request after it, then
+   * SIGKILL it once those `completes` are answered. Deterministic whatever the machine's speed:
+   * the killed run cannot finish more files than that, and the file it was completing keeps its
+   * parts in an unfinished upload. Resolves when the child is gone.
    */
-  const killWhen = async (child: ChildProcess, completes: number, parts: number) => {
+  const killWhen = async (child: ChildProcess, completes: number) => {
     const exited = new Promise((r) => child.on('exit', r));
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const before = { ...proxy.answered };
-    const delta = (op: string) => (proxy.answered[op] ?? 0) - (before[op] ?? 0);
-    let killed = false;
+    const answered0 = proxy.answered.CompleteMultipartUpload ?? 0;
+    let sent = 0;
+    let refusing = false;
     proxy.decide = (r) => {
-      if (!killed && delta('CompleteMultipartUpload') >= completes && delta('UploadPart') >= parts) {
-        killed = true;
-        child.kill('SIGKILL');
-      }
-      if (killed) return 'fail';
+      if (!refusing && r.op === 'CompleteMultipartUpload' && ++sent > completes) refusing = true;
+      if (refusing) return 'fail';
       return r.op === 'UploadPart' ? { delayMs: 250 } : 'pass';
     };
+    let gone = false;
+    void exited.then(() => {
+      gone = true;
+    });
     try {
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
-      if (!killed)
+      for (let i = 0; i < 2400 && !gone; i++) {
+        if (refusing && (proxy.answered.CompleteMultipartUpload ?? 0) - answered0 >= completes) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      if (gone || !refusing)
         throw new Error(
-          `the run ended before the kill point (exit ${child.exitCode}, answered ${JSON.stringify(proxy.answered)}): ${stderr}`,
+          `the run did not reach the kill point (exit ${child.exitCode}, answered ${JSON.stringify(proxy.answered)}): ${stderr}`,
         );
+      child.kill('SIGKILL');
+      await exited;
     } finally {
       proxy.decide = () => 'pass';
     }
@@ -119,7 +127,7 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    await killWhen(child, 2, 8);
+    await killWhen(child, 2);
     const done = await keysUnder(`${conn.prefix}/kt/`);
     expect(done.length).toBeGreaterThanOrEqual(2);
     expect(done.length).toBeLessThan(rels.length);
@@ -193,7 +201,7 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       dest,
     ];
     const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    await killWhen(child, 1, 5);
+    await killWhen(child, 1);
     expect((await keysUnder(`${conn.prefix}/moved/`)).length).toBeLessThan(rels.length);
 
     const rerun = await ferry(args, env);
