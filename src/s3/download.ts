@@ -6,6 +6,7 @@ import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@a
 import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
 import { translateS3Error } from './errors.js';
+import { isRetryable, pause, withRetries } from './retry.js';
 
 const MiB = 1024 * 1024;
 /** Largest chunk `downloadObject` hands on from a buffered part (a fresh copy). */
@@ -162,16 +163,14 @@ export async function downloadObject(
   const fetchRange = async ([from, to]: [number, number], release: () => void): Promise<Part> => {
     const buffer = pool.pop() ?? Buffer.allocUnsafe(tuning.partSize);
     try {
-      for (let attempt = 1; ; attempt++) {
-        try {
+      return await withRetries(
+        async () => {
           const res = await getRange(from, to);
           const [data] = await readExactly(res.Body as Readable, to - from + 1, buffer);
           return { data: data!, buffer, release };
-        } catch (err) {
-          if (attempt >= tuning.partAttempts || signal.aborted || !isRetryable(err)) throw err;
-          await backoff(attempt);
-        }
-      }
+        },
+        { attempts: tuning.partAttempts, signal },
+      );
     } catch (err) {
       pool.push(buffer);
       release();
@@ -333,19 +332,9 @@ export async function* streamRange(
       current?.destroy();
       current = undefined;
       if (attempt >= attempts || signal.aborted || !isRetryable(err)) throw err;
-      await backoff(attempt);
+      await pause(attempt);
     }
   }
-}
-
-/** Worth another try: a network error, a 5xx, or a body of the wrong length (599). */
-export function isRetryable(err: unknown): boolean {
-  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return status === undefined || status >= 500;
-}
-
-function backoff(attempt: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
 }
 
 /** `bytes 100-199/1234` → 100. */
@@ -428,8 +417,9 @@ export async function downloadToFile(
       const release = await budget.reserve(length, signal);
       try {
         if (!buffer || buffer.length < length) buffer = Buffer.allocUnsafe(tuning.partSize);
-        for (let attempt = 1; ; attempt++) {
-          try {
+        const into = buffer;
+        await withRetries(
+          async () => {
             const res = await client.send(
               new GetObjectCommand({
                 Bucket: req.bucket,
@@ -440,14 +430,12 @@ export async function downloadToFile(
               }),
               { abortSignal: signal },
             );
-            await readExactly(res.Body as Readable, length, buffer);
-            break;
-          } catch (err) {
-            if (attempt >= tuning.partAttempts || signal.aborted || !isRetryable(err))
-              throw translateS3Error(err, { operation: 'GetObject', bucket: req.bucket, key: req.key });
-            await backoff(attempt);
-          }
-        }
+            await readExactly(res.Body as Readable, length, into);
+          },
+          { attempts: tuning.partAttempts, signal },
+        ).catch((err: unknown) => {
+          throw translateS3Error(err, { operation: 'GetObject', bucket: req.bucket, key: req.key });
+        });
         for (let at = 0; at < length; ) {
           at += (await file.write(buffer, at, length - at, from + at)).bytesWritten;
         }

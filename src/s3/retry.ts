@@ -34,6 +34,11 @@ export function isRetryable(err: unknown): boolean {
   return Boolean(e.$retryable) || typeof e.code === 'string';
 }
 
+/** The back-off before try `attempt + 1` (400 ms, 800 ms, … by default). */
+export function pause(attempt: number, backoffMs = 400): Promise<void> {
+  return new Promise((r) => setTimeout(r, backoffMs * 2 ** (attempt - 1)));
+}
+
 /** Run `fn` until it succeeds, the error is not retryable, the tries are spent or `signal` aborts. */
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
   const retryable = opts.retryable ?? isRetryable;
@@ -43,7 +48,7 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: 
       return await fn(attempt);
     } catch (err) {
       if (attempt >= opts.attempts || opts.signal?.aborted || !retryable(err)) throw err;
-      await new Promise((r) => setTimeout(r, backoff * 2 ** (attempt - 1)));
+      await pause(attempt, backoff);
     }
   }
 }
