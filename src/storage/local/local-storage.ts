@@ -28,10 +28,7 @@ import type {
 } from '../types.js';
 import { localSpace, openLocalRead } from './local-read.js';
 import { removePartialFiles } from './unfinished-writes.js';
-import { openLocalWrite, partialName } from './write-handle.js';
-
-/** Files being written are named like this until they are complete; listings hide them. */
-const PARTIAL = /^\.ferry-partial-[0-9a-f]{12}-/;
+import { openLocalWrite, PARTIAL_NAME as PARTIAL, partialName } from './write-handle.js';
 
 /**
  * A folder on the local file system. Writes go to a hidden partial file in the target folder and

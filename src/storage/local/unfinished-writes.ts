@@ -3,8 +3,7 @@ import * as nodePath from 'node:path';
 import { joinPath } from '../paths.js';
 import type { AbortUnfinishedOptions, StoragePath } from '../types.js';
 
-/** What local-storage.ts names a file being written (listings hide these). */
-const PARTIAL = /^\.ferry-partial-[0-9a-f]{12}-/;
+import { PARTIAL_NAME as PARTIAL } from './write-handle.js';
 
 /**
  * LocalStorage's `abortUnfinishedWrites`: remove the partial files (`.ferry-partial-*`) below the

@@ -17,6 +17,9 @@ export interface LocalTarget {
   stat: () => Promise<Entry>;
 }
 
+/** What `partialName` makes: files being written are named like this; listings hide them. */
+export const PARTIAL_NAME = /^\.ferry-partial-[0-9a-f]{12}-/;
+
 /**
  * The hidden name a file `name` is written under until complete: `.ferry-partial-<random>-`
  * and as much of `name` as fits in 255 bytes of UTF-8 (the file-name limit), cut between
