@@ -1,0 +1,113 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { StorageError } from '../storage/errors.js';
+import { migrationsFor } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** An open store: the kysely instance over SQLite or PostgreSQL, migrated to the latest schema. */
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** The URL or file it was opened from, with any password removed (for messages and logs). */
+  readonly display: string;
+  close(): Promise<void>;
+}
+
+// Counters are bigint in PostgreSQL; pg hands int8 back as a string unless told otherwise. Ferry's
+// counters (bytes, files) stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
+
+/**
+ * Open the store named by `location`: a `postgres://` / `postgresql://` URL, or a SQLite file path
+ * (`sqlite:` prefix optional; the folder is created). Applies the migrations (migrations.ts) before
+ * returning; several nodes starting at once on one PostgreSQL serialise on an advisory lock, so
+ * exactly one of them migrates.
+ */
+export async function openStore(location: string): Promise<Store> {
+  if (/^postgres(ql)?:\/\//i.test(location)) return openPostgres(location);
+  const file = resolve(location.replace(/^sqlite:(\/\/)?/i, ''));
+  mkdirSync(dirname(file), { recursive: true });
+  let database: SQLite.Database;
+  try {
+    database = new SQLite(file);
+  } catch (err) {
+    throw new StorageError(
+      'InvalidArgument',
+      `cannot open the SQLite store ${file}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  // WAL: readers don't block the writer, so a CLI on the same file works while a server runs;
+  // busy_timeout makes a writer wait for the other process instead of failing at once.
+  database.pragma('journal_mode = WAL');
+  database.pragma('busy_timeout = 5000');
+  database.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  await migrate(db, 'sqlite');
+  return { db, dialect: 'sqlite', display: file, close: () => db.destroy() };
+}
+
+async function openPostgres(url: string): Promise<Store> {
+  const display = redactUrl(url);
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy();
+    throw new StorageError('Transient', `cannot reach PostgreSQL at ${display}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  // Kysely's own migration lock is taken after it creates its bookkeeping tables; two nodes
+  // creating them at once can collide in PostgreSQL's catalog. One session-level advisory lock
+  // around the whole migration makes concurrent starts take turns.
+  await db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn);
+    try {
+      await migrate(conn, 'postgres');
+    } finally {
+      await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(conn);
+    }
+  });
+  return { db, dialect: 'postgres', display, close: () => db.destroy() };
+}
+
+/** An arbitrary constant naming Ferry's migration lock among the cluster's advisory locks. */
+const MIGRATION_LOCK = 0x4665727279; // "Ferry"
+
+async function migrate(db: Kysely<Database>, dialect: Dialect): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationsFor(dialect) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    throw new StorageError(
+      'Transient',
+      `store migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** `postgres://user:secret@host/db` → `postgres://user:***@host/db`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}
+
+/** Now as the store keeps times (ISO-8601, UTC). */
+export function nowIso(): string {
+  return new Date().toISOString();
+}
