@@ -12,6 +12,7 @@ import type { Location } from '../location.js';
 import { displayPath } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
+import { copyStdStreams, STD_STREAM } from '../std-streams.js';
 import { copyTreeCommand } from '../tree-copy.js';
 
 /** Objects from this size copied to a local file are downloaded resumably. */
@@ -59,7 +60,7 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
     )
     .argument(
       '<paths...>',
-      'local paths or s3:// URLs; the last is the destination (a trailing / means "into this folder")',
+      'local paths or s3:// URLs; the last is the destination (a trailing / means "into this folder"); - is standard input (as the source) or standard output (as the destination)',
     )
     .option('-r, --recursive', 'copy folders with everything below them')
     .option('-v, --verbose', 'print each file copied')
@@ -81,6 +82,8 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
     .action(async (paths: string[], opts: CpOptions) => {
       const c = ctx();
       const [sources, destination] = splitDestination(paths);
+      if (destination === STD_STREAM || sources.includes(STD_STREAM))
+        return copyStdStreams(c, sources, destination, opts);
       const dst = c.locations.open(destination);
       if (sources.length > 1 && !(dst.asFolder || (await isDir(dst)))) {
         throw new StorageError(
