@@ -7,6 +7,7 @@ import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkdir } from './commands/mkdir.js';
 import { registerMv } from './commands/mv.js';
+import { registerPresign } from './commands/presign.js';
 import { registerRm } from './commands/rm.js';
 import { registerRmdir } from './commands/rmdir.js';
 import { registerStat } from './commands/stat.js';
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     registerWhoami,
     registerUploads,
     registerLifecycle,
+    registerPresign,
   ]) {
     register(program, ctx);
   }

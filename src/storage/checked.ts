@@ -133,6 +133,14 @@ export function checkedStorage(inner: Storage): Storage {
     const openWrite = inner.openWrite.bind(inner);
     outer.openWrite = async (path, options) => openWrite(nonRoot(path, 'write'), options);
   }
+  if (inner.presign) {
+    const presign = inner.presign.bind(inner);
+    outer.presign = async (path, options) => presign(nonRoot(path, 'presign'), options);
+  }
+  if (inner.publicUrl) {
+    const publicUrl = inner.publicUrl.bind(inner);
+    outer.publicUrl = async (path) => publicUrl(nonRoot(path, 'publicUrl'));
+  }
   if (inner.close) outer.close = inner.close.bind(inner);
   Object.defineProperty(outer, WRAPPED, { value: inner });
   return outer;

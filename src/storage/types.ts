@@ -234,8 +234,34 @@ export interface Storage {
   removeTree?(path: StoragePath, options?: OpOptions): Promise<void>;
   /** Open a file for writing at offsets, many calls, then close or abort (handles.ts). */
   openWrite?(path: StoragePath, options?: OpenWriteOptions): Promise<WriteHandle>;
+  /**
+   * A URL anyone holding it may use without credentials, until it expires, to download (GET) or
+   * upload (PUT) the file at `path` (S3: a SigV4 presigned URL, at most 7 days). A wrapper forwards
+   * it only after the check it makes for `read` (GET) or `write` (PUT).
+   */
+  presign?(path: StoragePath, options: PresignOptions): Promise<PresignedUrl>;
+  /** The file's address without any signature (S3: the object URL; it works if the object is public). */
+  publicUrl?(path: StoragePath): Promise<string>;
   /** Release connections, timers and files. */
   close?(): Promise<void>;
+}
+
+export interface PresignOptions {
+  method?: 'GET' | 'PUT';
+  /** Seconds the URL is valid (S3: 1 … 604800). */
+  expiresIn: number;
+  /** PUT: the Content-Type the uploader must send (signed into the URL). */
+  contentType?: string;
+}
+
+export interface PresignedUrl {
+  url: string;
+  method: 'GET' | 'PUT';
+  expiresAt: Date;
+  /** Headers whoever uses the URL must send as they are (SSE-C key headers, a PUT's Content-Type). */
+  headers: Record<string, string>;
+  /** Set when the URL stops working before `expiresAt`: it was signed with temporary credentials. */
+  credentialsExpireAt?: Date;
 }
 
 /**
@@ -299,6 +325,8 @@ export const capabilityNames = [
   'serverSideSource',
   'downloadTo',
   'abortUnfinishedWrites',
+  'presign',
+  'publicUrl',
 ] as const;
 export type Capability = (typeof capabilityNames)[number];
 

@@ -28,6 +28,8 @@ import type {
   HashAlgorithm,
   ListOptions,
   OpOptions,
+  PresignedUrl,
+  PresignOptions,
   ReadOptions,
   ServerSideSource,
   SpaceInfo,
@@ -47,6 +49,7 @@ import {
   withFolderTimes,
 } from './folders.js';
 import { formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
+import { presignFile, publicFileUrl } from './links.js';
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
 import { openS3Read } from './read-handle.js';
 import { renameFolder } from './rename-folder.js';
@@ -210,6 +213,15 @@ export class S3Storage implements Storage {
       if (stored && /^[0-9a-f]{64}$/.test(stored)) return stored;
     }
     return hashOf(await this.read(path, { signal: options.signal }), algorithm);
+  }
+
+  /** A SigV4 presigned GET or PUT URL of a file (links.ts). */
+  presign(path: StoragePath, options: PresignOptions): Promise<PresignedUrl> {
+    return presignFile(this, path, options);
+  }
+
+  publicUrl(path: StoragePath): Promise<string> {
+    return publicFileUrl(this, path);
   }
 
   /** S3 has no free space or quota to ask for (RGW quotas are an admin API): nothing known. */
