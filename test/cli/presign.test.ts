@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/s3/client.js';
 import { cliEnv, ferry, requireBuiltCli } from '../support/cli.js';
@@ -6,8 +8,11 @@ import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
 
 /**
  * Issue 10 item 7: `ferry presign` (SigV4 query-string URLs, GET and PUT, at most 7 days, with
- * a message saying why) and `ferry url`. The URLs are used with plain HTTP (fetch), no credentials.
+ * a message saying why) and `ferry url`. The URLs are used with curl and fetch, no credentials.
  */
+const curl = async (args: string[]) =>
+  (await promisify(execFile)('curl', args, { encoding: 'buffer', maxBuffer: 1 << 26 })).stdout;
+
 describe('ferry presign and ferry url', () => {
   const conn = testConnection();
   const base = `s3://${conn.bucket}/${conn.prefix}`;
@@ -31,13 +36,12 @@ describe('ferry presign and ferry url', () => {
     const signed = JSON.parse(get.stdout) as { url: string; method: string; expiresAt: string };
     expect(signed.method).toBe('GET');
     expect(Date.parse(signed.expiresAt) - Date.now()).toBeGreaterThan(3500_000);
-    const got = await fetch(signed.url);
-    expect(got.status).toBe(200);
-    expect(Buffer.from(await got.arrayBuffer()).equals(body)).toBe(true);
-    // Signed for one second: refused once that has passed.
+    // curl, as a user would: the bytes, then a 403 once a one-second URL has expired.
+    const got = await curl(['-sS', '--fail', signed.url]);
+    expect(got.equals(body)).toBe(true);
     const short = (await ferry(['presign', '--expires', '1', `${base}/p.bin`], env())).stdout.trim();
     await new Promise((r) => setTimeout(r, 2500));
-    expect((await fetch(short)).status).toBe(403);
+    expect((await curl(['-s', '-o', '/dev/null', '-w', '%{http_code}', short])).toString()).toBe('403');
   });
 
   it('refuses more than 7 days (saying why), a missing file, a folder, and local paths', async () => {
