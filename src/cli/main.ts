@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { StorageError } from '../storage/errors.js';
+import { registerBucket } from './commands/bucket.js';
 import { registerCat } from './commands/cat.js';
 import { registerCp } from './commands/cp.js';
 import { registerDoctor, registerWhoami } from './commands/doctor.js';
@@ -66,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     registerUploads,
     registerLifecycle,
     registerPresign,
+    registerBucket,
   ]) {
     register(program, ctx);
   }

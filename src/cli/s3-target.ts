@@ -40,6 +40,50 @@ export function openS3Target(ctx: CliContext, url: string): S3Target {
   };
 }
 
+/**
+ * The account behind an S3 URL, and the bucket it names if any (`s3://`, `s3://name`,
+ * `s3+http://KEY:SECRET@host/name`): for bucket-level commands (list, create, remove buckets).
+ * The bucket name is returned as written, unchecked (`mb` explains what is wrong with it). The
+ * connection schema needs a bucket, so a placeholder stands in; every call made with this client
+ * names its own bucket.
+ */
+export function openS3Account(
+  ctx: CliContext,
+  url: string,
+): { client: S3Client; conn: S3Connection; bucket?: string } {
+  const { account, bucket } = splitAccountUrl(url);
+  const conn = connectionFromUrl(`${account}${NO_BUCKET}`, { ...ctx.locations.s3Settings(), prefix: '' });
+  return { client: createS3Client(conn), conn, bucket };
+}
+
+/**
+ * `s3+http://K:S@host/name/key` → account `s3+http://K:S@host/`, bucket `name`; `s3://name` →
+ * `s3://`, `name`; `s3://` → no bucket. As parseS3Url: keys in the URL, or an s3+http(s) scheme,
+ * make the first segment the host.
+ */
+export function splitAccountUrl(url: string): { account: string; bucket?: string } {
+  const m = /^(s3(\+https?)?:\/\/)(.*)$/is.exec(url);
+  if (!m) throw new StorageError('InvalidArgument', `needs an s3:// URL, got: ${redactText(url)}`);
+  let account = m[1]!;
+  let rest = m[3]!;
+  // Keys first: the secret may hold a raw `/` (parseS3Url accepts it), never an `@`.
+  const at = rest.indexOf('@');
+  const keys = at >= 0 && /^[^/:]+:/.test(rest.slice(0, at));
+  if (keys) {
+    account += rest.slice(0, at + 1);
+    rest = rest.slice(at + 1);
+  }
+  if (keys || m[2]) {
+    const slash = rest.indexOf('/');
+    account += `${slash < 0 ? rest : rest.slice(0, slash)}/`;
+    rest = slash < 0 ? '' : rest.slice(slash + 1);
+  }
+  return { account, bucket: rest.split('/')[0] || undefined };
+}
+
+/** The bucket name standing in where the account, not a bucket, is meant. */
+const NO_BUCKET = 'ferry-account-level';
+
 /** `7d`, `12h`, `30m`, `45s`, `2w` (or plain seconds) → milliseconds. */
 export function parseDuration(s: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$/i.exec(s);

@@ -71,17 +71,6 @@ export async function presignObjectUrl(
 }
 
 /**
- * `90`, `90s`, `15m`, `1h`, `24h`, `7d` → seconds. InvalidArgument naming the value otherwise.
- */
-export function parseDuration(text: string): number {
-  const m = /^(\d+)\s*([smhd]?)$/i.exec(text.trim());
-  if (!m)
-    throw new StorageError('InvalidArgument', `not a duration: "${text}" (use e.g. 900, 15m, 1h, 24h, 7d)`);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[m[2]!.toLowerCase() as '' | 's' | 'm' | 'h' | 'd'];
-  return Number.parseInt(m[1]!, 10) * unit;
-}
-
-/**
  * The object's URL without a signature, as the SDK addresses it (endpoint, path-style or
  * virtual-host, region, acceleration): a presigned URL with its query string removed.
  */

@@ -1,14 +1,17 @@
 import type { Command } from 'commander';
+import { isS3Url } from '../../s3/url.js';
 import { baseName } from '../../storage/paths.js';
 import type { Entry } from '../../storage/types.js';
 import type { CliContext } from '../context.js';
 import { entryJson, longLine } from '../output.js';
+import { splitAccountUrl } from '../s3-target.js';
+import { listBucketsCommand } from './bucket.js';
 
 export function registerLs(program: Command, ctx: () => CliContext): void {
   program
     .command('ls')
     .description('list a folder (or show one file); streams huge folders page by page')
-    .argument('[location]', 'local path or s3://bucket/prefix', '.')
+    .argument('[location]', 'local path or s3://bucket/prefix; s3:// alone lists the buckets', '.')
     .option('-l, --long', 'size, modification time (UTC) and name')
     .option('-h, --human', 'sizes in KiB/MiB/GiB (with -l)')
     .option('-R, --recursive', 'everything below, with paths relative to the location')
@@ -16,6 +19,8 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
     .action(
       async (arg: string, opts: { long?: boolean; human?: boolean; recursive?: boolean; json?: boolean }) => {
         const c = ctx();
+        // `s3://` (or `s3+http://host/`, keys and all) names no bucket: list the buckets.
+        if (isS3Url(arg) && !splitAccountUrl(arg).bucket) return listBucketsCommand(c, arg, opts);
         const loc = c.locations.open(arg);
         const print = (e: Entry, name: string) => {
           if (opts.json) c.out(JSON.stringify(entryJson(e)));

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { parseDuration } from '../../s3/presign.js';
 import { StorageError } from '../../storage/errors.js';
 import type { CliContext } from '../context.js';
 import type { Location } from '../location.js';
+import { parseDuration } from '../s3-target.js';
 
 /** `ferry presign LOC` and `ferry url LOC`: links to one file on S3 (src/s3/presign.ts). */
 export function registerPresign(program: Command, ctx: () => CliContext): void {
@@ -32,7 +32,7 @@ export function registerPresign(program: Command, ctx: () => CliContext): void {
         const loc = s3File(c, arg, 'presign');
         const signed = await loc.storage.presign!(loc.path, {
           method,
-          expiresIn: parseDuration(opts.expires),
+          expiresIn: Math.round(parseDuration(opts.expires) / 1000),
           contentType: opts.contentType,
         });
         if (opts.json) {
