@@ -6,6 +6,7 @@ import { registerCp } from './commands/cp.js';
 import { registerDoctor, registerWhoami } from './commands/doctor.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLs } from './commands/ls.js';
+import { registerMeta } from './commands/meta.js';
 import { registerMkdir } from './commands/mkdir.js';
 import { registerMv } from './commands/mv.js';
 import { registerPresign } from './commands/presign.js';
@@ -68,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     registerLifecycle,
     registerPresign,
     registerBucket,
+    registerMeta,
   ]) {
     register(program, ctx);
   }

@@ -141,6 +141,20 @@ export function checkedStorage(inner: Storage): Storage {
     const publicUrl = inner.publicUrl.bind(inner);
     outer.publicUrl = async (path) => publicUrl(nonRoot(path, 'publicUrl'));
   }
+  if (inner.attributes) {
+    const attributes = inner.attributes.bind(inner);
+    outer.attributes = async (path, options?: OpOptions) => {
+      aborted(options);
+      return attributes(nonRoot(path, 'read the attributes of'), options);
+    };
+  }
+  if (inner.updateAttributes) {
+    const updateAttributes = inner.updateAttributes.bind(inner);
+    outer.updateAttributes = async (path, changes, options?: OpOptions) => {
+      aborted(options);
+      return updateAttributes(nonRoot(path, 'change the attributes of'), changes, options);
+    };
+  }
   if (inner.close) outer.close = inner.close.bind(inner);
   Object.defineProperty(outer, WRAPPED, { value: inner });
   return outer;

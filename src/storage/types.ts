@@ -242,8 +242,47 @@ export interface Storage {
   presign?(path: StoragePath, options: PresignOptions): Promise<PresignedUrl>;
   /** The file's address without any signature (S3: the object URL; it works if the object is public). */
   publicUrl?(path: StoragePath): Promise<string>;
+  /** What S3 keeps beside a file's bytes: headers, storage class, encryption, metadata, restore state. */
+  attributes?(path: StoragePath, options?: OpOptions): Promise<FileAttributes>;
+  /**
+   * Change a file's headers, user metadata or storage class in place, keeping everything else
+   * (S3: one server-side copy onto itself, keeping class and encryption unless changed). Resolves
+   * the new attributes.
+   */
+  updateAttributes?(
+    path: StoragePath,
+    changes: AttributeChanges,
+    options?: OpOptions,
+  ): Promise<FileAttributes>;
   /** Release connections, timers and files. */
   close?(): Promise<void>;
+}
+
+/** A file's attributes beyond its entry (S3: what a HEAD tells). */
+export interface FileAttributes {
+  contentType?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  contentEncoding?: string;
+  contentLanguage?: string;
+  expires?: string;
+  storageClass: string;
+  /** `AES256`, `aws:kms (key id)`, `SSE-C`, or undefined when the store says none. */
+  encryption?: string;
+  /** User metadata (names in lower case), Ferry's own (`mtime`, `ferry-sha256`) included. */
+  metadata: Record<string, string>;
+  /** Archived objects (Glacier, Deep Archive): a restore under way, or a restored copy's expiry. */
+  restore?: { ongoing: boolean; expires?: Date };
+}
+
+/** What `updateAttributes` changes; absent fields are kept, `null` removes a header or a name. */
+export interface AttributeChanges {
+  /** Set (a string) or remove (null) user metadata names. */
+  metadata?: Record<string, string | null>;
+  contentType?: string;
+  cacheControl?: string | null;
+  contentDisposition?: string | null;
+  storageClass?: string;
 }
 
 export interface PresignOptions {
@@ -327,6 +366,8 @@ export const capabilityNames = [
   'abortUnfinishedWrites',
   'presign',
   'publicUrl',
+  'attributes',
+  'updateAttributes',
 ] as const;
 export type Capability = (typeof capabilityNames)[number];
 

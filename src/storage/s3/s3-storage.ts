@@ -23,8 +23,10 @@ import { baseName } from '../paths.js';
 import type { OpenReadOptions, ReadHandle } from '../read-handle.js';
 import type {
   AbortUnfinishedOptions,
+  AttributeChanges,
   DownloadToOptions,
   Entry,
+  FileAttributes,
   HashAlgorithm,
   ListOptions,
   OpOptions,
@@ -51,6 +53,7 @@ import {
 import { formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
 import { presignFile, publicFileUrl } from './links.js';
 import { type ListPage, listChildren, listTree, pages } from './listing.js';
+import { attributesOf, updateAttributes } from './object-edit.js';
 import { openS3Read } from './read-handle.js';
 import { renameFolder } from './rename-folder.js';
 import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
@@ -224,6 +227,15 @@ export class S3Storage implements Storage {
     return publicFileUrl(this, path);
   }
 
+  async attributes(path: StoragePath): Promise<FileAttributes> {
+    return attributesOf(await this.headFile(path));
+  }
+
+  /** In place, by one exact server-side copy (object-edit.ts). */
+  updateAttributes(path: StoragePath, changes: AttributeChanges): Promise<FileAttributes> {
+    return updateAttributes(this, path, changes);
+  }
+
   /** S3 has no free space or quota to ask for (RGW quotas are an admin API): nothing known. */
   async about(): Promise<SpaceInfo> {
     return {};
@@ -343,7 +355,7 @@ export class S3Storage implements Storage {
         this.client,
         { bucket: source.bucket, key: source.keys.file(from), size: head.ContentLength ?? 0, head },
         { bucket: this.bucket, key },
-        { ...this.copyOptions(), exact: known !== undefined },
+        { ...this.copySettings(), exact: known !== undefined },
       ),
     );
     return headEntry(to, head, 'file');
@@ -362,7 +374,7 @@ export class S3Storage implements Storage {
       return;
     }
     await checkAncestors(this, to);
-    await renameFolder(this, from, to, this.copyOptions());
+    await renameFolder(this, from, to, this.copySettings());
   }
 
   async setModTime(path: StoragePath, mtime: Date): Promise<void> {
@@ -379,7 +391,7 @@ export class S3Storage implements Storage {
         { bucket: this.bucket, key, size: head.ContentLength ?? 0, head },
         { bucket: this.bucket, key },
         {
-          ...this.copyOptions(),
+          ...this.copySettings(),
           exact: true,
           metadata: { ...head.Metadata, [MTIME_META]: formatMtime(mtime) },
         },
@@ -484,7 +496,8 @@ export class S3Storage implements Storage {
     );
   }
 
-  private copyOptions() {
+  /** Multipart-copy settings of this connection (copy.ts CopyOptions). */
+  copySettings() {
     return {
       multipartThreshold: this.conn.multipartCopyThreshold,
       partSize: this.conn.multipartCopyPartSize,
