@@ -14,6 +14,7 @@ import { registerRm } from './commands/rm.js';
 import { registerRmdir } from './commands/rmdir.js';
 import { registerStat } from './commands/stat.js';
 import { registerUploads } from './commands/uploads.js';
+import { registerVersions } from './commands/versions.js';
 import { addS3Flags, type CliContext, s3OptionsFrom } from './context.js';
 import { exitCodeFor } from './exit-codes.js';
 import { Locations } from './location.js';
@@ -70,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     registerPresign,
     registerBucket,
     registerMeta,
+    registerVersions,
   ]) {
     register(program, ctx);
   }

@@ -20,7 +20,7 @@ import {
 import { StorageError } from '../storage/errors.js';
 import { forEachConcurrent } from '../util/concurrency.js';
 import { discoverBucketRegion } from './bucket-check.js';
-import { translateS3Error } from './errors.js';
+import { translateS3Error, withS3Errors } from './errors.js';
 import { listIncompleteUploads } from './uploads.js';
 
 /**
@@ -59,7 +59,7 @@ export async function listBuckets(
   const out: BucketSummary[] = [];
   let token: string | undefined;
   do {
-    const page = await call('ListBuckets', undefined, () =>
+    const page = await withS3Errors({ operation: 'ListBuckets', bucket: '' }, () =>
       client.send(new ListBucketsCommand({ ContinuationToken: token, MaxBuckets: token ? 1000 : undefined })),
     );
     for (const b of page.Buckets ?? []) {
@@ -130,7 +130,7 @@ export async function removeBucket(
   if (options.recursive) {
     for await (const u of listIncompleteUploads(client, name)) {
       options.signal?.throwIfAborted();
-      await call('AbortMultipartUpload', name, () =>
+      await withS3Errors({ operation: 'AbortMultipartUpload', bucket: name }, () =>
         client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: u.key, UploadId: u.uploadId })),
       );
       uploads++;
@@ -139,7 +139,7 @@ export async function removeBucket(
     let versionMarker: string | undefined;
     do {
       options.signal?.throwIfAborted();
-      const page = await call('ListObjectVersions', name, () =>
+      const page = await withS3Errors({ operation: 'ListObjectVersions', bucket: name }, () =>
         client.send(
           new ListObjectVersionsCommand({
             Bucket: name,
@@ -152,7 +152,7 @@ export async function removeBucket(
         .filter((v) => v.Key)
         .map((v) => ({ Key: v.Key!, VersionId: v.VersionId }));
       if (batch.length) {
-        const res = await call('DeleteObjects', name, () =>
+        const res = await withS3Errors({ operation: 'DeleteObjects', bucket: name }, () =>
           client.send(new DeleteObjectsCommand({ Bucket: name, Delete: { Objects: batch, Quiet: true } })),
         );
         const failed = res.Errors ?? [];
@@ -276,12 +276,4 @@ export async function bucketInfo(client: S3Client, name: string): Promise<Bucket
     logging,
     website,
   };
-}
-
-async function call<T>(operation: string, bucket: string | undefined, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw translateS3Error(err, { operation, bucket: bucket ?? '' });
-  }
 }

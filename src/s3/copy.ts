@@ -15,6 +15,8 @@ import { PinnedPartCopier } from './part-copy.js';
 export interface CopySource {
   bucket: string;
   key: string;
+  /** Copy this version of the key (a revert) instead of the current one. */
+  versionId?: string;
   size: number;
   /** From a listing; used when there is no `head`. */
   storageClass?: string;
@@ -65,9 +67,10 @@ function exactBase(p: ObjectParams | undefined): Record<string, unknown> {
   );
 }
 
-/** `bucket/key` as the x-amz-copy-source header wants it: URL-encoded, `/` kept. */
-export function copySourceOf(bucket: string, key: string): string {
-  return `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+/** `bucket/key[?versionId=V]` as the x-amz-copy-source header wants it: URL-encoded, `/` kept. */
+export function copySourceOf(bucket: string, key: string, versionId?: string): string {
+  const source = `${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+  return versionId ? `${source}?versionId=${encodeURIComponent(versionId)}` : source;
 }
 
 /**
@@ -106,7 +109,7 @@ export async function copyObject(
     SSEKMSKeyId: h.ServerSideEncryption?.startsWith('aws:kms') ? h.SSEKMSKeyId : undefined,
     BucketKeyEnabled: h.ServerSideEncryption?.startsWith('aws:kms') ? h.BucketKeyEnabled : undefined,
   } as const;
-  const CopySource = copySourceOf(from.bucket, from.key);
+  const CopySource = copySourceOf(from.bucket, from.key, from.versionId);
   const p = options.objectParams;
   // What the source says wins (a rename keeps storage class and SSE); the connection fills gaps.
   // Under SSE-C the destination is encrypted with the connection's key, never SSE-S3/KMS too.
@@ -151,6 +154,7 @@ export async function copyObject(
   const pinned = new PinnedPartCopier(client, {
     bucket: from.bucket,
     key: from.key,
+    versionId: from.versionId,
     etag: h.ETag,
     head: { ...p?.payer, ...(sourceKey && { SSECustomerAlgorithm: 'AES256', SSECustomerKey: sourceKey }) },
   });

@@ -164,6 +164,15 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
  * one not-found test of the S3 code (HEAD answers a bare 404 named `NotFound`, GET `NoSuchKey`,
  * multipart calls `NoSuchUpload`).
  */
+/** Run one S3 call, its failure translated (translateS3Error) for `ctx`. */
+export async function withS3Errors<T>(ctx: S3CallContext, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw translateS3Error(err, ctx);
+  }
+}
+
 export function isNotFound(err: unknown): boolean {
   if (err instanceof StorageError) return err.code === 'NotFound';
   const e = (err ?? {}) as SdkError;

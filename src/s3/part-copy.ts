@@ -13,6 +13,8 @@ const refusesIfMatch = new WeakSet<S3Client>();
 export interface PinnedSource {
   bucket: string;
   key: string;
+  /** A given version of the key (a version never changes; its ETag is still checked). */
+  versionId?: string;
   /** The ETag the copy is pinned to (from the caller's HEAD); none: parts are not pinned. */
   etag?: string;
   /** What a HEAD of the source needs (its SSE-C key, requester pays). */
@@ -75,9 +77,9 @@ export class PinnedPartCopier {
   }
 
   private async check(): Promise<void> {
-    const { bucket, key, etag } = this.source;
+    const { bucket, key, etag, versionId } = this.source;
     const head = await this.client.send(
-      new HeadObjectCommand({ Bucket: bucket, Key: key, ...this.source.head }),
+      new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, ...this.source.head }),
     );
     if (head.ETag !== etag) {
       throw new StorageError(

@@ -12,6 +12,7 @@ import {
 import { StorageError } from '../../storage/errors.js';
 import type { CliContext } from '../context.js';
 import { openS3Account } from '../s3-target.js';
+import { registerVersioning } from './versions.js';
 
 /** `ferry mb`, `ferry rb`, `ferry bucket info` (and the bucket listing behind `ferry ls s3://`). */
 export function registerBucket(program: Command, ctx: () => CliContext): void {
@@ -59,6 +60,7 @@ export function registerBucket(program: Command, ctx: () => CliContext): void {
       }
     });
   const bucket = program.command('bucket').description('bucket settings');
+  registerVersioning(bucket, ctx);
   bucket
     .command('info')
     .description(

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import * as nodePath from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { checksumMismatch, SHA256_META, sha256Of } from '../../s3/checksum.js';
 import { isS3Url } from '../../s3/url.js';
@@ -14,6 +15,7 @@ import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
 import { copyStdStreams, STD_STREAM } from '../std-streams.js';
 import { copyTreeCommand } from '../tree-copy.js';
+import { openVersion } from './versions.js';
 
 /** Objects from this size copied to a local file are downloaded resumably. */
 const RESUMABLE_DOWNLOAD_FROM = 16 * 1024 * 1024;
@@ -42,7 +44,30 @@ export async function isDir(loc: Location): Promise<boolean> {
   }
 }
 
+/**
+ * `cp --version-id V s3://b/key DST`: the bytes of that version, written (atomically) where a
+ * plain cp would put the file; `-` as DST is standard output.
+ */
+async function copyVersion(
+  c: CliContext,
+  sources: string[],
+  destination: string,
+  versionId: string,
+): Promise<void> {
+  if (sources.length !== 1 || !isS3Url(sources[0]!))
+    throw new StorageError('InvalidArgument', '--version-id copies one S3 file');
+  const body = await openVersion(c, sources[0]!, versionId);
+  if (destination === STD_STREAM) {
+    await pipeline(body, process.stdout, { end: false });
+    return;
+  }
+  const src = c.locations.open(sources[0]!);
+  const dst = c.locations.open(destination);
+  await dst.storage.write(await targetPath(src, dst), body, { signal: c.signal });
+}
+
 interface CpOptions {
+  versionId?: string;
   recursive?: boolean;
   verbose?: boolean;
   concurrency?: number;
@@ -75,6 +100,7 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
     )
     .option('--json', 'progress as JSON lines on stdout (events: progress, resumed, verified, done)')
     .option('--no-progress', 'no progress bar (it is shown only on a terminal anyway)')
+    .option('--version-id <id>', 'S3 source: copy this version of the file (see `ferry versions ls`)')
     .addHelpText(
       'after',
       '\nA large local file copied to S3 is resumable: if ferry is killed, the same command run again\ncontinues the upload from the parts already in S3 (each checked against the local bytes).',
@@ -82,6 +108,7 @@ export function registerCp(program: Command, ctx: () => CliContext): void {
     .action(async (paths: string[], opts: CpOptions) => {
       const c = ctx();
       const [sources, destination] = splitDestination(paths);
+      if (opts.versionId) return copyVersion(c, sources, destination, opts.versionId);
       if (destination === STD_STREAM || sources.includes(STD_STREAM))
         return copyStdStreams(c, sources, destination, opts);
       const dst = c.locations.open(destination);

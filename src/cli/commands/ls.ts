@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { isS3Url } from '../../s3/url.js';
+import { StorageError } from '../../storage/errors.js';
 import { baseName } from '../../storage/paths.js';
 import type { Entry } from '../../storage/types.js';
 import type { CliContext } from '../context.js';
 import { entryJson, longLine } from '../output.js';
 import { splitAccountUrl } from '../s3-target.js';
 import { listBucketsCommand } from './bucket.js';
+import { listVersionCounts } from './versions.js';
 
 export function registerLs(program: Command, ctx: () => CliContext): void {
   program
@@ -16,11 +18,22 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
     .option('-h, --human', 'sizes in KiB/MiB/GiB (with -l)')
     .option('-R, --recursive', 'everything below, with paths relative to the location')
     .option('--json', 'one JSON object per line')
+    .option(
+      '--versions',
+      'S3: each file of the folder with its number of versions (and whether it is deleted)',
+    )
     .action(
-      async (arg: string, opts: { long?: boolean; human?: boolean; recursive?: boolean; json?: boolean }) => {
+      async (
+        arg: string,
+        opts: { long?: boolean; human?: boolean; recursive?: boolean; json?: boolean; versions?: boolean },
+      ) => {
         const c = ctx();
         // `s3://` (or `s3+http://host/`, keys and all) names no bucket: list the buckets.
         if (isS3Url(arg) && !splitAccountUrl(arg).bucket) return listBucketsCommand(c, arg, opts);
+        if (opts.versions) {
+          if (!isS3Url(arg)) throw new StorageError('InvalidArgument', '--versions needs an s3:// folder');
+          return listVersionCounts(c, arg, opts.json);
+        }
         const loc = c.locations.open(arg);
         const print = (e: Entry, name: string) => {
           if (opts.json) c.out(JSON.stringify(entryJson(e)));
