@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { StorageError } from '../storage/errors.js';
+import { registerAcl } from './commands/acl.js';
 import { registerBucket } from './commands/bucket.js';
 import { registerCat } from './commands/cat.js';
 import { registerCp } from './commands/cp.js';
@@ -72,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     registerBucket,
     registerMeta,
     registerVersions,
+    registerAcl,
   ]) {
     register(program, ctx);
   }
