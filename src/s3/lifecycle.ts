@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
+  DeleteBucketLifecycleCommand,
   GetBucketLifecycleConfigurationCommand,
   type LifecycleRule,
   PutBucketLifecycleConfigurationCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { StorageError } from '../storage/errors.js';
+import { translateS3Error } from './errors.js';
 
 /** The ID Ferry gives the rule it adds (so it can find and adjust its own rule later). */
 export const FERRY_ABORT_RULE_ID = 'ferry-abort-incomplete-multipart-uploads';
@@ -134,18 +136,62 @@ export async function ensureAbortIncompleteRule(
   };
   const next = ours ? rules.map((r) => (r === ours ? rule : r)) : [...rules, rule];
   if (options.dryRun) return { status: 'missing', days, rules };
-  const command = new PutBucketLifecycleConfigurationCommand({
-    Bucket: bucket,
-    LifecycleConfiguration: { Rules: next },
-  });
-  addContentMd5(command);
+  await putLifecycleRules(client, bucket, next);
+  return { status: ours ? 'updated' : 'added', days, rules: next };
+}
+
+/**
+ * Replace the bucket's whole lifecycle configuration with `rules` (S3 has no per-rule call);
+ * with no rules left, the configuration is deleted (S3 refuses an empty one).
+ */
+export async function putLifecycleRules(
+  client: S3Client,
+  bucket: string,
+  rules: LifecycleRule[],
+): Promise<void> {
+  const command = rules.length
+    ? new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: { Rules: rules } })
+    : new DeleteBucketLifecycleCommand({ Bucket: bucket });
+  if (command instanceof PutBucketLifecycleConfigurationCommand) addContentMd5(command);
   try {
-    await client.send(command);
+    await client.send(command as PutBucketLifecycleConfigurationCommand);
   } catch (err) {
     if (unsupported(err)) throw lifecycleUnsupported(bucket, err);
-    throw err;
+    throw translateS3Error(err, {
+      operation: rules.length ? 'PutBucketLifecycleConfiguration' : 'DeleteBucketLifecycle',
+      bucket,
+    });
   }
-  return { status: ours ? 'updated' : 'added', days, rules: next };
+}
+
+/** One line saying what a rule does: `id [disabled] prefix=… tag k=v: → STANDARD_IA after 30 d; expire after 365 d`. */
+export function describeRule(r: LifecycleRule): string {
+  const f = r.Filter;
+  const legacyPrefix = (r as { Prefix?: string }).Prefix;
+  const scope = [
+    (f?.Prefix ?? f?.And?.Prefix ?? legacyPrefix)
+      ? `prefix=${f?.Prefix ?? f?.And?.Prefix ?? legacyPrefix}`
+      : '',
+    ...(f?.Tag ? [f.Tag] : (f?.And?.Tags ?? [])).map((t) => `tag ${t.Key}=${t.Value}`),
+  ].filter(Boolean);
+  const actions = [
+    ...(r.Transitions ?? []).map(
+      (t) => `→ ${t.StorageClass} after ${t.Days ?? t.Date?.toISOString().slice(0, 10)} d`,
+    ),
+    ...(r.NoncurrentVersionTransitions ?? []).map(
+      (t) => `old versions → ${t.StorageClass} after ${t.NoncurrentDays} d`,
+    ),
+    r.Expiration?.Days ? `expire after ${r.Expiration.Days} d` : '',
+    r.Expiration?.Date ? `expire on ${r.Expiration.Date.toISOString().slice(0, 10)}` : '',
+    r.Expiration?.ExpiredObjectDeleteMarker ? 'remove expired delete markers' : '',
+    r.NoncurrentVersionExpiration?.NoncurrentDays
+      ? `old versions expire after ${r.NoncurrentVersionExpiration.NoncurrentDays} d`
+      : '',
+    r.AbortIncompleteMultipartUpload?.DaysAfterInitiation
+      ? `abort unfinished uploads after ${r.AbortIncompleteMultipartUpload.DaysAfterInitiation} d`
+      : '',
+  ].filter(Boolean);
+  return `${r.ID ?? '(no id)'}${r.Status === 'Enabled' ? '' : ' [disabled]'} ${scope.length ? scope.join(' ') : 'whole bucket'}: ${actions.join('; ') || 'no action'}`;
 }
 
 /**
