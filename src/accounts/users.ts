@@ -62,7 +62,7 @@ export class StoreUserService implements UserService {
   async get(username: string): Promise<UserView> {
     const row = await this.#row(username);
     if (!row) throw new StorageError('NotFound', `no user named ${username}`);
-    return this.#view(row);
+    return this.#viewOf(row);
   }
 
   async list(page?: Page): Promise<UserView[]> {
@@ -74,7 +74,22 @@ export class StoreUserService implements UserService {
       .offset(offset)
       .limit(limit)
       .execute();
-    return Promise.all(rows.map((r) => this.#view(r)));
+    if (rows.length === 0) return [];
+    // One query for the page's memberships, not one per user.
+    const memberships = await this.db
+      .selectFrom('user_groups')
+      .select(['username', 'group_name'])
+      .where(
+        'username',
+        'in',
+        rows.map((r) => r.username),
+      )
+      .orderBy('username')
+      .orderBy('position')
+      .execute();
+    const groups = new Map<string, string[]>();
+    for (const m of memberships) groups.set(m.username, [...(groups.get(m.username) ?? []), m.group_name]);
+    return rows.map((r) => this.#view(r, groups.get(r.username) ?? []));
   }
 
   async update(username: string, patch: UserPatch, actor: Actor): Promise<UserView> {
@@ -132,7 +147,7 @@ export class StoreUserService implements UserService {
   async verifyPassword(username: string, password: string): Promise<UserView | undefined> {
     const row = await this.#row(username);
     const ok = await verifyPassword(password, row?.password_hash);
-    return ok && row ? this.#view(row) : undefined;
+    return ok && row ? this.#viewOf(row) : undefined;
   }
 
   async verifyPublicKey(
@@ -144,7 +159,7 @@ export class StoreUserService implements UserService {
     // rsa-sha2-512 both sign with an ssh-rsa key).
     const row = await this.#row(username);
     if (!row) return undefined;
-    const view = await this.#view(row);
+    const view = await this.#viewOf(row);
     let found = false;
     for (const line of view.sshKeys) {
       const blob = Buffer.from(line.split(' ')[1] ?? '', 'base64');
@@ -161,9 +176,12 @@ export class StoreUserService implements UserService {
     return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
   }
 
-  async #view(row: UsersTable): Promise<UserView> {
+  async #viewOf(row: UsersTable): Promise<UserView> {
+    return this.#view(row, await groupsOf(this.db, row.username));
+  }
+
+  #view(row: UsersTable, groups: string[]): UserView {
     const settings = parseStored(userSettingsSchema, row.settings, `user ${row.username}`);
-    const groups = await groupsOf(this.db, row.username);
     return {
       ...settings,
       username: row.username,

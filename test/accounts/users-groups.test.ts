@@ -285,6 +285,26 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
     await accounts.groups.remove('zgroup', manager);
   });
 
+  it('lists in pages, each user with their groups in order', async () => {
+    await accounts.groups.create({ name: 'pa' }, admin);
+    await accounts.groups.create({ name: 'pb' }, admin);
+    for (const u of ['p1', 'p2', 'p3'])
+      await accounts.users.create(
+        { username: `page-${u}`, groups: u === 'p2' ? ['pb', 'pa'] : ['pa'] },
+        admin,
+      );
+    const all = (await accounts.users.list({ limit: 1000 })).filter((u) => u.username.startsWith('page-'));
+    expect(all.map((u) => [u.username, u.groups])).toEqual([
+      ['page-p1', ['pa']],
+      ['page-p2', ['pb', 'pa']],
+      ['page-p3', ['pa']],
+    ]);
+    const names = (await accounts.users.list({ limit: 1000 })).map((u) => u.username);
+    const at = names.indexOf('page-p2');
+    expect((await accounts.users.list({ offset: at, limit: 1 })).map((u) => u.username)).toEqual(['page-p2']);
+    expect(await accounts.users.list({ offset: 100000 })).toEqual([]);
+  });
+
   it('records every admin change with its actor and field names, never a secret', async () => {
     await accounts.users.create({ username: 'audit-me', password: 'audit secret 123' }, manager);
     await accounts.users.update('audit-me', { password: 'another secret 456' }, admin);
