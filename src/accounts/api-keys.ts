@@ -14,7 +14,7 @@ import {
 } from './model.js';
 import type { Actor, ApiKeyService, Page } from './types.js';
 import type { StoreUserService } from './users.js';
-import { pageOf, parseInput, requireRole } from './validation.js';
+import { pageOf, parseInput, requireRole, storedTime } from './validation.js';
 
 /** `ferry_<id>_<secret>`: id 16 hex characters (looked up), secret 32 random bytes base64url. */
 const KEY_FORMAT = /^ferry_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
@@ -65,7 +65,7 @@ export class StoreApiKeyService implements ApiKeyService {
         key_hash: sha256(secretPart),
         admin_username: 'admin' in k.owner ? k.owner.admin : null,
         username: 'user' in k.owner ? k.owner.user : null,
-        expires_at: k.expiresAt ?? null,
+        expires_at: k.expiresAt === undefined ? null : storedTime(k.expiresAt),
         created_at: nowIso(),
         last_used_at: null,
       })

@@ -14,7 +14,15 @@ import {
 } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { Actor, EffectiveUser, Page, UserPatch, UserService } from './types.js';
-import { applyPatch, isUniqueViolation, pageOf, parseInput, parsePatch, requireRole } from './validation.js';
+import {
+  applyPatch,
+  isUniqueViolation,
+  pageOf,
+  parseInput,
+  parsePatch,
+  requireRole,
+  storedTime,
+} from './validation.js';
 
 const settingKeys = Object.keys(userSettingsSchema.shape);
 
@@ -42,7 +50,7 @@ export class StoreUserService implements UserService {
             username: u.username,
             password_hash: passwordHash,
             enabled: u.enabled ? 1 : 0,
-            expires_at: u.expiresAt ?? null,
+            expires_at: u.expiresAt === undefined ? null : storedTime(u.expiresAt),
             settings: JSON.stringify(settings),
             created_at: now,
             updated_at: now,
@@ -111,7 +119,7 @@ export class StoreUserService implements UserService {
     if (p.cleared.includes('password')) changes.password_hash = null;
     if (typeof p.set.enabled === 'boolean') changes.enabled = p.set.enabled ? 1 : 0;
     if (p.cleared.includes('enabled')) changes.enabled = 1; // back to the default
-    if (typeof p.set.expiresAt === 'string') changes.expires_at = p.set.expiresAt;
+    if (typeof p.set.expiresAt === 'string') changes.expires_at = storedTime(p.set.expiresAt);
     if (p.cleared.includes('expiresAt')) changes.expires_at = null;
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set(changes).where('username', '=', username).execute();

@@ -59,7 +59,13 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
     expect(cleared.quota).toBeUndefined();
 
     // null clears: the password (no password login), the expiry; a defaulted field returns to its default.
-    await accounts.users.update('alice', { expiresAt: '2030-01-01T00:00:00Z', groups: [] }, admin);
+    // Times are kept as toISOString gives them, so they compare as text.
+    const expiring = await accounts.users.update(
+      'alice',
+      { expiresAt: '2030-01-01T00:00:00Z', groups: [] },
+      admin,
+    );
+    expect(expiring.expiresAt).toBe('2030-01-01T00:00:00.000Z');
     const bare = await accounts.users.update(
       'alice',
       { password: null, expiresAt: null, sshKeys: null, enabled: null },
