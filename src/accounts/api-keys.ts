@@ -114,9 +114,18 @@ export class StoreApiKeyService implements ApiKeyService {
     const equal = stored.length === presented.length && timingSafeEqual(stored, presented);
     if (!row || !equal) return undefined;
     if (row.expires_at !== null && row.expires_at <= nowIso()) return undefined;
-    const now = nowIso();
-    await this.db.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', row.id).execute();
-    const key = view({ ...row, last_used_at: now });
+    // last_used_at is written at most once a minute per key: a script's every request would
+    // otherwise be a write (and, on SQLite, take the one writer lock).
+    let lastUsed = row.last_used_at;
+    if (lastUsed === null || Date.parse(lastUsed) < Date.now() - 60_000) {
+      lastUsed = nowIso();
+      await this.db
+        .updateTable('api_keys')
+        .set({ last_used_at: lastUsed })
+        .where('id', '=', row.id)
+        .execute();
+    }
+    const key = view({ ...row, last_used_at: lastUsed });
     try {
       if (row.admin_username !== null) return { key, admin: await this.admins.get(row.admin_username) };
       if (row.username !== null) return { key, user: await this.users.get(row.username) };
