@@ -106,6 +106,16 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
         )
       ).message,
     ).toBe('home.connection: no connection named nope');
+    expect(
+      (
+        await failure(
+          accounts.users.create(
+            { username: 'bob', home: { type: 's3', connection: 'main', prefix: 'a/../b' } },
+            admin,
+          ),
+        )
+      ).message,
+    ).toContain('home.prefix:');
     expect((await failure(accounts.users.update('nobody', { enabled: true }, admin))).code).toBe('NotFound');
     await accounts.users.create({ username: 'bob' }, admin);
     const dup = await failure(accounts.users.create({ username: 'bob' }, admin));
