@@ -1,11 +1,13 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { EffectiveUser } from '../accounts/types.js';
+import { listIncompleteUploads } from '../s3/uploads.js';
 import { StorageError } from '../storage/errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../storage/handles.js';
 import { listPage } from '../storage/list-page.js';
 import { copyFile, move, moveByCopy } from '../storage/operations.js';
 import type { ReadHandle } from '../storage/read-handle.js';
+import type { S3Storage } from '../storage/s3/s3-storage.js';
 import type { Entry, HashAlgorithm, SpaceInfo, Storage, WriteBody } from '../storage/types.js';
 import { publicError, sessionError } from './errors.js';
 import type { EventBus } from './events.js';
@@ -109,16 +111,18 @@ export class UserSession implements Session {
     let count = 0;
     try {
       requirePermission(this.user, this.d.tree, 'list', r, true);
-      const storage = await this.storage(r);
+      const pooled = await this.pooled(r);
+      const storage = pooled.storage;
       const virtual = this.d.tree.virtualChildren(r.vpath);
-      if (virtual.length === 0) {
+      if (virtual.length === 0 && !pooled.s3?.showPartialUploads) {
         for await (const e of storage.list(r.path, options)) {
           count++;
           yield this.virtualEntry(r, e);
         }
       } else {
-        // Mount points show as folders (hiding whatever the home has under those names); the
-        // folder is listed whole so that pages stay in one order with the mount points in it.
+        // Mount points show as folders (hiding whatever the home has under those names), and
+        // unfinished uploads as `name.partial-upload`: the folder is listed whole so that pages
+        // stay in one order with them in it.
         const all: Entry[] = virtual.map((name) =>
           this.folderEntry(r.vpath === '/' ? `/${name}` : `${r.vpath}/${name}`),
         );
@@ -127,7 +131,11 @@ export class UserSession implements Session {
             if (!virtual.includes(e.name)) all.push(this.virtualEntry(r, e));
           }
         } catch (err) {
-          if (!StorageError.is(err, 'NotFound')) throw err;
+          if (!StorageError.is(err, 'NotFound') || (virtual.length === 0 && r.vpath !== r.root.path))
+            throw err;
+        }
+        if (pooled.s3?.showPartialUploads) {
+          for (const e of await partialUploads(pooled.s3.raw, r.path)) all.push(this.virtualEntry(r, e));
         }
         for (const e of listPage(all, { startAfter: options.startAfter, limit: options.limit })) {
           count++;
@@ -538,6 +546,32 @@ export class UserSession implements Session {
       at: new Date(),
     });
   }
+}
+
+/** Suffix of the listing entries that stand for unfinished multipart uploads. */
+export const PARTIAL_UPLOAD_SUFFIX = '.partial-upload';
+
+/**
+ * The unfinished multipart uploads directly in the folder `path` of an S3 storage, as entries
+ * `name.partial-upload` (size 0, mtime: when the upload began). They are only shown: there is
+ * no object behind them to read, and the multipart uploads are left alone.
+ */
+async function partialUploads(raw: S3Storage, path: string): Promise<Entry[]> {
+  const prefix = raw.keys.dir(path);
+  const out: Entry[] = [];
+  for await (const u of listIncompleteUploads(raw.client, raw.bucket, prefix)) {
+    const rest = u.key.slice(prefix.length);
+    if (rest === '' || rest.includes('/')) continue;
+    const name = `${raw.keys.path(u.key).split('/').pop()}${PARTIAL_UPLOAD_SUFFIX}`;
+    out.push({
+      path: path === '' ? name : `${path}/${name}`,
+      name,
+      type: 'file',
+      size: 0,
+      mtime: u.initiated,
+    });
+  }
+  return out;
 }
 
 async function statOrUndefined(storage: Storage, path: string): Promise<Entry | undefined> {
