@@ -219,9 +219,9 @@ function build(url: string | undefined, settings: Record<string, unknown>): S3Co
 }
 
 /**
- * The parsed settings the caller actually gave: the partial S3 schema still fills its defaults
- * (`prefix: ''`, `listVersion: 2` …), which would override the URL's prefix on create and reset
- * stored values on update.
+ * The parsed settings the caller actually gave. model.ts's settings schema adds no defaults, but
+ * a caller may pass an already parsed object: a filled-in `prefix: ''` would override the URL's
+ * prefix on create and reset the stored one on update.
  */
 function given(parsed: Record<string, unknown> | undefined, raw: unknown): Record<string, unknown> {
   const keys = raw && typeof raw === 'object' ? Object.keys(raw) : [];

@@ -102,7 +102,7 @@ describe.each(backends)('connections and secrets at rest (%s)', (backend) => {
       sseCustomerKey: sseKey,
     });
     expect(conn.secretAccessKey).toBe(s3.secretAccessKey);
-    await accounts.connections.update('main', { settings: { sseCustomerKey: null } } as never, admin);
+    await accounts.connections.update('main', { settings: { sseCustomerKey: null } }, admin);
     conn = await accounts.connections.resolve('main');
     expect(conn.sseCustomerKey).toBeUndefined();
     expect((await accounts.connections.get('main')).secretsSet).toEqual(['secretAccessKey']);
