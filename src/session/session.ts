@@ -239,7 +239,10 @@ export class UserSession implements Session {
       this.admitWrite(pooled.writeCost);
       let inner: WriteHandle;
       try {
-        inner = await storage.openWrite(r.path, options);
+        // The idle timer is the session handle's own, and it listens to the signal too (the
+        // backend's handle also gets it), so the session knows when either ends the transfer.
+        const { idleTimeoutMs: _idle, ...rest } = options;
+        inner = await storage.openWrite(r.path, rest);
       } catch (err) {
         this.memory -= pooled.writeCost;
         throw err;
@@ -248,6 +251,8 @@ export class UserSession implements Session {
         bucket: this.d.buckets.upload,
         quota,
         replaced: existing?.type === 'file' ? existing.size : undefined,
+        signal: options.signal,
+        idleTimeoutMs: options.idleTimeoutMs,
         onEnd: ({ err, bytes }) => {
           this.memory -= this.writes.get(handle) ?? 0;
           this.writes.delete(handle);
