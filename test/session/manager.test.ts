@@ -212,6 +212,42 @@ describe('session manager: logins, limits, audit and shutdown (real accounts on 
     await Promise.all([b.close(), c.close()]);
   });
 
+  it("the home's bucket is checked at login unless the connection says noCheckBucket", async () => {
+    const base = {
+      bucket: `ferry-missing-${randomBytes(4).toString('hex')}`,
+      endpoint: conn.endpoint,
+      region: conn.region,
+      accessKeyId: conn.accessKeyId,
+      secretAccessKey: conn.secretAccessKey,
+    };
+    await accounts.connections.create({ name: 'nobucket', settings: base }, system);
+    await accounts.connections.create(
+      { name: 'nocheck', settings: { ...base, noCheckBucket: true } },
+      system,
+    );
+    for (const [username, connection] of [
+      ['nb1', 'nobucket'],
+      ['nb2', 'nocheck'],
+    ] as const) {
+      await accounts.users.create(
+        { username, password: 'correct horse', home: { type: 's3', connection, prefix: username } },
+        system,
+      );
+    }
+    const err = await failure(login('nb1'));
+    expect(err.code).toBe('Transient');
+    expect(err.message).toMatch(/home folder is not reachable/);
+    expect(err.message).not.toContain(base.bucket);
+    await eventually(async () => {
+      const [last] = await accounts.audit.list({ actor: 'nb1', kind: 'login-failed' });
+      expect((last?.detail as { reason?: string })?.reason).toMatch(/home unavailable: no such bucket/);
+    });
+    // No check: the login succeeds (a write would then fail, as the store says).
+    const s = await login('nb2');
+    expect(manager.active()).toContain(s);
+    await s.close();
+  });
+
   it('a bandwidth limit measurably slows uploads and downloads (below 2× the limit)', async () => {
     const s = await login('slow');
     const size = 3 * MiB;
