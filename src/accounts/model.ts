@@ -47,8 +47,10 @@ export const virtualPathSchema = z
 
 /**
  * What a user may do at a path. `*` grants every one. `upload` creates new files, `overwrite`
- * replaces existing ones (an upload-only drop box has `upload` without `download`, `overwrite` or
- * `delete`; append-only is `upload` alone); `set-times` allows changing modification times.
+ * replaces, appends to or resumes existing ones (SFTPGo's rule, docs/sessions.md): a drop box
+ * that only takes new files is `upload` alone (no `download`, `overwrite` or `delete`), one that
+ * may also resume an interrupted upload adds `overwrite`; `set-times` allows changing
+ * modification times.
  */
 export const permissionNames = [
   'list',
