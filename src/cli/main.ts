@@ -11,6 +11,7 @@ import { registerMeta } from './commands/meta.js';
 import { registerMkdir } from './commands/mkdir.js';
 import { registerMv } from './commands/mv.js';
 import { registerPresign } from './commands/presign.js';
+import { registerRestore } from './commands/restore.js';
 import { registerRm } from './commands/rm.js';
 import { registerRmdir } from './commands/rmdir.js';
 import { registerStat } from './commands/stat.js';
@@ -74,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
     registerMeta,
     registerVersions,
     registerAcl,
+    registerRestore,
   ]) {
     register(program, ctx);
   }

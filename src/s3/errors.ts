@@ -1,8 +1,13 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StorageError, type StorageErrorCode } from '../storage/errors.js';
 
+/** How long each Glacier restore tier takes, per AWS's documentation, for messages. */
+export const restoreTimes =
+  'Expedited 1–5 minutes (GLACIER only), Standard 3–5 hours (12 h for DEEP_ARCHIVE), Bulk 5–12 hours (48 h for DEEP_ARCHIVE)';
+
 /** The IAM action a user needs for each S3 API call (for "access denied" messages and doctor). */
 export const iamActionFor: Record<string, string> = {
+  RestoreObject: 's3:RestoreObject',
   HeadObject: 's3:GetObject',
   GetObject: 's3:GetObject',
   PutObject: 's3:PutObject',
@@ -111,7 +116,10 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
     case 'InvalidObjectName':
       return make('InvalidArgument', `name not accepted by the S3 store: ${where} (${name})`);
     case 'InvalidObjectState':
-      return make('PermissionDenied', `${where} is archived (Glacier): restore it before reading`);
+      return make(
+        'PermissionDenied',
+        `${where} is archived (Glacier / Deep Archive) and not restored: run \`ferry restore ${where} --days N\` first and read it once the restore is done (${restoreTimes}); \`ferry stat\` shows the restore state`,
+      );
     case 'NotImplemented':
       return make('NotSupported', `the S3 store does not implement ${ctx.operation} (on ${where})`, false);
     case 'SlowDown':

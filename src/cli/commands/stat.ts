@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { archiveClasses } from '../../s3/restore.js';
 import type { CliContext } from '../context.js';
 import { entryJson, humanBytes } from '../output.js';
 
@@ -23,6 +24,13 @@ export function registerStat(program: Command, ctx: () => CliContext): void {
       if (e.contentType) c.out(`content-type:  ${e.contentType}`);
       if (e.etag) c.out(`etag:          ${e.etag}`);
       if (e.storageClass && e.type === 'file') c.out(`storage-class: ${e.storageClass}`);
+      if (e.type === 'file' && archiveClasses.has(e.storageClass ?? '') && loc.storage.attributes) {
+        // Archived: say whether it can be read (one more HEAD, only for such files).
+        const { restore } = await loc.storage.attributes(loc.path);
+        c.out(
+          `restore:       ${!restore ? 'not restored (ferry restore)' : restore.ongoing ? 'in progress' : `restored until ${restore.expires?.toISOString() ?? '?'}`}`,
+        );
+      }
       for (const [k, v] of Object.entries(e.metadata ?? {})) c.out(`meta ${k}: ${v}`);
     });
 }
