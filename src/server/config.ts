@@ -46,7 +46,13 @@ export const serverConfigSchema = z.strictObject({
    * Key that encrypts stored secrets (connection keys). Default: `<data>/secret.key`, generated on
    * first start. Losing it makes the stored connection secrets unreadable.
    */
-  secretKey: z.string().min(32, 'at least 32 characters').optional(),
+  secretKey: z
+    .string()
+    .regex(
+      /^\s*([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)\s*$/,
+      'must be 32 bytes, as 64 hex or 44 base64 characters',
+    )
+    .optional(),
   /** SIGTERM/SIGINT: seconds open transfers get to finish before they are aborted cleanly. */
   shutdownGraceSeconds: count().default(30),
   logLevel: z.enum(logLevels).default('info'),
@@ -59,17 +65,15 @@ export const serverConfigSchema = z.strictObject({
       banSeconds: count(1).default(900),
     })
     .default({ maxFailures: 5, windowSeconds: 300, banSeconds: 900 }),
-  /** Limits of the session layer on this node. */
+  /** Limits of each session (session layer): open handles and the memory their buffers may take. */
   sessions: z
     .strictObject({
+      maxWriteHandles: count(1).default(16),
+      maxReadHandles: count(1).default(64),
       /** Bytes of write buffers one session may hold (reorder windows, parts in flight). */
-      memoryBudgetBytes: count(1).default(64 * 1024 * 1024),
-      /** Sessions idle this long are closed (0: never). */
-      idleTimeoutSeconds: count().default(900),
-      /** Sessions on this node, all users together (0: unlimited). */
-      maxSessions: count().default(0),
+      handleMemoryBytes: count(1).default(512 * 1024 * 1024),
     })
-    .default({ memoryBudgetBytes: 64 * 1024 * 1024, idleTimeoutSeconds: 900, maxSessions: 0 }),
+    .default({ maxWriteHandles: 16, maxReadHandles: 64, handleMemoryBytes: 512 * 1024 * 1024 }),
 });
 export type ServerSettings = z.infer<typeof serverConfigSchema>;
 

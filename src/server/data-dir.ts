@@ -44,7 +44,7 @@ export function prepareDataDir(config: ServerConfig, say: (line: string) => void
     }
     return { path, created, secretKey: key, secretKeySource: 'file' };
   }
-  const key = randomBytes(32).toString('base64url');
+  const key = randomBytes(32).toString('base64');
   // wx: two processes starting on a fresh folder cannot both write a key (the loser reads it).
   try {
     writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
