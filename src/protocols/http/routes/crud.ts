@@ -39,6 +39,7 @@ export function crudRoutes(app: ZodApp, spec: CrudSpec): void {
   const tags = [`${noun}s`];
   const params = z.object({ [key]: z.string().min(1) });
   const one = `${path}/:${key}`;
+  const a = /^[aeiou]/i.test(noun) ? 'an' : 'a';
 
   app.get(
     path,
@@ -63,7 +64,7 @@ export function crudRoutes(app: ZodApp, spec: CrudSpec): void {
     {
       schema: {
         tags,
-        summary: `Create a ${noun}`,
+        summary: `Create ${a} ${noun}`,
         body: spec.input,
         response: { 201: spec.created?.schema ?? spec.view, ...errorResponses },
       },
@@ -86,7 +87,7 @@ export function crudRoutes(app: ZodApp, spec: CrudSpec): void {
       {
         schema: {
           tags,
-          summary: `Change a ${noun} (only the fields sent)`,
+          summary: `Change ${a} ${noun} (only the fields sent)`,
           params,
           body: spec.patch,
           response: { 200: spec.view, ...errorResponses },
@@ -103,7 +104,7 @@ export function crudRoutes(app: ZodApp, spec: CrudSpec): void {
   app.delete(
     one,
     {
-      schema: { tags, summary: `Remove a ${noun}`, params, response: { 204: z.null(), ...errorResponses } },
+      schema: { tags, summary: `Remove ${a} ${noun}`, params, response: { 204: z.null(), ...errorResponses } },
     },
     async (request, reply) => {
       await service.remove((request.params as Record<string, string>)[key] as string, actorOf(request));
