@@ -25,7 +25,7 @@ export default defineConfig({
           ...common,
           name: 'rgw',
           include: ['test/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts'],
+          globalSetup: ['test/support/global-setup.ts', 'test/support/postgres-setup.ts'],
         },
       },
       {

@@ -13,6 +13,8 @@ need_pkgs=()
 command -v radosgw >/dev/null || need_pkgs+=(ceph-mon ceph-osd radosgw ceph-common)
 command -v rclone >/dev/null || need_pkgs+=(rclone)
 [ -z "${FERRY_TEST_S3_ENDPOINT:-}" ] || need_pkgs=()
+# PostgreSQL for the store's multi-node tests (test/support/postgres-setup.ts starts a throw-away cluster).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 # Swift runs from Debian's python3 (/usr/bin/python3), with memcached for tempauth.
 for p in swift-proxy swift-object swift-container swift-account python3-swift memcached; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need_pkgs+=("$p")

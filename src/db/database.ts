@@ -15,6 +15,16 @@ export interface Store {
   readonly dialect: Dialect;
   /** The URL or file it was opened from, with any password removed (for messages and logs). */
   readonly display: string;
+  /**
+   * PostgreSQL only: LISTEN on `channel` over a dedicated connection (kept apart from the pool).
+   * `onNotify` gets each payload; after a lost connection is re-established `onReconnect` is
+   * called, since notifications sent meanwhile are gone. Returns the function that stops it.
+   */
+  listen?(
+    channel: string,
+    onNotify: (payload: string) => void,
+    onReconnect: () => void,
+  ): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -77,7 +87,59 @@ async function openPostgres(url: string): Promise<Store> {
       await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(conn);
     }
   });
-  return { db, dialect: 'postgres', display, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'postgres',
+    display,
+    listen: (channel, onNotify, onReconnect) => listenPostgres(url, channel, onNotify, onReconnect),
+    close: () => db.destroy(),
+  };
+}
+
+/** A dedicated LISTEN client that reconnects (every second) until stopped. */
+async function listenPostgres(
+  url: string,
+  channel: string,
+  onNotify: (payload: string) => void,
+  onReconnect: () => void,
+): Promise<() => Promise<void>> {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url });
+    c.on('notification', (n) => {
+      if (n.channel === channel && n.payload !== undefined) onNotify(n.payload);
+    });
+    c.on('error', () => {
+      // The connection broke (server restart, network): drop it and try again.
+      if (client === c) client = undefined;
+      void c.end().catch(() => {});
+      schedule();
+    });
+    await c.connect();
+    await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    if (stopped) {
+      await c.end();
+      return;
+    }
+    client = c;
+  };
+  const schedule = () => {
+    if (stopped || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      connect().then(onReconnect, schedule);
+    }, 1000);
+    retry.unref();
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    if (retry) clearTimeout(retry);
+    await client?.end().catch(() => {});
+    client = undefined;
+  };
 }
 
 /** An arbitrary constant naming Ferry's migration lock among the cluster's advisory locks. */

@@ -111,5 +111,7 @@ export interface SessionEvent {
   durationMs: number;
   /** `ok`, or the StorageError code. */
   result: string;
+  /** login-failed: why (unknown user, bad password, disabled, expired, address, banned): audit only, never told to the client. */
+  reason?: string;
   at: Date;
 }

@@ -1,0 +1,216 @@
+import type { Readable } from 'node:stream';
+import type { WriteAttributes, WriteHandle } from '../storage/handles.js';
+import { type ReadHandle, streamFromHandle } from '../storage/read-handle.js';
+import type { Entry, WriteBody } from '../storage/types.js';
+import { publicError, sessionError } from './errors.js';
+import type { QuotaLedger, QuotaLimits } from './quota-ledger.js';
+import type { TokenBucket } from './throttle.js';
+
+/** How a write is charged to the quota ledger (home writes only). */
+export interface QuotaCharge {
+  ledger: QuotaLedger;
+  username: string;
+  limits: QuotaLimits;
+  /** Bytes the user may still add, as the ledger said at open (Infinity without a byte limit). */
+  headroom: number;
+}
+
+export interface WriteHandleHooks {
+  bucket?: TokenBucket;
+  quota?: QuotaCharge;
+  /** Size of the file the write replaces; undefined for a new file. */
+  replaced?: number;
+  /** Called once, when the handle closed (entry) or was aborted / failed (err). */
+  onEnd(outcome: { err?: unknown; bytes: number; entry?: Entry }): void;
+}
+
+/**
+ * A write handle as a session hands it out: the backend's handle (handles.ts) plus throttling,
+ * the quota and one event. Bytes pass the user's upload bucket before the backend sees them.
+ * Quota: the file's growth (highest byte written − replaced size) is checked against the
+ * headroom as bytes arrive, so a huge upload stops early; at close the growth is reserved in the
+ * ledger with one conditional UPDATE *before* the backend's close, and given back if that close
+ * fails. A refused reservation aborts the backend's handle: nothing becomes visible and no
+ * multipart upload is left. Calls run in call order, as the backend's do.
+ */
+export class SessionWriteHandle implements WriteHandle {
+  private queue: Promise<unknown> = Promise.resolve();
+  private end = 0;
+  private bytes = 0;
+  private state: 'open' | 'done' = 'open';
+
+  constructor(
+    private readonly inner: WriteHandle,
+    readonly path: string,
+    private readonly hooks: WriteHandleHooks,
+  ) {}
+
+  get startOffset(): number {
+    return this.inner.startOffset;
+  }
+
+  get open(): boolean {
+    return this.state === 'open';
+  }
+
+  write(offset: number, bytes: Uint8Array): Promise<void> {
+    return this.run(async () => {
+      if (this.state !== 'open') return this.inner.write(offset, bytes); // the backend's "closed" error
+      await this.hooks.bucket?.take(bytes.length);
+      const end = Math.max(this.end, offset + bytes.length);
+      const q = this.hooks.quota;
+      if (q && end - (this.hooks.replaced ?? 0) > q.headroom) {
+        const err = sessionError(
+          'QuotaExceeded',
+          `quota exceeded: /${this.path} would grow past what is left`,
+          {
+            path: this.path,
+          },
+        );
+        await this.fail(err);
+        throw err;
+      }
+      this.end = end;
+      this.bytes += bytes.length;
+      try {
+        await this.inner.write(offset, bytes);
+      } catch (err) {
+        await this.fail(err);
+        throw err;
+      }
+    });
+  }
+
+  setAttributes(attrs: WriteAttributes): Promise<void> {
+    return this.run(() => this.inner.setAttributes(attrs));
+  }
+
+  close(): Promise<Entry> {
+    return this.run(async () => {
+      if (this.state !== 'open') return this.inner.close();
+      const size = Math.max(this.end, this.inner.startOffset);
+      const delta = {
+        bytes: size - (this.hooks.replaced ?? 0),
+        files: this.hooks.replaced === undefined ? 1 : 0,
+      };
+      const q = this.hooks.quota;
+      if (q) {
+        try {
+          await q.ledger.reserve(q.username, delta, q.limits);
+        } catch (err) {
+          await this.fail(err);
+          throw err;
+        }
+      }
+      let entry: Entry;
+      try {
+        entry = await this.inner.close();
+      } catch (err) {
+        if (q)
+          await q.ledger.adjust(q.username, { bytes: -delta.bytes, files: -delta.files }).catch(() => {});
+        this.finish({ err, bytes: this.bytes });
+        throw err;
+      }
+      // The backend knows the final size (a sparse write, a resume): settle the difference.
+      if (q && entry.size !== size) await q.ledger.adjust(q.username, { bytes: entry.size - size, files: 0 });
+      this.finish({ bytes: this.bytes, entry });
+      return entry;
+    });
+  }
+
+  /** Give up: the backend's handle is aborted (nothing left behind). Idempotent, never throws. */
+  async abort(): Promise<void> {
+    await this.fail(sessionError('InvalidArgument', `write aborted: /${this.path}`, { path: this.path }));
+  }
+
+  private async fail(err: unknown): Promise<void> {
+    await this.inner.abort();
+    this.finish({ err, bytes: this.bytes });
+  }
+
+  private finish(outcome: { err?: unknown; bytes: number; entry?: Entry }): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    this.hooks.onEnd(outcome);
+  }
+
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn).catch((err: unknown) => {
+      throw publicError(err, `/${this.path}`);
+    });
+    this.queue = next.catch(() => {});
+    return next;
+  }
+}
+
+/**
+ * A read handle as a session hands it out: reads pass the user's download bucket, bytes are
+ * counted, and closing it ends the download's event. `entry` carries the virtual path.
+ */
+export class SessionReadHandle implements ReadHandle {
+  private bytes = 0;
+  private closed = false;
+
+  constructor(
+    private readonly inner: ReadHandle,
+    readonly entry: Entry,
+    private readonly hooks: { bucket?: TokenBucket; onEnd(outcome: { err?: unknown; bytes: number }): void },
+  ) {}
+
+  get open(): boolean {
+    return !this.closed;
+  }
+
+  async read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Buffer> {
+    let buf: Buffer;
+    try {
+      buf = await this.inner.read(offset, length, options);
+    } catch (err) {
+      throw publicError(err, `/${this.entry.path}`);
+    }
+    await this.hooks.bucket?.take(buf.length, options?.signal);
+    this.bytes += buf.length;
+    return buf;
+  }
+
+  stream(offset?: number, length?: number, options?: { signal?: AbortSignal }): Readable {
+    return streamFromHandle(this, offset, length, options);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.inner.close();
+    this.hooks.onEnd({ bytes: this.bytes });
+  }
+}
+
+/** Feed a whole body into a write handle, in order; the handle is aborted when anything fails. */
+export async function pump(handle: WriteHandle, body: WriteBody, signal?: AbortSignal): Promise<Entry> {
+  let offset = handle.startOffset;
+  try {
+    for await (const chunk of chunksOf(body)) {
+      signal?.throwIfAborted();
+      await handle.write(offset, chunk);
+      offset += chunk.length;
+    }
+    signal?.throwIfAborted();
+    return await handle.close();
+  } catch (err) {
+    await handle.abort();
+    if (typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
+    throw err;
+  }
+}
+
+const SLICE = 1024 * 1024;
+
+async function* chunksOf(body: WriteBody): AsyncIterable<Uint8Array> {
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    for (let at = 0; at < bytes.length; at += SLICE) yield bytes.subarray(at, at + SLICE);
+    return;
+  }
+  for await (const chunk of body as AsyncIterable<Uint8Array | string>)
+    yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+}
