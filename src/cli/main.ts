@@ -1,16 +1,23 @@
 import { Command, CommanderError } from 'commander';
 import { StorageError } from '../storage/errors.js';
+import { registerAdmin } from './commands/admin.js';
+import { registerApiKey } from './commands/apikey.js';
 import { registerCat } from './commands/cat.js';
+import { registerConnection } from './commands/connection.js';
 import { registerCp } from './commands/cp.js';
 import { registerDoctor, registerWhoami } from './commands/doctor.js';
+import { registerGroup } from './commands/group.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLs } from './commands/ls.js';
 import { registerMkdir } from './commands/mkdir.js';
+import { registerMount } from './commands/mount.js';
 import { registerMv } from './commands/mv.js';
 import { registerRm } from './commands/rm.js';
 import { registerRmdir } from './commands/rmdir.js';
+import { registerServe } from './commands/serve.js';
 import { registerStat } from './commands/stat.js';
 import { registerUploads } from './commands/uploads.js';
+import { registerUser } from './commands/user.js';
 import { addS3Flags, type CliContext, s3OptionsFrom } from './context.js';
 import { exitCodeFor } from './exit-codes.js';
 import { Locations } from './location.js';
@@ -64,6 +71,13 @@ export async function main(argv: string[]): Promise<number> {
     registerWhoami,
     registerUploads,
     registerLifecycle,
+    registerServe,
+    registerUser,
+    registerGroup,
+    registerConnection,
+    registerMount,
+    registerApiKey,
+    registerAdmin,
   ]) {
     register(program, ctx);
   }
