@@ -3,7 +3,6 @@ import { stringify as toYaml } from 'yaml';
 import { StorageError } from '../../storage/errors.js';
 import type { CliContext } from '../context.js';
 import type { AdminApi } from './admin-api.js';
-import { openAdminApi } from './open-admin-api.js';
 
 /** The flags every admin command group takes: where the accounts are, and how to print. */
 export interface AdminOptions {
@@ -40,6 +39,8 @@ export async function withAdmin<T>(
   fn: (api: AdminApi, opts: AdminOptions) => Promise<T>,
 ): Promise<T> {
   const opts = command.optsWithGlobals() as AdminOptions;
+  // Loaded here: the store drivers are for admin commands only.
+  const { openAdminApi } = await import('./open-admin-api.js');
   const api = await openAdminApi(opts);
   try {
     return await fn(api, opts);

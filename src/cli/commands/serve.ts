@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { loadServerConfig, logLevels, type ServerFlags } from '../../server/config.js';
-import { startServer } from '../../server/serve.js';
 import type { CliContext } from '../context.js';
 
 /**
@@ -27,6 +26,8 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const config = loadServerConfig(opts);
       if (config.configFile) c.out(`configuration: ${config.configFile}`);
+      // Loaded here: the file commands should not pay for fastify, kysely and the drivers.
+      const { startServer } = await import('../../server/serve.js');
       const server = await startServer(config, { say: c.out });
       c.out(`data folder: ${config.data}; stop with Ctrl-C (SIGINT) or SIGTERM`);
       const signal = c.signal;
