@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadServerConfig } from '../../src/server/config.js';
+import { configReference, loadServerConfig } from '../../src/server/config.js';
 import { requireBuiltCli } from '../support/cli.js';
 import { ferryWithInput, serverEnv } from './serve-process.js';
 
@@ -87,5 +87,15 @@ describe('ferry serve configuration', () => {
       type: 's3',
       url: 's3://b/p',
     });
+  });
+
+  it('docs/server.md lists every setting with its variable and default', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../docs/server.md'), 'utf8');
+    for (const r of configReference()) {
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${r.key}\` |`));
+      expect(row, r.key).toBeDefined();
+      expect(row).toContain(`\`${r.env}\``);
+      if (r.default) expect(row).toContain(`\`${r.default}\``);
+    }
   });
 });
