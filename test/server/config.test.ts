@@ -99,3 +99,20 @@ describe('ferry serve configuration', () => {
     }
   });
 });
+
+describe('ferry serve listen errors', () => {
+  it('an address in use is named with the key to change', async () => {
+    const { createServer } = await import('node:net');
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const cwd = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
+      const r = await ferryWithInput(['serve', '--http', `127.0.0.1:${port}`], '', serverEnv(), cwd);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`http: 127.0.0.1:${port} is already in use (choose another with --http)`);
+    } finally {
+      busy.close();
+    }
+  });
+});

@@ -128,4 +128,37 @@ describe('SIGTERM during 10 concurrent uploads', () => {
     expect(ls.code).toBe(0);
     expect(ls.stdout.trim()).toBe('');
   });
+
+  it('a second signal exits at once, without waiting for the grace period', async () => {
+    const slow = new ServeProcess(['--http', '127.0.0.1:0', '--shutdown-grace-seconds', '600'], {
+      cwd: dir,
+      env: serverEnv(),
+    });
+    try {
+      const slowUrl = await slow.httpUrl();
+      const file = join(dir, 'slow.bin');
+      writeFileSync(file, randomBytes(8 * 1024 * 1024));
+      // An upload at 256 KiB/s holds the first shutdown in its 600 s grace period.
+      const upload = run('curl', [
+        '-sS',
+        '-u',
+        'dave:dave-password-1',
+        '--limit-rate',
+        '256K',
+        '-T',
+        file,
+        `${slowUrl}/api/v1/user/files/content?path=/slow.bin`,
+      ]).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1500));
+      slow.child.kill('SIGTERM');
+      await slow.waitFor(/stopping: transfers have 600 s to finish/);
+      slow.child.kill('SIGTERM');
+      const exit = await slow.exited;
+      expect(exit.code).toBe(143);
+      expect(slow.stderr).toContain('SIGTERM again: exiting without cleaning up');
+      await upload;
+    } finally {
+      await slow.close();
+    }
+  });
 });
