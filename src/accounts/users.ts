@@ -95,6 +95,7 @@ export class StoreUserService implements UserService {
     if (typeof p.set.password === 'string') changes.password_hash = await hashPassword(p.set.password);
     if (p.cleared.includes('password')) changes.password_hash = null;
     if (typeof p.set.enabled === 'boolean') changes.enabled = p.set.enabled ? 1 : 0;
+    if (p.cleared.includes('enabled')) changes.enabled = 1; // back to the default
     if (typeof p.set.expiresAt === 'string') changes.expires_at = p.set.expiresAt;
     if (p.cleared.includes('expiresAt')) changes.expires_at = null;
     await this.db.transaction().execute(async (trx) => {

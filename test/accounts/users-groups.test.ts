@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { connectionInputSchema, userPatchSchema } from '../../src/accounts/model.js';
 import type { Accounts } from '../../src/accounts/types.js';
 import type { Store } from '../../src/db/database.js';
 import { StorageError } from '../../src/storage/errors.js';
@@ -54,8 +55,21 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
     expect(updated).toMatchObject({ enabled: false, quota: { files: 5 }, sshKeys: [ed25519] });
     // A patch changes only what it names: the password and keys are kept.
     expect(await accounts.users.verifyPassword('alice', 'correct horse')).toBeDefined();
-    const cleared = await accounts.users.update('alice', { quota: null } as never, admin);
+    const cleared = await accounts.users.update('alice', { quota: null }, admin);
     expect(cleared.quota).toBeUndefined();
+
+    // null clears: the password (no password login), the expiry; a defaulted field returns to its default.
+    await accounts.users.update('alice', { expiresAt: '2030-01-01T00:00:00Z', groups: [] }, admin);
+    const bare = await accounts.users.update(
+      'alice',
+      { password: null, expiresAt: null, sshKeys: null, enabled: null },
+      admin,
+    );
+    expect(bare).toMatchObject({ hasPassword: false, sshKeys: [], enabled: true });
+    expect(bare.expiresAt).toBeUndefined();
+    // The schemas the API validates with add no defaults: a parsed patch is what was sent.
+    expect(userPatchSchema.parse({ password: 'long enough' })).toEqual({ password: 'long enough' });
+    expect(connectionInputSchema.parse({ name: 'c' }).settings).toEqual({});
 
     await accounts.users.remove('alice', admin);
     expect((await failure(accounts.users.get('alice'))).code).toBe('NotFound');
@@ -241,6 +255,14 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
       (await failure(accounts.mounts.update(m.id, { target: { type: 's3', connection: 'nope' } }, admin)))
         .message,
     ).toBe('target.connection: no connection named nope');
+    const limited = await accounts.mounts.update(m.id, { permissions: ['list'] }, manager);
+    expect(limited.permissions).toEqual(['list']);
+    const open = await accounts.mounts.update(m.id, { permissions: null, readOnly: null }, manager);
+    expect(open.permissions).toBeUndefined();
+    expect(open.readOnly).toBe(false);
+    expect((await failure(accounts.mounts.update(m.id, { target: null }, manager))).message).toContain(
+      'target:',
+    );
     await accounts.mounts.remove(m.id, manager);
     expect((await failure(accounts.mounts.get(m.id))).code).toBe('NotFound');
   });
