@@ -38,6 +38,11 @@ export class SessionWriteHandle implements WriteHandle {
   private end = 0;
   private bytes = 0;
   private state: 'open' | 'done' = 'open';
+  /** Why the handle was aborted from outside (the session closed): later calls say so. */
+  private why: string | undefined;
+  private readonly ended = new AbortController();
+  /** Aborted when the handle ends without closing (so a pump waiting on its body stops). */
+  readonly aborted: AbortSignal = this.ended.signal;
 
   constructor(
     private readonly inner: WriteHandle,
@@ -55,7 +60,7 @@ export class SessionWriteHandle implements WriteHandle {
 
   write(offset: number, bytes: Uint8Array): Promise<void> {
     return this.run(async () => {
-      if (this.state !== 'open') return this.inner.write(offset, bytes); // the backend's "closed" error
+      if (this.state !== 'open') throw this.gone();
       await this.hooks.bucket?.take(bytes.length);
       const end = Math.max(this.end, offset + bytes.length);
       const q = this.hooks.quota;
@@ -87,7 +92,7 @@ export class SessionWriteHandle implements WriteHandle {
 
   close(): Promise<Entry> {
     return this.run(async () => {
-      if (this.state !== 'open') return this.inner.close();
+      if (this.state !== 'open') throw this.gone();
       const size = Math.max(this.end, this.inner.startOffset);
       const delta = {
         bytes: size - (this.hooks.replaced ?? 0),
@@ -119,11 +124,19 @@ export class SessionWriteHandle implements WriteHandle {
   }
 
   /** Give up: the backend's handle is aborted (nothing left behind). Idempotent, never throws. */
-  async abort(): Promise<void> {
-    await this.fail(sessionError('InvalidArgument', `write aborted: /${this.path}`, { path: this.path }));
+  async abort(why = 'aborted'): Promise<void> {
+    if (this.state === 'open') this.why = why;
+    await this.fail(sessionError('InvalidArgument', `write ${why}: /${this.path}`, { path: this.path }));
+  }
+
+  private gone(): Error {
+    return sessionError('InvalidArgument', `write handle ${this.why ?? 'closed'}: /${this.path}`, {
+      path: this.path,
+    });
   }
 
   private async fail(err: unknown): Promise<void> {
+    if (this.state === 'open') this.ended.abort(this.why ? this.gone() : err);
     await this.inner.abort();
     this.finish({ err, bytes: this.bytes });
   }
@@ -185,20 +198,38 @@ export class SessionReadHandle implements ReadHandle {
   }
 }
 
-/** Feed a whole body into a write handle, in order; the handle is aborted when anything fails. */
-export async function pump(handle: WriteHandle, body: WriteBody, signal?: AbortSignal): Promise<Entry> {
+/**
+ * Feed a whole body into a write handle, in order, then close it. The handle is aborted when
+ * anything fails; when the handle is aborted from outside (the session closed) while the body is
+ * slow to give its next chunk, the pump stops at once rather than waiting for it.
+ */
+export async function pump(
+  handle: SessionWriteHandle,
+  body: WriteBody,
+  signal?: AbortSignal,
+): Promise<Entry> {
+  const stop = signal ? AbortSignal.any([handle.aborted, signal]) : handle.aborted;
+  const stopped = new Promise<never>((_, reject) => {
+    const fire = () => reject(stop.reason);
+    if (stop.aborted) fire();
+    else stop.addEventListener('abort', fire, { once: true });
+  });
+  stopped.catch(() => {});
+  const chunks = chunksOf(body)[Symbol.asyncIterator]();
   let offset = handle.startOffset;
   try {
-    for await (const chunk of chunksOf(body)) {
-      signal?.throwIfAborted();
-      await handle.write(offset, chunk);
-      offset += chunk.length;
+    for (;;) {
+      const next = await Promise.race([chunks.next(), stopped]);
+      if (next.done) break;
+      await handle.write(offset, next.value);
+      offset += next.value.length;
     }
-    signal?.throwIfAborted();
+    stop.throwIfAborted();
     return await handle.close();
   } catch (err) {
     await handle.abort();
     if (typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
+    void chunks.return?.()?.catch?.(() => {});
     throw err;
   }
 }

@@ -186,6 +186,10 @@ export class UserSession implements Session {
         },
       });
       this.reads.add(handle);
+      if (this.closing) {
+        await handle.close();
+        throw sessionError('Transient', `the session closed: ${r.vpath}`);
+      }
       return handle;
     } catch (err) {
       this.emit('download', started, err, { path: r.vpath });
@@ -198,7 +202,7 @@ export class UserSession implements Session {
     body: WriteBody,
     options: { size?: number; mtime?: Date; signal?: AbortSignal } = {},
   ): Promise<Entry> {
-    const handle = await this.openWrite(path, { mode: 'truncate', ...options });
+    const handle = (await this.openWrite(path, { mode: 'truncate', ...options })) as SessionWriteHandle;
     const r = this.d.tree.resolve(path);
     try {
       return this.virtualEntry(r, await pump(handle, body, options.signal));
@@ -243,6 +247,11 @@ export class UserSession implements Session {
         },
       });
       this.writes.set(handle, pooled.writeCost);
+      // close() may have run while the backend opened the handle: it did not see this one.
+      if (this.closing) {
+        await handle.abort('aborted: the session closed');
+        throw sessionError('Transient', `the session closed: ${r.vpath}`);
+      }
       return handle;
     } catch (err) {
       this.emit('upload', started, err, { path: r.vpath });
@@ -418,7 +427,7 @@ export class UserSession implements Session {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const started = performance.now();
-      await Promise.all([...this.writes.keys()].map((h) => h.abort()));
+      await Promise.all([...this.writes.keys()].map((h) => h.abort('aborted: the session closed')));
       await Promise.all([...this.reads].map((h) => h.close().catch(() => {})));
       this.d.onClose(this);
       this.emit('logout', started, undefined, {});
@@ -461,6 +470,7 @@ export class UserSession implements Session {
   }
 
   private checkAccepting(): void {
+    if (this.closing) throw sessionError('Transient', 'the session closed');
     if (!this.d.accepting()) throw sessionError('Transient', 'the server is shutting down');
   }
 
