@@ -24,7 +24,9 @@ export class RequestValidationError extends Error {
       if (issue.code === 'invalid_union') {
         const { discriminator } = issue as { discriminator?: string };
         if (discriminator) {
-          return { path: [...path, discriminator], message: 'not one of the allowed values' };
+          // zod puts the discriminator in the path already; older versions did not.
+          const at = path.at(-1) === discriminator ? path : [...path, discriminator];
+          return { path: at, message: 'not one of the allowed values' };
         }
         const inner = issue.errors[0]?.[0];
         if (inner) {
