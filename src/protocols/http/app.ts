@@ -1,12 +1,7 @@
 import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Accounts } from '../../accounts/types.js';
 import type { FerryMetrics } from '../../server/metrics.js';
@@ -19,6 +14,7 @@ import type { RouteContext } from './routes/common.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { userAuthRoutes } from './routes/user-auth.js';
+import { validatorCompiler } from './validation.js';
 
 export interface HttpAppOptions {
   accounts: Accounts;

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { StorageError, type StorageErrorCode } from '../../storage/errors.js';
+import { RequestValidationError } from './validation.js';
 
 /**
  * The one table from StorageError code to HTTP status, and the one shape of an error answer:
@@ -61,14 +61,9 @@ function fieldOf(err: unknown): string | undefined {
  * else → 500 with a generic message (the details go to the log only).
  */
 export function errorAnswer(err: unknown): { status: number; body: ErrorBody; internal: boolean } {
-  if (hasZodFastifySchemaValidationErrors(err)) {
-    const first = err.validation[0];
-    const where = (err as { validationContext?: string }).validationContext ?? 'body';
-    const context = where === 'querystring' ? 'query' : where;
-    const tail = first?.instancePath.split('/').filter(Boolean).join('.');
-    const field = tail ? `${context}.${tail}` : context;
-    const message = `${field}: ${first?.message ?? 'invalid'}`;
-    return { status: 400, body: { error: { code: 'InvalidArgument', message, field } }, internal: false };
+  if (err instanceof RequestValidationError) {
+    const error = { code: 'InvalidArgument', message: err.detail, field: err.field };
+    return { status: 400, body: { error }, internal: false };
   }
   if (err instanceof AuthenticationRequired) {
     return { status: 401, body: { error: { code: err.code, message: err.message } }, internal: false };

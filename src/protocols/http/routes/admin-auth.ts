@@ -36,7 +36,13 @@ export const adminAuthRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async 
       const { username, password } = request.body;
       const ip = request.ip;
       const audit = (result: string) =>
-        accounts.audit.record({ kind: 'admin-login', actor: username, protocol: 'http', remote: ip, result });
+        accounts.audit.record({
+          kind: 'admin-login',
+          actor: `admin:${username}`,
+          protocol: 'http',
+          remote: ip,
+          result,
+        });
       if (await accounts.defender.bannedUntil(ip, username)) {
         await audit('banned');
         throw banned();

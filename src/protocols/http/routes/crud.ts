@@ -104,7 +104,12 @@ export function crudRoutes(app: ZodApp, spec: CrudSpec): void {
   app.delete(
     one,
     {
-      schema: { tags, summary: `Remove ${a} ${noun}`, params, response: { 204: z.null(), ...errorResponses } },
+      schema: {
+        tags,
+        summary: `Remove ${a} ${noun}`,
+        params,
+        response: { 204: z.null(), ...errorResponses },
+      },
     },
     async (request, reply) => {
       await service.remove((request.params as Record<string, string>)[key] as string, actorOf(request));

@@ -26,7 +26,9 @@ function shown(path: string): string {
   return posix.normalize(posix.join('/', path));
 }
 
-function view(entry: Entry, path: string) {
+/** An entry as answers show it (the session's entries carry the virtual path without its `/`). */
+function view(entry: Entry) {
+  const path = `/${entry.path.replace(/^\/+/, '')}`;
   return {
     path,
     name: posix.basename(path),
@@ -80,11 +82,10 @@ export const fileRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (base
     async (request, reply) => {
       const session = await open(request, reply);
       const { path, limit, startAfter } = request.query;
-      const dir = shown(path);
       const entries = [];
       let last: Entry | undefined;
       for await (const e of session.list(path, { limit, startAfter, signal: clientGone(reply) })) {
-        entries.push(view(e, posix.join(dir, e.name)));
+        entries.push(view(e));
         last = e;
       }
       return { entries, next: entries.length === limit && last ? listCursor(last) : undefined };
@@ -104,7 +105,7 @@ export const fileRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (base
     async (request, reply) => {
       const session = await open(request, reply);
       const entry = await session.stat(request.query.path, { signal: clientGone(reply) });
-      return view(entry, shown(request.query.path));
+      return view(entry);
     },
   );
 
@@ -176,7 +177,7 @@ export const fileRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (base
         }
         const body = (request.body as Readable | undefined) ?? Buffer.alloc(0);
         const entry = await session.write(request.query.path, body, { size, signal: clientGone(reply) });
-        return reply.status(201).send(view(entry, shown(request.query.path)));
+        return reply.status(201).send(view(entry));
       },
     );
   });
