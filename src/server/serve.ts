@@ -49,7 +49,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const { accounts } = services;
   let app: ReturnType<typeof buildHttpApp> | undefined;
   try {
-    await firstAdmin(services.accounts, config, env, say);
+    const created = await firstAdmin(services.accounts, env);
     await defaultStorage(services.accounts, config, env, say);
 
     const logger = createLogger({ level: config.logLevel });
@@ -81,6 +81,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const listeners: Listener[] = [
       { protocol: 'http', url: `http://${urlHost(address.address)}:${address.port}` },
     ];
+    if (created) {
+      say(
+        created.fromEnv
+          ? 'created the admin account "admin" with the password from FERRY_ADMIN_PASSWORD'
+          : `created the admin account "admin" with the password ${created.password} (shown once; change it: ferry admin set admin --password-stdin)`,
+      );
+      say(
+        `log in: curl -c cookies.txt -H 'content-type: application/json' -d '{"username":"admin","password":"…"}' ${listeners[0]?.url}/api/v1/admin/login`,
+      );
+    }
     for (const l of listeners) say(`${l.protocol}: listening on ${l.url}`);
 
     const http = app;
@@ -123,34 +133,30 @@ function urlHost(address: string): string {
 }
 
 /**
- * First start: an admin `admin` with `FERRY_ADMIN_PASSWORD` or a random password printed once.
- * Of two nodes starting at once on one store, the second finds the admin there (AlreadyExists).
+ * First start: an admin `admin` with `FERRY_ADMIN_PASSWORD` or a random password (printed once, by
+ * the caller, with the URL to log in at). Of two nodes starting at once on one store, the second
+ * finds the admin there (AlreadyExists) and creates nothing.
  */
 async function firstAdmin(
   accounts: Awaited<ReturnType<typeof openServices>>['accounts'],
-  config: ServerConfig,
   env: NodeJS.ProcessEnv,
-  say: (line: string) => void,
-): Promise<void> {
-  if (!(await accounts.admins.isEmpty())) return;
+): Promise<{ password: string; fromEnv: boolean } | undefined> {
+  if (!(await accounts.admins.isEmpty())) return undefined;
   const given = env.FERRY_ADMIN_PASSWORD;
   const password = given || randomBytes(15).toString('base64url');
   try {
     await accounts.admins.create({ username: 'admin', password, role: 'admin' }, SYSTEM);
   } catch (err) {
-    if (StorageError.is(err, 'AlreadyExists')) return;
+    if (StorageError.is(err, 'AlreadyExists')) return undefined;
+    if (given && StorageError.is(err, 'InvalidArgument')) {
+      throw new StorageError(
+        'InvalidArgument',
+        `FERRY_ADMIN_PASSWORD: ${err.message.replace(/^password: /, '')}`,
+      );
+    }
     throw err;
   }
-  const { host, port } = config.listen.http;
-  const where = `http://${host.includes(':') ? `[${host}]` : host}:${port === 0 ? 'PORT' : port}`;
-  say(
-    given
-      ? 'created the admin account "admin" with the password from FERRY_ADMIN_PASSWORD'
-      : `created the admin account "admin" with the password ${password} (shown once; change it: ferry admin set admin --password-stdin)`,
-  );
-  say(
-    `log in: curl -c cookies.txt -H 'content-type: application/json' -d '{"username":"admin","password":"…"}' ${where}/api/v1/admin/login`,
-  );
+  return { password, fromEnv: Boolean(given) };
 }
 
 /**

@@ -50,6 +50,13 @@ describe('ferry serve configuration', () => {
     expect(existsSync(join(r.cwd, 'ferry-data'))).toBe(false);
   });
 
+  it('a too short FERRY_ADMIN_PASSWORD is named, and not echoed', async () => {
+    const r = await serve(['--http', '127.0.0.1:0'], { FERRY_ADMIN_PASSWORD: 'shorty' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/FERRY_ADMIN_PASSWORD: .*8 characters/);
+    expect(r.stderr).not.toContain('shorty');
+  });
+
   it('a bad flag is named as the flag', async () => {
     const r = await serve(['--http', '127.0.0.1:99999', '--log-level', 'loud']);
     expect(r.code).toBe(2);

@@ -51,7 +51,7 @@ describe('ferry serve from an empty folder', () => {
     const password = (
       await server.waitFor(/created the admin account "admin" with the password (\S+)/)
     )[1] as string;
-    expect(server.stdout).toContain('/api/v1/admin/login');
+    expect(server.stdout).toContain(`${url}/api/v1/admin/login`);
     const login = await curl([
       '-H',
       'content-type: application/json',
