@@ -22,6 +22,8 @@ import { isUniqueViolation, pageOf, parseInput, parsePatch, requireRole } from '
 const storedSchema = z.object({
   showPartialUploads: z.boolean(),
   s3: z.record(z.string(), z.unknown()),
+  /** Names (never values) of the sealed secrets, so a view needs no decryption. */
+  secretsSet: z.array(z.enum(connectionSecretFields)).default([]),
 });
 type Secrets = Partial<Record<(typeof connectionSecretFields)[number], string>>;
 
@@ -170,7 +172,7 @@ export class StoreConnectionService implements ConnectionService {
       delete s3[f];
     }
     return {
-      settings: JSON.stringify({ showPartialUploads, s3 }),
+      settings: JSON.stringify({ showPartialUploads, s3, secretsSet: Object.keys(secrets) }),
       secrets:
         Object.keys(secrets).length === 0
           ? null
@@ -189,7 +191,7 @@ export class StoreConnectionService implements ConnectionService {
       name: row.name,
       showPartialUploads: stored.showPartialUploads,
       settings: stored.s3,
-      secretsSet: connectionSecretFields.filter((f) => f in this.#secrets(row)),
+      secretsSet: stored.secretsSet,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseSecretKey } from '../../src/accounts/accounts.js';
 import { hashPassword, verifyPassword } from '../../src/accounts/passwords.js';
 import type { Accounts } from '../../src/accounts/types.js';
 import type { Store } from '../../src/db/database.js';
@@ -14,6 +15,28 @@ async function failure(p: Promise<unknown>): Promise<StorageError> {
   }
   throw new Error('expected the call to fail');
 }
+
+describe('parseSecretKey', () => {
+  it('reads 64 hex or 44 base64 characters and refuses anything else without echoing it', () => {
+    const key = Buffer.alloc(32, 7);
+    expect(parseSecretKey(key.toString('hex'))).toEqual(key);
+    expect(parseSecretKey(` ${key.toString('base64')}\n`)).toEqual(key);
+    for (const bad of [
+      'abcd',
+      key.toString('hex').slice(2),
+      `${key.toString('base64')}xx`,
+      'not base64 at all!!',
+    ]) {
+      let message = '';
+      try {
+        parseSecretKey(bad, 'FERRY_SECRET_KEY');
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toBe('FERRY_SECRET_KEY: must be 32 bytes, as 64 hex or 44 base64 characters');
+    }
+  });
+});
 
 describe('password hashes', () => {
   it('are salted scrypt strings with their parameters, and verify only the right password', async () => {

@@ -59,7 +59,13 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
     expect(cleared.quota).toBeUndefined();
 
     // null clears: the password (no password login), the expiry; a defaulted field returns to its default.
-    await accounts.users.update('alice', { expiresAt: '2030-01-01T00:00:00Z', groups: [] }, admin);
+    // Times are kept as toISOString gives them, so they compare as text.
+    const expiring = await accounts.users.update(
+      'alice',
+      { expiresAt: '2030-01-01T00:00:00Z', groups: [] },
+      admin,
+    );
+    expect(expiring.expiresAt).toBe('2030-01-01T00:00:00.000Z');
     const bare = await accounts.users.update(
       'alice',
       { password: null, expiresAt: null, sshKeys: null, enabled: null },
@@ -100,6 +106,16 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
         )
       ).message,
     ).toBe('home.connection: no connection named nope');
+    expect(
+      (
+        await failure(
+          accounts.users.create(
+            { username: 'bob', home: { type: 's3', connection: 'main', prefix: 'a/../b' } },
+            admin,
+          ),
+        )
+      ).message,
+    ).toContain('home.prefix:');
     expect((await failure(accounts.users.update('nobody', { enabled: true }, admin))).code).toBe('NotFound');
     await accounts.users.create({ username: 'bob' }, admin);
     const dup = await failure(accounts.users.create({ username: 'bob' }, admin));
@@ -283,6 +299,26 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
     expect((await failure(accounts.groups.remove('zgroup', viewer))).code).toBe('PermissionDenied');
     expect((await failure(accounts.defender.unban('ip:1.2.3.4', manager))).code).toBe('PermissionDenied');
     await accounts.groups.remove('zgroup', manager);
+  });
+
+  it('lists in pages, each user with their groups in order', async () => {
+    await accounts.groups.create({ name: 'pa' }, admin);
+    await accounts.groups.create({ name: 'pb' }, admin);
+    for (const u of ['p1', 'p2', 'p3'])
+      await accounts.users.create(
+        { username: `page-${u}`, groups: u === 'p2' ? ['pb', 'pa'] : ['pa'] },
+        admin,
+      );
+    const all = (await accounts.users.list({ limit: 1000 })).filter((u) => u.username.startsWith('page-'));
+    expect(all.map((u) => [u.username, u.groups])).toEqual([
+      ['page-p1', ['pa']],
+      ['page-p2', ['pb', 'pa']],
+      ['page-p3', ['pa']],
+    ]);
+    const names = (await accounts.users.list({ limit: 1000 })).map((u) => u.username);
+    const at = names.indexOf('page-p2');
+    expect((await accounts.users.list({ offset: at, limit: 1 })).map((u) => u.username)).toEqual(['page-p2']);
+    expect(await accounts.users.list({ offset: 100000 })).toEqual([]);
   });
 
   it('records every admin change with its actor and field names, never a secret', async () => {
