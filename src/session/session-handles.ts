@@ -20,6 +20,10 @@ export interface WriteHandleHooks {
   quota?: QuotaCharge;
   /** Size of the file the write replaces; undefined for a new file. */
   replaced?: number;
+  /** Aborting it aborts the handle (the client went away). */
+  signal?: AbortSignal;
+  /** Abort the handle when no call came for this long. */
+  idleTimeoutMs?: number;
   /** Called once, when the handle closed (entry) or was aborted / failed (err). */
   onEnd(outcome: { err?: unknown; bytes: number; entry?: Entry }): void;
 }
@@ -44,11 +48,27 @@ export class SessionWriteHandle implements WriteHandle {
   /** Aborted when the handle ends without closing (so a pump waiting on its body stops). */
   readonly aborted: AbortSignal = this.ended.signal;
 
+  private idle: NodeJS.Timeout | undefined;
+  private readonly onSignal = () => void this.abort('aborted: the client went away');
+
   constructor(
     private readonly inner: WriteHandle,
     readonly path: string,
     private readonly hooks: WriteHandleHooks,
-  ) {}
+  ) {
+    if (hooks.signal?.aborted) queueMicrotask(this.onSignal);
+    else hooks.signal?.addEventListener('abort', this.onSignal, { once: true });
+    this.touch();
+  }
+
+  /** Restart the idle timer (between calls only: a call waiting on a slow store is not idle). */
+  private touch(): void {
+    clearTimeout(this.idle);
+    const ms = this.hooks.idleTimeoutMs;
+    if (ms === undefined || this.state !== 'open') return;
+    this.idle = setTimeout(() => void this.abort(`aborted after ${ms} ms without a call`), ms);
+    this.idle.unref?.();
+  }
 
   get startOffset(): number {
     return this.inner.startOffset;
@@ -144,13 +164,24 @@ export class SessionWriteHandle implements WriteHandle {
   private finish(outcome: { err?: unknown; bytes: number; entry?: Entry }): void {
     if (this.state === 'done') return;
     this.state = 'done';
+    clearTimeout(this.idle);
+    this.hooks.signal?.removeEventListener('abort', this.onSignal);
     this.hooks.onEnd(outcome);
   }
 
   private run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn).catch((err: unknown) => {
-      throw publicError(err, `/${this.path}`);
-    });
+    const next = this.queue
+      .then(async () => {
+        clearTimeout(this.idle);
+        try {
+          return await fn();
+        } finally {
+          this.touch();
+        }
+      })
+      .catch((err: unknown) => {
+        throw publicError(err, `/${this.path}`);
+      });
     this.queue = next.catch(() => {});
     return next;
   }

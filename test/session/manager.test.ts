@@ -7,8 +7,12 @@ import type { Accounts } from '../../src/accounts/types.js';
 import type { Store } from '../../src/db/database.js';
 import { createS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
-import { AUTH_FAILED, createSessionManager } from '../../src/session/session-manager.js';
-import type { SessionEvent, SessionManager } from '../../src/session/types.js';
+import {
+  AUTH_FAILED,
+  createSessionManager,
+  type NodeSessionManager,
+} from '../../src/session/session-manager.js';
+import type { SessionEvent } from '../../src/session/types.js';
 import { StorageError } from '../../src/storage/errors.js';
 import { openTestAccounts, system } from '../accounts/support.js';
 import { ensureBucket, testConnection } from '../support/s3.js';
@@ -43,7 +47,7 @@ describe('session manager: logins, limits, audit and shutdown (real accounts on 
   let store: Store;
   let conn: S3Connection;
   let client: S3Client;
-  let manager: SessionManager;
+  let manager: NodeSessionManager;
   const events: SessionEvent[] = [];
 
   beforeAll(async () => {
@@ -141,6 +145,9 @@ describe('session manager: logins, limits, audit and shutdown (real accounts on 
       const kinds = (await accounts.audit.list({ actor: 'alice' })).map((a) => a.kind).reverse();
       expect(kinds).toEqual(['login', 'upload', 'download', 'mkdir', 'rename', 'delete', 'logout']);
     });
+    // The ledger was kept step by step; recompute walks the home and agrees (0 files left).
+    await manager.ledger.set('alice', { bytes: 999, files: 9 });
+    expect(await manager.recomputeQuota('alice')).toEqual({ bytes: 0, files: 0 });
     // Objects really are in RGW under the connection's prefix + the home's (the folders stay).
     expect(await s3Objects(client, conn.bucket, `${conn.prefix}/alice`)).toEqual([
       { key: `${conn.prefix}/alice/docs/`, size: 0 },
@@ -210,6 +217,42 @@ describe('session manager: logins, limits, audit and shutdown (real accounts on 
     const c = await login('two');
     expect(manager.active().filter((s) => s.user.username === 'two')).toHaveLength(2);
     await Promise.all([b.close(), c.close()]);
+  });
+
+  it("the home's bucket is checked at login unless the connection says noCheckBucket", async () => {
+    const base = {
+      bucket: `ferry-missing-${randomBytes(4).toString('hex')}`,
+      endpoint: conn.endpoint,
+      region: conn.region,
+      accessKeyId: conn.accessKeyId,
+      secretAccessKey: conn.secretAccessKey,
+    };
+    await accounts.connections.create({ name: 'nobucket', settings: base }, system);
+    await accounts.connections.create(
+      { name: 'nocheck', settings: { ...base, noCheckBucket: true } },
+      system,
+    );
+    for (const [username, connection] of [
+      ['nb1', 'nobucket'],
+      ['nb2', 'nocheck'],
+    ] as const) {
+      await accounts.users.create(
+        { username, password: 'correct horse', home: { type: 's3', connection, prefix: username } },
+        system,
+      );
+    }
+    const err = await failure(login('nb1'));
+    expect(err.code).toBe('Transient');
+    expect(err.message).toMatch(/home folder is not reachable/);
+    expect(err.message).not.toContain(base.bucket);
+    await eventually(async () => {
+      const [last] = await accounts.audit.list({ actor: 'nb1', kind: 'login-failed' });
+      expect((last?.detail as { reason?: string })?.reason).toMatch(/home unavailable: no such bucket/);
+    });
+    // No check: the login succeeds (a write would then fail, as the store says).
+    const s = await login('nb2');
+    expect(manager.active()).toContain(s);
+    await s.close();
   });
 
   it('a bandwidth limit measurably slows uploads and downloads (below 2× the limit)', async () => {

@@ -38,12 +38,12 @@ export function userWith(overrides: Partial<EffectiveUser> & { home: EffectiveUs
 }
 
 /** Connections by name for the pool: real S3 connections (RGW), no account service needed. */
-export function poolFor(connections: Record<string, S3Connection>): StoragePool {
+export function poolFor(connections: Record<string, S3Connection>, showPartialUploads = false): StoragePool {
   return new StoragePool({
     resolveConnection: async (name) => {
       const c = connections[name];
       if (!c) throw new Error(`test: no connection ${name}`);
-      return { ...c, showPartialUploads: false };
+      return { ...c, showPartialUploads };
     },
   });
 }
