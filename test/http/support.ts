@@ -42,7 +42,7 @@ export interface TestServer {
  * the app listening on 127.0.0.1:0, its pino output captured in `logs`.
  */
 export async function startServer(
-  options: { trustProxy?: boolean; idleTimeoutMs?: number } = {},
+  options: { trustProxy?: boolean; idleTimeoutMs?: number; ready?: () => boolean } = {},
 ): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-http-'));
   const store = await openStore(join(dir, 'ferry.db'));
@@ -90,7 +90,7 @@ export async function startServer(
     metrics,
     logger,
     quotaUsage: (u) => sessions.ledger.usage(u),
-    ready: () => true,
+    ready: options.ready ?? (() => true),
     trustProxy: options.trustProxy,
     idleTimeoutMs: options.idleTimeoutMs,
   });
