@@ -11,6 +11,7 @@ import { StoreGroupService } from './groups.js';
 import { StoreLoginSessions } from './login-sessions.js';
 import { type StorageTarget, storageTargetSchema } from './model.js';
 import { StoreMountService } from './mounts.js';
+import { verifyPassword } from './passwords.js';
 import { SecretBox } from './secret-box.js';
 import type { Accounts } from './types.js';
 import { StoreUserService } from './users.js';
@@ -39,6 +40,8 @@ export async function openAccounts(store: Store, options: AccountsOptions): Prom
   const box = new SecretBox(options.secretKey);
   const defaultHome = parseInput(storageTargetSchema, options.defaultHome, 'defaultHome');
   await checkSecretKey(store, box);
+  // Computes the dummy hash now, so the first login of an unknown name costs one hash, not two.
+  await verifyPassword('', undefined);
   const changes = await StoreChangeFeed.open(store, options.changePollMs ?? 1000);
   const ctx: AccountsContext = {
     db: store.db,

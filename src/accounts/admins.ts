@@ -3,13 +3,11 @@ import { nowIso } from '../db/database.js';
 import type { AdminsTable, Database } from '../db/schema.js';
 import { StorageError } from '../storage/errors.js';
 import { type AccountsContext, recordChange } from './context.js';
-import { type AdminInput, type AdminView, adminInputSchema, adminRoles } from './model.js';
+import { type AdminInput, type AdminView, adminInputSchema, adminPatchSchema, adminRoles } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { Actor, AdminPatch, AdminRole, AdminService, Page } from './types.js';
 import { fieldsOf } from './users.js';
 import { isUniqueViolation, pageOf, parseInput, parsePatch, requireRole } from './validation.js';
-
-const adminPatchSchema = adminInputSchema.omit({ username: true }).partial();
 
 /** Admin accounts with roles (model.ts `adminRoles`). Only an `admin` manages admins. */
 export class StoreAdminService implements AdminService {

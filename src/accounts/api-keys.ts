@@ -14,7 +14,7 @@ import {
 } from './model.js';
 import type { Actor, ApiKeyService, Page } from './types.js';
 import type { StoreUserService } from './users.js';
-import { pageOf, parseInput, requireRole } from './validation.js';
+import { pageOf, parseInput, requireRole, storedTime } from './validation.js';
 
 /** `ferry_<id>_<secret>`: id 16 hex characters (looked up), secret 32 random bytes base64url. */
 const KEY_FORMAT = /^ferry_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
@@ -65,7 +65,7 @@ export class StoreApiKeyService implements ApiKeyService {
         key_hash: sha256(secretPart),
         admin_username: 'admin' in k.owner ? k.owner.admin : null,
         username: 'user' in k.owner ? k.owner.user : null,
-        expires_at: k.expiresAt ?? null,
+        expires_at: k.expiresAt === undefined ? null : storedTime(k.expiresAt),
         created_at: nowIso(),
         last_used_at: null,
       })
@@ -114,9 +114,18 @@ export class StoreApiKeyService implements ApiKeyService {
     const equal = stored.length === presented.length && timingSafeEqual(stored, presented);
     if (!row || !equal) return undefined;
     if (row.expires_at !== null && row.expires_at <= nowIso()) return undefined;
-    const now = nowIso();
-    await this.db.updateTable('api_keys').set({ last_used_at: now }).where('id', '=', row.id).execute();
-    const key = view({ ...row, last_used_at: now });
+    // last_used_at is written at most once a minute per key: a script's every request would
+    // otherwise be a write (and, on SQLite, take the one writer lock).
+    let lastUsed = row.last_used_at;
+    if (lastUsed === null || Date.parse(lastUsed) < Date.now() - 60_000) {
+      lastUsed = nowIso();
+      await this.db
+        .updateTable('api_keys')
+        .set({ last_used_at: lastUsed })
+        .where('id', '=', row.id)
+        .execute();
+    }
+    const key = view({ ...row, last_used_at: lastUsed });
     try {
       if (row.admin_username !== null) return { key, admin: await this.admins.get(row.admin_username) };
       if (row.username !== null) return { key, user: await this.users.get(row.username) };

@@ -22,6 +22,8 @@ import { isUniqueViolation, pageOf, parseInput, parsePatch, requireRole } from '
 const storedSchema = z.object({
   showPartialUploads: z.boolean(),
   s3: z.record(z.string(), z.unknown()),
+  /** Names (never values) of the sealed secrets, so a view needs no decryption. */
+  secretsSet: z.array(z.enum(connectionSecretFields)).default([]),
 });
 type Secrets = Partial<Record<(typeof connectionSecretFields)[number], string>>;
 
@@ -43,7 +45,7 @@ export class StoreConnectionService implements ConnectionService {
   async create(input: ConnectionInput, actor: Actor): Promise<ConnectionView> {
     requireRole(actor, 'connections', 'create connections');
     const c = parseInput(connectionInputSchema, input, 'connection');
-    const conn = build(c.url, c.settings);
+    const conn = build(c.url, given(c.settings, (input as { settings?: unknown }).settings));
     const now = nowIso();
     try {
       await this.db
@@ -82,12 +84,19 @@ export class StoreConnectionService implements ConnectionService {
 
   async update(name: string, patch: ConnectionPatch, actor: Actor): Promise<ConnectionView> {
     requireRole(actor, 'connections', 'change connections');
-    const p = parsePatch(connectionPatchSchema, patch, 'connection');
+    const raw = rawSettings(patch);
+    const p = parsePatch(
+      connectionPatchSchema,
+      {
+        ...(patch as object),
+        settings: Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== null)),
+      },
+      'connection',
+    );
     const row = await this.#row(name);
     const stored = parseStored(storedSchema, row.settings, `connection ${name}`);
     const current: Record<string, unknown> = { ...stored.s3, ...this.#secrets(row) };
-    const raw = (patch as { settings?: Record<string, unknown> | null }).settings ?? {};
-    const settingsPatch = p.set.settings as Record<string, unknown> | undefined;
+    const settingsPatch = given(p.set.settings as Record<string, unknown>, raw);
     const next: Record<string, unknown> = { ...current, ...settingsPatch };
     for (const [k, v] of Object.entries(raw)) if (v === null) delete next[k];
     const url = p.set.url as string | undefined;
@@ -163,7 +172,7 @@ export class StoreConnectionService implements ConnectionService {
       delete s3[f];
     }
     return {
-      settings: JSON.stringify({ showPartialUploads, s3 }),
+      settings: JSON.stringify({ showPartialUploads, s3, secretsSet: Object.keys(secrets) }),
       secrets:
         Object.keys(secrets).length === 0
           ? null
@@ -182,7 +191,7 @@ export class StoreConnectionService implements ConnectionService {
       name: row.name,
       showPartialUploads: stored.showPartialUploads,
       settings: stored.s3,
-      secretsSet: connectionSecretFields.filter((f) => f in this.#secrets(row)),
+      secretsSet: stored.secretsSet,
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     };
@@ -209,6 +218,23 @@ function build(url: string | undefined, settings: Record<string, unknown>): S3Co
     const message = url === undefined ? err.message : err.message.split(url).join('(the URL)');
     throw new StorageError('InvalidArgument', `invalid connection: url: ${message}`);
   }
+}
+
+/**
+ * The parsed settings the caller actually gave. model.ts's settings schema adds no defaults, but
+ * a caller may pass an already parsed object: a filled-in `prefix: ''` would override the URL's
+ * prefix on create and reset the stored one on update.
+ */
+function given(parsed: Record<string, unknown> | undefined, raw: unknown): Record<string, unknown> {
+  const keys = raw && typeof raw === 'object' ? Object.keys(raw) : [];
+  return Object.fromEntries(
+    Object.entries(parsed ?? {}).filter(([k, v]) => keys.includes(k) && v !== undefined),
+  );
+}
+
+function rawSettings(patch: unknown): Record<string, unknown> {
+  const s = (patch as { settings?: unknown } | null)?.settings;
+  return s && typeof s === 'object' && !Array.isArray(s) ? (s as Record<string, unknown>) : {};
 }
 
 function urlHasKeys(url: string): boolean {

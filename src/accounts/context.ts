@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { Database } from '../db/schema.js';
 import { StorageError } from '../storage/errors.js';
+import { normalizePath } from '../storage/paths.js';
 import type { StorageTarget } from './model.js';
 import type { SecretBox } from './secret-box.js';
 import type { Actor, AuditLog, ChangeFeed } from './types.js';
@@ -64,6 +65,11 @@ export async function checkTarget(
   field: string,
 ): Promise<void> {
   if (target?.type !== 's3') return;
+  try {
+    normalizePath(target.prefix.replaceAll('%username%', 'user'));
+  } catch (err) {
+    throw new StorageError('InvalidArgument', `${field}.prefix: ${(err as Error).message}`);
+  }
   const row = await db
     .selectFrom('connections')
     .select('name')

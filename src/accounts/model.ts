@@ -9,6 +9,28 @@ import { s3ConnectionFields } from '../s3/connection.js';
  * the view schemas that leave the server never carry them.
  */
 
+/**
+ * The fields of `shape`, each optional and without its default: what a partial input or a patch
+ * accepts. zod's `.partial()` keeps defaults, so `{ password }` parsed by a partial user schema
+ * came back with `groups: []` and `enabled: true`, and a partial connection with `prefix: ''`.
+ * With `nullable`, `null` is accepted too: a patch's way to clear a field (an optional one is
+ * removed, a defaulted one returns to its default).
+ */
+type OptionalShape<S extends z.ZodRawShape, N extends boolean> = {
+  [K in keyof S]: z.ZodOptional<N extends true ? z.ZodNullable<S[K]> : S[K]>;
+};
+export function optionalFields<S extends z.ZodRawShape, N extends boolean = false>(
+  shape: S,
+  nullable?: N,
+): z.ZodObject<OptionalShape<S, N>> {
+  const out: Record<string, z.ZodType> = {};
+  for (const [key, value] of Object.entries(shape)) {
+    const field = value instanceof z.ZodDefault ? (value.unwrap() as z.ZodType) : (value as z.ZodType);
+    out[key] = (nullable ? field.nullable() : field).optional();
+  }
+  return z.object(out) as unknown as z.ZodObject<OptionalShape<S, N>>;
+}
+
 /** Names of users, groups, connections, admins: safe in paths, URLs, logs and key prefixes. */
 export const nameSchema = z
   .string()
@@ -124,8 +146,8 @@ export const userInputSchema = userSettingsSchema.extend({
   groups: z.array(nameSchema).default([]),
 });
 export type UserInput = z.input<typeof userInputSchema>;
-/** A change to a user: any field but the name; `null` clears an optional one. */
-export const userPatchSchema = userInputSchema.omit({ username: true }).partial();
+/** A change to a user: any field but the name, only those sent; `null` clears one. */
+export const userPatchSchema = optionalFields(userInputSchema.omit({ username: true }).shape, true);
 export type UserPatch = z.input<typeof userPatchSchema>;
 
 /** A user as the API and CLI show one (no password hash). */
@@ -142,7 +164,7 @@ export type UserView = z.infer<typeof userViewSchema>;
 
 export const groupInputSchema = accountSettingsSchema.extend({ name: nameSchema });
 export type GroupInput = z.input<typeof groupInputSchema>;
-export const groupPatchSchema = accountSettingsSchema.partial();
+export const groupPatchSchema = optionalFields(accountSettingsSchema.shape, true);
 export const groupViewSchema = groupInputSchema.extend({ createdAt: z.string(), updatedAt: z.string() });
 export type GroupView = z.infer<typeof groupViewSchema>;
 
@@ -160,10 +182,16 @@ export const connectionInputSchema = z.object({
   /** Show unfinished multipart uploads in listings (as `name.partial-upload` entries, read-only). */
   showPartialUploads: z.boolean().default(false),
   /** Any field of the S3 connection schema; checked whole (with bucket, from here or `url`) on save. */
-  settings: s3ConnectionFields.partial().default({}),
+  settings: optionalFields(s3ConnectionFields.shape).default({}),
 });
 export type ConnectionInput = z.input<typeof connectionInputSchema>;
-export const connectionPatchSchema = connectionInputSchema.omit({ name: true }).partial();
+/** A change to a connection: a new `url` replaces bucket, prefix, endpoint (and keys if it has some). */
+export const connectionPatchSchema = z.object({
+  url: z.string().optional(),
+  showPartialUploads: z.boolean().optional(),
+  /** Only the settings sent change; `null` clears one (a secret too). */
+  settings: optionalFields(s3ConnectionFields.shape, true).optional(),
+});
 export const connectionViewSchema = z.object({
   name: nameSchema,
   showPartialUploads: z.boolean(),
@@ -188,6 +216,8 @@ export const mountInputSchema = mountSettingsSchema.extend({
   path: virtualPathSchema.refine((p) => p !== '/', 'a mount cannot replace the home (/)'),
 });
 export type MountInput = z.input<typeof mountInputSchema>;
+/** A change to a mount (its owner stays); `null` clears `permissions`. */
+export const mountPatchSchema = optionalFields(mountInputSchema.omit({ owner: true }).shape, true);
 export const mountViewSchema = mountInputSchema.extend({
   id: z.string(),
   createdAt: z.string(),
@@ -206,6 +236,8 @@ export const adminInputSchema = z.object({
   role: z.enum(adminRoles).default('admin'),
 });
 export type AdminInput = z.input<typeof adminInputSchema>;
+/** A change to an admin: password and/or role. */
+export const adminPatchSchema = optionalFields(adminInputSchema.omit({ username: true }).shape);
 export const adminViewSchema = z.object({
   username: nameSchema,
   role: z.enum(adminRoles),

@@ -4,12 +4,16 @@ import { nowIso } from '../db/database.js';
 import type { Database, MountsTable } from '../db/schema.js';
 import { StorageError } from '../storage/errors.js';
 import { type AccountsContext, checkTarget, parseStored, recordChange } from './context.js';
-import { type MountInput, type MountView, mountInputSchema, mountSettingsSchema } from './model.js';
+import {
+  type MountInput,
+  type MountView,
+  mountInputSchema,
+  mountPatchSchema,
+  mountSettingsSchema,
+} from './model.js';
 import type { Actor, MountPatch, MountService, Page } from './types.js';
 import { fieldsOf } from './users.js';
 import { applyPatch, isUniqueViolation, pageOf, parseInput, parsePatch, requireRole } from './validation.js';
-
-const mountPatchSchema = mountInputSchema.omit({ owner: true }).partial();
 
 /** Virtual folders of a user or a group: `path` in the owner's tree shows `target`. */
 export class StoreMountService implements MountService {

@@ -5,6 +5,7 @@ import type {
   AdminView,
   ApiKeyInput,
   ApiKeyView,
+  adminPatchSchema,
   adminRoles,
   ConnectionInput,
   ConnectionView,
@@ -14,6 +15,7 @@ import type {
   groupPatchSchema,
   MountInput,
   MountView,
+  mountPatchSchema,
   PermissionName,
   StorageTarget,
   UserInput,
@@ -60,8 +62,8 @@ export interface CrudService<Input, Patch, View, Key = string> {
 export type UserPatch = z.input<typeof userPatchSchema>;
 export type GroupPatch = z.input<typeof groupPatchSchema>;
 export type ConnectionPatch = z.input<typeof connectionPatchSchema>;
-export type MountPatch = Partial<Omit<MountInput, 'owner'>>;
-export type AdminPatch = Partial<Omit<AdminInput, 'username'>>;
+export type MountPatch = z.input<typeof mountPatchSchema>;
+export type AdminPatch = z.input<typeof adminPatchSchema>;
 
 export interface UserService extends CrudService<UserInput, UserPatch, UserView> {
   /**

@@ -14,7 +14,15 @@ import {
 } from './model.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { Actor, EffectiveUser, Page, UserPatch, UserService } from './types.js';
-import { applyPatch, isUniqueViolation, pageOf, parseInput, parsePatch, requireRole } from './validation.js';
+import {
+  applyPatch,
+  isUniqueViolation,
+  pageOf,
+  parseInput,
+  parsePatch,
+  requireRole,
+  storedTime,
+} from './validation.js';
 
 const settingKeys = Object.keys(userSettingsSchema.shape);
 
@@ -42,7 +50,7 @@ export class StoreUserService implements UserService {
             username: u.username,
             password_hash: passwordHash,
             enabled: u.enabled ? 1 : 0,
-            expires_at: u.expiresAt ?? null,
+            expires_at: u.expiresAt === undefined ? null : storedTime(u.expiresAt),
             settings: JSON.stringify(settings),
             created_at: now,
             updated_at: now,
@@ -62,7 +70,7 @@ export class StoreUserService implements UserService {
   async get(username: string): Promise<UserView> {
     const row = await this.#row(username);
     if (!row) throw new StorageError('NotFound', `no user named ${username}`);
-    return this.#view(row);
+    return this.#viewOf(row);
   }
 
   async list(page?: Page): Promise<UserView[]> {
@@ -74,7 +82,22 @@ export class StoreUserService implements UserService {
       .offset(offset)
       .limit(limit)
       .execute();
-    return Promise.all(rows.map((r) => this.#view(r)));
+    if (rows.length === 0) return [];
+    // One query for the page's memberships, not one per user.
+    const memberships = await this.db
+      .selectFrom('user_groups')
+      .select(['username', 'group_name'])
+      .where(
+        'username',
+        'in',
+        rows.map((r) => r.username),
+      )
+      .orderBy('username')
+      .orderBy('position')
+      .execute();
+    const groups = new Map<string, string[]>();
+    for (const m of memberships) groups.set(m.username, [...(groups.get(m.username) ?? []), m.group_name]);
+    return rows.map((r) => this.#view(r, groups.get(r.username) ?? []));
   }
 
   async update(username: string, patch: UserPatch, actor: Actor): Promise<UserView> {
@@ -95,7 +118,8 @@ export class StoreUserService implements UserService {
     if (typeof p.set.password === 'string') changes.password_hash = await hashPassword(p.set.password);
     if (p.cleared.includes('password')) changes.password_hash = null;
     if (typeof p.set.enabled === 'boolean') changes.enabled = p.set.enabled ? 1 : 0;
-    if (typeof p.set.expiresAt === 'string') changes.expires_at = p.set.expiresAt;
+    if (p.cleared.includes('enabled')) changes.enabled = 1; // back to the default
+    if (typeof p.set.expiresAt === 'string') changes.expires_at = storedTime(p.set.expiresAt);
     if (p.cleared.includes('expiresAt')) changes.expires_at = null;
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('users').set(changes).where('username', '=', username).execute();
@@ -131,7 +155,7 @@ export class StoreUserService implements UserService {
   async verifyPassword(username: string, password: string): Promise<UserView | undefined> {
     const row = await this.#row(username);
     const ok = await verifyPassword(password, row?.password_hash);
-    return ok && row ? this.#view(row) : undefined;
+    return ok && row ? this.#viewOf(row) : undefined;
   }
 
   async verifyPublicKey(
@@ -143,7 +167,7 @@ export class StoreUserService implements UserService {
     // rsa-sha2-512 both sign with an ssh-rsa key).
     const row = await this.#row(username);
     if (!row) return undefined;
-    const view = await this.#view(row);
+    const view = await this.#viewOf(row);
     let found = false;
     for (const line of view.sshKeys) {
       const blob = Buffer.from(line.split(' ')[1] ?? '', 'base64');
@@ -160,9 +184,12 @@ export class StoreUserService implements UserService {
     return this.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
   }
 
-  async #view(row: UsersTable): Promise<UserView> {
+  async #viewOf(row: UsersTable): Promise<UserView> {
+    return this.#view(row, await groupsOf(this.db, row.username));
+  }
+
+  #view(row: UsersTable, groups: string[]): UserView {
     const settings = parseStored(userSettingsSchema, row.settings, `user ${row.username}`);
-    const groups = await groupsOf(this.db, row.username);
     return {
       ...settings,
       username: row.username,

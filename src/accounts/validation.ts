@@ -83,3 +83,11 @@ export function isUniqueViolation(err: unknown): boolean {
 export function actorName(actor: Actor): string {
   return actor.kind === 'admin' ? `admin:${actor.name}` : actor.name;
 }
+
+/**
+ * A validated ISO-8601 time as the store keeps it (`toISOString`: UTC, milliseconds), so that
+ * times compare as text: `…00Z` and `…00.500Z` would not.
+ */
+export function storedTime(iso: string): string {
+  return new Date(iso).toISOString();
+}

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { connectionInputSchema, userPatchSchema } from '../../src/accounts/model.js';
 import type { Accounts } from '../../src/accounts/types.js';
 import type { Store } from '../../src/db/database.js';
 import { StorageError } from '../../src/storage/errors.js';
@@ -54,8 +55,27 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
     expect(updated).toMatchObject({ enabled: false, quota: { files: 5 }, sshKeys: [ed25519] });
     // A patch changes only what it names: the password and keys are kept.
     expect(await accounts.users.verifyPassword('alice', 'correct horse')).toBeDefined();
-    const cleared = await accounts.users.update('alice', { quota: null } as never, admin);
+    const cleared = await accounts.users.update('alice', { quota: null }, admin);
     expect(cleared.quota).toBeUndefined();
+
+    // null clears: the password (no password login), the expiry; a defaulted field returns to its default.
+    // Times are kept as toISOString gives them, so they compare as text.
+    const expiring = await accounts.users.update(
+      'alice',
+      { expiresAt: '2030-01-01T00:00:00Z', groups: [] },
+      admin,
+    );
+    expect(expiring.expiresAt).toBe('2030-01-01T00:00:00.000Z');
+    const bare = await accounts.users.update(
+      'alice',
+      { password: null, expiresAt: null, sshKeys: null, enabled: null },
+      admin,
+    );
+    expect(bare).toMatchObject({ hasPassword: false, sshKeys: [], enabled: true });
+    expect(bare.expiresAt).toBeUndefined();
+    // The schemas the API validates with add no defaults: a parsed patch is what was sent.
+    expect(userPatchSchema.parse({ password: 'long enough' })).toEqual({ password: 'long enough' });
+    expect(connectionInputSchema.parse({ name: 'c' }).settings).toEqual({});
 
     await accounts.users.remove('alice', admin);
     expect((await failure(accounts.users.get('alice'))).code).toBe('NotFound');
@@ -86,6 +106,16 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
         )
       ).message,
     ).toBe('home.connection: no connection named nope');
+    expect(
+      (
+        await failure(
+          accounts.users.create(
+            { username: 'bob', home: { type: 's3', connection: 'main', prefix: 'a/../b' } },
+            admin,
+          ),
+        )
+      ).message,
+    ).toContain('home.prefix:');
     expect((await failure(accounts.users.update('nobody', { enabled: true }, admin))).code).toBe('NotFound');
     await accounts.users.create({ username: 'bob' }, admin);
     const dup = await failure(accounts.users.create({ username: 'bob' }, admin));
@@ -241,6 +271,14 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
       (await failure(accounts.mounts.update(m.id, { target: { type: 's3', connection: 'nope' } }, admin)))
         .message,
     ).toBe('target.connection: no connection named nope');
+    const limited = await accounts.mounts.update(m.id, { permissions: ['list'] }, manager);
+    expect(limited.permissions).toEqual(['list']);
+    const open = await accounts.mounts.update(m.id, { permissions: null, readOnly: null }, manager);
+    expect(open.permissions).toBeUndefined();
+    expect(open.readOnly).toBe(false);
+    expect((await failure(accounts.mounts.update(m.id, { target: null }, manager))).message).toContain(
+      'target:',
+    );
     await accounts.mounts.remove(m.id, manager);
     expect((await failure(accounts.mounts.get(m.id))).code).toBe('NotFound');
   });
@@ -261,6 +299,26 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
     expect((await failure(accounts.groups.remove('zgroup', viewer))).code).toBe('PermissionDenied');
     expect((await failure(accounts.defender.unban('ip:1.2.3.4', manager))).code).toBe('PermissionDenied');
     await accounts.groups.remove('zgroup', manager);
+  });
+
+  it('lists in pages, each user with their groups in order', async () => {
+    await accounts.groups.create({ name: 'pa' }, admin);
+    await accounts.groups.create({ name: 'pb' }, admin);
+    for (const u of ['p1', 'p2', 'p3'])
+      await accounts.users.create(
+        { username: `page-${u}`, groups: u === 'p2' ? ['pb', 'pa'] : ['pa'] },
+        admin,
+      );
+    const all = (await accounts.users.list({ limit: 1000 })).filter((u) => u.username.startsWith('page-'));
+    expect(all.map((u) => [u.username, u.groups])).toEqual([
+      ['page-p1', ['pa']],
+      ['page-p2', ['pb', 'pa']],
+      ['page-p3', ['pa']],
+    ]);
+    const names = (await accounts.users.list({ limit: 1000 })).map((u) => u.username);
+    const at = names.indexOf('page-p2');
+    expect((await accounts.users.list({ offset: at, limit: 1 })).map((u) => u.username)).toEqual(['page-p2']);
+    expect(await accounts.users.list({ offset: 100000 })).toEqual([]);
   });
 
   it('records every admin change with its actor and field names, never a secret', async () => {
