@@ -20,6 +20,10 @@ export interface WriteHandleHooks {
   quota?: QuotaCharge;
   /** Size of the file the write replaces; undefined for a new file. */
   replaced?: number;
+  /** Aborting it aborts the handle (the client went away). */
+  signal?: AbortSignal;
+  /** Abort the handle when no call came for this long. */
+  idleTimeoutMs?: number;
   /** Called once, when the handle closed (entry) or was aborted / failed (err). */
   onEnd(outcome: { err?: unknown; bytes: number; entry?: Entry }): void;
 }
@@ -38,12 +42,33 @@ export class SessionWriteHandle implements WriteHandle {
   private end = 0;
   private bytes = 0;
   private state: 'open' | 'done' = 'open';
+  /** Why the handle was aborted from outside (the session closed): later calls say so. */
+  private why: string | undefined;
+  private readonly ended = new AbortController();
+  /** Aborted when the handle ends without closing (so a pump waiting on its body stops). */
+  readonly aborted: AbortSignal = this.ended.signal;
+
+  private idle: NodeJS.Timeout | undefined;
+  private readonly onSignal = () => void this.abort('aborted: the client went away');
 
   constructor(
     private readonly inner: WriteHandle,
     readonly path: string,
     private readonly hooks: WriteHandleHooks,
-  ) {}
+  ) {
+    if (hooks.signal?.aborted) queueMicrotask(this.onSignal);
+    else hooks.signal?.addEventListener('abort', this.onSignal, { once: true });
+    this.touch();
+  }
+
+  /** Restart the idle timer (between calls only: a call waiting on a slow store is not idle). */
+  private touch(): void {
+    clearTimeout(this.idle);
+    const ms = this.hooks.idleTimeoutMs;
+    if (ms === undefined || this.state !== 'open') return;
+    this.idle = setTimeout(() => void this.abort(`aborted after ${ms} ms without a call`), ms);
+    this.idle.unref?.();
+  }
 
   get startOffset(): number {
     return this.inner.startOffset;
@@ -55,7 +80,7 @@ export class SessionWriteHandle implements WriteHandle {
 
   write(offset: number, bytes: Uint8Array): Promise<void> {
     return this.run(async () => {
-      if (this.state !== 'open') return this.inner.write(offset, bytes); // the backend's "closed" error
+      if (this.state !== 'open') throw this.gone();
       await this.hooks.bucket?.take(bytes.length);
       const end = Math.max(this.end, offset + bytes.length);
       const q = this.hooks.quota;
@@ -87,7 +112,7 @@ export class SessionWriteHandle implements WriteHandle {
 
   close(): Promise<Entry> {
     return this.run(async () => {
-      if (this.state !== 'open') return this.inner.close();
+      if (this.state !== 'open') throw this.gone();
       const size = Math.max(this.end, this.inner.startOffset);
       const delta = {
         bytes: size - (this.hooks.replaced ?? 0),
@@ -119,11 +144,19 @@ export class SessionWriteHandle implements WriteHandle {
   }
 
   /** Give up: the backend's handle is aborted (nothing left behind). Idempotent, never throws. */
-  async abort(): Promise<void> {
-    await this.fail(sessionError('InvalidArgument', `write aborted: /${this.path}`, { path: this.path }));
+  async abort(why = 'aborted'): Promise<void> {
+    if (this.state === 'open') this.why = why;
+    await this.fail(sessionError('InvalidArgument', `write ${why}: /${this.path}`, { path: this.path }));
+  }
+
+  private gone(): Error {
+    return sessionError('InvalidArgument', `write handle ${this.why ?? 'closed'}: /${this.path}`, {
+      path: this.path,
+    });
   }
 
   private async fail(err: unknown): Promise<void> {
+    if (this.state === 'open') this.ended.abort(this.why ? this.gone() : err);
     await this.inner.abort();
     this.finish({ err, bytes: this.bytes });
   }
@@ -131,13 +164,24 @@ export class SessionWriteHandle implements WriteHandle {
   private finish(outcome: { err?: unknown; bytes: number; entry?: Entry }): void {
     if (this.state === 'done') return;
     this.state = 'done';
+    clearTimeout(this.idle);
+    this.hooks.signal?.removeEventListener('abort', this.onSignal);
     this.hooks.onEnd(outcome);
   }
 
   private run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn).catch((err: unknown) => {
-      throw publicError(err, `/${this.path}`);
-    });
+    const next = this.queue
+      .then(async () => {
+        clearTimeout(this.idle);
+        try {
+          return await fn();
+        } finally {
+          this.touch();
+        }
+      })
+      .catch((err: unknown) => {
+        throw publicError(err, `/${this.path}`);
+      });
     this.queue = next.catch(() => {});
     return next;
   }
@@ -185,20 +229,38 @@ export class SessionReadHandle implements ReadHandle {
   }
 }
 
-/** Feed a whole body into a write handle, in order; the handle is aborted when anything fails. */
-export async function pump(handle: WriteHandle, body: WriteBody, signal?: AbortSignal): Promise<Entry> {
+/**
+ * Feed a whole body into a write handle, in order, then close it. The handle is aborted when
+ * anything fails; when the handle is aborted from outside (the session closed) while the body is
+ * slow to give its next chunk, the pump stops at once rather than waiting for it.
+ */
+export async function pump(
+  handle: SessionWriteHandle,
+  body: WriteBody,
+  signal?: AbortSignal,
+): Promise<Entry> {
+  const stop = signal ? AbortSignal.any([handle.aborted, signal]) : handle.aborted;
+  const stopped = new Promise<never>((_, reject) => {
+    const fire = () => reject(stop.reason);
+    if (stop.aborted) fire();
+    else stop.addEventListener('abort', fire, { once: true });
+  });
+  stopped.catch(() => {});
+  const chunks = chunksOf(body)[Symbol.asyncIterator]();
   let offset = handle.startOffset;
   try {
-    for await (const chunk of chunksOf(body)) {
-      signal?.throwIfAborted();
-      await handle.write(offset, chunk);
-      offset += chunk.length;
+    for (;;) {
+      const next = await Promise.race([chunks.next(), stopped]);
+      if (next.done) break;
+      await handle.write(offset, next.value);
+      offset += next.value.length;
     }
-    signal?.throwIfAborted();
+    stop.throwIfAborted();
     return await handle.close();
   } catch (err) {
     await handle.abort();
     if (typeof (body as Readable).destroy === 'function') (body as Readable).destroy();
+    void chunks.return?.()?.catch?.(() => {});
     throw err;
   }
 }

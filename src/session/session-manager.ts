@@ -5,7 +5,7 @@ import type { Store } from '../db/database.js';
 import type { S3ClientOptions } from '../s3/client.js';
 import { StorageError } from '../storage/errors.js';
 import { addressAllowed } from './address-rules.js';
-import { publicError, sessionError } from './errors.js';
+import { sessionError } from './errors.js';
 import { auditSubscriber, EventBus } from './events.js';
 import { QuotaLedger } from './quota-ledger.js';
 import { Tree } from './resolve.js';
@@ -129,8 +129,13 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       await pool.checkAtLogin(tree.home.target);
     } catch (err) {
       release(user.username);
-      emitLogin(req, started, err instanceof StorageError ? err.code : 'Error', 'home unavailable');
-      throw publicError(err, '/');
+      // The reason (bucket, store's answer) is for the audit log; the client learns only this.
+      const why = err instanceof Error ? err.message : String(err);
+      emitLogin(req, started, err instanceof StorageError ? err.code : 'Error', `home unavailable: ${why}`);
+      throw sessionError(
+        'Transient',
+        'your home folder is not reachable now: try again later or ask the administrator',
+      );
     }
     await accounts.defender.succeeded(req.remote, user.username).catch(onError);
     const session = new UserSession({

@@ -1,11 +1,13 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { EffectiveUser } from '../accounts/types.js';
+import { listIncompleteUploads } from '../s3/uploads.js';
 import { StorageError } from '../storage/errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../storage/handles.js';
 import { listPage } from '../storage/list-page.js';
 import { copyFile, move, moveByCopy } from '../storage/operations.js';
 import type { ReadHandle } from '../storage/read-handle.js';
+import type { S3Storage } from '../storage/s3/s3-storage.js';
 import type { Entry, HashAlgorithm, SpaceInfo, Storage, WriteBody } from '../storage/types.js';
 import { publicError, sessionError } from './errors.js';
 import type { EventBus } from './events.js';
@@ -109,16 +111,18 @@ export class UserSession implements Session {
     let count = 0;
     try {
       requirePermission(this.user, this.d.tree, 'list', r, true);
-      const storage = await this.storage(r);
+      const pooled = await this.pooled(r);
+      const storage = pooled.storage;
       const virtual = this.d.tree.virtualChildren(r.vpath);
-      if (virtual.length === 0) {
+      if (virtual.length === 0 && !pooled.s3?.showPartialUploads) {
         for await (const e of storage.list(r.path, options)) {
           count++;
           yield this.virtualEntry(r, e);
         }
       } else {
-        // Mount points show as folders (hiding whatever the home has under those names); the
-        // folder is listed whole so that pages stay in one order with the mount points in it.
+        // Mount points show as folders (hiding whatever the home has under those names), and
+        // unfinished uploads as `name.partial-upload`: the folder is listed whole so that pages
+        // stay in one order with them in it.
         const all: Entry[] = virtual.map((name) =>
           this.folderEntry(r.vpath === '/' ? `/${name}` : `${r.vpath}/${name}`),
         );
@@ -127,7 +131,11 @@ export class UserSession implements Session {
             if (!virtual.includes(e.name)) all.push(this.virtualEntry(r, e));
           }
         } catch (err) {
-          if (!StorageError.is(err, 'NotFound')) throw err;
+          if (!StorageError.is(err, 'NotFound') || (virtual.length === 0 && r.vpath !== r.root.path))
+            throw err;
+        }
+        if (pooled.s3?.showPartialUploads) {
+          for (const e of await partialUploads(pooled.s3.raw, r.path)) all.push(this.virtualEntry(r, e));
         }
         for (const e of listPage(all, { startAfter: options.startAfter, limit: options.limit })) {
           count++;
@@ -186,6 +194,10 @@ export class UserSession implements Session {
         },
       });
       this.reads.add(handle);
+      if (this.closing) {
+        await handle.close();
+        throw sessionError('Transient', `the session closed: ${r.vpath}`);
+      }
       return handle;
     } catch (err) {
       this.emit('download', started, err, { path: r.vpath });
@@ -198,7 +210,7 @@ export class UserSession implements Session {
     body: WriteBody,
     options: { size?: number; mtime?: Date; signal?: AbortSignal } = {},
   ): Promise<Entry> {
-    const handle = await this.openWrite(path, { mode: 'truncate', ...options });
+    const handle = (await this.openWrite(path, { mode: 'truncate', ...options })) as SessionWriteHandle;
     const r = this.d.tree.resolve(path);
     try {
       return this.virtualEntry(r, await pump(handle, body, options.signal));
@@ -227,7 +239,10 @@ export class UserSession implements Session {
       this.admitWrite(pooled.writeCost);
       let inner: WriteHandle;
       try {
-        inner = await storage.openWrite(r.path, options);
+        // The idle timer is the session handle's own, and it listens to the signal too (the
+        // backend's handle also gets it), so the session knows when either ends the transfer.
+        const { idleTimeoutMs: _idle, ...rest } = options;
+        inner = await storage.openWrite(r.path, rest);
       } catch (err) {
         this.memory -= pooled.writeCost;
         throw err;
@@ -236,6 +251,8 @@ export class UserSession implements Session {
         bucket: this.d.buckets.upload,
         quota,
         replaced: existing?.type === 'file' ? existing.size : undefined,
+        signal: options.signal,
+        idleTimeoutMs: options.idleTimeoutMs,
         onEnd: ({ err, bytes }) => {
           this.memory -= this.writes.get(handle) ?? 0;
           this.writes.delete(handle);
@@ -243,6 +260,11 @@ export class UserSession implements Session {
         },
       });
       this.writes.set(handle, pooled.writeCost);
+      // close() may have run while the backend opened the handle: it did not see this one.
+      if (this.closing) {
+        await handle.abort('aborted: the session closed');
+        throw sessionError('Transient', `the session closed: ${r.vpath}`);
+      }
       return handle;
     } catch (err) {
       this.emit('upload', started, err, { path: r.vpath });
@@ -418,7 +440,7 @@ export class UserSession implements Session {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const started = performance.now();
-      await Promise.all([...this.writes.keys()].map((h) => h.abort()));
+      await Promise.all([...this.writes.keys()].map((h) => h.abort('aborted: the session closed')));
       await Promise.all([...this.reads].map((h) => h.close().catch(() => {})));
       this.d.onClose(this);
       this.emit('logout', started, undefined, {});
@@ -461,6 +483,7 @@ export class UserSession implements Session {
   }
 
   private checkAccepting(): void {
+    if (this.closing) throw sessionError('Transient', 'the session closed');
     if (!this.d.accepting()) throw sessionError('Transient', 'the server is shutting down');
   }
 
@@ -528,6 +551,32 @@ export class UserSession implements Session {
       at: new Date(),
     });
   }
+}
+
+/** Suffix of the listing entries that stand for unfinished multipart uploads. */
+export const PARTIAL_UPLOAD_SUFFIX = '.partial-upload';
+
+/**
+ * The unfinished multipart uploads directly in the folder `path` of an S3 storage, as entries
+ * `name.partial-upload` (size 0, mtime: when the upload began). They are only shown: there is
+ * no object behind them to read, and the multipart uploads are left alone.
+ */
+async function partialUploads(raw: S3Storage, path: string): Promise<Entry[]> {
+  const prefix = raw.keys.dir(path);
+  const out: Entry[] = [];
+  for await (const u of listIncompleteUploads(raw.client, raw.bucket, prefix)) {
+    const rest = u.key.slice(prefix.length);
+    if (rest === '' || rest.includes('/')) continue;
+    const name = `${raw.keys.path(u.key).split('/').pop()}${PARTIAL_UPLOAD_SUFFIX}`;
+    out.push({
+      path: path === '' ? name : `${path}/${name}`,
+      name,
+      type: 'file',
+      size: 0,
+      mtime: u.initiated,
+    });
+  }
+  return out;
 }
 
 async function statOrUndefined(storage: Storage, path: string): Promise<Entry | undefined> {

@@ -18,7 +18,7 @@ export type ConnectionResolver = (name: string) => Promise<S3Connection & { show
 export interface PooledStorage {
   storage: Storage;
   /** S3 only: the connection as used (prefix joined), its client, and its setting. */
-  s3?: { conn: S3Connection; client: S3Client; showPartialUploads: boolean };
+  s3?: { conn: S3Connection; client: S3Client; showPartialUploads: boolean; raw: S3Storage };
   /**
    * Memory one write handle on this storage may hold at most: S3: the parts being filled or
    * sent (partSize × concurrency) plus the reorder window of out-of-order writes (writeWindow);
@@ -117,7 +117,7 @@ export class StoragePool {
     const { partSize, concurrency, writeWindow } = raw.upload;
     return {
       storage: checkedStorage(raw),
-      s3: { conn, client, showPartialUploads },
+      s3: { conn, client, showPartialUploads, raw },
       writeCost: partSize * concurrency + (writeWindow ?? 32 * MiB),
     };
   }

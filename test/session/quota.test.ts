@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/db/database.js';
+import { createS3Client } from '../../src/s3/client.js';
+import type { S3Connection } from '../../src/s3/connection.js';
+import { StorageError } from '../../src/storage/errors.js';
+import { ensureBucket, testConnection } from '../support/s3.js';
+import { multipartUploads, poolFor, s3Objects, sessionFor, tempStore, userWith } from './support.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * The quota ledger against real S3 (RGW): a home on a connection whose prefix is `conn.prefix`,
+ * the user's home prefix below it. Multipart from 5 MiB, so 6 MiB files go up in parts and a
+ * refused or failed upload has a multipart upload to clean away.
+ */
+describe('quota ledger on RGW', () => {
+  let store: Store;
+  let conn: S3Connection;
+  let client: S3Client;
+
+  beforeAll(async () => {
+    ({ store } = await tempStore());
+    conn = testConnection({ partSize: 5 * MiB, multipartThreshold: 5 * MiB, partConcurrency: 2 });
+    client = createS3Client(conn);
+    await ensureBucket(client, conn.bucket);
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await store?.close();
+  });
+
+  function quotaSession(username: string, quota: { bytes?: number; files?: number }) {
+    const pool = poolFor({ main: conn });
+    const user = userWith({ username, home: { type: 's3', connection: 'main', prefix: username }, quota });
+    return sessionFor(user, { store, pool });
+  }
+
+  it('20 concurrent uploads that together exceed the quota: the ledger equals what is in S3, no multipart upload left', async () => {
+    const quota = 50 * MiB;
+    const { session, ledger } = quotaSession('q20', { bytes: quota });
+    const size = 6 * MiB;
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => session.write(`/up/f${i}.bin`, randomBytes(size), { size })),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    const refused = results.filter(
+      (r) => r.status === 'rejected' && StorageError.is(r.reason, 'QuotaExceeded'),
+    ).length;
+    expect(ok + refused).toBe(20); // every one either stored or refused for the quota
+    expect(ok).toBe(Math.floor(quota / size));
+    const objects = await s3Objects(client, conn.bucket, `${conn.prefix}/q20`);
+    const stored = objects.reduce((n, o) => n + o.size, 0);
+    expect(objects.length).toBe(ok);
+    expect(await ledger.usage('q20')).toEqual({ bytes: stored, files: objects.length });
+    expect(stored).toBeLessThanOrEqual(quota);
+    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/q20`)).toBe(0);
+    // The session's space figures come from the ledger.
+    expect(await session.about('/')).toEqual({ total: quota, used: stored, free: quota - stored });
+  });
+
+  it('a failed upload charges nothing and leaves nothing', async () => {
+    const { session, ledger } = quotaSession('qfail', { bytes: 100 * MiB });
+    async function* breaks() {
+      yield randomBytes(6 * MiB);
+      yield randomBytes(2 * MiB);
+      throw new Error('client went away');
+    }
+    await expect(session.write('/broken.bin', Readable.from(breaks()))).rejects.toThrow(/client went away/);
+    expect(await ledger.usage('qfail')).toEqual({ bytes: 0, files: 0 });
+    expect(await s3Objects(client, conn.bucket, `${conn.prefix}/qfail`)).toEqual([]);
+    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/qfail`)).toBe(0);
+  });
+
+  it('a huge upload stops early, once its bytes pass what is left', async () => {
+    const { session, ledger } = quotaSession('qhuge', { bytes: 3 * MiB });
+    let sent = 0;
+    async function* huge() {
+      for (let i = 0; i < 64; i++) {
+        sent += MiB;
+        yield Buffer.alloc(MiB, i);
+      }
+    }
+    await expect(session.write('/huge.bin', Readable.from(huge()))).rejects.toMatchObject({
+      code: 'QuotaExceeded',
+    });
+    expect(sent).toBeLessThan(8 * MiB);
+    expect(await ledger.usage('qhuge')).toEqual({ bytes: 0, files: 0 });
+    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/qhuge`)).toBe(0);
+  });
+
+  it('overwrites charge the difference, copies charge, deletes and replacing renames credit, files are counted; recompute', async () => {
+    const { session, ledger } = quotaSession('qmix', { bytes: 10 * MiB, files: 3 });
+    await session.write('/a.txt', 'x'.repeat(1000));
+    await session.write('/b.txt', 'y'.repeat(500));
+    expect(await ledger.usage('qmix')).toEqual({ bytes: 1500, files: 2 });
+    await session.write('/a.txt', 'x'.repeat(200)); // overwrite: −800
+    expect(await ledger.usage('qmix')).toEqual({ bytes: 700, files: 2 });
+    await session.copy('/a.txt', '/c.txt');
+    expect(await ledger.usage('qmix')).toEqual({ bytes: 900, files: 3 });
+    await expect(session.write('/d.txt', 'z')).rejects.toThrow(/files: 3 of 3/);
+    await session.remove('/b.txt');
+    expect(await ledger.usage('qmix')).toEqual({ bytes: 400, files: 2 });
+    await session.rename('/c.txt', '/a.txt'); // replaces a.txt: one file and its bytes go
+    expect(await ledger.usage('qmix')).toEqual({ bytes: 200, files: 1 });
+    // recompute agrees with the ledger kept step by step.
+    const home = await poolFor({ main: conn }).get({
+      type: 's3',
+      connection: 'main',
+      prefix: 'qmix',
+    });
+    await ledger.set('qmix', { bytes: 12345, files: 9 });
+    expect(await ledger.recompute('qmix', home)).toEqual({ bytes: 200, files: 1 });
+    expect(await ledger.usage('qmix')).toEqual({ bytes: 200, files: 1 });
+  });
+
+  it('the reservation is atomic: two ledgers on one store never both take the last bytes', async () => {
+    const { ledger } = quotaSession('qatomic', { bytes: 100 });
+    const tries = await Promise.allSettled(
+      Array.from({ length: 10 }, () => ledger.reserve('qatomic', { bytes: 30, files: 1 }, { bytes: 100 })),
+    );
+    expect(tries.filter((t) => t.status === 'fulfilled').length).toBe(3);
+    expect(await ledger.usage('qatomic')).toEqual({ bytes: 90, files: 3 });
+  });
+});
