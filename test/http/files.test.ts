@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,15 +23,30 @@ const dir = mkdtempSync(join(tmpdir(), 'ferry-http-files-'));
 const ALICE = 'alice:alice-password-1';
 const BOB = 'bob:bob-password-22';
 
-async function curl(...args: string[]): Promise<{ status: number; body: Buffer; headers: string }> {
+async function curl(
+  ...args: string[]
+): Promise<{ status: number; body: Buffer; headers: string; exit: number; stderr: string }> {
   const headersFile = join(dir, `h-${randomBytes(4).toString('hex')}`);
-  const { stdout } = await run('curl', ['-sS', '--path-as-is', '-D', headersFile, ...args], {
-    encoding: 'buffer',
-    maxBuffer: 1 << 27,
-  });
-  const headers = (await import('node:fs')).readFileSync(headersFile, 'utf8');
+  let stdout: Buffer;
+  let exit = 0;
+  let stderr = '';
+  try {
+    ({ stdout } = await run('curl', ['-sS', '--path-as-is', '-D', headersFile, ...args], {
+      encoding: 'buffer',
+      maxBuffer: 1 << 27,
+    }));
+  } catch (err) {
+    // curl fails when the server answers before it sent the whole body (an early 507): what it
+    // received is still there, as a script would see it.
+    const e = err as { code?: number; stdout?: Buffer; stderr?: Buffer };
+    if (typeof e.code !== 'number' || !existsSync(headersFile)) throw err;
+    exit = e.code;
+    stdout = e.stdout ?? Buffer.alloc(0);
+    stderr = String(e.stderr ?? '');
+  }
+  const headers = readFileSync(headersFile, 'utf8');
   const status = Number(/HTTP\/[\d.]+ (\d+)(?![\s\S]*HTTP\/[\d.]+ \d+)/.exec(headers)?.[1]);
-  return { status, body: stdout, headers };
+  return { status, body: stdout, headers, exit, stderr };
 }
 const url = (path: string) => `${s.base}/api/v1/user/files${path}`;
 
