@@ -41,7 +41,9 @@ export interface TestServer {
  * account services and session layer, the connection `main` on the test RGW (a fresh prefix),
  * the app listening on 127.0.0.1:0, its pino output captured in `logs`.
  */
-export async function startServer(options: { trustProxy?: boolean } = {}): Promise<TestServer> {
+export async function startServer(
+  options: { trustProxy?: boolean; idleTimeoutMs?: number; ready?: () => boolean } = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-http-'));
   const store = await openStore(join(dir, 'ferry.db'));
   const conn = testConnection();
@@ -88,8 +90,9 @@ export async function startServer(options: { trustProxy?: boolean } = {}): Promi
     metrics,
     logger,
     quotaUsage: (u) => sessions.ledger.usage(u),
-    ready: () => true,
+    ready: options.ready ?? (() => true),
     trustProxy: options.trustProxy,
+    idleTimeoutMs: options.idleTimeoutMs,
   });
   const covered = new Set<string>();
   app.addHook('onResponse', async (request) => {

@@ -29,6 +29,12 @@ export interface HttpAppOptions {
   quotaUsage?: RouteContext['quotaUsage'];
   /** Environment for connection tests' credential chain (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * A connection on which nothing moved for this long is closed (default 120 s): a client that
+   * stalls mid-upload is cut off, its upload aborted and nothing is left behind. Not a limit on
+   * how long a transfer may take.
+   */
+  idleTimeoutMs?: number;
   /** Behind a load balancer: trust its X-Forwarded-For for the client address (default false). */
   trustProxy?: boolean | string;
 }
@@ -45,6 +51,9 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
     ...(options.logger ? { loggerInstance: options.logger as FastifyBaseLogger } : { logger: false }),
     trustProxy: options.trustProxy ?? false,
     exposeHeadRoutes: false,
+    connectionTimeout: options.idleTimeoutMs ?? 120_000,
+    // No limit on how long a whole request may take (Node's own default cuts uploads at 5 min).
+    requestTimeout: 0,
     // Request bodies other than uploads are small JSON documents.
     bodyLimit: 1024 * 1024,
   }).withTypeProvider<ZodTypeProvider>();

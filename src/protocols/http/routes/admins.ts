@@ -1,4 +1,4 @@
-import { adminInputSchema, adminViewSchema } from '../../../accounts/model.js';
+import { adminInputSchema, adminPatchSchema, adminViewSchema } from '../../../accounts/model.js';
 import type { RouteContext, ZodApp } from './common.js';
 import { crudRoutes } from './crud.js';
 
@@ -9,7 +9,7 @@ export function adminAccountRoutes(app: ZodApp, ctx: RouteContext): void {
     path: '/admins',
     key: 'username',
     input: adminInputSchema,
-    patch: adminInputSchema.omit({ username: true }).partial(),
+    patch: adminPatchSchema,
     view: adminViewSchema,
     service: ctx.accounts.admins,
   });

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -175,9 +175,30 @@ export const fileRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (base
         if (size !== undefined && !Number.isSafeInteger(size)) {
           throw new StorageError('InvalidArgument', 'headers.content-length: not a byte count');
         }
-        const body = (request.body as Readable | undefined) ?? Buffer.alloc(0);
-        const entry = await session.write(request.query.path, body, { size, signal: clientGone(reply) });
-        return reply.status(201).send(view(entry));
+        const raw = request.body as Readable | undefined;
+        if (!raw) {
+          const entry = await session.write(request.query.path, Buffer.alloc(0), {
+            size,
+            signal: clientGone(reply),
+          });
+          return reply.status(201).send(view(entry));
+        }
+        // The session gets a stream of its own: when the write fails early (quota, permission),
+        // destroying it must not destroy the request, whose socket still has to carry the error
+        // answer. What the client still sends is then read and dropped (curl stops sending when
+        // it sees the answer); a client that goes away ends `body` with an error.
+        const body = new PassThrough();
+        raw.pipe(body);
+        raw.once('error', (err) => body.destroy(err));
+        raw.once('aborted', () => body.destroy(new Error('the client went away')));
+        try {
+          const entry = await session.write(request.query.path, body, { size, signal: clientGone(reply) });
+          return reply.status(201).send(view(entry));
+        } catch (err) {
+          raw.unpipe(body);
+          raw.resume();
+          throw err;
+        }
       },
     );
   });

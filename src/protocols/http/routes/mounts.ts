@@ -1,4 +1,4 @@
-import { mountInputSchema, mountViewSchema, nameSchema } from '../../../accounts/model.js';
+import { mountInputSchema, mountPatchSchema, mountViewSchema, nameSchema } from '../../../accounts/model.js';
 import type { RouteContext, ZodApp } from './common.js';
 import { crudRoutes } from './crud.js';
 
@@ -10,7 +10,7 @@ export function mountRoutes(app: ZodApp, ctx: RouteContext): void {
     path: '/mounts',
     key: 'id',
     input: mountInputSchema,
-    patch: mountInputSchema.omit({ owner: true }).partial(),
+    patch: mountPatchSchema,
     view: mountViewSchema,
     service: mounts,
     listFilter: {
