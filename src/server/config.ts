@@ -53,6 +53,20 @@ export const serverConfigSchema = z.strictObject({
       'must be 32 bytes, as 64 hex or 44 base64 characters',
     )
     .optional(),
+  /** HTTP connections on which nothing moved this long are closed (a stalled upload is aborted). */
+  httpIdleTimeoutSeconds: count(1).default(120),
+  /**
+   * Behind a load balancer: trust its X-Forwarded-For for the client address (`true`, or the
+   * balancer's addresses/ranges, comma-separated). The defender and IP lists see that address.
+   */
+  trustProxy: z
+    .preprocess(
+      (v) => (v === 'true' ? true : v === 'false' ? false : v),
+      z.union([z.boolean(), z.string().min(1)], { error: 'must be true, false, or addresses/ranges' }),
+    )
+    .default(false),
+  /** Lifetime of admin and user login cookies. */
+  loginTtlSeconds: count(60).default(12 * 3600),
   /** SIGTERM/SIGINT: seconds open transfers get to finish before they are aborted cleanly. */
   shutdownGraceSeconds: count().default(30),
   logLevel: z.enum(logLevels).default('info'),
@@ -98,6 +112,9 @@ export interface ServerConfig {
   database: string;
   storage: DefaultStorage;
   listen: { http: ListenAddress };
+  httpIdleTimeoutSeconds: number;
+  trustProxy: boolean | string;
+  loginTtlSeconds: number;
   secretKey?: string;
   shutdownGraceSeconds: number;
   logLevel: ServerSettings['logLevel'];
@@ -163,6 +180,9 @@ export function loadServerConfig(
       : join(data, 'ferry.db'),
     storage: defaultStorage(s.storage, data, cwd),
     listen: { http: parseListen(s.http) },
+    httpIdleTimeoutSeconds: s.httpIdleTimeoutSeconds,
+    trustProxy: s.trustProxy,
+    loginTtlSeconds: s.loginTtlSeconds,
     secretKey: s.secretKey,
     shutdownGraceSeconds: s.shutdownGraceSeconds,
     logLevel: s.logLevel,

@@ -74,6 +74,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       logger,
       ready: () => !stopping,
       quotaUsage: (username) => sessions.ledger.usage(username),
+      idleTimeoutMs: config.httpIdleTimeoutSeconds * 1000,
+      trustProxy: config.trustProxy,
+      loginTtlSeconds: config.loginTtlSeconds,
+      env,
     });
     const { host, port } = config.listen.http;
     await app.listen({ host, port });

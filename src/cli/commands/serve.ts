@@ -21,6 +21,7 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
     )
     .option('--http <host:port>', 'HTTP listen address (default 127.0.0.1:8080; port 0 picks a free port)')
     .option('--shutdown-grace-seconds <n>', 'seconds transfers get to finish on SIGTERM (default 30)')
+    .option('--trust-proxy <true|addresses>', "trust a load balancer's X-Forwarded-For (default false)")
     .option('--log-level <level>', logLevels.join(', '))
     .action(async (opts: ServerFlags) => {
       const c = ctx();
