@@ -94,6 +94,11 @@ describe('ferry serve configuration', () => {
       type: 's3',
       url: 's3://b/p',
     });
+    expect(loadServerConfig({}, { FERRY_TRUST_PROXY: 'true' }, dir).trustProxy).toBe(true);
+    expect(loadServerConfig({ trustProxy: '10.0.0.0/8,10.1.2.3' }, {}, dir).trustProxy).toBe(
+      '10.0.0.0/8,10.1.2.3',
+    );
+    expect(loadServerConfig({}, {}, dir).trustProxy).toBe(false);
   });
 
   it('docs/server.md lists every setting with its variable and default', () => {
