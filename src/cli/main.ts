@@ -1,21 +1,28 @@
 import { Command, CommanderError } from 'commander';
 import { StorageError } from '../storage/errors.js';
 import { registerAcl } from './commands/acl.js';
+import { registerAdmin } from './commands/admin.js';
+import { registerApiKey } from './commands/apikey.js';
 import { registerBucket } from './commands/bucket.js';
 import { registerCat } from './commands/cat.js';
+import { registerConnection } from './commands/connection.js';
 import { registerCp } from './commands/cp.js';
 import { registerDoctor, registerWhoami } from './commands/doctor.js';
+import { registerGroup } from './commands/group.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLs } from './commands/ls.js';
 import { registerMeta } from './commands/meta.js';
 import { registerMkdir } from './commands/mkdir.js';
+import { registerMount } from './commands/mount.js';
 import { registerMv } from './commands/mv.js';
 import { registerPresign } from './commands/presign.js';
 import { registerRestore } from './commands/restore.js';
 import { registerRm } from './commands/rm.js';
 import { registerRmdir } from './commands/rmdir.js';
+import { registerServe } from './commands/serve.js';
 import { registerStat } from './commands/stat.js';
 import { registerUploads } from './commands/uploads.js';
+import { registerUser } from './commands/user.js';
 import { registerVersions } from './commands/versions.js';
 import { addS3Flags, type CliContext, s3OptionsFrom } from './context.js';
 import { exitCodeFor } from './exit-codes.js';
@@ -76,6 +83,13 @@ export async function main(argv: string[]): Promise<number> {
     registerVersions,
     registerAcl,
     registerRestore,
+    registerServe,
+    registerUser,
+    registerGroup,
+    registerConnection,
+    registerMount,
+    registerApiKey,
+    registerAdmin,
   ]) {
     register(program, ctx);
   }

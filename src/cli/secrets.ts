@@ -1,9 +1,16 @@
 import { redactText } from '../s3/url.js';
 
 /** Flags whose value is a secret (the `--flag value` and `--flag=value` spellings). */
-const SECRET_FLAGS = ['--secret-key', '--session-token', '--sse-c-key'];
+const SECRET_FLAGS = ['--secret-key', '--session-token', '--sse-c-key', '--password', '--api-key'];
 /** Environment variables holding secrets. */
-const SECRET_ENV = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_CONTAINER_AUTHORIZATION_TOKEN'];
+const SECRET_ENV = [
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_CONTAINER_AUTHORIZATION_TOKEN',
+  'FERRY_SECRET_KEY',
+  'FERRY_ADMIN_PASSWORD',
+  'FERRY_API_KEY',
+];
 /** Shorter values are not scrubbed literally: they would mangle ordinary words. */
 const MIN_LENGTH = 4;
 

@@ -15,7 +15,15 @@ export interface S3ClientOptions extends CredentialOptions {
   credentials?: ResolvedCredentials;
   /** Where the `--insecure` warning goes (default stderr). */
   warn?: (line: string) => void;
+  /** Told about every HTTP request the client sends (each retry attempt too): metrics. */
+  observer?: S3RequestObserver;
 }
+
+/**
+ * One S3 request as metrics see it: the operation (`PutObject`), how long the attempt took, and
+ * the error's name when it failed (`NoSuchKey`, `TimeoutError`). Never a key, bucket or secret.
+ */
+export type S3RequestObserver = (request: { operation: string; durationMs: number; error?: string }) => void;
 
 /**
  * Make the S3 client for a connection. Decisions taken here, once:
@@ -82,7 +90,34 @@ export function createS3Client(
   if (!aws) addContentMd5ToDeleteObjects(client);
   requireSseCustomerEcho(client);
   if (!creds.provider) markAnonymousErrors(client);
+  if (options.observer) observeRequests(client, options.observer);
   return client;
+}
+
+/**
+ * Time each attempt: the deserialize step runs inside the retry loop (finalizeRequest), once per
+ * HTTP request sent, and sees its response or error.
+ */
+function observeRequests(client: S3Client, observer: S3RequestObserver): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+      const started = performance.now();
+      try {
+        const out = await next(args);
+        observer({ operation, durationMs: performance.now() - started });
+        return out;
+      } catch (err) {
+        observer({
+          operation,
+          durationMs: performance.now() - started,
+          error: (err as Error).name || 'Error',
+        });
+        throw err;
+      }
+    },
+    { step: 'deserialize', name: 'ferryObserver', priority: 'high' },
+  );
 }
 
 function addContentMd5ToDeleteObjects(client: S3Client): void {

@@ -1,0 +1,49 @@
+import type { Accounts, Actor, CrudService, Page } from '../../accounts/types.js';
+import type { AdminApi, AdminCrud } from './admin-api.js';
+
+/** The local admin CLI acts as `cli` with the admin role (whoever can read the data folder is admin). */
+export const CLI_ACTOR: Actor = { kind: 'cli', name: 'cli', role: 'admin' };
+
+/**
+ * The admin CLI on a data folder: the account services opened on its store, as the server opens
+ * them (SQLite in WAL mode lets this run beside a server; the server's caches learn of the
+ * changes through the change feed).
+ */
+export function localAdminApi(accounts: Accounts, target: string, close: () => Promise<void>): AdminApi {
+  return {
+    target,
+    users: crud(accounts.users),
+    groups: crud(accounts.groups),
+    connections: crud(accounts.connections),
+    mounts: crud(accounts.mounts),
+    admins: crud(accounts.admins),
+    apiKeys: {
+      create: (input) => accounts.apiKeys.create(input, CLI_ACTOR),
+      get: (id) => accounts.apiKeys.get(id),
+      list: () => all((page) => accounts.apiKeys.list(page)),
+      remove: (id) => accounts.apiKeys.remove(id, CLI_ACTOR),
+    },
+    close,
+  };
+}
+
+function crud<I, P, V>(service: CrudService<I, P, V>): AdminCrud<I, P, V> {
+  return {
+    create: (input) => service.create(input, CLI_ACTOR),
+    get: (key) => service.get(key),
+    list: () => all((page) => service.list(page)),
+    update: (key, patch) => service.update(key, patch, CLI_ACTOR),
+    remove: (key) => service.remove(key, CLI_ACTOR),
+  };
+}
+
+/** Every page of a listing. */
+async function all<V>(list: (page: Page) => Promise<V[]>): Promise<V[]> {
+  const out: V[] = [];
+  const limit = 1000;
+  for (let offset = 0; ; offset += limit) {
+    const page = await list({ offset, limit });
+    out.push(...page);
+    if (page.length < limit) return out;
+  }
+}

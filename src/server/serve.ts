@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Actor } from '../accounts/types.js';
+import { buildHttpApp } from '../protocols/http/app.js';
+import { createSessionManager } from '../session/session-manager.js';
+import { StorageError } from '../storage/errors.js';
+import type { ServerConfig } from './config.js';
+import { prepareDataDir } from './data-dir.js';
+import { connectionForUrl } from './locations.js';
+import { createLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { DEFAULT_CONNECTION, openServices } from './services.js';
+
+/** The server acting on its own behalf (first admin, the default connection). */
+const SYSTEM: Actor = { kind: 'system', name: 'system', role: 'admin' };
+
+export interface Listener {
+  protocol: string;
+  /** `http://127.0.0.1:8080` (the port actually bound when 0 was asked). */
+  url: string;
+}
+
+export interface RunningServer {
+  listeners: Listener[];
+  /**
+   * Stop accepting, give open transfers `graceMs` to finish, abort the rest cleanly (no partial
+   * object, no forgotten multipart upload), close the store. Idempotent.
+   */
+  stop(graceMs: number): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Lines for the operator (stdout): what was created, where to log in, the listeners. */
+  say?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * `ferry serve`: prepare the data folder, open the store (migrations) and the accounts, create the
+ * first admin on first start, set up the default storage, start the session layer and every
+ * protocol server, and print one line per listener.
+ */
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
+  const say = options.say ?? (() => {});
+  const env = options.env ?? process.env;
+  const dataDir = prepareDataDir(config, say);
+  const services = await openServices(config, dataDir);
+  const { accounts } = services;
+  let app: ReturnType<typeof buildHttpApp> | undefined;
+  try {
+    const created = await firstAdmin(services.accounts, env);
+    await defaultStorage(services.accounts, config, env, say);
+
+    const logger = createLogger({ level: config.logLevel });
+    const metrics = createMetrics();
+    const sessions = createSessionManager({
+      accounts,
+      store: services.store,
+      s3ClientOptions: { observer: metrics.s3Observer },
+      onError: (err) => logger.error({ err }, 'session layer'),
+      limits: {
+        maxWriteHandles: config.sessions.maxWriteHandles,
+        maxReadHandles: config.sessions.maxReadHandles,
+        handleMemory: config.sessions.handleMemoryBytes,
+      },
+    });
+    let stopping = false;
+    metrics.attach(sessions);
+    app = buildHttpApp({
+      accounts,
+      sessions,
+      metrics,
+      logger,
+      ready: () => !stopping,
+      quotaUsage: (username) => sessions.ledger.usage(username),
+      idleTimeoutMs: config.httpIdleTimeoutSeconds * 1000,
+      trustProxy: config.trustProxy,
+      loginTtlSeconds: config.loginTtlSeconds,
+      env,
+    });
+    const { host, port } = config.listen.http;
+    await app.listen({ host, port });
+    const address = app.server.address() as AddressInfo;
+    const listeners: Listener[] = [
+      { protocol: 'http', url: `http://${urlHost(address.address)}:${address.port}` },
+    ];
+    if (created) {
+      say(
+        created.fromEnv
+          ? 'created the admin account "admin" with the password from FERRY_ADMIN_PASSWORD'
+          : `created the admin account "admin" with the password ${created.password} (shown once; change it: ferry admin set admin --password-stdin)`,
+      );
+      say(
+        `log in: curl -c cookies.txt -H 'content-type: application/json' -d '{"username":"admin","password":"…"}' ${listeners[0]?.url}/api/v1/admin/login`,
+      );
+    }
+    for (const l of listeners) say(`${l.protocol}: listening on ${l.url}`);
+
+    const http = app;
+    let stopped: Promise<void> | undefined;
+    return {
+      listeners,
+      stop: (graceMs) => {
+        stopped ??= (async () => {
+          stopping = true;
+          // Closing the listener first: no new connections; requests in flight go on until the
+          // session layer has let them finish (grace) or aborted their transfers.
+          const closing = http.close();
+          await sessions.shutdown(graceMs);
+          // Aborted transfers end their requests; a client that still holds a connection open
+          // after that (a stalled upload body) is cut off.
+          const forced = setTimeout(() => http.server.closeAllConnections(), 2000);
+          await closing;
+          clearTimeout(forced);
+          await services.close();
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await app?.close().catch(() => {});
+    await services.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      const { host, port } = config.listen.http;
+      throw new StorageError(
+        'InvalidArgument',
+        `http: ${host}:${port} is already in use (choose another with --http)`,
+      );
+    }
+    throw err;
+  }
+}
+
+function urlHost(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
+
+/**
+ * First start: an admin `admin` with `FERRY_ADMIN_PASSWORD` or a random password (printed once, by
+ * the caller, with the URL to log in at). Of two nodes starting at once on one store, the second
+ * finds the admin there (AlreadyExists) and creates nothing.
+ */
+async function firstAdmin(
+  accounts: Awaited<ReturnType<typeof openServices>>['accounts'],
+  env: NodeJS.ProcessEnv,
+): Promise<{ password: string; fromEnv: boolean } | undefined> {
+  if (!(await accounts.admins.isEmpty())) return undefined;
+  const given = env.FERRY_ADMIN_PASSWORD;
+  const password = given || randomBytes(15).toString('base64url');
+  try {
+    await accounts.admins.create({ username: 'admin', password, role: 'admin' }, SYSTEM);
+  } catch (err) {
+    if (StorageError.is(err, 'AlreadyExists')) return undefined;
+    if (given && StorageError.is(err, 'InvalidArgument')) {
+      throw new StorageError(
+        'InvalidArgument',
+        `FERRY_ADMIN_PASSWORD: ${err.message.replace(/^password: /, '')}`,
+      );
+    }
+    throw err;
+  }
+  return { password, fromEnv: Boolean(given) };
+}
+
+/**
+ * The default storage: a local folder is created; an `s3://` URL is saved as the connection
+ * `default` (keys sealed by the accounts service); a named connection must exist.
+ */
+async function defaultStorage(
+  accounts: Awaited<ReturnType<typeof openServices>>['accounts'],
+  config: ServerConfig,
+  env: NodeJS.ProcessEnv,
+  say: (line: string) => void,
+): Promise<void> {
+  const storage = config.storage;
+  if (storage.type === 'local') {
+    mkdirSync(storage.path, { recursive: true, mode: 0o700 });
+    return;
+  }
+  if (storage.type === 's3') {
+    const connections = {
+      list: () => accounts.connections.list({ limit: 1000 }),
+      create: (input: Parameters<typeof accounts.connections.create>[0]) =>
+        accounts.connections.create(input, SYSTEM),
+      update: (name: string, patch: Parameters<typeof accounts.connections.update>[1]) =>
+        accounts.connections.update(name, patch, SYSTEM),
+    };
+    const c = await connectionForUrl(connections, storage.url, env, DEFAULT_CONNECTION);
+    say(`${c.created ? 'saved' : 'updated'} the default storage as the connection "${DEFAULT_CONNECTION}"`);
+    return;
+  }
+  await accounts.connections.get(storage.name).catch((err) => {
+    if (StorageError.is(err, 'NotFound')) {
+      throw new StorageError(
+        'NotFound',
+        `storage: no connection named ${storage.name} (ferry connection add …)`,
+      );
+    }
+    throw err;
+  });
+}
