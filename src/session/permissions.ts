@@ -1,7 +1,7 @@
 import type { PermissionName } from '../accounts/model.js';
 import type { EffectiveUser } from '../accounts/types.js';
 import { sessionError } from './errors.js';
-import { isBelow, type Resolved, type Tree, virtualParent } from './resolve.js';
+import { isBelow, normalizeVirtual, type Resolved, type Tree, virtualParent } from './resolve.js';
 
 /**
  * "May this user do this here?", answered in one place (SFTPGo's rules):
@@ -48,7 +48,7 @@ export function permissionsIn(user: EffectiveUser, tree: Tree, folder: string): 
   };
   // Mounts first: a user entry at the same path as a mount's own list does not override it.
   for (const r of tree.roots) if (r.permissions && !r.home) consider(r.path, r.permissions);
-  for (const [path, perms] of Object.entries(user.permissions)) consider(path, perms);
+  for (const [path, perms] of Object.entries(user.permissions)) consider(normalizeVirtual(path), perms);
   const perms = best?.perms ?? [];
   return new Set<PermissionName>(
     perms.includes('*')

@@ -7,7 +7,7 @@ import { StorageError } from '../storage/errors.js';
 import { addressAllowed } from './address-rules.js';
 import { sessionError } from './errors.js';
 import { auditSubscriber, EventBus } from './events.js';
-import { QuotaLedger } from './quota-ledger.js';
+import { QuotaLedger, type Usage } from './quota-ledger.js';
 import { Tree } from './resolve.js';
 import { defaultSessionLimits, type SessionLimits, UserSession } from './session.js';
 import { StoragePool } from './storage-pool.js';
@@ -33,10 +33,15 @@ export interface SessionManagerOptions {
 export const AUTH_FAILED = 'authentication failed';
 
 /** The session manager of this node (see types.ts for the contract). */
-export function createSessionManager(options: SessionManagerOptions): SessionManager & {
-  pool: StoragePool;
-  ledger: QuotaLedger;
-} {
+/** The SessionManager contract plus what this node's server and admin API use besides. */
+export interface NodeSessionManager extends SessionManager {
+  readonly pool: StoragePool;
+  readonly ledger: QuotaLedger;
+  /** Set a user's quota ledger from what their home really holds (admin action; user idle). */
+  recomputeQuota(username: string): Promise<Usage>;
+}
+
+export function createSessionManager(options: SessionManagerOptions): NodeSessionManager {
   const { accounts } = options;
   const onError = options.onError ?? (() => {});
   const pool =
@@ -174,5 +179,9 @@ export function createSessionManager(options: SessionManagerOptions): SessionMan
       pool.close();
     },
     onEvent: (listener: (event: SessionEvent) => void) => bus.subscribe(listener),
+    async recomputeQuota(username: string) {
+      const user = await accounts.users.effective(username);
+      return ledger.recompute(username, await pool.get(new Tree(user).home.target));
+    },
   };
 }

@@ -70,6 +70,8 @@ export class UserSession implements Session {
   readonly remote: string;
   private readonly writes = new Map<SessionWriteHandle, number>();
   private readonly reads = new Set<SessionReadHandle>();
+  /** Downloads under way through `read` (their streams end when the session closes). */
+  private readonly streams = new Set<Readable>();
   private memory = 0;
   private closing: Promise<void> | undefined;
 
@@ -168,7 +170,9 @@ export class UserSession implements Session {
     const counted = throttledStream(this.d.buckets.download, (n) => {
       bytes += n;
     });
+    this.streams.add(counted);
     return pipeline(stream, counted, (err) => {
+      this.streams.delete(counted);
       this.emit('download', started, err ?? undefined, { path: r.vpath, bytes });
     });
   }
@@ -442,6 +446,7 @@ export class UserSession implements Session {
       const started = performance.now();
       await Promise.all([...this.writes.keys()].map((h) => h.abort('aborted: the session closed')));
       await Promise.all([...this.reads].map((h) => h.close().catch(() => {})));
+      for (const s of this.streams) s.destroy(sessionError('Transient', 'the session closed'));
       this.d.onClose(this);
       this.emit('logout', started, undefined, {});
     })();

@@ -67,4 +67,25 @@ describe('session write handles: idle timeout, client signal, one event each (lo
     expect(events.filter((e) => e.kind === 'upload')).toMatchObject([{ result: 'ok', bytes: 6 }]);
     expect(await ledger.usage('ok')).toEqual({ bytes: 6, files: 1 });
   });
+
+  it('close() ends downloads under way and open read handles', async () => {
+    const home = join(dir, 'reads');
+    const { session, events } = sessionFor(
+      userWith({ username: 'rd', home: { type: 'local', path: home } }),
+      {
+        store,
+      },
+    );
+    await session.write('/big.bin', Buffer.alloc(8 * 1024 * 1024, 7));
+    const stream = await session.read('/big.bin');
+    const handle = await session.openRead('/big.bin');
+    const first = await new Promise<Buffer>((resolve) => stream.once('data', resolve));
+    expect(first.length).toBeGreaterThan(0);
+    stream.pause();
+    const ended = new Promise<unknown>((resolve) => stream.once('error', resolve));
+    await session.close();
+    expect(String(await ended)).toMatch(/session closed/);
+    await expect(handle.read(0, 10)).rejects.toThrow(/closed/);
+    expect(events.filter((e) => e.kind === 'download').map((e) => e.result)).toEqual(['ok', 'Transient']);
+  });
 });

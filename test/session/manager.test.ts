@@ -7,8 +7,12 @@ import type { Accounts } from '../../src/accounts/types.js';
 import type { Store } from '../../src/db/database.js';
 import { createS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
-import { AUTH_FAILED, createSessionManager } from '../../src/session/session-manager.js';
-import type { SessionEvent, SessionManager } from '../../src/session/types.js';
+import {
+  AUTH_FAILED,
+  createSessionManager,
+  type NodeSessionManager,
+} from '../../src/session/session-manager.js';
+import type { SessionEvent } from '../../src/session/types.js';
 import { StorageError } from '../../src/storage/errors.js';
 import { openTestAccounts, system } from '../accounts/support.js';
 import { ensureBucket, testConnection } from '../support/s3.js';
@@ -43,7 +47,7 @@ describe('session manager: logins, limits, audit and shutdown (real accounts on 
   let store: Store;
   let conn: S3Connection;
   let client: S3Client;
-  let manager: SessionManager;
+  let manager: NodeSessionManager;
   const events: SessionEvent[] = [];
 
   beforeAll(async () => {
@@ -141,6 +145,9 @@ describe('session manager: logins, limits, audit and shutdown (real accounts on 
       const kinds = (await accounts.audit.list({ actor: 'alice' })).map((a) => a.kind).reverse();
       expect(kinds).toEqual(['login', 'upload', 'download', 'mkdir', 'rename', 'delete', 'logout']);
     });
+    // The ledger was kept step by step; recompute walks the home and agrees (0 files left).
+    await manager.ledger.set('alice', { bytes: 999, files: 9 });
+    expect(await manager.recomputeQuota('alice')).toEqual({ bytes: 0, files: 0 });
     // Objects really are in RGW under the connection's prefix + the home's (the folders stay).
     expect(await s3Objects(client, conn.bucket, `${conn.prefix}/alice`)).toEqual([
       { key: `${conn.prefix}/alice/docs/`, size: 0 },

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -123,5 +126,37 @@ describe('quota ledger on RGW', () => {
     );
     expect(tries.filter((t) => t.status === 'fulfilled').length).toBe(3);
     expect(await ledger.usage('qatomic')).toEqual({ bytes: 90, files: 3 });
+  });
+
+  it('moving a folder between the home (RGW) and a local mount credits and charges the ledger; over the quota nothing moves', async () => {
+    const local = mkdtempSync(join(tmpdir(), 'ferry-quota-mount-'));
+    const pool = poolFor({ main: conn });
+    const user = userWith({
+      username: 'qmove',
+      home: { type: 's3', connection: 'main', prefix: 'qmove' },
+      quota: { bytes: 1000 },
+      mounts: [{ path: '/m', target: { type: 'local', path: local }, readOnly: false }],
+    });
+    const { session, ledger } = sessionFor(user, { store, pool });
+    await session.write('/dir/a.txt', 'a'.repeat(300));
+    await session.write('/dir/sub/b.txt', 'b'.repeat(200));
+    expect(await ledger.usage('qmove')).toEqual({ bytes: 500, files: 2 });
+    await session.rename('/dir', '/m/dir');
+    expect(await ledger.usage('qmove')).toEqual({ bytes: 0, files: 0 });
+    expect(readFileSync(join(local, 'dir', 'sub', 'b.txt'), 'utf8')).toBe('b'.repeat(200));
+    expect(await s3Objects(client, conn.bucket, `${conn.prefix}/qmove`)).toEqual([]);
+    // Fill the home, then moving the folder back would pass the quota: refused, nothing moved.
+    await session.write('/fill.bin', 'f'.repeat(800));
+    await expect(session.rename('/m/dir', '/back')).rejects.toMatchObject({ code: 'QuotaExceeded' });
+    expect(readFileSync(join(local, 'dir', 'a.txt'), 'utf8')).toBe('a'.repeat(300));
+    expect(await ledger.usage('qmove')).toEqual({ bytes: 800, files: 1 });
+    await session.remove('/fill.bin');
+    await session.rename('/m/dir', '/back');
+    expect(await ledger.usage('qmove')).toEqual({ bytes: 500, files: 2 });
+    expect((await s3Objects(client, conn.bucket, `${conn.prefix}/qmove`)).map((o) => o.key).sort()).toEqual([
+      `${conn.prefix}/qmove/back/`, // the folder's marker (moveByCopy makes the target folder)
+      `${conn.prefix}/qmove/back/a.txt`,
+      `${conn.prefix}/qmove/back/sub/b.txt`,
+    ]);
   });
 });
