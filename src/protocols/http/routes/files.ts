@@ -3,6 +3,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { publicError } from '../../../session/errors.js';
 import type { Session } from '../../../session/types.js';
 import { StorageError } from '../../../storage/errors.js';
 import { type Entry, listCursor } from '../../../storage/types.js';
@@ -38,6 +39,35 @@ function view(entry: Entry) {
     etag: entry.etag,
     contentType: entry.contentType,
   };
+}
+
+/**
+ * An upload through a session write handle, one chunk at a time: each chunk is written (and
+ * its memory released) before the next is read, so a body is never held whole. (Session.write
+ * did the same but kept every chunk reachable until the upload ended: see the report of issue 8.)
+ * On any failure the handle is aborted: nothing is left behind.
+ */
+async function writeStream(
+  session: Session,
+  path: string,
+  body: Readable,
+  options: { size?: number; signal: AbortSignal },
+): Promise<Entry> {
+  const handle = await session.openWrite(path, { mode: 'truncate', ...options });
+  let offset = handle.startOffset;
+  try {
+    for await (const chunk of body) {
+      options.signal.throwIfAborted();
+      await handle.write(offset, chunk as Buffer);
+      offset += (chunk as Buffer).length;
+    }
+    options.signal.throwIfAborted();
+    return await handle.close();
+  } catch (err) {
+    await handle.abort();
+    body.destroy();
+    throw publicError(err, shown(path));
+  }
 }
 
 /** Fires when the client goes away before the answer was sent whole. */
@@ -176,11 +206,9 @@ export const fileRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (base
           throw new StorageError('InvalidArgument', 'headers.content-length: not a byte count');
         }
         const raw = request.body as Readable | undefined;
+        const { path } = request.query;
         if (!raw) {
-          const entry = await session.write(request.query.path, Buffer.alloc(0), {
-            size,
-            signal: clientGone(reply),
-          });
+          const entry = await session.write(path, Buffer.alloc(0), { size, signal: clientGone(reply) });
           return reply.status(201).send(view(entry));
         }
         // The session gets a stream of its own: when the write fails early (quota, permission),
@@ -192,7 +220,7 @@ export const fileRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (base
         raw.once('error', (err) => body.destroy(err));
         raw.once('aborted', () => body.destroy(new Error('the client went away')));
         try {
-          const entry = await session.write(request.query.path, body, { size, signal: clientGone(reply) });
+          const entry = await writeStream(session, path, body, { size, signal: clientGone(reply) });
           return reply.status(201).send(view(entry));
         } catch (err) {
           raw.unpipe(body);
