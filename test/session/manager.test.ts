@@ -347,6 +347,8 @@ describe('session manager: logins, limits, audit and shutdown (real accounts on 
     for (const r of results.slice(5)) {
       expect(r.status).toBe('rejected');
       expect(String((r as PromiseRejectedResult).reason)).toMatch(/session closed/);
+      // Transient: the server went away, the client should retry (HTTP 503, not 400).
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'Transient' });
     }
     const objects = await s3Objects(client, conn.bucket, `${conn.prefix}/busy`);
     // Every object is complete; none of the interrupted ones exists.
