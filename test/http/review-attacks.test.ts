@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startServer, system, type TestServer } from './support.js';
+
+/**
+ * Issue 8 review: attacks on the file API through the real HTTP stack (SQLite, homes on RGW).
+ * Each test is one finding of the review or one attack that must keep failing.
+ */
+let s: TestServer;
+
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+async function files(
+  auth: string,
+  method: string,
+  path: string,
+  body?: BodyInit | Record<string, unknown>,
+): Promise<{ status: number; json: unknown }> {
+  const headers: Record<string, string> = { authorization: auth };
+  let payload: BodyInit | undefined;
+  if (body !== undefined && (typeof body === 'string' || body instanceof Uint8Array)) payload = body;
+  else if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(`${s.base}/api/v1/user/files${path}`, { method, headers, body: payload });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+const q = (p: string) => `?path=${encodeURIComponent(p)}`;
+
+beforeAll(async () => {
+  s = await startServer();
+}, 120_000);
+afterAll(async () => {
+  await s?.close();
+});
+
+describe('review attacks', () => {
+  test('concurrent deletes of one file credit the quota once (no negative ledger)', async () => {
+    const auth = basic('dora', 'dora-password-1');
+    await s.accounts.users.create(
+      { username: 'dora', password: 'dora-password-1', quota: { bytes: 1024 * 1024 } },
+      system,
+    );
+    const put = await files(auth, 'PUT', `/content${q('/a.bin')}`, new Uint8Array(600 * 1024));
+    expect(put.status).toBe(201);
+    expect((await s.sessions.ledger.usage('dora')).bytes).toBe(600 * 1024);
+    const results = await Promise.all(Array.from({ length: 8 }, () => files(auth, 'DELETE', q('/a.bin'))));
+    expect(results.some((r) => r.status === 204)).toBe(true);
+    const usage = await s.sessions.ledger.usage('dora');
+    expect(usage).toEqual({ bytes: 0, files: 0 });
+  });
+
+  test('renaming a folder does not carry files out of a subfolder with fewer permissions', async () => {
+    const auth = basic('ezra', 'ezra-password-1');
+    await s.accounts.users.create(
+      { username: 'ezra', password: 'ezra-password-1', permissions: { '/': ['*'] } },
+      system,
+    );
+    expect((await files(auth, 'PUT', `/content${q('/locked/in/keep.txt')}`, 'keep me')).status).toBe(201);
+    expect((await files(auth, 'PUT', `/content${q('/top/locked/keep.txt')}`, 'keep me')).status).toBe(201);
+    // Then the admin makes /locked and /top/locked read-only for ezra: readable, never changed.
+    const readOnly = ['list', 'download'] as const;
+    await s.accounts.users.update(
+      'ezra',
+      { permissions: { '/': ['*'], '/locked': [...readOnly], '/top/locked': [...readOnly] } },
+      system,
+    );
+    expect((await files(auth, 'DELETE', q('/locked/in/keep.txt'))).status).toBe(403);
+    // Renaming the folder itself, or a folder above it, would put the files where ezra may do
+    // everything (delete, overwrite): refused, and nothing moved.
+    for (const from of ['/locked', '/top']) {
+      const moved = await files(auth, 'POST', '/rename', { from, to: '/free' });
+      expect(moved.status, from).toBe(403);
+      expect((moved.json as { error: { code: string } }).error.code).toBe('PermissionDenied');
+    }
+    expect((await files(auth, 'GET', `/stat${q('/locked/in/keep.txt')}`)).status).toBe(200);
+    expect((await files(auth, 'GET', `/stat${q('/top/locked/keep.txt')}`)).status).toBe(200);
+    // A folder with no narrower permissions below it still moves.
+    expect((await files(auth, 'POST', '/mkdir', { path: '/plain/sub' })).status).toBe(201);
+    expect((await files(auth, 'POST', '/rename', { from: '/plain', to: '/plain2' })).status).toBe(200);
+  });
+});
