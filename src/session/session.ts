@@ -12,7 +12,7 @@ import type { Entry, HashAlgorithm, SpaceInfo, Storage, WriteBody } from '../sto
 import { publicError, sessionError } from './errors.js';
 import type { EventBus } from './events.js';
 import { resultOf } from './events.js';
-import { requirePermission } from './permissions.js';
+import { requireFolderMovable, requirePermission } from './permissions.js';
 import { measure, type QuotaLedger, type Usage } from './quota-ledger.js';
 import { isBelow, type Resolved, type Tree } from './resolve.js';
 import { pump, SessionReadHandle, SessionWriteHandle } from './session-handles.js';
@@ -330,6 +330,7 @@ export class UserSession implements Session {
       requirePermission(this.user, this.d.tree, 'rename', rt);
       const [src, dst] = await Promise.all([this.storage(rf), this.storage(rt)]);
       const entry = await src.stat(rf.path, options);
+      if (entry.type === 'dir') requireFolderMovable(this.user, rf, rt);
       const target = await statOrUndefined(dst, rt.path);
       if (target && options.replace === false)
         throw sessionError('AlreadyExists', `already exists: ${rt.vpath}`);

@@ -14,10 +14,10 @@ async function files(
   auth: string,
   method: string,
   path: string,
-  body?: BodyInit | Record<string, unknown>,
+  body?: string | Uint8Array | Record<string, unknown>,
 ): Promise<{ status: number; json: unknown }> {
   const headers: Record<string, string> = { authorization: auth };
-  let payload: BodyInit | undefined;
+  let payload: string | Uint8Array | undefined;
   if (body !== undefined && (typeof body === 'string' || body instanceof Uint8Array)) payload = body;
   else if (body !== undefined) {
     headers['content-type'] = 'application/json';
