@@ -81,4 +81,21 @@ describe('review attacks', () => {
     expect((await files(auth, 'POST', '/mkdir', { path: '/plain/sub' })).status).toBe(201);
     expect((await files(auth, 'POST', '/rename', { from: '/plain', to: '/plain2' })).status).toBe(200);
   });
+  test('concurrent overwrites of one file with empty bodies do not free quota that was never used', async () => {
+    const auth = basic('fern', 'fern-password-1');
+    await s.accounts.users.create(
+      { username: 'fern', password: 'fern-password-1', quota: { bytes: 1024 * 1024 } },
+      system,
+    );
+    expect((await files(auth, 'PUT', `/content${q('/a.bin')}`, new Uint8Array(900 * 1024))).status).toBe(201);
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => files(auth, 'PUT', `/content${q('/a.bin')}`, new Uint8Array(0))),
+    );
+    expect(results.map((r) => r.status)).toContain(201);
+    // One empty file is left: the ledger says so, not less.
+    expect(await s.sessions.ledger.usage('fern')).toEqual({ bytes: 0, files: 1 });
+    // And the quota still holds: 2 MiB does not fit in 1 MiB.
+    const big = await files(auth, 'PUT', `/content${q('/b.bin')}`, new Uint8Array(2 * 1024 * 1024));
+    expect(big.status).toBe(507);
+  });
 });
