@@ -44,6 +44,8 @@ export class SessionWriteHandle implements WriteHandle {
   private state: 'open' | 'done' = 'open';
   /** Why the handle was aborted from outside (the session closed): later calls say so. */
   private why: string | undefined;
+  /** The code later calls fail with: Transient when the server ended the transfer (shutdown). */
+  private whyCode: 'InvalidArgument' | 'Transient' = 'InvalidArgument';
   private readonly ended = new AbortController();
   /** Aborted when the handle ends without closing (so a pump waiting on its body stops). */
   readonly aborted: AbortSignal = this.ended.signal;
@@ -144,13 +146,16 @@ export class SessionWriteHandle implements WriteHandle {
   }
 
   /** Give up: the backend's handle is aborted (nothing left behind). Idempotent, never throws. */
-  async abort(why = 'aborted'): Promise<void> {
-    if (this.state === 'open') this.why = why;
-    await this.fail(sessionError('InvalidArgument', `write ${why}: /${this.path}`, { path: this.path }));
+  async abort(why = 'aborted', code: 'InvalidArgument' | 'Transient' = 'InvalidArgument'): Promise<void> {
+    if (this.state === 'open') {
+      this.why = why;
+      this.whyCode = code;
+    }
+    await this.fail(sessionError(code, `write ${why}: /${this.path}`, { path: this.path }));
   }
 
   private gone(): Error {
-    return sessionError('InvalidArgument', `write handle ${this.why ?? 'closed'}: /${this.path}`, {
+    return sessionError(this.whyCode, `write handle ${this.why ?? 'closed'}: /${this.path}`, {
       path: this.path,
     });
   }

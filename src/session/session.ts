@@ -266,7 +266,7 @@ export class UserSession implements Session {
       this.writes.set(handle, pooled.writeCost);
       // close() may have run while the backend opened the handle: it did not see this one.
       if (this.closing) {
-        await handle.abort('aborted: the session closed');
+        await handle.abort('aborted: the session closed', 'Transient');
         throw sessionError('Transient', `the session closed: ${r.vpath}`);
       }
       return handle;
@@ -445,7 +445,9 @@ export class UserSession implements Session {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const started = performance.now();
-      await Promise.all([...this.writes.keys()].map((h) => h.abort('aborted: the session closed')));
+      await Promise.all(
+        [...this.writes.keys()].map((h) => h.abort('aborted: the session closed', 'Transient')),
+      );
       await Promise.all([...this.reads].map((h) => h.close().catch(() => {})));
       for (const s of this.streams) s.destroy(sessionError('Transient', 'the session closed'));
       this.d.onClose(this);
