@@ -98,4 +98,24 @@ describe('review attacks', () => {
     const big = await files(auth, 'PUT', `/content${q('/b.bin')}`, new Uint8Array(2 * 1024 * 1024));
     expect(big.status).toBe(507);
   });
+  test('a path in NFD reaches the same folder as in NFC, with the same permissions', async () => {
+    const auth = basic('gwen', 'gwen-password-1');
+    await s.accounts.users.create(
+      { username: 'gwen', password: 'gwen-password-1', permissions: { '/': ['*'] } },
+      system,
+    );
+    const nfc = '/caf\u00e9';
+    const nfd = '/cafe\u0301';
+    expect((await files(auth, 'PUT', `/content${q(`${nfc}/keep.txt`)}`, 'keep me')).status).toBe(201);
+    await s.accounts.users.update(
+      'gwen',
+      { permissions: { '/': ['*'], [nfc]: ['list', 'download'] } },
+      system,
+    );
+    expect((await files(auth, 'DELETE', q(`${nfc}/keep.txt`))).status).toBe(403);
+    // The same name spelled with a combining accent: the same file, so the same refusal.
+    expect((await files(auth, 'DELETE', q(`${nfd}/keep.txt`))).status).toBe(403);
+    expect((await files(auth, 'PUT', `/content${q(`${nfd}/keep.txt`)}`, 'gone')).status).toBe(403);
+    expect((await files(auth, 'GET', `/stat${q(`${nfc}/keep.txt`)}`)).status).toBe(200);
+  });
 });
