@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startServer, system, type TestServer } from './support.js';
+import { call, startServer, system, type TestServer } from './support.js';
 
 /**
  * Issue 8 review: attacks on the file API through the real HTTP stack (SQLite, homes on RGW).
@@ -117,5 +117,27 @@ describe('review attacks', () => {
     expect((await files(auth, 'DELETE', q(`${nfd}/keep.txt`))).status).toBe(403);
     expect((await files(auth, 'PUT', `/content${q(`${nfd}/keep.txt`)}`, 'gone')).status).toBe(403);
     expect((await files(auth, 'GET', `/stat${q(`${nfc}/keep.txt`)}`)).status).toBe(200);
+  });
+  test('a password change ends the login cookies made with the old one (user and admin)', async () => {
+    await s.accounts.users.create({ username: 'ivy', password: 'ivy-password-11' }, system);
+    await s.accounts.admins.create({ username: 'ops', password: 'ops-password-11', role: 'manager' }, system);
+    const cookieOf = (r: { headers: Headers }) => (r.headers.get('set-cookie') ?? '').split(';')[0] as string;
+    const user = await call(s.base, 'POST', '/api/v1/user/login', {
+      body: { username: 'ivy', password: 'ivy-password-11' },
+    });
+    expect(user.status).toBe(200);
+    const admin = await call(s.base, 'POST', '/api/v1/admin/login', {
+      body: { username: 'ops', password: 'ops-password-11' },
+    });
+    expect(admin.status).toBe(200);
+    const asUser = { headers: { cookie: cookieOf(user) } };
+    const asAdmin = { headers: { cookie: cookieOf(admin) } };
+    expect((await call(s.base, 'GET', '/api/v1/user/files?path=/', asUser)).status).toBe(200);
+    expect((await call(s.base, 'GET', '/api/v1/users', asAdmin)).status).toBe(200);
+    // The passwords leaked: the admin resets both. Whoever holds the old cookies is out.
+    await s.accounts.users.update('ivy', { password: 'ivy-password-22' }, system);
+    await s.accounts.admins.update('ops', { password: 'ops-password-22' }, system);
+    expect((await call(s.base, 'GET', '/api/v1/user/files?path=/', asUser)).status).toBe(401);
+    expect((await call(s.base, 'GET', '/api/v1/users', asAdmin)).status).toBe(401);
   });
 });
