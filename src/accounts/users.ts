@@ -125,6 +125,13 @@ export class StoreUserService implements UserService {
       await trx.updateTable('users').set(changes).where('username', '=', username).execute();
       if (groups) await setGroups(trx, username, groups);
       else if (p.cleared.includes('groups')) await setGroups(trx, username, []);
+      // A new (or no) password ends the logins made with the old one: it may have leaked.
+      if ('password_hash' in changes)
+        await trx
+          .deleteFrom('login_sessions')
+          .where('kind', '=', 'user')
+          .where('subject', '=', username)
+          .execute();
     });
     await recordChange(this.ctx, actor, 'users', 'update', username, fieldsOf(patch));
     return this.get(username);
