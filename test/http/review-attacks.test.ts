@@ -140,4 +140,46 @@ describe('review attacks', () => {
     expect((await call(s.base, 'GET', '/api/v1/user/files?path=/', asUser)).status).toBe(401);
     expect((await call(s.base, 'GET', '/api/v1/users', asAdmin)).status).toBe(401);
   });
+  test('a manager cannot point a home or a mount at a server folder (only role admin may)', async () => {
+    await s.accounts.admins.create({ username: 'mgr', password: 'mgr-password-11', role: 'manager' }, system);
+    const { secret } = await s.accounts.apiKeys.create({ name: 'mgr', owner: { admin: 'mgr' } }, system);
+    const local = { type: 'local', path: '/etc' };
+    const made = await call(s.base, 'POST', '/api/v1/users', {
+      key: secret,
+      body: { username: 'jack', password: 'jack-password-1', home: local },
+    });
+    expect(made.status, made.text).toBe(403);
+    expect(
+      (
+        await call(s.base, 'POST', '/api/v1/users', {
+          key: secret,
+          body: { username: 'jack', password: 'jack-password-1' },
+        })
+      ).status,
+    ).toBe(201);
+    const mount = await call(s.base, 'POST', '/api/v1/mounts', {
+      key: secret,
+      body: { owner: { user: 'jack' }, path: '/etc', target: local, readOnly: true },
+    });
+    expect(mount.status, mount.text).toBe(403);
+    const group = await call(s.base, 'POST', '/api/v1/groups', {
+      key: secret,
+      body: { name: 'crew', home: local },
+    });
+    expect(group.status, group.text).toBe(403);
+    const patch = await call(s.base, 'PATCH', '/api/v1/users/jack', { key: secret, body: { home: local } });
+    expect(patch.status, patch.text).toBe(403);
+    // S3 homes stay the manager's to give; role admin may still use local folders.
+    const s3home = { type: 's3', connection: 'main', prefix: 'crew/%username%' };
+    expect(
+      (await call(s.base, 'POST', '/api/v1/groups', { key: secret, body: { name: 'crew', home: s3home } }))
+        .status,
+    ).toBe(201);
+    const byAdmin = await call(s.base, 'POST', '/api/v1/mounts', {
+      key: s.rootKey,
+      body: { owner: { user: 'jack' }, path: '/etc', target: local, readOnly: true },
+    });
+    expect(byAdmin.status, byAdmin.text).toBe(201);
+    expect(JSON.stringify(await s.accounts.users.get('jack'))).not.toContain('/etc');
+  });
 });
