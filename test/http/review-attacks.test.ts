@@ -182,4 +182,19 @@ describe('review attacks', () => {
     expect(byAdmin.status, byAdmin.text).toBe(201);
     expect(JSON.stringify(await s.accounts.users.get('jack'))).not.toContain('/etc');
   });
+  test('a refused rename names the path that is in the way (the target), not the source', async () => {
+    const auth = basic('kate', 'kate-password-1');
+    await s.accounts.users.create({ username: 'kate', password: 'kate-password-1' }, system);
+    expect((await files(auth, 'PUT', `/content${q('/d/x.txt')}`, 'x')).status).toBe(201);
+    expect((await files(auth, 'PUT', `/content${q('/a.txt')}`, 'a')).status).toBe(201);
+    const onto = await files(auth, 'POST', '/rename', { from: '/a.txt', to: '/d', replace: true });
+    expect(onto.status).toBe(409);
+    expect((onto.json as { error: { message: string } }).error.message).toMatch(/: \/d$/);
+    const back = await files(auth, 'POST', '/rename', { from: '/d', to: '/a.txt', replace: true });
+    expect(back.status).toBe(409);
+    expect((back.json as { error: { message: string } }).error.message).toMatch(/: \/a\.txt$/);
+    // Nothing moved, nothing lost.
+    expect((await files(auth, 'GET', `/stat${q('/a.txt')}`)).status).toBe(200);
+    expect((await files(auth, 'GET', `/stat${q('/d/x.txt')}`)).status).toBe(200);
+  });
 });
