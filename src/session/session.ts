@@ -345,8 +345,15 @@ export class UserSession implements Session {
       if (target?.type === 'file') requirePermission(this.user, this.d.tree, 'overwrite', rt);
       const replaced: Usage =
         target?.type === 'file' ? { bytes: target.size, files: 1 } : { bytes: 0, files: 0 };
+      // The storage's refusals about the target (in the way, wrong kind) name the target.
+      const aboutTarget = (err: unknown) =>
+        err instanceof StorageError && err.path === rt.path && rt.path !== rf.path
+          ? publicError(err, rt.vpath)
+          : err;
       if (rf.root === rt.root) {
-        await move(src, rf.path, dst, rt.path, { signal: options.signal });
+        await move(src, rf.path, dst, rt.path, { signal: options.signal }).catch((err: unknown) => {
+          throw aboutTarget(err);
+        });
         if (rf.root.home) await this.credit(replaced);
         return entry.size;
       }
@@ -365,7 +372,7 @@ export class UserSession implements Session {
       } catch (err) {
         if (rt.root.home)
           await this.credit({ bytes: moved.bytes - replaced.bytes, files: moved.files - replaced.files });
-        throw err;
+        throw aboutTarget(err);
       }
       if (rf.root.home) await this.credit(moved);
       return moved.bytes;
