@@ -73,7 +73,16 @@ export class StoreAdminService implements AdminService {
       if (row.role === 'admin' && p.set.role !== 'admin') await this.#keepOneAdmin(username);
       changes.role = p.set.role;
     }
-    await this.db.updateTable('admins').set(changes).where('username', '=', username).execute();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('admins').set(changes).where('username', '=', username).execute();
+      // A new password ends the logins made with the old one (this one too): it may have leaked.
+      if (changes.password_hash !== undefined)
+        await trx
+          .deleteFrom('login_sessions')
+          .where('kind', '=', 'admin')
+          .where('subject', '=', username)
+          .execute();
+    });
     await recordChange(this.ctx, actor, 'admins', 'update', username, fieldsOf(patch));
     return this.get(username);
   }

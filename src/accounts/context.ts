@@ -6,7 +6,7 @@ import { normalizePath } from '../storage/paths.js';
 import type { StorageTarget } from './model.js';
 import type { SecretBox } from './secret-box.js';
 import type { Actor, AuditLog, ChangeFeed } from './types.js';
-import { actorName } from './validation.js';
+import { actorName, requireRole } from './validation.js';
 
 /** What every account service shares: the store, the secret box, the audit log, the change feed. */
 export interface AccountsContext {
@@ -63,7 +63,11 @@ export async function checkTarget(
   db: Kysely<Database>,
   target: StorageTarget | undefined,
   field: string,
+  actor: Actor,
 ): Promise<void> {
+  // A local folder is the server's own disk, as a connection is its S3 credentials: only role
+  // admin may hand one to users (a manager could otherwise read any file the server can).
+  if (target?.type === 'local') requireRole(actor, 'connections', `use a local folder as ${field}`);
   if (target?.type !== 's3') return;
   try {
     normalizePath(target.prefix.replaceAll('%username%', 'user'));

@@ -25,7 +25,7 @@ export class StoreGroupService implements CrudService<GroupInput, GroupPatch, Gr
   async create(input: GroupInput, actor: Actor): Promise<GroupView> {
     requireRole(actor, 'groups', 'create groups');
     const { name, ...settings } = parseInput(groupInputSchema, input, 'group');
-    await checkTarget(this.db, settings.home, 'home');
+    await checkTarget(this.db, settings.home, 'home', actor);
     const now = nowIso();
     try {
       await this.db
@@ -65,7 +65,7 @@ export class StoreGroupService implements CrudService<GroupInput, GroupPatch, Gr
     const current = await this.get(name);
     const { createdAt: _c, updatedAt: _u, name: _n, ...settings } = current;
     const next = parseInput(accountSettingsSchema, applyPatch(settings, p), 'group');
-    if ('home' in p.set) await checkTarget(this.db, next.home, 'home');
+    if ('home' in p.set) await checkTarget(this.db, next.home, 'home', actor);
     await this.db
       .updateTable('groups')
       .set({ settings: JSON.stringify(next), updated_at: nowIso() })

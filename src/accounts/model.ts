@@ -229,7 +229,8 @@ export type MountView = z.infer<typeof mountViewSchema>;
 
 /**
  * Admin roles: `admin` may do everything; `manager` manages users, groups and mounts and reads
- * the rest; `viewer` only reads. Secrets are never readable by any role.
+ * the rest, but only role admin points a home or mount at a local folder (the server's own disk);
+ * `viewer` only reads. Secrets are never readable by any role.
  */
 export const adminRoles = ['admin', 'manager', 'viewer'] as const;
 export const adminInputSchema = z.object({

@@ -33,7 +33,7 @@ export class StoreMountService implements MountService {
         ? await this.db.selectFrom('users').select('username').where('username', '=', name).executeTakeFirst()
         : await this.db.selectFrom('groups').select('name').where('name', '=', name).executeTakeFirst();
     if (!owner) throw new StorageError('InvalidArgument', `owner.${kind}: no ${kind} named ${name}`);
-    await checkTarget(this.db, m.target, 'target');
+    await checkTarget(this.db, m.target, 'target', actor);
     const id = randomUUID();
     const now = nowIso();
     const settings = {
@@ -101,7 +101,7 @@ export class StoreMountService implements MountService {
     const current = parseStored(mountSettingsSchema, row.settings, `mount ${id}`);
     const next = applyPatch({ ...current, path: row.path }, p);
     const { path, ...settings } = parseInput(mountInputSchema.omit({ owner: true }), next, 'mount');
-    if ('target' in p.set) await checkTarget(this.db, settings.target, 'target');
+    if ('target' in p.set) await checkTarget(this.db, settings.target, 'target', actor);
     try {
       await this.db
         .updateTable('mounts')

@@ -39,7 +39,7 @@ export class StoreUserService implements UserService {
     const u = parseInput(userInputSchema, input, 'user');
     const settings = pick(u, settingKeys);
     await checkGroups(this.db, u.groups);
-    await checkTarget(this.db, u.home, 'home');
+    await checkTarget(this.db, u.home, 'home', actor);
     const now = nowIso();
     const passwordHash = u.password === undefined ? null : await hashPassword(u.password);
     try {
@@ -111,7 +111,7 @@ export class StoreUserService implements UserService {
       cleared: p.cleared.filter((k) => settingKeys.includes(k)),
     };
     const settings = parseInput(userSettingsSchema, applyPatch(current, settingsPatch), 'user');
-    if ('home' in settingsPatch.set) await checkTarget(this.db, settings.home, 'home');
+    if ('home' in settingsPatch.set) await checkTarget(this.db, settings.home, 'home', actor);
     const groups = p.set.groups as string[] | undefined;
     if (groups) await checkGroups(this.db, groups);
     const changes: Partial<UsersTable> = { settings: JSON.stringify(settings), updated_at: nowIso() };
@@ -125,6 +125,13 @@ export class StoreUserService implements UserService {
       await trx.updateTable('users').set(changes).where('username', '=', username).execute();
       if (groups) await setGroups(trx, username, groups);
       else if (p.cleared.includes('groups')) await setGroups(trx, username, []);
+      // A new (or no) password ends the logins made with the old one: it may have leaked.
+      if ('password_hash' in changes)
+        await trx
+          .deleteFrom('login_sessions')
+          .where('kind', '=', 'user')
+          .where('subject', '=', username)
+          .execute();
     });
     await recordChange(this.ctx, actor, 'users', 'update', username, fieldsOf(patch));
     return this.get(username);

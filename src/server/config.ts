@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { StorageError } from '../storage/errors.js';
@@ -19,6 +20,19 @@ const listenSchema = z
     abort: true,
   })
   .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be 0–65535');
+
+/**
+ * `10.0.0.1, 10.1.0.0/16, ::1`: every entry a full IPv4/IPv6 address or range. fastify's own
+ * parser takes legacy forms (`1` is 0.0.0.1), so a hop count given here would trust nobody.
+ */
+function proxyAddresses(value: string): boolean {
+  return value.split(',').every((entry) => {
+    const [addr = '', bits, ...rest] = entry.trim().split('/');
+    const full = ipaddr.IPv4.isValidFourPartDecimal(addr) || ipaddr.IPv6.isValid(addr);
+    if (!full || rest.length > 0) return false;
+    return bits === undefined || ipaddr.isValidCIDR(`${addr}/${bits}`);
+  });
+}
 
 /** Numbers from the environment arrive as strings: accept digits there and in the file. */
 const count = (min = 0) =>
@@ -62,7 +76,12 @@ export const serverConfigSchema = z.strictObject({
   trustProxy: z
     .preprocess(
       (v) => (v === 'true' ? true : v === 'false' ? false : v),
-      z.union([z.boolean(), z.string().min(1)], { error: 'must be true, false, or addresses/ranges' }),
+      z.union(
+        [z.boolean(), z.string().min(1).refine(proxyAddresses, 'must be true, false, or addresses/ranges')],
+        {
+          error: 'must be true, false, or addresses/ranges',
+        },
+      ),
     )
     .default(false),
   /** Lifetime of admin and user login cookies. */

@@ -59,6 +59,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       store: services.store,
       s3ClientOptions: { observer: metrics.s3Observer },
       onError: (err) => logger.error({ err }, 'session layer'),
+      // The data folder (secret.key, ferry.db) and a SQLite store elsewhere: never a user's files.
+      protectedPaths: [dataDir.path, ...(/^postgres(ql)?:/.test(config.database) ? [] : [config.database])],
       limits: {
         maxWriteHandles: config.sessions.maxWriteHandles,
         maxReadHandles: config.sessions.maxReadHandles,

@@ -20,7 +20,7 @@ import { isBelow, normalizeVirtual, type Resolved, type Tree, virtualParent } fr
  * | write / openWrite of a new file  | `upload`                                           |
  * | of an existing file (any mode: truncate, append, resume) | `overwrite`                 |
  * | remove, rmdir                    | `delete`                                           |
- * | rename                           | `rename` at the source and the target (+ `overwrite` at the target when it replaces a file) |
+ * | rename                           | `rename` at the source and the target (+ `overwrite` at the target when it replaces a file); a folder with a permission entry at or below it, or moved where one lies at or below the target, is refused (its files would change permissions: SFTPGo's rule) |
  * | mkdir                            | `mkdir`                                            |
  * | setModTime                       | `set-times`                                        |
  * | copy                             | `download` at the source, `upload`/`overwrite` at the target |
@@ -81,5 +81,26 @@ export function requirePermission(
   const folder = self ? at.vpath : virtualParent(at.vpath);
   if (!permissionsIn(user, tree, folder).has(perm)) {
     throw sessionError('PermissionDenied', `permission denied: ${perm} at ${at.vpath}`, { path: at.vpath });
+  }
+}
+
+/**
+ * Refuse moving the folder `from` to `to` when a permission entry of the user lies at or below
+ * either: the files inside would move from under that entry (a read-only `/locked` renamed to
+ * `/free` becomes deletable) or come under one the rename was not checked against.
+ */
+export function requireFolderMovable(user: EffectiveUser, from: Resolved, to: Resolved): void {
+  for (const path of Object.keys(user.permissions)) {
+    const p = normalizeVirtual(path);
+    if (p === '/') continue;
+    for (const at of [from, to]) {
+      if (isBelow(p, at.vpath)) {
+        throw sessionError(
+          'PermissionDenied',
+          `permission denied: rename ${from.vpath} (${p} has permissions of its own)`,
+          { path: from.vpath },
+        );
+      }
+    }
   }
 }

@@ -27,7 +27,28 @@ export interface QuotaLimits {
  * `recompute` sets the row from what is really stored (after a crash between close and credit).
  */
 export class QuotaLedger {
+  /** Per-file chains of `serialize` (this node). */
+  private readonly chains = new Map<string, Promise<unknown>>();
+
   constructor(private readonly store: Store) {}
+
+  /**
+   * Run `fn` after every earlier `fn` of the same `username` and `path` (on this node) ended.
+   * A write's "what does it replace → reserve → close" and a delete's "stat → remove → credit"
+   * run under it: two of them racing on one file would otherwise both count the same old size
+   * (six empty overwrites of a 900 KiB file credited 5.4 MiB that was never there).
+   */
+  async serialize<T>(username: string, path: string, fn: () => Promise<T>): Promise<T> {
+    const key = `${username}\u0000${path}`;
+    const run = (this.chains.get(key) ?? Promise.resolve()).catch(() => {}).then(fn);
+    const tail = run.catch(() => {});
+    this.chains.set(key, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    }
+  }
 
   async usage(username: string): Promise<Usage> {
     const row = await this.store.db

@@ -7,7 +7,7 @@ import { sessionError } from './errors.js';
  *
  * A virtual path is what the client sent. It is resolved lexically: `.` dropped, `..` takes off
  * the last segment but never climbs above `/` (the chroot: `/../../etc` is `/etc` inside the
- * user's tree), empty segments collapse, relative paths start at `/`. NUL and every other
+ * user's tree), empty segments collapse, relative paths start at `/`, names become NFC. NUL and every other
  * control character are refused (InvalidArgument). Nothing is percent-decoded here: a protocol
  * decodes its own encoding first, so `%2e%2e` reaching this point is a file named `%2e%2e`.
  *
@@ -45,7 +45,9 @@ export function normalizeVirtual(input: string): string {
     throw sessionError('InvalidArgument', `path contains a control character: ${JSON.stringify(input)}`);
   }
   const out: string[] = [];
-  for (const segment of input.split('/')) {
+  // NFC, as the storage layer normalises names (paths.ts): a name spelled in NFD must meet the
+  // same mounts and permissions as the file it reaches.
+  for (const segment of input.normalize('NFC').split('/')) {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') out.pop();
     else out.push(segment);

@@ -14,6 +14,11 @@ export interface QuotaCharge {
   limits: QuotaLimits;
   /** Bytes the user may still add, as the ledger said at open (Infinity without a byte limit). */
   headroom: number;
+  /**
+   * The size of the file the write replaces as it is now (undefined: none), asked again at close
+   * under `ledger.serialize` (another write or a delete may have changed it since the open).
+   */
+  replacedNow?: () => Promise<number | undefined>;
 }
 
 export interface WriteHandleHooks {
@@ -115,34 +120,46 @@ export class SessionWriteHandle implements WriteHandle {
   close(): Promise<Entry> {
     return this.run(async () => {
       if (this.state !== 'open') throw this.gone();
-      const size = Math.max(this.end, this.inner.startOffset);
-      const delta = {
-        bytes: size - (this.hooks.replaced ?? 0),
-        files: this.hooks.replaced === undefined ? 1 : 0,
-      };
       const q = this.hooks.quota;
-      if (q) {
-        try {
-          await q.ledger.reserve(q.username, delta, q.limits);
-        } catch (err) {
-          await this.fail(err);
-          throw err;
-        }
-      }
-      let entry: Entry;
+      if (q) return q.ledger.serialize(q.username, this.path, () => this.settle(q));
+      return this.settle(undefined);
+    });
+  }
+
+  /** The final close: reserve the growth over what is replaced now, close the backend's handle. */
+  private async settle(q: QuotaCharge | undefined): Promise<Entry> {
+    const size = Math.max(this.end, this.inner.startOffset);
+    let replaced = this.hooks.replaced;
+    try {
+      if (q?.replacedNow) replaced = await q.replacedNow();
+    } catch (err) {
+      await this.fail(err);
+      throw err;
+    }
+    const delta = {
+      bytes: size - (replaced ?? 0),
+      files: replaced === undefined ? 1 : 0,
+    };
+    if (q) {
       try {
-        entry = await this.inner.close();
+        await q.ledger.reserve(q.username, delta, q.limits);
       } catch (err) {
-        if (q)
-          await q.ledger.adjust(q.username, { bytes: -delta.bytes, files: -delta.files }).catch(() => {});
-        this.finish({ err, bytes: this.bytes });
+        await this.fail(err);
         throw err;
       }
-      // The backend knows the final size (a sparse write, a resume): settle the difference.
-      if (q && entry.size !== size) await q.ledger.adjust(q.username, { bytes: entry.size - size, files: 0 });
-      this.finish({ bytes: this.bytes, entry });
-      return entry;
-    });
+    }
+    let entry: Entry;
+    try {
+      entry = await this.inner.close();
+    } catch (err) {
+      if (q) await q.ledger.adjust(q.username, { bytes: -delta.bytes, files: -delta.files }).catch(() => {});
+      this.finish({ err, bytes: this.bytes });
+      throw err;
+    }
+    // The backend knows the final size (a sparse write, a resume): settle the difference.
+    if (q && entry.size !== size) await q.ledger.adjust(q.username, { bytes: entry.size - size, files: 0 });
+    this.finish({ bytes: this.bytes, entry });
+    return entry;
   }
 
   /** Give up: the backend's handle is aborted (nothing left behind). Idempotent, never throws. */

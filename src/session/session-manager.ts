@@ -25,6 +25,8 @@ export interface SessionManagerOptions {
   /** For the default pool: passed to createS3Client (metrics hooks). */
   s3ClientOptions?: S3ClientOptions;
   limits?: Partial<SessionLimits>;
+  /** For the default pool: the server's own files no local home or mount may hold (storage-pool.ts). */
+  protectedPaths?: string[];
   /** Failures of event subscribers (the audit log) and of the defender's bookkeeping. */
   onError?: (err: unknown) => void;
 }
@@ -50,6 +52,7 @@ export function createSessionManager(options: SessionManagerOptions): NodeSessio
       resolveConnection: (name) => accounts.connections.resolve(name),
       changes: accounts.changes,
       s3ClientOptions: options.s3ClientOptions,
+      protectedPaths: options.protectedPaths,
     });
   const ledger = new QuotaLedger(options.store);
   const bus = new EventBus(onError);

@@ -12,10 +12,10 @@ import type { Entry, HashAlgorithm, SpaceInfo, Storage, WriteBody } from '../sto
 import { publicError, sessionError } from './errors.js';
 import type { EventBus } from './events.js';
 import { resultOf } from './events.js';
-import { requirePermission } from './permissions.js';
+import { requireFolderMovable, requirePermission } from './permissions.js';
 import { measure, type QuotaLedger, type Usage } from './quota-ledger.js';
 import { isBelow, type Resolved, type Tree } from './resolve.js';
-import { pump, SessionReadHandle, SessionWriteHandle } from './session-handles.js';
+import { pump, type QuotaCharge, SessionReadHandle, SessionWriteHandle } from './session-handles.js';
 import type { PooledStorage, StoragePool } from './storage-pool.js';
 import { throttledStream, type UserBuckets } from './throttle.js';
 import type { Session, SessionEvent } from './types.js';
@@ -239,7 +239,7 @@ export class UserSession implements Session {
       if (existing?.type === 'file' && mode !== 'exclusive')
         requirePermission(this.user, this.d.tree, 'overwrite', r);
       else requirePermission(this.user, this.d.tree, 'upload', r);
-      const quota = r.root.home ? await this.charge() : undefined;
+      const quota: QuotaCharge | undefined = r.root.home ? await this.charge() : undefined;
       this.admitWrite(pooled.writeCost);
       let inner: WriteHandle;
       try {
@@ -251,6 +251,7 @@ export class UserSession implements Session {
         this.memory -= pooled.writeCost;
         throw err;
       }
+      if (quota) quota.replacedNow = async () => fileSize(await statOrUndefined(storage, r.path));
       const handle: SessionWriteHandle = new SessionWriteHandle(inner, r.vpath.slice(1), {
         bucket: this.d.buckets.upload,
         quota,
@@ -282,11 +283,18 @@ export class UserSession implements Session {
       this.refuseMountPoint(r, 'delete');
       requirePermission(this.user, this.d.tree, 'delete', r);
       const storage = await this.storage(r);
-      const entry = r.root.home ? await storage.stat(r.path, options) : undefined;
-      await storage.remove(r.path, options);
-      if (entry?.type === 'file')
-        await this.d.ledger.adjust(this.user.username, { bytes: -entry.size, files: -1 });
-      return entry?.size;
+      if (!r.root.home) {
+        await storage.remove(r.path, options);
+        return undefined;
+      }
+      // Under the file's ledger lock: a racing delete or overwrite sees the file gone or replaced.
+      return this.d.ledger.serialize(this.user.username, r.vpath.slice(1), async () => {
+        const entry = await storage.stat(r.path, options);
+        await storage.remove(r.path, options);
+        if (entry.type === 'file')
+          await this.d.ledger.adjust(this.user.username, { bytes: -entry.size, files: -1 });
+        return entry.size;
+      });
     });
   }
 
@@ -330,14 +338,22 @@ export class UserSession implements Session {
       requirePermission(this.user, this.d.tree, 'rename', rt);
       const [src, dst] = await Promise.all([this.storage(rf), this.storage(rt)]);
       const entry = await src.stat(rf.path, options);
+      if (entry.type === 'dir') requireFolderMovable(this.user, rf, rt);
       const target = await statOrUndefined(dst, rt.path);
       if (target && options.replace === false)
         throw sessionError('AlreadyExists', `already exists: ${rt.vpath}`);
       if (target?.type === 'file') requirePermission(this.user, this.d.tree, 'overwrite', rt);
       const replaced: Usage =
         target?.type === 'file' ? { bytes: target.size, files: 1 } : { bytes: 0, files: 0 };
+      // The storage's refusals about the target (in the way, wrong kind) name the target.
+      const aboutTarget = (err: unknown) =>
+        err instanceof StorageError && err.path === rt.path && rt.path !== rf.path
+          ? publicError(err, rt.vpath)
+          : err;
       if (rf.root === rt.root) {
-        await move(src, rf.path, dst, rt.path, { signal: options.signal });
+        await move(src, rf.path, dst, rt.path, { signal: options.signal }).catch((err: unknown) => {
+          throw aboutTarget(err);
+        });
         if (rf.root.home) await this.credit(replaced);
         return entry.size;
       }
@@ -356,7 +372,7 @@ export class UserSession implements Session {
       } catch (err) {
         if (rt.root.home)
           await this.credit({ bytes: moved.bytes - replaced.bytes, files: moved.files - replaced.files });
-        throw err;
+        throw aboutTarget(err);
       }
       if (rf.root.home) await this.credit(moved);
       return moved.bytes;
@@ -584,6 +600,10 @@ async function partialUploads(raw: S3Storage, path: string): Promise<Entry[]> {
     });
   }
   return out;
+}
+
+function fileSize(entry: Entry | undefined): number | undefined {
+  return entry?.type === 'file' ? entry.size : undefined;
 }
 
 async function statOrUndefined(storage: Storage, path: string): Promise<Entry | undefined> {

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
+import { resolve as resolvePath, sep } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { StorageTarget } from '../accounts/model.js';
 import type { ChangeFeed } from '../accounts/types.js';
@@ -37,6 +38,13 @@ export interface StoragePoolOptions {
   /** Usually `accounts.changes`: a `connections` bump drops every cached S3 storage. */
   changes?: Pick<ChangeFeed, 'subscribe'>;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Files and folders of the server itself (the data folder with secret.key and ferry.db, a
+   * SQLite file elsewhere): a local home or mount that is one of them or holds one is refused
+   * (PermissionDenied), whoever configured it, so no user reads the key that opens every stored
+   * secret. Compared by real path (symlinks resolved).
+   */
+  protectedPaths?: string[];
 }
 
 /**
@@ -97,6 +105,22 @@ export class StoragePool {
     this.drop();
   }
 
+  private protectedReal: Promise<string[]> | undefined;
+
+  /** PermissionDenied when the local folder `path` is, or holds, one of `protectedPaths`. */
+  private async refuseProtected(path: string): Promise<void> {
+    const real = (p: string) => realpath(p).catch(() => resolvePath(p));
+    this.protectedReal ??= Promise.all((this.options.protectedPaths ?? []).map(real));
+    const root = await real(path);
+    const prefix = root.endsWith(sep) ? root : `${root}${sep}`;
+    if ((await this.protectedReal).some((p) => p === root || p.startsWith(prefix))) {
+      throw new StorageError(
+        'PermissionDenied',
+        "a home or mount may not be the server's data folder or a folder holding it",
+      );
+    }
+  }
+
   private async open(target: StorageTarget): Promise<PooledStorage> {
     if (target.type === 'local') {
       await mkdir(target.path, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
@@ -105,6 +129,7 @@ export class StoragePool {
           `cannot create the folder of a home or mount: ${err.code ?? err.message}`,
         );
       });
+      await this.refuseProtected(target.path);
       return { storage: checkedStorage(new LocalStorage(target.path)), writeCost: MiB };
     }
     const resolved = await this.options.resolveConnection(target.connection);

@@ -253,7 +253,7 @@ describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
     await accounts.users.create({ username: 'erin' }, admin);
     const m = await accounts.mounts.create(
       { owner: { user: 'erin' }, path: '/in', target: { type: 'local', path: '/srv/in' } },
-      manager,
+      admin, // a local folder is role admin's to give (review of issue 8)
     );
     expect(
       (

@@ -99,6 +99,16 @@ describe('ferry serve configuration', () => {
       '10.0.0.0/8,10.1.2.3',
     );
     expect(loadServerConfig({}, {}, dir).trustProxy).toBe(false);
+    // Not addresses: named with the variable, not silently something else ("1" is not one hop,
+    // it would trust the address 0.0.0.1; "yes" failed later with "invalid IP address: yes").
+    for (const bad of ['yes', '1', '10.0.0.0/8,nope', '10.0.0.0/99']) {
+      expect(() => loadServerConfig({}, { FERRY_TRUST_PROXY: bad }, dir), bad).toThrow(
+        /FERRY_TRUST_PROXY: must be true, false, or addresses\/ranges/,
+      );
+    }
+    expect(loadServerConfig({ trustProxy: '::1, 192.168.0.0/16' }, {}, dir).trustProxy).toBe(
+      '::1, 192.168.0.0/16',
+    );
   });
 
   it('docs/server.md lists every setting with its variable and default', () => {
