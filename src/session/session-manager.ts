@@ -128,8 +128,12 @@ export function createSessionManager(options: SessionManagerOptions): NodeSessio
   async function open(user: EffectiveUser, req: LoginRequest, started: number): Promise<UserSession> {
     const count = perUser.get(user.username) ?? 0;
     if (user.maxSessions !== undefined && count >= user.maxSessions) {
-      emitLogin(req, started, 'PermissionDenied', 'too many sessions');
-      throw sessionError('PermissionDenied', `too many sessions for this user (at most ${user.maxSessions})`);
+      // Not an authentication failure (the client must not drop its credentials): busy, retry later.
+      emitLogin(req, started, 'Transient', 'too many sessions');
+      throw sessionError(
+        'Transient',
+        `too many sessions for this user (at most ${user.maxSessions}): try again when one has ended`,
+      );
     }
     perUser.set(user.username, count + 1);
     const tree = new Tree(user);
