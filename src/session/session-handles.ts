@@ -108,7 +108,9 @@ export class SessionWriteHandle implements WriteHandle {
         await this.inner.write(offset, bytes);
       } catch (err) {
         await this.fail(err);
-        throw err;
+        // Aborted from outside while the write was in flight: say why (shutdown is Transient),
+        // not what the backend's aborted handle answered.
+        throw this.why ? this.gone() : err;
       }
     });
   }
@@ -154,7 +156,7 @@ export class SessionWriteHandle implements WriteHandle {
     } catch (err) {
       if (q) await q.ledger.adjust(q.username, { bytes: -delta.bytes, files: -delta.files }).catch(() => {});
       this.finish({ err, bytes: this.bytes });
-      throw err;
+      throw this.why ? this.gone() : err;
     }
     // The backend knows the final size (a sparse write, a resume): settle the difference.
     if (q && entry.size !== size) await q.ledger.adjust(q.username, { bytes: entry.size - size, files: 0 });
@@ -162,8 +164,8 @@ export class SessionWriteHandle implements WriteHandle {
     return entry;
   }
 
-  /** Give up: the backend's handle is aborted (nothing left behind). Idempotent, never throws. */
   /**
+   * Give up: the backend's handle is aborted (nothing left behind). Idempotent, never throws.
    * `code` is what later calls fail with: InvalidArgument for the client's own doing (idle, went
    * away), Transient when the server ends the session (shutdown), so a client knows to retry.
    */
