@@ -47,6 +47,9 @@ export interface StoragePoolOptions {
   protectedPaths?: string[];
 }
 
+/** How long a passed bucket check is trusted (a removed bucket then shows at the first transfer). */
+const BUCKET_CHECK_TTL_MS = 30_000;
+
 /**
  * StorageTarget → Storage, cached and shared by every session (one S3 client per connection
  * and prefix, so sockets and the buffer budget are shared too). Every storage handed out is
@@ -86,13 +89,22 @@ export class StoragePool {
     return found;
   }
 
+  /** When each pooled S3 storage last passed its bucket check (ms since the epoch). */
+  private readonly bucketChecked = new WeakMap<PooledStorage, number>();
+
   /**
    * The login-time check of a home: S3: one HeadBucket unless the connection sets
-   * `noCheckBucket`; local: the folder exists (it was created).
+   * `noCheckBucket`; local: the folder exists (it was created). A success counts for
+   * BUCKET_CHECK_TTL_MS: protocols that log in per request (the HTTP file API) would otherwise
+   * send a HeadBucket with every request. A failure is never remembered.
    */
   async checkAtLogin(target: StorageTarget): Promise<void> {
     const e = await this.entry(target);
-    if (e.s3) await checkBucket(e.s3.client, e.s3.conn);
+    if (!e.s3) return;
+    const last = this.bucketChecked.get(e);
+    if (last !== undefined && Date.now() - last < BUCKET_CHECK_TTL_MS) return;
+    await checkBucket(e.s3.client, e.s3.conn);
+    this.bucketChecked.set(e, Date.now());
   }
 
   /** Forget every cached storage (a connection changed). */

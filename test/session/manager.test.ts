@@ -256,6 +256,39 @@ describe('session manager: logins, limits, audit and shutdown (real accounts on 
     await s.close();
   });
 
+  it('a passed bucket check is trusted for a while (no HeadBucket per login); a failed one is asked again', async () => {
+    const heads: string[] = [];
+    const m = createSessionManager({
+      accounts,
+      store,
+      s3ClientOptions: {
+        observer: (r) => {
+          if (r.operation === 'HeadBucket') heads.push(r.error ?? 'ok');
+        },
+      },
+    });
+    const one = await m.login({
+      username: 'alice',
+      password: 'correct horse',
+      protocol: 'test',
+      remote: '127.0.0.1',
+    });
+    const two = await m.login({
+      username: 'alice',
+      password: 'correct horse',
+      protocol: 'test',
+      remote: '127.0.0.1',
+    });
+    expect(heads).toEqual(['ok']);
+    await Promise.all([one.close(), two.close()]);
+    for (let i = 0; i < 2; i++)
+      await failure(
+        m.login({ username: 'nb1', password: 'correct horse', protocol: 'test', remote: '127.0.0.1' }),
+      );
+    expect(heads.filter((h) => h !== 'ok').length).toBeGreaterThanOrEqual(2);
+    await m.shutdown(0);
+  });
+
   it('a bandwidth limit measurably slows uploads and downloads (below 2× the limit)', async () => {
     const s = await login('slow');
     const size = 3 * MiB;
