@@ -188,7 +188,13 @@ async function defaultStorage(
       update: (name: string, patch: Parameters<typeof accounts.connections.update>[1]) =>
         accounts.connections.update(name, patch, SYSTEM),
     };
-    const c = await connectionForUrl(connections, storage.url, env, DEFAULT_CONNECTION);
+    // Several nodes starting at once on one PostgreSQL: another may create it between our look and
+    // our create; then it exists, and the second look updates it.
+    const c = await connectionForUrl(connections, storage.url, env, DEFAULT_CONNECTION).catch((err) => {
+      if (StorageError.is(err, 'AlreadyExists'))
+        return connectionForUrl(connections, storage.url, env, DEFAULT_CONNECTION);
+      throw err;
+    });
     say(`${c.created ? 'saved' : 'updated'} the default storage as the connection "${DEFAULT_CONNECTION}"`);
     return;
   }
