@@ -22,8 +22,15 @@ import type { Entry, StoragePath } from './types.js';
  *   go at offsets ≥ `startOffset` (the existing size).
  * - `resume`: the new file starts with the first `resumeFrom` bytes of the existing file (FTP
  *   REST + STOR); NotFound when missing, InvalidArgument when shorter than `resumeFrom`.
+ * - `update`: the new file starts as the whole existing file (empty when missing: created), and
+ *   writes land at any offset, over existing bytes or past the end (SFTP OPEN without TRUNC:
+ *   OpenSSH's `reput`, random writes, read+write opens). `startOffset` is 0 and the handle has
+ *   `read`, which returns the bytes as they are now (existing ones overlaid by the writes).
+ *   Writes only from the existing end onward (a resumed upload) must not fetch or re-send the
+ *   existing bytes (S3: server-side part copy, as `resume`); writes over existing bytes may stage
+ *   the file on local disk (never in memory beyond the usual buffers) and send it at close.
  */
-export type WriteMode = 'truncate' | 'exclusive' | 'append' | 'resume';
+export type WriteMode = 'truncate' | 'exclusive' | 'append' | 'resume' | 'update';
 
 export interface WriteAttributes {
   /** Modification time to record (S3: `X-Amz-Meta-Mtime`). */
@@ -60,6 +67,11 @@ export interface WriteHandle {
   close(): Promise<Entry>;
   /** Give up: nothing is left behind. Idempotent, never throws. */
   abort(): Promise<void>;
+  /**
+   * `update` mode only: `length` bytes from `offset` of the file as it is now (the existing bytes
+   * overlaid by the writes so far), fewer at the end. Runs in call order with the writes.
+   */
+  read?(offset: number, length: number): Promise<Buffer>;
 }
 
 /**

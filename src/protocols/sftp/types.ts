@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import type { ServerChannel, SFTPWrapper } from 'ssh2';
+import type { Session } from '../../session/types.js';
+
+/**
+ * The contracts inside the SSH protocol module (src/protocols/sftp/). Three parts, each thin:
+ *
+ * - `server.ts` (`startSshServer`): the SSH transport. Host keys from the store, login through
+ *   `SessionManager.login` (password, public key, keyboard-interactive), `setNoDelay(true)` on
+ *   every socket, modern algorithms only, banner, idle timeout, PROXY protocol. For each
+ *   authenticated client it holds one `Session` and routes channels: the `sftp` subsystem to
+ *   `serveSftp`, an `exec` of `scp -t|-f …` to `runScp`, of `md5sum|sha256sum …` to
+ *   `runHashCommand`; anything else is refused. It closes the Session when the SSH connection
+ *   ends (which aborts any write handle left open: nothing partial reaches S3).
+ * - `sftp.ts` (`serveSftp`): SFTP v3 requests → Session calls, one handle table per channel.
+ * - `scp.ts` (`runScp`), `exec.ts` (`runHashCommand`): the legacy SCP protocol and the hash
+ *   commands SFTPGo offers, on the channel's stdin/stdout.
+ *
+ * Status codes: `status.ts` holds the one StorageError code → SFTP status table. A protocol
+ * module never calls Storage or S3; messages come from the session layer, which names virtual
+ * paths only (never a bucket, key prefix or IAM detail).
+ */
+
+/** What every channel handler gets for one SSH connection. */
+export interface SshChannelContext {
+  /** The logged-in user's session (shared by every channel of the connection). */
+  session: Session;
+  logger: Logger;
+  /** Settings that shape the protocol (declared once in src/server/config.ts, `sftp.*`). */
+  options: SftpOptions;
+}
+
+export interface SftpOptions {
+  /** READDIR: entries sent per NAME reply (OpenSSH takes any count; 100–500 keeps replies small). */
+  readdirBatch: number;
+  /** A write handle with no WRITE for this long is aborted (nothing stored). 0: never. */
+  writeIdleTimeoutMs: number;
+  /** Largest READ answered (bytes); bigger requests get fewer bytes, as the protocol allows. */
+  maxReadLength: number;
+}
+
+export const defaultSftpOptions: SftpOptions = {
+  readdirBatch: 256,
+  writeIdleTimeoutMs: 10 * 60_000,
+  maxReadLength: 256 * 1024,
+};
+
+/**
+ * Serve SFTP v3 on `sftp` until the channel closes. Every open handle is closed or aborted when
+ * the channel ends (a write handle not CLOSEd by the client is aborted: no object appears).
+ */
+export type ServeSftp = (ctx: SshChannelContext, sftp: SFTPWrapper) => void;
+
+/**
+ * Run one `exec` command (`scp -t …`, `scp -f …`, `md5sum FILE…`) on `channel`; resolve to the
+ * exit status the server sends before closing the channel. Failures are reported the way the
+ * command's real implementation does (SCP: `\x01message\n`; hashes: stderr), never thrown.
+ */
+export type ExecCommand = (ctx: SshChannelContext, argv: string[], channel: ServerChannel) => Promise<number>;
