@@ -171,7 +171,12 @@ export const groupViewSchema = groupInputSchema.extend({ createdAt: z.string(), 
 export type GroupView = z.infer<typeof groupViewSchema>;
 
 /** The fields of an S3 connection that are secrets: encrypted at rest, never returned or logged. */
-export const connectionSecretFields = ['secretAccessKey', 'sessionToken', 'sseCustomerKey'] as const;
+export const connectionSecretFields = [
+  'secretAccessKey',
+  'sessionToken',
+  'sseCustomerKey',
+  'proxyPassword',
+] as const;
 export type ConnectionSecretField = (typeof connectionSecretFields)[number];
 
 /**

@@ -13,6 +13,7 @@ export function formatDoctor(r: DoctorReport): string[] {
   const out: string[] = [];
   const row = (label: string, value: string) => out.push(`${label.padEnd(13)} ${value}`);
   row('target', `${r.target}  at ${r.endpoint}`);
+  row('proxy', r.proxy);
   const c = r.credentials;
   if (c.error) row('credentials', `${c.source}: ERROR ${c.error}`);
   else

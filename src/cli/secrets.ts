@@ -1,7 +1,16 @@
 import { redactText } from '../s3/url.js';
 
 /** Flags whose value is a secret (the `--flag value` and `--flag=value` spellings). */
-const SECRET_FLAGS = ['--secret-key', '--session-token', '--sse-c-key', '--password', '--api-key'];
+const SECRET_FLAGS = [
+  '--secret-key',
+  '--session-token',
+  '--sse-c-key',
+  '--password',
+  '--api-key',
+  '--proxy-password',
+];
+/** Environment variables holding a URL whose password is a secret (the proxy's). */
+const URL_ENV = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'];
 /** Environment variables holding secrets. */
 const SECRET_ENV = [
   'AWS_SECRET_ACCESS_KEY',
@@ -37,7 +46,14 @@ export class SecretScrubber {
       }
       found.add(encodeURIComponent(s));
     };
+    const urlPassword = (value: string | undefined) => {
+      const m = value && /^(?:[a-z][a-z0-9+.-]*:\/\/)?[^/:@]*:([^@/]*)@/i.exec(value);
+      if (m) add(m[1]);
+    };
+    for (const name of URL_ENV) urlPassword(env[name]);
     argv.forEach((arg, i) => {
+      if (arg === '--proxy') urlPassword(argv[i + 1]);
+      else if (arg.startsWith('--proxy=')) urlPassword(arg.slice('--proxy='.length));
       // Credentials of any URL: up to the first `@` (as parseS3Url reads them) and up to the
       // last `@` before the path (what a user with a raw `@` in the secret meant).
       const m = /^[a-z][a-z0-9+.-]*:\/\/[^/:@]+:(.*)$/is.exec(arg);

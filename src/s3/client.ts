@@ -8,6 +8,7 @@ import { StorageError } from '../storage/errors.js';
 import { isAwsEndpoint, type S3Connection } from './connection.js';
 import { type CredentialOptions, credentialsFor, type ResolvedCredentials } from './credentials/chain.js';
 import { markAnonymousErrors } from './errors.js';
+import { ForwardingAgent, type ProxyConfig, proxyConfig, TunnelingAgent } from './proxy.js';
 import { requireSseCustomerEcho } from './sse-check.js';
 
 export interface S3ClientOptions extends CredentialOptions {
@@ -71,8 +72,7 @@ export function createS3Client(
     useAccelerateEndpoint: conn.accelerate,
     useDualstackEndpoint: conn.dualstack,
     requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets, ...tls }),
+      ...agentsFor(conn, env, maxSockets, tls),
       connectionTimeout: 10_000,
     }),
   };
@@ -92,6 +92,34 @@ export function createS3Client(
   if (!creds.provider) markAnonymousErrors(client);
   if (options.observer) observeRequests(client, options.observer);
   return client;
+}
+
+/**
+ * The keep-alive agents, going through the HTTP(S) proxy that applies (proxy.ts): a CONNECT
+ * tunnel for https endpoints, a forward proxy for http ones; NO_PROXY hosts go direct.
+ */
+function agentsFor(
+  conn: S3Connection,
+  env: NodeJS.ProcessEnv,
+  maxSockets: number,
+  tls: https.AgentOptions,
+): { httpAgent: http.Agent; httpsAgent: https.Agent } {
+  let proxies: ProxyConfig;
+  try {
+    proxies = proxyConfig(conn, env);
+  } catch (err) {
+    throw new StorageError('InvalidArgument', (err as Error).message);
+  }
+  const httpOptions = { keepAlive: true, maxSockets };
+  const httpsOptions = { ...httpOptions, ...tls };
+  return {
+    httpAgent: proxies.http
+      ? new ForwardingAgent(httpOptions, proxies.http, proxies.noProxy)
+      : new http.Agent(httpOptions),
+    httpsAgent: proxies.https
+      ? new TunnelingAgent(httpsOptions, proxies.https, proxies.noProxy)
+      : new https.Agent(httpsOptions),
+  };
 }
 
 /**

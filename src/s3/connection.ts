@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { StorageError } from '../storage/errors.js';
 import { normalizePath } from '../storage/paths.js';
+import { parseProxyUrl } from './proxy.js';
 import { parseS3Url } from './url.js';
 
 /** Where credentials come from; `auto` walks the default chain (see credentials/chain.ts). */
@@ -54,6 +55,19 @@ export const s3ConnectionFields = z.object({
   listVersion: z.union([z.literal(1), z.literal(2)]).default(2),
   /** Don't check the bucket at login (for credentials that may not HEAD/list the bucket). */
   noCheckBucket: z.boolean().default(false),
+  /**
+   * HTTP(S) proxy for S3 traffic (`http://[user@]host:port`); unset: $https_proxy/$http_proxy.
+   * NO_PROXY applies to it too (proxy.ts). A password given in the URL is moved to
+   * `proxyPassword` by parseConnection, so that it is kept (and sealed) as a secret.
+   */
+  proxy: z.string().min(1).optional(),
+  /** The proxy's password (a secret: never shown, logged or returned). */
+  proxyPassword: z.string().optional(),
+  /**
+   * Request signing: `v4` (AWS Signature Version 4, default) or `v2` (the legacy HMAC-SHA1
+   * header signature that old stores such as Riak CS and older EMC ECS need; sigv2.ts).
+   */
+  signature: z.enum(['v4', 'v2']).default('v4'),
 
   // Object settings: applied to every object written (see object-params.ts).
   storageClass: z.string().optional(),
@@ -141,6 +155,15 @@ export const s3ConnectionSchema = s3ConnectionFields.superRefine((c, ctx) => {
   if (c.credentialSource === 'static' && !(c.accessKeyId && c.secretAccessKey))
     issue('credential source "static" needs an access key id and a secret', 'accessKeyId');
   if (c.externalId && !c.roleArn) issue('external-id needs role-arn', 'externalId');
+  if (c.proxy) {
+    try {
+      parseProxyUrl(c.proxy, 'proxy');
+    } catch (err) {
+      issue((err as Error).message.replace(/^proxy: /, ''), 'proxy');
+    }
+  }
+  if (c.signature === 'v2' && (c.sse === 'aws:kms' || c.sse === 'aws:kms:dsse'))
+    issue('SSE-KMS needs Signature V4 (AWS refuses KMS requests signed with V2)', 'signature');
 });
 
 export type S3Connection = z.infer<typeof s3ConnectionSchema>;
@@ -189,6 +212,18 @@ export const s3ConnectionFlags: readonly Flag[] = [
   { key: 'dualstack', flag: '--dualstack', help: 'AWS dual-stack (IPv6) endpoint' },
   { key: 'listVersion', flag: '--list-v1', help: 'use ListObjects v1 (old stores without V2)', value: 1 },
   { key: 'noCheckBucket', flag: '--skip-bucket-check', help: "don't check the bucket at login" },
+  {
+    key: 'proxy',
+    flag: '--proxy <url>',
+    help: 'HTTP(S) proxy for S3 traffic, http://[user:password@]host:port (default $https_proxy / $http_proxy; $no_proxy applies)',
+  },
+  { key: 'proxyPassword', flag: '--proxy-password <password>', help: "the proxy's password (or in --proxy)" },
+  {
+    key: 'signature',
+    flag: '--signature-v2',
+    help: 'sign requests with AWS Signature V2 (legacy stores: Riak CS, old EMC ECS)',
+    value: 'v2',
+  },
   {
     key: 'storageClass',
     flag: '--storage-class <class>',
@@ -302,9 +337,19 @@ export function connectionFromUrl(
 /** Validate a connection, turning schema errors into one InvalidArgument naming each field. */
 export function parseConnection(input: unknown): S3Connection {
   const r = s3ConnectionSchema.safeParse(input);
-  if (r.success) return r.data;
+  if (r.success) return separateProxyPassword(r.data);
   const detail = r.error.issues.map((i) => `${i.path.join('.') || 'connection'}: ${i.message}`).join('; ');
   throw new StorageError('InvalidArgument', `invalid S3 connection: ${detail}`, { cause: r.error });
+}
+
+/** A password in the proxy URL moves to `proxyPassword` (a secret field); the URL keeps the user. */
+function separateProxyPassword(c: S3Connection): S3Connection {
+  if (!c.proxy) return c;
+  const url = parseProxyUrl(c.proxy, 'proxy');
+  if (!url.password) return c;
+  const password = decodeURIComponent(url.password);
+  url.password = '';
+  return { ...c, proxy: url.toString().replace(/\/$/, ''), proxyPassword: c.proxyPassword ?? password };
 }
 
 /** True for endpoints run by AWS itself (where the SDK's defaults are right). */

@@ -9,6 +9,7 @@ import { type CallerIdentity, getCallerIdentity } from './credentials/sts.js';
 import { classifyAccess, noteFailure, policyFor } from './doctor-findings.js';
 import { BucketProbes, type Check, classify, type Seen, skipped, watchResponses } from './doctor-probes.js';
 import { objectParamsFor } from './object-params.js';
+import { bypassesProxy, displayProxy, proxyConfig } from './proxy.js';
 
 export { doctorExitCode, policyFor } from './doctor-findings.js';
 
@@ -62,6 +63,8 @@ export type AccessLevel =
 export interface DoctorReport {
   target: string;
   endpoint: string;
+  /** The HTTP(S) proxy S3 requests go through (never its password), or why none. */
+  proxy: string;
   credentials: { source?: string; detail?: string; accessKey?: string; expiration?: string; error?: string };
   identity?: CallerIdentity & { error?: string };
   region: { configured: string; reported?: string; note?: string };
@@ -94,6 +97,19 @@ export interface DoctorOptions extends CredentialOptions {
 
 const SKEW_LIMIT_S = 300;
 
+/** Which proxy the endpoint's requests use, said without the proxy's password. */
+function proxyInUse(conn: S3Connection, env: NodeJS.ProcessEnv, region: string): string {
+  const endpoint = new URL(conn.endpoint ?? `https://s3.${region}.amazonaws.com`);
+  const proxies = proxyConfig(conn, env);
+  const proxy = endpoint.protocol === 'https:' ? proxies.https : proxies.http;
+  if (!proxy) return 'none';
+  const port = endpoint.port || (endpoint.protocol === 'https:' ? 443 : 80);
+  if (bypassesProxy(endpoint.hostname, port, proxies.noProxy))
+    return `none: NO_PROXY matches ${endpoint.hostname} (${displayProxy(proxy)} from ${proxies.source} is not used)`;
+  const how = endpoint.protocol === 'https:' ? 'CONNECT tunnel' : 'forward proxy';
+  return `${displayProxy(proxy)} (${how}, from ${proxies.source})`;
+}
+
 /**
  * Check a connection end to end and say what works, what is refused and why, and what to set.
  * Never throws for what it finds (refusals, missing features, traps are findings); throws only
@@ -114,6 +130,7 @@ export async function runDoctor(
   const report: DoctorReport = {
     target: `s3://${conn.bucket}/${prefix}`,
     endpoint: conn.endpoint ?? `AWS (${region})`,
+    proxy: proxyInUse(conn, env, region),
     credentials: {},
     region: { configured: region },
     addressing: { used: pathStyle ? 'path' : 'virtual-host', works: false },

@@ -65,6 +65,14 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
     new StorageError(code, message, { path: ctx.path, cause: err, retryable });
 
   const net = networkCode(err);
+  const proxy = proxyOf(err);
+  if (proxy) {
+    return make(
+      'Transient',
+      `the HTTP proxy ${proxy} failed (${net ?? 'refused'}) during ${ctx.operation} on ${where}: ${(err as Error).message}`,
+      net !== undefined,
+    );
+  }
   if (net) {
     return make('Transient', `S3 endpoint unreachable (${net}) during ${ctx.operation} on ${where}`, true);
   }
@@ -225,6 +233,18 @@ function refusedAnonymous(err: unknown): boolean {
   if (status === 401 || status === 403) return true;
   if (status === undefined || status < 400 || status >= 500 || status === 404) return false;
   return !e.Code; // Swift's HTML answer: no S3 error code (name Unknown, or an XML parse error)
+}
+
+/** The proxy (as displayed, without password) an error came from (proxy.ts marks them). */
+function proxyOf(err: unknown): string | undefined {
+  for (
+    let e = err as { proxy?: unknown; cause?: unknown } | undefined, i = 0;
+    e && i < 5;
+    e = e.cause as never, i++
+  ) {
+    if (typeof e.proxy === 'string') return e.proxy;
+  }
+  return undefined;
 }
 
 function networkCode(err: unknown): string | undefined {

@@ -7,6 +7,7 @@ const SECRET_KEYS = [
   'secretAccessKey',
   'sessionToken',
   'sseCustomerKey',
+  'proxyPassword',
   'token',
   'apiKey',
   'authorization',
