@@ -8,7 +8,14 @@ import { StorageError } from '../storage/errors.js';
 import { isAwsEndpoint, type S3Connection } from './connection.js';
 import { type CredentialOptions, credentialsFor, type ResolvedCredentials } from './credentials/chain.js';
 import { markAnonymousErrors } from './errors.js';
-import { ForwardingAgent, type ProxyConfig, proxyConfig, TunnelingAgent } from './proxy.js';
+import {
+  ForwardingAgent,
+  forwardsThroughProxy,
+  type ProxyConfig,
+  proxyConfig,
+  TunnelingAgent,
+} from './proxy.js';
+import { sigV2Signer } from './sigv2.js';
 import { requireSseCustomerEcho } from './sse-check.js';
 
 export interface S3ClientOptions extends CredentialOptions {
@@ -37,6 +44,8 @@ export type S3RequestObserver = (request: { operation: string; durationMs: numbe
  * - credentials from the chain (credentials/chain.ts), renewed ahead of expiry on every call;
  * - TLS: a custom CA bundle, or (explicitly, with a warning) no certificate check at all;
  * - AWS only: transfer acceleration and dual-stack endpoints;
+ * - AWS Signature V4, or V2 for legacy stores when the connection says `signature: v2`;
+ * - an HTTP(S) proxy when one applies (proxy.ts);
  * - a write asking for SSE-C fails (and leaves nothing) unless the store confirms it (sse-check.ts).
  */
 export function createS3Client(
@@ -64,6 +73,7 @@ export function createS3Client(
     );
   }
   const creds = options.credentials ?? credentialsFor(conn, env, options);
+  const proxies = proxiesFor(conn, env);
   const config: S3ClientConfig = {
     region: conn.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     endpoint: conn.endpoint,
@@ -72,12 +82,19 @@ export function createS3Client(
     useAccelerateEndpoint: conn.accelerate,
     useDualstackEndpoint: conn.dualstack,
     requestHandler: new NodeHttpHandler({
-      ...agentsFor(conn, env, maxSockets, tls),
+      ...agentsFor(proxies, maxSockets, tls),
       connectionTimeout: 10_000,
     }),
   };
-  if (creds.provider) config.credentials = creds.provider;
-  else {
+  if (creds.provider) {
+    config.credentials = creds.provider;
+    // Legacy stores: AWS Signature V2 instead of V4 (sigv2.ts).
+    if (conn.signature === 'v2')
+      config.signer = sigV2Signer(
+        creds.provider,
+        conn.endpoint ? new URL(conn.endpoint).hostname : undefined,
+      );
+  } else {
     // Anonymous: public buckets. Requests go out unsigned.
     config.credentials = { accessKeyId: '', secretAccessKey: '' };
     config.signer = { sign: async (request) => request };
@@ -90,6 +107,7 @@ export function createS3Client(
   if (!aws) addContentMd5ToDeleteObjects(client);
   requireSseCustomerEcho(client);
   if (!creds.provider) markAnonymousErrors(client);
+  if (proxies.http) dropExpectWhenForwarded(client, proxies);
   if (options.observer) observeRequests(client, options.observer);
   return client;
 }
@@ -99,17 +117,10 @@ export function createS3Client(
  * tunnel for https endpoints, a forward proxy for http ones; NO_PROXY hosts go direct.
  */
 function agentsFor(
-  conn: S3Connection,
-  env: NodeJS.ProcessEnv,
+  proxies: ProxyConfig,
   maxSockets: number,
   tls: https.AgentOptions,
 ): { httpAgent: http.Agent; httpsAgent: https.Agent } {
-  let proxies: ProxyConfig;
-  try {
-    proxies = proxyConfig(conn, env);
-  } catch (err) {
-    throw new StorageError('InvalidArgument', (err as Error).message);
-  }
   const httpOptions = { keepAlive: true, maxSockets };
   const httpsOptions = { ...httpOptions, ...tls };
   return {
@@ -120,6 +131,42 @@ function agentsFor(
       ? new TunnelingAgent(httpsOptions, proxies.https, proxies.noProxy)
       : new https.Agent(httpsOptions),
   };
+}
+
+function proxiesFor(conn: S3Connection, env: NodeJS.ProcessEnv): ProxyConfig {
+  try {
+    return proxyConfig(conn, env);
+  } catch (err) {
+    throw new StorageError('InvalidArgument', (err as Error).message);
+  }
+}
+
+/**
+ * Requests to an http endpoint through a forward proxy go without `Expect: 100-continue` (the
+ * SDK adds it to large bodies): Node writes such headers before the agent can make the request
+ * line an absolute URI, and many proxies mishandle 100-continue anyway. (Not a signed header.)
+ */
+function dropExpectWhenForwarded(client: S3Client, proxies: ProxyConfig): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const request = args.request as {
+        protocol?: string;
+        hostname?: string;
+        port?: number;
+        headers?: Record<string, string>;
+      };
+      if (
+        request.protocol === 'http:' &&
+        request.headers &&
+        forwardsThroughProxy(proxies, request.hostname ?? '', request.port)
+      ) {
+        for (const k of Object.keys(request.headers))
+          if (k.toLowerCase() === 'expect') delete request.headers[k];
+      }
+      return next(args);
+    },
+    { step: 'deserialize', name: 'ferryProxyNoExpect', priority: 'low' },
+  );
 }
 
 /**

@@ -9,6 +9,8 @@ export interface TestProxy {
   connects: string[];
   /** Absolute-URI (forward proxy) requests seen, as `METHOD url`. */
   forwarded: string[];
+  /** The Authorization scheme of each forwarded request (`AWS`, `AWS4-HMAC-SHA256`, `none`). */
+  signatures: string[];
   /** Requests refused with 407 (missing or wrong Proxy-Authorization). */
   refused: number;
   close(): Promise<void>;
@@ -30,6 +32,7 @@ export async function startTestProxy(auth?: { user: string; password: string }):
     port: 0,
     connects: [],
     forwarded: [],
+    signatures: [],
     refused: 0,
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -56,6 +59,7 @@ export async function startTestProxy(auth?: { user: string; password: string }):
       return;
     }
     state.forwarded.push(`${req.method} ${req.url}`);
+    state.signatures.push(req.headers.authorization?.split(' ')[0] ?? 'none');
     const { 'proxy-authorization': _, 'proxy-connection': __, ...headers } = req.headers;
     const up = http.request(
       {
