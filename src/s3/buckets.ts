@@ -207,6 +207,9 @@ export async function bucketInfo(client: S3Client, name: string): Promise<Bucket
     } catch (err) {
       const code = (err as { name?: string }).name ?? '';
       if (absent?.includes(code)) return { value: undefined as T };
+      // RGW answers MethodNotAllowed for GetBucketWebsite unless static websites are enabled.
+      if (code === 'NotImplemented' || code === 'MethodNotAllowed')
+        return { unknown: `not supported by this store (${op} answered ${code})` };
       const e = translateS3Error(err, { operation: op, bucket: name });
       if (StorageError.is(e, 'NotFound') && /bucket/i.test(e.message)) throw e;
       return { unknown: e instanceof Error ? e.message : String(e) };

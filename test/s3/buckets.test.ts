@@ -72,6 +72,11 @@ describe('bucket commands', () => {
     const text = await ferry(['bucket', 'info', `s3://${name}`]);
     expect(text.stdout).toMatch(/^versioning\s+Enabled, MFA delete Disabled$/m);
     expect(text.stdout).toMatch(/^region\s+default$/m); // RGW names its zone group
+    // scripts/rgw runs RGW without rgw_enable_static_website: said plainly (moto shows a real one,
+    // test/s3/moto-bucket-object.test.ts).
+    expect(text.stdout).toMatch(
+      /^website\s+unknown \(not supported by this store \(GetBucketWebsite answered MethodNotAllowed\)\)$/m,
+    );
     expect((await ferry(['bucket', 'info', `s3://${name}-missing`])).code).toBe(3);
   });
 
