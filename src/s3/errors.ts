@@ -128,6 +128,11 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
         'PermissionDenied',
         `${where} is archived (Glacier / Deep Archive) and not restored: run \`ferry restore ${where} --days N\` first and read it once the restore is done (${restoreTimes}); \`ferry stat\` shows the restore state`,
       );
+    case 'AccessControlListNotSupported':
+      return make(
+        'NotSupported',
+        `ACLs are disabled on bucket ${ctx.bucket} (Object Ownership "bucket owner enforced"): ${ctx.operation} on ${where} may not set an ACL; drop --acl (or the connection's acl setting) and grant access by bucket policy`,
+      );
     case 'NotImplemented':
       return make('NotSupported', `the S3 store does not implement ${ctx.operation} (on ${where})`, false);
     case 'SlowDown':

@@ -8,6 +8,11 @@ export type FaultAction =
   | 'fail'
   /** Answer 403 AccessDenied without forwarding (a policy refusing the call). */
   | 'deny'
+  /**
+   * Answer with this S3 error document without forwarding: an error a store we cannot run here
+   * would send (copied from the store's documentation), e.g. AWS's AccessControlListNotSupported.
+   */
+  | { error: { status: number; code: string; message: string } }
   /** Forward, but hold the response back for `delayMs` first. */
   | { delayMs: number }
   /**
@@ -47,13 +52,18 @@ export async function startFaultProxy(
       answered[entry.op] = (answered[entry.op] ?? 0) + 1;
     });
     const action = proxy.decide(entry);
-    if (action === 'fail' || action === 'deny') {
-      const [status, code] = action === 'fail' ? [500, 'InternalError'] : [403, 'AccessDenied'];
+    if (action === 'fail' || action === 'deny' || (typeof action === 'object' && 'error' in action)) {
+      const [status, code, message] =
+        action === 'fail'
+          ? [500, 'InternalError', 'injected by the fault proxy']
+          : action === 'deny'
+            ? [403, 'AccessDenied', 'injected by the fault proxy']
+            : [action.error.status, action.error.code, action.error.message];
       req.resume();
       req.on('end', () => {
         res.writeHead(status, { 'content-type': 'application/xml' });
         res.end(
-          `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected by the fault proxy</Message></Error>`,
+          `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`,
         );
       });
       return;
