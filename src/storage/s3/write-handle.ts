@@ -304,6 +304,7 @@ class S3WriteHandle extends BaseWriteHandle {
     await this.pending.close();
     await this.stage?.close();
     this.stage = undefined;
+    await this.s3.noteMtime(this.key, etag, this.attrs.mtime);
     const { contentType, metadata } = this.objectAttrs();
     return {
       path: this.path,
