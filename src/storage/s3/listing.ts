@@ -57,6 +57,30 @@ export async function* pages(
  */
 export type MtimeJoin = (objects: readonly _Object[]) => Promise<ReadonlyMap<string, Date> | undefined>;
 
+/**
+ * With an mtime join: the next page is asked for as soon as one is handed out, so the store
+ * lookup of a page overlaps the LIST of the next (a consumer stopping early costs one LIST).
+ */
+async function* ahead<T>(source: AsyncIterable<T>, on: boolean): AsyncIterable<T> {
+  if (!on) {
+    yield* source;
+    return;
+  }
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = it.next();
+      next.catch(() => {}); // seen by the next round's await, or dropped with the listing
+      yield r.value;
+    }
+  } finally {
+    await it.return?.(undefined)?.catch(() => {});
+  }
+}
+
 /** A `dir_$folder$` key is a Hadoop folder marker when empty; with content it is a file. */
 function isHadoopMarker(key: string, size: number | undefined): boolean {
   return key.endsWith(HADOOP_DIR_SUFFIX) && (size ?? 0) === 0;
@@ -104,7 +128,7 @@ export async function* listChildren(
   join?: MtimeJoin,
 ): AsyncIterable<Entry> {
   const dirsYielded = new Set<string>();
-  for await (const page of pages(list, prefix, '/', startAfter)) {
+  for await (const page of ahead(pages(list, prefix, '/', startAfter), join !== undefined)) {
     const times = join && page.Contents?.length ? await join(page.Contents) : undefined;
     // S3 gives a page's folders and files in two lists; merged by key (UTF-8 bytes, S3's order),
     // a listing is in key order (what paged listings rely on).
@@ -158,7 +182,7 @@ export async function* listTree(
       yield dir(p);
     }
   }
-  for await (const page of pages(list, prefix, undefined, startAfter)) {
+  for await (const page of ahead(pages(list, prefix, undefined, startAfter), join !== undefined)) {
     const times = join && page.Contents?.length ? await join(page.Contents) : undefined;
     for (const o of page.Contents ?? []) {
       seen.any = true;
