@@ -6,6 +6,8 @@ import type { Entry, StoragePath } from '../types.js';
 export interface MemoryTarget {
   /** The current bytes at `path`, undefined when no file (IsADirectory for a folder). */
   existing(path: StoragePath): Buffer | undefined;
+  /** The entry of the file at `path` as stored now (undefined: none). */
+  entry(path: StoragePath): Entry | undefined;
   /** Store the file at once (synchronously: an exclusive check and the store can't interleave). */
   commit(path: StoragePath, data: Buffer, attrs: WriteAttributes, exclusive: boolean): Entry;
 }
@@ -26,8 +28,10 @@ export class MemoryWriteHandle extends BaseWriteHandle {
       throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
     }
     const kept = keptBytes(path, mode, old, options.resumeFrom);
-    super(path, options, kept.length);
+    // `update` keeps every byte but lets the caller write anywhere (startOffset 0).
+    super(path, options, mode === 'update' ? 0 : kept.length);
     this.data = Buffer.from(kept);
+    this.hadFile = old !== undefined;
     this.size = kept.length;
   }
 
@@ -42,8 +46,17 @@ export class MemoryWriteHandle extends BaseWriteHandle {
     this.size = Math.max(this.size, end);
   }
 
+  private hadFile = false;
+
+  protected override async doRead(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(this.size, offset + length);
+    return offset >= end ? Buffer.alloc(0) : Buffer.from(this.data.subarray(offset, end));
+  }
+
   protected async doClose(): Promise<Entry> {
     checkFinalSize(this.path, this.size, this.options.size);
+    const unchanged = this.untouched && this.hadFile ? this.target.entry(this.path) : undefined;
+    if (unchanged) return unchanged;
     const exclusive = this.options.mode === 'exclusive';
     return this.target.commit(
       this.path,
@@ -58,14 +71,14 @@ export class MemoryWriteHandle extends BaseWriteHandle {
   }
 }
 
-/** The bytes `append` / `resume` keep from the existing file (shared with the local backend). */
+/** The bytes `append` / `resume` / `update` keep from the existing file (shared with the local backend). */
 export function keptBytes(
   path: StoragePath,
   mode: string,
   old: Buffer | undefined,
   resumeFrom: number | undefined,
 ): Buffer {
-  if (mode === 'append') return old ?? Buffer.alloc(0);
+  if (mode === 'append' || mode === 'update') return old ?? Buffer.alloc(0);
   if (mode !== 'resume') return Buffer.alloc(0);
   const keep = resumeLength(path, old?.length, resumeFrom);
   return old!.subarray(0, keep);
