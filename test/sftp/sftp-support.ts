@@ -63,11 +63,16 @@ export function spawnSftp(
   user: SftpUser,
   commands: string[],
   cwd: string,
+  extra: string[] = [],
 ): ChildProcess {
-  const child = spawn('sftp', [...sshOptions(server, user), '-b', '-', `${user.username}@127.0.0.1`], {
-    cwd,
-    stdio: ['pipe', 'ignore', 'ignore'],
-  });
+  const child = spawn(
+    'sftp',
+    [...sshOptions(server, user), ...extra, '-b', '-', `${user.username}@127.0.0.1`],
+    {
+      cwd,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
   child.stdin?.end(`${commands.join('\n')}\n`);
   return child;
 }
