@@ -13,17 +13,15 @@ describe('big folders over SFTP (OpenSSH sftp on RGW)', () => {
     s3 = new HomeInS3(server);
     for (let i = 0; i < names.length; i += 50) {
       await Promise.all(
-        names
-          .slice(i, i + 50)
-          .map((n) =>
-            s3.client.send(
-              new PutObjectCommand({
-                Bucket: server.conn.bucket,
-                Key: s3.key('alice', `src/sub/${n}`),
-                Body: n,
-              }),
-            ),
+        names.slice(i, i + 50).map((n) =>
+          s3.client.send(
+            new PutObjectCommand({
+              Bucket: server.conn.bucket,
+              Key: s3.key('alice', `src/sub/${n}`),
+              Body: n,
+            }),
           ),
+        ),
       );
     }
   });

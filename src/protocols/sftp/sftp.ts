@@ -7,7 +7,7 @@ import { type DirState, HandleTable, type ReadState, type WriteState } from './h
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
-import { advertiseExtensions } from './wire.js';
+import { advertiseExtensions, inboundGate } from './wire.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
 const WRITE = 0x02;
@@ -15,6 +15,15 @@ const APPEND = 0x04;
 const CREAT = 0x08;
 const TRUNC = 0x10;
 const EXCL = 0x20;
+
+/**
+ * Bytes of WRITEs received but not yet taken by their handles, per channel, above which the
+ * client is made to wait (no more channel window), and below which it may send again. OpenSSH
+ * keeps at most 64 × 255 KiB in flight, under the pause point: only a client that pipelines
+ * without bound (or a store slower than the client) meets it.
+ */
+const PAUSE_AT = 32 * 1024 * 1024;
+const RESUME_AT = 16 * 1024 * 1024;
 
 /**
  * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
@@ -33,6 +42,8 @@ export class SftpChannel {
   private readonly ended = new AbortController();
   /** Aborted when the channel ends: open write handles abort, reads in flight stop. */
   readonly signal = this.ended.signal;
+  private gate: { pause(): void; resume(): void } | undefined;
+  private pending = 0;
 
   constructor(
     readonly ctx: SshChannelContext,
@@ -42,6 +53,7 @@ export class SftpChannel {
   start(): void {
     const { sftp } = this;
     advertiseExtensions(sftp, ADVERTISED);
+    this.gate = inboundGate(sftp);
     sftp.on('error', (err: Error) => this.ctx.logger.debug({ err: err.message }, 'sftp channel error'));
     sftp.on('end', () => void this.end());
     sftp.on('close', () => void this.end());
@@ -182,9 +194,21 @@ export class SftpChannel {
       s.appendAt += data.length;
     }
     s.end = Math.max(s.end, at + data.length);
+    this.pending += data.length;
+    if (this.pending > PAUSE_AT) this.gate?.pause();
+    const settled = () => {
+      this.pending -= data.length;
+      if (this.pending < RESUME_AT) this.gate?.resume();
+    };
     s.handle.write(at, data).then(
-      () => this.ok(id),
-      (err: unknown) => replyError(this.sftp, id, err, this.ctx.logger),
+      () => {
+        settled();
+        this.ok(id);
+      },
+      (err: unknown) => {
+        settled();
+        replyError(this.sftp, id, err, this.ctx.logger);
+      },
     );
   }
 

@@ -1,4 +1,12 @@
+import { createRequire } from 'node:module';
 import type { SFTPWrapper } from 'ssh2';
+
+const require = createRequire(import.meta.url);
+/** ssh2's own channel window top-up and its threshold (what a Channel's `_read` does). */
+const { windowAdjust, WINDOW_THRESHOLD } = require('ssh2/lib/Channel.js') as {
+  windowAdjust(channel: unknown): void;
+  WINDOW_THRESHOLD: number;
+};
 
 /**
  * The two things ssh2 1.17's SFTP server cannot do through its API, done here on its internals
@@ -10,6 +18,10 @@ import type { SFTPWrapper } from 'ssh2';
  *   `advertiseExtensions` takes the INIT packet before ssh2 sees it and answers it with our list.
  * - EXTENDED_REPLY (statvfs, limits, check-file): ssh2 has no method for it. `sendPacket` writes a
  *   raw packet exactly as ssh2's own `sendOrBuffer` does (channel window, buffering, draining).
+ * - Backpressure on what the client sends: ssh2's SFTP parser takes every byte and tops up the
+ *   channel window at once, so a client could pile up WRITEs without bound. `inboundGate` stops
+ *   the top-ups while paused (the client then runs out of window and waits), as a Channel whose
+ *   reader is slow does.
  */
 
 interface Outgoing {
@@ -22,6 +34,8 @@ interface Outgoing {
 /** The fields of ssh2's SFTP object used here (private in ssh2, stable across 1.x). */
 interface SftpInternals {
   outgoing: Outgoing;
+  incoming: { window: number };
+  _waitChanDrain: boolean;
   _protocol: { channelData(id: number, data: Buffer): void };
   _buffer: Buffer[];
   _waitWindow: boolean;
@@ -203,4 +217,32 @@ export class WireReader {
     this.at += 8;
     return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
   }
+}
+
+/**
+ * Pause and resume the flow of the client's bytes on one SFTP channel. Paused, the server grants
+ * no more channel window, so at most the window already granted (ssh2: 2 MiB) still arrives.
+ */
+export function inboundGate(sftp: SFTPWrapper): { pause(): void; resume(): void } {
+  const s = internals(sftp);
+  const push = s.push.bind(s);
+  let paused = false;
+  // `false` from push tells ssh2's channel-data handler not to top up the window.
+  s.push = (data: Buffer | null) => {
+    const r = push(data);
+    return paused && data !== null ? false : r;
+  };
+  return {
+    pause() {
+      paused = true;
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      if (s._waitChanDrain) {
+        s._waitChanDrain = false;
+        if (s.incoming.window <= WINDOW_THRESHOLD) windowAdjust(s);
+      }
+    },
+  };
 }
