@@ -52,6 +52,8 @@ export const sshAlgorithms = {
 const HASH_COMMANDS = new Set(['md5sum', 'sha1sum', 'sha256sum', 'sha512sum']);
 /** What a client is told it may try after a failed attempt. */
 const METHODS: AuthenticationType[] = ['publickey', 'password', 'keyboard-interactive'];
+/** Failed authentication attempts one connection may make before it is closed (OpenSSH: 6). */
+const MAX_AUTH_TRIES = 6;
 
 export interface SshServerOptions {
   sessions: Pick<SessionManager, 'login'>;
@@ -101,6 +103,8 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
   /** The client's address per socket (the PROXY header's source when one was read). */
   const remotes = new WeakMap<Socket, string>();
   const clients = new Set<Connection>();
+  const sockets = new Set<Socket>();
+  const graceTimers = new WeakMap<Socket, NodeJS.Timeout>();
 
   const ssh = new Ssh2Server({
     hostKeys: opts.hostKeys,
@@ -115,13 +119,28 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     const remote = (sock && remotes.get(sock)) ?? plainAddress(info.ip);
     clients.add(client);
     client.once('close', () => clients.delete(client));
-    handleClient(client, remote, sock, opts, { loginGraceMs, idleTimeoutMs });
+    handleClient(client, remote, sock, opts, idleTimeoutMs, () => {
+      if (sock) clearTimeout(graceTimers.get(sock));
+    });
   });
   ssh.on('error', (err: Error) => logger.error({ err }, 'ssh server'));
 
   const listener = createServer({ noDelay: true }, (socket) => {
     socket.setNoDelay(true);
     socket.on('error', () => {}); // a reset before ssh2 took the socket; ssh2 logs its own
+    sockets.add(socket);
+    // Login grace, from the TCP connection on (a client that never even says hello is cut off);
+    // handleClient stops it once the client is logged in.
+    const grace = setTimeout(() => {
+      logger.info({ remote: plainAddress(socket.remoteAddress) }, 'login grace time over: connection closed');
+      socket.destroy();
+    }, loginGraceMs);
+    grace.unref();
+    graceTimers.set(socket, grace);
+    socket.once('close', () => {
+      clearTimeout(grace);
+      sockets.delete(socket);
+    });
     accept(socket).catch((err: unknown) => {
       logger.info(
         { remote: plainAddress(socket.remoteAddress), reason: (err as Error).message },
@@ -160,7 +179,13 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     async close() {
       if (listener.listening) listener.close();
       for (const c of clients) c.end();
+      // A client that does not answer the disconnect (or a socket still in its PROXY or ban
+      // check) is cut off.
+      const forced = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, 2000);
       await closed;
+      clearTimeout(forced);
     },
   };
 }
@@ -181,22 +206,16 @@ function handleClient(
   remote: string,
   socket: Socket | undefined,
   opts: SshServerOptions,
-  timing: { loginGraceMs: number; idleTimeoutMs: number },
+  idleTimeoutMs: number,
+  loggedIn: () => void,
 ): void {
   const log = opts.logger.child({ protocol: 'sftp', remote, connection: randomUUID().slice(0, 8) });
   let session: Session | undefined;
   let ended = false;
 
-  const grace = setTimeout(() => {
-    log.info('login grace time over: connection closed');
-    client.end();
-  }, timing.loginGraceMs);
-  grace.unref();
-
   client.on('error', (err) => log.debug({ reason: err.message }, 'ssh connection error'));
   client.on('close', () => {
     ended = true;
-    clearTimeout(grace);
     const s = session;
     session = undefined;
     s?.close().catch((err: unknown) => log.error({ err }, 'closing the session'));
@@ -224,10 +243,15 @@ function handleClient(
       return false;
     }
   };
+  let failures = 0;
   const settle = (ctx: AuthContext, ok: boolean) => {
     if (ended) return;
-    if (ok) ctx.accept();
-    else ctx.reject(METHODS);
+    if (ok) return ctx.accept();
+    ctx.reject(METHODS);
+    if (++failures >= MAX_AUTH_TRIES) {
+      log.info({ username: ctx.username }, 'too many authentication failures: connection closed');
+      client.end();
+    }
   };
 
   client.on('authentication', (ctx) => {
@@ -258,20 +282,22 @@ function handleClient(
         return;
       }
       default:
-        ctx.reject(METHODS);
+        // `none` (a client asking which methods there are) is not counted as a failure.
+        if (ctx.method === 'none') ctx.reject(METHODS);
+        else settle(ctx, false);
     }
   });
 
   client.on('ready', () => {
-    clearTimeout(grace);
+    loggedIn();
     const active = session;
     if (!active) {
       client.end();
       return;
     }
-    if (timing.idleTimeoutMs > 0 && socket) {
+    if (idleTimeoutMs > 0 && socket) {
       // Any bytes in either direction count as activity (a transfer, a listing, a keepalive).
-      socket.setTimeout(timing.idleTimeoutMs, () => {
+      socket.setTimeout(idleTimeoutMs, () => {
         log.info({ username: active.user.username }, 'idle timeout: connection closed');
         client.end();
       });
