@@ -1,4 +1,5 @@
 import { connect as tcpConnect } from 'node:net';
+import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectSsh,
@@ -149,6 +150,7 @@ describe('SSH: the defender (bans) and timeouts', () => {
         FERRY_DEFENDER__MAX_FAILURES: '3',
         FERRY_SFTP__IDLE_TIMEOUT_SECONDS: '1',
         FERRY_SFTP__LOGIN_GRACE_SECONDS: '2',
+        FERRY_SFTP__BANNER: 'Authorized use only.',
       },
     });
   });
@@ -156,6 +158,22 @@ describe('SSH: the defender (bans) and timeouts', () => {
     await s?.close();
   });
   const at = () => ({ host: s.host, port: s.port });
+
+  it('the banner is shown before login', async () => {
+    const banners: string[] = [];
+    const r = await new Promise<string>((resolve) => {
+      const c = new Client();
+      c.on('banner', (m: string) => banners.push(m));
+      c.on('ready', () => {
+        c.end();
+        resolve('ready');
+      });
+      c.on('error', (e) => resolve(e.message));
+      c.connect({ ...at(), username: 'alice', password: s.user.password });
+    });
+    expect(r).toBe('ready');
+    expect(banners.join('')).toContain('Authorized use only.');
+  });
 
   it('a logged-in connection with no traffic is closed after the idle timeout, its session too', async () => {
     const r = await connectSsh({ ...at(), username: 'alice', password: s.user.password });
