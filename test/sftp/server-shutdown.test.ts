@@ -17,7 +17,7 @@ describe('ferry serve: the SFTP listener and stopping with SSH clients connected
     const dir = mkdtempSync(join(tmpdir(), 'ferry-sftp-serve-'));
     const server = new ServeProcess(['--http', '127.0.0.1:0'], {
       cwd: dir,
-      env: serverEnv({ FERRY_ADMIN_PASSWORD: 'first-admin-password' }),
+      env: serverEnv({ FERRY_ADMIN_PASSWORD: 'first-admin-password', FERRY_SFTP: '127.0.0.1:0' }),
     });
     try {
       const url = await server.sftpUrl();
