@@ -1,15 +1,28 @@
 import { createHash } from 'node:crypto';
+import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
 import type { SecretBox } from '../accounts/secret-box.js';
 import type { Store } from '../db/database.js';
 
 const { utils } = ssh2;
 
+/**
+ * Off the event loop (libuv's thread pool): an RSA 3072 key takes 0.5–4 s of CPU, during which
+ * the rest of the start-up goes on.
+ */
+const generate = (type: 'ed25519' | 'ecdsa' | 'rsa', bits?: number) =>
+  (promisify(utils.generateKeyPair) as (t: string, o: { bits?: number }) => Promise<{ private: string }>)(
+    type,
+    {
+      bits,
+    },
+  );
+
 /** The host key types every node presents, in the order they are offered. */
 const HOST_KEY_TYPES = [
-  { name: 'ed25519', generate: () => utils.generateKeyPairSync('ed25519') },
-  { name: 'ecdsa', generate: () => utils.generateKeyPairSync('ecdsa', { bits: 256 }) },
-  { name: 'rsa', generate: () => utils.generateKeyPairSync('rsa', { bits: 3072 }) },
+  { name: 'ed25519', generate: () => generate('ed25519') },
+  { name: 'ecdsa', generate: () => generate('ecdsa', 256) },
+  { name: 'rsa', generate: () => generate('rsa', 3072) },
 ] as const;
 
 export interface HostKey {
@@ -28,23 +41,29 @@ export interface HostKey {
  * and every node uses what it reads back.
  */
 export async function loadHostKeys(store: Store, box: SecretBox): Promise<HostKey[]> {
-  const keys: HostKey[] = [];
-  for (const { name, generate } of HOST_KEY_TYPES) {
-    const row = `ssh-host-key:${name}`;
-    let sealed = await read(store, row);
-    if (!sealed) {
-      await store.db
-        .insertInto('server_keys')
-        .values({ name: row, value: box.seal(generate().private, row), created_at: new Date().toISOString() })
-        .onConflict((oc) => oc.column('name').doNothing())
-        .execute();
-      sealed = await read(store, row);
-      if (!sealed) throw new Error(`host key ${name}: not in the store after inserting it`);
-    }
-    const privateKey = box.open(sealed, row);
-    keys.push({ type: name, privateKey, fingerprint: fingerprint(privateKey) });
+  return Promise.all(HOST_KEY_TYPES.map(({ name, generate }) => loadHostKey(store, box, name, generate)));
+}
+
+async function loadHostKey(
+  store: Store,
+  box: SecretBox,
+  name: string,
+  generate: () => Promise<{ private: string }>,
+): Promise<HostKey> {
+  const row = `ssh-host-key:${name}`;
+  let sealed = await read(store, row);
+  if (!sealed) {
+    const { private: privateKey } = await generate();
+    await store.db
+      .insertInto('server_keys')
+      .values({ name: row, value: box.seal(privateKey, row), created_at: new Date().toISOString() })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    sealed = await read(store, row);
+    if (!sealed) throw new Error(`host key ${name}: not in the store after inserting it`);
   }
-  return keys;
+  const privateKey = box.open(sealed, row);
+  return { type: name, privateKey, fingerprint: fingerprint(privateKey) };
 }
 
 async function read(store: Store, name: string): Promise<string | undefined> {

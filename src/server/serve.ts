@@ -60,6 +60,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     flag: '--http',
     ...config.listen.http,
   };
+  // Started now, awaited when SSH starts: a first start generates the keys meanwhile.
+  const hostKeys = config.sftp.listen ? loadHostKeys(services.store, services.box) : undefined;
+  hostKeys?.catch(() => {}); // awaited below; a failure before that must not be unhandled
   try {
     const created = await firstAdmin(services.accounts, env);
     await defaultStorage(services.accounts, config, env, say);
@@ -99,12 +102,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const listeners: Listener[] = [
       { protocol: 'http', url: `http://${urlHost(address.address)}:${address.port}` },
     ];
-    if (config.sftp.listen) {
+    if (config.sftp.listen && hostKeys) {
       starting = { name: 'sftp', flag: '--sftp', ...config.sftp.listen };
-      const hostKeys = await loadHostKeys(services.store, services.box);
+      const keys = await hostKeys;
       ssh = await startSshServer({
         sessions,
-        hostKeys: hostKeys.map((k) => k.privateKey),
+        hostKeys: keys.map((k) => k.privateKey),
         logger,
         listen: config.sftp.listen,
         options: config.sftp.options,
@@ -117,7 +120,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           (await accounts.users.verifyPublicKey(username, key.algorithm, key.data)) !== undefined,
       });
       listeners.push({ protocol: 'sftp', url: `sftp://${urlHost(ssh.address.address)}:${ssh.address.port}` });
-      logger.info({ hostKeys: hostKeys.map((k) => `${k.type} ${k.fingerprint}`) }, 'sftp host keys');
+      logger.info({ hostKeys: keys.map((k) => `${k.type} ${k.fingerprint}`) }, 'sftp host keys');
     }
     if (created) {
       say(

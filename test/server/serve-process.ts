@@ -102,14 +102,15 @@ export function ferryWithInput(
 
 /**
  * The environment of a server or admin CLI with no `FERRY_*` settings from the test runner. SFTP
- * listens on a free port (`FERRY_SFTP=127.0.0.1:0`) unless `extra` says otherwise: tests run in
- * parallel and the default port 2022 would collide.
+ * is off (`FERRY_SFTP=off`) unless `extra` says otherwise: tests run in parallel and the default
+ * port 2022 would collide, and a first start's RSA host key costs seconds of CPU the tests of
+ * other protocols don't need. SFTP tests pass `FERRY_SFTP: '127.0.0.1:0'`.
  */
 export function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = cliEnv(extra);
   for (const name of Object.keys(env)) {
     if (name.startsWith('FERRY_') && !(name in extra)) delete env[name];
   }
-  env.FERRY_SFTP = extra.FERRY_SFTP ?? '127.0.0.1:0';
+  env.FERRY_SFTP = extra.FERRY_SFTP ?? 'off';
   return env;
 }

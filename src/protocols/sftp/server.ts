@@ -52,6 +52,8 @@ export const sshAlgorithms = {
 const HASH_COMMANDS = new Set(['md5sum', 'sha1sum', 'sha256sum', 'sha512sum']);
 /** What a client is told it may try after a failed attempt. */
 const METHODS: AuthenticationType[] = ['publickey', 'password', 'keyboard-interactive'];
+/** Failed authentication attempts one connection may make before it is closed (OpenSSH: 6). */
+const MAX_AUTH_TRIES = 6;
 
 export interface SshServerOptions {
   sessions: Pick<SessionManager, 'login'>;
@@ -64,7 +66,7 @@ export interface SshServerOptions {
   banner?: string;
   /** A connection not logged in within this time is closed. Default 2 minutes. */
   loginGraceMs?: number;
-  /** A logged-in connection on which nothing was received this long is closed. 0: never. */
+  /** A logged-in connection with no channel data either way this long is closed. 0: never. */
   idleTimeoutMs?: number;
   /** PROXY protocol v1/v2 from a load balancer (proxy-protocol.ts). Default off. */
   proxyProtocol?: { mode: ProxyProtocolMode; trusted: string[] };
@@ -101,6 +103,8 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
   /** The client's address per socket (the PROXY header's source when one was read). */
   const remotes = new WeakMap<Socket, string>();
   const clients = new Set<Connection>();
+  const sockets = new Set<Socket>();
+  const graceTimers = new WeakMap<Socket, NodeJS.Timeout>();
 
   const ssh = new Ssh2Server({
     hostKeys: opts.hostKeys,
@@ -115,13 +119,28 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     const remote = (sock && remotes.get(sock)) ?? plainAddress(info.ip);
     clients.add(client);
     client.once('close', () => clients.delete(client));
-    handleClient(client, remote, sock, opts, { loginGraceMs, idleTimeoutMs });
+    handleClient(client, remote, opts, idleTimeoutMs, () => {
+      if (sock) clearTimeout(graceTimers.get(sock));
+    });
   });
   ssh.on('error', (err: Error) => logger.error({ err }, 'ssh server'));
 
   const listener = createServer({ noDelay: true }, (socket) => {
     socket.setNoDelay(true);
     socket.on('error', () => {}); // a reset before ssh2 took the socket; ssh2 logs its own
+    sockets.add(socket);
+    // Login grace, from the TCP connection on (a client that never even says hello is cut off);
+    // handleClient stops it once the client is logged in.
+    const grace = setTimeout(() => {
+      logger.info({ remote: plainAddress(socket.remoteAddress) }, 'login grace time over: connection closed');
+      socket.destroy();
+    }, loginGraceMs);
+    grace.unref();
+    graceTimers.set(socket, grace);
+    socket.once('close', () => {
+      clearTimeout(grace);
+      sockets.delete(socket);
+    });
     accept(socket).catch((err: unknown) => {
       logger.info(
         { remote: plainAddress(socket.remoteAddress), reason: (err as Error).message },
@@ -160,7 +179,13 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     async close() {
       if (listener.listening) listener.close();
       for (const c of clients) c.end();
+      // A client that does not answer the disconnect (or a socket still in its PROXY or ban
+      // check) is cut off.
+      const forced = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, 2000);
       await closed;
+      clearTimeout(forced);
     },
   };
 }
@@ -179,24 +204,17 @@ function plainAddress(ip: string | undefined): string {
 function handleClient(
   client: Connection,
   remote: string,
-  socket: Socket | undefined,
   opts: SshServerOptions,
-  timing: { loginGraceMs: number; idleTimeoutMs: number },
+  idleTimeoutMs: number,
+  loggedIn: () => void,
 ): void {
   const log = opts.logger.child({ protocol: 'sftp', remote, connection: randomUUID().slice(0, 8) });
   let session: Session | undefined;
   let ended = false;
 
-  const grace = setTimeout(() => {
-    log.info('login grace time over: connection closed');
-    client.end();
-  }, timing.loginGraceMs);
-  grace.unref();
-
   client.on('error', (err) => log.debug({ reason: err.message }, 'ssh connection error'));
   client.on('close', () => {
     ended = true;
-    clearTimeout(grace);
     const s = session;
     session = undefined;
     s?.close().catch((err: unknown) => log.error({ err }, 'closing the session'));
@@ -224,10 +242,15 @@ function handleClient(
       return false;
     }
   };
+  let failures = 0;
   const settle = (ctx: AuthContext, ok: boolean) => {
     if (ended) return;
-    if (ok) ctx.accept();
-    else ctx.reject(METHODS);
+    if (ok) return ctx.accept();
+    ctx.reject(METHODS);
+    if (++failures >= MAX_AUTH_TRIES) {
+      log.info({ username: ctx.username }, 'too many authentication failures: connection closed');
+      client.end();
+    }
   };
 
   client.on('authentication', (ctx) => {
@@ -258,30 +281,37 @@ function handleClient(
         return;
       }
       default:
-        ctx.reject(METHODS);
+        // `none` (a client asking which methods there are) is not counted as a failure.
+        if (ctx.method === 'none') ctx.reject(METHODS);
+        else settle(ctx, false);
     }
   });
 
   client.on('ready', () => {
-    clearTimeout(grace);
+    loggedIn();
     const active = session;
     if (!active) {
       client.end();
       return;
     }
-    if (timing.idleTimeoutMs > 0 && socket) {
-      // Any bytes in either direction count as activity (a transfer, a listing, a keepalive).
-      socket.setTimeout(timing.idleTimeoutMs, () => {
+    // Idle: no channel data either way for idleTimeoutMs. SSH keepalives (ours every 15 s, a
+    // client's ServerAliveInterval, WinSCP's) are not channel data, so they don't keep it open.
+    let touch: (() => void) | undefined;
+    if (idleTimeoutMs > 0) {
+      const idle = setTimeout(() => {
         log.info({ username: active.user.username }, 'idle timeout: connection closed');
         client.end();
-      });
+      }, idleTimeoutMs);
+      idle.unref();
+      touch = () => idle.refresh();
+      client.once('close', () => clearTimeout(idle));
     }
     const ctx: SshChannelContext = {
       session: active,
       logger: log.child({ username: active.user.username }),
       options: opts.options,
     };
-    client.on('session', (acceptSession) => routeSession(acceptSession(), ctx));
+    client.on('session', (acceptSession) => routeSession(acceptSession(), ctx, touch));
     // Port forwarding, agent forwarding, streamlocal, global requests: refused.
     client.on('tcpip', (_accept, reject) => reject());
     client.on('openssh.streamlocal', (_accept, reject) => reject());
@@ -290,7 +320,7 @@ function handleClient(
 }
 
 /** One session channel: the sftp subsystem or an allowed exec command; nothing else. */
-function routeSession(channel: SshSession, ctx: SshChannelContext): void {
+function routeSession(channel: SshSession, ctx: SshChannelContext, touch?: () => void): void {
   const refuse = (_accept: unknown, reject?: () => void) => reject?.();
   channel.on('pty', refuse);
   channel.on('shell', refuse);
@@ -306,6 +336,7 @@ function routeSession(channel: SshSession, ctx: SshChannelContext): void {
   // ssh2 emits 'sftp' (not 'subsystem') for the sftp subsystem when a listener is there.
   channel.on('sftp', (accept) => {
     const sftp = accept();
+    if (touch) watchActivity(sftp, touch);
     try {
       serveSftp(ctx, sftp);
     } catch (err) {
@@ -324,6 +355,7 @@ function routeSession(channel: SshSession, ctx: SshChannelContext): void {
       return;
     }
     const ch: ServerChannel = accept();
+    if (touch) watchActivity(ch, touch);
     run(ctx, argv, ch)
       .catch((err: unknown) => {
         ctx.logger.error({ err, command: name }, 'exec');
@@ -335,6 +367,29 @@ function routeSession(channel: SshSession, ctx: SshChannelContext): void {
         ch.end();
       });
   });
+}
+
+/**
+ * Call `touch` on every chunk the client sends on a channel (ssh2 hands incoming channel data to
+ * the channel's or SFTP wrapper's `push`) and every chunk written to it (an SCP download sends for
+ * minutes with nothing coming back). Instance properties, so only this channel is affected.
+ */
+function watchActivity(channel: object, touch: () => void): void {
+  const target = channel as {
+    push: (...args: unknown[]) => unknown;
+    write?: (...args: unknown[]) => unknown;
+  };
+  const push = target.push;
+  target.push = function (this: unknown, ...args: unknown[]) {
+    touch();
+    return push.apply(this, args);
+  };
+  const write = target.write;
+  if (typeof write === 'function')
+    target.write = function (this: unknown, ...args: unknown[]) {
+      touch();
+      return write.apply(this, args);
+    };
 }
 
 function execArgv(command: string): string[] | undefined {
