@@ -126,6 +126,23 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
           .execute();
       },
     },
+    /**
+     * Modification times Ferry set on S3 objects (src/db/mtime-index.ts), so a listing shows them
+     * without a HEAD per object. `scope` is the S3 endpoint + bucket, `key` the full object key,
+     * `etag` the object's ETag when the time was recorded (another ETag: the record is stale).
+     */
+    '0002-object-mtimes': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('object_mtimes')
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('etag', 'text', (c) => c.notNull())
+          .addColumn('mtime', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('object_mtimes_pk', ['scope', 'key'])
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

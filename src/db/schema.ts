@@ -22,6 +22,7 @@ export interface Database {
   defender: DefenderTable;
   server_keys: ServerKeysTable;
   changes: ChangesTable;
+  object_mtimes: ObjectMtimesTable;
 }
 
 export interface UsersTable {
@@ -154,4 +155,14 @@ export interface ServerKeysTable {
 export interface ChangesTable {
   topic: string;
   version: number;
+}
+
+/** Client-set modification times of S3 objects, by scope (endpoint + bucket) and key (mtime-index.ts). */
+export interface ObjectMtimesTable {
+  scope: string;
+  key: string;
+  /** The object's ETag when the time was recorded, without quotes. */
+  etag: string;
+  /** ISO-8601, UTC. */
+  mtime: string;
 }

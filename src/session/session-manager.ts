@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Accounts, EffectiveUser } from '../accounts/types.js';
 import type { Store } from '../db/database.js';
+import { StoreMtimeIndex } from '../db/mtime-index.js';
 import type { S3ClientOptions } from '../s3/client.js';
 import { StorageError } from '../storage/errors.js';
 import { addressAllowed } from './address-rules.js';
@@ -53,6 +54,8 @@ export function createSessionManager(options: SessionManagerOptions): NodeSessio
       changes: accounts.changes,
       s3ClientOptions: options.s3ClientOptions,
       protectedPaths: options.protectedPaths,
+      mtimeIndex: new StoreMtimeIndex(options.store),
+      onMtimeIndexError: (err) => onError(err),
     });
   const ledger = new QuotaLedger(options.store);
   const bus = new EventBus(onError);

@@ -10,6 +10,7 @@ import { checkedStorage } from '../storage/checked.js';
 import { StorageError } from '../storage/errors.js';
 import { LocalStorage } from '../storage/local/local-storage.js';
 import { normalizePath } from '../storage/paths.js';
+import type { MtimeIndex } from '../storage/s3/mtime-index.js';
 import { S3Storage } from '../storage/s3/s3-storage.js';
 import type { Storage } from '../storage/types.js';
 
@@ -45,6 +46,13 @@ export interface StoragePoolOptions {
    * secret. Compared by real path (symlinks resolved).
    */
   protectedPaths?: string[];
+  /**
+   * Given to every S3Storage opened (servers: the store's, src/db/mtime-index.ts), so listings
+   * show the mtimes Ferry wrote without a HEAD per object.
+   */
+  mtimeIndex?: MtimeIndex;
+  /** A failed mtime-index call (the S3 operation went on; the server logs this). */
+  onMtimeIndexError?: (err: unknown) => void;
 }
 
 /** How long a passed bucket check is trusted (a removed bucket then shows at the first transfer). */
@@ -150,7 +158,10 @@ export class StoragePool {
     const prefix = [base.prefix, extra].filter((p) => p !== '').join('/');
     const conn: S3Connection = { ...base, prefix };
     const client = createS3Client(conn, this.options.env ?? process.env, this.options.s3ClientOptions ?? {});
-    const raw = new S3Storage(client, conn);
+    const raw = new S3Storage(client, conn, {
+      mtimeIndex: this.options.mtimeIndex,
+      onMtimeIndexError: this.options.onMtimeIndexError,
+    });
     const { partSize, concurrency, writeWindow } = raw.upload;
     return {
       storage: checkedStorage(raw),

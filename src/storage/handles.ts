@@ -94,6 +94,10 @@ export abstract class BaseWriteHandle implements WriteHandle {
   /** The cleanup of the first abort, once one began. */
   private aborting: Promise<void> | undefined;
   private readonly onSignal = () => void this.abortFor('the client went away (signal aborted)');
+  /** Whether any bytes were written (an `update` closed untouched leaves the file as it was). */
+  protected wrote = false;
+  /** The attributes at open, to tell whether `setAttributes` changed them. */
+  protected readonly openedAttrs: string;
 
   constructor(
     readonly path: StoragePath,
@@ -101,9 +105,15 @@ export abstract class BaseWriteHandle implements WriteHandle {
     public startOffset = 0,
   ) {
     this.attrs = { mtime: options.mtime, contentType: options.contentType, metadata: options.metadata };
+    this.openedAttrs = JSON.stringify(this.attrs);
     if (options.mode === 'update') this.read = (offset, length) => this.readInOrder(offset, length);
     options.signal?.addEventListener('abort', this.onSignal, { once: true });
     this.touch();
+  }
+
+  /** `update` mode, closing: nothing written, no attribute changed (the file may stay as it is). */
+  protected get untouched(): boolean {
+    return this.options.mode === 'update' && !this.wrote && JSON.stringify(this.attrs) === this.openedAttrs;
   }
 
   protected abstract doWrite(offset: number, bytes: Uint8Array): Promise<void>;
@@ -148,7 +158,10 @@ export abstract class BaseWriteHandle implements WriteHandle {
       const { size } = this.options;
       if (size !== undefined && offset + bytes.length > size)
         checkFinalSize(this.path, offset + bytes.length, size);
-      if (bytes.length > 0) await this.doWrite(offset, bytes);
+      if (bytes.length > 0) {
+        this.wrote = true;
+        await this.doWrite(offset, bytes);
+      }
     });
   }
 

@@ -18,7 +18,7 @@ export type StoragePath = string;
  * | field                 | `detail: 'stat'` (stat, write, copy; also absent) | `detail: 'listing'` (S3 list) |
  * |-----------------------|------------------------------------------|------------------------------------|
  * | path, name, type, size| known                                    | known                              |
- * | mtime                 | the client-set time when kept, else the backend's | the backend's own time (S3: LastModified, never `X-Amz-Meta-Mtime`) |
+ * | mtime                 | the client-set time when kept, else the backend's | the backend's own time (S3: LastModified), or the client-set time when `clientMtime` (S3's mtime index) |
  * | etag, storageClass    | known where the backend has them         | known                              |
  * | contentType, metadata | known: undefined means the backend keeps none | unknown: undefined means "not fetched" |
  *
@@ -32,6 +32,11 @@ export interface Entry {
    * lacks the client mtime, content type and metadata; `'stat'` or absent when it is complete.
    */
   detail?: 'listing' | 'stat';
+  /**
+   * A `'listing'` entry whose `mtime` is the client-set time after all: S3Storage joined it from
+   * its mtime index (src/storage/s3/mtime-index.ts: recorded by Ferry for this key and ETag).
+   */
+  clientMtime?: boolean;
   /** Full path relative to the storage root ('' for the root). */
   path: StoragePath;
   /** Last segment of `path` ('' for the root). */

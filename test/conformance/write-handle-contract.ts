@@ -258,10 +258,13 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
       await h.close();
       expect((await content('update/new.txt')).toString()).toBe('hello WORLD');
       const old = randomBytes(b.large);
-      await s.write('update/untouched.bin', old);
+      const mtime = new Date('2001-02-03T04:05:06Z');
+      await s.write('update/untouched.bin', old, { mtime });
       const h2 = await open('update/untouched.bin', { mode: 'update' });
       expect((await h2.close()).size).toBe(old.length);
       expect(sha(await content('update/untouched.bin'))).toBe(sha(old));
+      if (b.keepsMetadata)
+        expect((await s.stat('update/untouched.bin')).mtime.getTime()).toBe(mtime.getTime());
       // Other modes have no read.
       const t = await open('update/other.txt');
       expect(t.read).toBeUndefined();

@@ -86,7 +86,7 @@ class LocalWriteHandle extends BaseWriteHandle {
     private readonly target: LocalTarget,
     options: OpenWriteOptions,
     startOffset: number,
-    keep: number,
+    private readonly keep: number,
     private readonly partial: string,
     private file: fs.FileHandle | undefined,
   ) {
@@ -127,6 +127,11 @@ class LocalWriteHandle extends BaseWriteHandle {
 
   protected async doClose(): Promise<Entry> {
     checkFinalSize(this.path, this.size, this.options.size);
+    if (this.untouched && this.keep > 0) {
+      // Opened and closed with nothing written or set: the file stays as it was (its mtime too).
+      await this.doAbort();
+      return this.target.stat();
+    }
     const { abs } = this.target;
     try {
       await this.file!.close();

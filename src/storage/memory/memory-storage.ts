@@ -130,6 +130,10 @@ export class MemoryStorage implements Storage {
           if (this.dirs.has(p)) throw isDir(p);
           return this.files.get(p)?.data;
         },
+        entry: (p) => {
+          const file = this.files.get(p);
+          return file && fileEntry(p, file);
+        },
         commit: (p, data, attrs: WriteAttributes, exclusive) => {
           if (this.dirs.has(p)) throw isDir(p);
           if (exclusive && this.files.has(p)) {

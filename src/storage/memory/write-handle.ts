@@ -6,6 +6,8 @@ import type { Entry, StoragePath } from '../types.js';
 export interface MemoryTarget {
   /** The current bytes at `path`, undefined when no file (IsADirectory for a folder). */
   existing(path: StoragePath): Buffer | undefined;
+  /** The entry of the file at `path` as stored now (undefined: none). */
+  entry(path: StoragePath): Entry | undefined;
   /** Store the file at once (synchronously: an exclusive check and the store can't interleave). */
   commit(path: StoragePath, data: Buffer, attrs: WriteAttributes, exclusive: boolean): Entry;
 }
@@ -29,6 +31,7 @@ export class MemoryWriteHandle extends BaseWriteHandle {
     // `update` keeps every byte but lets the caller write anywhere (startOffset 0).
     super(path, options, mode === 'update' ? 0 : kept.length);
     this.data = Buffer.from(kept);
+    this.hadFile = old !== undefined;
     this.size = kept.length;
   }
 
@@ -43,6 +46,8 @@ export class MemoryWriteHandle extends BaseWriteHandle {
     this.size = Math.max(this.size, end);
   }
 
+  private hadFile = false;
+
   protected override async doRead(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(this.size, offset + length);
     return offset >= end ? Buffer.alloc(0) : Buffer.from(this.data.subarray(offset, end));
@@ -50,6 +55,8 @@ export class MemoryWriteHandle extends BaseWriteHandle {
 
   protected async doClose(): Promise<Entry> {
     checkFinalSize(this.path, this.size, this.options.size);
+    const unchanged = this.untouched && this.hadFile ? this.target.entry(this.path) : undefined;
+    if (unchanged) return unchanged;
     const exclusive = this.options.mode === 'exclusive';
     return this.target.commit(
       this.path,

@@ -1,4 +1,9 @@
-import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import {
+  type _Object,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { baseName, parentOf } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { HADOOP_DIR_SUFFIX, type KeyMap } from './keys.js';
@@ -46,23 +51,58 @@ export async function* pages(
   } while (token);
 }
 
+/**
+ * The client-set mtimes of a page's objects by key (S3Storage's mtime index, one query per page),
+ * or undefined (no index, or it failed: LastModified applies).
+ */
+export type MtimeJoin = (objects: readonly _Object[]) => Promise<ReadonlyMap<string, Date> | undefined>;
+
+/**
+ * With an mtime join: the next page is asked for as soon as one is handed out, so the store
+ * lookup of a page overlaps the LIST of the next (a consumer stopping early costs one LIST).
+ */
+async function* ahead<T>(source: AsyncIterable<T>, on: boolean): AsyncIterable<T> {
+  if (!on) {
+    yield* source;
+    return;
+  }
+  const it = source[Symbol.asyncIterator]();
+  let next = it.next();
+  try {
+    for (;;) {
+      const r = await next;
+      if (r.done) return;
+      next = it.next();
+      next.catch(() => {}); // seen by the next round's await, or dropped with the listing
+      yield r.value;
+    }
+  } finally {
+    await it.return?.(undefined)?.catch(() => {});
+  }
+}
+
 /** A `dir_$folder$` key is a Hadoop folder marker when empty; with content it is a file. */
 function isHadoopMarker(key: string, size: number | undefined): boolean {
   return key.endsWith(HADOOP_DIR_SUFFIX) && (size ?? 0) === 0;
 }
 
-/** A listing entry: no client mtime, content type or metadata (see `Entry.detail`). */
+/**
+ * A listing entry: no content type or metadata (see `Entry.detail`); the client mtime only when
+ * the mtime index knew it (`clientMtime`).
+ */
 function file(
   path: StoragePath,
   o: { Size?: number; LastModified?: Date; ETag?: string; StorageClass?: string },
+  clientMtime?: Date,
 ): Entry {
   return {
     detail: 'listing',
+    ...(clientMtime ? { clientMtime: true } : {}),
     path,
     name: baseName(path),
     type: 'file',
     size: o.Size ?? 0,
-    mtime: o.LastModified ?? EPOCH,
+    mtime: clientMtime ?? o.LastModified ?? EPOCH,
     etag: o.ETag,
     storageClass: o.StorageClass,
   };
@@ -85,9 +125,11 @@ export async function* listChildren(
   prefix: string,
   seen: { any: boolean },
   startAfter?: string,
+  join?: MtimeJoin,
 ): AsyncIterable<Entry> {
   const dirsYielded = new Set<string>();
-  for await (const page of pages(list, prefix, '/', startAfter)) {
+  for await (const page of ahead(pages(list, prefix, '/', startAfter), join !== undefined)) {
+    const times = join && page.Contents?.length ? await join(page.Contents) : undefined;
     // S3 gives a page's folders and files in two lists; merged by key (UTF-8 bytes, S3's order),
     // a listing is in key order (what paged listings rely on).
     const items = [
@@ -113,7 +155,7 @@ export async function* listChildren(
         continue;
       }
       const rel = keys.path(key);
-      yield file(rel, o);
+      yield file(rel, o, times?.get(key));
     }
   }
 }
@@ -128,6 +170,7 @@ export async function* listTree(
   prefix: string,
   seen: { any: boolean },
   startAfter?: string,
+  join?: MtimeJoin,
 ): AsyncIterable<Entry> {
   const root = prefix === keys.base ? '' : keys.path(prefix.slice(0, -1));
   const dirs = new Set<string>();
@@ -139,7 +182,8 @@ export async function* listTree(
       yield dir(p);
     }
   }
-  for await (const page of pages(list, prefix, undefined, startAfter)) {
+  for await (const page of ahead(pages(list, prefix, undefined, startAfter), join !== undefined)) {
+    const times = join && page.Contents?.length ? await join(page.Contents) : undefined;
     for (const o of page.Contents ?? []) {
       seen.any = true;
       const key = o.Key!;
@@ -150,7 +194,7 @@ export async function* listTree(
       else if (isHadoopMarker(key, o.Size)) rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
       else [rel, isDir] = [keys.path(key), false];
       yield* impliedDirs(rel);
-      if (!isDir) yield file(rel, o);
+      if (!isDir) yield file(rel, o, times?.get(key));
       else if (!dirs.has(rel)) {
         dirs.add(rel);
         yield dir(rel, o.LastModified);

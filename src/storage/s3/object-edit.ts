@@ -2,6 +2,7 @@ import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { copyObject } from '../../s3/copy.js';
 import { StorageError } from '../errors.js';
 import type { AttributeChanges, FileAttributes, StoragePath } from '../types.js';
+import { MTIME_META, parseMtime } from './keys.js';
 import type { S3Storage } from './s3-storage.js';
 
 /** S3 keeps at most 2 KB of user metadata (names + values) per object. */
@@ -95,5 +96,8 @@ export async function updateAttributes(
       );
     throw err;
   }
-  return attributesOf(await s3.headFile(path));
+  const after = await s3.headFile(path);
+  // The metadata may carry a new (or no) mtime: the index follows it.
+  await s3.noteMtime(key, after.ETag, parseMtime(after.Metadata?.[MTIME_META]));
+  return attributesOf(after);
 }

@@ -7,6 +7,7 @@ import { forEachConcurrent } from '../../util/concurrency.js';
 import { notFound, StorageError } from '../errors.js';
 import type { StoragePath } from '../types.js';
 import { keepParent, parentWouldVanish } from './folders.js';
+import { MTIME_META, parseMtime } from './keys.js';
 import { pages } from './listing.js';
 import type { S3Storage } from './s3-storage.js';
 
@@ -90,7 +91,7 @@ export async function renameFolder(
       const head = await s3.head(keys.path(key));
       if (!head) return; // gone since the listing: nothing to move, nothing to delete
       const size = head.ContentLength ?? o.Size ?? 0;
-      await s3.send('CopyObject', target, () =>
+      const res = await s3.send('CopyObject', target, () =>
         copyObject(
           client,
           { bucket, key, size, storageClass: o.StorageClass, head },
@@ -99,10 +100,13 @@ export async function renameFolder(
         ),
       );
       copied.push(key);
+      // The mtime index follows the file (the copy kept X-Amz-Meta-Mtime; the HEAD shows it).
+      if (!key.endsWith('/')) await s3.noteMtime(target, res.etag, parseMtime(head.Metadata?.[MTIME_META]));
     }).catch((err: unknown) => {
       failure = err;
     });
     await s3.deleteKeys(copied);
+    await s3.forgetMtimes(copied);
     if (failure !== undefined) throw failure;
   }
   // A marker-less source whose only marker was a slash-less key (old s3fs) is removed too.

@@ -50,9 +50,10 @@ import {
   parentWouldVanish,
   withFolderTimes,
 } from './folders.js';
-import { formatMtime, isDirMarkerHead, KeyMap, MTIME_META } from './keys.js';
+import { formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
 import { presignFile, publicFileUrl } from './links.js';
-import { type ListPage, listChildren, listTree, pages } from './listing.js';
+import { type ListPage, listChildren, listTree, type MtimeJoin, pages } from './listing.js';
+import type { MtimeIndex } from './mtime-index.js';
 import { attributesOf, updateAttributes } from './object-edit.js';
 import { openS3Read } from './read-handle.js';
 import { renameFolder } from './rename-folder.js';
@@ -85,6 +86,16 @@ class S3CopySource implements ServerSideSource {
 }
 
 export type { S3WriteOptions } from './transfer-io.js';
+
+export interface S3StorageOptions {
+  /**
+   * Where the client-set mtimes of objects Ferry wrote are kept (servers: the store's, from
+   * src/db/mtime-index.ts), so listings show them without a HEAD. None: listings show LastModified.
+   */
+  mtimeIndex?: MtimeIndex;
+  /** A failed index call (never fails the S3 operation): the server logs it. */
+  onMtimeIndexError?: (err: unknown) => void;
+}
 
 /**
  * A bucket (and a key prefix inside it, which acts as a chroot) seen as a file system: folders
@@ -120,8 +131,17 @@ export class S3Storage implements Storage {
   /** The byte budget reads and writes take their buffers from (the process-wide one). */
   budget: BufferBudget = processBudget;
 
-  constructor(client: S3Client, conn: S3Connection) {
+  /** The mtime index (S3StorageOptions), if any. */
+  readonly mtimeIndex: MtimeIndex | undefined;
+  /** This storage's scope in the mtime index: the endpoint and bucket (keys are full keys). */
+  readonly mtimeScope: string;
+  private readonly onMtimeIndexError: (err: unknown) => void;
+
+  constructor(client: S3Client, conn: S3Connection, options: S3StorageOptions = {}) {
     this.client = client;
+    this.mtimeIndex = options.mtimeIndex;
+    this.mtimeScope = `${conn.endpoint ?? 'aws'} ${conn.bucket}`;
+    this.onMtimeIndexError = options.onMtimeIndexError ?? (() => {});
     this.conn = conn;
     this.bucket = conn.bucket;
     this.keys = new KeyMap(conn.prefix);
@@ -175,11 +195,12 @@ export class S3Storage implements Storage {
     const seen = { any: false };
     const paged = options.startAfter !== undefined || options.limit !== undefined;
     const from = startAfterKey(this.keys, options, !!options.recursive);
+    const join = this.joinMtimes;
     const entries = options.recursive
-      ? listTree(this.listPage, this.keys, prefix, seen, from)
+      ? listTree(this.listPage, this.keys, prefix, seen, from, join)
       : options.folderTimes
-        ? withFolderTimes(this, listChildren(this.listPage, this.keys, prefix, seen, from))
-        : listChildren(this.listPage, this.keys, prefix, seen, from);
+        ? withFolderTimes(this, listChildren(this.listPage, this.keys, prefix, seen, from, join))
+        : listChildren(this.listPage, this.keys, prefix, seen, from, join);
     let count = 0;
     // S3 lists in key order, which is the paging order: a cursor compares as its raw key (an
     // encoded name, names.ts, sorts where its key does, not where its `‛…` form would).
@@ -257,7 +278,9 @@ export class S3Storage implements Storage {
       if (body instanceof Readable) body.destroy(); // release the source (e.g. a local file)
       throw err;
     }
-    return writeFile(this, path, body, options);
+    const entry = await writeFile(this, path, body, options);
+    await this.noteMtime(this.keys.file(path), entry.etag, options.mtime);
+    return entry;
   }
 
   /** A write handle: a multipart upload held open across writes (write-handle.ts). */
@@ -276,6 +299,7 @@ export class S3Storage implements Storage {
     }
     await keepParent(this, path, vanish);
     await this.deleteKey(this.keys.file(path));
+    await this.forgetMtimes([this.keys.file(path)]);
   }
 
   /** A marker for `path` and every missing parent (folders.ts). */
@@ -350,7 +374,7 @@ export class S3Storage implements Storage {
       known ? undefined : checkFileTarget(this, to),
     ]);
     const key = this.keys.file(to);
-    await this.send('CopyObject', key, () =>
+    const res = await this.send('CopyObject', key, () =>
       copyObject(
         this.client,
         { bucket: source.bucket, key: source.keys.file(from), size: head.ContentLength ?? 0, head },
@@ -358,6 +382,8 @@ export class S3Storage implements Storage {
         { ...this.copySettings(), exact: known !== undefined },
       ),
     );
+    // The copy keeps X-Amz-Meta-Mtime: the index learns it under the new key and ETag.
+    await this.noteMtime(key, res.etag, parseMtime(head.Metadata?.[MTIME_META]));
     return headEntry(to, head, 'file');
   }
 
@@ -371,6 +397,7 @@ export class S3Storage implements Storage {
       await this.copyFileFrom(this, from, to, head);
       await keepParent(this, from, vanish);
       await this.deleteKey(this.keys.file(from));
+      await this.forgetMtimes([this.keys.file(from)]);
       return;
     }
     await checkAncestors(this, to);
@@ -385,7 +412,7 @@ export class S3Storage implements Storage {
       throw notFound(path);
     }
     const key = this.keys.file(path);
-    await this.send('CopyObject', key, () =>
+    const res = await this.send('CopyObject', key, () =>
       copyObject(
         this.client,
         { bucket: this.bucket, key, size: head.ContentLength ?? 0, head },
@@ -397,6 +424,7 @@ export class S3Storage implements Storage {
         },
       ),
     );
+    if (!isDirMarkerHead(head.ContentLength, head.ContentType)) await this.noteMtime(key, res.etag, mtime);
   }
 
   async removeTree(path: StoragePath): Promise<void> {
@@ -409,6 +437,7 @@ export class S3Storage implements Storage {
       const keys = (page.Contents ?? []).map((o) => o.Key!);
       any ||= keys.length > 0;
       await this.deleteKeys(keys);
+      await this.forgetMtimes(keys);
     }
     const head = await this.head(path);
     if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
@@ -422,6 +451,57 @@ export class S3Storage implements Storage {
 
   async close(): Promise<void> {
     this.client.destroy();
+  }
+
+  /**
+   * After Ferry wrote `key` (ETag `etag`): record its client mtime in the index, or, written
+   * without one, forget an older record (an identical rewrite would keep the ETag and so show a
+   * stale time). A failed index call never fails the S3 operation (it is reported).
+   */
+  async noteMtime(key: string, etag: string | undefined, mtime: Date | undefined): Promise<void> {
+    if (!this.mtimeIndex) return;
+    try {
+      // RGW's CompleteMultipartUpload answer may carry no ETag: one HEAD finds it.
+      if (mtime && !etag)
+        etag = (
+          await this.client.send(
+            new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.read }),
+          )
+        ).ETag;
+      if (mtime && etag) await this.mtimeIndex.record(this.mtimeScope, key, etag, mtime);
+      else await this.mtimeIndex.forget(this.mtimeScope, [key]);
+    } catch (err) {
+      this.onMtimeIndexError(err);
+    }
+  }
+
+  /** Removed (or renamed away) keys leave the index; failures are reported, never thrown. */
+  async forgetMtimes(keys: readonly string[]): Promise<void> {
+    if (!this.mtimeIndex || keys.length === 0) return;
+    try {
+      await this.mtimeIndex.forget(this.mtimeScope, keys);
+    } catch (err) {
+      this.onMtimeIndexError(err);
+    }
+  }
+
+  /** A listing page's join with the index (one lookup per page); undefined without an index. */
+  private get joinMtimes(): MtimeJoin | undefined {
+    const index = this.mtimeIndex;
+    if (!index) return undefined;
+    return async (objects) => {
+      const files = objects.filter((o) => o.Key && o.ETag && !o.Key.endsWith('/'));
+      if (files.length === 0) return undefined;
+      try {
+        return await index.lookup(
+          this.mtimeScope,
+          files.map((o) => ({ key: o.Key!, etag: o.ETag! })),
+        );
+      } catch (err) {
+        this.onMtimeIndexError(err);
+        return undefined;
+      }
+    };
   }
 
   /** HEAD of the file key at `path`; undefined when there is none. */

@@ -12,7 +12,7 @@ import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions, type WriteHandl
 import { resumeLength } from '../memory/write-handle.js';
 import { baseName } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
-import { contentTypeFor } from './entries.js';
+import { contentTypeFor, headEntry } from './entries.js';
 import {
   checkClaim,
   claimName,
@@ -109,6 +109,8 @@ class S3WriteHandle extends BaseWriteHandle {
   private readonly existingSize: number;
   /** The first part holds kept bytes read at open: it starts at full size. */
   private keeping = false;
+  /** `update`: the attributes at open, to tell a close with nothing changed (no request then). */
+  private readonly openedWith: string;
 
   constructor(
     private readonly s3: S3Storage,
@@ -146,6 +148,7 @@ class S3WriteHandle extends BaseWriteHandle {
         mtime: options.mtime,
       };
     }
+    this.openedWith = JSON.stringify(this.attrs);
   }
 
   /** append/resume: the first `startOffset` bytes come from the existing object. */
@@ -273,7 +276,17 @@ class S3WriteHandle extends BaseWriteHandle {
   }
 
   protected async doClose(): Promise<Entry> {
-    if (this.phase === 'undecided') await this.beginStream();
+    if (this.phase === 'undecided') {
+      // Opened (read+write, say) and closed with nothing written or set: the file stays as it is.
+      const { size } = this.options;
+      if (
+        this.existing &&
+        JSON.stringify(this.attrs) === this.openedWith &&
+        (size ?? this.existingSize) === this.existingSize
+      )
+        return headEntry(this.path, this.existing, 'file');
+      await this.beginStream();
+    }
     if (this.phase === 'staged') await this.sendStage();
     // Gaps never written are zeros.
     const zeros = Buffer.alloc(Math.min(MiB, this.s3.upload.partSize));
@@ -304,6 +317,7 @@ class S3WriteHandle extends BaseWriteHandle {
     await this.pending.close();
     await this.stage?.close();
     this.stage = undefined;
+    await this.s3.noteMtime(this.key, etag, this.attrs.mtime);
     const { contentType, metadata } = this.objectAttrs();
     return {
       path: this.path,
