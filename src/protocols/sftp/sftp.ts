@@ -1,0 +1,314 @@
+import type { Attributes, SFTPWrapper } from 'ssh2';
+import { StorageError } from '../../storage/errors.js';
+import type { Entry } from '../../storage/types.js';
+import { attrsOf, dateOf, longname } from './attrs.js';
+import { ADVERTISED, handleExtended, MAX_HANDLES } from './extensions.js';
+import { type DirState, HandleTable, type ReadState, type WriteState } from './handles.js';
+import { virtualPath } from './paths.js';
+import { replyError, SFTP_STATUS, unsupported } from './status.js';
+import type { ServeSftp, SshChannelContext } from './types.js';
+import { advertiseExtensions } from './wire.js';
+
+/** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
+const WRITE = 0x02;
+const APPEND = 0x04;
+const CREAT = 0x08;
+const TRUNC = 0x10;
+const EXCL = 0x20;
+
+/**
+ * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
+ * (made absolute by `virtualPath`; the session resolves it: chroot, mounts, permissions). Requests
+ * are answered as each finishes, never one after another: OpenSSH keeps 64 READs or WRITEs in
+ * flight, a read handle serves ranges concurrently, and a write handle queues writes in call order
+ * itself. When the channel ends every write handle still open is aborted (no object, no multipart
+ * upload), read handles and listings are closed.
+ */
+export const serveSftp: ServeSftp = (ctx, sftp) => {
+  new SftpChannel(ctx, sftp).start();
+};
+
+export class SftpChannel {
+  readonly table = new HandleTable(MAX_HANDLES);
+  private readonly ended = new AbortController();
+  /** Aborted when the channel ends: open write handles abort, reads in flight stop. */
+  readonly signal = this.ended.signal;
+
+  constructor(
+    readonly ctx: SshChannelContext,
+    readonly sftp: SFTPWrapper,
+  ) {}
+
+  start(): void {
+    const { sftp } = this;
+    advertiseExtensions(sftp, ADVERTISED);
+    sftp.on('error', (err: Error) => this.ctx.logger.debug({ err: err.message }, 'sftp channel error'));
+    sftp.on('end', () => void this.end());
+    sftp.on('close', () => void this.end());
+    sftp.on('OPEN', (id, filename, flags, attrs) =>
+      this.run(id, () => this.open(id, filename, flags, attrs)),
+    );
+    sftp.on('READ', (id, handle, offset, len) => this.run(id, () => this.read(id, handle, offset, len)));
+    sftp.on('WRITE', (id, handle, offset, data) => this.write(id, handle, offset, data));
+    sftp.on('CLOSE', (id, handle) => this.run(id, () => this.close(id, handle)));
+    sftp.on('FSTAT', (id, handle) => this.run(id, () => this.fstat(id, handle)));
+    sftp.on('STAT', (id, path) => this.run(id, () => this.stat(id, path)));
+    sftp.on('LSTAT', (id, path) => this.run(id, () => this.stat(id, path)));
+    sftp.on('FSETSTAT', (id, handle, attrs) =>
+      this.run(id, async () => {
+        const state = this.state(handle);
+        if (state.kind === 'dir') await this.setAttrs(state.path, undefined, attrs);
+        else await this.setAttrs(state.path, state.kind === 'write' ? state : undefined, attrs);
+        this.ok(id);
+      }),
+    );
+    sftp.on('SETSTAT', (id, path, attrs) =>
+      this.run(id, async () => {
+        const p = virtualPath(path);
+        await this.setAttrs(p, this.table.writing(p), attrs);
+        this.ok(id);
+      }),
+    );
+    sftp.on('OPENDIR', (id, path) => this.run(id, () => this.opendir(id, path)));
+    sftp.on('READDIR', (id, handle) => this.run(id, () => this.readdir(id, handle)));
+    sftp.on('REALPATH', (id, path) => {
+      const p = virtualPath(path);
+      sftp.name(id, [{ filename: p, longname: p, attrs: {} as Attributes }]);
+    });
+    sftp.on('REMOVE', (id, path) =>
+      this.run(id, () => this.session.remove(virtualPath(path)).then(() => this.ok(id))),
+    );
+    sftp.on('RMDIR', (id, path) =>
+      this.run(id, () => this.session.rmdir(virtualPath(path)).then(() => this.ok(id))),
+    );
+    sftp.on('MKDIR', (id, path) =>
+      this.run(id, () => this.session.mkdir(virtualPath(path)).then(() => this.ok(id))),
+    );
+    sftp.on('RENAME', (id, from, to) =>
+      this.run(id, async () => {
+        // SFTP v3 RENAME fails when the target exists; posix-rename@openssh.com replaces.
+        await this.session.rename(virtualPath(from), virtualPath(to), {
+          replace: false,
+          signal: this.signal,
+        });
+        this.ok(id);
+      }),
+    );
+    sftp.on('READLINK', (id) => this.run(id, async () => Promise.reject(unsupported('symbolic links are'))));
+    sftp.on('SYMLINK', (id) => this.run(id, async () => Promise.reject(unsupported('symbolic links are'))));
+    sftp.on('EXTENDED', (id, name, data) => this.run(id, () => handleExtended(this, id, name, data)));
+  }
+
+  get session() {
+    return this.ctx.session;
+  }
+
+  ok(id: number): void {
+    this.sftp.status(id, SFTP_STATUS.OK);
+  }
+
+  /** Run a request; a failure becomes its status (status.ts: the one mapping). */
+  run(id: number, fn: () => Promise<unknown>): void {
+    fn().catch((err: unknown) => replyError(this.sftp, id, err, this.ctx.logger));
+  }
+
+  /** The open handle `handle`, or FAILURE "invalid handle" (as OpenSSH answers). */
+  state(handle: Buffer) {
+    const s = this.table.get(handle);
+    if (!s) throw new StorageError('InvalidArgument', 'invalid handle');
+    return s;
+  }
+
+  private async open(id: number, filename: string, flags: number, attrs: Attributes): Promise<void> {
+    const path = virtualPath(filename);
+    if (!(flags & WRITE)) {
+      const handle = await this.session.openRead(path, { signal: this.signal });
+      return this.addHandle(id, { kind: 'read', path, handle }, () => handle.close());
+    }
+    const mode: WriteState['mode'] =
+      flags & EXCL ? 'exclusive' : flags & TRUNC ? 'truncate' : flags & APPEND ? 'append' : 'update';
+    // Without CREAT the file must be there already (open(2) without O_CREAT).
+    if (!(flags & CREAT) && mode !== 'exclusive') {
+      const existing = await this.session.stat(path, { signal: this.signal });
+      if (existing.type === 'dir') throw new StorageError('IsADirectory', `is a folder: ${path}`);
+    }
+    const handle = await this.session.openWrite(path, {
+      mode,
+      mtime: typeof attrs.mtime === 'number' ? dateOf(attrs.mtime) : undefined,
+      idleTimeoutMs:
+        this.ctx.options.writeIdleTimeoutMs > 0 ? this.ctx.options.writeIdleTimeoutMs : undefined,
+      signal: this.signal,
+    });
+    const state: WriteState = { kind: 'write', path, handle, mode, end: 0, appendAt: handle.startOffset };
+    return this.addHandle(id, state, () => handle.abort());
+  }
+
+  /** Register an opened handle and answer with it; undone when the channel ended meanwhile. */
+  private async addHandle(
+    id: number,
+    state: ReadState | WriteState | DirState,
+    undo: () => Promise<unknown>,
+  ): Promise<void> {
+    const handle = this.signal.aborted ? undefined : this.table.add(state);
+    if (!handle) {
+      await undo().catch(() => {});
+      throw new StorageError('Transient', `too many open handles on this channel (at most ${MAX_HANDLES})`);
+    }
+    this.sftp.handle(id, handle);
+  }
+
+  private async read(id: number, handle: Buffer, offset: number, len: number): Promise<void> {
+    const s = this.state(handle);
+    const length = Math.min(len, this.ctx.options.maxReadLength);
+    let bytes: Buffer;
+    if (s.kind === 'read') bytes = await s.handle.read(offset, length, { signal: this.signal });
+    else if (s.kind === 'write' && s.handle.read) bytes = await s.handle.read(offset, length);
+    else if (s.kind === 'write') throw unsupported('reading a file opened for writing (without update) is');
+    else throw new StorageError('IsADirectory', `is a folder: ${s.path}`);
+    if (bytes.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
+    else this.sftp.data(id, bytes);
+  }
+
+  private write(id: number, handle: Buffer, offset: number, data: Buffer): void {
+    const s = this.table.get(handle);
+    if (s?.kind !== 'write' || s.copied) {
+      const why = s ? 'not open for writing' : 'invalid handle';
+      replyError(this.sftp, id, new StorageError('InvalidArgument', why), this.ctx.logger);
+      return;
+    }
+    let at = offset;
+    if (s.mode === 'append') {
+      at = s.appendAt;
+      s.appendAt += data.length;
+    }
+    s.end = Math.max(s.end, at + data.length);
+    s.handle.write(at, data).then(
+      () => this.ok(id),
+      (err: unknown) => replyError(this.sftp, id, err, this.ctx.logger),
+    );
+  }
+
+  private async close(id: number, handle: Buffer): Promise<void> {
+    const s = this.table.remove(handle);
+    if (!s) throw new StorageError('InvalidArgument', 'invalid handle');
+    if (s.kind === 'write') {
+      // OK only once the file is whole in storage (an error: nothing was stored).
+      if (!s.copied) await s.handle.close();
+    } else if (s.kind === 'read') await s.handle.close();
+    else await s.entries.return?.();
+    this.ok(id);
+  }
+
+  private async stat(id: number, path: string): Promise<void> {
+    this.sftp.attrs(id, attrsOf(await this.session.stat(virtualPath(path), { signal: this.signal })));
+  }
+
+  private async fstat(id: number, handle: Buffer): Promise<void> {
+    const s = this.state(handle);
+    if (s.kind === 'read') return this.sftp.attrs(id, attrsOf(s.handle.entry));
+    if (s.kind === 'dir') return this.stat(id, s.path);
+    const size = await this.writeSize(s);
+    this.sftp.attrs(id, attrsOf({ type: 'file', size, mtime: new Date() }));
+  }
+
+  /** The size of the file a write handle is making, as it stands now. */
+  private async writeSize(s: WriteState): Promise<number> {
+    if (s.copied) return s.copied.size;
+    let size = Math.max(s.end, s.handle.startOffset, s.appendAt);
+    if (s.mode === 'update') {
+      // The existing bytes count too (one stat: FSTAT/SETSTAT size on such a handle are rare).
+      const existing = await this.session.stat(s.path).catch(() => undefined);
+      if (existing?.type === 'file') size = Math.max(size, existing.size);
+    }
+    return size;
+  }
+
+  /**
+   * SETSTAT/FSETSTAT. Size: only "what it is already" (or 0 on a new write with nothing written)
+   * is accepted, S3 cannot truncate in place. Mode/owner: the user's `setstatMode` (ignore or
+   * refuse). Times: on a file being written the mtime goes with the upload (no extra copy);
+   * otherwise `setModTime`.
+   */
+  private async setAttrs(path: string, writing: WriteState | undefined, attrs: Attributes): Promise<void> {
+    if (typeof attrs.size === 'number') {
+      const current = writing
+        ? await this.writeSize(writing)
+        : (await this.session.stat(path, { signal: this.signal })).size;
+      const fresh =
+        writing && writing.end === 0 && (writing.mode === 'truncate' || writing.mode === 'exclusive');
+      if (attrs.size !== current && !(attrs.size === 0 && fresh))
+        throw unsupported("changing a file's size is");
+    }
+    if (typeof attrs.mode === 'number' || typeof attrs.uid === 'number' || typeof attrs.gid === 'number')
+      await this.session.setMode(path);
+    if (typeof attrs.mtime === 'number') {
+      const mtime = dateOf(attrs.mtime);
+      if (writing && !writing.copied) await writing.handle.setAttributes({ mtime });
+      else await this.session.setModTime(path, mtime, { signal: this.signal });
+    }
+  }
+
+  private async opendir(id: number, path: string): Promise<void> {
+    const p = virtualPath(path);
+    const entries = this.session.list(p, { signal: this.signal })[Symbol.asyncIterator]();
+    // The first entry now, so that a missing folder, a file or a refusal fail OPENDIR itself.
+    const first = await entries.next();
+    const state: DirState = {
+      kind: 'dir',
+      path: p,
+      entries,
+      pending: first.done ? undefined : first.value,
+      dotsSent: false,
+      done: first.done === true,
+      queue: Promise.resolve(),
+    };
+    return this.addHandle(id, state, async () => entries.return?.());
+  }
+
+  private async readdir(id: number, handle: Buffer): Promise<void> {
+    const s = this.state(handle);
+    if (s.kind !== 'dir') throw new StorageError('NotADirectory', `not a folder: ${s.path}`);
+    const next = s.queue.then(() => this.readdirBatch(id, s));
+    s.queue = next.catch(() => {});
+    await next;
+  }
+
+  /** One NAME reply: as soon as `readdirBatch` entries are there (or the listing ended). */
+  private async readdirBatch(id: number, s: DirState): Promise<void> {
+    const owner = this.session.user.username;
+    const names: { filename: string; longname: string; attrs: Attributes }[] = [];
+    const add = (e: Pick<Entry, 'type' | 'size' | 'mtime'>, name: string) =>
+      names.push({ filename: name, longname: longname(e, name, owner), attrs: attrsOf(e) });
+    if (!s.dotsSent) {
+      s.dotsSent = true;
+      const dir = { type: 'dir' as const, size: 0, mtime: new Date(0) };
+      add(dir, '.');
+      add(dir, '..');
+    }
+    if (s.pending) {
+      add(s.pending, s.pending.name);
+      s.pending = undefined;
+    }
+    const batch = this.ctx.options.readdirBatch;
+    while (!s.done && names.length < batch) {
+      const r = await s.entries.next();
+      if (r.done) s.done = true;
+      else add(r.value, r.value.name);
+    }
+    if (names.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
+    else this.sftp.name(id, names);
+  }
+
+  /** The channel ended: abort what is being written, close what is being read or listed. */
+  private async end(): Promise<void> {
+    if (this.signal.aborted) return;
+    this.ended.abort(new StorageError('InvalidArgument', 'the SFTP channel closed'));
+    await Promise.all(
+      this.table.drain().map(async (s) => {
+        if (s.kind === 'write') await s.handle.abort();
+        else if (s.kind === 'read') await s.handle.close().catch(() => {});
+        else await s.entries.return?.(undefined)?.catch?.(() => {});
+      }),
+    );
+  }
+}

@@ -1,0 +1,206 @@
+import type { SFTPWrapper } from 'ssh2';
+
+/**
+ * The two things ssh2 1.17's SFTP server cannot do through its API, done here on its internals
+ * (node_modules/ssh2/lib/protocol/SFTP.js; checked by test/sftp/sftp-extensions.test.ts, so an
+ * ssh2 upgrade that moves them fails a test instead of silently losing the extensions):
+ *
+ * - VERSION with extensions: ssh2 answers INIT with a fixed `VERSION 3` that names no extension,
+ *   so OpenSSH would never send posix-rename, statvfs, fsync, limits or copy-data.
+ *   `advertiseExtensions` takes the INIT packet before ssh2 sees it and answers it with our list.
+ * - EXTENDED_REPLY (statvfs, limits, check-file): ssh2 has no method for it. `sendPacket` writes a
+ *   raw packet exactly as ssh2's own `sendOrBuffer` does (channel window, buffering, draining).
+ */
+
+interface Outgoing {
+  id: number;
+  state: string;
+  window: number;
+  packetSize: number;
+}
+
+/** The fields of ssh2's SFTP object used here (private in ssh2, stable across 1.x). */
+interface SftpInternals {
+  outgoing: Outgoing;
+  _protocol: { channelData(id: number, data: Buffer): void };
+  _buffer: Buffer[];
+  _waitWindow: boolean;
+  _chunkcb: (() => void) | undefined;
+  _version: number;
+  _extensions: Record<string, string>;
+  push(data: Buffer | null): unknown;
+  emit(event: string, ...args: unknown[]): boolean;
+}
+
+const SSH_FXP_INIT = 1;
+const SSH_FXP_VERSION = 2;
+export const SSH_FXP_EXTENDED_REPLY = 201;
+
+function internals(sftp: SFTPWrapper): SftpInternals {
+  return sftp as unknown as SftpInternals;
+}
+
+/** Send one whole SFTP packet (length prefix included), queued behind anything ssh2 buffered. */
+export function sendPacket(sftp: SFTPWrapper, packet: Buffer): void {
+  const s = internals(sftp);
+  if (s._buffer.length > 0) {
+    s._buffer.push(packet);
+    return;
+  }
+  const rest = tryWrite(s, packet);
+  if (rest !== undefined) s._buffer.push(rest);
+}
+
+/** ssh2's tryWritePayload: what the window allows now; the rest is returned to be buffered. */
+function tryWrite(s: SftpInternals, payload: Buffer): Buffer | undefined {
+  const out = s.outgoing;
+  if (out.state !== 'open') return undefined;
+  if (out.window === 0) {
+    waitWindow(s);
+    return payload;
+  }
+  let p = 0;
+  while (payload.length - p > 0 && out.window > 0) {
+    const n = Math.min(payload.length - p, out.window, out.packetSize);
+    out.window -= n;
+    if (out.window === 0) waitWindow(s);
+    s._protocol.channelData(out.id, p === 0 && n === payload.length ? payload : payload.subarray(p, p + n));
+    p += n;
+  }
+  return p < payload.length ? payload.subarray(p) : undefined;
+}
+
+function waitWindow(s: SftpInternals): void {
+  s._waitWindow = true;
+  s._chunkcb = function drain(this: SftpInternals) {
+    this._chunkcb = undefined;
+    const buffer = this._buffer;
+    let i = 0;
+    for (; i < buffer.length; i++) {
+      const payload = buffer[i] as Buffer;
+      const rest = tryWrite(this, payload);
+      if (rest !== undefined) {
+        buffer[i] = rest;
+        this._buffer = buffer.slice(i);
+        return;
+      }
+    }
+    this._buffer = [];
+  };
+}
+
+/** An EXTENDED_REPLY packet for `reqid` carrying `body`. */
+export function extendedReply(reqid: number, body: Buffer): Buffer {
+  const buf = Buffer.allocUnsafe(9 + body.length);
+  buf.writeUInt32BE(5 + body.length, 0);
+  buf[4] = SSH_FXP_EXTENDED_REPLY;
+  buf.writeUInt32BE(reqid, 5);
+  body.copy(buf, 9);
+  return buf;
+}
+
+/**
+ * Answer the client's INIT with `VERSION 3` naming `extensions` (name → version string). Bytes
+ * before the INIT packet is whole are held here; a first packet that is not INIT goes to ssh2
+ * untouched (which refuses it as it always did).
+ */
+export function advertiseExtensions(sftp: SFTPWrapper, extensions: Record<string, string>): void {
+  const s = internals(sftp);
+  const push = s.push.bind(s);
+  let held: Buffer = Buffer.alloc(0);
+  s.push = (data: Buffer | null) => {
+    if (s._version !== -1 || data === null) return push(data);
+    held = held.length === 0 ? data : Buffer.concat([held, data]);
+    if (held.length < 5) return undefined;
+    const length = held.readUInt32BE(0);
+    if (held[4] !== SSH_FXP_INIT || length < 5 || length > 64 * 1024) return flush();
+    if (held.length < 4 + length) return undefined;
+    s._version = held.readUInt32BE(5);
+    s._extensions = parseExtensions(held.subarray(9, 4 + length));
+    const rest = held.subarray(4 + length);
+    held = Buffer.alloc(0);
+    sendPacket(sftp, versionPacket(extensions));
+    s.emit('ready');
+    return rest.length > 0 ? push(rest) : undefined;
+  };
+  function flush() {
+    const all = held;
+    held = Buffer.alloc(0);
+    s.push = push;
+    return push(all);
+  }
+}
+
+function versionPacket(extensions: Record<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, version] of Object.entries(extensions)) parts.push(sshString(name), sshString(version));
+  const body = Buffer.concat(parts);
+  const buf = Buffer.allocUnsafe(9 + body.length);
+  buf.writeUInt32BE(5 + body.length, 0);
+  buf[4] = SSH_FXP_VERSION;
+  buf.writeUInt32BE(3, 5);
+  body.copy(buf, 9);
+  return buf;
+}
+
+function parseExtensions(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  const r = new WireReader(data);
+  while (r.left() > 0) {
+    const name = r.string();
+    const value = r.string();
+    if (name === undefined || value === undefined) break;
+    out[name] = value;
+  }
+  return out;
+}
+
+export function sshString(s: string | Buffer): Buffer {
+  const body = typeof s === 'string' ? Buffer.from(s) : s;
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32BE(body.length, 0);
+  return Buffer.concat([len, body]);
+}
+
+export function uint64(n: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(n))), 0);
+  return b;
+}
+
+/** Reads the fields of an EXTENDED request's data; `undefined` once the data runs out. */
+export class WireReader {
+  private at = 0;
+  constructor(private readonly buf: Buffer) {}
+
+  left(): number {
+    return this.buf.length - this.at;
+  }
+
+  bytes(): Buffer | undefined {
+    if (this.left() < 4) return undefined;
+    const n = this.buf.readUInt32BE(this.at);
+    if (this.left() < 4 + n) return undefined;
+    const out = this.buf.subarray(this.at + 4, this.at + 4 + n);
+    this.at += 4 + n;
+    return out;
+  }
+
+  string(): string | undefined {
+    return this.bytes()?.toString('utf8');
+  }
+
+  uint32(): number | undefined {
+    if (this.left() < 4) return undefined;
+    const n = this.buf.readUInt32BE(this.at);
+    this.at += 4;
+    return n;
+  }
+
+  uint64(): number | undefined {
+    if (this.left() < 8) return undefined;
+    const n = this.buf.readBigUInt64BE(this.at);
+    this.at += 8;
+    return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+  }
+}
