@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { defaultSftpOptions, type SftpOptions } from '../protocols/sftp/types.js';
 import { StorageError } from '../storage/errors.js';
 
 /**
@@ -107,7 +108,52 @@ export const serverConfigSchema = z.strictObject({
       handleMemoryBytes: count(1).default(512 * 1024 * 1024),
     })
     .default({ maxWriteHandles: 16, maxReadHandles: 64, handleMemoryBytes: 512 * 1024 * 1024 }),
+  /**
+   * The SFTP/SCP server (SSH). `--sftp` / `FERRY_SFTP` / `sftp: host:port` set `sftp.listen`;
+   * `off` disables it.
+   */
+  sftp: z
+    .strictObject({
+      listen: z.union([z.literal('off'), listenSchema]).default('127.0.0.1:2022'),
+      /** Text shown to SSH clients before they log in (empty: none). */
+      banner: z.string().default(''),
+      /** A connection not logged in after this long is closed. */
+      loginGraceSeconds: count(1).default(120),
+      /** A logged-in connection with no traffic this long is closed (0: never). */
+      idleTimeoutSeconds: count().default(900),
+      /** PROXY protocol v1/v2 from a load balancer: off, optional or required. */
+      proxyProtocol: z.enum(['off', 'optional', 'required']).default('off'),
+      /** The load balancers' addresses/ranges (comma-separated) whose PROXY header is believed. */
+      proxyTrusted: z
+        .string()
+        .refine((v) => v.trim() === '' || proxyAddresses(v), 'must be addresses/ranges, comma-separated')
+        .default(''),
+      /** READDIR: entries per NAME reply. */
+      readdirBatch: count(1).default(defaultSftpOptions.readdirBatch),
+      /** A write handle with no WRITE for this long is aborted, nothing stored (0: never). */
+      writeIdleTimeoutSeconds: count().default(defaultSftpOptions.writeIdleTimeoutMs / 1000),
+      /** Largest READ answered, bytes. */
+      maxReadLength: count(1024).default(defaultSftpOptions.maxReadLength),
+    })
+    .default(sftpDefaults()),
 });
+
+function sftpDefaults() {
+  return {
+    listen: '127.0.0.1:2022',
+    banner: '',
+    loginGraceSeconds: 120,
+    idleTimeoutSeconds: 900,
+    proxyProtocol: 'off' as const,
+    proxyTrusted: '',
+    readdirBatch: defaultSftpOptions.readdirBatch,
+    writeIdleTimeoutSeconds: defaultSftpOptions.writeIdleTimeoutMs / 1000,
+    maxReadLength: defaultSftpOptions.maxReadLength,
+  };
+}
+
+/** Sections whose plain string value (`--sftp HOST:PORT`, `sftp: off`) is their `listen`. */
+const LISTEN_SECTIONS = new Set(['sftp']);
 export type ServerSettings = z.infer<typeof serverConfigSchema>;
 
 /** A listen address, parsed. */
@@ -139,6 +185,18 @@ export interface ServerConfig {
   logLevel: ServerSettings['logLevel'];
   defender: ServerSettings['defender'];
   sessions: ServerSettings['sessions'];
+  sftp: SftpConfig;
+}
+
+/** `sftp.*`, resolved: `listen` undefined when `off`. */
+export interface SftpConfig {
+  listen?: ListenAddress;
+  banner: string;
+  loginGraceMs: number;
+  idleTimeoutMs: number;
+  proxyProtocol: 'off' | 'optional' | 'required';
+  proxyTrusted: string[];
+  options: SftpOptions;
 }
 
 /** Flags of `ferry serve` (commander's camelCase names); `config` names the YAML file. */
@@ -207,6 +265,32 @@ export function loadServerConfig(
     logLevel: s.logLevel,
     defender: s.defender,
     sessions: s.sessions,
+    sftp: sftpConfig(s.sftp),
+  };
+}
+
+function sftpConfig(s: ServerSettings['sftp']): SftpConfig {
+  const trusted = s.proxyTrusted
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (s.proxyProtocol !== 'off' && trusted.length === 0)
+    throw new StorageError(
+      'InvalidArgument',
+      'invalid configuration:\n  sftp.proxyTrusted: must name the load balancers (addresses/ranges) when sftp.proxyProtocol is not off',
+    );
+  return {
+    listen: s.listen === 'off' ? undefined : parseListen(s.listen),
+    banner: s.banner,
+    loginGraceMs: s.loginGraceSeconds * 1000,
+    idleTimeoutMs: s.idleTimeoutSeconds * 1000,
+    proxyProtocol: s.proxyProtocol,
+    proxyTrusted: trusted,
+    options: {
+      readdirBatch: s.readdirBatch,
+      writeIdleTimeoutMs: s.writeIdleTimeoutSeconds * 1000,
+      maxReadLength: s.maxReadLength,
+    },
   };
 }
 
@@ -243,22 +327,41 @@ const keyOfEnv = (name: string) =>
 function fromFlags(flags: ServerFlags): Layer {
   const values: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(flags)) {
-    if (key !== 'config' && value !== undefined) values[key] = value;
+    if (key === 'config' || value === undefined) continue;
+    values[key] = LISTEN_SECTIONS.has(key) ? { listen: value } : value;
   }
-  return { values, label: (path) => flagName(path[0] as string) + rest(path.slice(1)) };
+  return {
+    values,
+    label: (path) =>
+      LISTEN_SECTIONS.has(path[0] as string) && path[1] === 'listen'
+        ? flagName(path[0] as string)
+        : flagName(path[0] as string) + rest(path.slice(1)),
+  };
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Layer {
   const known = new Set(Object.keys(serverConfigSchema.shape));
   const values: Record<string, unknown> = {};
+  /** Sections set by their short form (`FERRY_SFTP`), for naming it in messages. */
+  const shortForms = new Set<string>();
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith('FERRY_') || value === undefined) continue;
     const path = name.slice('FERRY_'.length).split('__').map(keyOfEnv);
     // Other FERRY_ variables (FERRY_CONFIG, FERRY_ADMIN_PASSWORD, test settings) are not settings.
     if (!known.has(path[0] as string)) continue;
+    if (path.length === 1 && LISTEN_SECTIONS.has(path[0] as string)) {
+      shortForms.add(path[0] as string);
+      path.push('listen');
+    }
     setPath(values, path, value);
   }
-  return { values, label: (path) => `FERRY_${path.map(envName).join('__')}` };
+  return {
+    values,
+    label: (path) =>
+      path.length === 2 && path[1] === 'listen' && shortForms.has(path[0] as string)
+        ? `FERRY_${envName(path[0] as string)}`
+        : `FERRY_${path.map(envName).join('__')}`,
+  };
 }
 
 function fromFile(file: string, shown: string): Layer {
@@ -280,6 +383,9 @@ function fromFile(file: string, shown: string): Layer {
   if (typeof values !== 'object' || Array.isArray(values) || values === null) {
     throw new StorageError('InvalidArgument', `${shown}: must be a mapping of settings (key: value)`);
   }
+  const mapping = values as Record<string, unknown>;
+  for (const key of LISTEN_SECTIONS)
+    if (typeof mapping[key] === 'string') mapping[key] = { listen: mapping[key] };
   return { values: values as Record<string, unknown>, label: (path) => `${shown}: ${path.join('.')}` };
 }
 

@@ -3,10 +3,12 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Actor } from '../accounts/types.js';
 import { buildHttpApp } from '../protocols/http/app.js';
+import { type SshServer, startSshServer } from '../protocols/sftp/server.js';
 import { createSessionManager } from '../session/session-manager.js';
 import { StorageError } from '../storage/errors.js';
 import type { ServerConfig } from './config.js';
 import { prepareDataDir } from './data-dir.js';
+import { loadHostKeys } from './host-keys.js';
 import { connectionForUrl } from './locations.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -23,6 +25,9 @@ export interface Listener {
 
 export interface RunningServer {
   listeners: Listener[];
+  /** This node's account services and session layer (tests and in-process tooling look in). */
+  accounts: Awaited<ReturnType<typeof openServices>>['accounts'];
+  sessions: ReturnType<typeof createSessionManager>;
   /**
    * Stop accepting, give open transfers `graceMs` to finish, abort the rest cleanly (no partial
    * object, no forgotten multipart upload), close the store. Idempotent.
@@ -48,6 +53,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const services = await openServices(config, dataDir);
   const { accounts } = services;
   let app: ReturnType<typeof buildHttpApp> | undefined;
+  let ssh: SshServer | undefined;
+  /** The listener being started, for naming it when its address is taken. */
+  let starting: { name: string; flag: string; host: string; port: number } = {
+    name: 'http',
+    flag: '--http',
+    ...config.listen.http,
+  };
   try {
     const created = await firstAdmin(services.accounts, env);
     await defaultStorage(services.accounts, config, env, say);
@@ -87,6 +99,26 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const listeners: Listener[] = [
       { protocol: 'http', url: `http://${urlHost(address.address)}:${address.port}` },
     ];
+    if (config.sftp.listen) {
+      starting = { name: 'sftp', flag: '--sftp', ...config.sftp.listen };
+      const hostKeys = await loadHostKeys(services.store, services.box);
+      ssh = await startSshServer({
+        sessions,
+        hostKeys: hostKeys.map((k) => k.privateKey),
+        logger,
+        listen: config.sftp.listen,
+        options: config.sftp.options,
+        banner: config.sftp.banner,
+        loginGraceMs: config.sftp.loginGraceMs,
+        idleTimeoutMs: config.sftp.idleTimeoutMs,
+        proxyProtocol: { mode: config.sftp.proxyProtocol, trusted: config.sftp.proxyTrusted },
+        isBanned: async (remote) => (await accounts.defender.bannedUntil(remote)) !== undefined,
+        keyAccepted: async (username, key) =>
+          (await accounts.users.verifyPublicKey(username, key.algorithm, key.data)) !== undefined,
+      });
+      listeners.push({ protocol: 'sftp', url: `sftp://${urlHost(ssh.address.address)}:${ssh.address.port}` });
+      logger.info({ hostKeys: hostKeys.map((k) => `${k.type} ${k.fingerprint}`) }, 'sftp host keys');
+    }
     if (created) {
       say(
         created.fromEnv
@@ -100,16 +132,22 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     for (const l of listeners) say(`${l.protocol}: listening on ${l.url}`);
 
     const http = app;
+    const sftp = ssh;
     let stopped: Promise<void> | undefined;
     return {
       listeners,
+      accounts,
+      sessions,
       stop: (graceMs) => {
         stopped ??= (async () => {
           stopping = true;
           // Closing the listener first: no new connections; requests in flight go on until the
           // session layer has let them finish (grace) or aborted their transfers.
           const closing = http.close();
+          sftp?.stopAccepting();
           await sessions.shutdown(graceMs);
+          // Sessions are closed (uploads aborted): the SSH connections are ended.
+          await sftp?.close();
           // Aborted transfers end their requests; a client that still holds a connection open
           // after that (a stalled upload body) is cut off.
           const forced = setTimeout(() => http.server.closeAllConnections(), 2000);
@@ -121,13 +159,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       },
     };
   } catch (err) {
+    await ssh?.close().catch(() => {});
     await app?.close().catch(() => {});
     await services.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      const { host, port } = config.listen.http;
+      const { name, flag, host, port } = starting;
       throw new StorageError(
         'InvalidArgument',
-        `http: ${host}:${port} is already in use (choose another with --http)`,
+        `${name}: ${host}:${port} is already in use (choose another with ${flag})`,
       );
     }
     throw err;

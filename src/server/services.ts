@@ -1,5 +1,6 @@
 import { openAccounts, parseSecretKey } from '../accounts/accounts.js';
 import type { StorageTarget } from '../accounts/model.js';
+import { SecretBox } from '../accounts/secret-box.js';
 import type { Accounts } from '../accounts/types.js';
 import { openStore, type Store } from '../db/database.js';
 import { parseS3Url } from '../s3/url.js';
@@ -13,6 +14,8 @@ export const DEFAULT_CONNECTION = 'default';
 export interface Services {
   store: Store;
   accounts: Accounts;
+  /** Seals the server's own secrets in the store (host keys), with the same key as the accounts. */
+  box: SecretBox;
   close(): Promise<void>;
 }
 
@@ -37,6 +40,7 @@ export async function openServices(config: ServerConfig, dataDir: DataDir): Prom
     return {
       store,
       accounts,
+      box: new SecretBox(secretKey),
       close: async () => {
         await accounts.close();
         await store.close();

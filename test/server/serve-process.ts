@@ -55,6 +55,11 @@ export class ServeProcess {
     return (await this.waitFor(/http: listening on (http:\/\/\S+)/))[1] as string;
   }
 
+  /** The SFTP listener's URL from the start-up line (`sftp://127.0.0.1:PORT`). */
+  async sftpUrl(): Promise<string> {
+    return (await this.waitFor(/sftp: listening on (sftp:\/\/\S+)/))[1] as string;
+  }
+
   async close(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill('SIGKILL');
@@ -95,11 +100,16 @@ export function ferryWithInput(
   });
 }
 
-/** The environment of a server or admin CLI with no `FERRY_*` settings from the test runner. */
+/**
+ * The environment of a server or admin CLI with no `FERRY_*` settings from the test runner. SFTP
+ * listens on a free port (`FERRY_SFTP=127.0.0.1:0`) unless `extra` says otherwise: tests run in
+ * parallel and the default port 2022 would collide.
+ */
 export function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = cliEnv(extra);
   for (const name of Object.keys(env)) {
     if (name.startsWith('FERRY_') && !(name in extra)) delete env[name];
   }
+  env.FERRY_SFTP = extra.FERRY_SFTP ?? '127.0.0.1:0';
   return env;
 }

@@ -11,7 +11,7 @@ import type { CliContext } from '../context.js';
 export function registerServe(program: Command, ctx: () => CliContext): void {
   program
     .command('serve')
-    .description('run the Ferry server (HTTP API; later SFTP, FTP, WebDAV) on a data folder')
+    .description('run the Ferry server (HTTP API, SFTP/SCP; later FTP, WebDAV) on a data folder')
     .option('--data <dir>', 'data folder: database, secret key, local files (default ./ferry-data)')
     .option('--config <file>', 'YAML configuration file (default <data>/ferry.yaml when it exists)')
     .option('--database <url>', 'postgres://… for several nodes, or a SQLite file (default <data>/ferry.db)')
@@ -20,6 +20,7 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
       "where users' homes go: a folder, s3://bucket/prefix, or CONNECTION[:prefix] (default <data>/files)",
     )
     .option('--http <host:port>', 'HTTP listen address (default 127.0.0.1:8080; port 0 picks a free port)')
+    .option('--sftp <host:port|off>', 'SFTP/SCP (SSH) listen address (default 127.0.0.1:2022; off disables)')
     .option('--shutdown-grace-seconds <n>', 'seconds transfers get to finish on SIGTERM (default 30)')
     .option('--trust-proxy <true|addresses>', "trust a load balancer's X-Forwarded-For (default false)")
     .option('--log-level <level>', logLevels.join(', '))

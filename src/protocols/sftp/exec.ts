@@ -4,7 +4,7 @@ import { StorageError } from '../../storage/errors.js';
 import type { ExecCommand } from './types.js';
 
 /**
- * `exec md5sum|sha1sum|sha256sum|sha384sum|sha512sum FILE…` as SFTPGo offers them (clients use
+ * `exec md5sum|sha1sum|sha256sum|sha512sum FILE…` as SFTPGo offers them (clients use
  * them to check a transfer without downloading it again). Output as coreutils prints it: one
  * `<hex>  <name>\n` per file, the name as the client gave it. A file that can't be hashed is a
  * line on stderr (`md5sum: <message>`) and the next one follows; the exit status is 1 if any
@@ -51,18 +51,14 @@ export const runHashCommand: ExecCommand = async (ctx, argv, channel) => {
   return failed ? 1 : 0;
 };
 
-type Algorithm = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512';
+type Algorithm = 'md5' | 'sha1' | 'sha256' | 'sha512';
 
 const ALGORITHMS: Record<string, Algorithm | undefined> = {
   md5sum: 'md5',
   sha1sum: 'sha1',
   sha256sum: 'sha256',
-  sha384sum: 'sha384',
   sha512sum: 'sha512',
 };
-
-/** The commands `runHashCommand` serves (for server.ts's routing). */
-export const hashCommands: readonly string[] = Object.keys(ALGORITHMS);
 
 async function hashOf(session: Session, path: string, algorithm: Algorithm, signal: AbortSignal) {
   if (algorithm === 'md5' || algorithm === 'sha256') return session.hash(path, algorithm, { signal });

@@ -1,0 +1,373 @@
+import { randomUUID } from 'node:crypto';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
+import { basename } from 'node:path';
+import type { Logger } from 'pino';
+import ssh2, {
+  type Algorithms,
+  type AuthContext,
+  type AuthenticationType,
+  type Connection,
+  type ServerChannel,
+  type Session as SshSession,
+} from 'ssh2';
+import type { Session, SessionManager } from '../../session/types.js';
+import { StorageError } from '../../storage/errors.js';
+import { runHashCommand } from './exec.js';
+import { type ProxyProtocolMode, readProxyHeader } from './proxy-protocol.js';
+import { runScp } from './scp.js';
+import { serveSftp } from './sftp.js';
+import { shellWords } from './shell-words.js';
+import type { ExecCommand, SftpOptions, SshChannelContext } from './types.js';
+
+const { Server: Ssh2Server, utils } = ssh2;
+
+/**
+ * Modern algorithms only: no SHA-1, no CBC, no arcfour, no DSA. Ciphers in speed order (AES-GCM
+ * uses AES-NI and needs no separate MAC); the client's first choice that we support wins, so the
+ * order matters only to clients that leave it to us.
+ */
+export const sshAlgorithms = {
+  kex: [
+    'curve25519-sha256',
+    'curve25519-sha256@libssh.org',
+    'ecdh-sha2-nistp256',
+    'ecdh-sha2-nistp384',
+    'ecdh-sha2-nistp521',
+    'diffie-hellman-group16-sha512',
+    'diffie-hellman-group14-sha256',
+  ],
+  cipher: [
+    'aes128-gcm@openssh.com',
+    'aes256-gcm@openssh.com',
+    'chacha20-poly1305@openssh.com',
+    'aes128-ctr',
+    'aes256-ctr',
+  ],
+  hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'],
+  serverHostKey: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256'],
+  compress: ['none'],
+} satisfies Algorithms;
+
+/** The hash commands SFTPGo offers over exec (exec.ts). */
+const HASH_COMMANDS = new Set(['md5sum', 'sha1sum', 'sha256sum', 'sha512sum']);
+/** What a client is told it may try after a failed attempt. */
+const METHODS: AuthenticationType[] = ['publickey', 'password', 'keyboard-interactive'];
+/** Failed authentication attempts one connection may make before it is closed (OpenSSH: 6). */
+const MAX_AUTH_TRIES = 6;
+
+export interface SshServerOptions {
+  sessions: Pick<SessionManager, 'login'>;
+  /** Private host keys (OpenSSH or PEM text), one per type: host-keys.ts. */
+  hostKeys: string[];
+  logger: Logger;
+  listen: { host: string; port: number };
+  options: SftpOptions;
+  /** Shown to the client before authentication (SSH banner). */
+  banner?: string;
+  /** A connection not logged in within this time is closed. Default 2 minutes. */
+  loginGraceMs?: number;
+  /** A logged-in connection on which nothing was received this long is closed. 0: never. */
+  idleTimeoutMs?: number;
+  /** PROXY protocol v1/v2 from a load balancer (proxy-protocol.ts). Default off. */
+  proxyProtocol?: { mode: ProxyProtocolMode; trusted: string[] };
+  /** An address banned by the defender is cut off before any SSH or authentication work. */
+  isBanned?: (remote: string) => Promise<boolean>;
+  /**
+   * Answers a client's "would this key do?" query (publickey without signature) truthfully, as
+   * OpenSSH does: unknown keys are declined without a failed login being counted, so an agent
+   * offering several keys does not get its address banned. Without it every key is accepted
+   * and the signature decides.
+   */
+  keyAccepted?: (username: string, key: { algorithm: string; data: Buffer }) => Promise<boolean>;
+}
+
+export interface SshServer {
+  /** The address bound (the real port when 0 was asked). */
+  address: AddressInfo;
+  /** Stop accepting connections; open ones go on. */
+  stopAccepting(): void;
+  /** Stop accepting and end every connection (their sessions close: open uploads are aborted). */
+  close(): Promise<void>;
+}
+
+/**
+ * The SSH transport of `ferry serve` (see types.ts for the parts): ssh2's Server fed with sockets
+ * from our own listener, so every socket gets `setNoDelay(true)`, the PROXY header is read and a
+ * banned address is dropped before ssh2 sees a byte.
+ */
+export async function startSshServer(opts: SshServerOptions): Promise<SshServer> {
+  const { logger } = opts;
+  const loginGraceMs = opts.loginGraceMs ?? 120_000;
+  const idleTimeoutMs = opts.idleTimeoutMs ?? 0;
+  const proxy = opts.proxyProtocol ?? { mode: 'off', trusted: [] };
+  /** The client's address per socket (the PROXY header's source when one was read). */
+  const remotes = new WeakMap<Socket, string>();
+  const clients = new Set<Connection>();
+  const sockets = new Set<Socket>();
+  const graceTimers = new WeakMap<Socket, NodeJS.Timeout>();
+
+  const ssh = new Ssh2Server({
+    hostKeys: opts.hostKeys,
+    algorithms: sshAlgorithms,
+    banner: opts.banner || undefined,
+    ident: 'Ferry',
+  });
+  ssh.on('connection', (client, info) => {
+    // ssh2 hands the socket it was given to its Client as `_sock`; the 'connection' event gives
+    // only socket.remoteAddress, which is the balancer's when a PROXY header was read.
+    const sock = (client as unknown as { _sock?: Socket })._sock;
+    const remote = (sock && remotes.get(sock)) ?? plainAddress(info.ip);
+    clients.add(client);
+    client.once('close', () => clients.delete(client));
+    handleClient(client, remote, sock, opts, idleTimeoutMs, () => {
+      if (sock) clearTimeout(graceTimers.get(sock));
+    });
+  });
+  ssh.on('error', (err: Error) => logger.error({ err }, 'ssh server'));
+
+  const listener = createServer({ noDelay: true }, (socket) => {
+    socket.setNoDelay(true);
+    socket.on('error', () => {}); // a reset before ssh2 took the socket; ssh2 logs its own
+    sockets.add(socket);
+    // Login grace, from the TCP connection on (a client that never even says hello is cut off);
+    // handleClient stops it once the client is logged in.
+    const grace = setTimeout(() => {
+      logger.info({ remote: plainAddress(socket.remoteAddress) }, 'login grace time over: connection closed');
+      socket.destroy();
+    }, loginGraceMs);
+    grace.unref();
+    graceTimers.set(socket, grace);
+    socket.once('close', () => {
+      clearTimeout(grace);
+      sockets.delete(socket);
+    });
+    accept(socket).catch((err: unknown) => {
+      logger.info(
+        { remote: plainAddress(socket.remoteAddress), reason: (err as Error).message },
+        'ssh connection refused',
+      );
+      socket.destroy();
+    });
+  });
+
+  async function accept(socket: Socket): Promise<void> {
+    let remote = plainAddress(socket.remoteAddress);
+    if (proxy.mode !== 'off') {
+      const header = await readProxyHeader(socket, proxy.mode, proxy.trusted, loginGraceMs);
+      if (header?.source) remote = plainAddress(header.source);
+    }
+    if (opts.isBanned && (await opts.isBanned(remote))) throw new Error('address banned');
+    if (socket.destroyed) return;
+    remotes.set(socket, remote);
+    ssh.injectSocket(socket);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(opts.listen.port, opts.listen.host, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  listener.on('error', (err) => logger.error({ err }, 'ssh listener'));
+  const closed = new Promise<void>((resolve) => listener.once('close', () => resolve()));
+  return {
+    address: listener.address() as AddressInfo,
+    stopAccepting: () => {
+      if (listener.listening) listener.close();
+    },
+    async close() {
+      if (listener.listening) listener.close();
+      for (const c of clients) c.end();
+      // A client that does not answer the disconnect (or a socket still in its PROXY or ban
+      // check) is cut off.
+      const forced = setTimeout(() => {
+        for (const socket of sockets) socket.destroy();
+      }, 2000);
+      await closed;
+      clearTimeout(forced);
+    },
+  };
+}
+
+/** `::ffff:10.0.0.1` → `10.0.0.1` (IP lists and bans are written with plain IPv4). */
+function plainAddress(ip: string | undefined): string {
+  if (!ip) return 'unknown';
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}
+
+/**
+ * One SSH connection: authentication through the session layer (one Session for the connection,
+ * closed when it ends), then channel routing. Everything but the sftp subsystem and the scp and
+ * hash exec commands is refused.
+ */
+function handleClient(
+  client: Connection,
+  remote: string,
+  socket: Socket | undefined,
+  opts: SshServerOptions,
+  idleTimeoutMs: number,
+  loggedIn: () => void,
+): void {
+  const log = opts.logger.child({ protocol: 'sftp', remote, connection: randomUUID().slice(0, 8) });
+  let session: Session | undefined;
+  let ended = false;
+
+  client.on('error', (err) => log.debug({ reason: err.message }, 'ssh connection error'));
+  client.on('close', () => {
+    ended = true;
+    const s = session;
+    session = undefined;
+    s?.close().catch((err: unknown) => log.error({ err }, 'closing the session'));
+  });
+
+  /** Log in through the session layer; any refusal is the same failed attempt for the client. */
+  const login = async (
+    username: string,
+    credential: { password?: string; publicKey?: { algorithm: string; data: Buffer } },
+  ): Promise<boolean> => {
+    if (session || ended) return false;
+    try {
+      const s = await opts.sessions.login({ username, protocol: 'sftp', remote, ...credential });
+      if (ended) {
+        await s.close();
+        return false;
+      }
+      session = s;
+      return true;
+    } catch (err) {
+      // PermissionDenied (the reason is in the audit log), Transient (max sessions, shutting down,
+      // home unreachable): all a failed authentication to the client.
+      if (err instanceof StorageError) log.info({ username, reason: err.message }, 'login refused');
+      else log.error({ err, username }, 'login failed');
+      return false;
+    }
+  };
+  let failures = 0;
+  const settle = (ctx: AuthContext, ok: boolean) => {
+    if (ended) return;
+    if (ok) return ctx.accept();
+    ctx.reject(METHODS);
+    if (++failures >= MAX_AUTH_TRIES) {
+      log.info({ username: ctx.username }, 'too many authentication failures: connection closed');
+      client.end();
+    }
+  };
+
+  client.on('authentication', (ctx) => {
+    switch (ctx.method) {
+      case 'password':
+        void login(ctx.username, { password: ctx.password }).then((ok) => settle(ctx, ok));
+        return;
+      case 'keyboard-interactive':
+        ctx.prompt([{ prompt: 'Password: ', echo: false }], (answers) => {
+          if (answers.length !== 1 || typeof answers[0] !== 'string') return settle(ctx, false);
+          void login(ctx.username, { password: answers[0] }).then((ok) => settle(ctx, ok));
+        });
+        return;
+      case 'publickey': {
+        const publicKey = { algorithm: ctx.key.algo, data: ctx.key.data };
+        if (!ctx.signature || !ctx.blob) {
+          // The query "would this key do?": answered without a login (and without a failure).
+          const check = opts.keyAccepted?.(ctx.username, publicKey) ?? Promise.resolve(true);
+          void check.catch(() => false).then((ok) => settle(ctx, ok));
+          return;
+        }
+        const key = utils.parseKey(ctx.key.data);
+        if (key instanceof Error || !key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) {
+          settle(ctx, false);
+          return;
+        }
+        void login(ctx.username, { publicKey }).then((ok) => settle(ctx, ok));
+        return;
+      }
+      default:
+        // `none` (a client asking which methods there are) is not counted as a failure.
+        if (ctx.method === 'none') ctx.reject(METHODS);
+        else settle(ctx, false);
+    }
+  });
+
+  client.on('ready', () => {
+    loggedIn();
+    const active = session;
+    if (!active) {
+      client.end();
+      return;
+    }
+    if (idleTimeoutMs > 0 && socket) {
+      // Any bytes in either direction count as activity (a transfer, a listing, a keepalive).
+      socket.setTimeout(idleTimeoutMs, () => {
+        log.info({ username: active.user.username }, 'idle timeout: connection closed');
+        client.end();
+      });
+    }
+    const ctx: SshChannelContext = {
+      session: active,
+      logger: log.child({ username: active.user.username }),
+      options: opts.options,
+    };
+    client.on('session', (acceptSession) => routeSession(acceptSession(), ctx));
+    // Port forwarding, agent forwarding, streamlocal, global requests: refused.
+    client.on('tcpip', (_accept, reject) => reject());
+    client.on('openssh.streamlocal', (_accept, reject) => reject());
+    client.on('request', (_accept, reject) => reject?.());
+  });
+}
+
+/** One session channel: the sftp subsystem or an allowed exec command; nothing else. */
+function routeSession(channel: SshSession, ctx: SshChannelContext): void {
+  const refuse = (_accept: unknown, reject?: () => void) => reject?.();
+  channel.on('pty', refuse);
+  channel.on('shell', refuse);
+  channel.on('x11', refuse);
+  channel.on('auth-agent', refuse);
+  channel.on('env', refuse);
+  channel.on('signal', refuse);
+  channel.on('window-change', refuse);
+  channel.on('subsystem', (_accept, reject, info) => {
+    ctx.logger.info({ subsystem: info.name.slice(0, 64) }, 'subsystem refused');
+    reject?.();
+  });
+  // ssh2 emits 'sftp' (not 'subsystem') for the sftp subsystem when a listener is there.
+  channel.on('sftp', (accept) => {
+    const sftp = accept();
+    try {
+      serveSftp(ctx, sftp);
+    } catch (err) {
+      ctx.logger.error({ err }, 'sftp');
+      sftp.end();
+    }
+  });
+  channel.on('exec', (accept, reject, info) => {
+    const argv = execArgv(info.command);
+    const name = basename(argv?.[0] ?? '');
+    const run: ExecCommand | undefined =
+      name === 'scp' ? runScp : HASH_COMMANDS.has(name) ? runHashCommand : undefined;
+    if (!argv || !run) {
+      ctx.logger.info({ command: name.slice(0, 64) }, 'exec refused');
+      reject?.();
+      return;
+    }
+    const ch: ServerChannel = accept();
+    run(ctx, argv, ch)
+      .catch((err: unknown) => {
+        ctx.logger.error({ err, command: name }, 'exec');
+        return 1;
+      })
+      .then((code) => {
+        if (ch.destroyed) return;
+        ch.exit(code);
+        ch.end();
+      });
+  });
+}
+
+function execArgv(command: string): string[] | undefined {
+  try {
+    const argv = shellWords(command);
+    return argv.length > 0 ? argv : undefined;
+  } catch {
+    return undefined;
+  }
+}
