@@ -26,12 +26,18 @@ export interface WriteHandleHooks {
   quota?: QuotaCharge;
   /** Size of the file the write replaces; undefined for a new file. */
   replaced?: number;
+  /**
+   * `update` mode: what `read` needs: the user's download bucket, and a check that throws when
+   * the user may not download (PermissionDenied; asked at the first read, not at open, so an
+   * upload-only user can still resume an upload).
+   */
+  reads?: { bucket?: TokenBucket; allowed: () => void };
   /** Aborting it aborts the handle (the client went away). */
   signal?: AbortSignal;
   /** Abort the handle when no call came for this long. */
   idleTimeoutMs?: number;
   /** Called once, when the handle closed (entry) or was aborted / failed (err). */
-  onEnd(outcome: { err?: unknown; bytes: number; entry?: Entry }): void;
+  onEnd(outcome: { err?: unknown; bytes: number; bytesRead: number; entry?: Entry }): void;
 }
 
 /**
@@ -47,6 +53,7 @@ export class SessionWriteHandle implements WriteHandle {
   private queue: Promise<unknown> = Promise.resolve();
   private end = 0;
   private bytes = 0;
+  private bytesRead = 0;
   private state: 'open' | 'done' = 'open';
   /** Why the handle was aborted from outside (the session closed): later calls say so. */
   private why: string | undefined;
@@ -63,6 +70,7 @@ export class SessionWriteHandle implements WriteHandle {
     readonly path: string,
     private readonly hooks: WriteHandleHooks,
   ) {
+    if (inner.read) this.read = (offset, length) => this.readBack(inner.read!.bind(inner), offset, length);
     if (hooks.signal?.aborted) queueMicrotask(this.onSignal);
     else hooks.signal?.addEventListener('abort', this.onSignal, { once: true });
     this.touch();
@@ -115,6 +123,25 @@ export class SessionWriteHandle implements WriteHandle {
     });
   }
 
+  /** `update` mode only (WriteHandle.read): passes the download permission and bucket, counted. */
+  read?: (offset: number, length: number) => Promise<Buffer>;
+
+  private readBack(
+    read: (offset: number, length: number) => Promise<Buffer>,
+    offset: number,
+    length: number,
+  ): Promise<Buffer> {
+    return this.run(async () => {
+      if (this.state !== 'open') throw this.gone();
+      this.hooks.reads?.allowed();
+      // A refused read leaves the handle open (the backend's does too); a failed one ends it.
+      const buf = await read(offset, length);
+      await this.hooks.reads?.bucket?.take(buf.length);
+      this.bytesRead += buf.length;
+      return buf;
+    });
+  }
+
   setAttributes(attrs: WriteAttributes): Promise<void> {
     return this.run(() => this.inner.setAttributes(attrs));
   }
@@ -130,7 +157,9 @@ export class SessionWriteHandle implements WriteHandle {
 
   /** The final close: reserve the growth over what is replaced now, close the backend's handle. */
   private async settle(q: QuotaCharge | undefined): Promise<Entry> {
-    const size = Math.max(this.end, this.inner.startOffset);
+    // `update` starts as the whole existing file: its size counts though startOffset is 0.
+    const base = this.read ? (this.hooks.replaced ?? 0) : this.inner.startOffset;
+    const size = Math.max(this.end, base);
     let replaced = this.hooks.replaced;
     try {
       if (q?.replacedNow) replaced = await q.replacedNow();
@@ -155,12 +184,12 @@ export class SessionWriteHandle implements WriteHandle {
       entry = await this.inner.close();
     } catch (err) {
       if (q) await q.ledger.adjust(q.username, { bytes: -delta.bytes, files: -delta.files }).catch(() => {});
-      this.finish({ err, bytes: this.bytes });
+      this.finish({ err, bytes: this.bytes, bytesRead: this.bytesRead });
       throw this.why ? this.gone() : err;
     }
     // The backend knows the final size (a sparse write, a resume): settle the difference.
     if (q && entry.size !== size) await q.ledger.adjust(q.username, { bytes: entry.size - size, files: 0 });
-    this.finish({ bytes: this.bytes, entry });
+    this.finish({ bytes: this.bytes, bytesRead: this.bytesRead, entry });
     return entry;
   }
 
@@ -186,10 +215,10 @@ export class SessionWriteHandle implements WriteHandle {
   private async fail(err: unknown): Promise<void> {
     if (this.state === 'open') this.ended.abort(this.why ? this.gone() : err);
     await this.inner.abort();
-    this.finish({ err, bytes: this.bytes });
+    this.finish({ err, bytes: this.bytes, bytesRead: this.bytesRead });
   }
 
-  private finish(outcome: { err?: unknown; bytes: number; entry?: Entry }): void {
+  private finish(outcome: { err?: unknown; bytes: number; bytesRead: number; entry?: Entry }): void {
     if (this.state === 'done') return;
     this.state = 'done';
     clearTimeout(this.idle);

@@ -256,12 +256,18 @@ export class UserSession implements Session {
         bucket: this.d.buckets.upload,
         quota,
         replaced: existing?.type === 'file' ? existing.size : undefined,
+        reads: {
+          bucket: this.d.buckets.download,
+          allowed: () => requirePermission(this.user, this.d.tree, 'download', r),
+        },
         signal: options.signal,
         idleTimeoutMs: options.idleTimeoutMs,
-        onEnd: ({ err, bytes }) => {
+        onEnd: ({ err, bytes, bytesRead }) => {
           this.memory -= this.writes.get(handle) ?? 0;
           this.writes.delete(handle);
           this.emit('upload', started, err, { path: r.vpath, bytes });
+          // Bytes read back through an `update` handle are a download, counted as one.
+          if (bytesRead > 0) this.emit('download', started, undefined, { path: r.vpath, bytes: bytesRead });
         },
       });
       this.writes.set(handle, pooled.writeCost);

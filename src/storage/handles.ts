@@ -101,6 +101,7 @@ export abstract class BaseWriteHandle implements WriteHandle {
     public startOffset = 0,
   ) {
     this.attrs = { mtime: options.mtime, contentType: options.contentType, metadata: options.metadata };
+    if (options.mode === 'update') this.read = (offset, length) => this.readInOrder(offset, length);
     options.signal?.addEventListener('abort', this.onSignal, { once: true });
     this.touch();
   }
@@ -108,6 +109,30 @@ export abstract class BaseWriteHandle implements WriteHandle {
   protected abstract doWrite(offset: number, bytes: Uint8Array): Promise<void>;
   protected abstract doClose(): Promise<Entry>;
   protected abstract doAbort(): Promise<void>;
+  /** `update` mode: the bytes as they are now (`length` ≥ 1; fewer at the end of the file). */
+  protected doRead(_offset: number, _length: number): Promise<Buffer> {
+    throw new StorageError('NotSupported', `this handle cannot read: /${this.path}`, { path: this.path });
+  }
+
+  /** Set in `update` mode only (see WriteHandle.read). */
+  read?: (offset: number, length: number) => Promise<Buffer>;
+
+  /**
+   * A read runs in call order with the writes; a refused or failed read does not abort the handle
+   * (the client may go on writing), but a read on a closed or aborted handle is refused.
+   */
+  private readInOrder(offset: number, length: number): Promise<Buffer> {
+    return this.run(async () => {
+      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {
+        throw new StorageError(
+          'InvalidArgument',
+          `read offset and length must be integers ≥ 0, got ${offset}, ${length}: /${this.path}`,
+          { path: this.path },
+        );
+      }
+      return length === 0 ? Buffer.alloc(0) : this.doRead(offset, length);
+    }, false);
+  }
 
   write(offset: number, bytes: Uint8Array): Promise<void> {
     return this.run(async () => {
@@ -148,7 +173,7 @@ export abstract class BaseWriteHandle implements WriteHandle {
   }
 
   /** Run `fn` after every earlier call; a failure aborts the handle. */
-  private run<T>(fn: () => Promise<T>): Promise<T> {
+  private run<T>(fn: () => Promise<T>, abortOnFailure = true): Promise<T> {
     const next = this.queue.then(async () => {
       this.ensureOpen();
       // The idle clock runs only between calls: a call waiting on a slow store is not idle.
@@ -158,7 +183,8 @@ export abstract class BaseWriteHandle implements WriteHandle {
         this.touch();
         return result;
       } catch (err) {
-        await this.abortFor(`a call failed: ${(err as Error).message}`, true);
+        if (abortOnFailure) await this.abortFor(`a call failed: ${(err as Error).message}`, true);
+        else this.touch();
         throw err;
       }
     });

@@ -200,6 +200,91 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
       await noLeftovers();
     });
 
+    it('update from the existing end (reput) continues the file (large and small files)', async () => {
+      for (const [path, oldSize] of [
+        ['update/reput-large.bin', b.large],
+        ['update/reput-small.bin', 1000],
+      ] as const) {
+        const data = randomBytes(oldSize + b.large);
+        await s.write(path, data.subarray(0, oldSize)); // an interrupted earlier upload
+        const h = await open(path, { mode: 'update' });
+        expect(h.startOffset).toBe(0);
+        expect(typeof h.read).toBe('function');
+        for (const [from, to] of chunksOf(data.length - oldSize, 128 * KiB))
+          await h.write(oldSize + from, data.subarray(oldSize + from, oldSize + to));
+        expect((await content(path)).length).toBe(oldSize); // nothing visible before close
+        expect((await h.close()).size).toBe(data.length);
+        expect(sha(await content(path))).toBe(sha(data));
+      }
+      await noLeftovers();
+    });
+
+    it('update: random writes over existing bytes and past the end; read returns the bytes as they are now', async () => {
+      for (const [path, oldSize] of [
+        ['update/random-large.bin', b.large],
+        ['update/random-small.bin', 3000],
+      ] as const) {
+        const old = randomBytes(oldSize);
+        await s.write(path, old);
+        const want = Buffer.alloc(oldSize + 5000);
+        old.copy(want);
+        const h = await open(path, { mode: 'update' });
+        const put = async (at: number, bytes: Buffer) => {
+          await h.write(at, bytes);
+          bytes.copy(want, at);
+        };
+        await put(10, randomBytes(100)); // over existing bytes first
+        await put(oldSize - 50, randomBytes(100)); // across the old end
+        // A read sees the existing bytes overlaid by the writes; fewer at the end; zero length.
+        expect(sha(await h.read!(0, oldSize + 50))).toBe(sha(want.subarray(0, oldSize + 50)));
+        expect((await h.read!(oldSize + 40, 1000)).length).toBe(10);
+        expect((await h.read!(oldSize + 1000, 10)).length).toBe(0);
+        await put(oldSize + 4000, randomBytes(1000)); // past the end: a gap of zeros
+        expect(sha(await h.read!(oldSize, 5000))).toBe(sha(want.subarray(oldSize, oldSize + 5000)));
+        await put(Math.floor(oldSize / 2), randomBytes(64 * KiB > oldSize / 4 ? 100 : 64 * KiB));
+        expect(sha(await content(path))).toBe(sha(old)); // the old file until close
+        expect((await h.close()).size).toBe(want.length);
+        expect(sha(await content(path))).toBe(sha(want));
+      }
+      await noLeftovers();
+    });
+
+    it('update: a missing file is created; a read of it sees the writes; close without writes keeps the file', async () => {
+      const h = await open('update/new.txt', { mode: 'update' });
+      expect(await visible('update/new.txt')).toBe('NotFound');
+      await h.write(0, Buffer.from('hello world'));
+      await h.write(6, Buffer.from('WORLD'));
+      expect((await h.read!(0, 100)).toString()).toBe('hello WORLD');
+      await h.close();
+      expect((await content('update/new.txt')).toString()).toBe('hello WORLD');
+      const old = randomBytes(b.large);
+      await s.write('update/untouched.bin', old);
+      const h2 = await open('update/untouched.bin', { mode: 'update' });
+      expect((await h2.close()).size).toBe(old.length);
+      expect(sha(await content('update/untouched.bin'))).toBe(sha(old));
+      // Other modes have no read.
+      const t = await open('update/other.txt');
+      expect(t.read).toBeUndefined();
+      await t.abort();
+      await noLeftovers();
+    });
+
+    it('update: abort (after streaming or staging) keeps the old file and leaves nothing', async () => {
+      const old = randomBytes(b.large);
+      for (const [i, first] of [0, old.length].entries()) {
+        const path = `update/abort-${i}.bin`;
+        await s.write(path, old);
+        const h = await open(path, { mode: 'update' });
+        const more = randomBytes(b.large);
+        for (const [from, to] of chunksOf(more.length, 256 * KiB))
+          await h.write(first + from, more.subarray(from, to));
+        await h.abort();
+        await expect(h.read!(0, 10)).rejects.toMatchObject({ code: 'InvalidArgument' });
+        expect(sha(await content(path))).toBe(sha(old));
+      }
+      await noLeftovers();
+    });
+
     it('abort leaves nothing (no file, no unfinished upload) and ends the handle', async () => {
       await s.write('abort/kept.txt', 'old');
       for (const path of ['abort/new.bin', 'abort/kept.txt']) {

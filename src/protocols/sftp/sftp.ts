@@ -303,6 +303,9 @@ export class SftpChannel {
   private async end(): Promise<void> {
     if (this.signal.aborted) return;
     this.ended.abort(new StorageError('InvalidArgument', 'the SFTP channel closed'));
+    // The client sent EOF (OpenSSH at the end of a batch) or closed: close our side too, or it
+    // waits for our CHANNEL_CLOSE forever.
+    this.sftp.end();
     await Promise.all(
       this.table.drain().map(async (s) => {
         if (s.kind === 'write') await s.handle.abort();

@@ -61,18 +61,19 @@ export async function openLocalWrite(target: LocalTarget, options: OpenWriteOpti
       throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
     }
     const keep =
-      mode === 'append'
+      mode === 'append' || mode === 'update'
         ? (existing?.size ?? 0)
         : mode === 'resume'
           ? resumeLength(path, existing?.size, options.resumeFrom)
           : 0;
     const partial = nodePath.join(dir, partialName(nodePath.basename(abs)));
     if (keep > 0) {
-      await fs.copyFile(abs, partial, fs.constants.COPYFILE_EXCL);
+      // A reflink where the file system has them (btrfs, XFS): `update` of a big file is free.
+      await fs.copyFile(abs, partial, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
       await fs.truncate(partial, keep);
     }
-    const file = await fs.open(partial, keep > 0 ? 'r+' : 'wx');
-    return new LocalWriteHandle(target, options, keep, partial, file);
+    const file = await fs.open(partial, keep > 0 ? 'r+' : mode === 'update' ? 'wx+' : 'wx');
+    return new LocalWriteHandle(target, options, mode === 'update' ? 0 : keep, keep, partial, file);
   } catch (err) {
     throw translate(err);
   }
@@ -84,12 +85,32 @@ class LocalWriteHandle extends BaseWriteHandle {
   constructor(
     private readonly target: LocalTarget,
     options: OpenWriteOptions,
+    startOffset: number,
     keep: number,
     private readonly partial: string,
     private file: fs.FileHandle | undefined,
   ) {
-    super(target.path, options, keep);
+    super(target.path, options, startOffset);
     this.size = keep;
+  }
+
+  protected override async doRead(offset: number, length: number): Promise<Buffer> {
+    const n = Math.max(0, Math.min(length, this.size - offset));
+    const out = Buffer.allocUnsafe(n);
+    try {
+      for (let at = 0; at < n; ) {
+        const { bytesRead } = await this.file!.read(out, at, n - at, offset + at);
+        // Past the end of what was written but inside `size`: a gap (zeros).
+        if (bytesRead === 0) {
+          out.fill(0, at);
+          break;
+        }
+        at += bytesRead;
+      }
+    } catch (err) {
+      throw this.target.translate(err);
+    }
+    return out;
   }
 
   protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {

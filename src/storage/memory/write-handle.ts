@@ -26,7 +26,8 @@ export class MemoryWriteHandle extends BaseWriteHandle {
       throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
     }
     const kept = keptBytes(path, mode, old, options.resumeFrom);
-    super(path, options, kept.length);
+    // `update` keeps every byte but lets the caller write anywhere (startOffset 0).
+    super(path, options, mode === 'update' ? 0 : kept.length);
     this.data = Buffer.from(kept);
     this.size = kept.length;
   }
@@ -40,6 +41,11 @@ export class MemoryWriteHandle extends BaseWriteHandle {
     }
     this.data.set(bytes, offset);
     this.size = Math.max(this.size, end);
+  }
+
+  protected override async doRead(offset: number, length: number): Promise<Buffer> {
+    const end = Math.min(this.size, offset + length);
+    return offset >= end ? Buffer.alloc(0) : Buffer.from(this.data.subarray(offset, end));
   }
 
   protected async doClose(): Promise<Entry> {
@@ -58,14 +64,14 @@ export class MemoryWriteHandle extends BaseWriteHandle {
   }
 }
 
-/** The bytes `append` / `resume` keep from the existing file (shared with the local backend). */
+/** The bytes `append` / `resume` / `update` keep from the existing file (shared with the local backend). */
 export function keptBytes(
   path: StoragePath,
   mode: string,
   old: Buffer | undefined,
   resumeFrom: number | undefined,
 ): Buffer {
-  if (mode === 'append') return old ?? Buffer.alloc(0);
+  if (mode === 'append' || mode === 'update') return old ?? Buffer.alloc(0);
   if (mode !== 'resume') return Buffer.alloc(0);
   const keep = resumeLength(path, old?.length, resumeFrom);
   return old!.subarray(0, keep);

@@ -46,6 +46,23 @@ export class PendingWrites {
     return this.pieces[0]?.start;
   }
 
+  /** End of the last pending piece. */
+  get end(): number | undefined {
+    return this.pieces.at(-1)?.end;
+  }
+
+  /** Copy the pending bytes that fall in [position, position + buffer.length) into `buffer`. */
+  async copyOut(buffer: Buffer, position: number): Promise<void> {
+    const to = position + buffer.length;
+    for (const p of this.pieces) {
+      const from = Math.max(p.start, position);
+      const end = Math.min(p.end, to);
+      if (from >= end) continue;
+      if (p.data) p.data.copy(buffer, from - position, from - p.start, end - p.start);
+      else await this.readSpill(buffer, from - position, end - from, from);
+    }
+  }
+
   /** Keep `bytes` at `offset`; in memory when `inWindow` and the budget has room now. */
   async add(offset: number, bytes: Uint8Array, inWindow: boolean): Promise<void> {
     const end = offset + bytes.length;

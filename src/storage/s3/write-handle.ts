@@ -24,6 +24,7 @@ import { checkAncestors } from './folders.js';
 import { checkFileName, formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
+import { StageFile } from './stage-file.js';
 
 const MiB = 1024 * 1024;
 
@@ -56,7 +57,8 @@ export async function openS3Write(
       : mode === 'resume'
         ? resumeLength(path, head?.ContentLength, options.resumeFrom)
         : 0;
-  const handle = new S3WriteHandle(s3, path, options, keep, keep > 0 ? head : undefined);
+  const update = mode === 'update';
+  const handle = new S3WriteHandle(s3, path, options, keep, keep > 0 || update ? head : undefined);
   try {
     await handle.keepExisting();
   } catch (err) {
@@ -91,6 +93,22 @@ class S3WriteHandle extends BaseWriteHandle {
   private createdWith: string | undefined;
   /** Exclusive multipart on a store without conditional complete: the claim's id. */
   private claim: string | undefined;
+  /**
+   * `update` mode decides at the first call. A write at or past the existing end streams like
+   * `resume` (the existing bytes copied server-side, nothing fetched or re-sent: a resumed
+   * upload). A write over existing bytes, or a read, switches to a StageFile (the existing object
+   * fetched once; sent whole at close). The switch can happen later too, as long as no part
+   * holding the caller's bytes has gone out: those bytes are then all still here (in the part
+   * being filled and in PendingWrites) and move into the stage. After that, a write behind the
+   * bytes sent is refused (NotSupported) and a read of them too; other reads are served from the
+   * existing object, the part being filled and the pending writes.
+   */
+  private phase: 'undecided' | 'stream' | 'staged';
+  private stage: StageFile | undefined;
+  /** `update`: size of the existing object (0 when none). */
+  private readonly existingSize: number;
+  /** The first part holds kept bytes read at open: it starts at full size. */
+  private keeping = false;
 
   constructor(
     private readonly s3: S3Storage,
@@ -99,8 +117,11 @@ class S3WriteHandle extends BaseWriteHandle {
     keep: number,
     private readonly existing: HeadObjectCommandOutput | undefined,
   ) {
-    super(path, options, keep);
+    const update = options.mode === 'update';
+    super(path, options, update ? 0 : keep);
     this.pos = keep;
+    this.phase = update ? 'undecided' : 'stream';
+    this.existingSize = update ? (existing?.ContentLength ?? 0) : keep;
     this.key = s3.keys.file(path);
     const signal = this.aborter.signal;
     this.session = new MultipartSession(s3.client, {
@@ -117,6 +138,8 @@ class S3WriteHandle extends BaseWriteHandle {
     if (existing) {
       // Appending keeps what the file was unless the caller says otherwise.
       const { [SHA256_META]: _, ...metadata } = existing.Metadata ?? {};
+      // Changed bytes: the old mtime no longer describes them (a new one may be given).
+      if (update) delete metadata[MTIME_META];
       this.attrs = {
         contentType: options.contentType ?? existing.ContentType,
         metadata: options.metadata ?? metadata,
@@ -126,8 +149,7 @@ class S3WriteHandle extends BaseWriteHandle {
   }
 
   /** append/resume: the first `startOffset` bytes come from the existing object. */
-  async keepExisting(): Promise<void> {
-    const keep = this.startOffset;
+  async keepExisting(keep = this.startOffset): Promise<void> {
     if (keep === 0) return;
     if (this.options.size !== undefined && this.options.size < keep) {
       throw new StorageError(
@@ -170,11 +192,17 @@ class S3WriteHandle extends BaseWriteHandle {
         this.partNumber++;
         this.copiedParts++;
       }
+      this.pos = keep;
       return;
     }
     // Small: read the kept bytes into the first part buffer (sized as if streamed from 0).
     this.pos = 0;
-    await this.ensureBuffer();
+    this.keeping = true;
+    try {
+      await this.ensureBuffer();
+    } finally {
+      this.keeping = false;
+    }
     this.pos = keep;
     const res = await this.s3.send('GetObject', this.key, () =>
       this.s3.client.send(
@@ -197,6 +225,17 @@ class S3WriteHandle extends BaseWriteHandle {
   }
 
   protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+    if (this.phase === 'undecided') {
+      if (offset >= this.existingSize) await this.beginStream();
+      else await this.toStaged(offset);
+    } else if (
+      this.phase === 'stream' &&
+      this.options.mode === 'update' &&
+      (offset < this.existingSize || offset < this.pos - this.filled)
+    ) {
+      await this.toStaged(offset);
+    }
+    if (this.phase === 'staged') return this.stage!.write(offset, bytes);
     let data = bytes;
     let at = offset;
     if (at < this.pos) {
@@ -227,7 +266,15 @@ class S3WriteHandle extends BaseWriteHandle {
     }
   }
 
+  protected override async doRead(offset: number, length: number): Promise<Buffer> {
+    if (this.phase === 'undecided' || this.switchable) await this.toStaged();
+    if (this.phase === 'staged') return this.stage!.read(offset, length);
+    return this.readStreamed(offset, length);
+  }
+
   protected async doClose(): Promise<Entry> {
+    if (this.phase === 'undecided') await this.beginStream();
+    if (this.phase === 'staged') await this.sendStage();
     // Gaps never written are zeros.
     const zeros = Buffer.alloc(Math.min(MiB, this.s3.upload.partSize));
     while (!this.pending.empty) {
@@ -255,6 +302,8 @@ class S3WriteHandle extends BaseWriteHandle {
       if (this.createdWith !== JSON.stringify(this.objectAttrs())) etag = await this.rewriteAttributes();
     }
     await this.pending.close();
+    await this.stage?.close();
+    this.stage = undefined;
     const { contentType, metadata } = this.objectAttrs();
     return {
       path: this.path,
@@ -274,8 +323,149 @@ class S3WriteHandle extends BaseWriteHandle {
     this.cur = undefined;
     await this.pending.close();
     await this.session.abort();
+    await this.stage?.close();
+    this.stage = undefined;
     if (this.claim !== undefined) await dropClaim(this.s3, this.path, this.claim);
     this.claim = undefined;
+  }
+
+  /** `update`: go on from the existing end, keeping the existing bytes as `resume` does. */
+  private async beginStream(): Promise<void> {
+    this.phase = 'stream';
+    await this.keepExisting(this.existingSize);
+  }
+
+  /** Whether every byte the caller wrote is still here (no part holding one has gone out). */
+  private get switchable(): boolean {
+    return this.phase === 'stream' && this.partNumber - 1 === this.copiedParts;
+  }
+
+  /**
+   * `update`: move to a StageFile: the existing object fetched once, then the caller's bytes so
+   * far (the part being filled from the existing end on, and the pending writes) written over it.
+   * Refused when a part holding the caller's bytes has gone out (`writeAt` names the write).
+   */
+  private async toStaged(writeAt?: number): Promise<void> {
+    if (this.phase === 'stream' && !this.switchable) {
+      const sent = this.pos - this.filled;
+      throw new StorageError(
+        'NotSupported',
+        `S3 cannot change or read back bytes already uploaded: ${writeAt === undefined ? 'a read' : `a write at ${writeAt}`} ` +
+          `comes after bytes up to ${sent} were sent; write this file from the start instead: /${this.path}`,
+        { path: this.path },
+      );
+    }
+    const E = this.existingSize;
+    const stage = await StageFile.open();
+    this.stage = stage;
+    if (E > 0) {
+      const res = await this.s3.send('GetObject', this.key, () =>
+        this.s3.client.send(
+          new GetObjectCommand({
+            Bucket: this.s3.bucket,
+            Key: this.key,
+            IfMatch: this.existing?.ETag,
+            ...this.s3.params.read,
+          }),
+          { abortSignal: this.aborter.signal },
+        ),
+      );
+      await stage.fill(res.Body as Readable);
+      if (stage.size !== E) throw new StorageError('Conflict', `/${this.path} changed while writing it`);
+    }
+    if (this.phase === 'stream') {
+      if (this.cur) {
+        const bufStart = this.pos - this.filled;
+        const from = Math.max(E, bufStart);
+        if (from < this.pos) await stage.write(from, this.cur.buffer.subarray(from - bufStart, this.filled));
+        this.cur.release();
+        this.cur = undefined;
+      }
+      this.filled = 0;
+      const chunk = Buffer.allocUnsafe(MiB);
+      for (let p = this.pending.shift(); p; p = this.pending.shift()) {
+        try {
+          if (p.data) await stage.write(p.start, p.data);
+          else {
+            for (let at = p.start; at < p.end; at += chunk.length) {
+              const n = Math.min(chunk.length, p.end - at);
+              await this.pending.readSpill(chunk, 0, n, at);
+              await stage.write(at, chunk.subarray(0, n));
+            }
+          }
+        } finally {
+          this.pending.done(p);
+        }
+      }
+      await this.pending.close();
+      // Only copied parts went out: drop them (or, when the abort failed, overwrite them).
+      if (await this.session.abort()) {
+        this.session.uploadId = undefined;
+        this.createdWith = undefined;
+      }
+      this.pump.parts.length = 0;
+      this.partNumber = 1;
+      this.copiedParts = 0;
+      this.pos = 0;
+    }
+    this.phase = 'staged';
+  }
+
+  /**
+   * A read after the caller's bytes began going out in parts: the existing bytes come from the
+   * object (pinned by ETag), the rest from the part being filled and the pending writes; gaps are
+   * zeros. Bytes already sent in parts are refused (NotSupported).
+   */
+  private async readStreamed(offset: number, length: number): Promise<Buffer> {
+    const size = Math.max(this.pos, this.pending.end ?? 0);
+    const out = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+    const end = offset + out.length;
+    const bufStart = this.pos - this.filled;
+    const E = this.existingSize;
+    if (out.length === 0) return out;
+    if (Math.max(offset, E) < Math.min(end, bufStart)) await this.toStaged();
+    if (offset < E) {
+      const to = Math.min(end, E);
+      const res = await this.s3.send('GetObject', this.key, () =>
+        this.s3.client.send(
+          new GetObjectCommand({
+            Bucket: this.s3.bucket,
+            Key: this.key,
+            Range: `bytes=${offset}-${to - 1}`,
+            IfMatch: this.existing?.ETag,
+            ...this.s3.params.read,
+          }),
+          { abortSignal: this.aborter.signal },
+        ),
+      );
+      let at = 0;
+      for await (const c of res.Body as Readable) {
+        (c as Buffer).copy(out, at);
+        at += (c as Buffer).length;
+      }
+    }
+    if (this.cur && end > bufStart && offset < this.pos) {
+      const from = Math.max(offset, bufStart, E);
+      const to = Math.min(end, this.pos);
+      if (from < to) this.cur.buffer.copy(out, from - offset, from - bufStart, to - bufStart);
+    }
+    if (end > this.pos) {
+      const from = Math.max(offset, this.pos);
+      await this.pending.copyOut(out.subarray(from - offset), from);
+    }
+    return out;
+  }
+
+  /** `update`, staged: send the stage file through the usual path (parts, or one PutObject). */
+  private async sendStage(): Promise<void> {
+    const stage = this.stage!;
+    while (this.pos < stage.size) {
+      await this.ensureBuffer();
+      const n = Math.min(stage.size - this.pos, this.cur!.buffer.length - this.filled);
+      await stage.readInto(this.cur!.buffer, this.filled, n, this.pos);
+      this.filled += n;
+      this.pos += n;
+    }
   }
 
   /** Append `data` at `pos`, sending each part as it fills. */
@@ -330,7 +520,7 @@ class S3WriteHandle extends BaseWriteHandle {
     const size = this.options.size;
     let capacity = partSizeFor(this.partNumber - this.copiedParts, partSize, size);
     if (size !== undefined) capacity = Math.max(1, Math.min(capacity, size - this.pos));
-    const first = this.partNumber === 1 && this.startOffset === 0;
+    const first = this.partNumber === 1 && this.startOffset === 0 && !this.keeping;
     this.cur = await this.buffers.take(capacity, first ? Math.min(capacity, 256 * 1024) : capacity);
     this.filled = 0;
   }

@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+
+/**
+ * The local copy an S3 `update` write handle edits once a write lands over existing bytes (or the
+ * client reads): the existing object fetched once, the writes applied at their offsets, sent whole
+ * at close. A temporary file in `FERRY_SPILL_DIR` (default the OS temp folder, as the spill files
+ * of PendingWrites), unlinked as soon as it is open so nothing is left, even after a crash. Gaps
+ * past the end read back as zeros (a sparse file).
+ */
+export class StageFile {
+  /** Bytes in the file: the existing object, grown by writes past its end. */
+  size = 0;
+
+  private constructor(private readonly file: fs.FileHandle) {}
+
+  static async open(dir = process.env.FERRY_SPILL_DIR || tmpdir()): Promise<StageFile> {
+    const path = join(dir, `ferry-stage-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const file = await fs.open(path, 'wx+', 0o600);
+    await fs.unlink(path).catch(async (err) => {
+      await file.close();
+      throw err;
+    });
+    return new StageFile(file);
+  }
+
+  /** Write a body from offset 0 (the existing object). */
+  async fill(body: Readable): Promise<void> {
+    let at = 0;
+    for await (const chunk of body) {
+      await this.write(at, chunk as Buffer);
+      at += (chunk as Buffer).length;
+    }
+  }
+
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.length; ) {
+      at += (await this.file.write(bytes, at, bytes.length - at, offset + at)).bytesWritten;
+    }
+    this.size = Math.max(this.size, offset + bytes.length);
+  }
+
+  /** Up to `length` bytes from `offset` (fewer at the end of the file). */
+  async read(offset: number, length: number): Promise<Buffer> {
+    const n = Math.max(0, Math.min(length, this.size - offset));
+    const out = Buffer.alloc(n);
+    await this.readInto(out, 0, n, offset);
+    return out;
+  }
+
+  /** Exactly `length` bytes at `position` into `buffer` at `offset` (inside `size`). */
+  async readInto(buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
+    for (let at = 0; at < length; ) {
+      const { bytesRead } = await this.file.read(buffer, offset + at, length - at, position + at);
+      if (bytesRead === 0) {
+        buffer.fill(0, offset + at, offset + length); // a hole at the end: zeros
+        return;
+      }
+      at += bytesRead;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.file.close().catch(() => {});
+  }
+}
