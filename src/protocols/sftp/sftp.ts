@@ -7,7 +7,7 @@ import { type DirState, HandleTable, type ReadState, type WriteState } from './h
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
-import { advertiseExtensions } from './wire.js';
+import { advertiseExtensions, sendExitStatus } from './wire.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
 const WRITE = 0x02;
@@ -304,7 +304,8 @@ export class SftpChannel {
     if (this.signal.aborted) return;
     this.ended.abort(new StorageError('InvalidArgument', 'the SFTP channel closed'));
     // The client sent EOF (OpenSSH at the end of a batch) or closed: close our side too, or it
-    // waits for our CHANNEL_CLOSE forever.
+    // waits for our CHANNEL_CLOSE forever. Exit status 0 first, as sftp-server gives (scp needs it).
+    sendExitStatus(this.sftp, 0);
     this.sftp.end();
     await Promise.all(
       this.table.drain().map(async (s) => {
