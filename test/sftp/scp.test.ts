@@ -65,6 +65,15 @@ function tree(dir: string, prefix = ''): Record<string, string> {
   return out;
 }
 
+/** Bytes a process has read so far (/proc/PID/io rchar; 0 once it is gone). */
+function readBytes(pid: number): number {
+  try {
+    return Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
@@ -209,24 +218,28 @@ describe.each([
     expect(down.stderr).not.toMatch(new RegExp(`${server.conn.bucket}|${server.conn.prefix}`));
   });
 
-  it('a killed scp mid-upload leaves no object and no multipart upload; the old file stays', async () => {
+  it('a killed scp mid-upload leaves no object and no multipart upload; an old file stays as it was', async () => {
     writeFileSync(join(local, 'old.txt'), 'old content');
     expect(await scp(join(local, 'old.txt'), remote('/killed.bin'))).toMatchObject({ code: 0 });
     const sparse = join(local, 'sparse-2g.bin');
     writeFileSync(sparse, '');
     truncateSync(sparse, 2048 * MiB); // zeros from a sparse file: cheap to read, slow enough to kill
-    let child: ChildProcess | undefined;
-    const done = run('scp', [...flags, '-q', ...server.scpArgs, sparse, remote('/killed.bin')], (c) => {
-      child = c;
-    });
-    await until('a multipart upload in progress', async () => (await uploads()) > 0);
-    child!.kill('SIGKILL');
-    await done;
-    await until('no multipart upload left', async () => (await uploads()) === 0);
+    for (const target of ['killed.bin', 'killed-new.bin']) {
+      let child: ChildProcess | undefined;
+      const done = run('scp', [...flags, '-q', ...server.scpArgs, sparse, remote(`/${target}`)], (c) => {
+        child = c;
+      });
+      // scp reads the file itself in both modes: kill it once 200 MiB went out.
+      await until('200 MiB read by scp', async () => readBytes(child!.pid!) > 200 * MiB);
+      child!.kill('SIGKILL');
+      await done;
+      await until('no multipart upload left', async () => (await uploads()) === 0);
+    }
     const body = await server.client.send(
       new GetObjectCommand({ Bucket: server.conn.bucket, Key: `${server.homePrefix}/killed.bin` }),
     );
     expect(await body.Body!.transformToString()).toBe('old content');
+    expect(await keys()).not.toContain('killed-new.bin');
   });
 });
 
