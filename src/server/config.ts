@@ -119,7 +119,7 @@ export const serverConfigSchema = z.strictObject({
       banner: z.string().default(''),
       /** A connection not logged in after this long is closed. */
       loginGraceSeconds: count(1).default(120),
-      /** A logged-in connection with no traffic this long is closed (0: never). */
+      /** A logged-in connection with no channel data this long is closed (keepalives don't count; 0: never). */
       idleTimeoutSeconds: count().default(900),
       /** PROXY protocol v1/v2 from a load balancer: off, optional or required. */
       proxyProtocol: z.enum(['off', 'optional', 'required']).default('off'),

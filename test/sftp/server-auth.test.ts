@@ -1,4 +1,5 @@
 import { connect as tcpConnect } from 'node:net';
+import { Client, type SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectSsh,
@@ -149,6 +150,7 @@ describe('SSH: the defender (bans) and timeouts', () => {
         FERRY_DEFENDER__MAX_FAILURES: '3',
         FERRY_SFTP__IDLE_TIMEOUT_SECONDS: '1',
         FERRY_SFTP__LOGIN_GRACE_SECONDS: '2',
+        FERRY_SFTP__BANNER: 'Authorized use only.',
       },
     });
   });
@@ -157,8 +159,30 @@ describe('SSH: the defender (bans) and timeouts', () => {
   });
   const at = () => ({ host: s.host, port: s.port });
 
-  it('a logged-in connection with no traffic is closed after the idle timeout, its session too', async () => {
-    const r = await connectSsh({ ...at(), username: 'alice', password: s.user.password });
+  it('the banner is shown before login', async () => {
+    const banners: string[] = [];
+    const r = await new Promise<string>((resolve) => {
+      const c = new Client();
+      c.on('banner', (m: string) => banners.push(m));
+      c.on('ready', () => {
+        c.end();
+        resolve('ready');
+      });
+      c.on('error', (e) => resolve(e.message));
+      c.connect({ ...at(), username: 'alice', password: s.user.password });
+    });
+    expect(r).toBe('ready');
+    expect(banners.join('')).toContain('Authorized use only.');
+  });
+
+  it('a logged-in connection with no channel activity is closed after the idle timeout (keepalives do not count), its session too', async () => {
+    // The client sends SSH keepalives far more often than the idle timeout: still idle.
+    const r = await connectSsh({
+      ...at(),
+      username: 'alice',
+      password: s.user.password,
+      keepaliveInterval: 200,
+    });
     if (!('client' in r)) throw new Error(r.error);
     let closed = false;
     r.client.on('close', () => {
@@ -168,6 +192,26 @@ describe('SSH: the defender (bans) and timeouts', () => {
     expect(closed).toBe(true);
     await waitFor(() => s.server.sessions.active().length === 0);
     expect(s.server.sessions.active()).toHaveLength(0);
+  });
+
+  it('SFTP requests are activity: a connection listing a folder every 300 ms outlives the idle timeout', async () => {
+    const r = await connectSsh({ ...at(), username: 'alice', password: s.user.password });
+    if (!('client' in r)) throw new Error(r.error);
+    let closed = false;
+    r.client.on('close', () => {
+      closed = true;
+    });
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+      r.client.sftp((err, w) => (err ? reject(err) : resolve(w))),
+    );
+    for (let i = 0; i < 10; i++) {
+      await new Promise<void>((resolve, reject) =>
+        sftp.readdir('/', (err) => (err ? reject(err) : resolve())),
+      );
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    expect(closed).toBe(false);
+    r.client.end();
   });
 
   it('a connection that never logs in is closed after the login grace time', async () => {

@@ -35,6 +35,29 @@ describe('SSH login (ssh2 Client and OpenSSH against ferry serve)', () => {
     expect(r.stderr).toMatch(/exec request failed/);
   });
 
+  it('key login with OpenSSH sftp; logins and failures are in the audit log with protocol and address', async () => {
+    const r = await exec('sftp', [...s.sftpArgs, '-b', '-', s.destination], { input: 'pwd\n' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('Remote working directory: /');
+    const bad = await connectSsh({
+      host: s.host,
+      port: s.port,
+      username: 'alice',
+      password: 'not-her-password',
+    });
+    expect('error' in bad).toBe(true);
+    await waitFor(() => false, 300); // the audit subscriber writes after the login returns
+    const entries = await s.server.accounts.audit.list({ actor: 'alice', limit: 100 });
+    const logins = entries.filter((e) => e.kind === 'login' && e.protocol === 'sftp');
+    expect(logins.length).toBeGreaterThan(0);
+    expect(logins[0]?.remote).toBe('127.0.0.1');
+    const failed = entries.find((e) => e.kind === 'login-failed' && e.protocol === 'sftp');
+    expect(failed?.remote).toBe('127.0.0.1');
+    // The password never reaches the audit log.
+    expect(JSON.stringify(entries)).not.toContain('not-her-password');
+    expect(JSON.stringify(entries)).not.toContain(s.user.password);
+  });
+
   it('a shell (with or without a pty) is refused', async () => {
     const r = await exec('ssh', [...s.sshArgs, '-T', s.destination]);
     expect(r.code).not.toBe(0);

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { addressAllowed } from '../../session/address-rules.js';
 
 /**
@@ -144,9 +145,8 @@ function parseV2(buf: Buffer): { header: ProxyHeader; length: number } | 'incomp
     case 0x21: // TCP over IPv6
     case 0x22: {
       if (a.length < 36) return new ProxyProtocolError('malformed PROXY v2 header');
-      const groups: string[] = [];
-      for (let i = 0; i < 16; i += 2) groups.push(a.readUInt16BE(i).toString(16));
-      return { header: { version: 2, source: groups.join(':'), sourcePort: a.readUInt16BE(32) }, length };
+      const source = ipaddr.fromByteArray([...a.subarray(0, 16)]).toString();
+      return { header: { version: 2, source, sourcePort: a.readUInt16BE(32) }, length };
     }
     case 0x00: // UNSPEC
       return { header: { version: 2 }, length };

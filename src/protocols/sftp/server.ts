@@ -66,7 +66,7 @@ export interface SshServerOptions {
   banner?: string;
   /** A connection not logged in within this time is closed. Default 2 minutes. */
   loginGraceMs?: number;
-  /** A logged-in connection on which nothing was received this long is closed. 0: never. */
+  /** A logged-in connection with no channel data either way this long is closed. 0: never. */
   idleTimeoutMs?: number;
   /** PROXY protocol v1/v2 from a load balancer (proxy-protocol.ts). Default off. */
   proxyProtocol?: { mode: ProxyProtocolMode; trusted: string[] };
@@ -119,7 +119,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     const remote = (sock && remotes.get(sock)) ?? plainAddress(info.ip);
     clients.add(client);
     client.once('close', () => clients.delete(client));
-    handleClient(client, remote, sock, opts, idleTimeoutMs, () => {
+    handleClient(client, remote, opts, idleTimeoutMs, () => {
       if (sock) clearTimeout(graceTimers.get(sock));
     });
   });
@@ -204,7 +204,6 @@ function plainAddress(ip: string | undefined): string {
 function handleClient(
   client: Connection,
   remote: string,
-  socket: Socket | undefined,
   opts: SshServerOptions,
   idleTimeoutMs: number,
   loggedIn: () => void,
@@ -295,19 +294,24 @@ function handleClient(
       client.end();
       return;
     }
-    if (idleTimeoutMs > 0 && socket) {
-      // Any bytes in either direction count as activity (a transfer, a listing, a keepalive).
-      socket.setTimeout(idleTimeoutMs, () => {
+    // Idle: no channel data either way for idleTimeoutMs. SSH keepalives (ours every 15 s, a
+    // client's ServerAliveInterval, WinSCP's) are not channel data, so they don't keep it open.
+    let touch: (() => void) | undefined;
+    if (idleTimeoutMs > 0) {
+      const idle = setTimeout(() => {
         log.info({ username: active.user.username }, 'idle timeout: connection closed');
         client.end();
-      });
+      }, idleTimeoutMs);
+      idle.unref();
+      touch = () => idle.refresh();
+      client.once('close', () => clearTimeout(idle));
     }
     const ctx: SshChannelContext = {
       session: active,
       logger: log.child({ username: active.user.username }),
       options: opts.options,
     };
-    client.on('session', (acceptSession) => routeSession(acceptSession(), ctx));
+    client.on('session', (acceptSession) => routeSession(acceptSession(), ctx, touch));
     // Port forwarding, agent forwarding, streamlocal, global requests: refused.
     client.on('tcpip', (_accept, reject) => reject());
     client.on('openssh.streamlocal', (_accept, reject) => reject());
@@ -316,7 +320,7 @@ function handleClient(
 }
 
 /** One session channel: the sftp subsystem or an allowed exec command; nothing else. */
-function routeSession(channel: SshSession, ctx: SshChannelContext): void {
+function routeSession(channel: SshSession, ctx: SshChannelContext, touch?: () => void): void {
   const refuse = (_accept: unknown, reject?: () => void) => reject?.();
   channel.on('pty', refuse);
   channel.on('shell', refuse);
@@ -332,6 +336,7 @@ function routeSession(channel: SshSession, ctx: SshChannelContext): void {
   // ssh2 emits 'sftp' (not 'subsystem') for the sftp subsystem when a listener is there.
   channel.on('sftp', (accept) => {
     const sftp = accept();
+    if (touch) watchActivity(sftp, touch);
     try {
       serveSftp(ctx, sftp);
     } catch (err) {
@@ -350,6 +355,7 @@ function routeSession(channel: SshSession, ctx: SshChannelContext): void {
       return;
     }
     const ch: ServerChannel = accept();
+    if (touch) watchActivity(ch, touch);
     run(ctx, argv, ch)
       .catch((err: unknown) => {
         ctx.logger.error({ err, command: name }, 'exec');
@@ -361,6 +367,29 @@ function routeSession(channel: SshSession, ctx: SshChannelContext): void {
         ch.end();
       });
   });
+}
+
+/**
+ * Call `touch` on every chunk the client sends on a channel (ssh2 hands incoming channel data to
+ * the channel's or SFTP wrapper's `push`) and every chunk written to it (an SCP download sends for
+ * minutes with nothing coming back). Instance properties, so only this channel is affected.
+ */
+function watchActivity(channel: object, touch: () => void): void {
+  const target = channel as {
+    push: (...args: unknown[]) => unknown;
+    write?: (...args: unknown[]) => unknown;
+  };
+  const push = target.push;
+  target.push = function (this: unknown, ...args: unknown[]) {
+    touch();
+    return push.apply(this, args);
+  };
+  const write = target.write;
+  if (typeof write === 'function')
+    target.write = function (this: unknown, ...args: unknown[]) {
+      touch();
+      return write.apply(this, args);
+    };
 }
 
 function execArgv(command: string): string[] | undefined {
