@@ -7,7 +7,7 @@ import { type DirState, HandleTable, type ReadState, type WriteState } from './h
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
-import { advertiseExtensions, inboundGate } from './wire.js';
+import { advertiseExtensions, inboundGate, sendExitStatus } from './wire.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
 const WRITE = 0x02;
@@ -60,7 +60,7 @@ export class SftpChannel {
     sftp.on('OPEN', (id, filename, flags, attrs) =>
       this.run(id, () => this.open(id, filename, flags, attrs)),
     );
-    sftp.on('READ', (id, handle, offset, len) => this.run(id, () => this.read(id, handle, offset, len)));
+    sftp.on('READ', (id, handle, offset, len) => this.readInOrder(id, handle, offset, len));
     sftp.on('WRITE', (id, handle, offset, data) => this.write(id, handle, offset, data));
     sftp.on('CLOSE', (id, handle) => this.run(id, () => this.close(id, handle)));
     sftp.on('FSTAT', (id, handle) => this.run(id, () => this.fstat(id, handle)));
@@ -169,7 +169,32 @@ export class SftpChannel {
     this.sftp.handle(id, handle);
   }
 
-  private async read(id: number, handle: Buffer, offset: number, len: number): Promise<void> {
+  /** Per open handle: the reply of its last READ (see `readInOrder`). */
+  private readonly readReplies = new WeakMap<object, Promise<void>>();
+
+  /**
+   * READs of one handle run concurrently, but their replies go out in the order the requests
+   * came, as OpenSSH's sftp-server answers them: OpenSSH's client, copying in place (scp's default
+   * SFTP mode), keeps only the part that arrived in order and truncates the file there when
+   * replies come reordered — a 100 MB `scp` download ended at 16 MB, exit status 0.
+   */
+  private readInOrder(id: number, handle: Buffer, offset: number, len: number): void {
+    const s = this.table.get(handle);
+    const bytes = this.read(handle, offset, len);
+    const previous = (s && this.readReplies.get(s)) ?? Promise.resolve();
+    const reply = previous.then(() =>
+      bytes.then(
+        (b) => {
+          if (b.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
+          else this.sftp.data(id, b);
+        },
+        (err: unknown) => replyError(this.sftp, id, err, this.ctx.logger),
+      ),
+    );
+    if (s) this.readReplies.set(s, reply);
+  }
+
+  private async read(handle: Buffer, offset: number, len: number): Promise<Buffer> {
     const s = this.state(handle);
     const length = Math.min(len, this.ctx.options.maxReadLength);
     let bytes: Buffer;
@@ -177,8 +202,7 @@ export class SftpChannel {
     else if (s.kind === 'write' && s.handle.read) bytes = await s.handle.read(offset, length);
     else if (s.kind === 'write') throw unsupported('reading a file opened for writing (without update) is');
     else throw new StorageError('IsADirectory', `is a folder: ${s.path}`);
-    if (bytes.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
-    else this.sftp.data(id, bytes);
+    return bytes;
   }
 
   private write(id: number, handle: Buffer, offset: number, data: Buffer): void {
@@ -328,7 +352,8 @@ export class SftpChannel {
     if (this.signal.aborted) return;
     this.ended.abort(new StorageError('InvalidArgument', 'the SFTP channel closed'));
     // The client sent EOF (OpenSSH at the end of a batch) or closed: close our side too, or it
-    // waits for our CHANNEL_CLOSE forever.
+    // waits for our CHANNEL_CLOSE forever. Exit status 0 first, as sftp-server gives (scp needs it).
+    sendExitStatus(this.sftp, 0);
     this.sftp.end();
     await Promise.all(
       this.table.drain().map(async (s) => {

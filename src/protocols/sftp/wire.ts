@@ -36,7 +36,7 @@ interface SftpInternals {
   outgoing: Outgoing;
   incoming: { window: number };
   _waitChanDrain: boolean;
-  _protocol: { channelData(id: number, data: Buffer): void };
+  _protocol: { channelData(id: number, data: Buffer): void; exitStatus(id: number, status: number): void };
   _buffer: Buffer[];
   _waitWindow: boolean;
   _chunkcb: (() => void) | undefined;
@@ -52,6 +52,17 @@ export const SSH_FXP_EXTENDED_REPLY = 201;
 
 function internals(sftp: SFTPWrapper): SftpInternals {
   return sftp as unknown as SftpInternals;
+}
+
+/**
+ * Send `exit-status` on the subsystem's channel (before closing it): OpenSSH's sftp-server exits
+ * 0, and `scp` in its default (SFTP) mode fails a copy whose ssh reports no exit status (ssh then
+ * exits 255), though every byte went through.
+ */
+export function sendExitStatus(sftp: SFTPWrapper, status: number): void {
+  const s = internals(sftp);
+  if (s.outgoing.state === 'open' || s.outgoing.state === 'eof')
+    s._protocol.exitStatus(s.outgoing.id, status);
 }
 
 /** Send one whole SFTP packet (length prefix included), queued behind anything ssh2 buffered. */
