@@ -145,6 +145,18 @@ describe.each([
     expect(readFileSync(join(local, 'a-back.bin')).equals(data)).toBe(true);
   });
 
+  it('overwriting a larger file with a smaller one leaves exactly the smaller file', async () => {
+    writeFileSync(join(local, 'long.txt'), 'L'.repeat(200_000));
+    writeFileSync(join(local, 'short.txt'), 'short and new');
+    expect(await scp(join(local, 'long.txt'), remote('/shrink.txt'))).toMatchObject({ code: 0, stderr: '' });
+    expect(await scp(join(local, 'short.txt'), remote('/shrink.txt'))).toMatchObject({ code: 0, stderr: '' });
+    const got = await server.client.send(
+      new GetObjectCommand({ Bucket: server.conn.bucket, Key: `${server.homePrefix}/shrink.txt` }),
+    );
+    expect(await got.Body?.transformToString()).toBe('short and new');
+    expect(await uploads()).toBe(0);
+  });
+
   it('an empty file, a relative path (from /) and a folder as target', async () => {
     writeFileSync(join(local, 'empty.txt'), '');
     expect(await scp(join(local, 'empty.txt'), remote('into-root.txt'))).toMatchObject({ code: 0 });
