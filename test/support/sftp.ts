@@ -76,9 +76,12 @@ export async function startSftpServer(
 ): Promise<SftpTestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-sftp-'));
   const conn = testConnection({ prefix: `t-sftp-${randomBytes(4).toString('hex')}` });
-  const client = createS3Client(conn);
-  await ensureBucket(client, conn.bucket);
-  client.destroy();
+  if (options.flags?.storage === undefined) {
+    // Homes on the test RGW (with `flags.storage` they are elsewhere: no bucket needed).
+    const client = createS3Client(conn);
+    await ensureBucket(client, conn.bucket);
+    client.destroy();
+  }
   const s3 = testS3();
   const env: NodeJS.ProcessEnv = {
     FERRY_ADMIN_PASSWORD: 'test-admin-password',

@@ -1,0 +1,37 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SFTPWrapper } from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
+import { sftpClient } from './sftp-support.js';
+
+/** Review of issue 9: limits an attacker with one login must not get around. */
+let server: SftpTestServer;
+beforeAll(async () => {
+  // Homes in a local folder: the limit is the SSH layer's, whatever the storage.
+  server = await startSftpServer({ flags: { storage: mkdtempSync(join(tmpdir(), 'ferry-review-')) } });
+}, 180_000);
+afterAll(async () => server?.close());
+
+describe('SFTP limits per connection (review)', () => {
+  it('one login cannot open channels without bound (each one holds 256 handles)', async () => {
+    const { client, end } = await sftpClient(server, server.user);
+    try {
+      let opened = 0;
+      let refused = 0;
+      for (let i = 0; i < 40; i++) {
+        const ok = await new Promise<SFTPWrapper | undefined>((resolve) =>
+          client.sftp((err, s) => resolve(err ? undefined : s)),
+        );
+        if (ok) opened++;
+        else refused++;
+      }
+      // OpenSSH's MaxSessions default: 10 session channels per connection.
+      expect(opened).toBe(10);
+      expect(refused).toBe(30);
+    } finally {
+      end();
+    }
+  }, 120_000);
+});
