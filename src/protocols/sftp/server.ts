@@ -54,6 +54,12 @@ const HASH_COMMANDS = new Set(['md5sum', 'sha1sum', 'sha256sum', 'sha512sum']);
 const METHODS: AuthenticationType[] = ['publickey', 'password', 'keyboard-interactive'];
 /** Failed authentication attempts one connection may make before it is closed (OpenSSH: 6). */
 const MAX_AUTH_TRIES = 6;
+/**
+ * Session channels one connection may hold open at once (OpenSSH's MaxSessions default). Each
+ * SFTP channel holds up to 256 handles and one login counts once against max sessions, so
+ * without this bound one login could open channels, handles and uploads without end.
+ */
+export const MAX_CHANNELS = 10;
 
 export interface SshServerOptions {
   sessions: Pick<SessionManager, 'login'>;
@@ -311,7 +317,18 @@ function handleClient(
       logger: log.child({ username: active.user.username }),
       options: opts.options,
     };
-    client.on('session', (acceptSession) => routeSession(acceptSession(), ctx, touch));
+    let channels = 0;
+    client.on('session', (acceptSession, rejectSession) => {
+      if (channels >= MAX_CHANNELS) {
+        log.info({ username: active.user.username }, `more than ${MAX_CHANNELS} channels: refused`);
+        rejectSession();
+        return;
+      }
+      channels++;
+      const channel = acceptSession();
+      channel.once('close', () => channels--);
+      routeSession(channel, ctx, touch);
+    });
     // Port forwarding, agent forwarding, streamlocal, global requests: refused.
     client.on('tcpip', (_accept, reject) => reject());
     client.on('openssh.streamlocal', (_accept, reject) => reject());
