@@ -71,6 +71,7 @@ export class SessionWriteHandle implements WriteHandle {
     private readonly hooks: WriteHandleHooks,
   ) {
     if (inner.read) this.read = (offset, length) => this.readBack(inner.read!.bind(inner), offset, length);
+    if (inner.truncate) this.truncate = (size) => this.truncateInOrder(size);
     if (hooks.signal?.aborted) queueMicrotask(this.onSignal);
     else hooks.signal?.addEventListener('abort', this.onSignal, { once: true });
     this.touch();
@@ -123,6 +124,41 @@ export class SessionWriteHandle implements WriteHandle {
     });
   }
 
+  /**
+   * `update` mode only (WriteHandle.truncate): the file's size becomes `size`; the quota counts
+   * the final size (as for a write: growth past what is left is refused).
+   */
+  truncate?: (size: number) => Promise<void>;
+
+  private truncateInOrder(size: number): Promise<void> {
+    return this.run(async () => {
+      if (this.state !== 'open') throw this.gone();
+      const q = this.hooks.quota;
+      if (q && size - (this.hooks.replaced ?? 0) > q.headroom) {
+        const err = sessionError(
+          'QuotaExceeded',
+          `quota exceeded: /${this.path} would grow past what is left`,
+          {
+            path: this.path,
+          },
+        );
+        await this.fail(err);
+        throw err;
+      }
+      try {
+        await this.inner.truncate!(size);
+      } catch (err) {
+        await this.fail(err);
+        throw this.why ? this.gone() : err;
+      }
+      // The existing bytes no longer count past `size`: the file is `size` bytes, then writes.
+      this.end = size;
+      this.truncated = true;
+    });
+  }
+
+  private truncated = false;
+
   /** `update` mode only (WriteHandle.read): passes the download permission and bucket, counted. */
   read?: (offset: number, length: number) => Promise<Buffer>;
 
@@ -158,7 +194,7 @@ export class SessionWriteHandle implements WriteHandle {
   /** The final close: reserve the growth over what is replaced now, close the backend's handle. */
   private async settle(q: QuotaCharge | undefined): Promise<Entry> {
     // `update` starts as the whole existing file: its size counts though startOffset is 0.
-    const base = this.read ? (this.hooks.replaced ?? 0) : this.inner.startOffset;
+    const base = this.truncated ? 0 : this.read ? (this.hooks.replaced ?? 0) : this.inner.startOffset;
     const size = Math.max(this.end, base);
     let replaced = this.hooks.replaced;
     try {

@@ -29,6 +29,9 @@ import type { Entry, StoragePath } from './types.js';
  *   Writes only from the existing end onward (a resumed upload) must not fetch or re-send the
  *   existing bytes (S3: server-side part copy, as `resume`); writes over existing bytes may stage
  *   the file on local disk (never in memory beyond the usual buffers) and send it at close.
+ *   The handle also has `truncate(size)`: the file's size becomes `size` (shorter: the bytes past
+ *   it are gone, existing or written; longer: zeros), in call order with the writes (SFTP
+ *   FSETSTAT size, which OpenSSH's `scp` sends after overwriting a file in place).
  */
 export type WriteMode = 'truncate' | 'exclusive' | 'append' | 'resume' | 'update';
 
@@ -72,6 +75,11 @@ export interface WriteHandle {
    * overlaid by the writes so far), fewer at the end. Runs in call order with the writes.
    */
   read?(offset: number, length: number): Promise<Buffer>;
+  /**
+   * `update` mode only: the file's size becomes `size` (shorter: bytes past it gone; longer:
+   * zeros up to it). Runs in call order with the writes; later writes may grow it again.
+   */
+  truncate?(size: number): Promise<void>;
 }
 
 /**
@@ -106,7 +114,10 @@ export abstract class BaseWriteHandle implements WriteHandle {
   ) {
     this.attrs = { mtime: options.mtime, contentType: options.contentType, metadata: options.metadata };
     this.openedAttrs = JSON.stringify(this.attrs);
-    if (options.mode === 'update') this.read = (offset, length) => this.readInOrder(offset, length);
+    if (options.mode === 'update') {
+      this.read = (offset, length) => this.readInOrder(offset, length);
+      this.truncate = (size) => this.truncateInOrder(size);
+    }
     options.signal?.addEventListener('abort', this.onSignal, { once: true });
     this.touch();
   }
@@ -124,8 +135,30 @@ export abstract class BaseWriteHandle implements WriteHandle {
     throw new StorageError('NotSupported', `this handle cannot read: /${this.path}`, { path: this.path });
   }
 
+  /** `update` mode: the file's size becomes `size` (≥ 0; see WriteHandle.truncate). */
+  protected doTruncate(_size: number): Promise<void> {
+    throw new StorageError('NotSupported', `this handle cannot truncate: /${this.path}`, { path: this.path });
+  }
+
   /** Set in `update` mode only (see WriteHandle.read). */
   read?: (offset: number, length: number) => Promise<Buffer>;
+  /** Set in `update` mode only (see WriteHandle.truncate). */
+  truncate?: (size: number) => Promise<void>;
+
+  /** A failed truncate aborts the handle, as a failed write does (the file would be wrong). */
+  private truncateInOrder(size: number): Promise<void> {
+    return this.run(async () => {
+      if (!Number.isSafeInteger(size) || size < 0) {
+        throw new StorageError('InvalidArgument', `size must be an integer ≥ 0, got ${size}: /${this.path}`, {
+          path: this.path,
+        });
+      }
+      const declared = this.options.size;
+      if (declared !== undefined && size > declared) checkFinalSize(this.path, size, declared);
+      this.wrote = true;
+      await this.doTruncate(size);
+    });
+  }
 
   /**
    * A read runs in call order with the writes; a refused or failed read does not abort the handle

@@ -272,6 +272,65 @@ export function writeHandleConformance(name: string, make: () => Promise<HandleB
       await noLeftovers();
     });
 
+    it('update: truncate shrinks after an overwrite, grows with zeros, and runs in order with writes and reads', async () => {
+      for (const [tag, oldSize] of [
+        ['large', b.large * 2],
+        ['small', 3000],
+      ] as const) {
+        const old = randomBytes(oldSize);
+        // Shrink after an overwrite from 0 (OpenSSH scp: in place, then FSETSTAT size).
+        const smaller = randomBytes(Math.floor(oldSize / 2) + 7);
+        await s.write(`update/shrink-${tag}.bin`, old);
+        const h = await open(`update/shrink-${tag}.bin`, { mode: 'update' });
+        expect(typeof h.truncate).toBe('function');
+        for (const [from, to] of chunksOf(smaller.length, 32 * KiB))
+          await h.write(from, smaller.subarray(from, to));
+        await h.truncate!(smaller.length);
+        expect(sha(await content(`update/shrink-${tag}.bin`))).toBe(sha(old)); // the old file until close
+        expect((await h.close()).size).toBe(smaller.length);
+        expect(sha(await content(`update/shrink-${tag}.bin`))).toBe(sha(smaller));
+
+        // Grow: the old bytes, then zeros.
+        await s.write(`update/grow-${tag}.bin`, old);
+        const g = await open(`update/grow-${tag}.bin`, { mode: 'update' });
+        await g.truncate!(oldSize + 5000);
+        expect((await g.close()).size).toBe(oldSize + 5000);
+        expect(sha(await content(`update/grow-${tag}.bin`))).toBe(
+          sha(Buffer.concat([old, Buffer.alloc(5000)])),
+        );
+
+        // Truncate, then write past the cut: the bytes between are zeros, not the old ones.
+        await s.write(`update/past-${tag}.bin`, old);
+        const p = await open(`update/past-${tag}.bin`, { mode: 'update' });
+        await p.write(0, Buffer.from('head'));
+        await p.truncate!(100);
+        await p.write(oldSize - 10, Buffer.from('tail'));
+        const want = Buffer.alloc(oldSize - 6);
+        old.copy(want, 0, 0, 100);
+        want.write('head', 0);
+        want.write('tail', oldSize - 10);
+        expect((await p.close()).size).toBe(want.length);
+        expect(sha(await content(`update/past-${tag}.bin`))).toBe(sha(want));
+
+        // Truncate, then read: the bytes as they are now.
+        await s.write(`update/read-${tag}.bin`, old);
+        const r = await open(`update/read-${tag}.bin`, { mode: 'update' });
+        await r.truncate!(50);
+        expect(sha(await r.read!(0, 1000))).toBe(sha(old.subarray(0, 50)));
+        await r.truncate!(80);
+        const grown = Buffer.concat([old.subarray(0, 50), Buffer.alloc(30)]);
+        expect(sha(await r.read!(0, 1000))).toBe(sha(grown));
+        expect(sha(await r.read!(40, 20))).toBe(sha(grown.subarray(40, 60)));
+        expect((await r.close()).size).toBe(80);
+        expect(sha(await content(`update/read-${tag}.bin`))).toBe(sha(grown));
+      }
+      // Other modes have no truncate.
+      const t = await open('update/other-trunc.txt');
+      expect(t.truncate).toBeUndefined();
+      await t.abort();
+      await noLeftovers();
+    });
+
     it('update: abort (after streaming or staging) keeps the old file and leaves nothing', async () => {
       const old = randomBytes(b.large);
       for (const [i, first] of [0, old.length].entries()) {

@@ -104,6 +104,32 @@ describe('SFTP through an ssh2 client on RGW (what OpenSSH sftp cannot drive)', 
     await close(w);
   });
 
+  it('FSETSTAT size on an r+ handle (scp overwriting in place): shrink cuts the old tail, grow adds zeros, SETSTAT on the path too', async () => {
+    const old = randomBytes(12 * MiB);
+    await p((cb) => sftp.writeFile('/shrink-r+.bin', old, cb));
+    const h = await open('/shrink-r+.bin', 'r+');
+    const fresh = randomBytes(6 * MiB + 123);
+    for (let at = 0; at < fresh.length; at += 255 * 1024)
+      await write(h, fresh.subarray(at, Math.min(fresh.length, at + 255 * 1024)), at);
+    await p((cb) => sftp.fsetstat(h, { size: fresh.length }, cb));
+    expect((await p<Stats>((cb) => sftp.fstat(h, cb))).size).toBe(fresh.length);
+    await close(h);
+    const back = await readFile('/shrink-r+.bin');
+    expect(back.length).toBe(fresh.length);
+    expect(back.equals(fresh)).toBe(true);
+    // Grow through SETSTAT on the path of the open handle: zeros after the bytes.
+    const g = await open('/shrink-r+.bin', 'r+');
+    await write(g, Buffer.from('HEAD'), 0);
+    await expect(
+      p((cb) => sftp.setstat('/shrink-r+.bin', { size: fresh.length + 10 }, cb)),
+    ).resolves.toBeUndefined();
+    await close(g);
+    const want = Buffer.concat([fresh, Buffer.alloc(10)]);
+    want.write('HEAD', 0);
+    expect((await readFile('/shrink-r+.bin')).equals(want)).toBe(true);
+    expect(await s3.multipartUploads()).toBe(0);
+  });
+
   it('parallel pipelined writes: three 24 MiB fastPuts at once, each with 16 requests in flight', async () => {
     const files = [0, 1, 2].map((i) => {
       const body = randomBytes(24 * MiB);
@@ -193,7 +219,7 @@ describe('SFTP through an ssh2 client on RGW (what OpenSSH sftp cannot drive)', 
 
   it('a client that goes away mid-upload leaves no object and no multipart upload', async () => {
     const other = await sftpClient(server, server.user);
-    const h = await p<Buffer>((cb) => other.sftp.open('/cut.bin', 'w', cb));
+    const h = await p<Buffer>((cb) => other.sftp.open('/shrink-r+.bin', 'w', cb));
     const chunk = randomBytes(255 * 1024);
     for (let at = 0; at < 24 * MiB; at += chunk.length)
       await p((cb) => other.sftp.write(h, chunk, 0, chunk.length, at, cb));

@@ -66,6 +66,33 @@ describe('S3 write handle, update mode: what it costs on the wire (real S3 serve
     expect(await leftovers()).toBe(0);
   });
 
+  it('overwrite from 0 then truncate (OpenSSH scp in place): nothing fetched, only the new bytes sent', async () => {
+    const old = randomBytes(20 * MiB + 3);
+    const fresh = randomBytes(12 * MiB + 11);
+    await s.write('over-cut.bin', old);
+    rec.reset();
+    const h = await s.openWrite!('over-cut.bin', { mode: 'update' });
+    for (let at = 0; at < fresh.length; at += 255 * 1024)
+      await h.write(at, fresh.subarray(at, Math.min(fresh.length, at + 255 * 1024)));
+    await h.truncate!(fresh.length);
+    await h.close();
+    expect(rec.count('GetObject')).toBe(0); // the old bytes, overwritten or cut, never fetched
+    expect(rec.bytes('UploadPart')).toBe(fresh.length);
+    expect(Buffer.compare(await content('over-cut.bin'), fresh)).toBe(0);
+    // Without the truncate the old tail stays: one ranged GET of just the tail at close.
+    rec.reset();
+    const k = await s.openWrite!('over-cut.bin', { mode: 'update' });
+    const head = randomBytes(6 * MiB);
+    for (let at = 0; at < head.length; at += 255 * 1024)
+      await k.write(at, head.subarray(at, Math.min(head.length, at + 255 * 1024)));
+    await k.close();
+    expect(rec.count('GetObject')).toBe(1);
+    const want = Buffer.from(fresh);
+    head.copy(want);
+    expect(Buffer.compare(await content('over-cut.bin'), want)).toBe(0);
+    expect(await leftovers()).toBe(0);
+  });
+
   it('a write over existing bytes after streaming began (nothing of the caller sent yet) switches to a staged copy', async () => {
     const old = randomBytes(12 * MiB);
     await s.write('switch.bin', old);

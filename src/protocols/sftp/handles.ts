@@ -20,6 +20,8 @@ export interface WriteState {
   end: number;
   /** APPEND: where the next WRITE lands (SFTP's APPEND ignores the request's offset, as O_APPEND). */
   appendAt: number;
+  /** `update`: FSETSTAT/SETSTAT size cut or grew the file: its size is `end` (no old bytes past it). */
+  truncated?: boolean;
   /** `copy-data` replaced the handle's content with a server-side copy: CLOSE has nothing to do. */
   copied?: Entry;
 }

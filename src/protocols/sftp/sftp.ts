@@ -263,7 +263,7 @@ export class SftpChannel {
   private async writeSize(s: WriteState): Promise<number> {
     if (s.copied) return s.copied.size;
     let size = Math.max(s.end, s.handle.startOffset, s.appendAt);
-    if (s.mode === 'update') {
+    if (s.mode === 'update' && !s.truncated) {
       // The existing bytes count too (one stat: FSTAT/SETSTAT size on such a handle are rare).
       const existing = await this.session.stat(s.path).catch(() => undefined);
       if (existing?.type === 'file') size = Math.max(size, existing.size);
@@ -284,8 +284,15 @@ export class SftpChannel {
         : (await this.session.stat(path, { signal: this.signal })).size;
       const fresh =
         writing && writing.end === 0 && (writing.mode === 'truncate' || writing.mode === 'exclusive');
-      if (attrs.size !== current && !(attrs.size === 0 && fresh))
-        throw unsupported("changing a file's size is");
+      if (attrs.size !== current && !(attrs.size === 0 && fresh)) {
+        // An `update` handle (OPEN without TRUNC; OpenSSH scp overwrites in place, then cuts the
+        // old tail this way) changes its size in order with its writes; other size changes stay
+        // unsupported (a closed S3 object can't be cut in place).
+        if (!writing?.handle.truncate || writing.copied) throw unsupported("changing a file's size is");
+        await writing.handle.truncate(attrs.size);
+        writing.end = attrs.size;
+        writing.truncated = true;
+      }
     }
     if (typeof attrs.mode === 'number' || typeof attrs.uid === 'number' || typeof attrs.gid === 'number')
       await this.session.setMode(path);

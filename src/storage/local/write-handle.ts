@@ -125,6 +125,15 @@ class LocalWriteHandle extends BaseWriteHandle {
     this.size = Math.max(this.size, offset + bytes.length);
   }
 
+  protected override async doTruncate(size: number): Promise<void> {
+    try {
+      await this.file!.truncate(size);
+    } catch (err) {
+      throw this.target.translate(err);
+    }
+    this.size = size;
+  }
+
   protected async doClose(): Promise<Entry> {
     checkFinalSize(this.path, this.size, this.options.size);
     if (this.untouched && this.keep > 0) {

@@ -48,6 +48,15 @@ export class MemoryWriteHandle extends BaseWriteHandle {
 
   private hadFile = false;
 
+  protected override async doTruncate(size: number): Promise<void> {
+    if (size > this.data.length) {
+      const bigger = Buffer.alloc(size);
+      this.data.copy(bigger, 0, 0, this.size);
+      this.data = bigger;
+    } else this.data.fill(0, Math.min(size, this.size), Math.max(size, this.size)); // cut bytes read back as zeros if regrown
+    this.size = size;
+  }
+
   protected override async doRead(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(this.size, offset + length);
     return offset >= end ? Buffer.alloc(0) : Buffer.from(this.data.subarray(offset, end));

@@ -43,6 +43,12 @@ export class StageFile {
     this.size = Math.max(this.size, offset + bytes.length);
   }
 
+  /** The file's size becomes `size` (shorter: cut; longer: zeros). */
+  async truncate(size: number): Promise<void> {
+    await this.file.truncate(size);
+    this.size = size;
+  }
+
   /** Up to `length` bytes from `offset` (fewer at the end of the file). */
   async read(offset: number, length: number): Promise<Buffer> {
     const n = Math.max(0, Math.min(length, this.size - offset));

@@ -20,6 +20,7 @@ import {
   exclusiveLost,
   hasConditionalComplete,
 } from './exclusive-claim.js';
+import { fetchExisting } from './existing-range.js';
 import { checkAncestors } from './folders.js';
 import { checkFileName, formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
 import { PendingWrites } from './pending-writes.js';
@@ -102,8 +103,19 @@ class S3WriteHandle extends BaseWriteHandle {
    * being filled and in PendingWrites) and move into the stage. After that, a write behind the
    * bytes sent is refused (NotSupported) and a read of them too; other reads are served from the
    * existing object, the part being filled and the pending writes.
+   * A first write at offset 0 over an existing file (OpenSSH `scp` overwriting in place, then
+   * FSETSTAT size) goes to 'overwrite': the caller's bytes stream out as parts from 0, as in
+   * `truncate` mode, and only the existing bytes still needed at close (gaps the caller skipped
+   * and the old tail below `keptEnd`) are fetched then, by ranged GETs pinned with If-Match;
+   * bytes overwritten or cut by `truncate` are never fetched. Until a part went out, a write
+   * behind the part being filled, a read, or a cut below it switches to the stage (fetching only
+   * [0, keptEnd)); after, they are refused (NotSupported).
    */
-  private phase: 'undecided' | 'stream' | 'staged';
+  private phase: 'undecided' | 'stream' | 'overwrite' | 'staged';
+  /** `update`: existing bytes still part of the file (a truncate below the old end cuts them). */
+  private keptEnd: number;
+  /** `update`: the size the last truncate set (later writes may grow past it). */
+  private minSize = 0;
   private stage: StageFile | undefined;
   /** `update`: size of the existing object (0 when none). */
   private readonly existingSize: number;
@@ -124,6 +136,7 @@ class S3WriteHandle extends BaseWriteHandle {
     this.pos = keep;
     this.phase = update ? 'undecided' : 'stream';
     this.existingSize = update ? (existing?.ContentLength ?? 0) : keep;
+    this.keptEnd = this.existingSize;
     this.key = s3.keys.file(path);
     const signal = this.aborter.signal;
     this.session = new MultipartSession(s3.client, {
@@ -230,7 +243,10 @@ class S3WriteHandle extends BaseWriteHandle {
   protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
     if (this.phase === 'undecided') {
       if (offset >= this.existingSize) await this.beginStream();
+      else if (offset === 0) this.phase = 'overwrite';
       else await this.toStaged(offset);
+    } else if (this.phase === 'overwrite' && offset < this.pos - this.filled) {
+      await this.toStaged(offset);
     } else if (
       this.phase === 'stream' &&
       this.options.mode === 'update' &&
@@ -269,8 +285,28 @@ class S3WriteHandle extends BaseWriteHandle {
     }
   }
 
+  protected override async doTruncate(size: number): Promise<void> {
+    const E = this.existingSize;
+    if (this.phase === 'undecided') {
+      if (size >= E) await this.beginStream();
+      else this.phase = 'overwrite';
+    }
+    if (this.phase !== 'staged') {
+      const bufStart = this.pos - this.filled;
+      if ((this.phase === 'stream' && size < E) || size < bufStart || (this.pending.end ?? 0) > size)
+        await this.toStaged(); // refused once the bytes to cut went out in a part
+    }
+    if (this.phase === 'staged') return this.stage!.truncate(size);
+    if (size < this.pos) {
+      this.filled -= this.pos - size;
+      this.pos = size;
+    }
+    this.keptEnd = Math.min(this.keptEnd, size);
+    this.minSize = size;
+  }
+
   protected override async doRead(offset: number, length: number): Promise<Buffer> {
-    if (this.phase === 'undecided' || this.switchable) await this.toStaged();
+    if (this.phase === 'undecided' || this.phase === 'overwrite' || this.switchable) await this.toStaged();
     if (this.phase === 'staged') return this.stage!.read(offset, length);
     return this.readStreamed(offset, length);
   }
@@ -288,13 +324,12 @@ class S3WriteHandle extends BaseWriteHandle {
       await this.beginStream();
     }
     if (this.phase === 'staged') await this.sendStage();
-    // Gaps never written are zeros.
-    const zeros = Buffer.alloc(Math.min(MiB, this.s3.upload.partSize));
     while (!this.pending.empty) {
-      const next = this.pending.first!;
-      while (this.pos < next) await this.feed(zeros.subarray(0, Math.min(zeros.length, next - this.pos)));
+      await this.fillTo(this.pending.first!);
       await this.drainPending();
     }
+    if (this.phase !== 'staged')
+      await this.fillTo(Math.max(this.minSize, this.phase === 'overwrite' ? this.keptEnd : 0));
     checkFinalSize(this.path, this.pos, this.options.size);
     const exclusive = this.options.mode === 'exclusive';
     let etag: string | undefined;
@@ -343,6 +378,30 @@ class S3WriteHandle extends BaseWriteHandle {
     this.claim = undefined;
   }
 
+  /**
+   * Stream up to `to`: gaps never written are zeros, except in 'overwrite' below `keptEnd`,
+   * where they are the existing bytes (fetched now, only these).
+   */
+  private async fillTo(to: number): Promise<void> {
+    if (this.phase === 'overwrite' && this.pos < Math.min(to, this.keptEnd)) {
+      await fetchExisting(
+        this.s3,
+        this.path,
+        this.key,
+        this.existing?.ETag,
+        this.pos,
+        Math.min(to, this.keptEnd),
+        this.aborter.signal,
+        (chunk) => this.feed(chunk),
+      );
+    }
+    let zeros: Buffer | undefined;
+    while (this.pos < to) {
+      zeros ??= Buffer.alloc(Math.min(MiB, this.s3.upload.partSize));
+      await this.feed(zeros.subarray(0, Math.min(zeros.length, to - this.pos)));
+    }
+  }
+
   /** `update`: go on from the existing end, keeping the existing bytes as `resume` does. */
   private async beginStream(): Promise<void> {
     this.phase = 'stream';
@@ -351,7 +410,9 @@ class S3WriteHandle extends BaseWriteHandle {
 
   /** Whether every byte the caller wrote is still here (no part holding one has gone out). */
   private get switchable(): boolean {
-    return this.phase === 'stream' && this.partNumber - 1 === this.copiedParts;
+    return (
+      (this.phase === 'stream' || this.phase === 'overwrite') && this.partNumber - 1 === this.copiedParts
+    );
   }
 
   /**
@@ -360,7 +421,7 @@ class S3WriteHandle extends BaseWriteHandle {
    * Refused when a part holding the caller's bytes has gone out (`writeAt` names the write).
    */
   private async toStaged(writeAt?: number): Promise<void> {
-    if (this.phase === 'stream' && !this.switchable) {
+    if ((this.phase === 'stream' || this.phase === 'overwrite') && !this.switchable) {
       const sent = this.pos - this.filled;
       throw new StorageError(
         'NotSupported',
@@ -372,25 +433,27 @@ class S3WriteHandle extends BaseWriteHandle {
     const E = this.existingSize;
     const stage = await StageFile.open();
     this.stage = stage;
-    if (E > 0) {
-      const res = await this.s3.send('GetObject', this.key, () =>
-        this.s3.client.send(
-          new GetObjectCommand({
-            Bucket: this.s3.bucket,
-            Key: this.key,
-            IfMatch: this.existing?.ETag,
-            ...this.s3.params.read,
-          }),
-          { abortSignal: this.aborter.signal },
-        ),
-      );
-      await stage.fill(res.Body as Readable);
-      if (stage.size !== E) throw new StorageError('Conflict', `/${this.path} changed while writing it`);
-    }
-    if (this.phase === 'stream') {
+    // Only the existing bytes still in the file (a truncate may have cut the rest).
+    let at = 0;
+    await fetchExisting(
+      this.s3,
+      this.path,
+      this.key,
+      this.existing?.ETag,
+      0,
+      this.keptEnd,
+      this.aborter.signal,
+      async (c) => {
+        await stage.write(at, c);
+        at += c.length;
+      },
+    );
+    if (this.minSize > stage.size) await stage.truncate(this.minSize);
+    if (this.phase === 'stream' || this.phase === 'overwrite') {
       if (this.cur) {
         const bufStart = this.pos - this.filled;
-        const from = Math.max(E, bufStart);
+        // 'stream' holds the kept existing bytes below E in its first part: not the caller's.
+        const from = this.phase === 'overwrite' ? bufStart : Math.max(E, bufStart);
         if (from < this.pos) await stage.write(from, this.cur.buffer.subarray(from - bufStart, this.filled));
         this.cur.release();
         this.cur = undefined;
@@ -431,7 +494,7 @@ class S3WriteHandle extends BaseWriteHandle {
    * zeros. Bytes already sent in parts are refused (NotSupported).
    */
   private async readStreamed(offset: number, length: number): Promise<Buffer> {
-    const size = Math.max(this.pos, this.pending.end ?? 0);
+    const size = Math.max(this.pos, this.pending.end ?? 0, this.minSize);
     const out = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
     const end = offset + out.length;
     const bufStart = this.pos - this.filled;
