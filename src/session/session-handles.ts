@@ -21,6 +21,10 @@ export interface QuotaCharge {
   replacedNow?: () => Promise<number | undefined>;
 }
 
+const MiB = 1024 * 1024;
+/** The largest gap one write (or a truncate that grows the file) may open past the file's end. */
+export const MAX_WRITE_GAP = 64 * MiB;
+
 export interface WriteHandleHooks {
   bucket?: TokenBucket;
   quota?: QuotaCharge;
@@ -97,7 +101,12 @@ export class SessionWriteHandle implements WriteHandle {
   write(offset: number, bytes: Uint8Array): Promise<void> {
     return this.run(async () => {
       if (this.state !== 'open') throw this.gone();
-      await this.hooks.bucket?.take(bytes.length);
+      // A write past the end leaves a gap the backend stores as zeros: one byte at offset 2^40
+      // made an S3 home upload a terabyte of zeros. At most MAX_WRITE_GAP per write, and the
+      // gap is paid for like the bytes themselves (bandwidth).
+      const gap = Math.max(0, offset - this.knownEnd());
+      if (gap > MAX_WRITE_GAP) await this.refuseGap(offset, 'write at offset');
+      await this.hooks.bucket?.take(bytes.length + gap);
       const end = Math.max(this.end, offset + bytes.length);
       const q = this.hooks.quota;
       if (q && end - (this.hooks.replaced ?? 0) > q.headroom) {
@@ -133,6 +142,9 @@ export class SessionWriteHandle implements WriteHandle {
   private truncateInOrder(size: number): Promise<void> {
     return this.run(async () => {
       if (this.state !== 'open') throw this.gone();
+      const gap = Math.max(0, size - this.knownEnd());
+      if (gap > MAX_WRITE_GAP) await this.refuseGap(size, 'size');
+      await this.hooks.bucket?.take(gap);
       const q = this.hooks.quota;
       if (q && size - (this.hooks.replaced ?? 0) > q.headroom) {
         const err = sessionError(
@@ -158,6 +170,21 @@ export class SessionWriteHandle implements WriteHandle {
   }
 
   private truncated = false;
+
+  /** The furthest byte the file has now: written, kept from the old file, or set by truncate. */
+  private knownEnd(): number {
+    return Math.max(this.end, this.inner.startOffset, this.truncated ? 0 : (this.hooks.replaced ?? 0));
+  }
+
+  private async refuseGap(at: number, what: string): Promise<never> {
+    const err = sessionError(
+      'InvalidArgument',
+      `${what} ${at} is more than ${MAX_WRITE_GAP / MiB} MiB past the end of /${this.path} (${this.knownEnd()} bytes): the gap would be stored as zeros`,
+      { path: this.path },
+    );
+    await this.fail(err);
+    throw err;
+  }
 
   /** `update` mode only (WriteHandle.read): passes the download permission and bucket, counted. */
   read?: (offset: number, length: number) => Promise<Buffer>;

@@ -39,6 +39,24 @@ describe('session write handles in update mode (RGW home)', () => {
     return sessionFor(user, { store, pool });
   }
 
+  it('a write or a truncate far past the end is refused (no terabyte of zeros), a small gap is fine; nothing is left', async () => {
+    const { session } = sessionWith('upd-gap');
+    const far = await session.openWrite('/gap.bin', { mode: 'update' });
+    await expect(far.write(2 ** 40, Buffer.from('x'))).rejects.toMatchObject({
+      code: 'InvalidArgument',
+      message: expect.stringMatching(/past the end of \/gap\.bin .*stored as zeros/),
+    });
+    const grow = await session.openWrite('/grow.bin', { mode: 'update' });
+    await grow.write(0, Buffer.from('abc'));
+    await expect(grow.truncate!(2 ** 40)).rejects.toMatchObject({ code: 'InvalidArgument' });
+    const near = await session.openWrite('/near.bin', { mode: 'truncate' });
+    await near.write(MiB, Buffer.from('y'));
+    expect((await near.close()).size).toBe(MiB + 1);
+    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/upd-gap`)).toBe(0);
+    const keys = (await s3Objects(client, conn.bucket, `${conn.prefix}/upd-gap`)).map((o) => o.key);
+    expect(keys).toEqual([`${conn.prefix}/upd-gap/near.bin`]);
+  });
+
   it('the ledger counts the final size minus the old one: rewrites cost nothing, a reput its new bytes, a new file one file', async () => {
     const { session, ledger } = sessionWith('upd-quota');
     const old = randomBytes(6 * MiB);
