@@ -254,6 +254,12 @@ async function main(): Promise<void> {
 
   // 1. 1 GiB up and down.
   const rows: [string, string, string][] = [];
+  // Each row is printed as soon as it is measured too (a later step failing keeps the earlier figures).
+  const push = rows.push.bind(rows);
+  rows.push = (...r: [string, string, string][]) => {
+    for (const row of r) console.log(`# ${row.join(' | ')}`);
+    return push(...r);
+  };
   const up = {
     ferry: (await sftpBatch(ferryPort, `put ${big} /big-ferry.bin\n`)).secs,
     rclone: (await sftpBatch(rclonePort, `put ${big} /big-rclone.bin\n`)).secs,
@@ -300,7 +306,7 @@ async function main(): Promise<void> {
   // 2. ls -l of 10,000 objects (seeded straight into S3, as another tool would).
   execFileSync('npx', ['tsx', 'bench/seed-objects.ts', bucket, 'ferry/bench/list10k', '10000'], {
     env: { ...childEnv, AWS_ENDPOINT_URL: endpoint, S3_ENDPOINT: endpoint },
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'inherit'],
   });
   const lsRows: string[] = [];
   for (const [name, port] of [
