@@ -29,7 +29,7 @@ describe('SFTP through an ssh2 client on RGW (what OpenSSH sftp cannot drive)', 
     await server?.close();
   });
 
-  const open = (path: string, flags: OpenMode) => p<Buffer>((cb) => sftp.open(path, flags, cb));
+  const open = (path: string, flags: OpenMode | number) => p<Buffer>((cb) => sftp.open(path, flags, cb));
   const write = (h: Buffer, data: Buffer, at: number) =>
     p((cb) => sftp.write(h, data, 0, data.length, at, cb));
   const read = (h: Buffer, len: number, at: number) =>
@@ -84,6 +84,11 @@ describe('SFTP through an ssh2 client on RGW (what OpenSSH sftp cannot drive)', 
     await p((cb) => sftp.writeFile('/flags.txt', 'abc', cb));
     await expect(open('/flags.txt', 'wx')).rejects.toThrow(/already exists/);
     await expect(open('/missing.txt', 'r+')).rejects.toMatchObject({ code: 2 });
+    // WRITE|EXCL without CREAT: EXCL means nothing without CREAT (open(2)): a missing file is
+    // NO_SUCH_FILE (not created), an existing one opens.
+    const WRITE_EXCL = 0x02 | 0x20;
+    await expect(open('/missing-excl.txt', WRITE_EXCL)).rejects.toMatchObject({ code: 2 });
+    await close(await open('/flags.txt', WRITE_EXCL));
     const h = await open('/flags.txt', 'a');
     await write(h, Buffer.from('def'), 0); // APPEND: lands at the end, as O_APPEND
     await close(h);

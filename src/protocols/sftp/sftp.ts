@@ -138,9 +138,16 @@ export class SftpChannel {
       return this.addHandle(id, { kind: 'read', path, handle }, () => handle.close());
     }
     const mode: WriteState['mode'] =
-      flags & EXCL ? 'exclusive' : flags & TRUNC ? 'truncate' : flags & APPEND ? 'append' : 'update';
+      // EXCL counts only with CREAT, as in open(2).
+      flags & EXCL && flags & CREAT
+        ? 'exclusive'
+        : flags & TRUNC
+          ? 'truncate'
+          : flags & APPEND
+            ? 'append'
+            : 'update';
     // Without CREAT the file must be there already (open(2) without O_CREAT).
-    if (!(flags & CREAT) && mode !== 'exclusive') {
+    if (!(flags & CREAT)) {
       const existing = await this.session.stat(path, { signal: this.signal });
       if (existing.type === 'dir') throw new StorageError('IsADirectory', `is a folder: ${path}`);
     }
