@@ -95,3 +95,14 @@ export interface SyncSummary {
   bytes: number;
   ms: number;
 }
+
+/**
+ * The whole sync, plan then execute (src/sync/index.ts exports `runSync`): what `ferry sync` and a
+ * server's sync job call. With `dryRun` it returns the plan and executes nothing.
+ */
+export type RunSync = (
+  src: SyncSide,
+  dst: SyncSide,
+  options: SyncOptions,
+  onEvent?: (event: SyncEvent) => void,
+) => Promise<{ plan: SyncPlan; summary: SyncSummary }>;
