@@ -1,4 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { eventRulesMigration } from '../events/tables.js';
 
 /**
  * Ferry's migrations, one list for SQLite and PostgreSQL, applied at start by `openDatabase`
@@ -143,6 +144,8 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
           .execute();
       },
     },
+    /** Event rules and their persisted delivery queue (src/events/tables.ts). */
+    '0004-event-rules': eventRulesMigration(),
   };
   return { getMigrations: async () => migrations };
 }

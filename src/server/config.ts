@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { defaultEventsSettings } from '../events/settings.js';
 import { defaultSftpOptions, type SftpOptions } from '../protocols/sftp/types.js';
 import { StorageError } from '../storage/errors.js';
 
@@ -43,6 +44,16 @@ const count = (min = 0) =>
   );
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const defaultSmtp = {
+  host: '',
+  port: 587,
+  secure: false,
+  requireTls: false,
+  user: '',
+  password: '',
+  from: 'ferry@localhost',
+};
 
 export const serverConfigSchema = z.strictObject({
   /** The data folder: database, secret key, local files, host keys. Created (0700) on first start. */
@@ -136,6 +147,46 @@ export const serverConfigSchema = z.strictObject({
       maxReadLength: count(1024).default(defaultSftpOptions.maxReadLength),
     })
     .default(sftpDefaults()),
+  /** Event rules (docs/events.md): the delivery worker and its retries. */
+  events: z
+    .strictObject({
+      /** Run a delivery worker on this node (events are matched and queued on every node). */
+      worker: z
+        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+        .default(defaultEventsSettings.worker),
+      /** How often the worker looks for due deliveries queued by other nodes or retries. */
+      pollMilliseconds: count(10).default(defaultEventsSettings.pollMilliseconds),
+      /** First retry after this; doubled per attempt up to retryMaxMilliseconds. */
+      retryBaseMilliseconds: count(1).default(defaultEventsSettings.retryBaseMilliseconds),
+      retryMaxMilliseconds: count(1).default(defaultEventsSettings.retryMaxMilliseconds),
+      /** Attempts after which a delivery is dead (`ferry rule deliveries --dead`, `ferry rule retry`). */
+      maxAttempts: count(1).default(defaultEventsSettings.maxAttempts),
+      /** A claimed delivery is a node's for this long; then another node may take it. */
+      leaseSeconds: count(130).default(defaultEventsSettings.leaseSeconds),
+      /** Deliveries run at once per node. */
+      concurrency: count(1).default(defaultEventsSettings.concurrency),
+      /** Delivered rows are kept this long. */
+      keepDoneHours: count(1).default(defaultEventsSettings.keepDoneHours),
+    })
+    .default({ ...defaultEventsSettings }),
+  /** The SMTP server of the email action of event rules (no host: email actions fail). */
+  smtp: z
+    .strictObject({
+      host: z.string().default(''),
+      port: count(1).default(587),
+      /** TLS from the start (465); otherwise STARTTLS when offered. */
+      secure: z
+        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+        .default(false),
+      requireTls: z
+        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+        .default(false),
+      user: z.string().default(''),
+      /** Prefer FERRY_SMTP__PASSWORD to the file. */
+      password: z.string().default(''),
+      from: z.string().default('ferry@localhost'),
+    })
+    .default({ ...defaultSmtp }),
 });
 
 function sftpDefaults() {
@@ -186,6 +237,8 @@ export interface ServerConfig {
   defender: ServerSettings['defender'];
   sessions: ServerSettings['sessions'];
   sftp: SftpConfig;
+  events: ServerSettings['events'];
+  smtp: ServerSettings['smtp'];
 }
 
 /** `sftp.*`, resolved: `listen` undefined when `off`. */
@@ -266,6 +319,8 @@ export function loadServerConfig(
     defender: s.defender,
     sessions: s.sessions,
     sftp: sftpConfig(s.sftp),
+    events: s.events,
+    smtp: s.smtp,
   };
 }
 

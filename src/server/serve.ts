@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Actor } from '../accounts/types.js';
+import { type RunningEvents, startEvents } from '../events/events.js';
 import { buildHttpApp } from '../protocols/http/app.js';
 import { type SshServer, startSshServer } from '../protocols/sftp/server.js';
 import { createSessionManager } from '../session/session-manager.js';
@@ -28,6 +29,8 @@ export interface RunningServer {
   /** This node's account services and session layer (tests and in-process tooling look in). */
   accounts: Awaited<ReturnType<typeof openServices>>['accounts'];
   sessions: ReturnType<typeof createSessionManager>;
+  /** Event rules on this node (docs/events.md). */
+  events: RunningEvents;
   /**
    * Stop accepting, give open transfers `graceMs` to finish, abort the rest cleanly (no partial
    * object, no forgotten multipart upload), close the store. Idempotent.
@@ -54,6 +57,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const { accounts } = services;
   let app: ReturnType<typeof buildHttpApp> | undefined;
   let ssh: SshServer | undefined;
+  let events: RunningEvents | undefined;
   /** The listener being started, for naming it when its address is taken. */
   let starting: { name: string; flag: string; host: string; port: number } = {
     name: 'http',
@@ -84,6 +88,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     let stopping = false;
     metrics.attach(sessions);
+    events = await startEvents({
+      store: services.store,
+      box: services.box,
+      accounts,
+      sessions,
+      pool: sessions.pool,
+      settings: config.events,
+      smtp: config.smtp,
+      onError: (err) => logger.error({ err }, 'event rules'),
+    });
     app = buildHttpApp({
       accounts,
       sessions,
@@ -95,6 +109,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       trustProxy: config.trustProxy,
       loginTtlSeconds: config.loginTtlSeconds,
       env,
+      events,
     });
     const { host, port } = config.listen.http;
     await app.listen({ host, port });
@@ -136,11 +151,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
     const http = app;
     const sftp = ssh;
+    const rules = events;
     let stopped: Promise<void> | undefined;
     return {
       listeners,
       accounts,
       sessions,
+      events: rules,
       stop: (graceMs) => {
         stopped ??= (async () => {
           stopping = true;
@@ -149,6 +166,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           const closing = http.close();
           sftp?.stopAccepting();
           await sessions.shutdown(graceMs);
+          // Every event is in: what rules matched is queued before the store closes.
+          await rules.stop();
           // Sessions are closed (uploads aborted): the SSH connections are ended.
           await sftp?.close();
           // Aborted transfers end their requests; a client that still holds a connection open
@@ -164,6 +183,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   } catch (err) {
     await ssh?.close().catch(() => {});
     await app?.close().catch(() => {});
+    await events?.stop().catch(() => {});
     await services.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       const { name, flag, host, port } = starting;

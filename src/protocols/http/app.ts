@@ -37,6 +37,8 @@ export interface HttpAppOptions {
   idleTimeoutMs?: number;
   /** Behind a load balancer: trust its X-Forwarded-For for the client address (default false). */
   trustProxy?: boolean | string;
+  /** Event rules (`/event-rules`, `/event-deliveries`). */
+  events?: RouteContext['events'];
 }
 
 /**
@@ -106,6 +108,7 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
     loginTtlSeconds: options.loginTtlSeconds ?? 12 * 3600,
     quotaUsage: options.quotaUsage,
     env: options.env,
+    events: options.events,
   };
   void app.register(healthRoutes, { ready: options.ready, metrics });
   void app.register(adminAuthRoutes, { prefix: '/api/v1/admin', ctx });

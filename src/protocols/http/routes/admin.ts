@@ -6,6 +6,7 @@ import type { RouteContext } from './common.js';
 import { connectionRoutes } from './connections.js';
 import { groupRoutes } from './groups.js';
 import { mountRoutes } from './mounts.js';
+import { ruleRoutes } from './rules.js';
 import { securityRoutes } from './security.js';
 import { userRoutes } from './users.js';
 
@@ -25,4 +26,5 @@ export const adminRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (bas
   adminAccountRoutes(app, ctx);
   apiKeyRoutes(app, ctx);
   securityRoutes(app, ctx);
+  if (ctx.events) ruleRoutes(app, ctx.events);
 };

@@ -1,0 +1,139 @@
+import { runCommand } from './actions/command.js';
+import { type CopyDeps, copyAction } from './actions/copy.js';
+import type { EmailAction } from './actions/email.js';
+import { type ActionContext, PermanentError } from './actions/template.js';
+import { sendWebhook } from './actions/webhook.js';
+import type { RuleAction } from './model.js';
+import type { Claimed, DeliveryQueue, RetryPolicy } from './queue.js';
+import type { Rule } from './rules.js';
+
+export interface WorkerOptions {
+  queue: DeliveryQueue;
+  /** The rule as it is now (undefined: removed). */
+  findRule: (name: string) => Promise<Rule | undefined>;
+  node: string;
+  policy: RetryPolicy;
+  /** How often the store is asked for due rows when nothing pokes the worker (ms). */
+  pollMs: number;
+  /** A claimed row is this node's for this long (longer than any action's timeout). */
+  leaseMs: number;
+  /** Deliveries run at once on this node. */
+  concurrency: number;
+  copy: CopyDeps;
+  email: (action: EmailAction, ctx: ActionContext) => Promise<void>;
+  /** Delivered rows are deleted after this long (ms). */
+  keepDoneMs: number;
+  onError: (err: unknown) => void;
+  /** Each finished attempt (metrics, logs, tests). */
+  onAttempt?: (c: Claimed, outcome: string, error?: string) => void;
+}
+
+/**
+ * The delivery worker of one node: claims due rows (queue.ts), runs each row's action, and
+ * marks it done, pending again after the backoff, or dead. Rows of other nodes are claimed too:
+ * any node delivers any event. `stop` aborts the deliveries under way: they count as a failed
+ * attempt and are retried (a receiver may then see one twice: it de-duplicates by delivery id).
+ */
+export class DeliveryWorker {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  #lastPrune = 0;
+  readonly #abort = new AbortController();
+
+  constructor(private readonly o: WorkerOptions) {}
+
+  start(): void {
+    this.#schedule(0);
+  }
+
+  /** Look for due rows now (after this node queued some). */
+  poke(): void {
+    if (this.#stopped) return;
+    if (this.#running) this.#again = true;
+    else this.#schedule(0);
+  }
+
+  /** Stop claiming; deliveries under way are aborted (their rows are retried, here or elsewhere). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort.abort();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#running = this.#tick().finally(() => {
+        this.#running = undefined;
+        const again = this.#again;
+        this.#again = false;
+        this.#schedule(again ? 0 : this.o.pollMs);
+      });
+    }, ms);
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#stopped) return;
+        const claimed = await this.o.queue.claim(this.o.node, this.o.concurrency, this.o.leaseMs);
+        if (claimed.length === 0) break;
+        await Promise.all(claimed.map((c) => this.#deliver(c)));
+        if (claimed.length < this.o.concurrency) break;
+      }
+      if (Date.now() - this.#lastPrune > 60_000) {
+        this.#lastPrune = Date.now();
+        await this.o.queue.prune(new Date(Date.now() - this.o.keepDoneMs).toISOString());
+      }
+    } catch (err) {
+      this.o.onError(err);
+    }
+  }
+
+  async #deliver(c: Claimed): Promise<void> {
+    let error: string | undefined;
+    let final = false;
+    try {
+      const rule = await this.o.findRule(c.rule);
+      const action = rule?.actions[c.action];
+      if (!rule || !action)
+        throw new PermanentError(rule ? 'the rule has no such action any more' : 'rule removed');
+      await this.#run(action, { deliveryId: c.id, rule: c.rule, event: c.event, signal: this.#abort.signal });
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+      final = err instanceof PermanentError;
+    }
+    try {
+      if (error === undefined) {
+        await this.o.queue.done(c.id, this.o.node);
+        this.o.onAttempt?.(c, 'done');
+      } else {
+        const status = await this.o.queue.failed(c, this.o.node, error, this.o.policy, final);
+        this.o.onAttempt?.(c, status, error);
+      }
+    } catch (err) {
+      // The store did not take the outcome: the lease runs out and the row is delivered again.
+      this.o.onError(err);
+    }
+  }
+
+  #run(action: RuleAction, ctx: ActionContext): Promise<void> {
+    switch (action.type) {
+      case 'webhook':
+        return sendWebhook(action, ctx);
+      case 'command':
+        return runCommand(action, ctx);
+      case 'copy':
+      case 'move':
+        return copyAction(action, ctx, this.o.copy);
+      case 'email':
+        return this.o.email(action, ctx);
+    }
+  }
+}
