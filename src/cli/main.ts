@@ -19,6 +19,7 @@ import { registerPresign } from './commands/presign.js';
 import { registerRestore } from './commands/restore.js';
 import { registerRm } from './commands/rm.js';
 import { registerRmdir } from './commands/rmdir.js';
+import { registerRule } from './commands/rule.js';
 import { registerServe } from './commands/serve.js';
 import { registerStat } from './commands/stat.js';
 import { registerUploads } from './commands/uploads.js';
@@ -89,6 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     registerConnection,
     registerMount,
     registerApiKey,
+    registerRule,
     registerAdmin,
   ]) {
     register(program, ctx);

@@ -13,6 +13,7 @@ import type {
   UserView,
 } from '../../accounts/model.js';
 import type { AdminPatch, ConnectionPatch, GroupPatch, MountPatch, UserPatch } from '../../accounts/types.js';
+import type { DeliveryStatus, DeliveryView, RuleInput, RulePatch, RuleView } from '../../events/model.js';
 
 /** Create, read, list, change and remove one kind of entity. */
 export interface AdminCrud<Input, Patch, View> {
@@ -43,6 +44,11 @@ export interface AdminApi {
     get(id: string): Promise<ApiKeyView>;
     list(): Promise<ApiKeyView[]>;
     remove(id: string): Promise<void>;
+  };
+  /** Event rules (`ferry rule …`) and their deliveries. */
+  rules: AdminCrud<RuleInput, RulePatch, RuleView> & {
+    deliveries(filter: { status?: DeliveryStatus; rule?: string; limit?: number }): Promise<DeliveryView[]>;
+    retry(id: string): Promise<DeliveryView>;
   };
   close(): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import type { Accounts, Actor, CrudService, Page } from '../../accounts/types.js';
+import type { EventRulesApi } from '../../events/events.js';
 import type { AdminApi, AdminCrud } from './admin-api.js';
 
 /** The local admin CLI acts as `cli` with the admin role (whoever can read the data folder is admin). */
@@ -9,7 +10,12 @@ export const CLI_ACTOR: Actor = { kind: 'cli', name: 'cli', role: 'admin' };
  * them (SQLite in WAL mode lets this run beside a server; the server's caches learn of the
  * changes through the change feed).
  */
-export function localAdminApi(accounts: Accounts, target: string, close: () => Promise<void>): AdminApi {
+export function localAdminApi(
+  accounts: Accounts,
+  target: string,
+  close: () => Promise<void>,
+  events: EventRulesApi,
+): AdminApi {
   return {
     target,
     users: crud(accounts.users),
@@ -22,6 +28,11 @@ export function localAdminApi(accounts: Accounts, target: string, close: () => P
       get: (id) => accounts.apiKeys.get(id),
       list: () => all((page) => accounts.apiKeys.list(page)),
       remove: (id) => accounts.apiKeys.remove(id, CLI_ACTOR),
+    },
+    rules: {
+      ...crud(events.rules),
+      deliveries: (filter) => events.deliveries.list({ ...filter, limit: filter.limit ?? 1000 }),
+      retry: (id) => events.deliveries.retry(id, CLI_ACTOR),
     },
     close,
   };

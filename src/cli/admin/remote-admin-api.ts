@@ -1,3 +1,4 @@
+import type { DeliveryView } from '../../events/model.js';
 import { StorageError, type StorageErrorCode, StorageErrorCodes } from '../../storage/errors.js';
 import type { AdminApi, AdminCrud } from './admin-api.js';
 
@@ -9,6 +10,8 @@ const PATHS = {
   mounts: 'mounts',
   admins: 'admins',
   apiKeys: 'api-keys',
+  rules: 'event-rules',
+  deliveries: 'event-deliveries',
 } as const;
 
 /**
@@ -61,6 +64,16 @@ export function remoteAdminApi(server: string, apiKey: string): AdminApi {
       remove: async (id) => {
         await call('DELETE', `${PATHS.apiKeys}/${encodeURIComponent(id)}`);
       },
+    },
+    rules: {
+      ...crud(PATHS.rules),
+      deliveries: async (filter) => {
+        const q = new URLSearchParams({ limit: String(filter.limit ?? 1000) });
+        if (filter.status) q.set('status', filter.status);
+        if (filter.rule) q.set('rule', filter.rule);
+        return (await call<{ items: DeliveryView[] }>('GET', `${PATHS.deliveries}?${q}`)).items;
+      },
+      retry: (id) => call('POST', `${PATHS.deliveries}/${encodeURIComponent(id)}/retry`),
     },
     close: async () => {},
   };
