@@ -95,9 +95,9 @@ export class Receiver {
   }
 
   /** Deliveries by id (X-Ferry-Delivery) → how many times each came. */
-  counts(): Map<string, number> {
+  counts(only: (r: Received) => boolean = () => true): Map<string, number> {
     const m = new Map<string, number>();
-    for (const r of this.received) {
+    for (const r of this.received.filter(only)) {
       const id = r.headers['x-ferry-delivery'] as string;
       m.set(id, (m.get(id) ?? 0) + 1);
     }
