@@ -33,7 +33,8 @@ describe('ferry rule add|list|show|set|rm|deliveries|retry', () => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-rule-cli-'));
     data = join(dir, 'ferry-data');
     server = new ServeProcess(['--http', '127.0.0.1:0', '--data', data], { cwd: dir, env: env() });
-    url = await server.httpUrl();
+    // A generous wait: the test machine is shared and often loaded.
+    url = (await server.waitFor(/http: listening on (http:\/\/\S+)/, 120_000))[1] as string;
     const made = await local(['apikey', 'add', 'ci', '--admin', 'admin', '--json']);
     expect(made.code).toBe(0);
     key = (JSON.parse(made.stdout) as { secret: string }).secret;
