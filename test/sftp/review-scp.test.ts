@@ -145,3 +145,41 @@ describe('scp -t: a client that lies (review)', () => {
     expect(await s3.keys('alice')).toEqual(expect.not.arrayContaining(['up.txt', 'a/b.txt', 'b.txt']));
   }, 60_000);
 });
+
+describe('exec: shell syntax the server does not run (review)', () => {
+  it('a command line with shell operators is refused with a message, and nothing of it runs', async () => {
+    // Seed a file to hash: were any part run, its hash would be printed.
+    const seed = await exec('scp -t /seed.txt');
+    await seed.until(1);
+    seed.send('C0644 4 seed.txt\n');
+    await seed.until(2);
+    seed.send('seed\0');
+    await seed.until(3);
+    seed.ch.end();
+    expect(await seed.done()).toBe(0);
+    for (const line of [
+      'md5sum /seed.txt; rm /seed.txt',
+      'md5sum /seed.txt && id',
+      'md5sum /seed.txt | sh',
+      'md5sum /seed.txt > /out',
+      'md5sum $(echo /seed.txt)',
+      'md5sum `echo /seed.txt`',
+      'md5sum "$(echo /seed.txt)"',
+      'md5sum /seed.txt\nrm /seed.txt',
+      'scp -f /seed.txt; id',
+    ]) {
+      const r = await exec(line);
+      r.ch.end();
+      const code = await r.done();
+      expect(code, line).toBe(2);
+      expect(r.out.toString(), line).toBe('');
+      expect(r.err, line).toMatch(/no shell here/);
+    }
+    // Quoted, the same characters are names.
+    const quoted = await exec(`md5sum '/seed;x.txt' "/a|b" /seed.txt`);
+    quoted.ch.end();
+    expect(await quoted.done()).toBe(1);
+    expect(quoted.out.toString()).toBe('fe4c0f30aa359c41d9f9a5f69c8c4192  /seed.txt\n');
+    expect(quoted.err).toContain('/seed;x.txt');
+  }, 60_000);
+});
