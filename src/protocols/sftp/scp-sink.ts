@@ -56,7 +56,10 @@ async function level(io: ScpIo, flags: ScpFlags, targ: string, depth: number): P
     }
     const t = T_LINE.exec(text);
     if (t) {
-      mtime = new Date(Number(t[1]) * 1000 + Math.floor(Number(t[2]) / 1000));
+      // A time no Date can hold (past ±8.64e15 ms) is ignored, as OpenSSH's sink ignores one its
+      // time_t can't: the file gets the server's time instead of `NaN`.
+      const at = new Date(Number(t[1]) * 1000 + Math.floor(Number(t[2]) / 1000));
+      mtime = Number.isNaN(at.getTime()) ? undefined : at;
       await io.ok();
       continue;
     }

@@ -16,7 +16,7 @@ import { runHashCommand } from './exec.js';
 import { type ProxyProtocolMode, readProxyHeader } from './proxy-protocol.js';
 import { runScp } from './scp.js';
 import { serveSftp } from './sftp.js';
-import { shellWords } from './shell-words.js';
+import { ShellSyntaxError, shellWords } from './shell-words.js';
 import type { ExecCommand, SftpOptions, SshChannelContext } from './types.js';
 
 const { Server: Ssh2Server, utils } = ssh2;
@@ -363,6 +363,15 @@ function routeSession(channel: SshSession, ctx: SshChannelContext, touch?: () =>
   });
   channel.on('exec', (accept, reject, info) => {
     const argv = execArgv(info.command);
+    if (argv instanceof ShellSyntaxError) {
+      // Said, not just refused: `md5sum a; rm a` must not look like a server fault.
+      ctx.logger.info({ reason: argv.message }, 'exec refused: shell syntax');
+      const ch: ServerChannel = accept();
+      ch.stderr.write(`ferry: ${argv.message}\n`);
+      ch.exit(2);
+      ch.end();
+      return;
+    }
     const name = basename(argv?.[0] ?? '');
     const run: ExecCommand | undefined =
       name === 'scp' ? runScp : HASH_COMMANDS.has(name) ? runHashCommand : undefined;
@@ -409,11 +418,11 @@ function watchActivity(channel: object, touch: () => void): void {
     };
 }
 
-function execArgv(command: string): string[] | undefined {
+function execArgv(command: string): string[] | ShellSyntaxError | undefined {
   try {
     const argv = shellWords(command);
     return argv.length > 0 ? argv : undefined;
-  } catch {
-    return undefined;
+  } catch (err) {
+    return err instanceof ShellSyntaxError ? err : undefined;
   }
 }

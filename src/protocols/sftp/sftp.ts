@@ -83,10 +83,12 @@ export class SftpChannel {
     );
     sftp.on('OPENDIR', (id, path) => this.run(id, () => this.opendir(id, path)));
     sftp.on('READDIR', (id, handle) => this.run(id, () => this.readdir(id, handle)));
-    sftp.on('REALPATH', (id, path) => {
-      const p = virtualPath(path);
-      sftp.name(id, [{ filename: p, longname: p, attrs: {} as Attributes }]);
-    });
+    sftp.on('REALPATH', (id, path) =>
+      this.run(id, async () => {
+        const p = virtualPath(path);
+        sftp.name(id, [{ filename: p, longname: p, attrs: {} as Attributes }]);
+      }),
+    );
     sftp.on('REMOVE', (id, path) =>
       this.run(id, () => this.session.remove(virtualPath(path)).then(() => this.ok(id))),
     );
