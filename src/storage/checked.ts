@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { StorageError } from './errors.js';
+import { checkModTime } from './handles.js';
 import { isWithin, normalizePath } from './paths.js';
 import { checkReadArgs } from './read-handle.js';
 import {
@@ -41,7 +42,9 @@ export function checkedStorage(inner: Storage): Storage {
     },
     write: async (path, body: WriteBody, options?: WriteOptions) => {
       aborted(options);
-      return inner.write(nonRoot(path, 'write'), body, options);
+      const p = nonRoot(path, 'write');
+      if (options?.mtime !== undefined) checkModTime(options.mtime, p);
+      return inner.write(p, body, options);
     },
     remove: async (path, options?: OpOptions) => {
       aborted(options);
@@ -119,7 +122,9 @@ export function checkedStorage(inner: Storage): Storage {
     const setModTime = inner.setModTime.bind(inner);
     outer.setModTime = async (path, mtime, options?: OpOptions) => {
       aborted(options);
-      return setModTime(nonRoot(path, 'setModTime'), mtime, options);
+      const p = nonRoot(path, 'setModTime');
+      checkModTime(mtime, p);
+      return setModTime(p, mtime, options);
     };
   }
   if (inner.removeTree) {
@@ -131,7 +136,11 @@ export function checkedStorage(inner: Storage): Storage {
   }
   if (inner.openWrite) {
     const openWrite = inner.openWrite.bind(inner);
-    outer.openWrite = async (path, options) => openWrite(nonRoot(path, 'write'), options);
+    outer.openWrite = async (path, options) => {
+      const p = nonRoot(path, 'write');
+      if (options?.mtime !== undefined) checkModTime(options.mtime, p);
+      return openWrite(p, options);
+    };
   }
   if (inner.presign) {
     const presign = inner.presign.bind(inner);

@@ -199,6 +199,11 @@ export abstract class BaseWriteHandle implements WriteHandle {
   }
 
   setAttributes(attrs: WriteAttributes): Promise<void> {
+    try {
+      if (attrs.mtime !== undefined) checkModTime(attrs.mtime, this.path);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.run(async () => {
       this.attrs = { ...this.attrs, ...attrs };
     });
@@ -294,4 +299,20 @@ export function checkFinalSize(path: StoragePath, got: number, declared: number 
     `write of /${path} ${what}: ${got} of ${declared} bytes; nothing was stored`,
     { path },
   );
+}
+
+/** Years 1 to 9999: what every backend and protocol can carry (S3's X-Amz-Meta-Mtime, ISO dates). */
+const MIN_TIME = -62_135_596_800_000; // 0001-01-01T00:00:00Z
+const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/**
+ * A modification time no backend can keep (an invalid Date, NaN from a client's number, a year
+ * past 9999) is refused with InvalidArgument before anything is stored; checkedStorage calls this
+ * for every write, open and setModTime, the write handles for setAttributes.
+ */
+export function checkModTime(mtime: Date, path: StoragePath): void {
+  const t = mtime instanceof Date ? mtime.getTime() : Number.NaN;
+  if (!Number.isFinite(t) || t < MIN_TIME || t > MAX_TIME) {
+    throw new StorageError('InvalidArgument', `not a modification time a file can have: /${path}`, { path });
+  }
 }

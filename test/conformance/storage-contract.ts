@@ -383,6 +383,30 @@ export function storageConformance(name: string, make: () => Promise<Backend>): 
       expect(await readText(s, 'times/w.txt')).toBe('x');
     });
 
+    it('refuses a modification time no date can hold, storing nothing', async () => {
+      // scp -t's `T999999999999999 0 …` once stored mtime NaN (review of issue 9).
+      for (const bad of [new Date(Number.NaN), new Date(8.64e15), new Date(Date.UTC(10000, 0, 1))]) {
+        await expect(s.write('times/bad.txt', 'x', { mtime: bad })).rejects.toMatchObject({
+          code: 'InvalidArgument',
+        });
+        await expect(s.stat('times/bad.txt')).rejects.toMatchObject({ code: 'NotFound' });
+        if (s.openWrite) {
+          await expect(s.openWrite('times/bad.txt', { mtime: bad })).rejects.toMatchObject({
+            code: 'InvalidArgument',
+          });
+          const h = await s.openWrite('times/bad.txt');
+          await expect(h.setAttributes({ mtime: bad })).rejects.toMatchObject({ code: 'InvalidArgument' });
+          await h.abort();
+        }
+        await s.write('times/ok.txt', 'x');
+        if (s.setModTime) {
+          await expect(s.setModTime('times/ok.txt', bad)).rejects.toMatchObject({ code: 'InvalidArgument' });
+        }
+        expect(Number.isFinite((await s.stat('times/ok.txt')).mtime.getTime())).toBe(true);
+      }
+      await expect(s.stat('times/bad.txt')).rejects.toMatchObject({ code: 'NotFound' });
+    });
+
     it('keeps content type and metadata where the backend can', async () => {
       if (!backend.keepsMetadata) return;
       await s.write('meta.json', '{}', { contentType: 'application/json', metadata: { owner: 'alice' } });
