@@ -19,11 +19,14 @@ const EXCL = 0x20;
 /**
  * Bytes of WRITEs received but not yet taken by their handles, per channel, above which the
  * client is made to wait (no more channel window), and below which it may send again. OpenSSH
- * keeps at most 64 × 255 KiB in flight, under the pause point: only a client that pipelines
- * without bound (or a store slower than the client) meets it.
+ * keeps up to 64 × 255 KiB (16 MiB) in flight; a handle takes a WRITE at once (a copy into its
+ * part buffer) unless it waits for S3 or for budget, so only then does this fill. It was 32 MiB:
+ * with 20 uploads waiting for budget that was up to 20 × 16 MiB held outside the budget. The
+ * bytes held are also charged to the process budget (`ctx.memory`), and while that is spent
+ * every channel pauses, whatever it holds.
  */
-const PAUSE_AT = 32 * 1024 * 1024;
-const RESUME_AT = 16 * 1024 * 1024;
+const PAUSE_AT = 4 * 1024 * 1024;
+const RESUME_AT = 2 * 1024 * 1024;
 
 /**
  * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
@@ -44,6 +47,8 @@ export class SftpChannel {
   readonly signal = this.ended.signal;
   private gate: { pause(): void; resume(): void } | undefined;
   private pending = 0;
+  /** Paused because the process budget is spent: waiting for `memory.onRoom`. */
+  private awaitingRoom = false;
 
   constructor(
     readonly ctx: SshChannelContext,
@@ -226,10 +231,12 @@ export class SftpChannel {
     }
     s.end = Math.max(s.end, at + data.length);
     this.pending += data.length;
-    if (this.pending > PAUSE_AT) this.gate?.pause();
+    const uncharge = this.ctx.memory?.charge(data.length);
+    this.checkGate();
     const settled = () => {
       this.pending -= data.length;
-      if (this.pending < RESUME_AT) this.gate?.resume();
+      uncharge?.();
+      this.checkGate();
     };
     s.handle.write(at, data).then(
       () => {
@@ -241,6 +248,28 @@ export class SftpChannel {
         replyError(this.sftp, id, err, this.ctx.logger);
       },
     );
+  }
+
+  /**
+   * Pause the client's flow past PAUSE_AT bytes held here, or while the process budget is spent
+   * and bytes wait here (their handle waits for budget or S3); resume below RESUME_AT (or once
+   * the budget has room). A channel holding nothing is never paused for the budget: its handle
+   * takes what comes (it may hold the very part buffer that spends the budget, which only more
+   * bytes from this client can fill and send).
+   */
+  private checkGate(): void {
+    const memory = this.ctx.memory;
+    const spent = this.pending > 0 && memory?.spent === true;
+    if (this.pending > PAUSE_AT || spent) {
+      this.gate?.pause();
+      if (spent && !this.awaitingRoom) {
+        this.awaitingRoom = true;
+        memory.onRoom(() => {
+          this.awaitingRoom = false;
+          if (!this.signal.aborted) this.checkGate();
+        });
+      }
+    } else if (this.pending < RESUME_AT) this.gate?.resume();
   }
 
   private async close(id: number, handle: Buffer): Promise<void> {
