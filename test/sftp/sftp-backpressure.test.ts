@@ -30,8 +30,8 @@ describe('SFTP backpressure: a client that pipelines without bound is made to wa
     const client = c.sftp as unknown as { _buffer: Buffer[]; outgoing: { window: number } };
     const unsent = client._buffer.reduce((n, b) => n + b.length, 0);
     // Without backpressure all 64 MiB leave the client in well under a second on loopback; with
-    // it the server took its pause point (4 MiB), one window (2 MiB) and what the 1 MiB/s
-    // bucket let through meanwhile (about 12 MiB in all).
+    // it the server took its pause point (32 MiB), one window (2 MiB) and what the 1 MiB/s
+    // bucket let through meanwhile (about 40 MiB in all).
     expect(client.outgoing.window).toBe(0);
     expect(unsent).toBeGreaterThan(12 * MiB);
     c.client.destroy();

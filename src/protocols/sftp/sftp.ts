@@ -20,13 +20,14 @@ const EXCL = 0x20;
  * Bytes of WRITEs received but not yet taken by their handles, per channel, above which the
  * client is made to wait (no more channel window), and below which it may send again. OpenSSH
  * keeps up to 64 × 255 KiB (16 MiB) in flight; a handle takes a WRITE at once (a copy into its
- * part buffer) unless it waits for S3 or for budget, so only then does this fill. It was 32 MiB:
- * with 20 uploads waiting for budget that was up to 20 × 16 MiB held outside the budget. The
- * bytes held are also charged to the process budget (`ctx.memory`), and while that is spent
- * every channel pauses, whatever it holds.
+ * part buffer) unless it waits for S3 or for budget, so only then does this fill. These bytes are
+ * also charged to the process budget (`ctx.memory`), and while that is spent every channel
+ * holding some pauses: all channels together stay within the budget whatever this is. (A 4 MiB
+ * pause point was tried: one 1 GiB upload ran at a third of `aws s3 cp` against two thirds before,
+ * at load ~28: the part being filled waited on the client's round trips.)
  */
-const PAUSE_AT = 4 * 1024 * 1024;
-const RESUME_AT = 2 * 1024 * 1024;
+const PAUSE_AT = 32 * 1024 * 1024;
+const RESUME_AT = 16 * 1024 * 1024;
 
 /**
  * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
