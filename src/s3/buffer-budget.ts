@@ -11,16 +11,68 @@
  */
 export class BufferBudget {
   private used = 0;
+  /** Of `used`: bytes charged for data already received (`charge`), not reservations. */
+  private charged = 0;
+  private roomWatchers: (() => void)[] = [];
   private readonly waiters: { bytes: number; grant: () => void; fail: (err: unknown) => void }[] = [];
   /** Highest number of bytes held at once (for tests and benchmarks). */
   peak = 0;
+  /** Highest number of bytes charged (`charge`) at once (for tests and benchmarks). */
+  chargedPeak = 0;
 
-  constructor(readonly limit: number) {
+  constructor(private max: number) {
+    if (!(max > 0)) throw new RangeError('the buffer budget must be positive');
+  }
+
+  get limit(): number {
+    return this.max;
+  }
+
+  /** Change the limit (tests shrink the process budget); waiters that now fit are granted. */
+  setLimit(limit: number): void {
     if (!(limit > 0)) throw new RangeError('the buffer budget must be positive');
+    this.max = limit;
+    this.peak = this.used;
+    this.chargedPeak = this.charged;
+    this.wake();
   }
 
   get held(): number {
     return this.used;
+  }
+
+  /** Whether the budget is spent: as much is held as the limit allows (or more). */
+  get spent(): boolean {
+    return this.used >= this.limit;
+  }
+
+  /**
+   * Charge `bytes` of data already received (a protocol's WRITE waiting for its handle): counted
+   * at once, never waits — the bytes are in memory already. The receiver keeps the total bounded
+   * by reading no more while the budget is `spent` (`onRoom` tells it when to go on). Charged
+   * bytes alone never block a reservation: with nothing but charges held, a reservation is
+   * granted (the handle it feeds must get a buffer to take those bytes, or nothing moves).
+   */
+  charge(bytes: number): () => void {
+    this.charged += bytes;
+    this.chargedPeak = Math.max(this.chargedPeak, this.charged);
+    const release = this.take(bytes);
+    return () => {
+      if (bytes < 0) return;
+      this.charged -= bytes;
+      bytes = -1;
+      release();
+    };
+  }
+
+  /** Call `fn` once, the next time something is released and the budget is no longer spent. */
+  onRoom(fn: () => void): void {
+    this.roomWatchers.push(fn);
+  }
+
+  /** Whether a reservation is waiting for room. */
+  get waiting(): boolean {
+    return this.waiters.length > 0;
   }
 
   /**
@@ -53,7 +105,7 @@ export class BufferBudget {
 
   /** Reserve `bytes` only if that is possible right now (no one waiting, and it fits). */
   tryReserve(bytes: number): (() => void) | undefined {
-    if (this.waiters.length > 0 || this.used + bytes > this.limit) return undefined;
+    if (this.waiters.length > 0 || this.used + bytes > this.max) return undefined;
     return this.take(bytes);
   }
 
@@ -66,7 +118,7 @@ export class BufferBudget {
   }
 
   private fits(bytes: number): boolean {
-    return this.used + bytes <= this.limit || this.used === 0;
+    return this.used + bytes <= this.limit || this.used === this.charged;
   }
 
   private take(bytes: number, granted = false): () => void {
@@ -87,6 +139,11 @@ export class BufferBudget {
       const w = this.waiters.shift()!;
       this.used += w.bytes;
       w.grant();
+    }
+    if (this.roomWatchers.length > 0 && !this.spent && this.waiters.length === 0) {
+      const watchers = this.roomWatchers;
+      this.roomWatchers = [];
+      for (const fn of watchers) fn();
     }
   }
 }

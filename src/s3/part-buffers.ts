@@ -11,43 +11,76 @@ export interface PartBuffer {
 
 /**
  * Part buffers of one transfer, paid for from a byte budget. A buffer whose part was sent comes
- * back (`recycle`) and is reused for a later part of the same size: far less garbage (and GC
- * time) than a fresh 16 MiB buffer per part. Every reservation is taken whole, up front, so a
- * transfer never waits for more budget while holding some (no hold-and-wait: transfers sharing
- * the budget can't deadlock).
+ * back (`recycle`) *with its reservation* and is reused for the next part of the same size: far
+ * less garbage (and GC time) than a fresh 16 MiB buffer per part. At most one such buffer is
+ * kept, and only while no transfer waits for budget; otherwise its reservation is given back at
+ * once and the buffer left to the GC. So every buffer this transfer holds is paid for (a spare
+ * kept without its reservation was memory past the budget: 20 uploads held ~600 MiB that way).
+ * Every reservation is taken whole, up front, so a transfer never waits for more budget while
+ * holding some (no hold-and-wait: transfers sharing the budget can't deadlock). `dispose` when
+ * the transfer ends gives the kept buffer's reservation back.
  */
 export class PartBuffers {
-  private spare: Buffer[] = [];
+  private spare: PartBuffer | undefined;
+  private disposed = false;
 
   constructor(
     private readonly budget: BufferBudget,
     private readonly signal?: AbortSignal,
   ) {}
 
+  /** Bytes of the kept spare buffer (always also held in the budget). */
+  get spareBytes(): number {
+    return this.spare?.buffer.length ?? 0;
+  }
+
   /**
    * A buffer of `size` bytes (≤ `capacity`) with `capacity` bytes reserved; waits for budget.
    * `size` < `capacity` lets a buffer start small and grow (`grow`) within its reservation.
    */
   async take(capacity: number, size = capacity): Promise<PartBuffer> {
+    const kept = this.reuse(capacity, size);
+    if (kept) return kept;
     const release = await this.budget.reserve(capacity, this.signal);
-    return { buffer: this.alloc(size), capacity, release };
+    return { buffer: Buffer.allocUnsafe(size), capacity, release };
   }
 
   /** Like `take` but only when the budget has room now; undefined otherwise. */
   tryTake(capacity: number): PartBuffer | undefined {
+    const kept = this.reuse(capacity, capacity);
+    if (kept) return kept;
     const release = this.budget.tryReserve(capacity);
-    return release && { buffer: this.alloc(capacity), capacity, release };
+    return release && { buffer: Buffer.allocUnsafe(capacity), capacity, release };
   }
 
-  /** Return a sent part's buffer for reuse. */
-  recycle(buffer: Buffer): void {
-    this.spare.push(buffer);
+  /**
+   * A sent part's buffer and its reservation, given back: kept for the next part while nobody
+   * waits for budget and no other is kept; released otherwise.
+   */
+  recycle(part: PartBuffer): void {
+    if (
+      this.spare === undefined &&
+      !this.disposed &&
+      !this.budget.waiting &&
+      part.buffer.length === part.capacity
+    )
+      this.spare = part;
+    else part.release();
   }
 
-  private alloc(size: number): Buffer {
-    const i = this.spare.findIndex((b) => b.length === size);
-    if (i >= 0) return this.spare.splice(i, 1)[0]!;
-    this.spare = []; // the part size changed: the old buffers are of no more use
-    return Buffer.allocUnsafe(size);
+  /** The transfer is over: give the kept buffer's reservation back (later recycles release). */
+  dispose(): void {
+    this.disposed = true;
+    this.spare?.release();
+    this.spare = undefined;
+  }
+
+  private reuse(capacity: number, size: number): PartBuffer | undefined {
+    const s = this.spare;
+    if (!s) return undefined;
+    this.spare = undefined;
+    if (s.capacity === capacity && s.buffer.length === size) return s;
+    s.release(); // the part size changed: of no more use
+    return undefined;
   }
 }

@@ -205,11 +205,8 @@ export async function uploadObject(
       reused += filled;
       done();
     } else {
-      const whole = buffer;
-      pump.send(partNumber, body, () => {
-        done();
-        buffers.recycle(whole);
-      });
+      const part = { buffer, capacity, release: done };
+      pump.send(partNumber, body, () => buffers.recycle(part));
     }
     partNumber++;
   };
@@ -317,6 +314,8 @@ export async function uploadObject(
       req.onKept(session.uploadId, pump.sent + reused);
     } else if (!(await session.abort())) req.onAbortFailed?.(session.uploadId!);
     throw failure;
+  } finally {
+    buffers.dispose();
   }
 }
 

@@ -5,6 +5,7 @@ import type { Actor } from '../accounts/types.js';
 import { type RunningEvents, startEvents } from '../events/events.js';
 import { buildHttpApp } from '../protocols/http/app.js';
 import { type SshServer, startSshServer } from '../protocols/sftp/server.js';
+import { processBudget } from '../s3/buffer-budget.js';
 import { createSessionManager } from '../session/session-manager.js';
 import { StorageError } from '../storage/errors.js';
 import type { ServerConfig } from './config.js';
@@ -126,6 +127,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         logger,
         listen: config.sftp.listen,
         options: config.sftp.options,
+        memory: processBudget,
         banner: config.sftp.banner,
         loginGraceMs: config.sftp.loginGraceMs,
         idleTimeoutMs: config.sftp.idleTimeoutMs,

@@ -17,7 +17,7 @@ import { type ProxyProtocolMode, readProxyHeader } from './proxy-protocol.js';
 import { runScp } from './scp.js';
 import { serveSftp } from './sftp.js';
 import { ShellSyntaxError, shellWords } from './shell-words.js';
-import type { ExecCommand, SftpOptions, SshChannelContext } from './types.js';
+import type { ExecCommand, InboundMemory, SftpOptions, SshChannelContext } from './types.js';
 
 const { Server: Ssh2Server, utils } = ssh2;
 
@@ -68,6 +68,8 @@ export interface SshServerOptions {
   logger: Logger;
   listen: { host: string; port: number };
   options: SftpOptions;
+  /** Transfer memory shared by every channel (types.ts `InboundMemory`). */
+  memory?: InboundMemory;
   /** Shown to the client before authentication (SSH banner). */
   banner?: string;
   /** A connection not logged in within this time is closed. Default 2 minutes. */
@@ -316,6 +318,7 @@ function handleClient(
       session: active,
       logger: log.child({ username: active.user.username }),
       options: opts.options,
+      memory: opts.memory,
     };
     let channels = 0;
     client.on('session', (acceptSession, rejectSession) => {

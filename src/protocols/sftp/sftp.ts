@@ -19,8 +19,12 @@ const EXCL = 0x20;
 /**
  * Bytes of WRITEs received but not yet taken by their handles, per channel, above which the
  * client is made to wait (no more channel window), and below which it may send again. OpenSSH
- * keeps at most 64 × 255 KiB in flight, under the pause point: only a client that pipelines
- * without bound (or a store slower than the client) meets it.
+ * keeps up to 64 × 255 KiB (16 MiB) in flight; a handle takes a WRITE at once (a copy into its
+ * part buffer) unless it waits for S3 or for budget, so only then does this fill. These bytes are
+ * also charged to the process budget (`ctx.memory`), and while that is spent every channel
+ * holding some pauses: all channels together stay within the budget whatever this is. (A 4 MiB
+ * pause point was tried: one 1 GiB upload ran at a third of `aws s3 cp` against two thirds before,
+ * at load ~28: the part being filled waited on the client's round trips.)
  */
 const PAUSE_AT = 32 * 1024 * 1024;
 const RESUME_AT = 16 * 1024 * 1024;
@@ -44,6 +48,8 @@ export class SftpChannel {
   readonly signal = this.ended.signal;
   private gate: { pause(): void; resume(): void } | undefined;
   private pending = 0;
+  /** Paused because the process budget is spent: waiting for `memory.onRoom`. */
+  private awaitingRoom = false;
 
   constructor(
     readonly ctx: SshChannelContext,
@@ -228,10 +234,12 @@ export class SftpChannel {
     }
     s.end = Math.max(s.end, at + data.length);
     this.pending += data.length;
-    if (this.pending > PAUSE_AT) this.gate?.pause();
+    const uncharge = this.ctx.memory?.charge(data.length);
+    this.checkGate();
     const settled = () => {
       this.pending -= data.length;
-      if (this.pending < RESUME_AT) this.gate?.resume();
+      uncharge?.();
+      this.checkGate();
     };
     s.handle.write(at, data).then(
       () => {
@@ -243,6 +251,28 @@ export class SftpChannel {
         replyError(this.sftp, id, err, this.ctx.logger);
       },
     );
+  }
+
+  /**
+   * Pause the client's flow past PAUSE_AT bytes held here, or while the process budget is spent
+   * and bytes wait here (their handle waits for budget or S3); resume below RESUME_AT (or once
+   * the budget has room). A channel holding nothing is never paused for the budget: its handle
+   * takes what comes (it may hold the very part buffer that spends the budget, which only more
+   * bytes from this client can fill and send).
+   */
+  private checkGate(): void {
+    const memory = this.ctx.memory;
+    const spent = this.pending > 0 && memory?.spent === true;
+    if (this.pending > PAUSE_AT || spent) {
+      this.gate?.pause();
+      if (spent && !this.awaitingRoom) {
+        this.awaitingRoom = true;
+        memory.onRoom(() => {
+          this.awaitingRoom = false;
+          if (!this.signal.aborted) this.checkGate();
+        });
+      }
+    } else if (this.pending < RESUME_AT) this.gate?.resume();
   }
 
   private async close(id: number, handle: Buffer): Promise<void> {

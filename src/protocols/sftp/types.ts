@@ -28,6 +28,24 @@ export interface SshChannelContext {
   logger: Logger;
   /** Settings that shape the protocol (declared once in src/server/config.ts, `sftp.*`). */
   options: SftpOptions;
+  /** The process's transfer memory: client data received but not yet taken is charged to it. */
+  memory?: InboundMemory;
+}
+
+/**
+ * The byte budget every transfer of the process shares (`ferry serve` passes
+ * src/s3/buffer-budget.ts's process budget, FERRY_BUFFER_BUDGET): the bytes of WRITEs received
+ * but not yet taken by their handles are charged to it, and while it is spent a channel grants
+ * the client no more window (it waits), so received data plus part buffers stay within it (give
+ * or take one SSH window per channel, which the client may still fill).
+ */
+export interface InboundMemory {
+  /** Charge bytes already received (never waits); the release gives them back. */
+  charge(bytes: number): () => void;
+  /** As much is held as the budget allows. */
+  readonly spent: boolean;
+  /** Called once when something is released and the budget is no longer spent. */
+  onRoom(fn: () => void): void;
 }
 
 export interface SftpOptions {

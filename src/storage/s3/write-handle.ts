@@ -338,6 +338,7 @@ class S3WriteHandle extends BaseWriteHandle {
     } else {
       if (this.filled > 0 || this.partNumber === 1) await this.flush();
       const parts = await this.pump.drain();
+      this.buffers.dispose();
       if (this.claim !== undefined) await checkClaim(this.s3, this.path, this.claim);
       const done = await this.s3.send('CompleteMultipartUpload', this.key, () =>
         this.session.complete(
@@ -368,6 +369,7 @@ class S3WriteHandle extends BaseWriteHandle {
 
   protected async doAbort(): Promise<void> {
     await this.pump.settle();
+    this.buffers.dispose();
     this.cur?.release();
     this.cur = undefined;
     await this.pending.close();
@@ -612,10 +614,7 @@ class S3WriteHandle extends BaseWriteHandle {
       cur.release();
       throw err;
     }
-    this.pump.send(this.partNumber++, cur.buffer.subarray(0, this.filled), () => {
-      cur.release();
-      this.buffers.recycle(cur.buffer);
-    });
+    this.pump.send(this.partNumber++, cur.buffer.subarray(0, this.filled), () => this.buffers.recycle(cur));
     this.filled = 0;
   }
 

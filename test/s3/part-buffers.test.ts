@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { BufferBudget } from '../../src/s3/buffer-budget.js';
+import { PartBuffers } from '../../src/s3/part-buffers.js';
+
+const MiB = 1024 * 1024;
+
+describe('PartBuffers: every buffer a transfer keeps is paid for by the budget', () => {
+  it('a sent part kept for reuse keeps its reservation; dispose gives it back', async () => {
+    const budget = new BufferBudget(64 * MiB);
+    const buffers = new PartBuffers(budget);
+    const a = await buffers.take(16 * MiB);
+    const b = await buffers.take(16 * MiB);
+    buffers.recycle(a);
+    buffers.recycle(b);
+    // One is kept (with its 16 MiB reserved), the other released: nothing held unpaid.
+    expect(buffers.spareBytes).toBe(16 * MiB);
+    expect(budget.held).toBe(16 * MiB);
+    const c = await buffers.take(16 * MiB);
+    expect(c.buffer).toBe(a.buffer); // reused, no new reservation
+    expect(budget.held).toBe(16 * MiB);
+    buffers.recycle(c);
+    buffers.dispose();
+    expect(budget.held).toBe(0);
+    expect(buffers.spareBytes).toBe(0);
+  });
+
+  it('a recycled part goes back to the budget when another transfer waits for it', async () => {
+    const budget = new BufferBudget(32 * MiB);
+    const one = new PartBuffers(budget);
+    const other = new PartBuffers(budget);
+    const a = await one.take(16 * MiB);
+    await one.take(16 * MiB);
+    let granted = false;
+    const waiting = other.take(16 * MiB).then((p) => {
+      granted = true;
+      return p;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(granted).toBe(false);
+    one.recycle(a); // not kept: `other` waits
+    const p = await waiting;
+    expect(granted).toBe(true);
+    expect(one.spareBytes).toBe(0);
+    expect(budget.held).toBe(32 * MiB);
+    expect(budget.peak).toBe(32 * MiB);
+    p.release();
+  });
+
+  it('a spare of another size is released, not kept beside the new part', async () => {
+    const budget = new BufferBudget(64 * MiB);
+    const buffers = new PartBuffers(budget);
+    buffers.recycle(await buffers.take(16 * MiB));
+    const bigger = await buffers.take(32 * MiB);
+    expect(budget.held).toBe(32 * MiB);
+    bigger.release();
+    buffers.dispose();
+    expect(budget.held).toBe(0);
+  });
+});
