@@ -11,6 +11,7 @@
  * Ends by deleting the bucket and running `radosgw-admin gc process` (as bench/transfer.sh).
  *
  * Run: RGW_BASE=/tmp/ferry-rgw-dev npx tsx bench/sftp.ts [GIB=1] [UPLOADS=20] [UPLOAD_MB=200]
+ * (BENCH_TRANSFER_ONLY=1: the 1 GiB transfers only.)
  * (needs `npx tsc -p tsconfig.build.json` first: Ferry runs from bin/ferry.js.)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -32,6 +33,7 @@ const GiB = Number(process.argv[2] ?? 1);
 const UPLOADS = Number(process.argv[3] ?? 20);
 const UPLOAD_MB = Number(process.argv[4] ?? 200);
 const MiB = 1024 * 1024;
+const TRANSFER_ONLY = process.env.BENCH_TRANSFER_ONLY === '1';
 
 const rgwBase = process.env.RGW_BASE ?? '/tmp/ferry-rgw-dev';
 const env = Object.fromEntries(
@@ -303,46 +305,49 @@ async function main(): Promise<void> {
     ]);
   }
 
-  // 2. ls -l of 10,000 objects (seeded straight into S3, as another tool would).
-  execFileSync('npx', ['tsx', 'bench/seed-objects.ts', bucket, 'ferry/bench/list10k', '10000'], {
-    env: { ...childEnv, AWS_ENDPOINT_URL: endpoint, S3_ENDPOINT: endpoint },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const lsRows: string[] = [];
-  for (const [name, port] of [
-    ['ferry', ferryPort],
-    ['rclone', rclonePort],
-  ] as const) {
-    const from = logLines();
-    const r = await sftpBatch(port, 'ls -l /list10k\n');
-    const lines = r.out.split('\n').filter((l) => l.startsWith('-')).length;
-    lsRows.push(`${name}: ${r.secs.toFixed(2)} s, ${lines} entries, ${await s3Requests(from)}`);
-  }
-  rows.push(['ls -l 10,000 objects', lsRows.join('  |  '), '']);
+  // BENCH_TRANSFER_ONLY=1: step 1 only (the 1 GiB transfers), steps 2 and 3 skipped.
+  if (!TRANSFER_ONLY) {
+    // 2. ls -l of 10,000 objects (seeded straight into S3, as another tool would).
+    execFileSync('npx', ['tsx', 'bench/seed-objects.ts', bucket, 'ferry/bench/list10k', '10000'], {
+      env: { ...childEnv, AWS_ENDPOINT_URL: endpoint, S3_ENDPOINT: endpoint },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const lsRows: string[] = [];
+    for (const [name, port] of [
+      ['ferry', ferryPort],
+      ['rclone', rclonePort],
+    ] as const) {
+      const from = logLines();
+      const r = await sftpBatch(port, 'ls -l /list10k\n');
+      const lines = r.out.split('\n').filter((l) => l.startsWith('-')).length;
+      lsRows.push(`${name}: ${r.secs.toFixed(2)} s, ${lines} entries, ${await s3Requests(from)}`);
+    }
+    rows.push(['ls -l 10,000 objects', lsRows.join('  |  '), '']);
 
-  // 3. Peak RSS of ferry serve with N concurrent uploads.
-  const pid = ferry.pid!;
-  const before = rssOf(pid).rss;
-  writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-  let peak = before;
-  const sampler = setInterval(() => {
-    try {
-      peak = Math.max(peak, rssOf(pid).rss);
-    } catch {}
-  }, 50);
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: UPLOADS }, (_, i) => sftpBatch(ferryPort, `put ${small} /par-${i}.bin\n`)),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  clearInterval(sampler);
-  const hwm = rssOf(pid).hwm;
-  const budget = Number.parseInt(process.env.FERRY_BUFFER_BUDGET ?? '', 10) || 256 * MiB;
-  rows.push([
-    `${UPLOADS} × ${UPLOAD_MB} MB uploads`,
-    `ferry RSS before ${(before / MiB).toFixed(0)} MiB, peak ${(Math.max(peak, hwm) / MiB).toFixed(0)} MiB (sampled ${(peak / MiB).toFixed(0)}, VmHWM ${(hwm / MiB).toFixed(0)})`,
-    `budget ${(budget / MiB).toFixed(0)} MiB; ${fmt(UPLOADS * UPLOAD_MB * 1e6, secs)} MiB/s total`,
-  ]);
+    // 3. Peak RSS of ferry serve with N concurrent uploads.
+    const pid = ferry.pid!;
+    const before = rssOf(pid).rss;
+    writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+    let peak = before;
+    const sampler = setInterval(() => {
+      try {
+        peak = Math.max(peak, rssOf(pid).rss);
+      } catch {}
+    }, 50);
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: UPLOADS }, (_, i) => sftpBatch(ferryPort, `put ${small} /par-${i}.bin\n`)),
+    );
+    const secs = (performance.now() - t0) / 1000;
+    clearInterval(sampler);
+    const hwm = rssOf(pid).hwm;
+    const budget = Number.parseInt(process.env.FERRY_BUFFER_BUDGET ?? '', 10) || 256 * MiB;
+    rows.push([
+      `${UPLOADS} × ${UPLOAD_MB} MB uploads`,
+      `ferry RSS before ${(before / MiB).toFixed(0)} MiB, peak ${(Math.max(peak, hwm) / MiB).toFixed(0)} MiB (sampled ${(peak / MiB).toFixed(0)}, VmHWM ${(hwm / MiB).toFixed(0)})`,
+      `budget ${(budget / MiB).toFixed(0)} MiB; ${fmt(UPLOADS * UPLOAD_MB * 1e6, secs)} MiB/s total`,
+    ]);
+  }
 
   console.log(
     `load average after: ${loadavg()
