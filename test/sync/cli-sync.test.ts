@@ -17,7 +17,10 @@ import { createS3Client } from '../../src/s3/client.js';
 import { ferry, requireBuiltCli } from '../support/cli.js';
 import { credentialUrl, ensureBucket, secondUser, TEST_BUCKET, testConnection } from '../support/s3.js';
 
-/** `ferry sync` driven as a user would: the built CLI against RGW and local folders. */
+/**
+ * `ferry sync` driven as a user would: the built CLI against RGW and local folders. Each test runs
+ * several CLI processes, seconds each to start on a loaded machine: hence the long timeouts.
+ */
 
 const run = randomBytes(4).toString('hex');
 const other = `ferry-sync-b-${run}`; // a second bucket (S3↔S3 across buckets)
@@ -122,7 +125,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('ferry sync: copy, mirror and move in each direction', () => {
+describe('ferry sync: copy, mirror and move in each direction', { timeout: 300_000 }, () => {
   it('local → S3 → other bucket → local: copies, then a re-sync copies nothing', async () => {
     const src = join(dir, 'l2s');
     await tree(src, { 'a.txt': 'alpha', 'sub/b.txt': 'bravo', 'sub/deep/c.bin': 'charlie' });
@@ -209,7 +212,7 @@ describe('ferry sync: copy, mirror and move in each direction', () => {
   });
 });
 
-describe('ferry sync: compare modes, dry run, refusals, filters', () => {
+describe('ferry sync: compare modes, dry run, refusals, filters', { timeout: 300_000 }, () => {
   it('--size-only, --checksum and --update decide as documented', async () => {
     const src = join(dir, 'cmp');
     const dst = url(TEST_BUCKET, prefix('cmp'));
@@ -320,7 +323,7 @@ describe('ferry sync: compare modes, dry run, refusals, filters', () => {
   });
 });
 
-describe('ferry sync: failures, JSON events, append-only', () => {
+describe('ferry sync: failures, JSON events, append-only', { timeout: 300_000 }, () => {
   it('a name the destination cannot hold fails that file, the others are copied, exit 1', async () => {
     const key = prefix('names');
     const long = `${'n'.repeat(300)}.txt`; // longer than a local file name may be
