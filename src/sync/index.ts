@@ -1,6 +1,6 @@
 import { DEFAULT_CONCURRENCY, executeActions } from './execute.js';
-import { planSync } from './plan.js';
-import type { RunSync, SyncAction, SyncSummary } from './types.js';
+import { type OneWayPlan, planSync } from './plan.js';
+import type { RunSync, SyncAction, SyncEvent, SyncOptions, SyncSide, SyncSummary } from './types.js';
 
 export { DEFAULT_CONCURRENCY, type ExecuteOptions, executeActions } from './execute.js';
 export { type OneWayPlan, planSync } from './plan.js';
@@ -14,28 +14,41 @@ export * from './types.js';
 export const runSync: RunSync = async (src, dst, options, onEvent = () => {}) => {
   const started = performance.now();
   const plan = await planSync(src, dst, options);
-  for (const f of plan.failures) onEvent({ kind: 'failed', action: f.action, error: f.error });
-  let summary: SyncSummary;
-  if (options.dryRun) summary = wouldDo(plan.actions);
-  else
-    summary = await executeActions(
-      src,
-      dst,
-      plan.actions,
-      {
-        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
-        signal: options.signal,
-        // The plan listed the destination (or, append-only and blind, every copy is create-only).
-        targetsListed: true,
-        createOnly: options.appendOnly,
-      },
-      onEvent,
-    );
-  summary.skipped += plan.unchanged + plan.kept;
-  summary.failed += plan.failures.length;
+  const summary = await executePlan(src, dst, plan, options, onEvent);
   summary.ms = Math.round(performance.now() - started);
   return { plan, summary };
 };
+
+/** The second half of runSync, for callers that show the plan first (`ferry sync`). */
+export async function executePlan(
+  src: SyncSide,
+  dst: SyncSide,
+  plan: OneWayPlan,
+  options: SyncOptions,
+  onEvent: (event: SyncEvent) => void = () => {},
+): Promise<SyncSummary> {
+  const started = performance.now();
+  for (const f of plan.failures) onEvent({ kind: 'failed', action: f.action, error: f.error });
+  const summary = options.dryRun
+    ? wouldDo(plan.actions)
+    : await executeActions(
+        src,
+        dst,
+        plan.actions,
+        {
+          concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+          signal: options.signal,
+          // The plan listed the destination (or, append-only and blind, every copy is create-only).
+          targetsListed: true,
+          createOnly: options.appendOnly,
+        },
+        onEvent,
+      );
+  summary.skipped += plan.unchanged + plan.kept;
+  summary.failed += plan.failures.length;
+  summary.ms = Math.round(performance.now() - started);
+  return summary;
+}
 
 /** The summary a plan would give if every action succeeded (`--dry-run`). */
 function wouldDo(actions: readonly SyncAction[]): SyncSummary {
