@@ -18,6 +18,8 @@ export interface BisyncOptions {
   maxDelete?: number;
   concurrency?: number;
   signal?: AbortSignal;
+  /** Called with the plan before anything is carried out (to print it, to size a progress bar). */
+  onPlan?: (plan: BisyncPlan) => void;
 }
 
 export interface BisyncResult {
@@ -66,6 +68,7 @@ export async function runBisync(
       maxDelete: options.maxDelete,
       display: { src: src.display, dst: dst.display },
     });
+    options.onPlan?.(plan);
     for (const f of plan.failures) onEvent({ kind: 'failed', action: f.action, error: f.error });
     if (options.dryRun) {
       const summary = wouldDo(plan);
