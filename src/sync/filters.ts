@@ -9,11 +9,14 @@ import type { SyncOptions } from './types.js';
  * deletes an excluded file at the destination.
  */
 export function pathFilter(filters: SyncOptions['filters']): (rel: string) => boolean {
-  const include = filters?.include ?? [];
-  const exclude = filters?.exclude ?? [];
+  const include = (filters?.include ?? []).map(matcher);
+  const exclude = (filters?.exclude ?? []).map(matcher);
   if (include.length === 0 && exclude.length === 0) return () => true;
-  const options = { dot: true, basename: true };
-  const inc = include.length > 0 ? picomatch(include, options) : undefined;
-  const exc = exclude.length > 0 ? picomatch(exclude, options) : undefined;
-  return (rel) => !exc?.(rel) && (inc === undefined || inc(rel));
+  return (rel) => !exclude.some((m) => m(rel)) && (include.length === 0 || include.some((m) => m(rel)));
+}
+
+function matcher(pattern: string): (rel: string) => boolean {
+  const isMatch = picomatch(pattern, { dot: true });
+  if (pattern.includes('/')) return isMatch;
+  return (rel) => isMatch(rel.slice(rel.lastIndexOf('/') + 1));
 }
