@@ -2,7 +2,13 @@ import { StorageError } from '../storage/errors.js';
 import { joinPath, parentOf } from '../storage/paths.js';
 import type { Entry, StoragePath } from '../storage/types.js';
 import { forEachConcurrent } from '../util/concurrency.js';
-import { type BisyncPlan, contentCandidates, planBisync, type SideFiles } from './bisync-plan.js';
+import {
+  type BisyncPlan,
+  type ConflictPlan,
+  contentCandidates,
+  planBisync,
+  type SideFiles,
+} from './bisync-plan.js';
 import { type BisyncState, type BisyncStateStore, type PathRecord, recordOf } from './bisync-state.js';
 import { hasher } from './compare.js';
 import { DEFAULT_CONCURRENCY, executeActions } from './execute.js';
@@ -144,19 +150,25 @@ async function conflictFollowUps(
   signal?: AbortSignal,
 ): Promise<{ actions: SyncAction[]; held: SyncAction[]; failures: { action: SyncAction; error: string }[] }> {
   const sides: Record<SideName, SyncSide> = { src, dst };
-  const rest = plan.actions.filter((x) => !keep.includes(x as Copy));
+  const first = new Set<SyncAction>(keep);
+  const keptFor = new Map(keep.map((k) => [k.path, k]));
+  // The winner's two copies of each conflict, by their source: the kept name and the name itself.
+  const byWinnerCopy = new Map<string, ConflictPlan>();
+  for (const k of plan.conflicts) {
+    byWinnerCopy.set(`${k.winner}\u0000${k.path}`, k);
+    byWinnerCopy.set(`${k.winner}\u0000${k.name}`, k);
+  }
   const out: SyncAction[] = [];
   const held: SyncAction[] = [];
   const failures: { action: SyncAction; error: string }[] = [];
-  for (const x of rest) {
-    const c = plan.conflicts.find(
-      (k) => x.op === 'copy' && x.from === k.winner && (x.path === k.path || x.path === k.name),
-    );
+  for (const x of plan.actions) {
+    if (first.has(x)) continue;
+    const c = x.op === 'copy' ? byWinnerCopy.get(`${x.from}\u0000${x.path}`) : undefined;
     if (!c) {
       out.push(x);
       continue;
     }
-    const kept = keep.find((k) => k.path === c.path && k.from === c.loser);
+    const kept = keptFor.get(c.path);
     if (!kept || failed.has(kept)) {
       held.push(x);
       continue;
