@@ -120,7 +120,12 @@ export async function runBisync(
 
     let saved = false;
     if (summary.failed === 0) {
-      const [a2, b2] = await Promise.all([listFiles(src, signal), listFiles(dst, signal)]);
+      // A side this run did not change is listed again only if it has to be: its state is the
+      // listing the plan was made from.
+      const [a2, b2] = await Promise.all([
+        touched.src.size > 0 ? listFiles(src, signal) : a,
+        touched.dst.size > 0 ? listFiles(dst, signal) : b,
+      ]);
       await store.save({
         version: 1,
         path1: src.display,
