@@ -86,6 +86,22 @@ describe('runSync', () => {
     expect(new Set(ops)).toEqual(new Set(['ListObjectsV2Command']));
   });
 
+  it('S3 → S3 (a second S3Storage): copied server-side; a no-change re-sync costs listings only', async () => {
+    const other = await testS3Storage();
+    try {
+      const res = await runSync(side(s3.storage, 'up'), side(other.storage, 'copy'), copyOpts);
+      expect(res.summary).toMatchObject({ copied: 3, failed: 0 });
+      ops.length = 0;
+      const seen = countOps(other.client);
+      const again = await runSync(side(s3.storage, 'up'), side(other.storage, 'copy'), copyOpts);
+      expect(again.plan.actions).toEqual([]);
+      expect(new Set([...ops, ...seen])).toEqual(new Set(['ListObjectsV2Command']));
+    } finally {
+      await removeTree(other.storage, '').catch(() => {});
+      await other.storage.close?.();
+    }
+  });
+
   it('a changed source file is updated; --size-only ignores a newer time; --update keeps a newer destination', async () => {
     await writeFile(join(dir, 'up/a.txt'), 'alpha, longer');
     const plan = await planSync(side(local, 'up'), side(s3.storage, 'up'), copyOpts);

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Command } from 'commander';
 import { StorageError } from '../../storage/errors.js';
 import { isWithin } from '../../storage/paths.js';
@@ -95,6 +96,8 @@ export function registerSync(program: Command, ctx: () => CliContext): void {
         throw new StorageError('InvalidArgument', '--checksum and --size-only: choose one');
       if (flags.transfers === 0) throw new StorageError('InvalidArgument', '--transfers must be at least 1');
       const transfers = flags.transfers ?? DEFAULT_CONCURRENCY;
+      // Every transfer in flight listens on the interrupt signal (a read and a write each).
+      if (c.signal) setMaxListeners(4 * transfers + 16, c.signal);
       // The S3 clients' socket pools must hold every transfer in flight (client.ts: twice the
       // connection's concurrency, at least 64), unless --concurrency says otherwise.
       const globals = cmd.parent?.opts() ?? {};
