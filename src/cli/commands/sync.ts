@@ -16,6 +16,7 @@ import { type CliContext, s3OptionsFrom } from '../context.js';
 import { Locations } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
+import { addBisyncFlags, type BisyncFlags, runBisyncCommand } from './sync-bisync.js';
 
 interface SyncFlags {
   mirror?: boolean;
@@ -43,8 +44,7 @@ const count = (flag: string) => (v: string) => {
 };
 
 export function registerSync(program: Command, ctx: () => CliContext): void {
-  program
-    .command('sync')
+  addBisyncFlags(program.command('sync'))
     .description(
       'make DST hold what SRC holds: copy new and changed files (local↔S3, S3↔S3 across buckets and accounts, local↔local)',
     )
@@ -116,6 +116,9 @@ export function registerSync(program: Command, ctx: () => CliContext): void {
             'InvalidArgument',
             `${from.display} and ${to.display} overlap: sync between separate folders`,
           );
+        const two = flags as BisyncFlags;
+        if (two.bidirectional || two.resync)
+          return await runBisyncCommand(c, locations, [srcArg, dstArg], [src, dst], two);
         const options: SyncOptions = {
           mode: flags.mirror ? 'mirror' : flags.move ? 'move' : 'copy',
           compare: flags.checksum ? 'checksum' : flags.sizeOnly ? 'size' : 'size-mtime',

@@ -1,0 +1,189 @@
+import type { Command } from 'commander';
+import { connectionFromUrl } from '../../s3/connection.js';
+import { isS3Url } from '../../s3/url.js';
+import { StorageError } from '../../storage/errors.js';
+import { runBisync } from '../../sync/bisync.js';
+import { sideLabel } from '../../sync/bisync-plan.js';
+import { defaultStateDir, fileStateStore, pairKey } from '../../sync/bisync-state.js';
+import type { SideName, SyncAction, SyncEvent, SyncSide } from '../../sync/types.js';
+import type { CliContext } from '../context.js';
+import type { Locations } from '../location.js';
+import { humanBytes } from '../output.js';
+import { Progress } from '../progress.js';
+import { summaryLine } from './sync.js';
+
+/**
+ * `ferry sync --bidirectional A B` (docs/sync.md "Two-way sync"): the flags it adds to `ferry
+ * sync` and the command itself, over src/sync/bisync.ts. A is path1, B is path2.
+ */
+
+export interface BisyncFlags {
+  bidirectional?: boolean;
+  resync?: boolean;
+  dryRun?: boolean;
+  maxDelete?: number;
+  json?: boolean;
+  progress?: boolean;
+  verbose?: boolean;
+  transfers?: number;
+  // One-way flags `--bidirectional` does not take (refused by name).
+  mirror?: boolean;
+  move?: boolean;
+  checksum?: boolean;
+  sizeOnly?: boolean;
+  update?: boolean;
+  appendOnly?: boolean;
+  include?: string[];
+  exclude?: string[];
+}
+
+export function addBisyncFlags(command: Command): Command {
+  return command
+    .option(
+      '--bidirectional',
+      'two-way: changes on either side go to the other, against the state saved by the last run (docs/sync.md)',
+    )
+    .option(
+      '--resync',
+      'with --bidirectional: start over (the first run needs it): both sides get the union of both, nothing is deleted',
+    );
+}
+
+const oneWayOnly = [
+  ['mirror', '--mirror'],
+  ['move', '--move'],
+  ['checksum', '--checksum'],
+  ['sizeOnly', '--size-only'],
+  ['update', '--update'],
+  ['appendOnly', '--append-only'],
+  ['include', '--include'],
+  ['exclude', '--exclude'],
+] as const;
+
+/**
+ * What identifies a location for the pair's state file name: the endpoint, bucket and key of an
+ * S3 URL (never its credentials), or the absolute local path.
+ */
+function identity(arg: string, locations: Locations, side: SyncSide): string {
+  if (!isS3Url(arg)) return `local:${side.root}`;
+  const conn = connectionFromUrl(arg, { ...locations.s3Settings(), prefix: '' });
+  return JSON.stringify(['s3', conn.endpoint ?? 'aws', conn.bucket, side.root]);
+}
+
+export async function runBisyncCommand(
+  c: CliContext,
+  locations: Locations,
+  args: [string, string],
+  sides: [SyncSide, SyncSide],
+  flags: BisyncFlags,
+): Promise<void> {
+  if (!flags.bidirectional) throw new StorageError('InvalidArgument', '--resync goes with --bidirectional');
+  const refused = oneWayOnly.filter(([k]) => flags[k] !== undefined && flags[k] !== false);
+  if (refused.length > 0)
+    throw new StorageError(
+      'InvalidArgument',
+      `--bidirectional does not take ${refused.map(([, f]) => f).join(', ')}`,
+    );
+  const [src, dst] = sides;
+  const store = fileStateStore(
+    defaultStateDir(),
+    pairKey(identity(args[0], locations, src), identity(args[1], locations, dst)),
+  );
+  const json = (o: Record<string, unknown>) => c.out(JSON.stringify(o));
+  const progress = new Progress({
+    mode: flags.dryRun ? 'off' : Progress.modeFor(flags.json, flags.progress !== false, process.stderr),
+    bar: process.stderr,
+    out: c.out,
+  });
+  const onEvent = (e: SyncEvent) => {
+    if (e.kind === 'bytes') {
+      if (progress.active) progress.add(e.bytes);
+      return;
+    }
+    if (e.kind === 'done' && e.action.op === 'copy') progress.fileDone();
+    if (flags.json) return json(eventLine(e));
+    if (e.kind === 'failed') c.warn(`ferry: failed: ${describe(e.action)}: ${e.error}`);
+    else if (e.kind === 'skipped') c.warn(`ferry: skipped ${describe(e.action)}: ${e.detail}`);
+    else if (flags.verbose) c.out(describe(e.action));
+  };
+  const { plan, summary, saved } = await runBisync(
+    src,
+    dst,
+    {
+      store,
+      resync: flags.resync,
+      dryRun: flags.dryRun,
+      maxDelete: flags.maxDelete,
+      concurrency: flags.transfers,
+      signal: c.signal,
+      onPlan: (p) => {
+        for (const a of p.actions) {
+          if (a.op === 'copy') progress.expect(a.entry.size);
+          if (flags.json) json({ event: 'plan', ...actionJson(a) });
+          else if (flags.dryRun) c.out(describe(a));
+        }
+      },
+    },
+    onEvent,
+  );
+  if (progress.active && !flags.json) progress.finish();
+  for (const k of plan.conflicts) {
+    const line = `conflict: ${k.path} changed on both sides; ${sideLabel(k.winner)}'s version keeps the name, ${sideLabel(k.loser)}'s is kept as ${k.name}`;
+    if (flags.json)
+      json({ event: 'conflict-kept', path: k.path, keptAs: k.name, winner: sideLabel(k.winner) });
+    else c.warn(`ferry: ${line}`);
+  }
+  const note = flags.dryRun
+    ? ''
+    : saved
+      ? '; state saved'
+      : `; state NOT saved (something failed): the next run redoes what is left (${store.where})`;
+  if (flags.json)
+    json({ event: 'summary', dryRun: !!flags.dryRun, resync: !!flags.resync, stateSaved: saved, ...summary });
+  else c.warn(`${summaryLine(summary, !!flags.dryRun, plan.unchanged)}${note}`);
+  if (summary.failed > 0) c.exitCode = 1;
+}
+
+const label = (s: SideName) => sideLabel(s);
+
+/** `copy path1 → path2: a.txt (new, 5 B)`, `delete on path2: b.txt (deleted on path1)`. */
+function describe(a: SyncAction): string {
+  if (a.op === 'mkdir') return `mkdir on ${label(a.on)}: ${a.path}`;
+  if (a.op === 'delete')
+    return `delete on ${label(a.on)}: ${a.path} (deleted on ${label(a.on === 'src' ? 'dst' : 'src')})`;
+  const to = a.from === 'src' ? 'dst' : 'src';
+  const verb = a.reason === 'changed' ? 'update' : a.reason === 'conflict' ? 'keep' : 'copy';
+  return `${verb} ${label(a.from)} → ${label(to)}: ${a.path}${a.to !== a.path ? ` as ${a.to}` : ''} (${a.reason}, ${humanBytes(a.entry.size)})`;
+}
+
+function actionJson(a: SyncAction): Record<string, unknown> {
+  if (a.op === 'mkdir') return { op: 'mkdir', on: label(a.on), path: a.path };
+  if (a.op === 'delete')
+    return { op: 'delete', on: label(a.on), path: a.path, reason: a.reason, size: a.entry.size };
+  return {
+    op: 'copy',
+    from: label(a.from),
+    path: a.path,
+    to: a.to,
+    reason: a.reason,
+    size: a.entry.size,
+  };
+}
+
+function eventLine(e: Exclude<SyncEvent, { kind: 'bytes' }>): Record<string, unknown> {
+  const a = actionJson(e.action);
+  if (e.kind === 'failed') return { event: 'failed', ...a, error: e.error };
+  if (e.kind === 'skipped') return { event: 'skipped', ...a, why: e.reason, detail: e.detail };
+  const x = e.action;
+  const event =
+    x.op === 'copy'
+      ? x.reason === 'new'
+        ? 'copied'
+        : x.reason === 'changed'
+          ? 'updated'
+          : 'conflict'
+      : x.op === 'delete'
+        ? 'deleted'
+        : 'mkdir';
+  return { event, ...a, bytes: e.bytes };
+}
