@@ -136,6 +136,17 @@ export const serverConfigSchema = z.strictObject({
       maxReadLength: count(1024).default(defaultSftpOptions.maxReadLength),
     })
     .default(sftpDefaults()),
+  /** Sync jobs (docs/jobs.md): this node's scheduler, and the lease of a running run. */
+  jobs: z
+    .strictObject({
+      /** Run the scheduler on this node (triggered runs work either way). */
+      enabled: z
+        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+        .default(true),
+      /** A running run whose node gave no sign of life for this long is marked failed. */
+      leaseSeconds: count(2).default(60),
+    })
+    .default({ enabled: true, leaseSeconds: 60 }),
 });
 
 function sftpDefaults() {
@@ -186,6 +197,7 @@ export interface ServerConfig {
   defender: ServerSettings['defender'];
   sessions: ServerSettings['sessions'];
   sftp: SftpConfig;
+  jobs: ServerSettings['jobs'];
 }
 
 /** `sftp.*`, resolved: `listen` undefined when `off`. */
@@ -266,6 +278,7 @@ export function loadServerConfig(
     defender: s.defender,
     sessions: s.sessions,
     sftp: sftpConfig(s.sftp),
+    jobs: s.jobs,
   };
 }
 

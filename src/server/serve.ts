@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Actor } from '../accounts/types.js';
+import { type Jobs, openJobs } from '../jobs/index.js';
 import { buildHttpApp } from '../protocols/http/app.js';
 import { type SshServer, startSshServer } from '../protocols/sftp/server.js';
 import { createSessionManager } from '../session/session-manager.js';
@@ -28,6 +29,8 @@ export interface RunningServer {
   /** This node's account services and session layer (tests and in-process tooling look in). */
   accounts: Awaited<ReturnType<typeof openServices>>['accounts'];
   sessions: ReturnType<typeof createSessionManager>;
+  /** This node's sync jobs (store, runner, scheduler when `jobs.enabled`). */
+  jobs: Jobs;
   /**
    * Stop accepting, give open transfers `graceMs` to finish, abort the rest cleanly (no partial
    * object, no forgotten multipart upload), close the store. Idempotent.
@@ -54,6 +57,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const { accounts } = services;
   let app: ReturnType<typeof buildHttpApp> | undefined;
   let ssh: SshServer | undefined;
+  let jobs: Jobs | undefined;
   /** The listener being started, for naming it when its address is taken. */
   let starting: { name: string; flag: string; host: string; port: number } = {
     name: 'http',
@@ -84,6 +88,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     });
     let stopping = false;
     metrics.attach(sessions);
+    jobs = openJobs({
+      store: services.store,
+      accounts,
+      pool: sessions.pool,
+      schedule: config.jobs.enabled,
+      leaseSeconds: config.jobs.leaseSeconds,
+      log: logger,
+    });
     app = buildHttpApp({
       accounts,
       sessions,
@@ -95,6 +107,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       trustProxy: config.trustProxy,
       loginTtlSeconds: config.loginTtlSeconds,
       env,
+      jobs,
     });
     const { host, port } = config.listen.http;
     await app.listen({ host, port });
@@ -136,11 +149,13 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
     const http = app;
     const sftp = ssh;
+    const nodeJobs = jobs;
     let stopped: Promise<void> | undefined;
     return {
       listeners,
       accounts,
       sessions,
+      jobs: nodeJobs,
       stop: (graceMs) => {
         stopped ??= (async () => {
           stopping = true;
@@ -149,6 +164,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           const closing = http.close();
           sftp?.stopAccepting();
           await sessions.shutdown(graceMs);
+          // Sync runs of this node are aborted and recorded failed (a scheduled job runs again
+          // at its next tick, on whichever node claims it).
+          await nodeJobs.close();
           // Sessions are closed (uploads aborted): the SSH connections are ended.
           await sftp?.close();
           // Aborted transfers end their requests; a client that still holds a connection open
@@ -164,6 +182,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   } catch (err) {
     await ssh?.close().catch(() => {});
     await app?.close().catch(() => {});
+    await jobs?.close().catch(() => {});
     await services.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       const { name, flag, host, port } = starting;

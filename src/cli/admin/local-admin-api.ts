@@ -1,4 +1,6 @@
 import type { Accounts, Actor, CrudService, Page } from '../../accounts/types.js';
+import type { Jobs } from '../../jobs/index.js';
+import { StorageError } from '../../storage/errors.js';
 import type { AdminApi, AdminCrud } from './admin-api.js';
 
 /** The local admin CLI acts as `cli` with the admin role (whoever can read the data folder is admin). */
@@ -9,7 +11,16 @@ export const CLI_ACTOR: Actor = { kind: 'cli', name: 'cli', role: 'admin' };
  * them (SQLite in WAL mode lets this run beside a server; the server's caches learn of the
  * changes through the change feed).
  */
-export function localAdminApi(accounts: Accounts, target: string, close: () => Promise<void>): AdminApi {
+export function localAdminApi(
+  accounts: Accounts,
+  target: string,
+  close: () => Promise<void>,
+  jobs?: Jobs,
+): AdminApi {
+  const needJobs = (): Jobs => {
+    if (!jobs) throw new StorageError('NotSupported', 'jobs are not available here');
+    return jobs;
+  };
   return {
     target,
     users: crud(accounts.users),
@@ -23,7 +34,24 @@ export function localAdminApi(accounts: Accounts, target: string, close: () => P
       list: () => all((page) => accounts.apiKeys.list(page)),
       remove: (id) => accounts.apiKeys.remove(id, CLI_ACTOR),
     },
-    close,
+    jobs: {
+      create: (input) => needJobs().store.create(input, CLI_ACTOR),
+      get: (name) => needJobs().store.get(name),
+      list: () => all((page) => needJobs().store.list(page)),
+      update: (name, patch) => needJobs().store.update(name, patch, CLI_ACTOR),
+      remove: (name) => needJobs().store.remove(name, CLI_ACTOR),
+      run: async (name) => (await needJobs().trigger(name, CLI_ACTOR)).done,
+      runs: (name, limit = 20) => needJobs().store.runs(name, { limit }),
+      getRun: async (name, id) => {
+        const run = await needJobs().store.getRun(id);
+        if (run.job !== name) throw new StorageError('NotFound', `job ${name} has no run ${id}`);
+        return run;
+      },
+    },
+    close: async () => {
+      await jobs?.close();
+      await close();
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { openLocalJobs } from '../../jobs/index.js';
 import { loadServerConfig } from '../../server/config.js';
 import { prepareDataDir } from '../../server/data-dir.js';
 import { openServices } from '../../server/services.js';
@@ -42,5 +43,10 @@ export async function openAdminApi(
   }
   const dataDir = prepareDataDir(config);
   const services = await openServices(config, dataDir);
-  return localAdminApi(services.accounts, `data folder ${config.data}`, () => services.close());
+  const jobs = openLocalJobs(
+    services,
+    [dataDir.path, ...(/^postgres(ql)?:/.test(config.database) ? [] : [config.database])],
+    config.jobs.leaseSeconds,
+  );
+  return localAdminApi(services.accounts, `data folder ${config.data}`, () => services.close(), jobs);
 }

@@ -9,6 +9,7 @@ const PATHS = {
   mounts: 'mounts',
   admins: 'admins',
   apiKeys: 'api-keys',
+  jobs: 'jobs',
 } as const;
 
 /**
@@ -61,6 +62,20 @@ export function remoteAdminApi(server: string, apiKey: string): AdminApi {
       remove: async (id) => {
         await call('DELETE', `${PATHS.apiKeys}/${encodeURIComponent(id)}`);
       },
+    },
+    jobs: {
+      ...crud(PATHS.jobs),
+      run: (name, options = {}) =>
+        call('POST', `${PATHS.jobs}/${encodeURIComponent(name)}/run?wait=${options.wait ? 'true' : 'false'}`),
+      runs: async (name, limit = 20) =>
+        (
+          await call<{ items: never[] }>(
+            'GET',
+            `${PATHS.jobs}/${encodeURIComponent(name)}/runs?limit=${limit}`,
+          )
+        ).items,
+      getRun: (name, id) =>
+        call('GET', `${PATHS.jobs}/${encodeURIComponent(name)}/runs/${encodeURIComponent(id)}`),
     },
     close: async () => {},
   };

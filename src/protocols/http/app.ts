@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Accounts } from '../../accounts/types.js';
+import type { Jobs } from '../../jobs/index.js';
 import type { FerryMetrics } from '../../server/metrics.js';
 import type { SessionManager } from '../../session/types.js';
 import { Authenticator } from './auth.js';
@@ -37,6 +38,8 @@ export interface HttpAppOptions {
   idleTimeoutMs?: number;
   /** Behind a load balancer: trust its X-Forwarded-For for the client address (default false). */
   trustProxy?: boolean | string;
+  /** Sync jobs (`/api/v1/jobs`); absent: no job routes. */
+  jobs?: Jobs;
 }
 
 /**
@@ -106,6 +109,7 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
     loginTtlSeconds: options.loginTtlSeconds ?? 12 * 3600,
     quotaUsage: options.quotaUsage,
     env: options.env,
+    jobs: options.jobs,
   };
   void app.register(healthRoutes, { ready: options.ready, metrics });
   void app.register(adminAuthRoutes, { prefix: '/api/v1/admin', ctx });

@@ -5,6 +5,7 @@ import { apiKeyRoutes } from './api-keys.js';
 import type { RouteContext } from './common.js';
 import { connectionRoutes } from './connections.js';
 import { groupRoutes } from './groups.js';
+import { jobRoutes } from './jobs.js';
 import { mountRoutes } from './mounts.js';
 import { securityRoutes } from './security.js';
 import { userRoutes } from './users.js';
@@ -25,4 +26,5 @@ export const adminRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (bas
   adminAccountRoutes(app, ctx);
   apiKeyRoutes(app, ctx);
   securityRoutes(app, ctx);
+  if (ctx.jobs) jobRoutes(app, ctx.jobs);
 };

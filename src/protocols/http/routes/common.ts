@@ -3,6 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RawServerDefau
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Accounts, Actor } from '../../../accounts/types.js';
+import type { Jobs } from '../../../jobs/index.js';
 import type { SessionManager } from '../../../session/types.js';
 import type { Authenticator } from '../auth.js';
 
@@ -26,6 +27,8 @@ export interface RouteContext {
   quotaUsage?: (username: string) => Promise<{ bytes: number; files: number }>;
   /** The environment the connection test resolves credentials in (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Sync jobs of this node (routes/jobs.ts). */
+  jobs?: Jobs;
 }
 
 /** Paging of every list endpoint. */
