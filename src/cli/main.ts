@@ -22,6 +22,7 @@ import { registerRm } from './commands/rm.js';
 import { registerRmdir } from './commands/rmdir.js';
 import { registerServe } from './commands/serve.js';
 import { registerStat } from './commands/stat.js';
+import { registerSync } from './commands/sync.js';
 import { registerUploads } from './commands/uploads.js';
 import { registerUser } from './commands/user.js';
 import { registerVersions } from './commands/versions.js';
@@ -70,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     registerStat,
     registerCat,
     registerCp,
+    registerSync,
     registerMv,
     registerRm,
     registerMkdir,

@@ -96,6 +96,11 @@ export interface UploadRequest {
    * `params.Metadata`; otherwise multipart bodies are not, to spare the CPU (default false).
    */
   checksum?: boolean;
+  /**
+   * Create only (`If-None-Match: *` on the PutObject, or on CompleteMultipartUpload where the
+   * store honours it there): a 412 fails the upload (Conflict) and nothing is replaced.
+   */
+  ifNoneMatch?: boolean;
   /** Called once the multipart upload exists (to record it for a later resume). */
   onStarted?: (uploadId: string, partSize: number) => void | Promise<void>;
   /** Called when the upload failed and so did its abort: the upload is still in the bucket. */
@@ -292,6 +297,7 @@ export async function uploadObject(
             Metadata: { ...req.params?.Metadata, [SHA256_META]: sha256 },
             Body: body,
             ContentLength: filled,
+            IfNoneMatch: req.ifNoneMatch ? '*' : undefined,
           }),
           { abortSignal: signal },
         );
@@ -307,7 +313,7 @@ export async function uploadObject(
     if (filled > 0 || partNumber === 1) await flushPart();
     else release();
     const parts = await pump.drain();
-    const done = await session.complete(parts);
+    const done = await session.complete(parts, req.ifNoneMatch ? { ifNoneMatch: '*' } : {});
     return { size: total, etag: done.etag, parts: parts.length, sha256, sentBytes: pump.sent };
   } catch (err) {
     const failure = pump.failure ?? err;

@@ -147,6 +147,17 @@ export interface WriteOptions {
    * the backend may skip checking that none is a file (on S3 a HEAD per ancestor).
    */
   parentIsFolder?: boolean;
+  /**
+   * The caller listed the destination just now (a sync plan): nothing but a file is at `path`
+   * and no ancestor is a file, so the backend may skip its own checks (S3: the LIST and the HEAD
+   * per ancestor before the PUT). A folder made there meanwhile is the caller's risk.
+   */
+  targetListed?: boolean;
+  /**
+   * Create only, never replace: AlreadyExists when a file is at `path` (S3: `If-None-Match: *`,
+   * which needs only s3:PutObject; a store that refuses conditional writes: NotSupported).
+   */
+  createOnly?: boolean;
   signal?: AbortSignal;
 }
 

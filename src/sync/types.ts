@@ -83,7 +83,15 @@ export interface SyncPlan {
 export type SyncEvent =
   | { kind: 'done'; action: SyncAction; bytes: number }
   | { kind: 'failed'; action: SyncAction; error: string }
+  /**
+   * Not carried out, and not a failure: `vanished` (the source file went between listing and
+   * copy), `exists` (a create-only copy found a file at the name: append-only without read access
+   * to compare), `held` (a mirror delete not made because something else failed).
+   */
+  | { kind: 'skipped'; action: SyncAction; reason: SkipReason; detail: string }
   | { kind: 'bytes'; bytes: number };
+
+export type SkipReason = 'vanished' | 'exists' | 'held';
 
 export interface SyncSummary {
   copied: number;

@@ -183,7 +183,11 @@ export class LocalStorage implements Storage {
     try {
       await pipeline(bodyToReadable(body), createWriteStream(partial), { signal: options.signal });
       if (options.mtime) await fs.utimes(partial, options.mtime, options.mtime);
-      await fs.rename(partial, abs);
+      if (options.createOnly) {
+        // A hard link fails when anything is there: never replaces (then the partial goes).
+        await fs.link(partial, abs);
+        await fs.rm(partial, { force: true });
+      } else await fs.rename(partial, abs);
     } catch (err) {
       await fs.rm(partial, { force: true });
       throw translate(err, path);

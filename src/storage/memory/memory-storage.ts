@@ -112,6 +112,8 @@ export class MemoryStorage implements Storage {
   async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {
     if (this.dirs.has(path)) throw isDir(path);
     const data = await bodyToBuffer(body);
+    if (options.createOnly && this.files.has(path))
+      throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
     this.ensureParents(path);
     const file: MemoryFile = {
       data,

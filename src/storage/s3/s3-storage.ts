@@ -50,7 +50,7 @@ import {
   parentWouldVanish,
   withFolderTimes,
 } from './folders.js';
-import { formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
+import { checkFileName, formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
 import { presignFile, publicFileUrl } from './links.js';
 import { type ListPage, listChildren, listTree, type MtimeJoin, pages } from './listing.js';
 import type { MtimeIndex } from './mtime-index.js';
@@ -273,7 +273,8 @@ export class S3Storage implements Storage {
    */
   async write(path: StoragePath, body: WriteBody, options: S3WriteOptions = {}): Promise<Entry> {
     try {
-      await checkFileTarget(this, path, { parentIsFolder: options.parentIsFolder });
+      if (options.targetListed) checkFileName(path);
+      else await checkFileTarget(this, path, { parentIsFolder: options.parentIsFolder });
     } catch (err) {
       if (body instanceof Readable) body.destroy(); // release the source (e.g. a local file)
       throw err;

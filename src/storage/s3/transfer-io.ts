@@ -15,6 +15,7 @@ import { StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
 import type { Entry, ReadOptions, StoragePath, WriteBody, WriteOptions } from '../types.js';
 import { contentTypeFor } from './entries.js';
+import { claimName, dropClaim, exclusiveLost, hasConditionalComplete } from './exclusive-claim.js';
 import { formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
 import type { S3Storage } from './s3-storage.js';
 
@@ -126,7 +127,17 @@ export async function writeFile(
   const source = options.resumeSource;
   const journal = source && new UploadJournal(s3.conn.endpoint ?? 'aws', s3.bucket, key);
   let kept = false;
-  const res = await s3.send('PutObject', key, async () => {
+  // Create only: a conditional PutObject, or a conditional CompleteMultipartUpload where the store
+  // honours it; elsewhere (RGW) a multipart write first claims the name with a conditional
+  // zero-byte PUT, which the completed object replaces (exclusive-claim.ts).
+  const claimFirst =
+    options.createOnly &&
+    !hasConditionalComplete(s3) &&
+    (options.size === undefined || options.size >= s3.upload.threshold);
+  const claim = claimFirst
+    ? await claimName(s3, path, options.signal ?? new AbortController().signal)
+    : undefined;
+  const put = s3.send('PutObject', key, async () => {
     const resume = source && (await journal!.resumePoint(s3.client, source, s3.params.payer));
     // An upload whose abort failed is still in the bucket: its journal entry stays, so the next
     // run finds it (and resumes or aborts it); `ferry uploads` lists it meanwhile.
@@ -149,6 +160,7 @@ export async function writeFile(
           signal: options.signal,
           budget: s3.budget,
           resume,
+          ifNoneMatch: options.createOnly && claim === undefined,
           onStarted: source && ((id, partSize) => journal!.record(id, partSize, source)),
           onAbortFailed: () => {
             abortFailed = true;
@@ -171,6 +183,13 @@ export async function writeFile(
       if (body instanceof Readable) body.destroy(); // read directly or not, release the file
     }
   });
+  let res: Awaited<typeof put>;
+  try {
+    res = await put;
+  } catch (err) {
+    if (claim !== undefined) await dropClaim(s3, path, claim);
+    throw options.createOnly ? exclusiveLost(err, path) : err;
+  }
   return {
     path,
     name: baseName(path),

@@ -1,0 +1,74 @@
+import { DEFAULT_CONCURRENCY, executeActions } from './execute.js';
+import { type OneWayPlan, planSync } from './plan.js';
+import type { RunSync, SyncAction, SyncEvent, SyncOptions, SyncSide, SyncSummary } from './types.js';
+
+export { DEFAULT_CONCURRENCY, type ExecuteOptions, executeActions } from './execute.js';
+export { type OneWayPlan, planSync } from './plan.js';
+export * from './types.js';
+
+/**
+ * One-way sync: plan (listings only, plan.ts) then execute (execute.ts). The plan's refusals (a
+ * folder where a file must go) are reported as failed events. With `dryRun` nothing is executed
+ * and the summary counts what the plan would do.
+ */
+export const runSync: RunSync = async (src, dst, options, onEvent = () => {}) => {
+  const started = performance.now();
+  const plan = await planSync(src, dst, options);
+  const summary = await executePlan(src, dst, plan, options, onEvent);
+  summary.ms = Math.round(performance.now() - started);
+  return { plan, summary };
+};
+
+/** The second half of runSync, for callers that show the plan first (`ferry sync`). */
+export async function executePlan(
+  src: SyncSide,
+  dst: SyncSide,
+  plan: OneWayPlan,
+  options: SyncOptions,
+  onEvent: (event: SyncEvent) => void = () => {},
+): Promise<SyncSummary> {
+  const started = performance.now();
+  for (const f of plan.failures) onEvent({ kind: 'failed', action: f.action, error: f.error });
+  const summary = options.dryRun
+    ? wouldDo(plan.actions)
+    : await executeActions(
+        src,
+        dst,
+        plan.actions,
+        {
+          concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+          signal: options.signal,
+          // The plan listed the destination (or, append-only and blind, every copy is create-only).
+          targetsListed: true,
+          createOnly: options.appendOnly,
+        },
+        onEvent,
+      );
+  summary.skipped += plan.unchanged + plan.kept;
+  summary.failed += plan.failures.length;
+  summary.ms = Math.round(performance.now() - started);
+  return summary;
+}
+
+/** The summary a plan would give if every action succeeded (`--dry-run`). */
+function wouldDo(actions: readonly SyncAction[]): SyncSummary {
+  const s: SyncSummary = {
+    copied: 0,
+    updated: 0,
+    deleted: 0,
+    skipped: 0,
+    conflicts: 0,
+    failed: 0,
+    bytes: 0,
+    ms: 0,
+  };
+  for (const a of actions) {
+    if (a.op === 'copy') {
+      s.bytes += a.entry.size;
+      if (a.reason === 'new') s.copied++;
+      else if (a.reason === 'changed') s.updated++;
+      else s.conflicts++;
+    } else if (a.op === 'delete') s.deleted++;
+  }
+  return s;
+}
