@@ -149,7 +149,8 @@ export class JobRunner {
         status: failed ? 'failed' : 'ok',
         connectionTest: tested,
         summary,
-        bytes: summary.bytes,
+        // A dry run's summary counts what it would do; the run itself moved nothing.
+        bytes: job.options.dryRun ? 0 : summary.bytes,
         ...(failed && { error: `${summary.failed} file(s) failed` }),
         errors,
         planSummary: planSummary(plan),

@@ -113,6 +113,29 @@ describe.each(backends)('sync jobs (%s)', (backend) => {
     expect(await keysUnder(client, dst)).toEqual([]);
   });
 
+  it('a mirror that would delete more than maxDelete is recorded as refused and changes nothing', async () => {
+    const { jobs } = await jobsOn(backend);
+    const src = `${base}/${backend}-maxdel/src`;
+    const dst = `${base}/${backend}-maxdel/dst`;
+    await putObjects(client, src, { 'keep.txt': 'k' });
+    await putObjects(client, dst, { 'keep.txt': 'k', 'old1.txt': '1', 'old2.txt': '2', 'old3.txt': '3' });
+    await jobs.store.create(
+      {
+        name: 'mirror',
+        source: `rgw:${src}`,
+        destination: `rgw:${dst}`,
+        options: { mode: 'mirror', maxDelete: 2 },
+      },
+      system,
+    );
+    const end = await (await jobs.trigger('mirror', system)).done;
+    expect(end.status).toBe('refused');
+    expect(end.error).toMatch(
+      /refusing to mirror: the plan would delete 3 files .* more than --max-delete 2; nothing was changed/,
+    );
+    expect(await keysUnder(client, dst)).toEqual(['keep.txt', 'old1.txt', 'old2.txt', 'old3.txt']);
+  });
+
   it('a failing connection test fails the run clearly and copies nothing', async () => {
     const { jobs, accounts } = await jobsOn(backend);
     const src = `${base}/${backend}-bad/src`;
