@@ -172,8 +172,8 @@ export class JobRunner {
 
 /**
  * The seeds' connection test, over the Storage contract (any backend): list the source, list
- * the destination, write and remove a zero-byte probe there. A missing destination folder is
- * fine (the sync creates it); a missing source is not.
+ * the destination, write and remove a zero-byte probe there (when the folder exists). A missing
+ * destination folder is fine (the sync creates it); a missing source is not.
  */
 async function connectionTest(
   src: SyncSide,
@@ -196,14 +196,18 @@ async function connectionTest(
   await step(`cannot list the source ${src.display}`, async () => {
     for await (const _ of src.storage.list(src.root, { limit: 1, signal })) break;
   });
+  let dstExists = true;
   await step(`cannot list the destination ${dst.display}`, async () => {
     try {
       for await (const _ of dst.storage.list(dst.root, { limit: 1, signal })) break;
     } catch (err) {
       if (!StorageError.is(err, 'NotFound')) throw err;
+      dstExists = false;
     }
   });
-  if (options.dryRun || options.appendOnly) return;
+  // A probe in a folder that does not exist yet would leave the folder behind (S3 keeps a
+  // folder whose last file goes with a marker): there the sync's own first write is the test.
+  if (options.dryRun || options.appendOnly || !dstExists) return;
   const probe = joinPath(dst.root, `.ferry-job-probe-${runId}`);
   await step(`cannot write to the destination ${dst.display}`, () =>
     dst.storage.write(probe, '', { size: 0, signal }),

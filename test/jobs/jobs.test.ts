@@ -94,6 +94,22 @@ describe.each(backends)('sync jobs (%s)', (backend) => {
     });
   });
 
+  it("a job writes into a folder of a user's home (user:NAME/path)", async () => {
+    const { jobs, accounts } = await jobsOn(backend);
+    const src = `${base}/${backend}-home/src`;
+    const home = `${base}/${backend}-home/homes/ann`;
+    await putObjects(client, src, { 'report.csv': 'a,b\n' });
+    await accounts.users.create(
+      { username: 'ann', home: { type: 's3', connection: 'rgw', prefix: home } },
+      system,
+    );
+    await jobs.store.create({ name: 'to-ann', source: `rgw:${src}`, destination: 'user:ann/inbox/' }, system);
+    expect((await jobs.store.get('to-ann')).destination).toBe('user:ann/inbox');
+    const end = await (await jobs.trigger('to-ann', system)).done;
+    expect(end).toMatchObject({ status: 'ok', summary: { copied: 1 } });
+    expect(await keysUnder(client, home)).toEqual(['inbox/report.csv']);
+  });
+
   it('a dry run records the plan and copies nothing', async () => {
     const { jobs } = await jobsOn(backend);
     const src = `${base}/${backend}-dry/src`;
