@@ -9,6 +9,7 @@ import { registerConnection } from './commands/connection.js';
 import { registerCp } from './commands/cp.js';
 import { registerDoctor, registerWhoami } from './commands/doctor.js';
 import { registerGroup } from './commands/group.js';
+import { registerJob } from './commands/job.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerLs } from './commands/ls.js';
 import { registerMeta } from './commands/meta.js';
@@ -94,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
     registerApiKey,
     registerRule,
     registerAdmin,
+    registerJob,
   ]) {
     register(program, ctx);
   }

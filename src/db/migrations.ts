@@ -1,4 +1,4 @@
-import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
 import { eventRulesMigration } from '../events/tables.js';
 
 /**
@@ -142,6 +142,58 @@ export function migrationsFor(dialect: 'sqlite' | 'postgres'): MigrationProvider
           .addColumn('mtime', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('object_mtimes_pk', ['scope', 'key'])
           .execute();
+      },
+    },
+    /**
+     * Sync jobs and their runs (src/jobs/). A scheduled run is claimed by inserting its row: the
+     * UNIQUE (job, scheduled_for) lets one node of several win each tick, and the partial unique
+     * index on (job) while `running` keeps a job from running twice at once (docs/jobs.md).
+     */
+    '0003-sync-jobs': {
+      async up(db: Kysely<unknown>) {
+        const big = dialect === 'postgres' ? ('bigint' as const) : ('integer' as const);
+        await db.schema
+          .createTable('sync_jobs')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('destination', 'text', (c) => c.notNull())
+          .addColumn('options', 'text', (c) => c.notNull())
+          .addColumn('schedule', 'text')
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('description', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('sync_job_runs')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('job', 'text', (c) => c.notNull().references('sync_jobs.name').onDelete('cascade'))
+          .addColumn('node', 'text', (c) => c.notNull())
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('scheduled_for', 'text')
+          .addColumn('actor', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('heartbeat_at', 'text', (c) => c.notNull())
+          .addColumn('ended_at', 'text')
+          .addColumn('connection_test', 'text')
+          .addColumn('summary', 'text')
+          .addColumn('bytes', big, (c) => c.notNull().defaultTo(0))
+          .addColumn('error', 'text')
+          .addColumn('errors', 'text')
+          .addColumn('plan_summary', 'text')
+          .addColumn('plan', 'text')
+          .addUniqueConstraint('sync_job_runs_tick', ['job', 'scheduled_for'])
+          .execute();
+        await db.schema
+          .createIndex('sync_job_runs_job_started')
+          .on('sync_job_runs')
+          .columns(['job', 'started_at'])
+          .execute();
+        // One running run per job, on both stores (partial indexes: SQLite ≥ 3.8, PostgreSQL).
+        await sql`create unique index sync_job_runs_one_running on sync_job_runs (job) where status = 'running'`.execute(
+          db,
+        );
       },
     },
     /** Event rules and their persisted delivery queue (src/events/tables.ts). */

@@ -23,6 +23,8 @@ export interface Database {
   server_keys: ServerKeysTable;
   changes: ChangesTable;
   object_mtimes: ObjectMtimesTable;
+  sync_jobs: SyncJobsTable;
+  sync_job_runs: SyncJobRunsTable;
 }
 
 export interface UsersTable {
@@ -165,4 +167,51 @@ export interface ObjectMtimesTable {
   etag: string;
   /** ISO-8601, UTC. */
   mtime: string;
+}
+
+/** Sync jobs (src/jobs/): what to sync where, how and when. */
+export interface SyncJobsTable {
+  name: string;
+  /** Locations as src/jobs/locations.ts resolves them (`CONNECTION:prefix`, `user:NAME/path`, a folder). */
+  source: string;
+  destination: string;
+  /** JSON: SyncOptions without the signal (src/jobs/model.ts `jobSyncOptionsSchema`). */
+  options: string;
+  /** Cron pattern (UTC), null: run only when triggered. */
+  schedule: string | null;
+  /** 1 or 0. */
+  enabled: number;
+  description: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One run of a sync job; UNIQUE (job, scheduled_for) is how one node of several claims a tick. */
+export interface SyncJobRunsTable {
+  id: string;
+  job: string;
+  node: string;
+  /** `schedule` or `api`. */
+  trigger: string;
+  /** The tick (ISO, UTC) of a scheduled run; null for api runs. */
+  scheduled_for: string | null;
+  actor: string | null;
+  /** running, ok, failed, refused, skipped. */
+  status: string;
+  started_at: string;
+  /** Renewed by the running node; a running run whose heartbeat is older than the lease is failed. */
+  heartbeat_at: string;
+  ended_at: string | null;
+  /** JSON `{ ok, detail? }`. */
+  connection_test: string | null;
+  /** JSON SyncSummary. */
+  summary: string | null;
+  bytes: Generated<number>;
+  error: string | null;
+  /** JSON `[{ path, error }]`, bounded. */
+  errors: string | null;
+  /** JSON counts by op/reason. */
+  plan_summary: string | null;
+  /** JSON: the first actions of a dry run's plan. */
+  plan: string | null;
 }

@@ -187,6 +187,17 @@ export const serverConfigSchema = z.strictObject({
       from: z.string().default('ferry@localhost'),
     })
     .default({ ...defaultSmtp }),
+  /** Sync jobs (docs/jobs.md): this node's scheduler, and the lease of a running run. */
+  jobs: z
+    .strictObject({
+      /** Run the scheduler on this node (triggered runs work either way). */
+      enabled: z
+        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
+        .default(true),
+      /** A running run whose node gave no sign of life for this long is marked failed. */
+      leaseSeconds: count(2).default(60),
+    })
+    .default({ enabled: true, leaseSeconds: 60 }),
 });
 
 function sftpDefaults() {
@@ -239,6 +250,7 @@ export interface ServerConfig {
   sftp: SftpConfig;
   events: ServerSettings['events'];
   smtp: ServerSettings['smtp'];
+  jobs: ServerSettings['jobs'];
 }
 
 /** `sftp.*`, resolved: `listen` undefined when `off`. */
@@ -321,6 +333,7 @@ export function loadServerConfig(
     sftp: sftpConfig(s.sftp),
     events: s.events,
     smtp: s.smtp,
+    jobs: s.jobs,
   };
 }
 

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Actor } from '../accounts/types.js';
 import { type RunningEvents, startEvents } from '../events/events.js';
+import { type Jobs, openJobs } from '../jobs/index.js';
 import { buildHttpApp } from '../protocols/http/app.js';
 import { type SshServer, startSshServer } from '../protocols/sftp/server.js';
 import { processBudget } from '../s3/buffer-budget.js';
@@ -32,6 +33,8 @@ export interface RunningServer {
   sessions: ReturnType<typeof createSessionManager>;
   /** Event rules on this node (docs/events.md). */
   events: RunningEvents;
+  /** This node's sync jobs (store, runner, scheduler when `jobs.enabled`). */
+  jobs: Jobs;
   /**
    * Stop accepting, give open transfers `graceMs` to finish, abort the rest cleanly (no partial
    * object, no forgotten multipart upload), close the store. Idempotent.
@@ -59,6 +62,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let app: ReturnType<typeof buildHttpApp> | undefined;
   let ssh: SshServer | undefined;
   let events: RunningEvents | undefined;
+  let jobs: Jobs | undefined;
   /** The listener being started, for naming it when its address is taken. */
   let starting: { name: string; flag: string; host: string; port: number } = {
     name: 'http',
@@ -99,6 +103,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       smtp: config.smtp,
       onError: (err) => logger.error({ err }, 'event rules'),
     });
+    jobs = openJobs({
+      store: services.store,
+      accounts,
+      pool: sessions.pool,
+      schedule: config.jobs.enabled,
+      leaseSeconds: config.jobs.leaseSeconds,
+      log: logger,
+    });
     app = buildHttpApp({
       accounts,
       sessions,
@@ -111,6 +123,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       loginTtlSeconds: config.loginTtlSeconds,
       env,
       events,
+      jobs,
     });
     const { host, port } = config.listen.http;
     await app.listen({ host, port });
@@ -154,12 +167,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     const http = app;
     const sftp = ssh;
     const rules = events;
+    const nodeJobs = jobs;
     let stopped: Promise<void> | undefined;
     return {
       listeners,
       accounts,
       sessions,
       events: rules,
+      jobs: nodeJobs,
       stop: (graceMs) => {
         stopped ??= (async () => {
           stopping = true;
@@ -170,6 +185,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           await sessions.shutdown(graceMs);
           // Every event is in: what rules matched is queued before the store closes.
           await rules.stop();
+          // Sync runs of this node are aborted and recorded failed (a scheduled job runs again
+          // at its next tick, on whichever node claims it).
+          await nodeJobs.close();
           // Sessions are closed (uploads aborted): the SSH connections are ended.
           await sftp?.close();
           // Aborted transfers end their requests; a client that still holds a connection open
@@ -186,6 +204,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     await ssh?.close().catch(() => {});
     await app?.close().catch(() => {});
     await events?.stop().catch(() => {});
+    await jobs?.close().catch(() => {});
     await services.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       const { name, flag, host, port } = starting;

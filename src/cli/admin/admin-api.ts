@@ -14,6 +14,7 @@ import type {
 } from '../../accounts/model.js';
 import type { AdminPatch, ConnectionPatch, GroupPatch, MountPatch, UserPatch } from '../../accounts/types.js';
 import type { DeliveryStatus, DeliveryView, RuleInput, RulePatch, RuleView } from '../../events/model.js';
+import type { JobInput, JobPatch, JobView, RunView } from '../../jobs/model.js';
 
 /** Create, read, list, change and remove one kind of entity. */
 export interface AdminCrud<Input, Patch, View> {
@@ -49,6 +50,17 @@ export interface AdminApi {
   rules: AdminCrud<RuleInput, RulePatch, RuleView> & {
     deliveries(filter: { status?: DeliveryStatus; rule?: string; limit?: number }): Promise<DeliveryView[]>;
     retry(id: string): Promise<DeliveryView>;
+  };
+  /** Sync jobs (docs/jobs.md). */
+  jobs: AdminCrud<JobInput, JobPatch, JobView> & {
+    /**
+     * Run a job now. Remote: on the server (`wait: false` returns as it starts); local: in this
+     * process, always waiting for the end (the run would die with the CLI otherwise).
+     */
+    run(name: string, options?: { wait?: boolean }): Promise<RunView>;
+    /** Its runs, newest first (at most `limit`, default 20). */
+    runs(name: string, limit?: number): Promise<RunView[]>;
+    getRun(name: string, id: string): Promise<RunView>;
   };
   close(): Promise<void>;
 }

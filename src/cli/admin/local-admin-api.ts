@@ -1,5 +1,7 @@
 import type { Accounts, Actor, CrudService, Page } from '../../accounts/types.js';
 import type { EventRulesApi } from '../../events/events.js';
+import type { Jobs } from '../../jobs/index.js';
+import { StorageError } from '../../storage/errors.js';
 import type { AdminApi, AdminCrud } from './admin-api.js';
 
 /** The local admin CLI acts as `cli` with the admin role (whoever can read the data folder is admin). */
@@ -15,7 +17,12 @@ export function localAdminApi(
   target: string,
   close: () => Promise<void>,
   events: EventRulesApi,
+  jobs?: Jobs,
 ): AdminApi {
+  const needJobs = (): Jobs => {
+    if (!jobs) throw new StorageError('NotSupported', 'jobs are not available here');
+    return jobs;
+  };
   return {
     target,
     users: crud(accounts.users),
@@ -34,7 +41,24 @@ export function localAdminApi(
       deliveries: (filter) => events.deliveries.list({ ...filter, limit: filter.limit ?? 1000 }),
       retry: (id) => events.deliveries.retry(id, CLI_ACTOR),
     },
-    close,
+    jobs: {
+      create: (input) => needJobs().store.create(input, CLI_ACTOR),
+      get: (name) => needJobs().store.get(name),
+      list: () => all((page) => needJobs().store.list(page)),
+      update: (name, patch) => needJobs().store.update(name, patch, CLI_ACTOR),
+      remove: (name) => needJobs().store.remove(name, CLI_ACTOR),
+      run: async (name) => (await needJobs().trigger(name, CLI_ACTOR)).done,
+      runs: (name, limit = 20) => needJobs().store.runs(name, { limit }),
+      getRun: async (name, id) => {
+        const run = await needJobs().store.getRun(id);
+        if (run.job !== name) throw new StorageError('NotFound', `job ${name} has no run ${id}`);
+        return run;
+      },
+    },
+    close: async () => {
+      await jobs?.close();
+      await close();
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { eventRulesApi } from '../../events/events.js';
+import { openLocalJobs } from '../../jobs/index.js';
 import { loadServerConfig } from '../../server/config.js';
 import { prepareDataDir } from '../../server/data-dir.js';
 import { openServices } from '../../server/services.js';
@@ -43,10 +44,16 @@ export async function openAdminApi(
   }
   const dataDir = prepareDataDir(config);
   const services = await openServices(config, dataDir);
+  const jobs = openLocalJobs(
+    services,
+    [dataDir.path, ...(/^postgres(ql)?:/.test(config.database) ? [] : [config.database])],
+    config.jobs.leaseSeconds,
+  );
   return localAdminApi(
     services.accounts,
     `data folder ${config.data}`,
     () => services.close(),
     eventRulesApi(services.store, services.box, services.accounts),
+    jobs,
   );
 }

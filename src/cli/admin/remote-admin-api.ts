@@ -12,6 +12,7 @@ const PATHS = {
   apiKeys: 'api-keys',
   rules: 'event-rules',
   deliveries: 'event-deliveries',
+  jobs: 'jobs',
 } as const;
 
 /**
@@ -74,6 +75,20 @@ export function remoteAdminApi(server: string, apiKey: string): AdminApi {
         return (await call<{ items: DeliveryView[] }>('GET', `${PATHS.deliveries}?${q}`)).items;
       },
       retry: (id) => call('POST', `${PATHS.deliveries}/${encodeURIComponent(id)}/retry`),
+    },
+    jobs: {
+      ...crud(PATHS.jobs),
+      run: (name, options = {}) =>
+        call('POST', `${PATHS.jobs}/${encodeURIComponent(name)}/run?wait=${options.wait ? 'true' : 'false'}`),
+      runs: async (name, limit = 20) =>
+        (
+          await call<{ items: never[] }>(
+            'GET',
+            `${PATHS.jobs}/${encodeURIComponent(name)}/runs?limit=${limit}`,
+          )
+        ).items,
+      getRun: (name, id) =>
+        call('GET', `${PATHS.jobs}/${encodeURIComponent(name)}/runs/${encodeURIComponent(id)}`),
     },
     close: async () => {},
   };

@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
 import type { Accounts } from '../../accounts/types.js';
+import type { Jobs } from '../../jobs/index.js';
 import type { FerryMetrics } from '../../server/metrics.js';
 import type { SessionManager } from '../../session/types.js';
 import { Authenticator } from './auth.js';
@@ -39,6 +40,8 @@ export interface HttpAppOptions {
   trustProxy?: boolean | string;
   /** Event rules (`/event-rules`, `/event-deliveries`). */
   events?: RouteContext['events'];
+  /** Sync jobs (`/api/v1/jobs`); absent: no job routes. */
+  jobs?: Jobs;
 }
 
 /**
@@ -109,6 +112,7 @@ export function buildHttpApp(options: HttpAppOptions): FastifyInstance {
     quotaUsage: options.quotaUsage,
     env: options.env,
     events: options.events,
+    jobs: options.jobs,
   };
   void app.register(healthRoutes, { ready: options.ready, metrics });
   void app.register(adminAuthRoutes, { prefix: '/api/v1/admin', ctx });

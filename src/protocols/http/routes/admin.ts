@@ -5,6 +5,7 @@ import { apiKeyRoutes } from './api-keys.js';
 import type { RouteContext } from './common.js';
 import { connectionRoutes } from './connections.js';
 import { groupRoutes } from './groups.js';
+import { jobRoutes } from './jobs.js';
 import { mountRoutes } from './mounts.js';
 import { ruleRoutes } from './rules.js';
 import { securityRoutes } from './security.js';
@@ -27,4 +28,5 @@ export const adminRoutes: FastifyPluginAsync<{ ctx: RouteContext }> = async (bas
   apiKeyRoutes(app, ctx);
   securityRoutes(app, ctx);
   if (ctx.events) ruleRoutes(app, ctx.events);
+  if (ctx.jobs) jobRoutes(app, ctx.jobs);
 };

@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Accounts, Actor } from '../../../accounts/types.js';
 import type { EventRulesApi } from '../../../events/events.js';
+import type { Jobs } from '../../../jobs/index.js';
 import type { SessionManager } from '../../../session/types.js';
 import type { Authenticator } from '../auth.js';
 
@@ -29,6 +30,8 @@ export interface RouteContext {
   env?: NodeJS.ProcessEnv;
   /** Event rules and their deliveries (absent: no `/event-rules` routes). */
   events?: EventRulesApi;
+  /** Sync jobs of this node (routes/jobs.ts). */
+  jobs?: Jobs;
 }
 
 /** Paging of every list endpoint. */

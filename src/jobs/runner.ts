@@ -1,0 +1,246 @@
+import type { Accounts } from '../accounts/types.js';
+import type { StoragePool } from '../session/storage-pool.js';
+import { StorageError } from '../storage/errors.js';
+import { joinPath } from '../storage/paths.js';
+import type { RunSync, SyncAction, SyncEvent, SyncPlan, SyncSide } from '../sync/types.js';
+import { resolveSide } from './locations.js';
+import { ERROR_LIMIT, type JobView, PLAN_LIMIT, type PlannedAction, type RunView } from './model.js';
+import type { JobStore } from './store.js';
+
+export interface JobLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface RunnerOptions {
+  store: JobStore;
+  pool: StoragePool;
+  accounts: Pick<Accounts, 'users' | 'audit'>;
+  runSync: RunSync;
+  /** A running run renews its lease this often (ms). */
+  heartbeatMs: number;
+  log?: JobLog;
+}
+
+/**
+ * Carries out one claimed run (its row is `running`): the connection test, then `runSync`, then
+ * the run's record, one audit line and one log line. Never throws: every failure ends in the
+ * run's record. A lost lease (another node expired the run) or `abort` stops the sync.
+ */
+export class JobRunner {
+  private readonly active = new Map<string, { abort: AbortController; done: Promise<RunView> }>();
+
+  constructor(private readonly o: RunnerOptions) {}
+
+  /** Start the run in the background; the promise resolves with its final record. */
+  start(job: JobView, run: RunView): Promise<RunView> {
+    const abort = new AbortController();
+    const done = this.#run(job, run, abort).finally(() => this.active.delete(run.id));
+    this.active.set(run.id, { abort, done });
+    return done;
+  }
+
+  /** Runs of this node still going. */
+  running(): string[] {
+    return [...this.active.keys()];
+  }
+
+  /** Abort every run of this node (shutdown) and wait until their records are written. */
+  async stopAll(reason: string): Promise<void> {
+    const all = [...this.active.values()];
+    for (const a of all) a.abort.abort(new StorageError('Transient', reason));
+    await Promise.allSettled(all.map((a) => a.done));
+  }
+
+  async #run(job: JobView, run: RunView, abort: AbortController): Promise<RunView> {
+    const { store } = this.o;
+    const started = Date.now();
+    let leaseLost = false;
+    const beat = setInterval(() => {
+      store.heartbeat(run.id).then(
+        (alive) => {
+          if (!alive && !abort.signal.aborted) {
+            leaseLost = true;
+            abort.abort(
+              new StorageError('Transient', 'the run lost its lease (another node marked it failed)'),
+            );
+          }
+        },
+        () => {},
+      );
+    }, this.o.heartbeatMs);
+    beat.unref();
+    let record: RunView;
+    try {
+      record = await this.#steps(job, run, abort.signal);
+    } catch (err) {
+      record = await store.finish(run.id, {
+        status: 'failed',
+        error: `unexpected: ${(err as Error).message}`,
+      });
+    } finally {
+      clearInterval(beat);
+    }
+    const ms = Date.now() - started;
+    const line = {
+      job: job.name,
+      run: run.id,
+      trigger: run.trigger,
+      status: record.status,
+      ...(record.summary && { summary: record.summary }),
+      bytes: record.bytes,
+      ms,
+      ...(record.error ? { error: record.error } : {}),
+      ...(leaseLost ? { leaseLost } : {}),
+    };
+    if (record.status === 'ok') this.o.log?.info(line, 'job run');
+    else this.o.log?.warn(line, 'job run');
+    await this.o.accounts.audit
+      .record({
+        kind: 'job-run',
+        actor: run.actor ?? 'system',
+        path: `jobs/${job.name}`,
+        bytes: record.bytes,
+        durationMs: ms,
+        result: record.status,
+        detail: {
+          run: run.id,
+          node: run.node,
+          trigger: run.trigger,
+          ...(run.scheduledFor ? { scheduledFor: run.scheduledFor } : {}),
+          ...(record.summary && { summary: record.summary }),
+          ...(record.error ? { error: record.error } : {}),
+        },
+      })
+      .catch((err) => this.o.log?.warn({ err: (err as Error).message }, 'job run: audit line not written'));
+    return record;
+  }
+
+  async #steps(job: JobView, run: RunView, signal: AbortSignal): Promise<RunView> {
+    const { store } = this.o;
+    const deps = { pool: this.o.pool, accounts: this.o.accounts };
+    // Step 1, the connection test: both sides resolve, the source lists, the destination lists
+    // and (unless a dry run or append-only) takes and gives back a probe file.
+    let src: SyncSide;
+    let dst: SyncSide;
+    try {
+      src = await resolveSide(job.source, 'source', deps);
+      dst = await resolveSide(job.destination, 'destination', deps);
+      await connectionTest(src, dst, run.id, job.options, signal);
+    } catch (err) {
+      const detail = (err as Error).message;
+      return store.finish(run.id, {
+        status: 'failed',
+        connectionTest: { ok: false, detail },
+        error: `connection test failed: ${detail}`,
+      });
+    }
+    const tested = { ok: true };
+    // Step 2, the sync.
+    const errors: NonNullable<RunView['errors']> = [];
+    const onEvent = (e: SyncEvent) => {
+      if (e.kind === 'failed' && errors.length < ERROR_LIMIT)
+        errors.push({ path: actionPath(e.action), error: e.error });
+    };
+    try {
+      const { plan, summary } = await this.o.runSync(src, dst, { ...job.options, signal }, onEvent);
+      const failed = summary.failed > 0;
+      return store.finish(run.id, {
+        status: failed ? 'failed' : 'ok',
+        connectionTest: tested,
+        summary,
+        // A dry run's summary counts what it would do; the run itself moved nothing.
+        bytes: job.options.dryRun ? 0 : summary.bytes,
+        ...(failed && { error: `${summary.failed} file(s) failed` }),
+        errors,
+        planSummary: planSummary(plan),
+        ...(job.options.dryRun && { plan: plan.actions.slice(0, PLAN_LIMIT).map(planned) }),
+      });
+    } catch (err) {
+      const refused = isRefusal(err);
+      return store.finish(run.id, {
+        status: refused ? 'refused' : 'failed',
+        connectionTest: tested,
+        error: signal.aborted
+          ? `aborted: ${(signal.reason as Error)?.message ?? 'stopped'}`
+          : (err as Error).message,
+        errors,
+      });
+    }
+  }
+}
+
+/**
+ * The seeds' connection test, over the Storage contract (any backend): list the source, list
+ * the destination, write and remove a zero-byte probe there (when the folder exists). A missing
+ * destination folder is fine (the sync creates it); a missing source is not.
+ */
+async function connectionTest(
+  src: SyncSide,
+  dst: SyncSide,
+  runId: string,
+  options: JobView['options'],
+  signal: AbortSignal,
+): Promise<void> {
+  const step = async (what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      throw new StorageError(
+        StorageError.is(err) ? err.code : 'Transient',
+        `${what}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  };
+  await step(`cannot list the source ${src.display}`, async () => {
+    for await (const _ of src.storage.list(src.root, { limit: 1, signal })) break;
+  });
+  let dstExists = true;
+  await step(`cannot list the destination ${dst.display}`, async () => {
+    try {
+      for await (const _ of dst.storage.list(dst.root, { limit: 1, signal })) break;
+    } catch (err) {
+      if (!StorageError.is(err, 'NotFound')) throw err;
+      dstExists = false;
+    }
+  });
+  // A probe in a folder that does not exist yet would leave the folder behind (S3 keeps a
+  // folder whose last file goes with a marker): there the sync's own first write is the test.
+  if (options.dryRun || options.appendOnly || !dstExists) return;
+  const probe = joinPath(dst.root, `.ferry-job-probe-${runId}`);
+  await step(`cannot write to the destination ${dst.display}`, () =>
+    dst.storage.write(probe, '', { size: 0, signal }),
+  );
+  await step(`cannot remove a file at the destination ${dst.display}`, () =>
+    dst.storage.remove(probe, { signal }),
+  );
+}
+
+/** A sync that refused to act (max-delete exceeded, mirror from an empty or missing source). */
+function isRefusal(err: unknown): boolean {
+  const e = err as { refused?: unknown; code?: string; message?: string };
+  return e?.refused === true || /\brefus/i.test(e?.message ?? '');
+}
+
+function actionPath(a: SyncAction): string {
+  return a.path;
+}
+
+function planned(a: SyncAction): PlannedAction {
+  if (a.op === 'copy') return { op: 'copy', path: a.path, to: a.to, reason: a.reason, size: a.entry.size };
+  if (a.op === 'delete') return { op: 'delete', path: a.path, reason: a.reason, size: a.entry.size };
+  return { op: 'mkdir', path: a.path };
+}
+
+/** Counts by `op` and `op:reason`, the unchanged files and what listing cost. */
+function planSummary(plan: SyncPlan): Record<string, number> {
+  const out: Record<string, number> = { actions: plan.actions.length, unchanged: plan.unchanged };
+  for (const a of plan.actions) {
+    out[a.op] = (out[a.op] ?? 0) + 1;
+    if ('reason' in a) out[`${a.op}:${a.reason}`] = (out[`${a.op}:${a.reason}`] ?? 0) + 1;
+  }
+  out['listed:src'] = plan.listed.src;
+  out['listed:dst'] = plan.listed.dst;
+  return out;
+}
