@@ -70,7 +70,7 @@ function timed(
 function waitFor(child: ChildProcess, re: RegExp, what: string): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${seen.slice(-2000)}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${seen.slice(-2000)}`)), 300_000);
     const on = (d: Buffer) => {
       seen += d;
       const m = re.exec(seen);
