@@ -312,10 +312,22 @@ async function main(): Promise<void> {
       env: { ...childEnv, AWS_ENDPOINT_URL: endpoint, S3_ENDPOINT: endpoint },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
+    // A fresh rclone for the listing: the first one's VFS listed the home during step 1 and keeps
+    // that listing for --dir-cache-time (5 min), so it answers `"/list10k" not found` for a folder
+    // seeded since (what stopped this step twice), and would list nothing from S3. Same arguments,
+    // another port; cold, as Ferry (which caches no listing).
+    const lsPort = await freePort();
+    const lsRclone = spawn(
+      'rclone',
+      rclone.spawnargs.slice(1).map((a) => (a === `127.0.0.1:${rclonePort}` ? `127.0.0.1:${lsPort}` : a)),
+      { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(lsRclone);
+    await waitFor(lsRclone, /SFTP server listening on|Serving on|listening/i, 'rclone serve sftp (ls)');
     const lsRows: string[] = [];
     for (const [name, port] of [
       ['ferry', ferryPort],
-      ['rclone', rclonePort],
+      ['rclone', lsPort],
     ] as const) {
       const from = logLines();
       const r = await sftpBatch(port, 'ls -l /list10k\n');

@@ -5,8 +5,58 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { ListPage } from '../storage/s3/listing.js';
+import { parseListObjectsV2 } from './list-xml.js';
 
 type Input = Parameters<ListPage>[0];
+type V2Input = ConstructorParameters<typeof ListObjectsV2Command>[0];
+
+/** How many V2 pages `list-xml.ts` parsed, and how many it left to the SDK (tests read these). */
+export const listParseCounts = { fast: 0, sdk: 0 };
+
+/** What the SDK's own parser is left with when ours parsed a page: next to nothing. */
+const EMPTY_RESULT = new TextEncoder().encode('<ListBucketResult></ListBucketResult>');
+
+/**
+ * ListObjectsV2 through the SDK (endpoint, signing, retries, errors: all the SDK's), with the
+ * answer's XML parsed by `parseListObjectsV2` instead of the SDK's parser and schema walk: one
+ * middleware next to the HTTP handler reads the 200 body and parses it, leaving the SDK an empty
+ * result to parse; another, outermost, puts our page in its place. A body ours does not fully
+ * understand (or an error) goes to the SDK's parser untouched.
+ */
+export function sendListV2(client: S3Client, input: V2Input): Promise<ListObjectsV2CommandOutput> {
+  const command = new ListObjectsV2Command(input);
+  let parsed: ReturnType<typeof parseListObjectsV2>;
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      parsed = undefined; // each attempt (retries) parses its own answer
+      const result = await next(args);
+      const res = result.response as { statusCode?: number; body?: unknown };
+      const body = res.body as AsyncIterable<Uint8Array> | undefined;
+      if (res.statusCode !== 200 || typeof body?.[Symbol.asyncIterator] !== 'function') return result;
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of body) chunks.push(chunk);
+      const bytes = Buffer.concat(chunks);
+      parsed = parseListObjectsV2(bytes.toString('utf8'));
+      res.body = parsed ? EMPTY_RESULT : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return result;
+    },
+    { step: 'deserialize', priority: 'low', name: 'ferryListBody' },
+  );
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const result = await next(args);
+      if (!parsed) {
+        listParseCounts.sdk++;
+        return result;
+      }
+      listParseCounts.fast++;
+      const output = result.output as ListObjectsV2CommandOutput;
+      return { ...result, output: { ...parsed, $metadata: output.$metadata } };
+    },
+    { step: 'initialize', priority: 'high', name: 'ferryListOutput' },
+  );
+  return client.send(command);
+}
 
 /**
  * One listing request in `bucket`, as ListObjectsV2 (default) or — for old stores without it —
@@ -19,7 +69,7 @@ export function listPagerFor(
   client: S3Client,
   bucket: string,
   send: <T>(op: string, key: string, fn: () => Promise<T>) => Promise<T>,
-  options: { listVersion?: 1 | 2; requestPayer?: 'requester' } = {},
+  options: { listVersion?: 1 | 2; requestPayer?: 'requester'; sdkParser?: boolean } = {},
 ): ListPage {
   const payer = options.requestPayer ? { RequestPayer: options.requestPayer } : {};
   let v1 = options.listVersion === 1;
@@ -60,7 +110,8 @@ export function listPagerFor(
     if (v1) return send('ListObjects', input.Prefix, () => listV1(input));
     return send('ListObjectsV2', input.Prefix, async () => {
       try {
-        return await client.send(new ListObjectsV2Command({ Bucket: bucket, ...input, ...payer }));
+        const v2 = { Bucket: bucket, ...input, ...payer };
+        return await (options.sdkParser ? client.send(new ListObjectsV2Command(v2)) : sendListV2(client, v2));
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
         const missing = e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;

@@ -35,22 +35,36 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
           return listVersionCounts(c, arg, opts.json);
         }
         const loc = c.locations.open(arg);
-        const print = (e: Entry, name: string) => {
-          if (opts.json) c.out(JSON.stringify(entryJson(e)));
-          else if (opts.long) c.out(longLine(e, name, Boolean(opts.human)));
-          else c.out(e.type === 'dir' ? `${name}/` : name);
+        const line = (e: Entry, name: string) => {
+          if (opts.json) return JSON.stringify(entryJson(e));
+          if (opts.long) return longLine(e, name, Boolean(opts.human));
+          return e.type === 'dir' ? `${name}/` : name;
         };
         const st = loc.path === '' || loc.asFolder ? undefined : await loc.storage.stat(loc.path);
         if (st?.type === 'file') {
-          print(st, baseName(st.path));
+          c.out(line(st, baseName(st.path)));
           return;
         }
         const cut = loc.path === '' ? 0 : loc.path.length + 1;
-        for await (const e of loc.storage.list(loc.path, {
-          recursive: opts.recursive,
-          folderTimes: Boolean(opts.long),
-        })) {
-          print(e, opts.recursive ? e.path.slice(cut) : e.name);
+        // Lines go out 256 at a time (one write each, not one per line), and all of them before
+        // an error mid-way is reported.
+        const lines: string[] = [];
+        const flush = () => {
+          if (lines.length > 0) c.out(lines.splice(0).join('\n'));
+        };
+        const add = (line: string) => {
+          lines.push(line);
+          if (lines.length >= 256) flush();
+        };
+        try {
+          for await (const e of loc.storage.list(loc.path, {
+            recursive: opts.recursive,
+            folderTimes: Boolean(opts.long),
+          })) {
+            add(line(e, opts.recursive ? e.path.slice(cut) : e.name));
+          }
+        } finally {
+          flush();
         }
       },
     );

@@ -58,8 +58,9 @@ export async function* pages(
 export type MtimeJoin = (objects: readonly _Object[]) => Promise<ReadonlyMap<string, Date> | undefined>;
 
 /**
- * With an mtime join: the next page is asked for as soon as one is handed out, so the store
- * lookup of a page overlaps the LIST of the next (a consumer stopping early costs one LIST).
+ * With an mtime join, or for a whole (unpaged) listing: the next page is asked for as soon as one
+ * is handed out, so the store lookup and the consumer's work on a page overlap the LIST of the
+ * next (a consumer stopping early costs one LIST).
  */
 async function* ahead<T>(source: AsyncIterable<T>, on: boolean): AsyncIterable<T> {
   if (!on) {
@@ -79,6 +80,33 @@ async function* ahead<T>(source: AsyncIterable<T>, on: boolean): AsyncIterable<T
   } finally {
     await it.return?.(undefined)?.catch(() => {});
   }
+}
+
+/**
+ * A page's folders and files in one list by key (UTF-8 bytes, S3's order). A page of files only
+ * that is in that order already (S3 gives it so) is not sorted again; UTF-16 order (`<`) is the
+ * UTF-8 byte order unless a key holds a character from U+D800 up, so only then are bytes compared.
+ */
+function mergeByKey(page: ListObjectsV2CommandOutput): { key: string; o: _Object | undefined }[] {
+  const files = (page.Contents ?? []).map((o) => ({ key: o.Key!, o }));
+  if (!page.CommonPrefixes?.length && inOrder(files)) return files;
+  const all: { key: string; o: _Object | undefined; bytes?: Buffer }[] = [
+    ...(page.CommonPrefixes ?? []).map((cp) => ({ key: cp.Prefix!, o: undefined })),
+    ...files,
+  ];
+  for (const item of all) item.bytes = Buffer.from(item.key);
+  return all.sort((a, b) => Buffer.compare(a.bytes!, b.bytes!));
+}
+
+const HIGH = /[\ud800-\uffff]/;
+
+function inOrder(items: readonly { key: string }[]): boolean {
+  for (let i = 0; i < items.length; i++) {
+    const key = items[i]!.key;
+    if (HIGH.test(key)) return false;
+    if (i > 0 && !(items[i - 1]!.key < key)) return false;
+  }
+  return true;
 }
 
 /** A `dir_$folder$` key is a Hadoop folder marker when empty; with content it is a file. */
@@ -126,16 +154,14 @@ export async function* listChildren(
   seen: { any: boolean },
   startAfter?: string,
   join?: MtimeJoin,
+  prefetch = false,
 ): AsyncIterable<Entry> {
   const dirsYielded = new Set<string>();
-  for await (const page of ahead(pages(list, prefix, '/', startAfter), join !== undefined)) {
+  for await (const page of ahead(pages(list, prefix, '/', startAfter), join !== undefined || prefetch)) {
     const times = join && page.Contents?.length ? await join(page.Contents) : undefined;
     // S3 gives a page's folders and files in two lists; merged by key (UTF-8 bytes, S3's order),
     // a listing is in key order (what paged listings rely on).
-    const items = [
-      ...(page.CommonPrefixes ?? []).map((cp) => ({ key: cp.Prefix!, o: undefined })),
-      ...(page.Contents ?? []).map((o) => ({ key: o.Key!, o })),
-    ].sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+    const items = mergeByKey(page);
     for (const { key, o } of items) {
       seen.any = true;
       if (!o) {
@@ -171,6 +197,7 @@ export async function* listTree(
   seen: { any: boolean },
   startAfter?: string,
   join?: MtimeJoin,
+  prefetch = false,
 ): AsyncIterable<Entry> {
   const root = prefix === keys.base ? '' : keys.path(prefix.slice(0, -1));
   const dirs = new Set<string>();
@@ -182,7 +209,10 @@ export async function* listTree(
       yield dir(p);
     }
   }
-  for await (const page of ahead(pages(list, prefix, undefined, startAfter), join !== undefined)) {
+  for await (const page of ahead(
+    pages(list, prefix, undefined, startAfter),
+    join !== undefined || prefetch,
+  )) {
     const times = join && page.Contents?.length ? await join(page.Contents) : undefined;
     for (const o of page.Contents ?? []) {
       seen.any = true;

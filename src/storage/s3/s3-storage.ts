@@ -196,11 +196,12 @@ export class S3Storage implements Storage {
     const paged = options.startAfter !== undefined || options.limit !== undefined;
     const from = startAfterKey(this.keys, options, !!options.recursive);
     const join = this.joinMtimes;
+    const ahead = !paged; // a whole listing asks for the next page while this one is used
     const entries = options.recursive
-      ? listTree(this.listPage, this.keys, prefix, seen, from, join)
+      ? listTree(this.listPage, this.keys, prefix, seen, from, join, ahead)
       : options.folderTimes
-        ? withFolderTimes(this, listChildren(this.listPage, this.keys, prefix, seen, from, join))
-        : listChildren(this.listPage, this.keys, prefix, seen, from, join);
+        ? withFolderTimes(this, listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead))
+        : listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead);
     let count = 0;
     // S3 lists in key order, which is the paging order: a cursor compares as its raw key (an
     // encoded name, names.ts, sorts where its key does, not where its `‛…` form would).
