@@ -14,6 +14,8 @@ const MiB = 1024 * 1024;
 export const MAX_PARTS = 10_000;
 export const MIN_PART_SIZE = 5 * MiB;
 export const MAX_PART_SIZE = 5 * 1024 * MiB;
+/** The largest object S3 stores (5 TiB). */
+export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
 
 export interface UploadTuning {
   /** Bodies smaller than this go up in one PutObject. */

@@ -129,6 +129,16 @@ describe('S3 write handle: what it costs on the wire (real S3 server)', () => {
     },
   );
 
+  it("a declared size past S3's 5 TiB is refused at open, before any request or buffer", async () => {
+    // Review of issue 9: scp -t declaring 6 TiB was accepted (and sized parts of ~630 MiB).
+    rec.reset();
+    await expect(s.openWrite!('huge.bin', { size: 5 * 1024 * 1024 * MiB + 1 })).rejects.toMatchObject({
+      code: 'InvalidArgument',
+    });
+    expect(rec.count('CreateMultipartUpload')).toBe(0);
+    expect(rec.count('PutObject')).toBe(0);
+  });
+
   it('every multipart call of a handle carries RequestPayer', async () => {
     const payClient = createS3Client(conn);
     const calls = recordCalls(payClient);

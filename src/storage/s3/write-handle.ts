@@ -6,7 +6,7 @@ import { copyObject } from '../../s3/copy.js';
 import { MultipartSession } from '../../s3/multipart-session.js';
 import { type PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
 import { PartPump } from '../../s3/part-pump.js';
-import { MAX_PART_SIZE, MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
+import { MAX_OBJECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
 import { StorageError } from '../errors.js';
 import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions, type WriteHandle } from '../handles.js';
 import { resumeLength } from '../memory/write-handle.js';
@@ -41,6 +41,11 @@ export async function openS3Write(
 ): Promise<WriteHandle> {
   const mode = options.mode ?? 'truncate';
   checkFileName(path);
+  if (options.size !== undefined && options.size > MAX_OBJECT_SIZE) {
+    // A declared size sets the part size (size / 10,000 parts): refused before any buffer or
+    // request, not after S3 refuses the 10,001st part.
+    throw new StorageError('InvalidArgument', `too large for S3 (at most 5 TiB): /${path}`, { path });
+  }
   // No file below a file (folders.ts): one HEAD per ancestor, alongside the HEAD of `path`.
   const [head] = await Promise.all([s3.head(path), checkAncestors(s3, path)]);
   if (
