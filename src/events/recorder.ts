@@ -1,5 +1,6 @@
 import picomatch from 'picomatch';
 import type { SessionEvent } from '../session/types.js';
+import { StorageError } from '../storage/errors.js';
 import { deliveredEvent, type RuleFilters } from './model.js';
 import type { DeliveryQueue, NewDelivery } from './queue.js';
 import type { Rule } from './rules.js';
@@ -76,7 +77,20 @@ export class EventRecorder {
     for (const c of this.#rules) {
       if (!c.kinds.has(event.kind) || !passes(c, event)) continue;
       if (c.rule.filters.groups.length) {
-        groups ??= await this.o.groupsOf(event.username).catch(() => []);
+        if (groups === undefined) {
+          try {
+            groups = await this.#groupsOf(event.username);
+          } catch (err) {
+            // Never a silent "not a member": the event is lost for this rule, and said so.
+            this.o.onError(
+              new Error(
+                `event rules: the groups of ${event.username} could not be read (${(err as Error).message}): ` +
+                  `the ${event.kind} of ${event.path ?? '-'} is not queued for rule ${c.rule.name}`,
+              ),
+            );
+            continue;
+          }
+        }
         if (!c.rule.filters.groups.some((g) => groups?.includes(g))) continue;
       }
       c.rule.actions.forEach((a, i) => {
@@ -94,6 +108,20 @@ export class EventRecorder {
     }
     this.#buffer.push(...rows.slice(0, Math.max(0, room)));
     this.#schedule();
+  }
+
+  /** A user's groups, asked up to three times (a busy store is not "not a member"). */
+  async #groupsOf(username: string): Promise<string[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.o.groupsOf(username);
+      } catch (err) {
+        // No such user (a failed login with an unknown name): no groups, not an error.
+        if (StorageError.is(err, 'NotFound')) return [];
+        if (attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
   }
 
   #schedule(): void {

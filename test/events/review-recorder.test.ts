@@ -44,3 +44,80 @@ describe('review: the recorder while the store is down', () => {
     await recorder.stop();
   });
 });
+
+describe('review: a group filter while the accounts lookup fails', () => {
+  it('a lookup that fails for a moment does not lose the event of a member', async () => {
+    const rule: Rule = {
+      name: 'members',
+      enabled: true,
+      on: ['upload'],
+      filters: { users: [], groups: ['ops'], paths: [], result: 'ok' },
+      actions: [commandActionSchema.parse({ type: 'command', argv: ['/bin/true'] })],
+    };
+    let calls = 0;
+    const added: unknown[] = [];
+    const recorder = new EventRecorder({
+      queue: {
+        add: async (rows) => {
+          added.push(...rows);
+        },
+      },
+      loadRules: async () => [rule],
+      groupsOf: async () => {
+        calls++;
+        if (calls < 3) throw new Error('store busy');
+        return ['ops'];
+      },
+      node: 'n',
+      batchMs: 1,
+      onError: () => {},
+    });
+    await recorder.reload();
+    recorder.listener({
+      kind: 'upload',
+      username: 'u',
+      protocol: 'http',
+      remote: '127.0.0.1',
+      path: '/f',
+      bytes: 1,
+      durationMs: 1,
+      result: 'ok',
+      at: new Date(),
+    } as SessionEvent);
+    await recorder.stop();
+    expect(added).toHaveLength(1);
+  });
+
+  it('a lookup that keeps failing is reported, not silent', async () => {
+    const rule: Rule = {
+      name: 'members',
+      enabled: true,
+      on: ['upload'],
+      filters: { users: [], groups: ['ops'], paths: [], result: 'ok' },
+      actions: [commandActionSchema.parse({ type: 'command', argv: ['/bin/true'] })],
+    };
+    const errors: string[] = [];
+    const recorder = new EventRecorder({
+      queue: { add: async () => {} },
+      loadRules: async () => [rule],
+      groupsOf: () => Promise.reject(new Error('store down')),
+      node: 'n',
+      batchMs: 1,
+      onError: (err) => errors.push((err as Error).message),
+    });
+    await recorder.reload();
+    recorder.listener({
+      kind: 'upload',
+      username: 'u',
+      protocol: 'http',
+      remote: '127.0.0.1',
+      path: '/f',
+      bytes: 1,
+      durationMs: 1,
+      result: 'ok',
+      at: new Date(),
+    } as SessionEvent);
+    await recorder.stop();
+    expect(errors.join('\n')).toMatch(/members.*store down|store down.*members/);
+  });
+});
