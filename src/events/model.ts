@@ -37,7 +37,17 @@ export const webhookActionSchema = z.object({
   url: z
     .string()
     .url('must be an http:// or https:// URL')
-    .regex(/^https?:\/\//i, 'must be an http:// or https:// URL'),
+    .regex(/^https?:\/\//i, 'must be an http:// or https:// URL')
+    // A user and password in the URL would be shown in every view and audit entry, and fetch
+    // refuses such a URL anyway: a token goes in `headers` (or the query string) instead.
+    .refine((u) => {
+      try {
+        const url = new URL(u);
+        return url.username === '' && url.password === '';
+      } catch {
+        return true;
+      }
+    }, 'must not hold a user or password: put the credential in headers (Authorization)'),
   /** HMAC-SHA256 key: the request carries `X-Ferry-Signature: sha256=HEX` of `timestamp.body`. */
   secret: z.string().min(1).max(1024).optional(),
   headers: z.record(headerName, z.string().max(4096)).default({}),

@@ -100,6 +100,21 @@ export class DeliveryQueue {
     }));
   }
 
+  /**
+   * Keep a running row this node's for another `leaseMs` (called while its action runs). False
+   * when the node no longer holds it.
+   */
+  async renew(id: string, node: string, leaseMs: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('event_deliveries')
+      .set({ lease_until: new Date(Date.now() + leaseMs).toISOString() })
+      .where('id', '=', id)
+      .where('node', '=', node)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   /** Delivered. False when this node no longer held the row (its lease ran out and it was re-claimed). */
   async done(id: string, node: string): Promise<boolean> {
     const r = await this.db

@@ -1,5 +1,6 @@
 import picomatch from 'picomatch';
 import type { SessionEvent } from '../session/types.js';
+import { StorageError } from '../storage/errors.js';
 import { deliveredEvent, type RuleFilters } from './model.js';
 import type { DeliveryQueue, NewDelivery } from './queue.js';
 import type { Rule } from './rules.js';
@@ -23,13 +24,18 @@ export interface RecorderOptions {
   /** Called after rows were inserted (the local worker looks at once). */
   onQueued?: () => void;
   onError: (err: unknown) => void;
+  /**
+   * Rows held in memory while the store refuses them; past this the newest are dropped (and
+   * said so), rather than the process running out of memory. Default 100 000.
+   */
+  maxBuffered?: number;
 }
 
 /**
  * The EventBus subscriber of event rules: matches each event against the enabled rules and
  * queues one delivery per (event, action). It never slows the operation: matching is in memory
  * (a group filter asks the accounts, cached by them), and rows are inserted in batches after the
- * event. A failed insert is retried (the rows stay in memory, never dropped); `stop` waits for
+ * event. A failed insert is retried (the rows stay in memory up to `maxBuffered`, past that dropped and logged); `stop` waits for
  * every matched event to be inserted, so a server stopped between an event and its delivery
  * finds the delivery queued at its next start. (A process killed outright loses the rows of the
  * last `batchMs`.)
@@ -42,6 +48,7 @@ export class EventRecorder {
   #flushing: Promise<void> | undefined;
   readonly #matching = new Set<Promise<void>>();
   #stopped = false;
+  #dropped = 0;
 
   constructor(private readonly o: RecorderOptions) {}
 
@@ -70,7 +77,20 @@ export class EventRecorder {
     for (const c of this.#rules) {
       if (!c.kinds.has(event.kind) || !passes(c, event)) continue;
       if (c.rule.filters.groups.length) {
-        groups ??= await this.o.groupsOf(event.username).catch(() => []);
+        if (groups === undefined) {
+          try {
+            groups = await this.#groupsOf(event.username);
+          } catch (err) {
+            // Never a silent "not a member": the event is lost for this rule, and said so.
+            this.o.onError(
+              new Error(
+                `event rules: the groups of ${event.username} could not be read (${(err as Error).message}): ` +
+                  `the ${event.kind} of ${event.path ?? '-'} is not queued for rule ${c.rule.name}`,
+              ),
+            );
+            continue;
+          }
+        }
         if (!c.rule.filters.groups.some((g) => groups?.includes(g))) continue;
       }
       c.rule.actions.forEach((a, i) => {
@@ -78,8 +98,30 @@ export class EventRecorder {
       });
     }
     if (rows.length === 0) return;
-    this.#buffer.push(...rows);
+    const room = (this.o.maxBuffered ?? 100_000) - this.#buffer.length;
+    if (room < rows.length) {
+      if (this.#dropped === 0)
+        this.o.onError(
+          new Error('event rules: the store takes no deliveries and the buffer is full: events dropped'),
+        );
+      this.#dropped += rows.length - Math.max(0, room);
+    }
+    this.#buffer.push(...rows.slice(0, Math.max(0, room)));
     this.#schedule();
+  }
+
+  /** A user's groups, asked up to three times (a busy store is not "not a member"). */
+  async #groupsOf(username: string): Promise<string[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.o.groupsOf(username);
+      } catch (err) {
+        // No such user (a failed login with an unknown name): no groups, not an error.
+        if (StorageError.is(err, 'NotFound')) return [];
+        if (attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
   }
 
   #schedule(): void {
@@ -109,6 +151,12 @@ export class EventRecorder {
             return;
           }
           this.#buffer.splice(0, batch.length);
+          if (this.#dropped) {
+            this.o.onError(
+              new Error(`event rules: ${this.#dropped} deliveries were dropped while the store was down`),
+            );
+            this.#dropped = 0;
+          }
           this.o.onQueued?.();
         }
       } finally {
@@ -116,6 +164,11 @@ export class EventRecorder {
       }
     })();
     return this.#flushing;
+  }
+
+  /** Rows matched but not yet in the store. */
+  get buffered(): number {
+    return this.#buffer.length;
   }
 
   /** Wait for events being matched, insert every row left (trying a few times), stop. */

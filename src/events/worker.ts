@@ -99,15 +99,33 @@ export class DeliveryWorker {
   async #deliver(c: Claimed): Promise<void> {
     let error: string | undefined;
     let final = false;
+    // While the action runs (a big copy has no timeout), the lease is renewed every third of it,
+    // so no other worker takes the row and runs it a second time. A renewal the store refuses
+    // means another node holds the row now: this run is aborted.
+    const lost = new AbortController();
+    const renewal = setInterval(
+      () => {
+        this.o.queue.renew(c.id, this.o.node, this.o.leaseMs).then(
+          (held) => {
+            if (!held) lost.abort(new Error('the lease was lost to another node'));
+          },
+          (err) => this.o.onError(err),
+        );
+      },
+      Math.max(1, Math.floor(this.o.leaseMs / 3)),
+    );
     try {
       const rule = await this.o.findRule(c.rule);
       const action = rule?.actions[c.action];
       if (!rule || !action)
         throw new PermanentError(rule ? 'the rule has no such action any more' : 'rule removed');
-      await this.#run(action, { deliveryId: c.id, rule: c.rule, event: c.event, signal: this.#abort.signal });
+      const signal = AbortSignal.any([this.#abort.signal, lost.signal]);
+      await this.#run(action, { deliveryId: c.id, rule: c.rule, event: c.event, signal });
     } catch (err) {
       error = err instanceof Error ? err.message : String(err);
       final = err instanceof PermanentError;
+    } finally {
+      clearInterval(renewal);
     }
     try {
       if (error === undefined) {

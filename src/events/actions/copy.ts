@@ -1,3 +1,4 @@
+import { resolve as resolveFs } from 'node:path';
 import type { z } from 'zod';
 import type { StorageTarget } from '../../accounts/model.js';
 import type { EffectiveUser } from '../../accounts/types.js';
@@ -38,6 +39,10 @@ export async function copyAction(action: CopyAction, ctx: ActionContext, deps: C
     throw new PermanentError(`${action.type}: path: ${(err as Error).message}`);
   }
   if (to === '') throw new PermanentError(`${action.type}: path: names no file`);
+  // A rule sending the file where it already is would copy it onto itself and then (a move)
+  // remove it: refused, the file is kept.
+  if (where(resolved.root.target, resolved.path) === where(action.to, to))
+    throw new PermanentError(`${action.type}: the target is the file itself (${vpath})`);
   const src = await deps.storage(resolved.root.target);
   const dst = await deps.storage(action.to);
   try {
@@ -47,4 +52,14 @@ export async function copyAction(action: CopyAction, ctx: ActionContext, deps: C
     if (StorageError.is(err, 'NotFound')) throw new Error(`${action.type}: ${vpath} is not there (any more)`);
     throw err;
   }
+}
+
+/**
+ * One string per place a file can be: a local file's absolute path, an S3 connection and the key
+ * under it. (Two connections naming the same bucket are not recognised as one.)
+ */
+function where(target: StorageTarget, path: string): string {
+  if (target.type === 'local') return `local:${resolveFs(target.path, path)}`;
+  const prefix = target.prefix === '' ? '' : normalizePath(target.prefix);
+  return `s3:${target.connection}:${[prefix, path].filter((p) => p !== '').join('/')}`;
 }
