@@ -23,6 +23,8 @@ export interface ExecuteOptions {
   targetsListed?: boolean;
   /** Copies never replace a file (append-only): a name taken meanwhile is skipped as `exists`. */
   createOnly?: boolean;
+  /** Actions that failed before this call (copies the plan refused): they hold `mirror` deletes too. */
+  failedBefore?: number;
 }
 
 type Copy = Extract<SyncAction, { op: 'copy' }>;
@@ -153,7 +155,7 @@ export async function executeActions(
   };
 
   await forEachConcurrent([...copies, ...alone], limit, (a) => (a.op === 'copy' ? copy(a) : remove(a)));
-  const failedBefore = summary.failed;
+  const failedBefore = summary.failed + (options.failedBefore ?? 0);
   await forEachConcurrent(late, limit, async (d) => {
     if (d.reason === 'mirror' && failedBefore > 0)
       return skip(d, 'held', `not deleted: ${failedBefore} other action(s) failed in this run`);

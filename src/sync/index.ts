@@ -41,6 +41,8 @@ export async function executePlan(
           // The plan listed the destination (or, append-only and blind, every copy is create-only).
           targetsListed: true,
           createOnly: options.appendOnly,
+          // A copy the plan refused is a failure: a mirror must not delete after it either.
+          failedBefore: plan.failures.length,
         },
         onEvent,
       );

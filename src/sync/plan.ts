@@ -94,7 +94,8 @@ export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOption
   let kept = 0;
   const move = options.mode === 'move';
 
-  await forEachConcurrent(from.files, options.compare === 'checksum' ? 16 : 1, async ([rel, entry]) => {
+  const hashing = options.compare === 'checksum' || move;
+  await forEachConcurrent(from.files, hashing ? 16 : 1, async ([rel, entry]) => {
     const copy = (to: StoragePath, reason: 'new' | 'changed' | 'conflict'): void => {
       const action: SyncAction = { op: 'copy', from: 'src', path: rel, to, entry, reason };
       const blocked = blocker(there, to);
@@ -108,13 +109,14 @@ export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOption
     };
     const other = there.files.get(rel);
     if (!other) return copy(rel, 'new');
-    const same = async (d: Entry) =>
-      (await judge(
-        options.compare,
-        { storage: src.storage, entry },
-        { storage: dst.storage, entry: d },
-        hash,
-      )) === 'same';
+    const same = async (d: Entry) => {
+      const a = { storage: src.storage, entry };
+      const b = { storage: dst.storage, entry: d };
+      if ((await judge(options.compare, a, b, hash)) !== 'same') return false;
+      // --move deletes the source of a file judged already there: size and time alone do not
+      // prove the bytes are (same size, destination newer, other content), so hash both.
+      return !move || options.compare === 'checksum' || (await judge('checksum', a, b, hash)) === 'same';
+    };
     if (await same(other)) {
       unchanged++;
       if (move) actions.push({ op: 'delete', on: 'src', path: rel, entry, reason: 'moved' });
