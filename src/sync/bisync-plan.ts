@@ -200,6 +200,20 @@ export function planBisync(input: BisyncPlanInput): BisyncPlan {
       'InvalidArgument',
       `refusing to sync: the plan would delete ${deletes} files, more than --max-delete ${input.maxDelete}; nothing was changed`,
     );
+  if (input.maxDelete === undefined && state) {
+    // Without --max-delete, rclone bisync's guard: a side that lost most of its files (a disk
+    // half mounted, a prefix half copied) must not pass the loss on. Over 10 deletes on one side
+    // that are more than half of what it had at the last run refuse the run.
+    for (const s of ['src', 'dst'] as const) {
+      const on = actions.filter((x) => x.op === 'delete' && x.on === s).length;
+      const had = [...state.values()].filter((r) => r[s] !== undefined).length;
+      if (on > 10 && on * 2 > had)
+        throw new StorageError(
+          'InvalidArgument',
+          `refusing to sync: the plan would delete ${on} of the ${had} files at ${display[s]} (more than half); nothing was changed. If this is meant, run again with --max-delete ${on}`,
+        );
+    }
+  }
   return {
     actions,
     unchanged,

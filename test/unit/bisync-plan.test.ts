@@ -324,3 +324,29 @@ describe('conflictName', () => {
     expect(conflictName('Makefile', 'src', t)).toBe('Makefile.conflict-path1-20260102T030405Z');
   });
 });
+
+describe('two-way deletes without --max-delete (review of issue 11: rclone bisync refuses over 50 %)', () => {
+  const many = (n: number, from = 0) => Array.from({ length: n }, (_, i) => file(`f${from + i}.txt`));
+  it('refuses when a side lost more than half of its files (over 10), changing nothing', () => {
+    const a = side(...many(30));
+    const b = side(...many(30));
+    const state = saved(a, b);
+    // 16 of 30 files vanished from path1: their deletes would reach path2.
+    const a2 = side(...many(14));
+    expect(() => planBisync({ state, src: a2, dst: b, display })).toThrow(
+      /16 of the 30 files at s3:\/\/bucket\/docs/,
+    );
+    // --max-delete given: the user's limit decides.
+    expect(planBisync({ state, src: a2, dst: b, display, maxDelete: 16 }).actions).toHaveLength(16);
+  });
+  it('lets half or fewer through, and a few deletes in a small tree', () => {
+    const a = side(...many(30));
+    const b = side(...many(30));
+    const state = saved(a, b);
+    expect(planBisync({ state, src: side(...many(15)), dst: b, display }).actions).toHaveLength(15);
+    const small = side(...many(4));
+    expect(
+      planBisync({ state: saved(small, small), src: side(...many(1)), dst: small, display }).actions,
+    ).toHaveLength(3);
+  });
+});
