@@ -1,35 +1,8 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, type Command as CommandT } from 'commander';
 import { StorageError } from '../storage/errors.js';
-import { registerAcl } from './commands/acl.js';
-import { registerAdmin } from './commands/admin.js';
-import { registerApiKey } from './commands/apikey.js';
-import { registerBucket } from './commands/bucket.js';
-import { registerCat } from './commands/cat.js';
-import { registerConnection } from './commands/connection.js';
-import { registerCp } from './commands/cp.js';
-import { registerDoctor, registerWhoami } from './commands/doctor.js';
-import { registerGroup } from './commands/group.js';
-import { registerJob } from './commands/job.js';
-import { registerLifecycle } from './commands/lifecycle.js';
-import { registerLs } from './commands/ls.js';
-import { registerMeta } from './commands/meta.js';
-import { registerMkdir } from './commands/mkdir.js';
-import { registerMount } from './commands/mount.js';
-import { registerMv } from './commands/mv.js';
-import { registerPresign } from './commands/presign.js';
-import { registerRestore } from './commands/restore.js';
-import { registerRm } from './commands/rm.js';
-import { registerRmdir } from './commands/rmdir.js';
-import { registerRule } from './commands/rule.js';
-import { registerServe } from './commands/serve.js';
-import { registerStat } from './commands/stat.js';
-import { registerSync } from './commands/sync.js';
-import { registerUploads } from './commands/uploads.js';
-import { registerUser } from './commands/user.js';
-import { registerVersions } from './commands/versions.js';
 import { addS3Flags, type CliContext, s3OptionsFrom } from './context.js';
 import { exitCodeFor } from './exit-codes.js';
-import { Locations } from './location.js';
+import type { Locations as LocationsT } from './location.js';
 import { SecretScrubber } from './secrets.js';
 
 // Ferry declares its own Node support (package.json engines); the SDK's notice is not for users.
@@ -51,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(add --help for usage)');
   addS3Flags(program);
   const ctx = (): CliContext => {
+    if (!Locations) throw new Error('internal: a command ran without its modules');
     context ??= {
       locations: new Locations(
         s3OptionsFrom(program.opts()),
@@ -67,38 +41,11 @@ export async function main(argv: string[]): Promise<number> {
     };
     return context;
   };
-  for (const register of [
-    registerLs,
-    registerStat,
-    registerCat,
-    registerCp,
-    registerSync,
-    registerMv,
-    registerRm,
-    registerMkdir,
-    registerRmdir,
-    registerDoctor,
-    registerWhoami,
-    registerUploads,
-    registerLifecycle,
-    registerPresign,
-    registerBucket,
-    registerMeta,
-    registerVersions,
-    registerAcl,
-    registerRestore,
-    registerServe,
-    registerUser,
-    registerGroup,
-    registerConnection,
-    registerMount,
-    registerApiKey,
-    registerRule,
-    registerAdmin,
-    registerJob,
-  ]) {
-    register(program, ctx);
-  }
+  const registers = await registersFor(program, argv.slice(2));
+  // The S3 SDK comes with location.js: not loaded for `ferry --version`, which runs no command.
+  let Locations: typeof LocationsT | undefined;
+  if (registers.length > 0) ({ Locations } = await import('./location.js'));
+  for (const register of registers) register(program, ctx);
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0); // `ferry ls | head`
   });
@@ -118,6 +65,90 @@ export async function main(argv: string[]): Promise<number> {
     interrupt.dispose();
     await context?.locations.close();
   }
+}
+
+type Register = (program: CommandT, ctx: () => CliContext) => void;
+
+/**
+ * Every top-level command, in `ferry --help` order, with the module that registers it. Start-up
+ * imports only the module of the command on the command line (`ferry ls` never loads the server,
+ * the accounts model, ssh2 or fastify); `--help`, `help`, no command or an unknown one load them all.
+ */
+export const commandModules: { names: string[]; load: () => Promise<Register[]> }[] = [
+  { names: ['ls'], load: async () => [(await import('./commands/ls.js')).registerLs] },
+  { names: ['stat'], load: async () => [(await import('./commands/stat.js')).registerStat] },
+  { names: ['cat'], load: async () => [(await import('./commands/cat.js')).registerCat] },
+  { names: ['cp'], load: async () => [(await import('./commands/cp.js')).registerCp] },
+  { names: ['sync'], load: async () => [(await import('./commands/sync.js')).registerSync] },
+  { names: ['mv'], load: async () => [(await import('./commands/mv.js')).registerMv] },
+  { names: ['rm'], load: async () => [(await import('./commands/rm.js')).registerRm] },
+  { names: ['mkdir'], load: async () => [(await import('./commands/mkdir.js')).registerMkdir] },
+  { names: ['rmdir'], load: async () => [(await import('./commands/rmdir.js')).registerRmdir] },
+  { names: ['doctor'], load: async () => [(await import('./commands/doctor.js')).registerDoctor] },
+  { names: ['whoami'], load: async () => [(await import('./commands/doctor.js')).registerWhoami] },
+  { names: ['uploads'], load: async () => [(await import('./commands/uploads.js')).registerUploads] },
+  {
+    names: ['lifecycle'],
+    load: async () => [(await import('./commands/lifecycle.js')).registerLifecycle],
+  },
+  { names: ['presign', 'url'], load: async () => [(await import('./commands/presign.js')).registerPresign] },
+  {
+    names: ['mb', 'rb', 'bucket'],
+    load: async () => [(await import('./commands/bucket.js')).registerBucket],
+  },
+  { names: ['meta', 'set-class'], load: async () => [(await import('./commands/meta.js')).registerMeta] },
+  { names: ['versions'], load: async () => [(await import('./commands/versions.js')).registerVersions] },
+  { names: ['acl'], load: async () => [(await import('./commands/acl.js')).registerAcl] },
+  { names: ['restore'], load: async () => [(await import('./commands/restore.js')).registerRestore] },
+  { names: ['serve'], load: async () => [(await import('./commands/serve.js')).registerServe] },
+  { names: ['user'], load: async () => [(await import('./commands/user.js')).registerUser] },
+  { names: ['group'], load: async () => [(await import('./commands/group.js')).registerGroup] },
+  {
+    names: ['connection'],
+    load: async () => [(await import('./commands/connection.js')).registerConnection],
+  },
+  { names: ['mount'], load: async () => [(await import('./commands/mount.js')).registerMount] },
+  { names: ['apikey'], load: async () => [(await import('./commands/apikey.js')).registerApiKey] },
+  { names: ['rule'], load: async () => [(await import('./commands/rule.js')).registerRule] },
+  { names: ['admin'], load: async () => [(await import('./commands/admin.js')).registerAdmin] },
+  { names: ['job'], load: async () => [(await import('./commands/job.js')).registerJob] },
+];
+
+/** All registers, in --help order. */
+export async function allRegisters(): Promise<Register[]> {
+  return (await Promise.all(commandModules.map((m) => m.load()))).flat();
+}
+
+/**
+ * The registers this command line needs: the command named by the first word that is neither a
+ * global option nor its value. `ferry --version` alone needs none.
+ */
+async function registersFor(program: CommandT, args: string[]): Promise<Register[]> {
+  const name = commandWord(program, args);
+  if (name === undefined) {
+    const version = args.some((a) => a === '--version' || a === '-V');
+    const help = args.some((a) => a === '--help' || a === '-h');
+    return version && !help ? [] : allRegisters();
+  }
+  const module = name === null ? undefined : commandModules.find((m) => m.names.includes(name));
+  return module ? module.load() : allRegisters();
+}
+
+/** The command word; undefined when there is none, null when the line cannot be read here. */
+function commandWord(program: CommandT, args: string[]): string | undefined | null {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--') return null;
+    if (!a.startsWith('-') || a === '-') return a;
+    if (a === '--help' || a === '-h') continue;
+    const flag = a.startsWith('--') ? a.replace(/=.*/, '') : a;
+    const option = program.options.find((o) => o.long === flag || o.short === flag);
+    if (!option) return null; // commander says what is wrong, with every command loaded
+    if (a.includes('=') && a.startsWith('--')) continue;
+    if (option.required) i++;
+    else if (option.optional && args[i + 1] !== undefined && !args[i + 1]?.startsWith('-')) i++;
+  }
+  return undefined;
 }
 
 /**
