@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import type { Actor } from '../../src/accounts/types.js';
+import { system } from '../accounts/support.js';
+import { jobsOn } from './support.js';
+
+const manager: Actor = { kind: 'admin', name: 'mia', role: 'manager' };
+const viewer: Actor = { kind: 'admin', name: 'vic', role: 'viewer' };
+
+/** Review of the sync jobs (issue 11 part 3) as an attacker and a careless admin would use them. */
+describe('sync jobs: review findings (sqlite)', () => {
+  it('only role admin starts a run: a viewer or a manager is refused and no run is recorded', async () => {
+    const { jobs } = await jobsOn('sqlite');
+    await jobs.store.create({ name: 'r1', source: 'rgw:review-a', destination: 'rgw:review-b' }, system);
+    await expect(jobs.trigger('r1', viewer)).rejects.toThrow(/role viewer\) may not run jobs/);
+    await expect(jobs.trigger('r1', manager)).rejects.toThrow(/role manager\) may not run jobs/);
+    expect(await jobs.store.runs('r1')).toEqual([]);
+  });
+});
