@@ -15,4 +15,13 @@ describe('sync jobs: review findings (sqlite)', () => {
     await expect(jobs.trigger('r1', manager)).rejects.toThrow(/role manager\) may not run jobs/);
     expect(await jobs.store.runs('r1')).toEqual([]);
   });
+
+  it('refuses a schedule that never fires (Feb 30), naming the field', async () => {
+    const { jobs } = await jobsOn('sqlite');
+    const add = (schedule: string) =>
+      jobs.store.create({ name: 'r2', source: 'rgw:a', destination: 'rgw:b', schedule }, system);
+    await expect(add('0 0 30 2 *')).rejects.toThrow(/schedule: .*never/);
+    await expect(add('0 0 31 4 *')).rejects.toThrow(/schedule: .*never/);
+    expect(await jobs.store.list()).toEqual([]);
+  });
 });
