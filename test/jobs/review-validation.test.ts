@@ -24,4 +24,20 @@ describe('sync jobs: review findings (sqlite)', () => {
     await expect(add('0 0 31 4 *')).rejects.toThrow(/schedule: .*never/);
     expect(await jobs.store.list()).toEqual([]);
   });
+
+  it('a location that is not understood is not echoed with the keys it carries', async () => {
+    const { jobs } = await jobsOn('sqlite');
+    const secret = 'wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY';
+    for (const source of [
+      `https://AKIAEXAMPLE:${secret}@s3.example.com/bucket/x`,
+      `AKIAEXAMPLE:${secret}@bucket/x`,
+    ]) {
+      const err = await jobs.store.create({ name: 'r3', source, destination: 'rgw:b' }, system).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      expect(err?.message).toMatch(/source: .*neither/);
+      expect(err?.message).not.toContain(secret);
+    }
+  });
 });
