@@ -131,6 +131,7 @@ export class StoreConnectionService implements ConnectionService {
       ...users.map((u) => `user ${u}`),
       ...groups.map((g) => `group ${g}`),
       ...mounts,
+      ...(await jobsOf(this.db, name)),
     ];
     if (users_.length > 0) {
       const shown =
@@ -283,4 +284,19 @@ function patchFields(patch: unknown): string[] {
   const nested =
     p.settings && typeof p.settings === 'object' ? Object.keys(p.settings).map((k) => `settings.${k}`) : [];
   return [...Object.keys(p).filter((k) => k !== 'settings'), ...nested].sort();
+}
+
+/**
+ * Sync jobs reading or writing `NAME:prefix` (src/jobs/locations.ts): removing the connection
+ * would fail their every run, or point them at another bucket if a connection of that name came back.
+ */
+async function jobsOf(db: Kysely<Database>, name: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('sync_jobs')
+    .select(['name', 'source', 'destination'])
+    .where((eb) => eb.or([eb('source', 'like', `${name}:%`), eb('destination', 'like', `${name}:%`)]))
+    .execute();
+  return rows
+    .filter((j) => j.source.startsWith(`${name}:`) || j.destination.startsWith(`${name}:`))
+    .map((j) => `job ${j.name}`);
 }

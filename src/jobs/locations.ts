@@ -31,12 +31,20 @@ export function parseLocation(value: string, field: string): JobLocation {
   if (isAbsolute(value)) return { kind: 'local', path: value };
   const user = /^user:([a-z0-9][a-z0-9._-]{0,63})(?:\/(.*))?$/.exec(value);
   if (user) return { kind: 'user', username: user[1] as string, path: pathOf(user[2] ?? '', fail) };
+  // `https://KEY:SECRET@host/…` would otherwise read as the connection `https`, keys in its prefix.
+  const otherUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !isS3Url(value);
   const conn = /^([a-z0-9][a-z0-9._-]{0,63}):(.*)$/.exec(value);
-  if (conn && conn[1] !== 'user' && !isS3Url(value))
+  if (conn && conn[1] !== 'user' && !otherUrl && !isS3Url(value))
     return { kind: 'connection', connection: conn[1] as string, prefix: pathOf(conn[2] ?? '', fail) };
   return fail(
-    `"${value.slice(0, 200)}" is neither CONNECTION:prefix, s3://bucket/prefix, user:NAME/path nor an absolute folder`,
+    `"${redactUserinfo(value.slice(0, 200))}" is neither CONNECTION:prefix, s3://bucket/prefix, user:NAME/path nor an absolute folder`,
   );
+}
+
+/** A location not understood may still carry keys (`https://KEY:SECRET@host/…`): never echo them. */
+function redactUserinfo(value: string): string {
+  const at = value.lastIndexOf('@');
+  return at < 0 ? value : `…${value.slice(at)}`;
 }
 
 function pathOf(p: string, fail: (why: string) => never): string {

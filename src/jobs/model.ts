@@ -22,7 +22,8 @@ export const scheduleSchema = z
 /** Why `pattern` is not a schedule we run, or undefined when it is. */
 export function cronProblem(pattern: string): string | undefined {
   try {
-    cronOf(pattern);
+    // croner accepts a pattern that never comes (`0 0 30 2 *`, Feb 30): such a job would never run.
+    if (!cronOf(pattern).nextRun()) return 'not a cron schedule: it never fires (no such date)';
     return undefined;
   } catch (err) {
     return `not a cron schedule (5 or 6 fields, e.g. "0 3 * * *" or "*/30 * * * * *"): ${(err as Error).message.replace(/^CronPattern: /, '')}`;

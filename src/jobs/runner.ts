@@ -74,10 +74,15 @@ export class JobRunner {
     try {
       record = await this.#steps(job, run, abort.signal);
     } catch (err) {
-      record = await store.finish(run.id, {
-        status: 'failed',
-        error: `unexpected: ${(err as Error).message}`,
-      });
+      // The record itself may be gone (the job removed meanwhile): end anyway, never reject —
+      // callers leave this promise unawaited, and an unhandled rejection would stop the server.
+      const error = `unexpected: ${(err as Error).message}`;
+      record = await store.finish(run.id, { status: 'failed', error }).catch(() => ({
+        ...run,
+        status: 'failed' as const,
+        endedAt: new Date().toISOString(),
+        error: `${error} (the run's record is no longer in the store)`,
+      }));
     } finally {
       clearInterval(beat);
     }

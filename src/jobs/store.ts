@@ -204,6 +204,8 @@ export class JobStore {
 
   /** A run triggered now (API, CLI): Conflict when the job is already running. */
   async startTriggered(job: string, node: string, actor: Actor): Promise<RunView> {
+    // A run writes and deletes wherever the job points (any connection or home): role admin only.
+    requireAdmin(actor, 'run jobs');
     await this.#row(job);
     const id = randomUUID();
     const now = nowIso();
