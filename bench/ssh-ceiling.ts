@@ -10,7 +10,6 @@
  * to take the disk out) holds the files. BENCH_ONLY=ceiling|ferry runs one side.
  * Run: BENCH_DIR=/dev/shm npx tsx bench/ssh-ceiling.ts [rounds=3]
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -19,7 +18,6 @@ import {
   mkdtempSync,
   openSync,
   read,
-  readFileSync,
   rmSync,
   statSync,
   write,
@@ -28,34 +26,18 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
-import type { Actor } from '../src/accounts/types.js';
 import { sshAlgorithms } from '../src/protocols/sftp/server.js';
-import { loadServerConfig } from '../src/server/config.js';
-import { startServer } from '../src/server/serve.js';
+import { keygen, median, sftpStdin, sshOptions, startLocalFerry } from './ssh-lib.js';
 
 const { Server, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
-const run = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 3);
 const mb = Number(process.env.BENCH_MB ?? 512);
 const only = process.env.BENCH_ONLY;
 const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'ferry-ssh-ceiling-'));
-const keyPath = join(dir, 'key');
-await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyPath]);
-const opts = [
-  '-o',
-  'StrictHostKeyChecking=no',
-  '-o',
-  'UserKnownHostsFile=/dev/null',
-  '-o',
-  'BatchMode=yes',
-  '-o',
-  'LogLevel=ERROR',
-  '-i',
-  keyPath,
-];
+const keyPath = keygen(join(dir, 'key'));
+const opts = sshOptions(keyPath);
 
 /** The bare server: any user, any key; paths are taken under `root` as given. */
 async function startBare(root: string): Promise<{ port: number; close(): void }> {
@@ -130,27 +112,9 @@ async function startBare(root: string): Promise<{ port: number; close(): void }>
 async function startFerry(): Promise<{ port: number; close(): Promise<void> }> {
   // FERRY_SFTP__* settings (e.g. FERRY_SFTP__MAX_READ_LENGTH) pass through to the server.
   const settings = Object.entries(process.env).filter(([k]) => k.startsWith('FERRY_SFTP__'));
-  const env = {
-    FERRY_ADMIN_PASSWORD: 'bench-admin-password',
-    FERRY_LOG_LEVEL: 'warn',
-    ...Object.fromEntries(settings),
-  };
-  const config = loadServerConfig(
-    { data: join(dir, 'data'), http: '127.0.0.1:0', sftp: '127.0.0.1:0', storage: join(dir, 'homes') },
-    env,
-    dir,
-  );
-  const server = await startServer(config, { env });
-  const port = Number(server.listeners.find((l) => l.protocol === 'sftp')?.url.split(':')[2]);
-  const actor: Actor = { kind: 'system', name: 'system', role: 'admin' };
-  await server.accounts.users.create(
-    {
-      username: 'bench',
-      password: 'bench-user-password',
-      sshKeys: [readFileSync(`${keyPath}.pub`, 'utf8').trim()],
-    },
-    actor,
-  );
+  const { server, port } = await startLocalFerry(dir, keyPath, {
+    env: Object.fromEntries(settings) as Record<string, string>,
+  });
   return { port, close: () => server.stop(0) };
 }
 
@@ -161,13 +125,7 @@ const cpuPerMiB: Record<string, number[]> = {};
 async function sftp(port: number, commands: string, label: string): Promise<number> {
   const t = performance.now();
   const cpu = process.cpuUsage();
-  const child = execFile('sftp', [...opts, '-P', String(port), '-b', '-', 'bench@127.0.0.1'], { cwd: dir });
-  let err = '';
-  child.stderr?.on('data', (d) => (err += d));
-  child.stdin?.end(commands);
-  await new Promise<void>((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sftp exited ${code}: ${err}`)))),
-  );
+  await sftpStdin(opts, port, commands, dir);
   const used = process.cpuUsage(cpu);
   cpuPerMiB[label] = [...(cpuPerMiB[label] ?? []), (used.user + used.system) / 1000 / mb];
   return mb / ((performance.now() - t) / 1000);
@@ -199,7 +157,6 @@ for (let i = 0; i < rounds; i++) {
     rmSync(join(dir, 'down.bin'), { force: true });
   }
 }
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? Number.NaN;
 console.log(`medians of ${rounds} (${mb} MiB, OpenSSH sftp over loopback):`);
 for (const [name, f] of Object.entries(figures))
   console.log(

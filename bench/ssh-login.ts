@@ -15,42 +15,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client, type ConnectConfig } from 'ssh2';
-import type { Actor } from '../src/accounts/types.js';
-import { loadServerConfig } from '../src/server/config.js';
-import { startServer } from '../src/server/serve.js';
+import { keygen, sftpStdin, sshOptions, startLocalFerry } from './ssh-lib.js';
 
 const run = promisify(execFile);
 const rounds = Number(process.argv[2] ?? 20);
 const mb = Number(process.env.BENCH_MB ?? 256);
 const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'ferry-ssh-bench-'));
-const env = { FERRY_ADMIN_PASSWORD: 'bench-admin-password', FERRY_LOG_LEVEL: 'warn' };
-const config = loadServerConfig(
-  { data: join(dir, 'data'), http: '127.0.0.1:0', sftp: '127.0.0.1:0', storage: join(dir, 'homes') },
-  env,
-  dir,
-);
-const server = await startServer(config, { env });
-const port = Number(server.listeners.find((l) => l.protocol === 'sftp')?.url.split(':')[2]);
-const actor: Actor = { kind: 'system', name: 'system', role: 'admin' };
-const keyPath = join(dir, 'key');
-await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyPath]);
+const keyPath = keygen(join(dir, 'key'));
 const password = 'bench-user-password';
-await server.accounts.users.create(
-  { username: 'bench', password, sshKeys: [readFileSync(`${keyPath}.pub`, 'utf8').trim()] },
-  actor,
-);
-const opts = [
-  '-o',
-  'StrictHostKeyChecking=no',
-  '-o',
-  'UserKnownHostsFile=/dev/null',
-  '-o',
-  'BatchMode=yes',
-  '-o',
-  'LogLevel=ERROR',
-  '-i',
-  keyPath,
-];
+const { server, port } = await startLocalFerry(dir, keyPath, { password });
+const opts = sshOptions(keyPath);
 
 function connect(config: ConnectConfig): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -92,11 +66,7 @@ const file = join(dir, 'upload.bin');
 writeFileSync(file, randomBytes(mb * 1024 * 1024));
 const sftp = async (commands: string) => {
   const t = performance.now();
-  const child = execFile('sftp', [...opts, '-P', String(port), '-b', '-', 'bench@127.0.0.1'], { cwd: dir });
-  child.stdin?.end(commands);
-  await new Promise<void>((resolve, reject) =>
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sftp exited ${code}`)))),
-  );
+  await sftpStdin(opts, port, commands, dir);
   return (mb / ((performance.now() - t) / 1000)).toFixed(0);
 };
 console.log(`sftp put ${mb} MiB to a local home: ${await sftp('put upload.bin /u.bin\n')} MiB/s`);
