@@ -11,7 +11,7 @@ import {
 } from './bisync-plan.js';
 import { type BisyncState, type BisyncStateStore, type PathRecord, recordOf } from './bisync-state.js';
 import { hasher } from './compare.js';
-import { DEFAULT_CONCURRENCY, executeActions } from './execute.js';
+import { DEFAULT_CONCURRENCY, executeActions, plannedSummary } from './execute.js';
 import type { SideName, SyncAction, SyncEvent, SyncSide, SyncSummary } from './types.js';
 
 export interface BisyncOptions {
@@ -274,23 +274,5 @@ function add(x: SyncSummary, y: SyncSummary): SyncSummary {
 
 /** The summary the plan would give if every action succeeded (`--dry-run`). */
 function wouldDo(plan: BisyncPlan): SyncSummary {
-  const s: SyncSummary = {
-    copied: 0,
-    updated: 0,
-    deleted: 0,
-    skipped: plan.unchanged,
-    conflicts: 0,
-    failed: plan.failures.length,
-    bytes: 0,
-    ms: 0,
-  };
-  for (const a of plan.actions) {
-    if (a.op === 'copy') {
-      s.bytes += a.entry.size;
-      if (a.reason === 'new') s.copied++;
-      else if (a.reason === 'changed') s.updated++;
-      else s.conflicts++;
-    } else if (a.op === 'delete') s.deleted++;
-  }
-  return s;
+  return { ...plannedSummary(plan.actions), skipped: plan.unchanged, failed: plan.failures.length };
 }

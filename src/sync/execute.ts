@@ -54,16 +54,7 @@ export async function executeActions(
   const { signal } = options;
   const limit = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const sides: Record<SideName, SyncSide> = { src, dst };
-  const summary: SyncSummary = {
-    copied: 0,
-    updated: 0,
-    deleted: 0,
-    skipped: 0,
-    conflicts: 0,
-    failed: 0,
-    bytes: 0,
-    ms: 0,
-  };
+  const summary = emptySummary();
   const fail = (action: SyncAction, err: unknown) => {
     if (signal?.aborted) throw signal.reason ?? err;
     summary.failed++;
@@ -192,4 +183,23 @@ function unverified(source: Entry, copy: Entry): string | undefined {
   const b = copy.metadata?.[SHA256_META];
   if (a && b && a !== b) return `the copy's SHA-256 ${b} is not the source's ${a}`;
   return undefined;
+}
+
+/** A summary with nothing counted yet. */
+export function emptySummary(): SyncSummary {
+  return { copied: 0, updated: 0, deleted: 0, skipped: 0, conflicts: 0, failed: 0, bytes: 0, ms: 0 };
+}
+
+/** What `actions` would count if every one succeeded (`--dry-run`, one-way and two-way). */
+export function plannedSummary(actions: readonly SyncAction[]): SyncSummary {
+  const s = emptySummary();
+  for (const a of actions) {
+    if (a.op === 'copy') {
+      s.bytes += a.entry.size;
+      if (a.reason === 'new') s.copied++;
+      else if (a.reason === 'changed') s.updated++;
+      else s.conflicts++;
+    } else if (a.op === 'delete') s.deleted++;
+  }
+  return s;
 }

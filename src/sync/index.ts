@@ -1,6 +1,6 @@
-import { DEFAULT_CONCURRENCY, executeActions } from './execute.js';
+import { DEFAULT_CONCURRENCY, executeActions, plannedSummary } from './execute.js';
 import { type OneWayPlan, planSync } from './plan.js';
-import type { RunSync, SyncAction, SyncEvent, SyncOptions, SyncSide, SyncSummary } from './types.js';
+import type { RunSync, SyncEvent, SyncOptions, SyncSide, SyncSummary } from './types.js';
 
 export { DEFAULT_CONCURRENCY, type ExecuteOptions, executeActions } from './execute.js';
 export { type OneWayPlan, planSync } from './plan.js';
@@ -30,7 +30,7 @@ export async function executePlan(
   const started = performance.now();
   for (const f of plan.failures) onEvent({ kind: 'failed', action: f.action, error: f.error });
   const summary = options.dryRun
-    ? wouldDo(plan.actions)
+    ? plannedSummary(plan.actions)
     : await executeActions(
         src,
         dst,
@@ -50,27 +50,4 @@ export async function executePlan(
   summary.failed += plan.failures.length;
   summary.ms = Math.round(performance.now() - started);
   return summary;
-}
-
-/** The summary a plan would give if every action succeeded (`--dry-run`). */
-function wouldDo(actions: readonly SyncAction[]): SyncSummary {
-  const s: SyncSummary = {
-    copied: 0,
-    updated: 0,
-    deleted: 0,
-    skipped: 0,
-    conflicts: 0,
-    failed: 0,
-    bytes: 0,
-    ms: 0,
-  };
-  for (const a of actions) {
-    if (a.op === 'copy') {
-      s.bytes += a.entry.size;
-      if (a.reason === 'new') s.copied++;
-      else if (a.reason === 'changed') s.updated++;
-      else s.conflicts++;
-    } else if (a.op === 'delete') s.deleted++;
-  }
-  return s;
 }
