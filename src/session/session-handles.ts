@@ -108,18 +108,7 @@ export class SessionWriteHandle implements WriteHandle {
       if (gap > MAX_WRITE_GAP) await this.refuseGap(offset, 'write at offset');
       await this.hooks.bucket?.take(bytes.length + gap);
       const end = Math.max(this.end, offset + bytes.length);
-      const q = this.hooks.quota;
-      if (q && end - (this.hooks.replaced ?? 0) > q.headroom) {
-        const err = sessionError(
-          'QuotaExceeded',
-          `quota exceeded: /${this.path} would grow past what is left`,
-          {
-            path: this.path,
-          },
-        );
-        await this.fail(err);
-        throw err;
-      }
+      await this.checkQuota(end);
       this.end = end;
       this.bytes += bytes.length;
       try {
@@ -145,18 +134,7 @@ export class SessionWriteHandle implements WriteHandle {
       const gap = Math.max(0, size - this.knownEnd());
       if (gap > MAX_WRITE_GAP) await this.refuseGap(size, 'size');
       await this.hooks.bucket?.take(gap);
-      const q = this.hooks.quota;
-      if (q && size - (this.hooks.replaced ?? 0) > q.headroom) {
-        const err = sessionError(
-          'QuotaExceeded',
-          `quota exceeded: /${this.path} would grow past what is left`,
-          {
-            path: this.path,
-          },
-        );
-        await this.fail(err);
-        throw err;
-      }
+      await this.checkQuota(size);
       try {
         await this.inner.truncate!(size);
       } catch (err) {
@@ -174,6 +152,17 @@ export class SessionWriteHandle implements WriteHandle {
   /** The furthest byte the file has now: written, kept from the old file, or set by truncate. */
   private knownEnd(): number {
     return Math.max(this.end, this.inner.startOffset, this.truncated ? 0 : (this.hooks.replaced ?? 0));
+  }
+
+  /** A file growing to `end` bytes past the user's quota fails the handle (nothing stored). */
+  private async checkQuota(end: number): Promise<void> {
+    const q = this.hooks.quota;
+    if (!q || end - (this.hooks.replaced ?? 0) <= q.headroom) return;
+    const err = sessionError('QuotaExceeded', `quota exceeded: /${this.path} would grow past what is left`, {
+      path: this.path,
+    });
+    await this.fail(err);
+    throw err;
   }
 
   private async refuseGap(at: number, what: string): Promise<never> {
