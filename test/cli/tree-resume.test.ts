@@ -128,8 +128,19 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     await killWhen(child, 2);
-    const done = await keysUnder(`${conn.prefix}/kt/`);
-    expect(done.length).toBeGreaterThanOrEqual(2);
+    // Which files the killed run completed, by HEAD (a store's listing may lag behind a
+    // CompleteMultipartUpload under load). Two completes were answered, but a store may answer
+    // one with an error (then the client's retry is refused by the proxy): at least one is done.
+    const done: string[] = [];
+    for (const rel of rels) {
+      const key = `${conn.prefix}/kt/${rel}`;
+      const there = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key })).then(
+        () => true,
+        () => false,
+      );
+      if (there) done.push(key);
+    }
+    expect(done.length).toBeGreaterThanOrEqual(1);
     expect(done.length).toBeLessThan(rels.length);
     const left = await unfinished(`${conn.prefix}/`);
     expect(left.length).toBeGreaterThanOrEqual(1);
@@ -200,6 +211,8 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       src,
       dest,
     ];
+    // Its own state folder: a record the test before left (when it failed) is not this test's.
+    const env = cliEnv({ FERRY_STATE_DIR: join(dir, 'state-mv') });
     const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     await killWhen(child, 1);
     expect((await keysUnder(`${conn.prefix}/moved/`)).length).toBeLessThan(rels.length);
@@ -218,7 +231,7 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     }
     await expect(fs.stat(src)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await unfinished(`${conn.prefix}/moved/`)).toEqual([]);
-    expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
+    expect(await fs.readdir(join(dir, 'state-mv/copies'))).toEqual([]);
   });
 
   it('cp -r from S3 to a local folder killed with SIGKILL: the rerun removes the partial files it left', async () => {

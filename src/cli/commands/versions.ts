@@ -57,6 +57,8 @@ export function registerVersions(program: Command, ctx: () => CliContext): void 
     .description('make a version the current one again (a server-side copy of it; older versions stay)')
     .argument('<location>', 's3://bucket/key')
     .argument('<version-id>', 'from `ferry versions ls`')
+    // RGW's version ids may begin with '-': an "unknown option" here is a version id.
+    .allowUnknownOption()
     .action(async (url: string, versionId: string) => {
       await withTarget(ctx(), url, async (c, t, v) => {
         const now = await revertToVersion(v, t.key, versionId, {
@@ -73,6 +75,7 @@ export function registerVersions(program: Command, ctx: () => CliContext): void 
     .argument('<location>', 's3://bucket/key')
     .argument('[version-ids...]', 'versions (or delete markers) to delete')
     .option('--delete-markers', 'delete the delete markers above the newest real version (undelete)')
+    .allowUnknownOption()
     .action(async (url: string, ids: string[], opts: { deleteMarkers?: boolean }) => {
       await withTarget(ctx(), url, async (c, t, v) => {
         const list = await fileVersions(v, t.key);
