@@ -1,4 +1,5 @@
 import type { BufferBudget } from './buffer-budget.js';
+import { poolOf } from './buffer-pool.js';
 
 /** A part buffer and the budget reservation that pays for it. */
 export interface PartBuffer {
@@ -14,7 +15,7 @@ export interface PartBuffer {
  * back (`recycle`) *with its reservation* and is reused for the next part of the same size: far
  * less garbage (and GC time) than a fresh 16 MiB buffer per part. At most one such buffer is
  * kept, and only while no transfer waits for budget; otherwise its reservation is given back at
- * once and the buffer left to the GC. So every buffer this transfer holds is paid for (a spare
+ * once and the buffer goes to the budget's pool (buffer-pool.ts). So every buffer this transfer holds is paid for (a spare
  * kept without its reservation was memory past the budget: 20 uploads held ~600 MiB that way).
  * Every reservation is taken whole, up front, so a transfer never waits for more budget while
  * holding some (no hold-and-wait: transfers sharing the budget can't deadlock). `dispose` when
@@ -42,7 +43,7 @@ export class PartBuffers {
     const kept = this.reuse(capacity, size);
     if (kept) return kept;
     const release = await this.budget.reserve(capacity, this.signal);
-    return { buffer: Buffer.allocUnsafe(size), capacity, release };
+    return { buffer: poolOf(this.budget).take(size), capacity, release };
   }
 
   /** Like `take` but only when the budget has room now; undefined otherwise. */
@@ -50,7 +51,7 @@ export class PartBuffers {
     const kept = this.reuse(capacity, capacity);
     if (kept) return kept;
     const release = this.budget.tryReserve(capacity);
-    return release && { buffer: Buffer.allocUnsafe(capacity), capacity, release };
+    return release && { buffer: poolOf(this.budget).take(capacity), capacity, release };
   }
 
   /**
@@ -65,14 +66,20 @@ export class PartBuffers {
       part.buffer.length === part.capacity
     )
       this.spare = part;
-    else part.release();
+    else this.letGo(part);
   }
 
   /** The transfer is over: give the kept buffer's reservation back (later recycles release). */
   dispose(): void {
     this.disposed = true;
-    this.spare?.release();
+    if (this.spare) this.letGo(this.spare);
     this.spare = undefined;
+  }
+
+  /** Give a part's reservation back and its buffer to the budget's pool (for the next transfer). */
+  private letGo(part: PartBuffer): void {
+    part.release();
+    poolOf(this.budget).give(part.buffer);
   }
 
   private reuse(capacity: number, size: number): PartBuffer | undefined {
@@ -80,7 +87,7 @@ export class PartBuffers {
     if (!s) return undefined;
     this.spare = undefined;
     if (s.capacity === capacity && s.buffer.length === size) return s;
-    s.release(); // the part size changed: of no more use
+    this.letGo(s); // the part size changed: of no more use here
     return undefined;
   }
 }

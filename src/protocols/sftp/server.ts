@@ -17,6 +17,7 @@ import { type ProxyProtocolMode, readProxyHeader } from './proxy-protocol.js';
 import { runScp } from './scp.js';
 import { serveSftp } from './sftp.js';
 import { ShellSyntaxError, shellWords } from './shell-words.js';
+import { coalesceWrites } from './socket-writes.js';
 import type { ExecCommand, InboundMemory, SftpOptions, SshChannelContext } from './types.js';
 
 const { Server: Ssh2Server, utils } = ssh2;
@@ -167,6 +168,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
     if (opts.isBanned && (await opts.isBanned(remote))) throw new Error('address banned');
     if (socket.destroyed) return;
     remotes.set(socket, remote);
+    coalesceWrites(socket);
     ssh.injectSocket(socket);
   }
 

@@ -5,6 +5,7 @@ import {
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
+import { poolOf } from '../../s3/buffer-pool.js';
 import { closeConnectionAfter, isRangeNotSatisfiable, readRange, totalOf } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
 import { StorageError } from '../errors.js';
@@ -97,7 +98,7 @@ export async function openS3Read(
     });
 
   /**
-   * A part read ahead. Its buffer is reused for a later part once the part is dropped, its fetch
+   * A part read ahead. Its buffer goes back to the budget's pool (buffer-pool.ts) once the part is dropped, its fetch
    * has settled and no read is still copying out of it (`users`).
    */
   interface Part {
@@ -109,15 +110,15 @@ export async function openS3Read(
     settled: boolean;
   }
   const parts = new Map<number, Part>();
-  let pool: Buffer[] = [];
+  const pool = poolOf(s3.budget);
   const count = Math.ceil(size / ps);
   let lastEnd = 0;
   let closed = false;
 
   const recycle = (p: Part) => {
-    if (!p.dropped || p.users > 0 || !p.settled || closed) return;
+    if (!p.dropped || p.users > 0 || !p.settled) return;
     p.users = -1; // recycled once
-    if (pool.length < tuning.concurrency + 2) pool.push(p.buffer);
+    pool.give(p.buffer);
   };
   const drop = (k: number) => {
     const p = parts.get(k);
@@ -137,7 +138,7 @@ export async function openS3Read(
     if (!release) return undefined;
     const body = k === 0 ? firstBody : undefined;
     if (k === 0) firstBody = undefined;
-    const buffer = pool.pop() ?? Buffer.allocUnsafe(ps);
+    const buffer = pool.take(ps);
     const data = fetch(from, to, signal, body, buffer);
     const p: Part = { data, buffer, release, users: 0, dropped: false, settled: false };
     data.then(
@@ -213,7 +214,6 @@ export async function openS3Read(
       controller.abort();
       dropFirstBody();
       for (const k of [...parts.keys()]) drop(k);
-      pool = [];
     },
   };
   return handle;
