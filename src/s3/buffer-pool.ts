@@ -40,9 +40,9 @@ export class BufferPool {
     // Whole buffers only (a view of a larger one would pin the rest, uncounted).
     if (buffer.byteOffset !== 0 || buffer.buffer.byteLength !== size) return;
     if (this.budget.held + this.idleBytes + size > this.budget.limit) return;
-    let list = this.idle.get(size);
-    if (!list) this.idle.set(size, (list = []));
-    list.push(buffer);
+    const list = this.idle.get(size);
+    if (list) list.push(buffer);
+    else this.idle.set(size, [buffer]);
     this.idleBytes += size;
   }
 
@@ -62,7 +62,9 @@ const pools = new WeakMap<BufferBudget, BufferPool>();
 
 /** The pool of `budget` (one per budget, made on first use). */
 export function poolOf(budget: BufferBudget): BufferPool {
-  let pool = pools.get(budget);
-  if (!pool) pools.set(budget, (pool = new BufferPool(budget)));
+  const known = pools.get(budget);
+  if (known) return known;
+  const pool = new BufferPool(budget);
+  pools.set(budget, pool);
   return pool;
 }
