@@ -53,14 +53,22 @@ export interface SftpOptions {
   readdirBatch: number;
   /** A write handle with no WRITE for this long is aborted (nothing stored). 0: never. */
   writeIdleTimeoutMs: number;
-  /** Largest READ answered (bytes); bigger requests get fewer bytes, as the protocol allows. */
+  /**
+   * Largest READ answered (bytes); bigger requests get fewer bytes, as the protocol allows. Told
+   * to clients in limits@openssh.com, so OpenSSH asks for exactly this much (64 requests ahead).
+   */
   maxReadLength: number;
 }
 
 export const defaultSftpOptions: SftpOptions = {
   readdirBatch: 256,
   writeIdleTimeoutMs: 10 * 60_000,
-  maxReadLength: 256 * 1024,
+  // One DATA reply (13 bytes of header) fills one SSH packet of OpenSSH's 32 KiB exactly. With
+  // 255 KiB reads, OpenSSH's 64 requests ahead (16 MiB) outran its 2 MiB channel window: the
+  // replies waited in ssh2, lived past young-generation GCs and set off a major GC every ~7 MiB
+  // (36 per 256 MiB download); at this size 16–23, and ~15 % less server CPU per MiB
+  // (docs/notes/issue-9.md, "Session 3: speed"). The window bounds bytes in flight either way.
+  maxReadLength: 32 * 1024 - 13,
 };
 
 /**
