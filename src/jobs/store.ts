@@ -140,23 +140,32 @@ export class JobStore {
     return this.get(name);
   }
 
-  /** Removes the job and its run history; refused (Conflict) while it runs. */
+  /**
+   * Removes the job and its run history (the runs go by the foreign key's cascade); refused
+   * (Conflict) while it runs. One statement, so no run can start between the check and the
+   * delete; a run claimed after it fails the foreign key and is not run (claimTick, startTriggered).
+   */
   async remove(name: string, actor: Actor): Promise<void> {
     requireAdmin(actor, 'remove jobs');
-    await this.#row(name);
-    const running = await this.db
-      .selectFrom('sync_job_runs')
-      .select('id')
-      .where('job', '=', name)
-      .where('status', '=', 'running')
+    const r = await this.db
+      .deleteFrom('sync_jobs')
+      .where('name', '=', name)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('sync_job_runs').select('id').where('job', '=', name).where('status', '=', 'running'),
+          ),
+        ),
+      )
       .executeTakeFirst();
-    if (running)
+    if (Number(r.numDeletedRows) === 0) {
+      await this.#row(name);
+      const running = await this.#running(name);
       throw new StorageError(
         'Conflict',
-        `job ${name} is running (run ${running.id}); remove it when it ends`,
+        `job ${name} is running${running ? ` (run ${running.id})` : ''}; remove it when it ends`,
       );
-    await this.db.deleteFrom('sync_job_runs').where('job', '=', name).execute();
-    await this.db.deleteFrom('sync_jobs').where('name', '=', name).execute();
+    }
     await this.#changed(actor, 'remove', name);
   }
 
@@ -190,6 +199,8 @@ export class JobStore {
       await this.db.insertInto('sync_job_runs').values(row).execute();
       return { outcome: 'claimed', run: await this.getRun(id) };
     } catch (err) {
+      // The job was removed since the scheduler listed it: nothing to run.
+      if (isForeignKeyViolation(err)) return { outcome: 'lost' };
       if (!isUniqueViolation(err)) throw err;
     }
     const taken = await this.db
@@ -242,6 +253,7 @@ export class JobStore {
         })
         .execute();
     } catch (err) {
+      if (isForeignKeyViolation(err)) throw new StorageError('NotFound', `no job named ${job}`);
       if (!isUniqueViolation(err)) throw err;
       const running = await this.#running(job);
       throw new StorageError(
@@ -385,4 +397,10 @@ export class JobStore {
     });
     await this.accounts.changes.bump('jobs');
   }
+}
+
+/** A row naming a job that is not (or no longer) there. */
+function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }
