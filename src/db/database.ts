@@ -67,6 +67,10 @@ export async function openStore(location: string): Promise<Store> {
 async function openPostgres(url: string): Promise<Store> {
   const display = redactUrl(url);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle connection the server ends (restart, failover, pg_terminate_backend) is dropped by
+  // the pool, which then emits 'error': without a listener that stops the process. The next
+  // query opens a new connection, or fails with its own error where it is awaited.
+  pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     await sql`select 1`.execute(db);

@@ -127,6 +127,26 @@ export class DeliveryQueue {
     return Number(r.numUpdatedRows) === 1;
   }
 
+  /**
+   * A delivery of `rule`'s action `action` just succeeded, so its receiver is back: the rows of
+   * the same action that are waiting out a backoff are due now, instead of each at its own next
+   * step (with the default doubling from 10 s, up to tens of minutes after the receiver's return).
+   * Attempts are kept: a row that fails again backs off from where it was. Returns the rows woken.
+   */
+  async wake(rule: string, action: number): Promise<number> {
+    const now = nowIso();
+    const r = await this.db
+      .updateTable('event_deliveries')
+      .set({ next_attempt_at: now, updated_at: now })
+      .where('rule', '=', rule)
+      .where('action_index', '=', action)
+      .where('status', '=', 'pending')
+      .where('attempts', '>', 0)
+      .where('next_attempt_at', '>', now)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
   /** Failed: pending again after the backoff, or dead after the last attempt (or when `final`). */
   async failed(
     c: Claimed,

@@ -40,6 +40,8 @@ export class DeliveryWorker {
   #again = false;
   #stopped = false;
   #lastPrune = 0;
+  /** Rule actions (`rule\0index`) that failed on this node since their last success. */
+  readonly #failing = new Set<string>();
   readonly #abort = new AbortController();
 
   constructor(private readonly o: WorkerOptions) {}
@@ -129,9 +131,16 @@ export class DeliveryWorker {
     }
     try {
       if (error === undefined) {
-        await this.o.queue.done(c.id, this.o.node);
+        const held = await this.o.queue.done(c.id, this.o.node);
         this.o.onAttempt?.(c, 'done');
+        // A retried delivery got through, or one whose action failed here lately: its receiver is
+        // back, and the rest of its backlog is due now (one UPDATE, only after failures).
+        const failedHere = this.#failing.delete(`${c.rule}\0${c.action}`);
+        if (held && (c.attempts > 1 || failedHere)) {
+          if ((await this.o.queue.wake(c.rule, c.action)) > 0) this.poke();
+        }
       } else {
+        this.#failing.add(`${c.rule}\0${c.action}`);
         const status = await this.o.queue.failed(c, this.o.node, error, this.o.policy, final);
         this.o.onAttempt?.(c, status, error);
       }

@@ -24,6 +24,8 @@ export interface JobsOptions {
   pollMs?: number;
   runSync?: RunSync;
   log?: JobLog;
+  /** This node's clock (ms since 1970; default Date.now): tests skew it. */
+  clock?: () => number;
 }
 
 /** Sync jobs on one node: the store, the runner and (when enabled) the scheduler. */
@@ -39,7 +41,7 @@ export interface Jobs {
 
 export function openJobs(o: JobsOptions): Jobs {
   const node = o.node ?? `${hostname()}:${process.pid}`;
-  const store = new JobStore(o.store.db, o.accounts);
+  const store = new JobStore(o.store.db, o.accounts, o.clock, o.store.dialect);
   const leaseMs = o.leaseSeconds * 1000;
   const runner = new JobRunner({
     store,

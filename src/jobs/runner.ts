@@ -17,7 +17,10 @@ export interface RunnerOptions {
   pool: StoragePool;
   accounts: Pick<Accounts, 'users' | 'audit'>;
   runSync: RunSync;
-  /** A running run renews its lease this often (ms). */
+  /**
+   * A running run renews its lease this often (ms): a third of the lease. After two of these
+   * without a renewal the run aborts itself.
+   */
   heartbeatMs: number;
   log?: JobLog;
 }
@@ -56,17 +59,28 @@ export class JobRunner {
     const { store } = this.o;
     const started = Date.now();
     let leaseLost = false;
+    // The lease is 3 heartbeats long. A run that could not renew it for 2 of them (the store is
+    // out of reach, or answers too slowly) stops its own sync: another node fails it once the
+    // whole lease is over, and may then start the job again — never while this one still syncs.
+    let renewedAt = performance.now();
+    const giveUpMs = 2 * this.o.heartbeatMs;
+    const lose = (why: string) => {
+      if (abort.signal.aborted) return;
+      leaseLost = true;
+      abort.abort(new StorageError('Transient', why));
+    };
     const beat = setInterval(() => {
+      if (performance.now() - renewedAt >= giveUpMs)
+        lose(
+          `no heartbeat reached the store for ${Math.round(giveUpMs / 1000)} s: the run stops before its lease is over`,
+        );
+      const sent = performance.now();
       store.heartbeat(run.id).then(
         (alive) => {
-          if (!alive && !abort.signal.aborted) {
-            leaseLost = true;
-            abort.abort(
-              new StorageError('Transient', 'the run lost its lease (another node marked it failed)'),
-            );
-          }
+          if (alive) renewedAt = Math.max(renewedAt, sent);
+          else lose('the run lost its lease (another node marked it failed)');
         },
-        () => {},
+        (err) => this.o.log?.warn({ run: run.id, err: (err as Error).message }, 'job run: heartbeat failed'),
       );
     }, this.o.heartbeatMs);
     beat.unref();

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import type { Accounts, Actor, Page } from '../accounts/types.js';
 import { actorName, isUniqueViolation, pageOf, parseInput, parsePatch } from '../accounts/validation.js';
-import { nowIso } from '../db/database.js';
+import { type Dialect, nowIso } from '../db/database.js';
 import type { Database, SyncJobRunsTable, SyncJobsTable } from '../db/schema.js';
 import { StorageError } from '../storage/errors.js';
 import { canonicalLocation } from './locations.js';
@@ -26,7 +26,24 @@ export class JobStore {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly accounts: Pick<Accounts, 'connections' | 'users' | 'audit' | 'changes'>,
+    /** This node's clock (ms), for the times a run records; tests skew it. Leases never use it. */
+    private readonly clock: () => number = Date.now,
+    private readonly dialect: Dialect = 'sqlite',
   ) {}
+
+  /**
+   * The database's clock as an ISO-8601 text (the format of toISOString): a run's heartbeat is
+   * written and judged with it, so nodes whose own clocks disagree agree on every lease.
+   */
+  #dbNow(): RawBuilder<string> {
+    return this.dialect === 'postgres'
+      ? sql<string>`to_char(statement_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+      : sql<string>`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
+  }
+
+  #now(): string {
+    return new Date(this.clock()).toISOString();
+  }
 
   async create(input: JobInput, actor: Actor): Promise<JobView> {
     requireAdmin(actor, 'create jobs');
@@ -123,23 +140,32 @@ export class JobStore {
     return this.get(name);
   }
 
-  /** Removes the job and its run history; refused (Conflict) while it runs. */
+  /**
+   * Removes the job and its run history (the runs go by the foreign key's cascade); refused
+   * (Conflict) while it runs. One statement, so no run can start between the check and the
+   * delete; a run claimed after it fails the foreign key and is not run (claimTick, startTriggered).
+   */
   async remove(name: string, actor: Actor): Promise<void> {
     requireAdmin(actor, 'remove jobs');
-    await this.#row(name);
-    const running = await this.db
-      .selectFrom('sync_job_runs')
-      .select('id')
-      .where('job', '=', name)
-      .where('status', '=', 'running')
+    const r = await this.db
+      .deleteFrom('sync_jobs')
+      .where('name', '=', name)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('sync_job_runs').select('id').where('job', '=', name).where('status', '=', 'running'),
+          ),
+        ),
+      )
       .executeTakeFirst();
-    if (running)
+    if (Number(r.numDeletedRows) === 0) {
+      await this.#row(name);
+      const running = await this.#running(name);
       throw new StorageError(
         'Conflict',
-        `job ${name} is running (run ${running.id}); remove it when it ends`,
+        `job ${name} is running${running ? ` (run ${running.id})` : ''}; remove it when it ends`,
       );
-    await this.db.deleteFrom('sync_job_runs').where('job', '=', name).execute();
-    await this.db.deleteFrom('sync_jobs').where('name', '=', name).execute();
+    }
     await this.#changed(actor, 'remove', name);
   }
 
@@ -157,7 +183,7 @@ export class JobStore {
     node: string,
   ): Promise<{ outcome: 'claimed' | 'lost' | 'skipped'; run?: RunView }> {
     const id = randomUUID();
-    const now = nowIso();
+    const now = this.#now();
     const row = {
       id,
       job,
@@ -167,12 +193,14 @@ export class JobStore {
       actor: null,
       status: 'running',
       started_at: now,
-      heartbeat_at: now,
+      heartbeat_at: this.#dbNow(),
     };
     try {
       await this.db.insertInto('sync_job_runs').values(row).execute();
       return { outcome: 'claimed', run: await this.getRun(id) };
     } catch (err) {
+      // The job was removed since the scheduler listed it: nothing to run.
+      if (isForeignKeyViolation(err)) return { outcome: 'lost' };
       if (!isUniqueViolation(err)) throw err;
     }
     const taken = await this.db
@@ -208,7 +236,7 @@ export class JobStore {
     requireAdmin(actor, 'run jobs');
     await this.#row(job);
     const id = randomUUID();
-    const now = nowIso();
+    const now = this.#now();
     try {
       await this.db
         .insertInto('sync_job_runs')
@@ -221,10 +249,11 @@ export class JobStore {
           actor: actorName(actor),
           status: 'running',
           started_at: now,
-          heartbeat_at: now,
+          heartbeat_at: this.#dbNow(),
         })
         .execute();
     } catch (err) {
+      if (isForeignKeyViolation(err)) throw new StorageError('NotFound', `no job named ${job}`);
       if (!isUniqueViolation(err)) throw err;
       const running = await this.#running(job);
       throw new StorageError(
@@ -235,11 +264,14 @@ export class JobStore {
     return this.getRun(id);
   }
 
-  /** Renew a running run's lease; false when it is no longer running (another node expired it). */
+  /**
+   * Renew a running run's lease (stamped with the database's clock); false when it is no longer
+   * running (another node expired it). Throws when the store cannot be reached.
+   */
   async heartbeat(id: string): Promise<boolean> {
     const r = await this.db
       .updateTable('sync_job_runs')
-      .set({ heartbeat_at: nowIso() })
+      .set({ heartbeat_at: this.#dbNow() })
       .where('id', '=', id)
       .where('status', '=', 'running')
       .executeTakeFirst();
@@ -265,7 +297,7 @@ export class JobStore {
       .updateTable('sync_job_runs')
       .set({
         status: end.status,
-        ended_at: nowIso(),
+        ended_at: this.#now(),
         connection_test: json(end.connectionTest),
         summary: json(end.summary),
         bytes: end.bytes ?? 0,
@@ -286,7 +318,9 @@ export class JobStore {
    * each run once. Returns the runs failed.
    */
   async expireLeases(leaseMs: number): Promise<RunView[]> {
-    const cutoff = new Date(Date.now() - leaseMs).toISOString();
+    // The database's clock, not this node's: a node whose clock runs ahead fails no live run.
+    const { rows } = await sql<{ now: string }>`select ${this.#dbNow()} as now`.execute(this.db);
+    const cutoff = new Date(Date.parse(rows[0]?.now as string) - leaseMs).toISOString();
     const stale = await this.db
       .selectFrom('sync_job_runs')
       .selectAll()
@@ -299,7 +333,7 @@ export class JobStore {
         .updateTable('sync_job_runs')
         .set({
           status: 'failed',
-          ended_at: nowIso(),
+          ended_at: this.#now(),
           error: `the node ${r.node} running it stopped renewing its lease (last heartbeat ${r.heartbeat_at}; lease ${Math.round(leaseMs / 1000)} s)`,
         })
         .where('id', '=', r.id)
@@ -363,4 +397,10 @@ export class JobStore {
     });
     await this.accounts.changes.bump('jobs');
   }
+}
+
+/** A row naming a job that is not (or no longer) there. */
+function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string };
+  return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }

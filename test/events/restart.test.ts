@@ -37,6 +37,11 @@ describe('event rules: a restart between the event and its delivery', () => {
         username: 'dora',
         path: '/a.txt',
       });
+      // The receiver has the POST before the node records `done` (after the answer).
+      await eventually(
+        async () => (await second?.server.events.deliveries.list({ rule: 'later' }))?.[0]?.status === 'done',
+        'recorded done',
+      );
       const [d] = await second.server.events.deliveries.list({ rule: 'later' });
       expect(d).toMatchObject({ status: 'done', attempts: 1 });
       expect(d?.node).toBe(second.server.events.node);

@@ -52,6 +52,10 @@ export async function upload(url: string, user: string, password: string, path: 
 export interface Received {
   headers: IncomingHttpHeaders;
   body: string;
+  /** The status answered (0: not answered, the receiver was hanging). */
+  status: number;
+  /** When the request's body had arrived (Date.now()). */
+  at: number;
 }
 
 /**
@@ -64,14 +68,18 @@ export class Receiver {
   port = 0;
   /** Answer with this status (200 by default). */
   status = 200;
+  /** Answer nothing (the request hangs until the sender gives up or `down()`). */
+  hang = false;
 
   async up(): Promise<void> {
     const server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(this.status).end();
+        const status = this.hang ? 0 : this.status;
+        const body = Buffer.concat(chunks).toString('utf8');
+        this.received.push({ headers: req.headers, body, status, at: Date.now() });
+        if (status) res.writeHead(status).end();
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -94,7 +102,7 @@ export class Receiver {
     return `http://127.0.0.1:${this.port}/hook`;
   }
 
-  /** Deliveries by id (X-Ferry-Delivery) → how many times each came. */
+  /** Deliveries by id (X-Ferry-Delivery) → how many times each came (`only`: which requests). */
   counts(only: (r: Received) => boolean = () => true): Map<string, number> {
     const m = new Map<string, number>();
     for (const r of this.received.filter(only)) {

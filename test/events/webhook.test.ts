@@ -67,6 +67,11 @@ describe('event rules: webhooks', () => {
       bytes: 12,
       result: 'ok',
     });
+    // The receiver has the POST before the node records `done` (after the answer).
+    await eventually(
+      async () => (await server.events.deliveries.list({ rule: 'signed' }))[0]?.status === 'done',
+      'recorded done',
+    );
     const [row] = await server.events.deliveries.list({ rule: 'signed' });
     expect(row).toMatchObject({ id: h['x-ferry-delivery'], status: 'done', attempts: 1 });
     // The secret is never shown back.
