@@ -162,9 +162,10 @@ describe('lean small-object path: errors and retries as on the SDK path', () => 
       const lean = storageOn(createS3Client(conn), conn);
       const sdk = storageOn(createS3Client(conn, sdkEnv), conn);
       const before = smallObjectStats.handedToSdk;
+      // targetListed: straight to the PutObject (as sync writes), no LIST before it.
       const w = [
-        await failure(lean.write('f.txt', Buffer.from('x'))),
-        await failure(sdk.write('f.txt', Buffer.from('x'))),
+        await failure(lean.write('f.txt', Buffer.from('x'), { targetListed: true })),
+        await failure(sdk.write('f.txt', Buffer.from('x'), { targetListed: true })),
       ];
       expect(w[0]).toEqual(w[1]);
       const r = [await failure(lean.read('f.txt')), await failure(sdk.read('f.txt'))];
