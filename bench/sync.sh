@@ -3,7 +3,9 @@
 #   1. upload COUNT × SIZE local files (each tool to its own prefix),
 #   2. download them (each tool from the prefix it uploaded, into its own folder),
 #   3. a no-change re-sync of the upload (local → S3 again).
-# For each: wall time, and the S3 requests the tool made (RGW's access log, as list-10k.sh counts).
+# For each: wall time, CPU time (user+sys; robust on a loaded machine), and the S3 requests the tool
+# made (RGW's access log, as list-10k.sh counts). FERRY_LEAN_S3=0 in the environment measures
+# ferry with the SDK for every request (no lean small-object path, src/s3/small-object.ts).
 # Objects and folders are deleted at the end, then RGW's garbage collection is run.
 # Usage: RGW_BASE=/tmp/ferry-rgw-dev bash bench/sync.sh [COUNT] [SIZE_KIB] [FERRY_TRANSFERS]
 set -euo pipefail
@@ -42,14 +44,16 @@ count_requests() {
     END { printf "LIST=%d HEAD=%d GET=%d PUT=%d other=%d", l, h, g, u, o }'
 }
 
-run() { # label, command...
+run() { # label, command...: wall time, CPU seconds (user+sys of the tool and its children), requests
   local name=$1; shift
-  local lines t0 t1
+  local lines t0 t1 cpu
   lines=$(wc -l <"$LOG")
   t0=$(secs)
-  "$@" >"$WORK/out.txt" 2>&1 || { echo "$name FAILED:"; tail -5 "$WORK/out.txt"; exit 1; }
+  /usr/bin/time -o "$WORK/cpu.txt" -f '%U %S' "$@" >"$WORK/out.txt" 2>&1 || { echo "$name FAILED:"; tail -5 "$WORK/out.txt"; exit 1; }
   t1=$(secs)
-  printf '%-34s %7.2f s  %s\n' "$name" "$(echo "$t1 - $t0" | bc)" "$(count_requests "$lines")"
+  cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/cpu.txt")
+  printf '%-38s %7.2f s wall %6.2f s CPU (%5.2f ms/file)  %s\n' "$name" "$(echo "$t1 - $t0" | bc)" "$cpu" \
+    "$(echo "scale=2; $cpu * 1000 / $COUNT" | bc)" "$(count_requests "$lines")"
 }
 
 files() { find "$1" -type f | wc -l; }

@@ -16,6 +16,7 @@ import {
   TunnelingAgent,
 } from './proxy.js';
 import { sigV2Signer } from './sigv2.js';
+import { enableSmallObjects } from './small-object.js';
 import { requireSseCustomerEcho } from './sse-check.js';
 
 export interface S3ClientOptions extends CredentialOptions {
@@ -46,7 +47,8 @@ export type S3RequestObserver = (request: { operation: string; durationMs: numbe
  * - AWS only: transfer acceleration and dual-stack endpoints;
  * - AWS Signature V4, or V2 for legacy stores when the connection says `signature: v2`;
  * - an HTTP(S) proxy when one applies (proxy.ts);
- * - a write asking for SSE-C fails (and leaves nothing) unless the store confirms it (sse-check.ts).
+ * - a write asking for SSE-C fails (and leaves nothing) unless the store confirms it (sse-check.ts);
+ * - small PUTs and GETs skip the SDK where the connection allows (small-object.ts).
  */
 export function createS3Client(
   conn: S3Connection,
@@ -74,6 +76,7 @@ export function createS3Client(
   }
   const creds = options.credentials ?? credentialsFor(conn, env, options);
   const proxies = proxiesFor(conn, env);
+  const agents = agentsFor(proxies, maxSockets, tls);
   const config: S3ClientConfig = {
     region: conn.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     endpoint: conn.endpoint,
@@ -82,7 +85,7 @@ export function createS3Client(
     useAccelerateEndpoint: conn.accelerate,
     useDualstackEndpoint: conn.dualstack,
     requestHandler: new NodeHttpHandler({
-      ...agentsFor(proxies, maxSockets, tls),
+      ...agents,
       connectionTimeout: 10_000,
     }),
   };
@@ -109,6 +112,17 @@ export function createS3Client(
   if (!creds.provider) markAnonymousErrors(client);
   if (proxies.http) dropExpectWhenForwarded(client, proxies);
   if (options.observer) observeRequests(client, options.observer);
+  enableSmallObjects(client, {
+    conn,
+    region: config.region as string,
+    pathStyle: config.forcePathStyle ?? false,
+    agents,
+    signed: creds.provider !== undefined,
+    proxied: proxies.http !== undefined || proxies.https !== undefined,
+    observer: options.observer,
+    httpsRequest: https.request,
+    env,
+  });
   return client;
 }
 

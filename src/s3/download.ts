@@ -7,6 +7,7 @@ import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
 import { translateS3Error } from './errors.js';
 import { isRetryable, pause, withRetries } from './retry.js';
+import { getSmallObject } from './small-object.js';
 
 const MiB = 1024 * 1024;
 /** Largest chunk `downloadObject` hands on from a buffered part (a fresh copy). */
@@ -97,8 +98,16 @@ export async function downloadObject(
     Range: `bytes=${start}-${firstEnd}`,
     ...req.partParams,
   });
-  if (tuning.closeFirstConnection) closeConnectionAfter(firstCommand);
-  const first = await client.send(firstCommand, { abortSignal: req.signal });
+  // The lean path (small-object.ts) where the connection allows; the SDK otherwise, and for any
+  // answer but a 2xx (its errors are what callers translate).
+  const lean = await getSmallObject(client, firstCommand.input, {
+    signal: req.signal,
+    close: tuning.closeFirstConnection,
+  });
+  if (!lean && tuning.closeFirstConnection) closeConnectionAfter(firstCommand);
+  const first =
+    (lean as unknown as GetObjectCommandOutput | undefined) ??
+    (await client.send(firstCommand, { abortSignal: req.signal }));
   const objectSize = totalOf(first.ContentRange) ?? start + (first.ContentLength ?? 0);
   const end = Math.min(objectSize, wanted === undefined ? objectSize : start + wanted);
   const firstBody = first.Body as Readable;

@@ -6,6 +6,7 @@ import { checksumMismatch, SHA256_META } from './checksum.js';
 import { type CreateParams, MultipartSession, type PartParams } from './multipart-session.js';
 import { PartBuffers } from './part-buffers.js';
 import { PartPump } from './part-pump.js';
+import { putSmallObject } from './small-object.js';
 
 export { abortUpload } from './multipart-session.js';
 
@@ -288,18 +289,20 @@ export async function uploadObject(
       const sha256 = createHash('sha256').update(body).digest('hex');
       if (declared !== undefined && declared !== sha256) throw checksumMismatch(key, declared, sha256);
       try {
-        const res = await client.send(
-          new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            ...req.params,
-            Metadata: { ...req.params?.Metadata, [SHA256_META]: sha256 },
-            Body: body,
-            ContentLength: filled,
-            IfNoneMatch: req.ifNoneMatch ? '*' : undefined,
-          }),
-          { abortSignal: signal },
-        );
+        const input = {
+          Bucket: bucket,
+          Key: key,
+          ...req.params,
+          Metadata: { ...req.params?.Metadata, [SHA256_META]: sha256 },
+          Body: body,
+          ContentLength: filled,
+          IfNoneMatch: req.ifNoneMatch ? '*' : undefined,
+        };
+        // The lean path (small-object.ts) where the connection allows; the SDK otherwise, and
+        // for anything the lean path did not store.
+        const res =
+          (await putSmallObject(client, input, sha256, signal)) ??
+          (await client.send(new PutObjectCommand(input), { abortSignal: signal }));
         return { size: total, etag: res.ETag, parts: 0, sha256, sentBytes: filled };
       } finally {
         release();

@@ -81,9 +81,14 @@ export async function copyFile(
   const entry = known && known.detail !== 'listing' ? known : await src.stat(from);
   if (entry.type === 'dir') throw new StorageError('IsADirectory', `is a folder: /${from}`, { path: from });
   const raw = await src.read(from, { signal });
+  // A small file's progress is told once it is written: the source stream then reaches the
+  // destination untouched (a local file is read straight into the upload buffer), without a
+  // counting stream in between — most of the CPU of a small-file copy is such plumbing.
+  const whole = options.onBytes !== undefined && !options.onSourceHash && entry.size <= SMALL_FILE;
   // pipeline: an error on either side destroys both (no dangling socket or file handle).
-  const body = options.onBytes || options.onSourceHash ? pipeline(raw, new Tap(options), () => {}) : raw;
-  return dst.write(to, body, {
+  const body =
+    (options.onBytes && !whole) || options.onSourceHash ? pipeline(raw, new Tap(options), () => {}) : raw;
+  const done = await dst.write(to, body, {
     size: entry.size,
     mtime: entry.mtime,
     contentType: entry.contentType,
@@ -91,7 +96,12 @@ export async function copyFile(
     signal,
     ...options.write,
   });
+  if (whole) options.onBytes?.(done.size);
+  return done;
 }
+
+/** Files up to this size report their progress in one piece, after the write (copyFile). */
+const SMALL_FILE = 1024 * 1024;
 
 /** Counts (and optionally hashes) the bytes passing through. */
 class Tap extends Transform {

@@ -1,0 +1,336 @@
+import { createHash } from 'node:crypto';
+import * as http from 'node:http';
+import type * as https from 'node:https';
+import { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { GetObjectCommandInput, PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
+import type { S3RequestObserver } from './client.js';
+import { isAwsEndpoint, type S3Connection } from './connection.js';
+import { EMPTY_SHA256, encodePath, encodeSegment, signV4 } from './sigv4.js';
+
+/**
+ * The lean path for small objects: one signed PutObject or GetObject sent straight over the
+ * client's own keep-alive agents (so its CA bundle, `--insecure` and socket pool apply), without
+ * the SDK's middleware stack, endpoint ruleset, schema serialisation and retry bookkeeping —
+ * ~5 ms of CPU per small file on a loaded machine, most of what a 16 KiB `ferry sync` costs.
+ *
+ * It only ever handles the success: any answer but a 2xx, any network error, any setting it does
+ * not know, and the request is handed to the SDK, which sends it again with its own retries and
+ * errors (so errors, retries, region redirects, clock-skew correction and the SSE-C echo check
+ * are exactly the SDK path's; a failure costs one extra request). A single PUT is atomic, a GET
+ * has no effect: sending either twice leaves nothing half-done.
+ *
+ * Used only where every connection setting is honoured here: an explicit non-AWS endpoint (no
+ * endpoint ruleset), Signature V4 with credentials, no proxy, no FIPS or dual-stack endpoint.
+ * Every other connection keeps the SDK for every request.
+ */
+
+interface Lean {
+  endpoint: URL;
+  pathStyle: boolean;
+  region: string;
+  agent: http.Agent;
+  request: typeof http.request;
+  observer?: S3RequestObserver;
+  /** Settled on first use: the SDK config flags that would make the SDK pick another endpoint. */
+  usable?: Promise<boolean>;
+}
+
+const leans = new WeakMap<S3Client, Lean>();
+
+/**
+ * Requests answered on the lean path, and those handed to the SDK after the lean path tried
+ * (process-wide; for tests and benchmarks).
+ */
+export const smallObjectStats = { put: 0, get: 0, handedToSdk: 0 };
+
+export interface LeanOptions {
+  conn: S3Connection;
+  region: string;
+  pathStyle: boolean;
+  agents: { httpAgent: http.Agent; httpsAgent: https.Agent };
+  /** Requests are signed (false: anonymous). */
+  signed: boolean;
+  /** An HTTP(S) proxy is configured. */
+  proxied: boolean;
+  observer?: S3RequestObserver;
+  /** node:https's request (the caller has the module loaded). */
+  httpsRequest: typeof http.request;
+  /** `FERRY_LEAN_S3=0`: the SDK for every request (benchmarks, bisecting a store's quirk). */
+  env: NodeJS.ProcessEnv;
+}
+
+/** Turn the lean path on for `client` when its connection allows (see above). */
+export function enableSmallObjects(client: S3Client, o: LeanOptions): void {
+  const { conn } = o;
+  if (!conn.endpoint || isAwsEndpoint(conn.endpoint) || !o.signed || o.proxied) return;
+  if (conn.signature === 'v2' || conn.accelerate || conn.dualstack) return;
+  if (o.env.FERRY_LEAN_S3 === '0') return;
+  let endpoint: URL;
+  try {
+    endpoint = new URL(conn.endpoint);
+  } catch {
+    return;
+  }
+  if ((endpoint.pathname !== '/' && endpoint.pathname !== '') || endpoint.search) return;
+  if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') return;
+  const tls = endpoint.protocol === 'https:';
+  leans.set(client, {
+    endpoint,
+    pathStyle: o.pathStyle,
+    region: o.region,
+    agent: tls ? o.agents.httpsAgent : o.agents.httpAgent,
+    request: tls ? o.httpsRequest : http.request,
+    observer: o.observer,
+  });
+}
+
+/** Headers of a PutObject input, or undefined when it has a field the lean path does not send. */
+function putHeaders(input: PutObjectCommandInput, body: Buffer): Record<string, string> | undefined {
+  const h: Record<string, string> = { 'content-length': String(body.length) };
+  for (const [name, value] of Object.entries(input)) {
+    if (value === undefined) continue;
+    switch (name) {
+      case 'Bucket':
+      case 'Key':
+      case 'Body':
+        break;
+      case 'ContentLength':
+        if (value !== body.length) return undefined;
+        break;
+      case 'ContentType':
+        h['content-type'] = value;
+        break;
+      case 'CacheControl':
+        h['cache-control'] = value;
+        break;
+      case 'StorageClass':
+        h['x-amz-storage-class'] = value;
+        break;
+      case 'ACL':
+        h['x-amz-acl'] = value;
+        break;
+      case 'ServerSideEncryption':
+        h['x-amz-server-side-encryption'] = value;
+        break;
+      case 'SSEKMSKeyId':
+        h['x-amz-server-side-encryption-aws-kms-key-id'] = value;
+        break;
+      case 'RequestPayer':
+        h['x-amz-request-payer'] = value;
+        break;
+      case 'IfNoneMatch':
+        h['if-none-match'] = value;
+        break;
+      case 'Metadata':
+        for (const [k, v] of Object.entries(value as Record<string, string>))
+          h[`x-amz-meta-${k.toLowerCase()}`] = v;
+        break;
+      default:
+        if (!sseCustomer(name, value, h)) return undefined;
+    }
+  }
+  return h;
+}
+
+/** Headers of a GetObject input, or undefined when it has a field the lean path does not send. */
+function getHeaders(input: GetObjectCommandInput): Record<string, string> | undefined {
+  const h: Record<string, string> = {};
+  for (const [name, value] of Object.entries(input)) {
+    if (value === undefined) continue;
+    if (name === 'Bucket' || name === 'Key') continue;
+    if (name === 'Range') h.range = value;
+    else if (name === 'IfMatch') h['if-match'] = value;
+    else if (name === 'RequestPayer') h['x-amz-request-payer'] = value;
+    else if (!sseCustomer(name, value, h)) return undefined;
+  }
+  return h;
+}
+
+function sseCustomer(name: string, value: string, h: Record<string, string>): boolean {
+  if (name === 'SSECustomerAlgorithm') h['x-amz-server-side-encryption-customer-algorithm'] = value;
+  else if (name === 'SSECustomerKey') {
+    h['x-amz-server-side-encryption-customer-key'] = value;
+    h['x-amz-server-side-encryption-customer-key-md5'] = md5Base64(Buffer.from(value, 'base64'));
+  } else return false;
+  return true;
+}
+
+function md5Base64(b: Buffer): string {
+  return createHash('md5').update(b).digest('base64');
+}
+
+interface Target {
+  lean: Lean;
+  /** The Host header (with the port when not the default) and the name connected to. */
+  host: string;
+  hostname: string;
+  path: string;
+}
+
+async function targetOf(client: S3Client, bucket: string, key: string): Promise<Target | undefined> {
+  const lean = leans.get(client);
+  if (!lean) return undefined;
+  lean.usable ??= Promise.all([client.config.useFipsEndpoint(), client.config.useDualstackEndpoint()]).then(
+    ([fips, dual]) => !fips && !dual,
+    () => false,
+  );
+  if (!(await lean.usable)) return undefined;
+  const { endpoint } = lean;
+  const hostname = endpoint.hostname.replace(/^\[|\]$/g, '');
+  if (lean.pathStyle)
+    return { lean, host: endpoint.host, hostname, path: `/${encodeSegment(bucket)}/${encodePath(key)}` };
+  // Virtual-host style only for names that are valid host labels on a named host (the SDK goes
+  // its own way otherwise).
+  if (!/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket) || isIP(hostname)) return undefined;
+  return {
+    lean,
+    host: `${bucket}.${endpoint.host}`,
+    hostname: `${bucket}.${hostname}`,
+    path: `/${encodePath(key)}`,
+  };
+}
+
+interface Sent {
+  res: http.IncomingMessage;
+  started: number;
+}
+
+/** Send one signed request; undefined when it could not be sent or was not answered (not a 2xx). */
+async function send(
+  client: S3Client,
+  t: Target,
+  method: 'PUT' | 'GET',
+  headers: Record<string, string>,
+  payloadSha256: string,
+  body: Buffer | undefined,
+  signal: AbortSignal | undefined,
+  unsigned: Record<string, string> = {},
+): Promise<Sent | undefined> {
+  const creds = await client.config.credentials();
+  headers.host = t.host;
+  const offset = (client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
+  signV4(method, t.path, headers, payloadSha256, creds, t.lean.region, Date.now() + offset);
+  const started = performance.now();
+  return new Promise<Sent | undefined>((resolve, reject) => {
+    let req: http.ClientRequest;
+    try {
+      req = t.lean.request({
+        protocol: t.lean.endpoint.protocol,
+        hostname: t.hostname,
+        port: t.lean.endpoint.port || undefined,
+        method,
+        path: t.path,
+        headers: { ...headers, ...unsigned },
+        agent: t.lean.agent,
+        signal,
+      });
+    } catch {
+      resolve(undefined); // e.g. a header value Node refuses: the SDK decides
+      return;
+    }
+    // The SDK handler's connection timeout (client.ts): a store that does not accept in 10 s.
+    const connectTimer = setTimeout(() => req.destroy(new Error('connect timeout')), 10_000);
+    req.on('socket', (s) => {
+      if (!s.connecting) clearTimeout(connectTimer);
+      else s.once('connect', () => clearTimeout(connectTimer));
+    });
+    req.on('error', (err) => {
+      clearTimeout(connectTimer);
+      if (signal?.aborted) reject(signal.reason ?? err);
+      else resolve(undefined);
+    });
+    req.on('response', (res) => {
+      clearTimeout(connectTimer);
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) return resolve({ res, started });
+      res.resume(); // let the socket go back to the pool
+      resolve(undefined);
+    });
+    req.end(body);
+  });
+}
+
+/**
+ * PutObject `input` (its Body a Buffer, its SHA-256 given) on the lean path: the ETag, or
+ * undefined when the lean path did not store it (then send the same input through the SDK).
+ */
+export async function putSmallObject(
+  client: S3Client,
+  input: PutObjectCommandInput & { Body: Buffer },
+  sha256: string,
+  signal?: AbortSignal,
+): Promise<{ ETag?: string } | undefined> {
+  const t = await targetOf(client, input.Bucket!, input.Key!);
+  if (!t) return undefined;
+  const headers = putHeaders(input, input.Body);
+  if (!headers) return undefined;
+  const sent = await send(client, t, 'PUT', headers, sha256, input.Body, signal);
+  if (!sent) return handOver();
+  const { res } = sent;
+  res.resume();
+  // A store that took an SSE-C write without applying it must meet the SDK's echo check
+  // (sse-check.ts): that path deletes the plaintext it stores and fails.
+  if (input.SSECustomerKey && !res.headers['x-amz-server-side-encryption-customer-algorithm'])
+    return handOver();
+  smallObjectStats.put++;
+  t.lean.observer?.({ operation: 'PutObject', durationMs: performance.now() - sent.started });
+  return { ETag: header(res, 'etag') };
+}
+
+/** What download.ts reads of a GetObject answer. */
+export interface SmallGetOutput {
+  Body: Readable;
+  ContentLength?: number;
+  ContentRange?: string;
+  ContentType?: string;
+  ETag?: string;
+  LastModified?: Date;
+  Metadata: Record<string, string>;
+}
+
+/**
+ * GetObject `input` on the lean path: the answer with its body still streaming, or undefined
+ * when the lean path did not get a 2xx (then send the same input through the SDK). `close` asks
+ * for `Connection: close` (download.ts `closeFirstConnection`).
+ */
+export async function getSmallObject(
+  client: S3Client,
+  input: GetObjectCommandInput,
+  options: { signal?: AbortSignal; close?: boolean } = {},
+): Promise<SmallGetOutput | undefined> {
+  const t = await targetOf(client, input.Bucket!, input.Key!);
+  if (!t) return undefined;
+  const headers = getHeaders(input);
+  if (!headers) return undefined;
+  const unsigned: Record<string, string> = options.close ? { connection: 'close' } : {};
+  const sent = await send(client, t, 'GET', headers, EMPTY_SHA256, undefined, options.signal, unsigned);
+  if (!sent) return handOver();
+  smallObjectStats.get++;
+  const { res } = sent;
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(res.headers))
+    if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice(11)] = value;
+  const length = header(res, 'content-length');
+  const modified = header(res, 'last-modified');
+  t.lean.observer?.({ operation: 'GetObject', durationMs: performance.now() - sent.started });
+  return {
+    Body: res,
+    ContentLength: length === undefined ? undefined : Number(length),
+    ContentRange: header(res, 'content-range'),
+    ContentType: header(res, 'content-type'),
+    ETag: header(res, 'etag'),
+    LastModified: modified === undefined ? undefined : new Date(modified),
+    Metadata: metadata,
+  };
+}
+
+function handOver(): undefined {
+  smallObjectStats.handedToSdk++;
+  return undefined;
+}
+
+function header(res: http.IncomingMessage, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
