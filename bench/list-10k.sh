@@ -4,6 +4,7 @@
 # requests each made (counted in RGW's access log); medians and ratios at the end.
 # Needs a running RGW started by scripts/rgw/start.sh: RGW_BASE points at it (default: the test one).
 # Usage: RGW_BASE=/tmp/ferry-rgw-dev bash bench/list-10k.sh [COUNT] [ROUNDS]
+# FERRY_BEFORE=/path/to/other/bin/ferry.js adds a "ferry ls (before)" row: another build, same run.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 LOG=$RGW_BASE/cluster/log/ceph-client.rgw.a.log
@@ -43,6 +44,7 @@ run() { # name, command...
 
 echo "listing s3://$BUCKET/$PREFIX/ ($COUNT objects), $ROUNDS rounds, interleaved; $(uptime | sed 's/.*load/load/')"
 for r in $(seq 1 "$ROUNDS"); do
+  [ -z "${FERRY_BEFORE:-}" ] || run "ferry ls (before)" node "$FERRY_BEFORE" --endpoint "$S3_ENDPOINT" ls "s3://$BUCKET/$PREFIX/"
   run "ferry ls" node bin/ferry.js --endpoint "$S3_ENDPOINT" ls "s3://$BUCKET/$PREFIX/"
   run "rclone ls" rclone --config "$RCLONE_CONF" ls "s3b:$BUCKET/$PREFIX/"
   run "ferry ls -l" node bin/ferry.js --endpoint "$S3_ENDPOINT" ls -l "s3://$BUCKET/$PREFIX/"
@@ -54,6 +56,7 @@ awk -F'|' '{ w[$1] = w[$1] " " $2; c[$1] = c[$1] " " $3 }
   function med(s,   a, n, i, j, t) { n = split(s, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((n + 1) / 2)] }
   END {
     for (k in w) { mw[k] = med(w[k]); mc[k] = med(c[k]); printf "median %-28s %6.2f s  cpu %5.2f s\n", k, mw[k], mc[k] }
+    if ("ferry ls (before)" in w) printf "ferry ls vs ferry ls (before): %.2fx\n", mw["ferry ls (before)"] / mw["ferry ls"]
     printf "ferry ls vs rclone ls: %.2fx   ferry ls -l vs rclone lsl: %.2fx   ferry ls vs aws s3 ls: %.2fx\n",
       mw["rclone ls"] / mw["ferry ls"], mw["rclone lsl (server modtime)"] / mw["ferry ls -l"], mw["aws s3 ls"] / mw["ferry ls"]
   }' "$RCLONE_CONF.times"

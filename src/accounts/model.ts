@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
-import { s3ConnectionFields } from '../s3/connection.js';
+import { s3ConnectionFields } from '../s3/connection-schema.js';
 
 /**
  * The account model, declared once: these zod schemas validate what the admin API, the admin CLI

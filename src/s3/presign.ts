@@ -1,5 +1,5 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type * as Presigner from '@aws-sdk/s3-request-presigner';
 import { StorageError } from '../storage/errors.js';
 import type { PresignedUrl, PresignOptions } from '../storage/types.js';
 import type { ObjectParams } from './object-params.js';
@@ -80,4 +80,13 @@ export async function objectUrl(client: S3Client, bucket: string, key: string): 
   );
   signed.search = '';
   return signed.toString();
+}
+
+/** The SDK's presigner, loaded on the first URL signed (commands that sign none never load it). */
+async function getSignedUrl(
+  client: S3Client,
+  command: GetObjectCommand | PutObjectCommand,
+  options: Parameters<typeof Presigner.getSignedUrl>[2],
+): Promise<string> {
+  return (await import('@aws-sdk/s3-request-presigner')).getSignedUrl(client, command, options);
 }

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commandModules } from '../../src/cli/main.js';
 import { cliEnv, ferry, ferryBin, requireBuiltCli } from '../support/cli.js';
+import { TEST_BUCKET } from '../support/s3.js';
 
 const run = promisify(execFile);
 
@@ -63,6 +65,28 @@ describe('CLI start-up', () => {
     expect(modules.filter((m) => /\/dist\/cli\/commands\/(rule|user|serve|job|sync)\.js$/.test(m))).toEqual(
       [],
     );
+  });
+
+  it('`ferry ls s3://…` with keys in the environment loads no zod, STS, ini resolver or presigner', async () => {
+    const folder = `s3://${TEST_BUCKET}/startup-${randomBytes(4).toString('hex')}/`;
+    expect((await ferry(['cp', join(dir, 'a.txt'), folder])).code).toBe(0);
+    try {
+      const { stdout, modules } = await loaded(['ls', '-l', folder]);
+      expect(stdout).toMatch(/ a\.txt\n$/);
+      expect(modules.some((m) => m.includes('/@aws-sdk/client-s3/'))).toBe(true);
+      expect(
+        modules.filter((m) =>
+          /\/node_modules\/(zod|@aws-sdk\/(client-sts|credential-provider-ini|s3-request-presigner))\//.test(
+            m,
+          ),
+        ),
+      ).toEqual([]);
+      expect(modules.filter((m) => /\/dist\/s3\/(connection-schema|credentials\/sts)\.js$/.test(m))).toEqual(
+        [],
+      );
+    } finally {
+      await ferry(['rm', '-r', folder]);
+    }
   });
 
   it('`ferry --version` loads no command and not the S3 SDK', async () => {

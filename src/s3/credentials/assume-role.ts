@@ -1,4 +1,4 @@
-import { type AssumeRoleParams, assumeRoleOnce, type StsPlace } from './sts.js';
+import type { AssumeRoleParams, StsPlace } from './sts.js';
 import type { CredentialSource } from './types.js';
 
 /**
@@ -14,6 +14,7 @@ export function assumeRoleSource(
   return {
     name: `${base.name}+assume-role`,
     detail: `${params.roleArn} via ${base.name} (${base.detail})${params.externalId ? ', with external id' : ''}`,
-    provider: () => assumeRoleOnce(place, base.provider, params),
+    // The STS client is loaded on the first call: a command whose keys are static never loads it.
+    provider: async () => (await import('./sts.js')).assumeRoleOnce(place, base.provider, params),
   };
 }

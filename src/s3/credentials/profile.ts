@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { fromIni } from '@aws-sdk/credential-provider-ini';
 import { StorageError } from '../../storage/errors.js';
 import type { StsPlace } from './sts.js';
 import { type AwsCredentials, type CredentialSource, CredentialsNotConfigured } from './types.js';
@@ -40,6 +39,8 @@ export function profileSource(env: NodeJS.ProcessEnv, options: ProfileOptions = 
         if (explicit) throw new StorageError('InvalidArgument', msg);
         throw new CredentialsNotConfigured(msg);
       }
+      // The SDK's resolver (and the STS and SSO clients it brings) is loaded only for a profile.
+      const { fromIni } = await import('@aws-sdk/credential-provider-ini');
       const provider = fromIni({
         profile,
         filepath: credentialsFile,

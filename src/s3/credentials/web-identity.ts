@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { StorageError } from '../../storage/errors.js';
-import { assumeRoleWithWebIdentityOnce, type StsPlace } from './sts.js';
+import type { StsPlace } from './sts.js';
 import { type CredentialSource, CredentialsNotConfigured } from './types.js';
 
 /**
@@ -36,6 +36,7 @@ export function webIdentitySource(
           },
         );
       }
+      const { assumeRoleWithWebIdentityOnce } = await import('./sts.js'); // loaded when used
       return assumeRoleWithWebIdentityOnce(place, {
         roleArn,
         sessionName: env.AWS_ROLE_SESSION_NAME || `ferry-${Date.now()}`,
