@@ -2,7 +2,8 @@
  * Issue 9's listing goal alone: `ls -l` over OpenSSH `sftp -b` of a folder of COUNT objects, Ferry
  * (`ferry serve` as its own process, home on RGW) vs `rclone serve sftp --use-server-modtime`
  * (recipe in ../shared/reference/peers.md) on the same folder, interleaved rounds: wall time,
- * entries shown, the S3 requests each made (RGW's access log, this run's bucket only), and whether
+ * server CPU (user + system of the server process during the listing), entries shown, the S3
+ * requests each made (RGW's access log, this run's bucket only), and whether
  * the client-set mtimes show. Half the objects are written through Ferry's SFTP with a client
  * mtime (`put -p`, recorded in the mtime index) only when MTIMES=1; by default all are seeded
  * straight into S3, as another tool would (bench/seed-objects.ts).
@@ -51,7 +52,7 @@ async function main(): Promise<void> {
   writeFileSync(authorizedKeys, readFileSync(`${key}.pub`));
 
   const ferryPort = await freePort();
-  await spawnFerry({
+  const ferry = await spawnFerry({
     rgw,
     bucket,
     data: join(work, 'data'),
@@ -97,27 +98,38 @@ async function main(): Promise<void> {
   }
 
   const secs: Record<string, number[]> = { ferry: [], rclone: [] };
+  const cpus: Record<string, number[]> = { ferry: [], rclone: [] };
   for (let r = 1; r <= ROUNDS; r++) {
     for (const name of ['ferry', 'rclone'] as const) {
       const rclone = name === 'rclone' ? await startRclone() : undefined;
       const port = rclone?.port ?? ferryPort;
       const from = logLines(rgw);
+      const pid = (rclone?.child ?? ferry).pid!;
+      const cpu0 = cpuSeconds(pid);
       const res = await sftpBatch(work, ssh, port, 'ls -l /list10k\n', childEnv);
+      const cpu = cpuSeconds(pid) - cpu0;
+      cpus[name]!.push(cpu);
       if (res.code !== 0) throw new Error(`${name}: sftp exited ${res.code}: ${res.err.slice(-500)}`);
       const lines = res.out.split('\n').filter((l) => l.startsWith('-'));
       const stampLine = lines.find((l) => l.endsWith('stamped.txt')) ?? '';
       rclone?.child.kill('SIGTERM');
       secs[name]!.push(res.secs);
       console.log(
-        `round ${r} ${name.padEnd(6)} ${res.secs.toFixed(2)} s  ${lines.length} entries  ${await s3Requests(rgw, bucket, from)}  stamped: ${stampLine.includes('2001') ? 'client mtime' : 'not the client mtime'}`,
+        `round ${r} ${name.padEnd(6)} ${res.secs.toFixed(2)} s  server CPU ${cpu.toFixed(2)} s  ${lines.length} entries  ${await s3Requests(rgw, bucket, from)}  stamped: ${stampLine.includes('2001') ? 'client mtime' : 'not the client mtime'}`,
       );
     }
   }
   const f = median(secs.ferry!);
   const c = median(secs.rclone!);
   console.log(
-    `median: ferry ${f.toFixed(2)} s, rclone ${c.toFixed(2)} s, ferry/rclone time ${(f / c).toFixed(2)}  (load ${load()})`,
+    `median: ferry ${f.toFixed(2)} s, rclone ${c.toFixed(2)} s, ferry/rclone time ${(f / c).toFixed(2)}; server CPU ferry ${median(cpus.ferry!).toFixed(2)} s, rclone ${median(cpus.rclone!).toFixed(2)} s  (load ${load()})`,
   );
+}
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 try {

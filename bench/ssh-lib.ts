@@ -329,17 +329,19 @@ export function logLines(rgw: Rgw): number {
 export async function s3Requests(rgw: Rgw, bucket: string, from: number): Promise<string> {
   await new Promise((r) => setTimeout(r, 1500)); // the log is written asynchronously
   const lines = readFileSync(rgw.accessLog, 'utf8').split('\n').slice(from);
-  const n = { LIST: 0, HEAD: 0, GET: 0, other: 0 };
+  // HEADBUCKET: the storage pool's bucket check (at most one per 30 s per storage), not the listing's.
+  const n = { LIST: 0, HEAD: 0, HEADBUCKET: 0, GET: 0, other: 0 };
   for (const l of lines) {
     if (!l.includes('beast:') || !l.includes(` /${bucket}`)) continue;
     const m = /"(GET|HEAD|PUT|POST|DELETE) (\S+)/.exec(l);
     if (!m) continue;
     if (m[1] === 'GET' && /[?&](list-type|prefix|delimiter)=/.test(m[2]!)) n.LIST++;
+    else if (m[1] === 'HEAD' && m[2] === `/${bucket}/`) n.HEADBUCKET++;
     else if (m[1] === 'HEAD') n.HEAD++;
     else if (m[1] === 'GET') n.GET++;
     else n.other++;
   }
-  return `LIST=${n.LIST} HEAD=${n.HEAD} GET=${n.GET} other=${n.other}`;
+  return `LIST=${n.LIST} HEAD=${n.HEAD} HEADBUCKET=${n.HEADBUCKET} GET=${n.GET} other=${n.other}`;
 }
 
 /** A process's resident memory now (VmRSS) and its high-water mark (VmHWM), bytes. */

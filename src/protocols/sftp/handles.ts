@@ -35,6 +35,8 @@ export interface DirState {
   pending: Entry | undefined;
   dotsSent: boolean;
   done: boolean;
+  /** The listing's next entry, asked for but not there yet when the last NAME reply went out. */
+  next?: Promise<IteratorResult<Entry>>;
   /** READDIRs on one handle run one after another (they share the listing). */
   queue: Promise<unknown>;
 }

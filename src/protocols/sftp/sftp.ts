@@ -27,6 +27,14 @@ const EXCL = 0x20;
  * at load ~28: the part being filled waited on the client's round trips.)
  */
 const PAUSE_AT = 32 * 1024 * 1024;
+
+/**
+ * A NAME reply stops growing past this many bytes: clients refuse messages past 256 KiB
+ * (OpenSSH's SFTP_MAX_MSG_LENGTH; Go's pkg/sftp the same), whatever `readdirBatch` says.
+ */
+const NAME_BYTES = 128 * 1024;
+/** Per entry besides its name and longname: two lengths, the attributes' flags and values. */
+const NAME_ENTRY_BYTES = 4 + 4 + 4 + 28;
 const RESUME_AT = 16 * 1024 * 1024;
 
 /**
@@ -367,12 +375,22 @@ export class SftpChannel {
     await next;
   }
 
-  /** One NAME reply: as soon as `readdirBatch` entries are there (or the listing ended). */
+  /**
+   * One NAME reply: up to `readdirBatch` entries and NAME_BYTES bytes, or fewer when the listing
+   * has to wait for S3 (its next page) and some are at hand: those go at once, so the client sees
+   * the first entries before the whole folder is listed and works on them while the next page
+   * comes (it asks again at once; that READDIR waits for the page). Fewer, bigger replies cost
+   * fewer round trips: OpenSSH sends its next READDIR only after the reply to the last.
+   */
   private async readdirBatch(id: number, s: DirState): Promise<void> {
     const owner = this.session.user.username;
     const names: { filename: string; longname: string; attrs: Attributes }[] = [];
-    const add = (e: Pick<Entry, 'type' | 'size' | 'mtime'>, name: string) =>
-      names.push({ filename: name, longname: longname(e, name, owner), attrs: attrsOf(e) });
+    let bytes = 0;
+    const add = (e: Pick<Entry, 'type' | 'size' | 'mtime'>, name: string) => {
+      const line = longname(e, name, owner);
+      names.push({ filename: name, longname: line, attrs: attrsOf(e) });
+      bytes += NAME_ENTRY_BYTES + Buffer.byteLength(name) + Buffer.byteLength(line);
+    };
     if (!s.dotsSent) {
       s.dotsSent = true;
       const dir = { type: 'dir' as const, size: 0, mtime: new Date(0) };
@@ -384,8 +402,24 @@ export class SftpChannel {
       s.pending = undefined;
     }
     const batch = this.ctx.options.readdirBatch;
-    while (!s.done && names.length < batch) {
-      const r = await s.entries.next();
+    // Entries of a page already in memory come through promise jobs alone, within this turn of
+    // the event loop; one that needs the next S3 page does not, and the turn ends first.
+    let turn = turnEnd();
+    while (!s.done && names.length < batch && bytes < NAME_BYTES) {
+      const next = s.next ?? s.entries.next();
+      s.next = undefined;
+      let r: IteratorResult<Entry>;
+      if (names.length > 0) {
+        const got = await Promise.race([next, turn]);
+        if (got === TURN_ENDED) {
+          s.next = next; // the next READDIR takes it
+          break;
+        }
+        r = got;
+      } else {
+        r = await next;
+        turn = turnEnd();
+      }
       if (r.done) s.done = true;
       else add(r.value, r.value.name);
     }
@@ -409,4 +443,11 @@ export class SftpChannel {
       }),
     );
   }
+}
+
+const TURN_ENDED = Symbol('turn ended');
+
+/** Resolves once the event loop has run every promise job queued now (at its check phase). */
+function turnEnd(): Promise<typeof TURN_ENDED> {
+  return new Promise((resolve) => setImmediate(() => resolve(TURN_ENDED)));
 }

@@ -49,7 +49,11 @@ export interface InboundMemory {
 }
 
 export interface SftpOptions {
-  /** READDIR: entries sent per NAME reply (OpenSSH takes any count; 100–500 keeps replies small). */
+  /**
+   * READDIR: at most this many entries per NAME reply (and at most 128 KiB: clients refuse
+   * messages past 256 KiB). OpenSSH asks for the next batch only after this one came: fewer,
+   * bigger replies are fewer round trips. Fewer go when the listing waits for S3 (sftp.ts).
+   */
   readdirBatch: number;
   /** A write handle with no WRITE for this long is aborted (nothing stored). 0: never. */
   writeIdleTimeoutMs: number;
@@ -61,7 +65,7 @@ export interface SftpOptions {
 }
 
 export const defaultSftpOptions: SftpOptions = {
-  readdirBatch: 256,
+  readdirBatch: 1000,
   writeIdleTimeoutMs: 10 * 60_000,
   // One DATA reply (13 bytes of header) fills one SSH packet of OpenSSH's 32 KiB exactly. With
   // 255 KiB reads, OpenSSH's 64 requests ahead (16 MiB) outran its 2 MiB channel window: the

@@ -58,6 +58,19 @@ export async function* pages(
 export type MtimeJoin = (objects: readonly _Object[]) => Promise<ReadonlyMap<string, Date> | undefined>;
 
 /**
+ * Each page with its client mtimes (one `join` per page), so that the join of the next page runs
+ * in the prefetch (`ahead`) too, while the consumer works on this one.
+ */
+async function* joined(
+  source: AsyncIterable<ListObjectsV2CommandOutput>,
+  join: MtimeJoin | undefined,
+): AsyncIterable<{ page: ListObjectsV2CommandOutput; times: ReadonlyMap<string, Date> | undefined }> {
+  for await (const page of source) {
+    yield { page, times: join && page.Contents?.length ? await join(page.Contents) : undefined };
+  }
+}
+
+/**
  * With an mtime join, or for a whole (unpaged) listing: the next page is asked for as soon as one
  * is handed out, so the store lookup and the consumer's work on a page overlap the LIST of the
  * next (a consumer stopping early costs one LIST).
@@ -157,8 +170,10 @@ export async function* listChildren(
   prefetch = false,
 ): AsyncIterable<Entry> {
   const dirsYielded = new Set<string>();
-  for await (const page of ahead(pages(list, prefix, '/', startAfter), join !== undefined || prefetch)) {
-    const times = join && page.Contents?.length ? await join(page.Contents) : undefined;
+  for await (const { page, times } of ahead(
+    joined(pages(list, prefix, '/', startAfter), join),
+    join !== undefined || prefetch,
+  )) {
     // S3 gives a page's folders and files in two lists; merged by key (UTF-8 bytes, S3's order),
     // a listing is in key order (what paged listings rely on).
     const items = mergeByKey(page);
@@ -209,11 +224,10 @@ export async function* listTree(
       yield dir(p);
     }
   }
-  for await (const page of ahead(
-    pages(list, prefix, undefined, startAfter),
+  for await (const { page, times } of ahead(
+    joined(pages(list, prefix, undefined, startAfter), join),
     join !== undefined || prefetch,
   )) {
-    const times = join && page.Contents?.length ? await join(page.Contents) : undefined;
     for (const o of page.Contents ?? []) {
       seen.any = true;
       const key = o.Key!;

@@ -19,7 +19,6 @@ import { notFound, StorageError } from '../errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../handles.js';
 import { hashOf } from '../hash.js';
 import { pageStream } from '../list-page.js';
-import { baseName } from '../paths.js';
 import type { OpenReadOptions, ReadHandle } from '../read-handle.js';
 import type {
   AbortUnfinishedOptions,
@@ -57,11 +56,10 @@ import type { MtimeIndex } from './mtime-index.js';
 import { attributesOf, updateAttributes } from './object-edit.js';
 import { openS3Read } from './read-handle.js';
 import { renameFolder } from './rename-folder.js';
+import { statPath } from './stat.js';
 import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
 import { abortUnfinishedWrites } from './unfinished-writes.js';
 import { openS3Write } from './write-handle.js';
-
-const EPOCH = new Date(0);
 
 /** Characters an XML 1.0 request body cannot carry exactly. */
 const XML_UNSAFE = /[\u0000-\u001f\ufffe\uffff]/;
@@ -99,7 +97,7 @@ export interface S3StorageOptions {
 
 /**
  * A bucket (and a key prefix inside it, which acts as a chroot) seen as a file system: folders
- * are prefixes plus `dir/` markers, `stat` costs at most a HEAD and a one-key LIST, listings are
+ * are prefixes plus `dir/` markers, `stat` of a folder costs one LIST (a file a LIST and a HEAD), listings are
  * streamed page by page, renames are server-side copies. See docs/s3-semantics.md.
  */
 export class S3Storage implements Storage {
@@ -173,21 +171,9 @@ export class S3Storage implements Storage {
     }
   };
 
+  /** A folder costs one LIST, a file a LIST and a HEAD (stat.ts). */
   async stat(path: StoragePath): Promise<Entry> {
-    if (path !== '') {
-      const head = await this.head(path);
-      if (head) {
-        const isDir = isDirMarkerHead(head.ContentLength, head.ContentType);
-        return headEntry(path, head, isDir ? 'dir' : 'file');
-      }
-    }
-    const marker = await this.firstKeyUnder(path);
-    if (marker === undefined) {
-      if (path === '') return { path, name: '', type: 'dir', size: 0, mtime: EPOCH };
-      throw notFound(path);
-    }
-    const mtime = marker.Key === this.keys.dir(path) ? marker.LastModified : undefined;
-    return { path, name: baseName(path), type: 'dir', size: 0, mtime: mtime ?? EPOCH };
+    return statPath(this, path);
   }
 
   async *list(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry> {

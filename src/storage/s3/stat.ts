@@ -1,0 +1,71 @@
+import { notFound, StorageError } from '../errors.js';
+import { baseName } from '../paths.js';
+import type { Entry, StoragePath } from '../types.js';
+import { headEntry } from './entries.js';
+import { isDirMarkerHead } from './keys.js';
+import type { S3Storage } from './s3-storage.js';
+
+const EPOCH = new Date(0);
+
+/**
+ * `stat` of an S3 path (docs/s3-semantics.md, "Requests per operation"). One LIST first, of the
+ * path's own key as the prefix, MaxKeys=1: S3 lists in byte order and every other key under that
+ * prefix is longer, so the key `x` itself, when it is there, comes first. Then:
+ * - the key `x`: a file — a HEAD gives its headers (client mtime, content type, metadata), or
+ *   shows a slash-less folder marker of old s3fs;
+ * - a key under `x/`: a folder, dated by its `x/` marker when that is the first key;
+ * - nothing: not found;
+ * - a key beside it (`x.txt`, `x-1/…`: bytes below `/` sort before `x/`): no file `x`, and a
+ *   second one-key LIST of `x/` tells a folder from nothing.
+ * So a folder costs one LIST and no HEAD (an SFTP `ls -l dir`, `cd dir`), a missing path one
+ * LIST, a file a LIST and a HEAD. A key `x` and keys under `x/` at once (S3 allows it, Ferry never
+ * makes it) stat as the file, as when the HEAD came first. Credentials that may HEAD but not LIST
+ * stat by HEAD first (`statByHead`).
+ */
+export async function statPath(s3: S3Storage, path: StoragePath): Promise<Entry> {
+  if (path === '') return folder(s3, path, await s3.firstKeyUnder(path));
+  const key = s3.keys.file(path);
+  let first: { Key?: string; LastModified?: Date } | undefined;
+  try {
+    first = (await s3.listPage({ Prefix: key, MaxKeys: 1 })).Contents?.[0];
+  } catch (err) {
+    if (StorageError.is(err, 'PermissionDenied')) return statByHead(s3, path);
+    throw err;
+  }
+  let removed = false;
+  if (first?.Key === key) {
+    const head = await s3.head(path);
+    if (head)
+      return headEntry(path, head, isDirMarkerHead(head.ContentLength, head.ContentType) ? 'dir' : 'file');
+    removed = true; // gone since the LIST: a folder may still be there
+  }
+  if (!removed) {
+    if (first === undefined) throw notFound(path);
+    if (first.Key?.startsWith(s3.keys.dir(path))) return folder(s3, path, first);
+  }
+  return folder(s3, path, await s3.firstKeyUnder(path));
+}
+
+/** The earlier order: HEAD, then a one-key LIST of `x/` when there is no key `x`. */
+export async function statByHead(s3: S3Storage, path: StoragePath): Promise<Entry> {
+  if (path !== '') {
+    const head = await s3.head(path);
+    if (head)
+      return headEntry(path, head, isDirMarkerHead(head.ContentLength, head.ContentType) ? 'dir' : 'file');
+  }
+  return folder(s3, path, await s3.firstKeyUnder(path));
+}
+
+/** A folder entry from the first key under it (its `x/` marker dates it), or NotFound. */
+function folder(
+  s3: S3Storage,
+  path: StoragePath,
+  first: { Key?: string; LastModified?: Date } | undefined,
+): Entry {
+  if (first === undefined) {
+    if (path === '') return { path, name: '', type: 'dir', size: 0, mtime: EPOCH };
+    throw notFound(path);
+  }
+  const mtime = first.Key === s3.keys.dir(path) ? first.LastModified : undefined;
+  return { path, name: baseName(path), type: 'dir', size: 0, mtime: mtime ?? EPOCH };
+}
