@@ -37,6 +37,15 @@ interface Lean {
 }
 
 const leans = new WeakMap<S3Client, Lean>();
+const watchers = new WeakMap<S3Client, ((operation: string) => void)[]>();
+
+/**
+ * Call `fn` with the operation (`PutObject`) of every request the lean path sends for `client`,
+ * as a middleware sees the SDK's (tests count what an operation costs with both).
+ */
+export function watchLeanRequests(client: S3Client, fn: (operation: string) => void): void {
+  watchers.set(client, [...(watchers.get(client) ?? []), fn]);
+}
 
 /**
  * Requests answered on the lean path, and those handed to the SDK after the lean path tried
@@ -207,6 +216,7 @@ async function send(
   signal: AbortSignal | undefined,
   unsigned: Record<string, string> = {},
 ): Promise<Sent | undefined> {
+  for (const fn of watchers.get(client) ?? []) fn(method === 'PUT' ? 'PutObject' : 'GetObject');
   const creds = await client.config.credentials();
   headers.host = t.host;
   const offset = (client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
