@@ -6,6 +6,7 @@ import { connectionFromUrl, parseConnection, type S3Connection } from '../s3/con
 import { parseS3Url } from '../s3/url.js';
 import { StorageError } from '../storage/errors.js';
 import { type AccountsContext, parseStored, recordChange } from './context.js';
+import { listByName } from './list-by-name.js';
 import {
   type ConnectionInput,
   type ConnectionView,
@@ -16,7 +17,7 @@ import {
 } from './model.js';
 import type { Actor, ConnectionPatch, ConnectionService, Page } from './types.js';
 import { fieldsOf } from './users.js';
-import { isUniqueViolation, pageOf, parseInput, parsePatch, requireRole } from './validation.js';
+import { isUniqueViolation, parseInput, parsePatch, requireRole } from './validation.js';
 
 /** The `settings` column: everything but the secrets, which are sealed into `secrets`. */
 const storedSchema = z.object({
@@ -71,14 +72,7 @@ export class StoreConnectionService implements ConnectionService {
   }
 
   async list(page?: Page): Promise<ConnectionView[]> {
-    const { offset, limit } = pageOf(page);
-    const rows = await this.db
-      .selectFrom('connections')
-      .selectAll()
-      .orderBy('name')
-      .offset(offset)
-      .limit(limit)
-      .execute();
+    const rows = await listByName(this.db, 'connections', page);
     return rows.map((r) => this.#view(r));
   }
 

@@ -3,6 +3,7 @@ import { nowIso } from '../db/database.js';
 import type { Database, GroupsTable } from '../db/schema.js';
 import { StorageError } from '../storage/errors.js';
 import { type AccountsContext, checkTarget, parseStored, recordChange } from './context.js';
+import { listByName } from './list-by-name.js';
 import {
   accountSettingsSchema,
   type GroupInput,
@@ -12,7 +13,7 @@ import {
 } from './model.js';
 import type { Actor, CrudService, GroupPatch, Page } from './types.js';
 import { fieldsOf } from './users.js';
-import { applyPatch, isUniqueViolation, pageOf, parseInput, parsePatch, requireRole } from './validation.js';
+import { applyPatch, isUniqueViolation, parseInput, parsePatch, requireRole } from './validation.js';
 
 /** Groups: settings their members inherit (effective-user.ts merges them). */
 export class StoreGroupService implements CrudService<GroupInput, GroupPatch, GroupView> {
@@ -48,15 +49,7 @@ export class StoreGroupService implements CrudService<GroupInput, GroupPatch, Gr
   }
 
   async list(page?: Page): Promise<GroupView[]> {
-    const { offset, limit } = pageOf(page);
-    const rows = await this.db
-      .selectFrom('groups')
-      .selectAll()
-      .orderBy('name')
-      .offset(offset)
-      .limit(limit)
-      .execute();
-    return rows.map(view);
+    return (await listByName(this.db, 'groups', page)).map(view);
   }
 
   async update(name: string, patch: GroupPatch, actor: Actor): Promise<GroupView> {

@@ -1,14 +1,8 @@
 import { z } from 'zod';
+import { listByName } from '../accounts/list-by-name.js';
 import type { SecretBox } from '../accounts/secret-box.js';
 import type { Actor, AuditLog, ChangeFeed, Page } from '../accounts/types.js';
-import {
-  actorName,
-  isUniqueViolation,
-  pageOf,
-  parseInput,
-  parsePatch,
-  requireRole,
-} from '../accounts/validation.js';
+import { actorName, isUniqueViolation, parseInput, parsePatch, requireRole } from '../accounts/validation.js';
 import { nowIso } from '../db/database.js';
 import { StorageError } from '../storage/errors.js';
 import {
@@ -82,14 +76,7 @@ export class RuleService {
   }
 
   async list(page?: Page): Promise<RuleView[]> {
-    const { offset, limit } = pageOf(page);
-    const rows = await this.o.db
-      .selectFrom('event_rules')
-      .selectAll()
-      .orderBy('name')
-      .offset(offset)
-      .limit(limit)
-      .execute();
+    const rows = await listByName(this.o.db, 'event_rules', page);
     return rows.map((r) => this.#view(r));
   }
 

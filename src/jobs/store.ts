@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
+import { listByName } from '../accounts/list-by-name.js';
 import type { Accounts, Actor, Page } from '../accounts/types.js';
 import { actorName, isUniqueViolation, pageOf, parseInput, parsePatch } from '../accounts/validation.js';
 import { type Dialect, nowIso } from '../db/database.js';
@@ -80,15 +81,7 @@ export class JobStore {
   }
 
   async list(page?: Page): Promise<JobView[]> {
-    const { offset, limit } = pageOf(page);
-    const rows = await this.db
-      .selectFrom('sync_jobs')
-      .selectAll()
-      .orderBy('name')
-      .offset(offset)
-      .limit(limit)
-      .execute();
-    return rows.map(view);
+    return (await listByName(this.db, 'sync_jobs', page)).map(view);
   }
 
   /** Every enabled job with a schedule (the scheduler's list). */

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectSsh, type SftpTestServer, startSftpServer } from '../support/sftp.js';
 
@@ -15,26 +14,23 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 /** One keyboard-interactive login answering `answer` to every prompt. */
-function keyboard(username: string, answer: string): Promise<string> {
-  return new Promise((resolve) => {
-    const c = new Client();
-    c.on('ready', () => {
-      c.end();
-      resolve('ok');
-    });
-    c.on('error', (e: Error & { level?: string }) => resolve(`${e.level}: ${e.message}`));
-    c.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) =>
-      finish(prompts.map(() => answer)),
-    );
-    c.connect({
+async function keyboard(username: string, answer: string): Promise<string> {
+  const r = await connectSsh(
+    {
       host: server.host,
       port: server.port,
       username,
-      readyTimeout: 20_000,
       tryKeyboard: true,
       authHandler: ['keyboard-interactive'],
-    });
-  });
+    },
+    (c) =>
+      c.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) =>
+        finish(prompts.map(() => answer)),
+      ),
+  );
+  if ('error' in r) return r.error;
+  r.client.end();
+  return 'ok';
 }
 
 describe('bans through every login method (review)', () => {

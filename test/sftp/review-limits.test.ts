@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { sftpClient } from './sftp-support.js';
+import { type SftpTestServer, sftpClient, startSftpServer } from '../support/sftp.js';
 
 /** Review of issue 9: limits an attacker with one login must not get around. */
 let server: SftpTestServer;

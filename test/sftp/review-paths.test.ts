@@ -1,7 +1,6 @@
 import type { SFTPWrapper, Stats } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, p, sftpClient } from './sftp-support.js';
+import { HomeInS3, p, type SftpTestServer, sftpClient, startSftpServer } from '../support/sftp.js';
 
 /**
  * Review of issue 9: REALPATH of odd input, and paths climbing out of the home through STAT and

@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OpenMode, SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, p, sftpClient } from './sftp-support.js';
+import { HomeInS3, p, runScp, type SftpTestServer, sftpClient, startSftpServer } from '../support/sftp.js';
 
 /**
  * Review of issue 9: a user's quota (bytes, files) cannot be got around through the SFTP and SCP
@@ -114,16 +112,7 @@ describe('quota through SFTP and SCP (review)', () => {
   it('scp -t: a file past the quota is refused and not stored', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-review-quota-'));
     writeFileSync(join(dir, 'big.bin'), Buffer.alloc(2000, 3));
-    const code = await new Promise<number>((resolve) => {
-      const child = spawn(
-        'scp',
-        ['-O', ...server.sftpArgs, join(dir, 'big.bin'), `${server.destination}:/big.bin`],
-        {
-          stdio: 'ignore',
-        },
-      );
-      child.on('close', (c) => resolve(c ?? -1));
-    });
+    const { code } = await runScp(server, ['-O', join(dir, 'big.bin'), `${server.destination}:/big.bin`]);
     expect(code).toBe(1);
     expect(await sizeOf('/big.bin')).toBeUndefined();
     expect(await usage()).toEqual({ bytes: 600, files: 1 });

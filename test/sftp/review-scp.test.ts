@@ -1,8 +1,15 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Client, ClientChannel, Stats } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectSsh, type SftpTestServer, startSftpServer, waitFor } from '../support/sftp.js';
-import { HomeInS3, p, sftpClient } from './sftp-support.js';
+import {
+  connectSsh,
+  HomeInS3,
+  p,
+  type SftpTestServer,
+  sftpClient,
+  startSftpServer,
+  waitFor,
+} from '../support/sftp.js';
 
 /**
  * Review of issue 9: the legacy SCP sink/source (`scp -t` / `scp -f`) driven byte by byte by a

@@ -3,8 +3,7 @@ import type { SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/accounts/types.js';
 import { testS3 } from '../support/s3.js';
-import { exec, type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { p, sftpClient } from './sftp-support.js';
+import { exec, p, runScp, type SftpTestServer, sftpClient, startSftpServer } from '../support/sftp.js';
 
 /**
  * Review of issue 9: what S3 says when it refuses (NoSuchBucket, InvalidAccessKeyId, AccessDenied)
@@ -101,18 +100,8 @@ describe('S3 refusals as clients see them (review)', () => {
     }, 60_000);
 
     it(`scp -O and the hash commands on ${mount} warn with the virtual path only`, async () => {
-      const get = await exec('scp', [
-        '-O',
-        ...server.sftpArgs,
-        `${server.destination}:${mount}/x.txt`,
-        '/dev/null',
-      ]);
-      const put = await exec('scp', [
-        '-O',
-        ...server.sftpArgs,
-        '/etc/hostname',
-        `${server.destination}:${mount}/up.txt`,
-      ]);
+      const get = await runScp(server, ['-O', `${server.destination}:${mount}/x.txt`, '/dev/null']);
+      const put = await runScp(server, ['-O', '/etc/hostname', `${server.destination}:${mount}/up.txt`]);
       const hash = await exec('ssh', [...server.sshArgs, server.destination, 'sha256sum', `${mount}/x.txt`]);
       for (const r of [get, put, hash]) {
         expect(r.code).not.toBe(0);

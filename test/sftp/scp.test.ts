@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   createReadStream,
@@ -13,10 +13,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { s3Objects } from '../session/support.js';
-import { startScpServer } from './scp-support.js';
+import { exec, HomeInS3, runScp, type SftpTestServer, startSftpServer } from '../support/sftp.js';
 
 /**
  * OpenSSH's `scp` against Ferry on RGW, in both of its modes: the default (SFTP subsystem) and
@@ -24,27 +23,7 @@ import { startScpServer } from './scp-support.js';
  * with the raw S3 client.
  */
 
-type Server = Awaited<ReturnType<typeof startScpServer>>;
 const MiB = 1024 * 1024;
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], started?: (child: ChildProcess) => void): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    started?.(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? -1 : -2), stdout, stderr }));
-  });
-}
 
 async function fileHash(path: string): Promise<string> {
   const h = createHash('sha256');
@@ -103,34 +82,31 @@ describe.each([
   { mode: 'legacy (-O)', flags: ['-O'] },
   { mode: 'default (SFTP)', flags: [] as string[] },
 ])('OpenSSH scp, $mode, against Ferry on RGW', ({ flags }) => {
-  let server: Server;
+  let server: SftpTestServer;
+  let s3: HomeInS3;
   let local: string;
-  const scp = (...args: string[]) => run('scp', [...flags, '-q', ...server.scpArgs, ...args]);
+  const scp = (...args: string[]) => runScp(server, [...flags, '-q', ...args]);
   const remote = (path: string) => `alice@127.0.0.1:${path}`;
-  const keys = async () =>
-    (await s3Objects(server.client, server.conn.bucket, server.homePrefix))
-      .map((o) => o.key.slice(server.homePrefix.length + 1))
-      .sort();
+  const keys = () => s3.keys('alice');
   const head = (path: string) =>
-    server.client.send(
-      new HeadObjectCommand({ Bucket: server.conn.bucket, Key: `${server.homePrefix}/${path}` }),
-    );
-  const uploads = async () =>
-    (
-      await server.client.send(
-        new ListMultipartUploadsCommand({ Bucket: server.conn.bucket, Prefix: `${server.homePrefix}/` }),
-      )
-    ).Uploads?.length ?? 0;
+    s3.client.send(new HeadObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', path) }));
+  const uploads = () => s3.multipartUploads();
 
   beforeAll(async () => {
-    server = await startScpServer({
-      '/': ['list', 'download', 'upload', 'overwrite', 'delete', 'rename', 'mkdir'],
-      '/ro': ['list', 'download'],
-      '/wo': ['list', 'upload', 'mkdir'],
+    server = await startSftpServer({
+      user: {
+        permissions: {
+          '/': ['list', 'download', 'upload', 'overwrite', 'delete', 'rename', 'mkdir'],
+          '/ro': ['list', 'download'],
+          '/wo': ['list', 'upload', 'mkdir'],
+        },
+      },
     });
+    s3 = new HomeInS3(server);
     local = mkdtempSync(join(tmpdir(), 'ferry-scp-local-'));
   });
   afterAll(async () => {
+    s3?.client.destroy();
     await server?.close();
   });
 
@@ -150,8 +126,8 @@ describe.each([
     writeFileSync(join(local, 'short.txt'), 'short and new');
     expect(await scp(join(local, 'long.txt'), remote('/shrink.txt'))).toMatchObject({ code: 0, stderr: '' });
     expect(await scp(join(local, 'short.txt'), remote('/shrink.txt'))).toMatchObject({ code: 0, stderr: '' });
-    const got = await server.client.send(
-      new GetObjectCommand({ Bucket: server.conn.bucket, Key: `${server.homePrefix}/shrink.txt` }),
+    const got = await s3.client.send(
+      new GetObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', 'shrink.txt') }),
     );
     expect(await got.Body?.transformToString()).toBe('short and new');
     expect(await uploads()).toBe(0);
@@ -238,8 +214,10 @@ describe.each([
     truncateSync(sparse, 2048 * MiB); // zeros from a sparse file: cheap to read, slow enough to kill
     for (const target of ['killed.bin', 'killed-new.bin']) {
       let child: ChildProcess | undefined;
-      const done = run('scp', [...flags, '-q', ...server.scpArgs, sparse, remote(`/${target}`)], (c) => {
-        child = c;
+      const done = runScp(server, [...flags, '-q', sparse, remote(`/${target}`)], {
+        started: (c) => {
+          child = c;
+        },
       });
       // scp reads the file itself in both modes: kill it once 200 MiB went out.
       await until('200 MiB read by scp', async () => readBytes(child!.pid!) > 200 * MiB);
@@ -247,8 +225,8 @@ describe.each([
       await done;
       await until('no multipart upload left', async () => (await uploads()) === 0);
     }
-    const body = await server.client.send(
-      new GetObjectCommand({ Bucket: server.conn.bucket, Key: `${server.homePrefix}/killed.bin` }),
+    const body = await s3.client.send(
+      new GetObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', 'killed.bin') }),
     );
     expect(await body.Body!.transformToString()).toBe('old content');
     expect(await keys()).not.toContain('killed-new.bin');
@@ -256,15 +234,15 @@ describe.each([
 });
 
 describe('legacy scp only: wildcards, refusals and the hash commands over ssh exec', () => {
-  let server: Server;
+  let server: SftpTestServer;
   let local: string;
-  const scp = (...args: string[]) => run('scp', ['-O', '-q', ...server.scpArgs, ...args]);
-  const ssh = (...command: string[]) => run('ssh', [...server.sshArgs, 'alice@127.0.0.1', ...command]);
+  const scp = (...args: string[]) => runScp(server, ['-O', '-q', ...args]);
+  const ssh = (...command: string[]) => exec('ssh', [...server.sshArgs, server.destination, ...command]);
   const remote = (path: string) => `alice@127.0.0.1:${path}`;
   const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
 
   beforeAll(async () => {
-    server = await startScpServer();
+    server = await startSftpServer();
     local = mkdtempSync(join(tmpdir(), 'ferry-scp-local-'));
     mkdirSync(join(local, 'g'));
     for (const n of ['a.txt', 'b.txt', 'c.bin', '.hidden.txt']) writeFileSync(join(local, 'g', n), n);

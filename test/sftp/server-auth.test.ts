@@ -1,5 +1,5 @@
 import { connect as tcpConnect } from 'node:net';
-import { Client, type SFTPWrapper } from 'ssh2';
+import type { SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectSsh,
@@ -161,17 +161,11 @@ describe('SSH: the defender (bans) and timeouts', () => {
 
   it('the banner is shown before login', async () => {
     const banners: string[] = [];
-    const r = await new Promise<string>((resolve) => {
-      const c = new Client();
-      c.on('banner', (m: string) => banners.push(m));
-      c.on('ready', () => {
-        c.end();
-        resolve('ready');
-      });
-      c.on('error', (e) => resolve(e.message));
-      c.connect({ ...at(), username: 'alice', password: s.user.password });
-    });
-    expect(r).toBe('ready');
+    const r = await connectSsh({ ...at(), username: 'alice', password: s.user.password }, (c) =>
+      c.on('banner', (m: string) => banners.push(m)),
+    );
+    expect('error' in r ? r.error : 'ready').toBe('ready');
+    if ('client' in r) r.client.end();
     expect(banners.join('')).toContain('Authorized use only.');
   });
 

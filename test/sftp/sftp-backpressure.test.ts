@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SftpTestServer, type SftpUser, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, p, sftpClient } from './sftp-support.js';
+import {
+  HomeInS3,
+  p,
+  type SftpTestServer,
+  type SftpUser,
+  sftpClient,
+  startSftpServer,
+} from '../support/sftp.js';
 
 const MiB = 1024 * 1024;
 

@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aws } from '../support/aws-cli.js';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, sftpBatch } from './sftp-support.js';
+import { HomeInS3, type SftpTestServer, sftpBatch, startSftpServer } from '../support/sftp.js';
 
 describe('SFTP with OpenSSH sftp -b on RGW', () => {
   let server: SftpTestServer;

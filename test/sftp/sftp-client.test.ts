@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { FileEntry, OpenMode, SFTPWrapper, Stats } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SftpTestServer, startSftpServer, waitFor } from '../support/sftp.js';
-import { HomeInS3, p, sftpClient } from './sftp-support.js';
+import { HomeInS3, p, type SftpTestServer, sftpClient, startSftpServer, waitFor } from '../support/sftp.js';
 
 const MiB = 1024 * 1024;
 

@@ -1,7 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, sftpBatch } from './sftp-support.js';
+import { HomeInS3, type SftpTestServer, sftpBatch, startSftpServer } from '../support/sftp.js';
 
 describe('big folders over SFTP (OpenSSH sftp on RGW)', () => {
   let server: SftpTestServer;

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, sftpBatch } from './sftp-support.js';
+import { HomeInS3, type SftpTestServer, sftpBatch, startSftpServer } from '../support/sftp.js';
 
 /**
  * OpenSSH `sftp ls -l` against Ferry on RGW, counted in S3 requests (the server's own

@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processBudget } from '../../src/s3/buffer-budget.js';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, sftpBatch } from './sftp-support.js';
+import { HomeInS3, type SftpTestServer, sftpBatch, startSftpServer } from '../support/sftp.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');

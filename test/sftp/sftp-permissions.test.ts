@@ -5,8 +5,15 @@ import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { permissionNames } from '../../src/accounts/model.js';
 import type { Actor } from '../../src/accounts/types.js';
-import { type SftpTestServer, type SftpUser, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, p, sftpBatch, sftpClient } from './sftp-support.js';
+import {
+  HomeInS3,
+  p,
+  type SftpTestServer,
+  type SftpUser,
+  sftpBatch,
+  sftpClient,
+  startSftpServer,
+} from '../support/sftp.js';
 
 const SYSTEM: Actor = { kind: 'system', name: 'system', role: 'admin' };
 

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { p, sftpClient } from './sftp-support.js';
+import { p, type SftpTestServer, sftpClient, startSftpServer } from '../support/sftp.js';
 
 /** SFTP spoken by hand on the `sftp` subsystem: what no client library exposes (check-file's reply). */
 class RawSftp {

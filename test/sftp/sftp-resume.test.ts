@@ -3,8 +3,15 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type SftpTestServer, startSftpServer } from '../support/sftp.js';
-import { HomeInS3, p, sftpBatch, sftpClient, spawnSftp } from './sftp-support.js';
+import {
+  HomeInS3,
+  p,
+  type SftpTestServer,
+  sftpBatch,
+  sftpClient,
+  spawnSftp,
+  startSftpServer,
+} from '../support/sftp.js';
 
 const MB = 1000 * 1000;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

@@ -10,6 +10,7 @@ import type { CliContext } from '../context.js';
 import type { Locations } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
+import { actionJson, eventLine } from '../sync-json.js';
 import { summaryLine } from './sync.js';
 
 /**
@@ -101,7 +102,7 @@ export async function runBisyncCommand(
       return;
     }
     if (e.kind === 'done' && e.action.op === 'copy') progress.fileDone();
-    if (flags.json) return json(eventLine(e));
+    if (flags.json) return json(eventLine(e, sideLabel));
     if (e.kind === 'failed') c.warn(`ferry: failed: ${describe(e.action)}: ${e.error}`);
     else if (e.kind === 'skipped') c.warn(`ferry: skipped ${describe(e.action)}: ${e.detail}`);
     else if (flags.verbose) c.out(describe(e.action));
@@ -119,7 +120,7 @@ export async function runBisyncCommand(
       onPlan: (p) => {
         for (const a of p.actions) {
           if (a.op === 'copy') progress.expect(a.entry.size);
-          if (flags.json) json({ event: 'plan', ...actionJson(a) });
+          if (flags.json) json({ event: 'plan', ...actionJson(a, sideLabel) });
           else if (flags.dryRun) c.out(describe(a));
         }
       },
@@ -154,36 +155,4 @@ function describe(a: SyncAction): string {
   const to = a.from === 'src' ? 'dst' : 'src';
   const verb = a.reason === 'changed' ? 'update' : a.reason === 'conflict' ? 'keep' : 'copy';
   return `${verb} ${label(a.from)} → ${label(to)}: ${a.path}${a.to !== a.path ? ` as ${a.to}` : ''} (${a.reason}, ${humanBytes(a.entry.size)})`;
-}
-
-function actionJson(a: SyncAction): Record<string, unknown> {
-  if (a.op === 'mkdir') return { op: 'mkdir', on: label(a.on), path: a.path };
-  if (a.op === 'delete')
-    return { op: 'delete', on: label(a.on), path: a.path, reason: a.reason, size: a.entry.size };
-  return {
-    op: 'copy',
-    from: label(a.from),
-    path: a.path,
-    to: a.to,
-    reason: a.reason,
-    size: a.entry.size,
-  };
-}
-
-function eventLine(e: Exclude<SyncEvent, { kind: 'bytes' }>): Record<string, unknown> {
-  const a = actionJson(e.action);
-  if (e.kind === 'failed') return { event: 'failed', ...a, error: e.error };
-  if (e.kind === 'skipped') return { event: 'skipped', ...a, why: e.reason, detail: e.detail };
-  const x = e.action;
-  const event =
-    x.op === 'copy'
-      ? x.reason === 'new'
-        ? 'copied'
-        : x.reason === 'changed'
-          ? 'updated'
-          : 'conflict'
-      : x.op === 'delete'
-        ? 'deleted'
-        : 'mkdir';
-  return { event, ...a, bytes: e.bytes };
 }

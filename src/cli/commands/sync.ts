@@ -19,6 +19,7 @@ import { type CliContext, s3OptionsFrom } from '../context.js';
 import { Locations } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
+import { actionJson, eventLine } from '../sync-json.js';
 import { addBisyncFlags, type BisyncFlags, runBisyncCommand } from './sync-bisync.js';
 
 interface SyncFlags {
@@ -196,32 +197,6 @@ function describe(a: SyncAction): string {
   if (a.op === 'delete') return `delete ${a.on === 'src' ? 'source ' : ''}${a.path} (${a.reason})`;
   const verb = a.reason === 'changed' ? 'update' : 'copy';
   return `${verb} ${a.path}${a.to !== a.path ? ` -> ${a.to}` : ''} (${a.reason}, ${humanBytes(a.entry.size)})`;
-}
-
-function actionJson(a: SyncAction): Record<string, unknown> {
-  if (a.op === 'mkdir') return { op: 'mkdir', on: a.on, path: a.path };
-  if (a.op === 'delete')
-    return { op: 'delete', on: a.on, path: a.path, reason: a.reason, size: a.entry.size };
-  return { op: 'copy', from: a.from, path: a.path, to: a.to, reason: a.reason, size: a.entry.size };
-}
-
-function eventLine(e: Exclude<SyncEvent, { kind: 'bytes' }>): Record<string, unknown> {
-  const a = actionJson(e.action);
-  if (e.kind === 'failed') return { event: 'failed', ...a, error: e.error };
-  if (e.kind === 'skipped')
-    return { event: 'skipped', ...a, reason: e.reason, detail: e.detail, why: a.reason };
-  const action = e.action;
-  const event =
-    action.op === 'copy'
-      ? action.reason === 'new'
-        ? 'copied'
-        : action.reason === 'changed'
-          ? 'updated'
-          : 'conflict'
-      : action.op === 'delete'
-        ? 'deleted'
-        : 'mkdir';
-  return { event, ...a, bytes: e.bytes };
 }
 
 /** The closing line: `copied 3, updated 1, … ; 17 B in 0.4 s`. */
