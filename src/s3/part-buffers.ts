@@ -36,26 +36,61 @@ export class PartBuffers {
 
   /**
    * A buffer of `size` bytes (≤ `capacity`) with `capacity` bytes reserved; waits for budget.
-   * `size` < `capacity` lets a buffer start small and grow (`grow`) within its reservation.
+   * `size` < `capacity` lets a new buffer start small and grow (`grow`) within its reservation;
+   * a kept buffer of `capacity` bytes is taken whole instead when the budget has one.
    */
   async take(capacity: number, size = capacity): Promise<PartBuffer> {
     const kept = this.reuse(capacity, size);
     if (kept) return kept;
-    const release = await this.budget.reserve(capacity, this.signal);
-    return { buffer: Buffer.allocUnsafe(size), capacity, release };
+    const { buffer, release } = await this.budget.reserveBuffer(capacity, size, this.signal);
+    return this.part(capacity, buffer, release);
   }
 
   /** Like `take` but only when the budget has room now; undefined otherwise. */
   tryTake(capacity: number): PartBuffer | undefined {
     const kept = this.reuse(capacity, capacity);
     if (kept) return kept;
-    const release = this.budget.tryReserve(capacity);
-    return release && { buffer: Buffer.allocUnsafe(capacity), capacity, release };
+    const got = this.budget.tryReserveBuffer(capacity);
+    return got && this.part(capacity, got.buffer, got.release);
+  }
+
+  /**
+   * A buffer of `capacity` bytes for a part that started smaller (`take(capacity, size)`) and
+   * has filled it: the first `filled` bytes are copied over. Full-size buffers come from the
+   * budget's kept ones, as every other part's does.
+   */
+  grow(part: PartBuffer, filled: number): void {
+    const size = Math.min(part.capacity, part.buffer.length * 4);
+    const next = size === part.capacity ? this.budget.allocate(size) : Buffer.allocUnsafe(size);
+    part.buffer.copy(next, 0, 0, filled);
+    part.buffer = next;
+  }
+
+  /**
+   * The buffer came from the budget's kept ones (or is new), and goes back to them with the
+   * reservation (whatever buffer the part holds by then: `grow` may have replaced it).
+   * Released only once nothing uses the buffer any more (its part was sent, or dropped).
+   */
+  private part(capacity: number, buffer: Buffer, reserved: () => void): PartBuffer {
+    const budget = this.budget;
+    let released = false;
+    const part: PartBuffer = {
+      buffer,
+      capacity,
+      release: () => {
+        if (released) return;
+        released = true;
+        budget.recycle(part.buffer, capacity); // kept before the reservation wakes a waiter
+        reserved();
+      },
+    };
+    return part;
   }
 
   /**
    * A sent part's buffer and its reservation, given back: kept for the next part while nobody
-   * waits for budget and no other is kept; released otherwise.
+   * waits for budget and no other is kept; released otherwise (the buffer then goes back to the
+   * budget's kept buffers).
    */
   recycle(part: PartBuffer): void {
     if (
@@ -79,7 +114,7 @@ export class PartBuffers {
     const s = this.spare;
     if (!s) return undefined;
     this.spare = undefined;
-    if (s.capacity === capacity && s.buffer.length === size) return s;
+    if (s.capacity === capacity && (s.buffer.length === size || s.buffer.length === capacity)) return s;
     s.release(); // the part size changed: of no more use
     return undefined;
   }

@@ -593,9 +593,7 @@ class S3WriteHandle extends BaseWriteHandle {
     if (this.cur && this.filled < this.cur.buffer.length) return;
     if (this.cur && this.cur.buffer.length < this.cur.capacity) {
       // The first part starts small (most files are) and grows within its reservation.
-      const next = Buffer.allocUnsafe(Math.min(this.cur.capacity, this.cur.buffer.length * 4));
-      this.cur.buffer.copy(next, 0, 0, this.filled);
-      this.cur.buffer = next;
+      this.buffers.grow(this.cur, this.filled);
       return;
     }
     if (this.cur) await this.flush();
