@@ -18,6 +18,7 @@ if (out) {
       arrayBuffers: m.arrayBuffers,
       budgetHeld: processBudget.held,
       budgetPeak: processBudget.peak,
+      budgetPooled: processBudget.pooled ?? 0,
     };
     appendFileSync(out, `${JSON.stringify(line)}\n`);
   }, 100);

@@ -53,6 +53,8 @@ interface Probe {
   arrayBuffers: number;
   budgetHeld: number;
   budgetPeak: number;
+  /** Part buffers kept for reuse (within limit − held). */
+  budgetPooled: number;
 }
 
 function probes(file: string, from = 0): Probe[] {
@@ -128,7 +130,7 @@ async function main(): Promise<void> {
     `#   RSS before ${mib(base)}, peak ${mib(peak)} (VmHWM ${mib(hwm)}, sampled ${mib(sampled)}), over the start ${mib(peak - base)}`,
   );
   console.log(
-    `#   budget ${mib(budget)} (FERRY_BUFFER_BUDGET), its high-water mark ${mib(max('budgetPeak'))}`,
+    `#   budget ${mib(budget)} (FERRY_BUFFER_BUDGET), its high-water mark ${mib(max('budgetPeak'))}, held + kept buffers at most ${mib(Math.max(0, ...ps.map((p) => p.budgetHeld + (p.budgetPooled ?? 0))))}`,
   );
   console.log(
     `#   inside (peaks, 100 ms samples): rss ${mib(max('rss'))}, heapUsed ${mib(max('heapUsed'))}, heapTotal ${mib(max('heapTotal'))}, external ${mib(max('external'))}, arrayBuffers ${mib(max('arrayBuffers'))}`,

@@ -8,7 +8,20 @@
  * A reservation larger than the whole budget is granted when nothing else is held, so one huge
  * part can still go through (the budget is then briefly exceeded by that one part, never more).
  * Progress is guaranteed because every holder releases after a bounded amount of work.
+ *
+ * It also keeps the big part buffers themselves (`allocate`/`recycle`): a part buffer given back
+ * is kept for the next part of the same size instead of left to the GC, as long as the buffers
+ * kept plus the bytes held stay within the limit. Memory then stays within the budget: a 16 MiB
+ * buffer dropped to the GC stays resident until a full collection runs (and glibc may keep it
+ * after that), so 20 uploads dropping and allocating parts held ~100 MiB past the budget in
+ * freed-but-not-collected buffers (docs/notes/issue-9.md, Session 3). Kept buffers are let go
+ * when nothing has been held for a few seconds (an idle server gives its memory back).
  */
+/** Buffers smaller than this are not kept for reuse (the GC handles small ones well enough). */
+const MIN_KEPT = 1024 * 1024;
+/** Kept buffers are let go after this long with nothing held. */
+const KEEP_IDLE_MS = 5000;
+
 export class BufferBudget {
   private used = 0;
   /** Of `used`: bytes charged for data already received (`charge`), not reservations. */
@@ -20,18 +33,79 @@ export class BufferBudget {
   /** Highest number of bytes charged (`charge`) at once (for tests and benchmarks). */
   chargedPeak = 0;
 
+  /** Part buffers given back, by size, for reuse (`allocate`). */
+  private readonly kept = new Map<number, Buffer[]>();
+  private keptBytes = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+
   constructor(private max: number) {
     if (!(max > 0)) throw new RangeError('the buffer budget must be positive');
+  }
+
+  /** Bytes of part buffers kept for reuse (not held by anyone; within limit − held). */
+  get pooled(): number {
+    return this.keptBytes;
+  }
+
+  /**
+   * A buffer of `size` bytes for a reservation already taken: a kept one of that size when there
+   * is one (its contents are stale), a new one otherwise — of `fresh` bytes when given (a part
+   * that starts small and grows within its reservation). Small buffers are not kept.
+   */
+  allocate(size: number, fresh = size): Buffer {
+    const list = this.kept.get(size);
+    const buf = list?.pop();
+    if (buf) {
+      this.keptBytes -= size;
+      if (list!.length === 0) this.kept.delete(size);
+      return buf;
+    }
+    return Buffer.allocUnsafe(fresh);
+  }
+
+  /**
+   * Give a part buffer back once nothing uses it any more (its part was sent, or dropped): kept
+   * for `allocate` while the kept buffers and the bytes held fit within the limit. `releasing`:
+   * bytes of a reservation the caller gives back right after (not counted as held here).
+   */
+  recycle(buf: Buffer, releasing = 0): void {
+    const size = buf.length;
+    if (size < MIN_KEPT || buf.byteOffset !== 0 || buf.buffer.byteLength !== size) return;
+    if (this.used - releasing + this.keptBytes + size > this.max) return;
+    const list = this.kept.get(size) ?? [];
+    this.kept.set(size, list);
+    list.push(buf);
+    this.keptBytes += size;
+  }
+
+  /** Drop kept buffers until they fit beside the held bytes (the GC frees them). */
+  private trimKept(): void {
+    if (this.keptBytes === 0) return;
+    for (const [size, list] of this.kept) {
+      while (list.length > 0 && this.used + this.keptBytes > this.max) {
+        list.pop();
+        this.keptBytes -= size;
+      }
+      if (list.length === 0) this.kept.delete(size);
+      if (this.used + this.keptBytes <= this.max) return;
+    }
   }
 
   get limit(): number {
     return this.max;
   }
 
+  /** Let every kept buffer go (to the GC). */
+  dropKept(): void {
+    this.kept.clear();
+    this.keptBytes = 0;
+  }
+
   /** Change the limit (tests shrink the process budget); waiters that now fit are granted. */
   setLimit(limit: number): void {
     if (!(limit > 0)) throw new RangeError('the buffer budget must be positive');
     this.max = limit;
+    this.dropKept();
     this.peak = this.used;
     this.chargedPeak = this.charged;
     this.wake();
@@ -57,6 +131,7 @@ export class BufferBudget {
     this.charged += bytes;
     this.chargedPeak = Math.max(this.chargedPeak, this.charged);
     const release = this.take(bytes);
+    this.trimKept();
     return () => {
       if (bytes < 0) return;
       this.charged -= bytes;
@@ -80,6 +155,37 @@ export class BufferBudget {
    * signal's reason if `signal` aborts while waiting.
    */
   async reserve(bytes: number, signal?: AbortSignal): Promise<() => void> {
+    const release = await this.acquire(bytes, signal);
+    this.trimKept();
+    return release;
+  }
+
+  /**
+   * `reserve` for a part buffer, with the buffer: a kept one of `capacity` bytes when there is
+   * one, else a new one of `size` bytes (a part may start small and grow within `capacity`).
+   * The buffer is given back with `recycle` (before the release).
+   */
+  async reserveBuffer(
+    capacity: number,
+    size: number,
+    signal?: AbortSignal,
+  ): Promise<{ buffer: Buffer; release: () => void }> {
+    const release = await this.acquire(capacity, signal);
+    const buffer = this.allocate(capacity, size);
+    this.trimKept();
+    return { buffer, release };
+  }
+
+  /** `reserveBuffer` only if that is possible right now; undefined otherwise. */
+  tryReserveBuffer(capacity: number): { buffer: Buffer; release: () => void } | undefined {
+    if (this.waiters.length > 0 || this.used + capacity > this.max) return undefined;
+    const release = this.take(capacity);
+    const buffer = this.allocate(capacity);
+    this.trimKept();
+    return { buffer, release };
+  }
+
+  private async acquire(bytes: number, signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
     if (this.waiters.length === 0 && this.fits(bytes)) return this.take(bytes);
     await new Promise<void>((resolve, reject) => {
@@ -106,7 +212,9 @@ export class BufferBudget {
   /** Reserve `bytes` only if that is possible right now (no one waiting, and it fits). */
   tryReserve(bytes: number): (() => void) | undefined {
     if (this.waiters.length > 0 || this.used + bytes > this.max) return undefined;
-    return this.take(bytes);
+    const release = this.take(bytes);
+    this.trimKept();
+    return release;
   }
 
   /**
@@ -114,7 +222,9 @@ export class BufferBudget {
    * while holding (that could deadlock). Callers bound how much they overdraw.
    */
   overdraw(bytes: number): () => void {
-    return this.take(bytes);
+    const release = this.take(bytes);
+    this.trimKept();
+    return release;
   }
 
   private fits(bytes: number): boolean {
@@ -124,12 +234,23 @@ export class BufferBudget {
   private take(bytes: number, granted = false): () => void {
     if (!granted) this.used += bytes;
     this.peak = Math.max(this.peak, this.used);
+    if (this.idleTimer) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    }
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.used -= bytes;
       this.wake();
+      if (this.used === 0 && this.keptBytes > 0 && !this.idleTimer) {
+        this.idleTimer = setTimeout(() => {
+          this.idleTimer = undefined;
+          if (this.used === 0) this.dropKept();
+        }, KEEP_IDLE_MS);
+        this.idleTimer.unref();
+      }
     };
   }
 

@@ -4,7 +4,7 @@ import { StorageError } from '../storage/errors.js';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META } from './checksum.js';
 import { type CreateParams, MultipartSession, type PartParams } from './multipart-session.js';
-import { PartBuffers } from './part-buffers.js';
+import { type PartBuffer, PartBuffers } from './part-buffers.js';
 import { PartPump } from './part-pump.js';
 import { putSmallObject } from './small-object.js';
 
@@ -178,7 +178,8 @@ export async function uploadObject(
   let reused = 0;
   let partNumber = 1;
 
-  // The buffer being filled and its reservation.
+  // The buffer being filled and its reservation (`part.buffer` is `buffer`).
+  let part!: PartBuffer;
   let buffer!: Buffer;
   let capacity = 0;
   let release: () => void = () => {};
@@ -195,7 +196,8 @@ export async function uploadObject(
           ? Math.max(req.size, 1)
           : partSizeFor(partNumber, base, req.size);
     const size = req.size === undefined && partNumber === 1 ? Math.min(cap, 256 * 1024) : cap;
-    ({ buffer, capacity, release } = await buffers.take(cap, size));
+    part = await buffers.take(cap, size);
+    ({ buffer, capacity, release } = part);
     filled = 0;
   };
 
@@ -213,8 +215,8 @@ export async function uploadObject(
       reused += filled;
       done();
     } else {
-      const part = { buffer, capacity, release: done };
-      pump.send(partNumber, body, () => buffers.recycle(part));
+      const sent = { buffer, capacity, release: done };
+      pump.send(partNumber, body, () => buffers.recycle(sent));
     }
     partNumber++;
   };
@@ -225,9 +227,8 @@ export async function uploadObject(
     const makeRoom = async () => {
       if (buffer.length < capacity) {
         // Grow within the reservation (first part of a body of unknown size).
-        const next = Buffer.allocUnsafe(Math.min(capacity, buffer.length * 4));
-        buffer.copy(next, 0, 0, filled);
-        buffer = next;
+        buffers.grow(part, filled);
+        buffer = part.buffer;
         return;
       }
       if (total >= tuning.threshold || session.uploadId !== undefined) {
@@ -249,6 +250,7 @@ export async function uploadObject(
       const next = Buffer.allocUnsafe(bigger);
       buffer.copy(next, 0, 0, filled);
       buffer = next;
+      part.buffer = next; // its release gives this one back
     };
     const body = req.body;
     if (isPositional(body)) {

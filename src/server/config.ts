@@ -43,6 +43,9 @@ const count = (min = 0) =>
     z.number({ error: 'must be a whole number' }).int('must be a whole number').min(min),
   );
 
+/** The smallest memory budget: one default part (16 MiB) must fit. */
+const MIN_MEMORY_BUDGET = 16 * 1024 * 1024;
+
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const defaultSmtp = {
@@ -110,6 +113,21 @@ export const serverConfigSchema = z.strictObject({
       banSeconds: count(1).default(900),
     })
     .default({ maxFailures: 5, windowSeconds: 300, banSeconds: 900 }),
+  /**
+   * Bytes of transfer buffers the whole process may hold: upload parts being filled or sent,
+   * download parts, and SFTP/SCP data received but not yet taken (src/s3/buffer-budget.ts). When
+   * it is spent, transfers wait and SSH clients get no more window. Unset: `FERRY_BUFFER_BUDGET`
+   * (the CLI's variable), else 256 MiB.
+   */
+  memoryBudgetBytes: z
+    .preprocess(
+      (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+      z
+        .number({ error: 'must be a whole number of bytes' })
+        .int('must be a whole number of bytes')
+        .min(MIN_MEMORY_BUDGET, { error: `must be at least ${MIN_MEMORY_BUDGET} bytes (16 MiB: one part)` }),
+    )
+    .optional(),
   /** Limits of each session (session layer): open handles and the memory their buffers may take. */
   sessions: z
     .strictObject({
@@ -244,6 +262,8 @@ export interface ServerConfig {
   loginTtlSeconds: number;
   secretKey?: string;
   shutdownGraceSeconds: number;
+  /** Bytes of transfer buffers the process may hold (undefined: the process budget's default). */
+  memoryBudgetBytes?: number;
   logLevel: ServerSettings['logLevel'];
   defender: ServerSettings['defender'];
   sessions: ServerSettings['sessions'];
@@ -327,6 +347,7 @@ export function loadServerConfig(
     loginTtlSeconds: s.loginTtlSeconds,
     secretKey: s.secretKey,
     shutdownGraceSeconds: s.shutdownGraceSeconds,
+    memoryBudgetBytes: s.memoryBudgetBytes,
     logLevel: s.logLevel,
     defender: s.defender,
     sessions: s.sessions,

@@ -56,6 +56,8 @@ export interface StartOptions {
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const say = options.say ?? (() => {});
   const env = options.env ?? process.env;
+  // Every transfer of the process shares this budget (S3 parts, SFTP/SCP data received).
+  if (config.memoryBudgetBytes !== undefined) processBudget.setLimit(config.memoryBudgetBytes);
   const dataDir = prepareDataDir(config, say);
   const services = await openServices(config, dataDir);
   const { accounts } = services;

@@ -56,4 +56,53 @@ describe('PartBuffers: every buffer a transfer keeps is paid for by the budget',
     buffers.dispose();
     expect(budget.held).toBe(0);
   });
+
+  it('a released part buffer is kept by the budget and handed to the next transfer (no new 16 MiB buffer for the GC to find late)', async () => {
+    const budget = new BufferBudget(32 * MiB);
+    const one = new PartBuffers(budget);
+    const other = new PartBuffers(budget);
+    const a = await one.take(16 * MiB);
+    const b = await one.take(16 * MiB);
+    let got: Buffer | undefined;
+    const waiting = other.take(16 * MiB).then((p) => {
+      got = p.buffer;
+      return p;
+    });
+    one.recycle(a); // `other` waits: released, and its buffer kept by the budget for it
+    const p = await waiting;
+    expect(got).toBe(a.buffer);
+    expect(budget.pooled).toBe(0);
+    // Held and kept together never pass the limit: with 32 MiB held, nothing more is kept.
+    b.release();
+    expect(budget.pooled).toBe(16 * MiB);
+    expect(budget.held + budget.pooled).toBeLessThanOrEqual(budget.limit);
+    // A part that starts small takes a kept full-size buffer whole when there is one.
+    const third = new PartBuffers(budget);
+    const c = await third.take(16 * MiB, 256 * 1024);
+    expect(c.buffer).toBe(b.buffer);
+    expect(budget.pooled).toBe(0);
+    c.release();
+    p.release();
+    one.dispose();
+    expect(budget.held).toBe(0);
+    expect(budget.pooled).toBe(32 * MiB);
+    budget.dropKept();
+    expect(budget.pooled).toBe(0);
+  });
+
+  it('kept buffers are dropped as reservations need the room (held + kept ≤ limit)', async () => {
+    const budget = new BufferBudget(32 * MiB);
+    const one = new PartBuffers(budget);
+    const a = await one.take(16 * MiB);
+    const b = await one.take(16 * MiB);
+    a.release();
+    b.release();
+    expect(budget.pooled).toBe(32 * MiB);
+    // A reservation of another size: kept buffers are let go so the total stays within the limit.
+    const release = await budget.reserve(24 * MiB);
+    expect(budget.held + budget.pooled).toBeLessThanOrEqual(32 * MiB);
+    expect(budget.pooled).toBe(0);
+    release();
+    budget.dropKept();
+  });
 });

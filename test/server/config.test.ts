@@ -111,6 +111,23 @@ describe('ferry serve configuration', () => {
     );
   });
 
+  it('memoryBudgetBytes (the transfer memory budget) from the file, FERRY_MEMORY_BUDGET_BYTES or --memory-budget-bytes; below 16 MiB is an error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
+    writeFileSync(join(dir, 'f.yaml'), 'memoryBudgetBytes: 134217728\n');
+    expect(loadServerConfig({ config: 'f.yaml' }, {}, dir).memoryBudgetBytes).toBe(128 * 1024 * 1024);
+    expect(loadServerConfig({}, { FERRY_MEMORY_BUDGET_BYTES: '67108864' }, dir).memoryBudgetBytes).toBe(
+      64 * 1024 * 1024,
+    );
+    expect(
+      loadServerConfig({ memoryBudgetBytes: '33554432' }, { FERRY_MEMORY_BUDGET_BYTES: '67108864' }, dir)
+        .memoryBudgetBytes,
+    ).toBe(32 * 1024 * 1024);
+    expect(loadServerConfig({}, {}, dir).memoryBudgetBytes).toBeUndefined(); // the process default
+    expect(() => loadServerConfig({}, { FERRY_MEMORY_BUDGET_BYTES: '1000' }, dir)).toThrow(
+      /FERRY_MEMORY_BUDGET_BYTES: must be at least 16777216 bytes/,
+    );
+  });
+
   it('docs/server.md lists every setting with its variable and default', () => {
     const doc = readFileSync(join(import.meta.dirname, '../../docs/server.md'), 'utf8');
     for (const r of configReference()) {

@@ -23,6 +23,10 @@ export function registerServe(program: Command, ctx: () => CliContext): void {
     .option('--sftp <host:port|off>', 'SFTP/SCP (SSH) listen address (default 127.0.0.1:2022; off disables)')
     .option('--shutdown-grace-seconds <n>', 'seconds transfers get to finish on SIGTERM (default 30)')
     .option('--trust-proxy <true|addresses>', "trust a load balancer's X-Forwarded-For (default false)")
+    .option(
+      '--memory-budget-bytes <n>',
+      'bytes of transfer buffers the process may hold; transfers wait when spent (default 256 MiB)',
+    )
     .option('--log-level <level>', logLevels.join(', '))
     .action(async (opts: ServerFlags) => {
       const c = ctx();

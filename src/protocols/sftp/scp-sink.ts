@@ -1,6 +1,7 @@
 import { StorageError } from '../../storage/errors.js';
 import type { WriteHandle } from '../../storage/handles.js';
 import { joinPath, MAX_LINE, ScpFatal, type ScpFlags, type ScpIo, vpath } from './scp-io.js';
+import type { InboundMemory } from './types.js';
 
 /**
  * SCP sink mode (`scp -t TARGET`): the client uploads. Mirrors OpenSSH's `sink()`:
@@ -113,7 +114,7 @@ async function receiveFile(io: ScpIo, path: string, size: number, mtime: Date | 
   let finished = false;
   try {
     await io.ok();
-    const writer = new WindowedWriter(handle);
+    const writer = new WindowedWriter(handle, io.ctx.memory);
     for (let left = size; left > 0; ) {
       const chunk = await io.reader.chunk(left);
       left -= chunk.length;
@@ -146,7 +147,9 @@ async function receiveFile(io: ScpIo, path: string, size: number, mtime: Date | 
 
 /**
  * Hands chunks to a write handle without waiting for each (the handle runs its calls in order and
- * copies the bytes), waiting only while more than WRITE_WINDOW bytes are not yet taken. After the
+ * copies the bytes), waiting only while more than WRITE_WINDOW bytes are not yet taken, or while
+ * the process budget (`memory`) is spent and some are: the bytes not yet taken are charged to it,
+ * as SFTP WRITEs are, and not reading the channel leaves the client without window. After the
  * first failure the rest is dropped (the handle is aborted by then): the caller still reads the
  * client's bytes to their end.
  */
@@ -157,18 +160,25 @@ class WindowedWriter {
   private failure: unknown;
   private failed = false;
 
-  constructor(private readonly handle: WriteHandle) {}
+  constructor(
+    private readonly handle: WriteHandle,
+    private readonly memory?: InboundMemory,
+  ) {}
 
   async write(chunk: Buffer): Promise<void> {
     if (this.failed) return;
-    const done = this.handle.write(this.offset, chunk).catch((err: unknown) => {
-      if (!this.failed) this.failure = err;
-      this.failed = true;
-    });
+    const uncharge = this.memory?.charge(chunk.length);
+    const done = this.handle
+      .write(this.offset, chunk)
+      .catch((err: unknown) => {
+        if (!this.failed) this.failure = err;
+        this.failed = true;
+      })
+      .finally(uncharge);
     this.offset += chunk.length;
     this.queue.push({ done, bytes: chunk.length });
     this.bytes += chunk.length;
-    while (this.bytes > WRITE_WINDOW) {
+    while (this.bytes > WRITE_WINDOW || (this.bytes > 0 && this.memory?.spent)) {
       const oldest = this.queue.shift()!;
       await oldest.done;
       this.bytes -= oldest.bytes;

@@ -5,7 +5,6 @@ import {
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
-import { poolOf } from '../../s3/buffer-pool.js';
 import { closeConnectionAfter, isRangeNotSatisfiable, readRange, totalOf } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
 import { StorageError } from '../errors.js';
@@ -98,7 +97,7 @@ export async function openS3Read(
     });
 
   /**
-   * A part read ahead. Its buffer goes back to the budget's pool (buffer-pool.ts) once the part is dropped, its fetch
+   * A part read ahead. Its buffer goes back to the budget (kept for the next part, buffer-budget.ts) once the part is dropped, its fetch
    * has settled and no read is still copying out of it (`users`).
    */
   interface Part {
@@ -110,7 +109,6 @@ export async function openS3Read(
     settled: boolean;
   }
   const parts = new Map<number, Part>();
-  const pool = poolOf(s3.budget);
   const count = Math.ceil(size / ps);
   let lastEnd = 0;
   let closed = false;
@@ -118,7 +116,7 @@ export async function openS3Read(
   const recycle = (p: Part) => {
     if (!p.dropped || p.users > 0 || !p.settled) return;
     p.users = -1; // recycled once
-    pool.give(p.buffer);
+    s3.budget.recycle(p.buffer);
   };
   const drop = (k: number) => {
     const p = parts.get(k);
@@ -138,7 +136,7 @@ export async function openS3Read(
     if (!release) return undefined;
     const body = k === 0 ? firstBody : undefined;
     if (k === 0) firstBody = undefined;
-    const buffer = pool.take(ps);
+    const buffer = s3.budget.allocate(ps);
     const data = fetch(from, to, signal, body, buffer);
     const p: Part = { data, buffer, release, users: 0, dropped: false, settled: false };
     data.then(

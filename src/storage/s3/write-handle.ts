@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type HeadObjectCommandOutput, PutObjectCommand } from '@aws-sdk/client-s3';
-import { poolOf } from '../../s3/buffer-pool.js';
 import { SHA256_META } from '../../s3/checksum.js';
 import { copyObject } from '../../s3/copy.js';
 import { MultipartSession } from '../../s3/multipart-session.js';
@@ -594,11 +593,7 @@ class S3WriteHandle extends BaseWriteHandle {
     if (this.cur && this.filled < this.cur.buffer.length) return;
     if (this.cur && this.cur.buffer.length < this.cur.capacity) {
       // The first part starts small (most files are) and grows within its reservation.
-      const pool = poolOf(this.s3.budget);
-      const next = pool.take(Math.min(this.cur.capacity, this.cur.buffer.length * 4));
-      this.cur.buffer.copy(next, 0, 0, this.filled);
-      pool.give(this.cur.buffer);
-      this.cur.buffer = next;
+      this.buffers.grow(this.cur, this.filled);
       return;
     }
     if (this.cur) await this.flush();
