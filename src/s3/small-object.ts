@@ -271,21 +271,20 @@ export async function putSmallObject(
   sha256: string,
   signal?: AbortSignal,
 ): Promise<{ ETag?: string } | undefined> {
+  // SSE-C writes take the SDK's path: its echo check (sse-check.ts) deletes what a store that
+  // ignored the key stored. Handing over after a lean PUT could not: the plaintext would stay
+  // (as an older version, or under a name an exclusive create then finds taken).
+  if (input.SSECustomerKey) return undefined;
   const t = await targetOf(client, input.Bucket!, input.Key!);
   if (!t) return undefined;
   const headers = putHeaders(input, input.Body);
   if (!headers) return undefined;
   const sent = await send(client, t, 'PUT', headers, sha256, input.Body, signal);
   if (!sent) return handOver();
-  const { res } = sent;
-  res.resume();
-  // A store that took an SSE-C write without applying it must meet the SDK's echo check
-  // (sse-check.ts): that path deletes the plaintext it stores and fails.
-  if (input.SSECustomerKey && !res.headers['x-amz-server-side-encryption-customer-algorithm'])
-    return handOver();
+  sent.res.resume();
   smallObjectStats.put++;
   t.lean.observer?.({ operation: 'PutObject', durationMs: performance.now() - sent.started });
-  return { ETag: header(res, 'etag') };
+  return { ETag: header(sent.res, 'etag') };
 }
 
 /** What download.ts reads of a GetObject answer. */
