@@ -136,7 +136,9 @@ export async function openS3Read(
     if (!release) return undefined;
     const body = k === 0 ? firstBody : undefined;
     if (k === 0) firstBody = undefined;
-    const buffer = s3.budget.allocate(ps);
+    // A short part (a small file, the last part) gets a buffer of its own size: a kept full-size
+    // one would hold ps bytes against a reservation of only its length.
+    const buffer = to - from + 1 === ps ? s3.budget.allocate(ps) : Buffer.allocUnsafe(to - from + 1);
     const data = fetch(from, to, signal, body, buffer);
     const p: Part = { data, buffer, release, users: 0, dropped: false, settled: false };
     data.then(
