@@ -17,8 +17,8 @@ const EPOCH = new Date(0);
  * - nothing: not found;
  * - a key beside it (`x.txt`, `x-1/…`: bytes below `/` sort before `x/`): no file `x`, and a
  *   second one-key LIST of `x/` tells a folder from nothing.
- * So a folder costs one LIST and no HEAD (an SFTP `ls -l dir`, `cd dir`), a missing path one
- * LIST, a file a LIST and a HEAD. A key `x` and keys under `x/` at once (S3 allows it, Ferry never
+ * So a folder costs one LIST and no HEAD (an SFTP `ls -l dir`, `cd dir`), a file a LIST and a
+ * HEAD, a missing path a LIST and a HEAD (`notListed`). A key `x` and keys under `x/` at once (S3 allows it, Ferry never
  * makes it) stat as the file, as when the HEAD came first. Credentials that may HEAD but not LIST
  * stat by HEAD first (`statByHead`).
  */
@@ -40,10 +40,23 @@ export async function statPath(s3: S3Storage, path: StoragePath): Promise<Entry>
     removed = true; // gone since the LIST: a folder may still be there
   }
   if (!removed) {
-    if (first === undefined) throw notFound(path);
+    if (first === undefined) return notListed(s3, path);
     if (first.Key?.startsWith(s3.keys.dir(path))) return folder(s3, path, first);
   }
-  return folder(s3, path, await s3.firstKeyUnder(path));
+  const under = await s3.firstKeyUnder(path);
+  return under === undefined && !removed ? notListed(s3, path) : folder(s3, path, under);
+}
+
+/**
+ * Neither the key nor anything under it was listed. A listing may lag a write on some stores
+ * (Swift's container listings update after the object; RGW while it reshards a bucket index):
+ * a HEAD has the last word before the path is called missing, so a file just written stats as
+ * one everywhere. A missing path costs a LIST and a HEAD (as it did with the HEAD first).
+ */
+async function notListed(s3: S3Storage, path: StoragePath): Promise<Entry> {
+  const head = await s3.head(path);
+  if (!head) throw notFound(path);
+  return headEntry(path, head, isDirMarkerHead(head.ContentLength, head.ContentType) ? 'dir' : 'file');
 }
 
 /** The earlier order: HEAD, then a one-key LIST of `x/` when there is no key `x`. */
