@@ -254,7 +254,10 @@ async function send(
       clearTimeout(connectTimer);
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300) return resolve({ res, started });
-      res.resume(); // let the socket go back to the pool
+      // An early refusal while the body is still going out: end this request (its socket may
+      // still hold the body, and the caller gives that buffer back for other transfers).
+      if (!req.writableFinished) req.destroy();
+      else res.resume(); // let the socket go back to the pool
       resolve(undefined);
     });
     req.end(body);
