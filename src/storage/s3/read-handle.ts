@@ -114,7 +114,7 @@ export async function openS3Read(
   let closed = false;
 
   const recycle = (p: Part) => {
-    if (!p.dropped || p.users > 0 || !p.settled) return;
+    if (!p.dropped || p.users !== 0 || !p.settled) return; // users -1: recycled already
     p.users = -1; // recycled once
     s3.budget.recycle(p.buffer);
   };
