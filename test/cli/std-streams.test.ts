@@ -99,7 +99,12 @@ describe('ferry cp with - (standard input / output)', () => {
     }
     const exited = new Promise<number | null>((r) => child.on('close', r));
     child.kill('SIGTERM');
+    const late = setTimeout(() => {
+      // Say where it stuck (a CI run once timed out here at 60 s): the child's own words so far.
+      console.error(`ferry cp - had not exited 20 s after SIGTERM; stderr: ${stderr}`);
+    }, 20_000);
     expect(await exited).toBe(143);
+    clearTimeout(late);
     expect(stderr).toMatch(/nothing of .* was kept/);
     const left = [];
     for await (const u of listIncompleteUploads(client, conn.bucket, key)) left.push(u);
