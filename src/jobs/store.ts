@@ -55,17 +55,7 @@ export class JobStore {
     try {
       await this.db
         .insertInto('sync_jobs')
-        .values({
-          name: j.name,
-          source,
-          destination,
-          options: JSON.stringify(j.options),
-          schedule: j.schedule ?? null,
-          enabled: j.enabled ? 1 : 0,
-          description: j.description ?? null,
-          created_at: now,
-          updated_at: now,
-        })
+        .values({ name: j.name, ...columns(j, source, destination), created_at: now, updated_at: now })
         .execute();
     } catch (err) {
       if (isUniqueViolation(err))
@@ -118,15 +108,7 @@ export class JobStore {
         : j.destination;
     await this.db
       .updateTable('sync_jobs')
-      .set({
-        source,
-        destination,
-        options: JSON.stringify(j.options),
-        schedule: j.schedule ?? null,
-        enabled: j.enabled ? 1 : 0,
-        description: j.description ?? null,
-        updated_at: nowIso(),
-      })
+      .set({ ...columns(j, source, destination), updated_at: nowIso() })
       .where('name', '=', name)
       .execute();
     await this.#changed(actor, 'update', name, Object.keys(patch as object));
@@ -396,4 +378,20 @@ export class JobStore {
 function isForeignKeyViolation(err: unknown): boolean {
   const e = err as { code?: string };
   return e?.code === '23503' || e?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
+/** A job's stored columns (but its name and times), from its parsed input and canonical locations. */
+function columns(
+  j: { options: unknown; schedule?: string; enabled: boolean; description?: string },
+  source: string,
+  destination: string,
+) {
+  return {
+    source,
+    destination,
+    options: JSON.stringify(j.options),
+    schedule: j.schedule ?? null,
+    enabled: j.enabled ? 1 : 0,
+    description: j.description ?? null,
+  };
 }
