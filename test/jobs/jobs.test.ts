@@ -4,7 +4,7 @@ import type { Actor } from '../../src/accounts/types.js';
 import { createS3Client } from '../../src/s3/client.js';
 import { backends, system } from '../accounts/support.js';
 import { testConnection } from '../support/s3.js';
-import { eventually, jobsOn, keysUnder, putObjects, removeUnder } from './support.js';
+import { addTestConnection, eventually, jobsOn, keysUnder, putObjects, removeUnder } from './support.js';
 
 const manager: Actor = { kind: 'admin', name: 'mia', role: 'manager' };
 
@@ -157,20 +157,7 @@ describe.each(backends)('sync jobs (%s)', (backend) => {
     const src = `${base}/${backend}-bad/src`;
     const dst = `${base}/${backend}-bad/dst`;
     await putObjects(client, src, { 'x.txt': 'x' });
-    const good = await accounts.connections.resolve('rgw');
-    await accounts.connections.create(
-      {
-        name: 'wrongkey',
-        settings: {
-          bucket: good.bucket,
-          endpoint: good.endpoint,
-          region: 'us-east-1',
-          accessKeyId: good.accessKeyId,
-          secretAccessKey: 'not-the-secret-key-at-all',
-        },
-      },
-      system,
-    );
+    await addTestConnection(accounts, 'wrongkey', 'not-the-secret-key-at-all');
     await jobs.store.create({ name: 'bad', source: `rgw:${src}`, destination: `wrongkey:${dst}` }, system);
     const end = await (await jobs.trigger('bad', system)).done;
     expect(end.status).toBe('failed');

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Actor } from '../../src/accounts/types.js';
 import { system } from '../accounts/support.js';
-import { TEST_BUCKET, testS3 } from '../support/s3.js';
-import { jobsOn } from './support.js';
+import { addTestConnection, jobsOn } from './support.js';
 
 const manager: Actor = { kind: 'admin', name: 'mia', role: 'manager' };
 const viewer: Actor = { kind: 'admin', name: 'vic', role: 'viewer' };
@@ -46,20 +45,7 @@ describe('sync jobs: review findings (sqlite)', () => {
 describe('sync jobs: a job keeps its connection (sqlite)', () => {
   it('a connection a job uses is not removed: it would fail every run, or sync another bucket if re-added', async () => {
     const { accounts, jobs } = await jobsOn('sqlite');
-    const s3 = testS3();
-    await accounts.connections.create(
-      {
-        name: 'gone',
-        settings: {
-          bucket: TEST_BUCKET,
-          endpoint: s3.endpoint,
-          region: 'us-east-1',
-          accessKeyId: s3.accessKeyId,
-          secretAccessKey: s3.secretAccessKey,
-        },
-      },
-      system,
-    );
+    await addTestConnection(accounts, 'gone');
     await jobs.store.create({ name: 'r4', source: 'rgw:review-a', destination: 'gone:review-b' }, system);
     await expect(accounts.connections.remove('gone', system)).rejects.toThrow(/in use by job r4/);
     await jobs.store.remove('r4', system);

@@ -17,20 +17,7 @@ export async function jobsOn(
   options: Partial<JobsOptions> = {},
 ): Promise<{ accounts: Accounts; jobs: Jobs; store: Awaited<ReturnType<typeof openTestAccounts>>['store'] }> {
   const { accounts, store } = await openTestAccounts(backend);
-  const s3 = testS3();
-  await accounts.connections.create(
-    {
-      name: 'rgw',
-      settings: {
-        bucket: TEST_BUCKET,
-        endpoint: s3.endpoint,
-        region: 'us-east-1',
-        accessKeyId: s3.accessKeyId,
-        secretAccessKey: s3.secretAccessKey,
-      },
-    },
-    system,
-  );
+  await addTestConnection(accounts, 'rgw');
   const pool = new StoragePool({
     resolveConnection: (n) => accounts.connections.resolve(n),
     changes: accounts.changes,
@@ -49,6 +36,28 @@ export async function jobsOn(
     pool.close();
   });
   return { accounts, jobs, store };
+}
+
+/** The connection `name` to the test bucket on the test S3 (`secretAccessKey` to spoil it). */
+export async function addTestConnection(
+  accounts: Accounts,
+  name: string,
+  secretAccessKey = testS3().secretAccessKey,
+): Promise<void> {
+  const s3 = testS3();
+  await accounts.connections.create(
+    {
+      name,
+      settings: {
+        bucket: TEST_BUCKET,
+        endpoint: s3.endpoint,
+        region: 'us-east-1',
+        accessKeyId: s3.accessKeyId,
+        secretAccessKey,
+      },
+    },
+    system,
+  );
 }
 
 export async function putObjects(
