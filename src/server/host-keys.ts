@@ -8,21 +8,27 @@ const { utils } = ssh2;
 
 /**
  * Off the event loop (libuv's thread pool): an RSA 3072 key takes 0.5–4 s of CPU, during which
- * the rest of the start-up goes on.
+ * the rest of the start-up goes on. ssh2 (1.16) writes about 1 in 200 ed25519 keys with a 31-byte
+ * public key (a leading zero byte dropped), which it then cannot read back: a key is only kept
+ * once it parses.
  */
-const generate = (type: 'ed25519' | 'ecdsa' | 'rsa', bits?: number) =>
-  (promisify(utils.generateKeyPair) as (t: string, o: { bits?: number }) => Promise<{ private: string }>)(
-    type,
-    {
-      bits,
-    },
-  );
+export async function generateHostKey(type: 'ed25519' | 'ecdsa' | 'rsa', bits?: number): Promise<string> {
+  const generate = promisify(utils.generateKeyPair) as (
+    t: string,
+    o: { bits?: number },
+  ) => Promise<{ private: string }>;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const { private: privateKey } = await generate(type, { bits });
+    if (parse(privateKey)) return privateKey;
+  }
+  throw new Error(`host key ${type}: ten generated keys in a row did not parse`);
+}
 
 /** The host key types every node presents, in the order they are offered. */
 const HOST_KEY_TYPES = [
-  { name: 'ed25519', generate: () => generate('ed25519') },
-  { name: 'ecdsa', generate: () => generate('ecdsa', 256) },
-  { name: 'rsa', generate: () => generate('rsa', 3072) },
+  { name: 'ed25519', generate: () => generateHostKey('ed25519') },
+  { name: 'ecdsa', generate: () => generateHostKey('ecdsa', 256) },
+  { name: 'rsa', generate: () => generateHostKey('rsa', 3072) },
 ] as const;
 
 export interface HostKey {
@@ -38,7 +44,9 @@ export interface HostKey {
  * start and kept in the store's `server_keys` table (`ssh-host-key:TYPE`), sealed with the
  * server's secret key, so every node on one store presents the same keys. Of several nodes
  * starting at once each may generate a key, but only the first insert is kept (insert-if-absent)
- * and every node uses what it reads back.
+ * and every node uses what it reads back. A stored key that does not parse (written by an older
+ * Ferry hit by ssh2's ed25519 bug) kept the server from starting, so no client ever saw it: it is
+ * replaced.
  */
 export async function loadHostKeys(store: Store, box: SecretBox): Promise<HostKey[]> {
   return Promise.all(HOST_KEY_TYPES.map(({ name, generate }) => loadHostKey(store, box, name, generate)));
@@ -48,12 +56,16 @@ async function loadHostKey(
   store: Store,
   box: SecretBox,
   name: string,
-  generate: () => Promise<{ private: string }>,
+  generate: () => Promise<string>,
 ): Promise<HostKey> {
   const row = `ssh-host-key:${name}`;
   let sealed = await read(store, row);
+  if (sealed && !parse(box.open(sealed, row))) {
+    await store.db.deleteFrom('server_keys').where('name', '=', row).where('value', '=', sealed).execute();
+    sealed = undefined;
+  }
   if (!sealed) {
-    const { private: privateKey } = await generate();
+    const privateKey = await generate();
     await store.db
       .insertInto('server_keys')
       .values({ name: row, value: box.seal(privateKey, row), created_at: new Date().toISOString() })
@@ -63,7 +75,9 @@ async function loadHostKey(
     if (!sealed) throw new Error(`host key ${name}: not in the store after inserting it`);
   }
   const privateKey = box.open(sealed, row);
-  return { type: name, privateKey, fingerprint: fingerprint(privateKey) };
+  const key = parse(privateKey);
+  if (!key) throw new Error(`host key ${name}: the stored key does not parse`);
+  return { type: name, privateKey, fingerprint: fingerprint(key) };
 }
 
 async function read(store: Store, name: string): Promise<string | undefined> {
@@ -75,10 +89,15 @@ async function read(store: Store, name: string): Promise<string | undefined> {
   return r?.value;
 }
 
-function fingerprint(privateKey: string): string {
+type ParsedKey = Exclude<ReturnType<typeof utils.parseKey>, Error | unknown[]>;
+
+function parse(privateKey: string): ParsedKey | undefined {
   const parsed = utils.parseKey(privateKey);
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || key instanceof Error) throw new Error('a stored host key does not parse');
+  return !key || key instanceof Error ? undefined : (key as ParsedKey);
+}
+
+function fingerprint(key: ParsedKey): string {
   const digest = createHash('sha256').update(key.getPublicSSH()).digest('base64').replace(/=+$/, '');
   return `SHA256:${digest}`;
 }
