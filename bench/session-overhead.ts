@@ -16,7 +16,8 @@ import { openStore } from '../src/db/database.js';
 import { EventBus } from '../src/session/events.js';
 import { QuotaLedger } from '../src/session/quota-ledger.js';
 import { Tree } from '../src/session/resolve.js';
-import { defaultSessionLimits, UserSession } from '../src/session/session.js';
+import { UserSession } from '../src/session/session.js';
+import { defaultSessionLimits } from '../src/session/session-transfers.js';
 import { StoragePool } from '../src/session/storage-pool.js';
 import { Throttles } from '../src/session/throttle.js';
 
