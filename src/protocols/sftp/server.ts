@@ -1,24 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
-import { basename } from 'node:path';
 import type { Logger } from 'pino';
-import ssh2, {
-  type Algorithms,
-  type AuthContext,
-  type AuthenticationType,
-  type Connection,
-  type ServerChannel,
-  type Session as SshSession,
-} from 'ssh2';
+import ssh2, { type Algorithms, type AuthContext, type AuthenticationType, type Connection } from 'ssh2';
 import type { Session, SessionManager } from '../../session/types.js';
 import { StorageError } from '../../storage/errors.js';
-import { runHashCommand } from './exec.js';
+import { routeSession } from './channels.js';
 import { type ProxyProtocolMode, readProxyHeader } from './proxy-protocol.js';
-import { runScp } from './scp.js';
-import { serveSftp } from './sftp.js';
-import { ShellSyntaxError, shellWords } from './shell-words.js';
 import { coalesceWrites } from './socket-writes.js';
-import type { ExecCommand, InboundMemory, SftpOptions, SshChannelContext } from './types.js';
+import type { InboundMemory, SftpOptions, SshChannelContext } from './types.js';
 
 const { Server: Ssh2Server, utils } = ssh2;
 
@@ -49,8 +38,6 @@ export const sshAlgorithms = {
   compress: ['none'],
 } satisfies Algorithms;
 
-/** The hash commands SFTPGo offers over exec (exec.ts). */
-const HASH_COMMANDS = new Set(['md5sum', 'sha1sum', 'sha256sum', 'sha512sum']);
 /** What a client is told it may try after a failed attempt. */
 const METHODS: AuthenticationType[] = ['publickey', 'password', 'keyboard-interactive'];
 /** Failed authentication attempts one connection may make before it is closed (OpenSSH: 6). */
@@ -208,8 +195,8 @@ function plainAddress(ip: string | undefined): string {
 
 /**
  * One SSH connection: authentication through the session layer (one Session for the connection,
- * closed when it ends), then channel routing. Everything but the sftp subsystem and the scp and
- * hash exec commands is refused.
+ * closed when it ends), then its session channels go to `routeSession` (channels.ts); port and
+ * agent forwarding and global requests are refused.
  */
 function handleClient(
   client: Connection,
@@ -339,95 +326,4 @@ function handleClient(
     client.on('openssh.streamlocal', (_accept, reject) => reject());
     client.on('request', (_accept, reject) => reject?.());
   });
-}
-
-/** One session channel: the sftp subsystem or an allowed exec command; nothing else. */
-function routeSession(channel: SshSession, ctx: SshChannelContext, touch?: () => void): void {
-  const refuse = (_accept: unknown, reject?: () => void) => reject?.();
-  channel.on('pty', refuse);
-  channel.on('shell', refuse);
-  channel.on('x11', refuse);
-  channel.on('auth-agent', refuse);
-  channel.on('env', refuse);
-  channel.on('signal', refuse);
-  channel.on('window-change', refuse);
-  channel.on('subsystem', (_accept, reject, info) => {
-    ctx.logger.info({ subsystem: info.name.slice(0, 64) }, 'subsystem refused');
-    reject?.();
-  });
-  // ssh2 emits 'sftp' (not 'subsystem') for the sftp subsystem when a listener is there.
-  channel.on('sftp', (accept) => {
-    const sftp = accept();
-    if (touch) watchActivity(sftp, touch);
-    try {
-      serveSftp(ctx, sftp);
-    } catch (err) {
-      ctx.logger.error({ err }, 'sftp');
-      sftp.end();
-    }
-  });
-  channel.on('exec', (accept, reject, info) => {
-    const argv = execArgv(info.command);
-    if (argv instanceof ShellSyntaxError) {
-      // Said, not just refused: `md5sum a; rm a` must not look like a server fault.
-      ctx.logger.info({ reason: argv.message }, 'exec refused: shell syntax');
-      const ch: ServerChannel = accept();
-      ch.stderr.write(`ferry: ${argv.message}\n`);
-      ch.exit(2);
-      ch.end();
-      return;
-    }
-    const name = basename(argv?.[0] ?? '');
-    const run: ExecCommand | undefined =
-      name === 'scp' ? runScp : HASH_COMMANDS.has(name) ? runHashCommand : undefined;
-    if (!argv || !run) {
-      ctx.logger.info({ command: name.slice(0, 64) }, 'exec refused');
-      reject?.();
-      return;
-    }
-    const ch: ServerChannel = accept();
-    if (touch) watchActivity(ch, touch);
-    run(ctx, argv, ch)
-      .catch((err: unknown) => {
-        ctx.logger.error({ err, command: name }, 'exec');
-        return 1;
-      })
-      .then((code) => {
-        if (ch.destroyed) return;
-        ch.exit(code);
-        ch.end();
-      });
-  });
-}
-
-/**
- * Call `touch` on every chunk the client sends on a channel (ssh2 hands incoming channel data to
- * the channel's or SFTP wrapper's `push`) and every chunk written to it (an SCP download sends for
- * minutes with nothing coming back). Instance properties, so only this channel is affected.
- */
-function watchActivity(channel: object, touch: () => void): void {
-  const target = channel as {
-    push: (...args: unknown[]) => unknown;
-    write?: (...args: unknown[]) => unknown;
-  };
-  const push = target.push;
-  target.push = function (this: unknown, ...args: unknown[]) {
-    touch();
-    return push.apply(this, args);
-  };
-  const write = target.write;
-  if (typeof write === 'function')
-    target.write = function (this: unknown, ...args: unknown[]) {
-      touch();
-      return write.apply(this, args);
-    };
-}
-
-function execArgv(command: string): string[] | ShellSyntaxError | undefined {
-  try {
-    const argv = shellWords(command);
-    return argv.length > 0 ? argv : undefined;
-  } catch (err) {
-    return err instanceof ShellSyntaxError ? err : undefined;
-  }
 }

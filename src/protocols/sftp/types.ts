@@ -8,10 +8,11 @@ import type { Session } from '../../session/types.js';
  * - `server.ts` (`startSshServer`): the SSH transport. Host keys from the store, login through
  *   `SessionManager.login` (password, public key, keyboard-interactive), `setNoDelay(true)` on
  *   every socket, modern algorithms only, banner, idle timeout, PROXY protocol. For each
- *   authenticated client it holds one `Session` and routes channels: the `sftp` subsystem to
- *   `serveSftp`, an `exec` of `scp -t|-f …` to `runScp`, of `md5sum|sha256sum …` to
- *   `runHashCommand`; anything else is refused. It closes the Session when the SSH connection
- *   ends (which aborts any write handle left open: nothing partial reaches S3).
+ *   authenticated client it holds one `Session` and hands each session channel to
+ *   `channels.ts` (`routeSession`): the `sftp` subsystem to `serveSftp`, an `exec` of
+ *   `scp -t|-f …` to `runScp`, of `md5sum|sha256sum …` to `runHashCommand`; anything else is
+ *   refused. It closes the Session when the SSH connection ends (which aborts any write handle
+ *   left open: nothing partial reaches S3).
  * - `sftp.ts` (`serveSftp`): SFTP v3 requests → Session calls, one handle table per channel.
  * - `scp.ts` (`runScp`), `exec.ts` (`runHashCommand`): the legacy SCP protocol and the hash
  *   commands SFTPGo offers, on the channel's stdin/stdout.
