@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { configReference, loadServerConfig } from '../../src/server/config.js';
+import { loadServerConfig } from '../../src/server/config.js';
+import { configReference } from '../../src/server/config-schema.js';
 import { requireBuiltCli } from '../support/cli.js';
 import { ferryWithInput, serverEnv } from './serve-process.js';
 

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { loadServerConfig, logLevels, type ServerFlags } from '../../server/config.js';
+import { loadServerConfig, type ServerFlags } from '../../server/config.js';
+import { logLevels } from '../../server/config-schema.js';
 import type { CliContext } from '../context.js';
 
 /**
  * `ferry serve`: the servers. Settings from these flags, `FERRY_*` variables and the YAML file
- * (src/server/config.ts, docs/server.md). Runs until SIGTERM/SIGINT (main.ts turns them into
+ * (src/server/config-schema.ts, docs/server.md). Runs until SIGTERM/SIGINT (main.ts turns them into
  * ctx.signal): then stops accepting, lets transfers finish for the grace period, aborts the rest
  * cleanly and exits 0. A second signal exits at once.
  */

@@ -27,7 +27,7 @@ export interface SshChannelContext {
   /** The logged-in user's session (shared by every channel of the connection). */
   session: Session;
   logger: Logger;
-  /** Settings that shape the protocol (declared once in src/server/config.ts, `sftp.*`). */
+  /** Settings that shape the protocol (declared once in src/server/config-schema.ts, `sftp.*`). */
   options: SftpOptions;
   /** The process's transfer memory: client data received but not yet taken is charged to it. */
   memory?: InboundMemory;
