@@ -9,6 +9,10 @@
  * each holds bin/, dist/, package.json and a node_modules link — e.g. `cp -r bin dist package.json
  * /tmp/base && ln -s $PWD/node_modules /tmp/base/`), named by the folder's last part.
  *
+ * BENCH_WARM=1: each measured get right after an unmeasured one (warm: the first get after 5 s
+ * idle allocates fresh part buffers and, under load, runs into a Mark-Compact every ~10 MiB).
+ * BENCH_GC_LOG=path: each server's --trace-gc output to path.<build>.
+ *
  * BENCH_SMALL=N (default 0): instead of the big file, N objects of 4 KiB under one folder and a
  * `get /small/* dest/` of all of them; prints S3 requests per file from RGW's access log too.
  *
@@ -16,7 +20,7 @@
  *        npx tsx bench/sftp-get-cpu.ts [MB=256] [rounds=3]
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import {
@@ -121,6 +125,7 @@ async function main(): Promise<void> {
       const lines = text.split('\n');
       tail = lines.pop() ?? '';
       for (const l of lines) if (l.includes('Mark-Compact')) markCompacts++;
+      if (process.env.BENCH_GC_LOG) appendFileSync(`${process.env.BENCH_GC_LOG}.${b.name}`, d);
     });
     servers.push({ name: b.name, port, pid: child.pid!, gcs: () => markCompacts });
   }
@@ -131,6 +136,9 @@ async function main(): Promise<void> {
     for (const s of order) {
       const dest = join(work, `down-${s.name}-${r}`);
       mkdirSync(dest);
+      // BENCH_WARM=1: an unmeasured get first, so the measured one finds the part buffers the
+      // budget keeps (dropped after 5 s idle, while the other builds ran).
+      if (process.env.BENCH_WARM === '1') await sftpBatchOk(work, ssh, s.port, batch(dest), rgw.childEnv);
       const before = procStat(s.pid);
       const gc0 = s.gcs();
       const from = SMALL > 0 ? logLines(rgw) : 0;
