@@ -220,13 +220,16 @@ export async function spawnFerry(options: {
   children: ChildProcess[];
   /** How long it may take to listen (default 60 s). */
   timeoutMs?: number;
+  /** A folder holding another build (bin/, dist/, package.json, node_modules): default this one. */
+  root?: string;
 }): Promise<ChildProcess> {
   const { rgw, data, port } = options;
+  const cli = options.root ? join(options.root, 'bin/ferry.js') : 'bin/ferry.js';
   const ferry = spawn(
     'node',
     [
       ...(options.nodeArgs ?? []),
-      'bin/ferry.js',
+      cli,
       'serve',
       '--data',
       data,
@@ -247,7 +250,7 @@ export async function spawnFerry(options: {
   options.children.push(ferry);
   await waitFor(ferry, /sftp: listening on sftp:\/\/\S+/, 'ferry serve', options.timeoutMs);
   sh(rgw, 'node', [
-    'bin/ferry.js',
+    cli,
     'user',
     'add',
     'bench',

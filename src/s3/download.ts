@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import type { MiddlewareStack } from '@smithy/types';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
 import { translateS3Error } from './errors.js';
@@ -273,7 +274,9 @@ export async function downloadObject(
  * Ask for `Connection: close` on this request (see `DownloadTuning.closeFirstConnection`: the
  * RGW small-GET stall on reused connections).
  */
-export function closeConnectionAfter(command: GetObjectCommand): void {
+export function closeConnectionAfter<I extends object, O extends object>(command: {
+  middlewareStack: MiddlewareStack<I, O>;
+}): void {
   command.middlewareStack.add(
     (next) => async (args) => {
       const request = args.request as { headers?: Record<string, string> };

@@ -5,9 +5,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { ListPage } from '../storage/s3/listing.js';
+import { closeConnectionAfter } from './download.js';
 import { parseListObjectsV2 } from './list-xml.js';
 
 type Input = Parameters<ListPage>[0];
+
+/** Most keys a LIST may ask for to count as small (`closeSmall`). */
+const SMALL_LIST = 3;
 type V2Input = ConstructorParameters<typeof ListObjectsV2Command>[0];
 
 /** How many V2 pages `list-xml.ts` parsed, and how many it left to the SDK (tests read these). */
@@ -23,8 +27,13 @@ const EMPTY_RESULT = new TextEncoder().encode('<ListBucketResult></ListBucketRes
  * result to parse; another, outermost, puts our page in its place. A body ours does not fully
  * understand (or an error) goes to the SDK's parser untouched.
  */
-export function sendListV2(client: S3Client, input: V2Input): Promise<ListObjectsV2CommandOutput> {
+export function sendListV2(
+  client: S3Client,
+  input: V2Input,
+  options: { close?: boolean } = {},
+): Promise<ListObjectsV2CommandOutput> {
   const command = new ListObjectsV2Command(input);
+  if (options.close) closeConnectionAfter(command);
   let parsed: ReturnType<typeof parseListObjectsV2>;
   command.middlewareStack.add(
     (next) => async (args) => {
@@ -69,7 +78,17 @@ export function listPagerFor(
   client: S3Client,
   bucket: string,
   send: <T>(op: string, key: string, fn: () => Promise<T>) => Promise<T>,
-  options: { listVersion?: 1 | 2; requestPayer?: 'requester'; sdkParser?: boolean } = {},
+  options: {
+    listVersion?: 1 | 2;
+    requestPayer?: 'requester';
+    sdkParser?: boolean;
+    /**
+     * A LIST of at most `SMALL_LIST` keys (a stat's, "is there anything under x/") goes with
+     * `Connection: close`: on Ceph RGW a small answer on a reused connection waits ~40–50 ms
+     * (the stall of download.ts `closeFirstConnection`, whose setting turns this on), ~10 ms fresh.
+     */
+    closeSmall?: boolean;
+  } = {},
 ): ListPage {
   const payer = options.requestPayer ? { RequestPayer: options.requestPayer } : {};
   let v1 = options.listVersion === 1;
@@ -111,7 +130,10 @@ export function listPagerFor(
     return send('ListObjectsV2', input.Prefix, async () => {
       try {
         const v2 = { Bucket: bucket, ...input, ...payer };
-        return await (options.sdkParser ? client.send(new ListObjectsV2Command(v2)) : sendListV2(client, v2));
+        const close = options.closeSmall === true && (input.MaxKeys ?? 1000) <= SMALL_LIST;
+        return await (options.sdkParser
+          ? client.send(new ListObjectsV2Command(v2))
+          : sendListV2(client, v2, { close }));
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
         const missing = e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;

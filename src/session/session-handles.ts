@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { StorageErrorCode } from '../storage/errors.js';
 import type { WriteAttributes, WriteHandle } from '../storage/handles.js';
-import { type ReadHandle, streamFromHandle } from '../storage/read-handle.js';
+import { type LentBytes, lendBytes, type ReadHandle, streamFromHandle } from '../storage/read-handle.js';
 import type { Entry } from '../storage/types.js';
 import { publicError, sessionError } from './errors.js';
 import type { QuotaLedger, QuotaLimits } from './quota-ledger.js';
@@ -324,6 +324,24 @@ export class SessionReadHandle implements ReadHandle {
     await this.hooks.bucket?.take(buf.length, options?.signal);
     this.bytes += buf.length;
     return buf;
+  }
+
+  /** As `read`, the bytes lent by the storage's handle when it lends (read-handle.ts `lend`). */
+  async lend(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<LentBytes> {
+    let lent: LentBytes;
+    try {
+      lent = await lendBytes(this.inner, offset, length, options);
+    } catch (err) {
+      throw publicError(err, `/${this.entry.path}`);
+    }
+    try {
+      await this.hooks.bucket?.take(lent.bytes.length, options?.signal);
+    } catch (err) {
+      lent.release();
+      throw err;
+    }
+    this.bytes += lent.bytes.length;
+    return lent;
   }
 
   stream(offset?: number, length?: number, options?: { signal?: AbortSignal }): Readable {

@@ -26,11 +26,37 @@ export interface ReadHandle {
   readonly entry: Entry;
   read(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<Buffer>;
   /**
+   * Optional, for a caller that uses the bytes at once and lets go (SFTP READ copying them into
+   * its reply): as `read`, but the bytes may be a view of the handle's own buffer instead of a
+   * copy. The handle keeps that memory unchanged and unreused until `release()` (call it exactly
+   * once; later calls do nothing). `lendBytes` falls back to `read` for handles without it.
+   */
+  lend?(offset: number, length: number, options?: { signal?: AbortSignal }): Promise<LentBytes>;
+  /**
    * The bytes from `offset` (default 0), `length` of them (default: to the end), as a stream
    * (FTP RETR after REST, an HTTP Range body). Several streams may be open at once.
    */
   stream(offset?: number, length?: number, options?: { signal?: AbortSignal }): Readable;
   close(): Promise<void>;
+}
+
+/** Bytes lent by `ReadHandle.lend`: valid until `release()`. */
+export interface LentBytes {
+  readonly bytes: Buffer;
+  release(): void;
+}
+
+const keep = () => {};
+
+/** `handle.lend` when it has one, else `read` (whose bytes are the caller's: release does nothing). */
+export async function lendBytes(
+  handle: Pick<ReadHandle, 'read' | 'lend'>,
+  offset: number,
+  length: number,
+  options?: { signal?: AbortSignal },
+): Promise<LentBytes> {
+  if (handle.lend) return handle.lend(offset, length, options);
+  return { bytes: await handle.read(offset, length, options), release: keep };
 }
 
 export interface OpenReadOptions {

@@ -81,6 +81,36 @@ describe('S3 read handle: requests and memory', () => {
     budget.dropKept();
   });
 
+  it('a lent view stays the bytes it lent until released, though the handle read on, dropped its part and refilled kept buffers', async () => {
+    const handle = await s.openRead('big.bin');
+    expect(handle.lend).toBeDefined();
+    const first = await handle.lend!(0, 32 * 1024);
+    // A view of the part buffer (not a copy of its own), which is what makes it worth lending.
+    expect(first.bytes.buffer.byteLength).toBeGreaterThanOrEqual(MiB);
+    // Read on to the end: parts behind the reading position are dropped and their buffers
+    // reused (budget.recycle → allocate) for the parts fetched ahead.
+    const out: Buffer[] = [Buffer.from(first.bytes)];
+    for (let at = 32 * 1024; at < big.length; at += 32 * 1024) {
+      const lent = await handle.lend!(at, 32 * 1024);
+      out.push(Buffer.from(lent.bytes));
+      lent.release();
+    }
+    expect(sha(Buffer.concat(out))).toBe(sha(big));
+    expect(first.bytes.equals(big.subarray(0, 32 * 1024))).toBe(true);
+    // A read elsewhere (across two parts, behind the reading position): a copy of its own GET.
+    const across = await handle.lend!(MiB - 10, 20);
+    expect(across.bytes.equals(big.subarray(MiB - 10, MiB + 10))).toBe(true);
+    across.release();
+    await handle.close();
+    expect(first.bytes.equals(big.subarray(0, 32 * 1024))).toBe(true);
+    const kept = budget.pooled;
+    first.release();
+    first.release(); // a second release does nothing
+    expect(budget.pooled).toBeGreaterThan(kept); // its part's buffer went back only now
+    expect(budget.held).toBe(0);
+    await expect(handle.lend!(0, 10)).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
   it('a read elsewhere is one GET of exactly its range; closing gives back what was read ahead', async () => {
     const handle = await s.openRead('big.bin');
     const g = gets();

@@ -6,7 +6,7 @@ import { TEST_BUCKET, testS3Storage } from '../support/s3.js';
 /**
  * What `stat` costs on S3 and what it answers when other tools left keys Ferry would not make
  * (src/storage/s3/stat.ts): a folder one LIST and no HEAD (an SFTP `ls -l dir` or `cd dir`), a
- * file a LIST and a HEAD, a missing path a LIST and a HEAD.
+ * file a LIST and a HEAD, a missing path a LIST and a HEAD; a name with an extension HEAD first.
  */
 describe('S3 backend: stat', () => {
   async function setup() {
@@ -42,9 +42,9 @@ describe('S3 backend: stat', () => {
   it('a file costs a LIST and a HEAD and keeps what only the HEAD knows; a missing path a LIST and a HEAD (a listing may lag a write)', async () => {
     const { storage, client } = await setup();
     const mtime = new Date('2001-02-03T04:05:06Z');
-    await storage.write('doc.txt', 'hello', { mtime, contentType: 'text/x-doc' });
+    await storage.write('doc', 'hello', { mtime, contentType: 'text/x-doc' });
     const ops = countOps(client);
-    expect(await storage.stat('doc.txt')).toMatchObject({
+    expect(await storage.stat('doc')).toMatchObject({
       type: 'file',
       size: 5,
       mtime,
@@ -53,13 +53,40 @@ describe('S3 backend: stat', () => {
     expect(ops).toEqual(['ListObjectsV2Command', 'HeadObjectCommand']);
     ops.length = 0;
     await expect(storage.stat('nothing-here')).rejects.toMatchObject({ code: 'NotFound' });
-    await expect(storage.stat('doc.txt/below')).rejects.toMatchObject({ code: 'NotFound' });
+    await expect(storage.stat('doc/below')).rejects.toMatchObject({ code: 'NotFound' });
     expect(ops).toEqual([
       'ListObjectsV2Command',
       'HeadObjectCommand',
       'ListObjectsV2Command',
       'HeadObjectCommand',
     ]);
+  });
+
+  it('a name with an extension is asked by HEAD first: a file one HEAD (an sftp `get` of many small files), a folder so named HEAD + LIST', async () => {
+    const { storage, client, put } = await setup();
+    const mtime = new Date('2001-02-03T04:05:06Z');
+    await storage.write('doc.txt', 'hello', { mtime, contentType: 'text/x-doc' });
+    await put('v1.2/inner');
+    const ops = countOps(client);
+    expect(await storage.stat('doc.txt')).toMatchObject({
+      type: 'file',
+      size: 5,
+      mtime,
+      contentType: 'text/x-doc',
+    });
+    expect(ops).toEqual(['HeadObjectCommand']);
+    ops.length = 0;
+    expect(await storage.stat('v1.2')).toMatchObject({ type: 'dir' });
+    expect(ops).toEqual(['HeadObjectCommand', 'ListObjectsV2Command']);
+    ops.length = 0;
+    await expect(storage.stat('none.txt')).rejects.toMatchObject({ code: 'NotFound' });
+    expect(ops).toEqual(['HeadObjectCommand', 'ListObjectsV2Command']);
+    ops.length = 0;
+    // A dot-folder is not a name with an extension: one LIST, as any folder.
+    await put('.config/x');
+    ops.length = 0;
+    expect(await storage.stat('.config')).toMatchObject({ type: 'dir' });
+    expect(ops).toEqual(['ListObjectsV2Command']);
   });
 
   it('a name with keys beside it (`x.txt`, `x-1/…` sort before `x/`) is still found as a folder', async () => {

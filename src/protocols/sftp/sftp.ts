@@ -1,5 +1,6 @@
 import type { Attributes, SFTPWrapper } from 'ssh2';
 import { StorageError } from '../../storage/errors.js';
+import { type LentBytes, lendBytes } from '../../storage/read-handle.js';
 import type { Entry } from '../../storage/types.js';
 import { attrsOf, dateOf, longname } from './attrs.js';
 import { ADVERTISED, handleExtended, MAX_HANDLES } from './extensions.js';
@@ -7,7 +8,7 @@ import { type DirState, HandleTable, type ReadState, type WriteState } from './h
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
-import { advertiseExtensions, inboundGate, sendExitStatus } from './wire.js';
+import { advertiseExtensions, inboundGate, sendData, sendExitStatus } from './wire.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
 const WRITE = 0x02;
@@ -207,9 +208,13 @@ export class SftpChannel {
     const previous = (s && this.readReplies.get(s)) ?? Promise.resolve();
     const reply = previous.then(() =>
       bytes.then(
-        (b) => {
-          if (b.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
-          else this.sftp.data(id, b);
+        (lent) => {
+          try {
+            if (lent.bytes.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
+            else sendData(this.sftp, id, lent.bytes);
+          } finally {
+            lent.release();
+          }
         },
         (err: unknown) => replyError(this.sftp, id, err, this.ctx.logger),
       ),
@@ -217,15 +222,15 @@ export class SftpChannel {
     if (s) this.readReplies.set(s, reply);
   }
 
-  private async read(handle: Buffer, offset: number, len: number): Promise<Buffer> {
+  /** A READ's bytes, lent by the handle where it can (released once the reply is written). */
+  private async read(handle: Buffer, offset: number, len: number): Promise<LentBytes> {
     const s = this.state(handle);
     const length = Math.min(len, this.ctx.options.maxReadLength);
-    let bytes: Buffer;
-    if (s.kind === 'read') bytes = await s.handle.read(offset, length, { signal: this.signal });
-    else if (s.kind === 'write' && s.handle.read) bytes = await s.handle.read(offset, length);
-    else if (s.kind === 'write') throw unsupported('reading a file opened for writing (without update) is');
-    else throw new StorageError('IsADirectory', `is a folder: ${s.path}`);
-    return bytes;
+    if (s.kind === 'read') return lendBytes(s.handle, offset, length, { signal: this.signal });
+    if (s.kind === 'write' && s.handle.read)
+      return { bytes: await s.handle.read(offset, length), release: () => {} };
+    if (s.kind === 'write') throw unsupported('reading a file opened for writing (without update) is');
+    throw new StorageError('IsADirectory', `is a folder: ${s.path}`);
   }
 
   private write(id: number, handle: Buffer, offset: number, data: Buffer): void {

@@ -2,6 +2,10 @@ import { createRequire } from 'node:module';
 import type { SFTPWrapper } from 'ssh2';
 
 const require = createRequire(import.meta.url);
+/** ssh2's packet send (encrypt and write, or queue during a key exchange). */
+const { sendPacket: sshSendPacket } = require('ssh2/lib/protocol/utils.js') as {
+  sendPacket(protocol: unknown, packet: Buffer): boolean;
+};
 /** ssh2's own channel window top-up and its threshold (what a Channel's `_read` does). */
 const { windowAdjust, WINDOW_THRESHOLD } = require('ssh2/lib/Channel.js') as {
   windowAdjust(channel: unknown): void;
@@ -10,7 +14,7 @@ const { windowAdjust, WINDOW_THRESHOLD } = require('ssh2/lib/Channel.js') as {
 
 /**
  * The two things ssh2 1.17's SFTP server cannot do through its API, done here on its internals
- * (node_modules/ssh2/lib/protocol/SFTP.js; checked by test/sftp/sftp-extensions.test.ts, so an
+ * (node_modules/ssh2/lib/protocol/SFTP.js, Protocol.js; the sftp tests use every one of them, so an
  * ssh2 upgrade that moves them fails a test instead of silently losing the extensions):
  *
  * - VERSION with extensions: ssh2 answers INIT with a fixed `VERSION 3` that names no extension,
@@ -18,6 +22,7 @@ const { windowAdjust, WINDOW_THRESHOLD } = require('ssh2/lib/Channel.js') as {
  *   `advertiseExtensions` takes the INIT packet before ssh2 sees it and answers it with our list.
  * - EXTENDED_REPLY (statvfs, limits, check-file): ssh2 has no method for it. `sendPacket` writes a
  *   raw packet exactly as ssh2's own `sendOrBuffer` does (channel window, buffering, draining).
+ * - DATA replies with one copy of the bytes instead of ssh2's two (`sendData`).
  * - Backpressure on what the client sends: ssh2's SFTP parser takes every byte and tops up the
  *   channel window at once, so a client could pile up WRITEs without bound. `inboundGate` stops
  *   the top-ups while paused (the client then runs out of window and waits), as a Channel whose
@@ -36,7 +41,14 @@ interface SftpInternals {
   outgoing: Outgoing;
   incoming: { window: number };
   _waitChanDrain: boolean;
-  _protocol: { channelData(id: number, data: Buffer): void; exitStatus(id: number, status: number): void };
+  _protocol: {
+    channelData(id: number, data: Buffer): void;
+    exitStatus(id: number, status: number): void;
+    _kexinit: unknown;
+    _packetRW: {
+      write: { allocStart: number; alloc(size: number): Buffer; finalize(packet: Buffer): Buffer };
+    };
+  };
   _buffer: Buffer[];
   _waitWindow: boolean;
   _chunkcb: (() => void) | undefined;
@@ -48,6 +60,8 @@ interface SftpInternals {
 
 const SSH_FXP_INIT = 1;
 const SSH_FXP_VERSION = 2;
+const SSH_FXP_DATA = 103;
+const SSH_MSG_CHANNEL_DATA = 94;
 export const SSH_FXP_EXTENDED_REPLY = 201;
 
 function internals(sftp: SFTPWrapper): SftpInternals {
@@ -74,6 +88,45 @@ export function sendPacket(sftp: SFTPWrapper, packet: Buffer): void {
   }
   const rest = tryWrite(s, packet);
   if (rest !== undefined) s._buffer.push(rest);
+}
+
+/**
+ * Answer READ `reqid` with `data`, copied once: straight into the SSH packet (CHANNEL_DATA header,
+ * SFTP DATA header, the bytes; then ssh2 encrypts it in place) when the reply fits in one packet
+ * and the window, nothing is queued before it and no key exchange runs. ssh2's `sftp.data` copies
+ * the bytes twice (into an SFTP packet, then into the SSH packet). Otherwise it does exactly that.
+ * Either way `data` is not referenced once this returns (a lent view can be released).
+ */
+export function sendData(sftp: SFTPWrapper, reqid: number, data: Buffer): void {
+  const s = internals(sftp);
+  const out = s.outgoing;
+  const proto = s._protocol;
+  const n = 13 + data.length; // the SFTP packet: length, type, id, data's length, data
+  if (
+    s._buffer.length > 0 ||
+    out.state !== 'open' ||
+    n > out.window ||
+    n > out.packetSize ||
+    proto._kexinit !== undefined
+  ) {
+    sftp.data(reqid, data);
+    return;
+  }
+  const writer = proto._packetRW.write;
+  let p = writer.allocStart;
+  const packet = writer.alloc(9 + n);
+  packet[p] = SSH_MSG_CHANNEL_DATA;
+  packet.writeUInt32BE(out.id, p + 1);
+  packet.writeUInt32BE(n, p + 5);
+  p += 9;
+  packet.writeUInt32BE(n - 4, p);
+  packet[p + 4] = SSH_FXP_DATA;
+  packet.writeUInt32BE(reqid, p + 5);
+  packet.writeUInt32BE(data.length, p + 9);
+  packet.set(data, p + 13);
+  out.window -= n;
+  if (out.window === 0) waitWindow(s);
+  sshSendPacket(proto, writer.finalize(packet));
 }
 
 /** ssh2's tryWritePayload: what the window allows now; the rest is returned to be buffered. */

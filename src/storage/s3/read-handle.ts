@@ -11,6 +11,7 @@ import { StorageError } from '../errors.js';
 import {
   checkReadArgs,
   closedHandle,
+  type LentBytes,
   type OpenReadOptions,
   type ReadHandle,
   streamFromHandle,
@@ -36,8 +37,13 @@ import type { S3Storage } from './s3-storage.js';
  * (parts one read spans + concurrency + 1) parts. Any other read is one ranged GET of exactly
  * its bytes. Every GET carries If-Match with the opened ETag: a replaced object fails the read
  * with Conflict, never mixing versions. Bodies that end early are fetched again from where they
- * stopped (download.ts `streamRange`).
+ * stopped (download.ts `streamRange`). `lend` reads the same way but hands out a read within one
+ * part as a view of the part's buffer, which is neither dropped into the budget's kept buffers nor
+ * refilled until the borrower releases it (an SFTP READ reply is then copied once, straight into
+ * its SSH packet).
  */
+const keep = () => {};
+
 export async function openS3Read(
   s3: S3Storage,
   path: StoragePath,
@@ -157,7 +163,16 @@ export async function openS3Read(
     return p;
   };
 
-  const readSequential = async (offset: number, end: number): Promise<Buffer | undefined> => {
+  /**
+   * Sequential bytes offset..end from the parts read ahead; undefined when the budget is spent.
+   * `lend`: a range inside one part comes back as a view of the part's buffer, the part kept
+   * (`users`) until the borrower releases it; otherwise (and always without `lend`) a copy.
+   */
+  const readSequential = async (
+    offset: number,
+    end: number,
+    lend: boolean,
+  ): Promise<LentBytes | undefined> => {
     const k0 = Math.floor(offset / ps);
     const k1 = Math.floor((end - 1) / ps);
     for (const k of [...parts.keys()]) if (k < k0 - 1) drop(k);
@@ -169,7 +184,23 @@ export async function openS3Read(
     }
     for (let k = k1 + 1; k < Math.min(count, k1 + 1 + tuning.concurrency); k++) if (!part(k)) break;
     for (const p of needed) p.users++;
+    let lent = false;
     try {
+      if (lend && needed.length === 1) {
+        const p = needed[0]!;
+        const data = await p.data;
+        const base = k0 * ps;
+        const bytes = data.subarray(offset - base, Math.min(end, base + data.length) - base);
+        lent = true;
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          p.users--;
+          recycle(p);
+        };
+        return { bytes, release };
+      }
       const out = Buffer.allocUnsafe(end - offset);
       for (const [i, p] of needed.entries()) {
         const data = await p.data;
@@ -178,35 +209,44 @@ export async function openS3Read(
         const to = Math.min(end, base + data.length);
         data.copy(out, from - offset, from - base, to - base);
       }
-      return out;
+      return { bytes: out, release: keep };
     } finally {
-      for (const p of needed) {
-        p.users--;
-        recycle(p);
-      }
+      if (!lent)
+        for (const p of needed) {
+          p.users--;
+          recycle(p);
+        }
+    }
+  };
+
+  const readAt = async (
+    offset: number,
+    length: number,
+    lend: boolean,
+    sigOpt?: AbortSignal,
+  ): Promise<LentBytes> => {
+    checkReadArgs(offset, length);
+    if (closed) throw closedHandle(path);
+    const end = Math.min(size, offset + length);
+    if (offset >= end) return { bytes: Buffer.alloc(0), release: keep };
+    const sequential = offset === lastEnd || parts.has(Math.floor(offset / ps));
+    lastEnd = end;
+    if (offset >= ps || !sequential) dropFirstBody();
+    const sig = sigOpt ? AbortSignal.any([signal, sigOpt]) : signal;
+    sig.throwIfAborted();
+    try {
+      const got = sequential ? await readSequential(offset, end, lend) : undefined;
+      return got ?? { bytes: await fetch(offset, end - 1, sig), release: keep };
+    } catch (err) {
+      if (closed) throw closedHandle(path);
+      throw err;
     }
   };
 
   const handle: ReadHandle = {
     entry,
-    read: async (offset, length, opts) => {
-      checkReadArgs(offset, length);
-      if (closed) throw closedHandle(path);
-      const end = Math.min(size, offset + length);
-      if (offset >= end) return Buffer.alloc(0);
-      const sequential = offset === lastEnd || parts.has(Math.floor(offset / ps));
-      lastEnd = end;
-      if (offset >= ps || !sequential) dropFirstBody();
-      const sig = opts?.signal ? AbortSignal.any([signal, opts.signal]) : signal;
-      sig.throwIfAborted();
-      try {
-        const got = sequential ? await readSequential(offset, end) : undefined;
-        return got ?? (await fetch(offset, end - 1, sig));
-      } catch (err) {
-        if (closed) throw closedHandle(path);
-        throw err;
-      }
-    },
+    read: async (offset, length, opts) => (await readAt(offset, length, false, opts?.signal)).bytes,
+    lend: (offset, length, opts) => readAt(offset, length, true, opts?.signal),
     stream: (offset, length, opts) => streamFromHandle(handle, offset, length, opts),
     close: async () => {
       if (closed) return;

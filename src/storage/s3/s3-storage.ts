@@ -150,11 +150,12 @@ export class S3Storage implements Storage {
     ]);
     this.description = `s3://${conn.bucket}/${conn.prefix}`;
     this.params = objectParamsFor(conn);
+    ({ upload: this.upload, download: this.download } = transferTuningFor(conn));
     this.listPage = listPagerFor(client, this.bucket, this.send, {
       listVersion: conn.listVersion,
       requestPayer: this.params.payer.RequestPayer,
+      closeSmall: this.download.closeFirstConnection === true,
     });
-    ({ upload: this.upload, download: this.download } = transferTuningFor(conn));
   }
 
   /** Send one S3 call, translating its error into a StorageError naming the key and IAM action. */

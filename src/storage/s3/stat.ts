@@ -18,12 +18,14 @@ const EPOCH = new Date(0);
  * - a key beside it (`x.txt`, `x-1/…`: bytes below `/` sort before `x/`): no file `x`, and a
  *   second one-key LIST of `x/` tells a folder from nothing.
  * So a folder costs one LIST and no HEAD (an SFTP `ls -l dir`, `cd dir`), a file a LIST and a
- * HEAD, a missing path a LIST and a HEAD (`notListed`). A key `x` and keys under `x/` at once (S3 allows it, Ferry never
+ * HEAD, a missing path a LIST and a HEAD (`notListed`) — except a name with an extension
+ * (`looksLikeFile`), which is asked by HEAD first: a file one HEAD, a folder HEAD + LIST. A key `x` and keys under `x/` at once (S3 allows it, Ferry never
  * makes it) stat as the file, as when the HEAD came first. Credentials that may HEAD but not LIST
  * stat by HEAD first (`statByHead`).
  */
 export async function statPath(s3: S3Storage, path: StoragePath): Promise<Entry> {
   if (path === '') return folder(s3, path, await s3.firstKeyUnder(path));
+  if (looksLikeFile(path)) return statByHead(s3, path);
   const key = s3.keys.file(path);
   let first: { Key?: string; LastModified?: Date } | undefined;
   try {
@@ -57,6 +59,16 @@ async function notListed(s3: S3Storage, path: StoragePath): Promise<Entry> {
   const head = await s3.head(path);
   if (!head) throw notFound(path);
   return headEntry(path, head, isDirMarkerHead(head.ContentLength, head.ContentType) ? 'dir' : 'file');
+}
+
+/**
+ * A name with an extension (`a.txt`, `x.tar.gz`; not `.config`): most likely a file, so its stat
+ * asks the HEAD first — one request for the file (an SFTP `get` stats every file, OpenSSH's glob
+ * often twice), HEAD + LIST for a folder so named (`v1.2`). Other names LIST first. Only the order
+ * of the requests depends on it, never the answer.
+ */
+export function looksLikeFile(path: StoragePath): boolean {
+  return /[^/]\.[^./]+$/.test(path) && !/(^|\/)\.[^./]+$/.test(path);
 }
 
 /** The earlier order: HEAD, then a one-key LIST of `x/` when there is no key `x`. */
