@@ -7,8 +7,6 @@ const out = process.env.FERRY_MEM_PROBE;
 if (out) {
   const budgetUrl = new URL('../dist/s3/buffer-budget.js', import.meta.url).href;
   const { processBudget } = await import(budgetUrl);
-  const packetsUrl = new URL('../dist/protocols/sftp/inbound-packets.js', import.meta.url).href;
-  const packets = await import(packetsUrl).catch(() => ({}));
   const timer = setInterval(() => {
     const m = process.memoryUsage();
     const line = {
@@ -21,8 +19,6 @@ if (out) {
       budgetHeld: processBudget.held,
       budgetPeak: processBudget.peak,
       budgetPooled: processBudget.pooled ?? 0,
-      packetsGathered: packets.packetPool?.stats.gathered ?? 0,
-      packetsFresh: packets.packetPool?.stats.fresh ?? 0,
     };
     appendFileSync(out, `${JSON.stringify(line)}\n`);
   }, 100);

@@ -57,9 +57,6 @@ interface Probe {
   budgetPeak: number;
   /** Part buffers kept for reuse (within limit − held). */
   budgetPooled: number;
-  /** WRITE packets gathered in reused buffers, and of them in new ones (inbound-packets.ts). */
-  packetsGathered: number;
-  packetsFresh: number;
 }
 
 function probes(file: string, from = 0): Probe[] {
@@ -179,12 +176,6 @@ async function main(): Promise<void> {
   console.log(
     `#   inside (peaks, 100 ms samples): rss ${mib(max('rss'))}, heapUsed ${mib(max('heapUsed'))}, heapTotal ${mib(max('heapTotal'))}, external ${mib(max('external'))}, arrayBuffers ${mib(max('arrayBuffers'))}`,
   );
-  const first = ps[0];
-  const last = ps[ps.length - 1];
-  if (first && last)
-    console.log(
-      `#   WRITE packets gathered in reused buffers: ${last.packetsGathered - first.packetsGathered}, of them in a new buffer ${last.packetsFresh - first.packetsFresh}`,
-    );
   const kinds = [...new Set([...Object.keys(baseMaps), ...Object.keys(peakMaps)])];
   console.log(
     `#   where the RSS is (smaps, before → at the largest 1 s sample): ${kinds.map((k) => `${k} ${mib(baseMaps[k] ?? 0)} → ${mib(peakMaps[k] ?? 0)}`).join(', ')}`,

@@ -4,7 +4,6 @@ import type { Entry } from '../../storage/types.js';
 import { attrsOf, dateOf, longname } from './attrs.js';
 import { ADVERTISED, handleExtended, MAX_HANDLES } from './extensions.js';
 import { type DirState, HandleTable, type ReadState, type WriteState } from './handles.js';
-import { frameInboundPackets, type InboundPackets } from './inbound-packets.js';
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
@@ -56,8 +55,6 @@ export class SftpChannel {
   /** Aborted when the channel ends: open write handles abort, reads in flight stop. */
   readonly signal = this.ended.signal;
   private gate: { pause(): void; resume(): void } | undefined;
-  /** Big WRITEs gathered in reused buffers (inbound-packets.ts). */
-  private packets: InboundPackets | undefined;
   private pending = 0;
   /** Paused because the process budget is spent: waiting for `memory.onRoom`. */
   private awaitingRoom = false;
@@ -69,8 +66,6 @@ export class SftpChannel {
 
   start(): void {
     const { sftp } = this;
-    // Innermost, so the gate below sees every chunk (its `false` stops the window top-up).
-    this.packets = frameInboundPackets(sftp);
     advertiseExtensions(sftp, ADVERTISED);
     this.gate = inboundGate(sftp);
     sftp.on('error', (err: Error) => this.ctx.logger.debug({ err: err.message }, 'sftp channel error'));
@@ -248,7 +243,6 @@ export class SftpChannel {
     s.end = Math.max(s.end, at + data.length);
     this.pending += data.length;
     const uncharge = this.ctx.memory?.charge(data.length);
-    const giveBack = this.packets?.claim(data);
     this.checkGate();
     const settled = () => {
       this.pending -= data.length;
@@ -258,7 +252,6 @@ export class SftpChannel {
     s.handle.write(at, data).then(
       () => {
         settled();
-        giveBack?.(); // the handle has taken the bytes (a failed write may still hold them)
         this.ok(id);
       },
       (err: unknown) => {
