@@ -9,6 +9,8 @@
  *
  * Run: npx tsc -p tsconfig.build.json && RGW_BASE=/tmp/ferry-rgw-dev npx tsx bench/sftp-memory.ts
  *      [UPLOADS=20] [UPLOAD_MB=200] [GIB=1]
+ * The RSS is also split by kind of mapping (/proc/PID/smaps: glibc's heap, anonymous mappings,
+ * files) before the uploads and at the largest of the samples taken every second.
  * Env: FERRY_BUFFER_BUDGET (passed to Ferry), BENCH_NODE_FLAGS (extra node flags for Ferry,
  * e.g. `--max-semi-space-size=64`), SPEED=0 (skip the 1 GiB step).
  */
@@ -71,6 +73,34 @@ function probes(file: string, from = 0): Probe[] {
 
 const mib = (n: number) => `${(n / MiB).toFixed(0)} MiB`;
 
+/**
+ * Where a process's resident memory lives, bytes by kind of mapping (/proc/PID/smaps): glibc's
+ * main heap (`[heap]`: what `malloc` hands out below its mmap threshold — Buffers' memory unless
+ * they are big enough to get their own mapping), anonymous mappings by size (V8's heap pages are
+ * 256 KiB; a big Buffer above the mmap threshold is its own mapping; other threads' malloc arenas
+ * are 64 MiB), and files (node's code).
+ */
+function smaps(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let kind = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const kib = (Number.parseInt(m[2]!, 16) - Number.parseInt(m[1]!, 16)) / 1024;
+      const name = m[3]!;
+      if (name === '[heap]') kind = 'heap';
+      else if (name.startsWith('/')) kind = 'files';
+      else if (name) kind = 'other';
+      else if (kib >= 60 * 1024 && kib <= 64 * 1024) kind = 'anon64M';
+      else if (kib >= 1024) kind = 'anon1M+';
+      else kind = 'anon<1M';
+    } else if (line.startsWith('Rss:')) {
+      out[kind] = (out[kind] ?? 0) + Number(line.split(/\s+/)[1]) * 1024;
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   console.log(`# bench/sftp-memory.ts ${new Date().toISOString()} load ${load()}`);
   sh(rgw, 'aws', ['--endpoint-url', endpoint, 's3', 'mb', `s3://${bucket}`]);
@@ -105,9 +135,18 @@ async function main(): Promise<void> {
   writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM := current RSS
   const t0 = Date.now();
   let sampled = base;
+  const baseMaps = smaps(pid);
+  let peakMaps = baseMaps;
+  let peakMapsRss = 0;
+  let ticks = 0;
   const sampler = setInterval(() => {
     try {
       sampled = Math.max(sampled, proc(pid).rss);
+      if (++ticks % 10 === 0) {
+        const maps = smaps(pid);
+        const total = Object.values(maps).reduce((a, b) => a + b, 0);
+        if (total > peakMapsRss) [peakMaps, peakMapsRss] = [maps, total];
+      }
     } catch {}
   }, 100);
   await Promise.all(Array.from({ length: UPLOADS }, (_, i) => put(small, `/par-${i}.bin`)));
@@ -117,7 +156,9 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300));
   const ps = probes(probeFile, t0);
   const max = (k: keyof Probe) => Math.max(0, ...ps.map((p) => p[k]));
-  const budget = Number.parseInt(process.env.FERRY_BUFFER_BUDGET ?? '', 10) || 256 * MiB;
+  const budget =
+    Number.parseInt(process.env.FERRY_MEMORY_BUDGET_BYTES ?? process.env.FERRY_BUFFER_BUDGET ?? '', 10) ||
+    256 * MiB;
   // Every object whole.
   const listing = sh(rgw, 'aws', ['--endpoint-url', endpoint, 's3', 'ls', `s3://${bucket}/ferry/bench/`]);
   const sizes = [...listing.matchAll(/\s(\d+) par-\d+\.bin/g)].map((m) => Number(m[1]));
@@ -130,10 +171,14 @@ async function main(): Promise<void> {
     `#   RSS before ${mib(base)}, peak ${mib(peak)} (VmHWM ${mib(hwm)}, sampled ${mib(sampled)}), over the start ${mib(peak - base)}`,
   );
   console.log(
-    `#   budget ${mib(budget)} (FERRY_BUFFER_BUDGET), its high-water mark ${mib(max('budgetPeak'))}, held + kept buffers at most ${mib(Math.max(0, ...ps.map((p) => p.budgetHeld + (p.budgetPooled ?? 0))))}`,
+    `#   budget ${mib(budget)} (FERRY_MEMORY_BUDGET_BYTES or FERRY_BUFFER_BUDGET), its high-water mark ${mib(max('budgetPeak'))}, held + kept buffers at most ${mib(Math.max(0, ...ps.map((p) => p.budgetHeld + (p.budgetPooled ?? 0))))}`,
   );
   console.log(
     `#   inside (peaks, 100 ms samples): rss ${mib(max('rss'))}, heapUsed ${mib(max('heapUsed'))}, heapTotal ${mib(max('heapTotal'))}, external ${mib(max('external'))}, arrayBuffers ${mib(max('arrayBuffers'))}`,
+  );
+  const kinds = [...new Set([...Object.keys(baseMaps), ...Object.keys(peakMaps)])];
+  console.log(
+    `#   where the RSS is (smaps, before → at the largest 1 s sample): ${kinds.map((k) => `${k} ${mib(baseMaps[k] ?? 0)} → ${mib(peakMaps[k] ?? 0)}`).join(', ')}`,
   );
   if (whole !== UPLOADS) throw new Error(`only ${whole} of ${UPLOADS} uploads are whole: ${listing}`);
 

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { InboundMemory } from './types.js';
 
 const MiB = 1024 * 1024;
 
@@ -13,10 +14,15 @@ export class ChannelEnded extends Error {
  *
  * Flow control: the channel is paused while more than `highWater` bytes wait unread, so a slow
  * store slows the client through the SSH window (ssh2 stops widening the window while its
- * stream's buffer is full) instead of filling memory.
+ * stream's buffer is full) instead of filling memory. With `memory` (the process budget), the
+ * bytes waiting here are charged to it, and the channel is also paused while the budget is spent
+ * and some wait (as SFTP WRITEs waiting for their handles are: sftp.ts `checkGate`); `dispose`
+ * gives back what was never read.
  */
 export class ChannelReader {
   private readonly chunks: Buffer[] = [];
+  /** The budget charge of each chunk (same index), given back once the chunk is read whole. */
+  private readonly charges: ((() => void) | undefined)[] = [];
   private head = 0;
   private buffered = 0;
   private ended = false;
@@ -27,11 +33,13 @@ export class ChannelReader {
   constructor(
     private readonly stream: Readable,
     private readonly highWater = 4 * MiB,
+    private readonly memory?: InboundMemory,
   ) {
     stream.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);
+      this.charges.push(this.memory?.charge(chunk.length));
       this.buffered += chunk.length;
-      if (this.buffered >= this.highWater && !this.paused) {
+      if ((this.buffered >= this.highWater || this.memory?.spent) && !this.paused) {
         this.paused = true;
         stream.pause();
       }
@@ -96,15 +104,28 @@ export class ChannelReader {
     return piece;
   }
 
+  /** Give back the budget charged for bytes never read (the exchange is over). */
+  dispose(): void {
+    for (let i = this.head; i < this.charges.length; i++) this.charges[i]?.();
+    this.chunks.length = 0;
+    this.charges.length = 0;
+    this.head = 0;
+    this.buffered = 0;
+  }
+
   private consume(c: Buffer, n: number): void {
     this.buffered -= n;
     if (n === c.length) {
+      this.charges[this.head]?.();
+      this.charges[this.head] = undefined;
       this.chunks[this.head++] = undefined as unknown as Buffer;
       if (this.head === this.chunks.length) {
         this.chunks.length = 0;
+        this.charges.length = 0;
         this.head = 0;
       } else if (this.head > 1024) {
         this.chunks.splice(0, this.head);
+        this.charges.splice(0, this.head);
         this.head = 0;
       }
     } else {

@@ -35,7 +35,7 @@ export class ScpIo {
     private readonly channel: ServerChannel,
     readonly signal: AbortSignal,
   ) {
-    this.reader = new ChannelReader(channel);
+    this.reader = new ChannelReader(channel, undefined, ctx.memory);
     signal.addEventListener('abort', () => {
       this.closed = true;
     });

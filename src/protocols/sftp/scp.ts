@@ -40,6 +40,7 @@ export const runScp: ExecCommand = async (ctx, argv, channel) => {
     }
     return 1;
   } finally {
+    io.reader.dispose();
     channel.off('close', onClose);
     channel.off('error', onError);
   }
