@@ -8,6 +8,7 @@ import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
 import { translateS3Error } from './errors.js';
 import { isRetryable, pause, withRetries } from './retry.js';
 import { getSmallObject } from './small-object.js';
+import { defaultDownloadTuning } from './tuning.js';
 
 const MiB = 1024 * 1024;
 /** Largest chunk `downloadObject` hands on from a buffered part (a fresh copy). */
@@ -30,12 +31,8 @@ export interface DownloadTuning {
   closeFirstConnection?: boolean;
 }
 
-/** Defaults measured on Ceph RGW here (bench/transfer.sh). */
-export const defaultDownloadTuning: DownloadTuning = {
-  partSize: 16 * MiB,
-  concurrency: 6,
-  partAttempts: 3,
-};
+/** Defaults (tuning.ts, where they are kept apart from the SDK). */
+export { defaultDownloadTuning };
 
 export interface DownloadRequest {
   bucket: string;
