@@ -1,5 +1,5 @@
 import * as nodePath from 'node:path';
-import { createS3Client } from '../s3/client.js';
+import { lazyS3Client } from '../s3/client.js';
 import { connectionFromUrl, type S3ConnectionInput } from '../s3/connection.js';
 import { namedConnectionInput } from '../s3/connections-file.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
@@ -60,7 +60,8 @@ export class Locations {
       ]);
       let storage = this.storages.get(id);
       if (!storage) {
-        storage = checkedStorage(new S3Storage(createS3Client(conn), conn));
+        // The SDK client is made on first use: a listing on the lean path never needs it.
+        storage = checkedStorage(new S3Storage(lazyS3Client(conn), conn));
         this.storages.set(id, storage);
       }
       return { storage, path: normalizePath(loc.key), display: `s3://${loc.bucket}/${loc.key}`, asFolder };

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { StorageError } from '../storage/errors.js';
 import { isAwsEndpoint, type S3Connection } from './connection.js';
 import { type CredentialOptions, credentialsFor, type ResolvedCredentials } from './credentials/chain.js';
 import { markAnonymousErrors } from './errors.js';
+import { type LeanListTransport, leanListTransport } from './list-lean.js';
 import {
   ForwardingAgent,
   forwardsThroughProxy,
@@ -15,6 +15,7 @@ import {
   proxyConfig,
   TunnelingAgent,
 } from './proxy.js';
+import { nodeHttpHandler, s3Sdk } from './sdk.js';
 import { sigV2Signer } from './sigv2.js';
 import { enableSmallObjects } from './small-object.js';
 import { requireSseCustomerEcho } from './sse-check.js';
@@ -55,6 +56,76 @@ export function createS3Client(
   env: NodeJS.ProcessEnv = process.env,
   options: S3ClientOptions = {},
 ): S3Client {
+  return buildS3Client(prepare(conn, env, options));
+}
+
+/**
+ * A client made on first use — the AWS SDK is loaded then (sdk.ts) — with what the lean listing
+ * path (list-lean.ts) needs known at once, without the SDK. Settings are checked here as
+ * createS3Client checks them (an unreadable CA bundle fails now, not at the first request).
+ */
+export interface LazyS3Client {
+  /** The SDK client, made (and the SDK loaded) on the first call. */
+  get(): S3Client;
+  /** The client was made. */
+  readonly made: boolean;
+  /** ListObjectsV2 without the SDK, when the connection allows (list-lean.ts). */
+  readonly leanList: LeanListTransport | undefined;
+  /** Close the client, or only its sockets when it was never made. */
+  destroy(): void;
+}
+
+export function lazyS3Client(
+  conn: S3Connection,
+  env: NodeJS.ProcessEnv = process.env,
+  options: S3ClientOptions = {},
+): LazyS3Client {
+  const prepared = prepare(conn, env, options);
+  let client: S3Client | undefined;
+  return {
+    get: () => {
+      client ??= buildS3Client(prepared);
+      return client;
+    },
+    get made() {
+      return client !== undefined;
+    },
+    leanList: leanListTransport({
+      conn,
+      region: prepared.region,
+      pathStyle: prepared.pathStyle,
+      agents: prepared.agents,
+      credentials: prepared.creds.provider,
+      proxied: prepared.proxied,
+      observer: options.observer,
+      httpsRequest: https.request,
+      env,
+    }),
+    destroy: () => {
+      if (client) client.destroy();
+      else {
+        prepared.agents.httpAgent.destroy();
+        prepared.agents.httpsAgent.destroy();
+      }
+    },
+  };
+}
+
+/** Everything createS3Client decides before the SDK is needed. */
+interface Prepared {
+  conn: S3Connection;
+  env: NodeJS.ProcessEnv;
+  options: S3ClientOptions;
+  aws: boolean;
+  creds: ResolvedCredentials;
+  proxies: ProxyConfig;
+  proxied: boolean;
+  agents: { httpAgent: http.Agent; httpsAgent: https.Agent };
+  region: string;
+  pathStyle: boolean;
+}
+
+function prepare(conn: S3Connection, env: NodeJS.ProcessEnv, options: S3ClientOptions): Prepared {
   const aws = isAwsEndpoint(conn.endpoint);
   const maxSockets = Math.max(64, conn.concurrency * 2);
   const tls: https.AgentOptions = {};
@@ -77,14 +148,30 @@ export function createS3Client(
   const creds = options.credentials ?? credentialsFor(conn, env, options);
   const proxies = proxiesFor(conn, env);
   const agents = agentsFor(proxies, maxSockets, tls);
-  const config: S3ClientConfig = {
+  return {
+    conn,
+    env,
+    options,
+    aws,
+    creds,
+    proxies,
+    proxied: proxies.http !== undefined || proxies.https !== undefined,
+    agents,
     region: conn.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    pathStyle: conn.pathStyle ?? !aws,
+  };
+}
+
+function buildS3Client(p: Prepared): S3Client {
+  const { conn, env, options, aws, creds, proxies, agents } = p;
+  const config: S3ClientConfig = {
+    region: p.region,
     endpoint: conn.endpoint,
-    forcePathStyle: conn.pathStyle ?? !aws,
+    forcePathStyle: p.pathStyle,
     followRegionRedirects: true,
     useAccelerateEndpoint: conn.accelerate,
     useDualstackEndpoint: conn.dualstack,
-    requestHandler: new NodeHttpHandler({
+    requestHandler: new (nodeHttpHandler().NodeHttpHandler)({
       ...agents,
       connectionTimeout: 10_000,
     }),
@@ -106,7 +193,7 @@ export function createS3Client(
     config.requestChecksumCalculation = 'WHEN_REQUIRED';
     config.responseChecksumValidation = 'WHEN_REQUIRED';
   }
-  const client = new S3Client(config);
+  const client = new (s3Sdk().S3Client)(config);
   if (!aws) addContentMd5ToDeleteObjects(client);
   requireSseCustomerEcho(client);
   if (!creds.provider) markAnonymousErrors(client);
@@ -114,11 +201,11 @@ export function createS3Client(
   if (options.observer) observeRequests(client, options.observer);
   enableSmallObjects(client, {
     conn,
-    region: config.region as string,
-    pathStyle: config.forcePathStyle ?? false,
+    region: p.region,
+    pathStyle: p.pathStyle,
     agents,
     signed: creds.provider !== undefined,
-    proxied: proxies.http !== undefined || proxies.https !== undefined,
+    proxied: p.proxied,
     observer: options.observer,
     httpsRequest: https.request,
     env,

@@ -3,12 +3,15 @@ import { setMaxListeners } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
-import type { MiddlewareStack } from '@smithy/types';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
+import { closeConnectionAfter } from './connection-close.js';
 import { translateS3Error } from './errors.js';
 import { isRetryable, pause, withRetries } from './retry.js';
 import { getSmallObject } from './small-object.js';
+import { defaultDownloadTuning } from './tuning.js';
+
+export { closeConnectionAfter } from './connection-close.js';
 
 const MiB = 1024 * 1024;
 /** Largest chunk `downloadObject` hands on from a buffered part (a fresh copy). */
@@ -31,12 +34,8 @@ export interface DownloadTuning {
   closeFirstConnection?: boolean;
 }
 
-/** Defaults measured on Ceph RGW here (bench/transfer.sh). */
-export const defaultDownloadTuning: DownloadTuning = {
-  partSize: 16 * MiB,
-  concurrency: 6,
-  partAttempts: 3,
-};
+/** Defaults (tuning.ts, where they are kept apart from the SDK). */
+export { defaultDownloadTuning };
 
 export interface DownloadRequest {
   bucket: string;
@@ -268,23 +267,6 @@ export async function downloadObject(
   // Byte mode with a small high-water mark: a part is pulled only when the previous was read.
   const body = Readable.from(chunks(), { objectMode: false, highWaterMark: 64 * 1024 });
   return { body, objectSize, etag: first.ETag, first };
-}
-
-/**
- * Ask for `Connection: close` on this request (see `DownloadTuning.closeFirstConnection`: the
- * RGW small-GET stall on reused connections).
- */
-export function closeConnectionAfter<I extends object, O extends object>(command: {
-  middlewareStack: MiddlewareStack<I, O>;
-}): void {
-  command.middlewareStack.add(
-    (next) => async (args) => {
-      const request = args.request as { headers?: Record<string, string> };
-      if (request.headers) request.headers.connection = 'close';
-      return next(args);
-    },
-    { step: 'build', name: 'ferryConnectionClose' },
-  );
 }
 
 /** One ranged GET of `from`..`to` (inclusive), pinned to a version by the caller (If-Match). */

@@ -1,12 +1,9 @@
-import {
-  ListObjectsCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { ListObjectsV2Command, ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import type { ListPage } from '../storage/s3/listing.js';
-import { closeConnectionAfter } from './download.js';
+import { closeConnectionAfter } from './connection-close.js';
+import { type LeanListTransport, leanListV2 } from './list-lean.js';
 import { parseListObjectsV2 } from './list-xml.js';
+import { s3Sdk } from './sdk.js';
 
 type Input = Parameters<ListPage>[0];
 
@@ -32,7 +29,7 @@ export function sendListV2(
   input: V2Input,
   options: { close?: boolean } = {},
 ): Promise<ListObjectsV2CommandOutput> {
-  const command = new ListObjectsV2Command(input);
+  const command = new (s3Sdk().ListObjectsV2Command)(input);
   if (options.close) closeConnectionAfter(command);
   let parsed: ReturnType<typeof parseListObjectsV2>;
   command.middlewareStack.add(
@@ -72,10 +69,12 @@ export function sendListV2(
  * ListObjects v1 with its answer reshaped as a V2 page (the marker travels as the continuation
  * token), so the listing code above never knows. With the default (V2), a store that answers
  * NotImplemented / 501 to V2 is switched to v1 for the rest of the pager's life. Requester pays is
- * applied when set. `send` is the backend's error-translating sender.
+ * applied when set. `send` is the backend's error-translating sender. `client` makes (or returns)
+ * the SDK client; with `lean` (list-lean.ts) a V2 page is asked without it first, and the SDK
+ * client is only made when a page is not answered there.
  */
 export function listPagerFor(
-  client: S3Client,
+  client: () => S3Client,
   bucket: string,
   send: <T>(op: string, key: string, fn: () => Promise<T>) => Promise<T>,
   options: {
@@ -88,14 +87,17 @@ export function listPagerFor(
      * (the stall of download.ts `closeFirstConnection`, whose setting turns this on), ~10 ms fresh.
      */
     closeSmall?: boolean;
+    lean?: LeanListTransport;
+    /** The SDK client's learned clock skew, when it was made (signing the lean request). */
+    clockOffset?: () => number;
   } = {},
 ): ListPage {
   const payer = options.requestPayer ? { RequestPayer: options.requestPayer } : {};
   let v1 = options.listVersion === 1;
 
   const listV1 = async (input: Input): Promise<ListObjectsV2CommandOutput> => {
-    const res = await client.send(
-      new ListObjectsCommand({
+    const res = await client().send(
+      new (s3Sdk().ListObjectsCommand)({
         Bucket: bucket,
         Prefix: input.Prefix,
         Delimiter: input.Delimiter,
@@ -131,9 +133,13 @@ export function listPagerFor(
       try {
         const v2 = { Bucket: bucket, ...input, ...payer };
         const close = options.closeSmall === true && (input.MaxKeys ?? 1000) <= SMALL_LIST;
+        if (options.lean && !options.sdkParser) {
+          const page = await leanListV2(options.lean, v2, options.clockOffset?.(), close);
+          if (page) return page;
+        }
         return await (options.sdkParser
-          ? client.send(new ListObjectsV2Command(v2))
-          : sendListV2(client, v2, { close }));
+          ? client().send(new (s3Sdk().ListObjectsV2Command)(v2))
+          : sendListV2(client(), v2, { close }));
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
         const missing = e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;

@@ -1,9 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
 
 /**
- * AWS Signature V4 for one S3 request, as the lean small-object path (small-object.ts) needs it:
- * no query string, headers given in full, the payload hash given by the caller (a PUT hashes its
- * body anyway for `ferry-sha256`; a GET signs the empty payload). The signing key is derived once
+ * AWS Signature V4 for one S3 request, as the lean small-object path (small-object.ts) and the
+ * lean listing (list-lean.ts) need it: the query string given in canonical form, headers given in
+ * full, the payload hash given by the caller (a PUT hashes its body anyway for `ferry-sha256`; a
+ * GET signs the empty payload). The signing key is derived once
  * per secret, day and region and kept (the SDK derives it through four HMACs per request).
  */
 
@@ -32,6 +33,18 @@ export function encodeSegment(s: string): string {
 /** `/bucket/a b/c` → `/bucket/a%20b/c`: every segment encoded, the slashes kept. */
 export function encodePath(path: string): string {
   return path.split('/').map(encodeSegment).join('/');
+}
+
+/**
+ * A query string in SigV4's canonical form, which is also what is sent: names sorted, names and
+ * values RFC 3986 encoded; parameters whose value is undefined left out.
+ */
+export function canonicalQuery(params: Record<string, string | undefined>): string {
+  return Object.keys(params)
+    .filter((k) => params[k] !== undefined)
+    .map((k) => `${encodeSegment(k)}=${encodeSegment(params[k]!)}`)
+    .sort()
+    .join('&');
 }
 
 const keys = new Map<string, Buffer>();
@@ -64,6 +77,8 @@ export function signV4(
   creds: SigningCredentials,
   region: string,
   nowMs: number,
+  /** The canonical query string (`canonicalQuery`), '' for none. */
+  query = '',
 ): void {
   const date = amzDate(nowMs);
   const day = date.slice(0, 8);
@@ -74,7 +89,7 @@ export function signV4(
   let canonicalHeaders = '';
   for (const n of names) canonicalHeaders += `${n}:${headers[n]!.trim().replace(/\s+/g, ' ')}\n`;
   const signed = names.join(';');
-  const canonical = `${method}\n${path}\n\n${canonicalHeaders}\n${signed}\n${payloadSha256}`;
+  const canonical = `${method}\n${path}\n${query}\n${canonicalHeaders}\n${signed}\n${payloadSha256}`;
   const scope = `${day}/${region}/s3/aws4_request`;
   const toSign = `AWS4-HMAC-SHA256\n${date}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
   const signature = createHmac('sha256', signingKey(creds.secretAccessKey, day, region))

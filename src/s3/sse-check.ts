@@ -1,5 +1,6 @@
-import { AbortMultipartUploadCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from '../storage/errors.js';
+import { s3Sdk } from './sdk.js';
 
 /** Calls that create an object (or an upload) and echo the SSE-C algorithm when they apply it. */
 const WRITES = new Set(['PutObjectCommand', 'CreateMultipartUploadCommand', 'CopyObjectCommand']);
@@ -36,6 +37,7 @@ export function requireSseCustomerEcho(client: S3Client): void {
       if (out.SSECustomerAlgorithm) return result;
       const where = `s3://${input.Bucket}/${input.Key}`;
       const payer = input.RequestPayer ? { RequestPayer: input.RequestPayer } : {};
+      const { AbortMultipartUploadCommand, DeleteObjectCommand } = s3Sdk();
       const undo = out.UploadId
         ? client.send(
             new AbortMultipartUploadCommand({

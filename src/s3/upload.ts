@@ -7,6 +7,7 @@ import { type CreateParams, MultipartSession, type PartParams } from './multipar
 import { type PartBuffer, PartBuffers } from './part-buffers.js';
 import { PartPump } from './part-pump.js';
 import { putSmallObject } from './small-object.js';
+import { defaultUploadTuning } from './tuning.js';
 
 export { abortUpload } from './multipart-session.js';
 
@@ -38,16 +39,8 @@ export interface UploadTuning {
   writeWindow?: number;
 }
 
-/**
- * Defaults measured on Ceph RGW here (bench/transfer.sh): 16 MiB × 6 kept the link busy;
- * smaller parts cost more request overhead, more parts in flight only cost memory.
- */
-export const defaultUploadTuning: UploadTuning = {
-  threshold: 16 * MiB,
-  partSize: 16 * MiB,
-  concurrency: 6,
-  partAttempts: 3,
-};
+/** Defaults (tuning.ts, where they are kept apart from the SDK). */
+export { defaultUploadTuning };
 
 /** Object attributes for the new object (everything of PutObject but the body). */
 export type ObjectParams = CreateParams;

@@ -32,6 +32,12 @@ describe('CLI start-up', () => {
         '  return r;\n' +
         '}\n',
     );
+    // CommonJS modules (the AWS SDK is CommonJS, and s3/sdk.ts requires it): the require cache
+    // at exit, which `import` of CommonJS shares.
+    await writeFile(
+      join(dir, 'cjs.cjs'),
+      "process.on('exit', () => { for (const k of Object.keys(require.cache)) require('node:fs').writeSync(2, 'LOADED ' + require('node:url').pathToFileURL(k).href + '\\n'); });\n",
+    );
     hook = join(dir, 'register.mjs');
     await writeFile(
       hook,
@@ -44,9 +50,13 @@ describe('CLI start-up', () => {
   });
 
   async function loaded(args: string[]): Promise<{ stdout: string; modules: string[] }> {
-    const { stdout, stderr } = await run(process.execPath, ['--import', hook, ferryBin, ...args], {
-      env: cliEnv(),
-    });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', hook, '--require', join(dir, 'cjs.cjs'), ferryBin, ...args],
+      {
+        env: cliEnv(),
+      },
+    );
     const modules = stderr
       .split('\n')
       .filter((l) => l.startsWith('LOADED '))
@@ -67,13 +77,23 @@ describe('CLI start-up', () => {
     );
   });
 
-  it('`ferry ls s3://…` with keys in the environment loads no zod, STS, ini resolver or presigner', async () => {
+  it('`ferry ls s3://…` with keys in the environment loads no AWS SDK, zod, STS, ini resolver or presigner', async () => {
     const folder = `s3://${TEST_BUCKET}/startup-${randomBytes(4).toString('hex')}/`;
     expect((await ferry(['cp', join(dir, 'a.txt'), folder])).code).toBe(0);
     try {
       const { stdout, modules } = await loaded(['ls', '-l', folder]);
       expect(stdout).toMatch(/ a\.txt\n$/);
-      expect(modules.some((m) => m.includes('/@aws-sdk/client-s3/'))).toBe(true);
+      expect(modules.some((m) => m.endsWith('/dist/s3/list-lean.js'))).toBe(true);
+      // The lean listing (s3/list-lean.ts) needs none of the SDK: not even its client is made.
+      expect(modules.filter((m) => /\/node_modules\/(@aws-sdk|@smithy)\//.test(m))).toEqual([]);
+      // Nor the code only writes, reads, copies and presigns use.
+      expect(
+        modules.filter((m) =>
+          /\/dist\/(s3\/(upload|download|copy|presign|multipart-session)|storage\/s3\/(write-handle|read-handle|transfer-io))\.js$/.test(
+            m,
+          ),
+        ),
+      ).toEqual([]);
       expect(
         modules.filter((m) =>
           /\/node_modules\/(zod|@aws-sdk\/(client-sts|credential-provider-ini|s3-request-presigner))\//.test(

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
-import { createS3Client } from '../../src/s3/client.js';
+import { lazyS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import { s3ConnectionSchema } from '../../src/s3/connection-schema.js';
 import { checkedStorage } from '../../src/storage/checked.js';
@@ -37,12 +37,16 @@ export async function ensureBucket(client: S3Client, bucket = TEST_BUCKET): Prom
   }
 }
 
-/** An S3Storage on a fresh prefix of the test bucket, with its raw client for looking behind it. */
+/**
+ * An S3Storage on a fresh prefix of the test bucket, with its raw client for looking behind it.
+ * Its client is made as the CLI makes it (lazyS3Client): listings take the lean path (list-lean.ts).
+ */
 export async function testS3Storage(overrides: Partial<S3Connection> = {}) {
   const conn = testConnection(overrides);
-  const client = createS3Client(conn);
+  const lazy = lazyS3Client(conn);
+  const client = lazy.get();
   await ensureBucket(client, conn.bucket);
-  const raw = new S3Storage(client, conn);
+  const raw = new S3Storage(lazy, conn);
   return { conn, client, raw, storage: checkedStorage(raw) };
 }
 

@@ -6,8 +6,6 @@ import type { Entry } from '../../storage/types.js';
 import type { CliContext } from '../context.js';
 import { entryJson, longLine } from '../output.js';
 import { splitAccountUrl } from '../s3-target.js';
-import { listBucketsCommand } from './bucket.js';
-import { listVersionCounts } from './versions.js';
 
 export function registerLs(program: Command, ctx: () => CliContext): void {
   program
@@ -29,10 +27,11 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
       ) => {
         const c = ctx();
         // `s3://` (or `s3+http://host/`, keys and all) names no bucket: list the buckets.
-        if (isS3Url(arg) && !splitAccountUrl(arg).bucket) return listBucketsCommand(c, arg, opts);
+        if (isS3Url(arg) && !splitAccountUrl(arg).bucket)
+          return (await import('./bucket.js')).listBucketsCommand(c, arg, opts);
         if (opts.versions) {
           if (!isS3Url(arg)) throw new StorageError('InvalidArgument', '--versions needs an s3:// folder');
-          return listVersionCounts(c, arg, opts.json);
+          return (await import('./versions.js')).listVersionCounts(c, arg, opts.json);
         }
         const loc = c.locations.open(arg);
         const line = (e: Entry, name: string) => {

@@ -1,4 +1,4 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { s3Sdk } from '../../s3/sdk.js';
 import { StorageError } from '../errors.js';
 import { isWithin, parentOf } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
@@ -80,7 +80,7 @@ export async function putMarker(s3: S3Storage, path: StoragePath): Promise<void>
   const key = s3.keys.dir(path);
   await s3.send('PutObject', key, () =>
     s3.client.send(
-      new PutObjectCommand({
+      new (s3Sdk().PutObjectCommand)({
         Bucket: s3.bucket,
         Key: key,
         Body: Buffer.alloc(0),

@@ -1,16 +1,11 @@
-import {
-  type _Object,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { _Object, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import { baseName, parentOf } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { HADOOP_DIR_SUFFIX, type KeyMap } from './keys.js';
 
 const EPOCH = new Date(0);
 
-/** One ListObjectsV2 request; `send` is the backend's error-translating sender. */
+/** One ListObjectsV2 request, errors translated (s3/list-pager.ts). */
 export type ListPage = (input: {
   Prefix: string;
   Delimiter?: string;
@@ -19,17 +14,6 @@ export type ListPage = (input: {
   StartAfter?: string;
   MaxKeys?: number;
 }) => Promise<ListObjectsV2CommandOutput>;
-
-export function listPager(
-  client: S3Client,
-  bucket: string,
-  send: <T>(op: string, key: string, fn: () => Promise<T>) => Promise<T>,
-): ListPage {
-  return (input) =>
-    send('ListObjectsV2', input.Prefix, () =>
-      client.send(new ListObjectsV2Command({ Bucket: bucket, ...input })),
-    );
-}
 
 /** Every page of a listing, one request at a time, as the caller consumes them. */
 export async function* pages(

@@ -1,20 +1,16 @@
 import { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  HeadObjectCommand,
-  type HeadObjectCommandOutput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { HeadObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { type BufferBudget, processBudget } from '../../s3/buffer-budget.js';
 import { SHA256_META } from '../../s3/checksum.js';
+import type { LazyS3Client } from '../../s3/client.js';
 import type { S3Connection } from '../../s3/connection.js';
-import { copyObject } from '../../s3/copy.js';
-import { type DownloadTuning, defaultDownloadTuning } from '../../s3/download.js';
+import type { DownloadTuning } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
 import { listPagerFor } from '../../s3/list-pager.js';
 import { type ObjectParams, objectParamsFor } from '../../s3/object-params.js';
-import { defaultUploadTuning, type UploadTuning } from '../../s3/upload.js';
+import { s3Sdk } from '../../s3/sdk.js';
+import { defaultDownloadTuning, defaultUploadTuning, transferTuningFor } from '../../s3/tuning.js';
+import type { UploadTuning } from '../../s3/upload.js';
 import { notFound, StorageError } from '../errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../handles.js';
 import { hashOf } from '../hash.js';
@@ -39,7 +35,6 @@ import type {
   StoragePath,
   WriteBody,
 } from '../types.js';
-import { downloadTo } from './download-to.js';
 import { headEntry } from './entries.js';
 import {
   checkAncestors,
@@ -50,16 +45,16 @@ import {
   withFolderTimes,
 } from './folders.js';
 import { checkFileName, formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
-import { presignFile, publicFileUrl } from './links.js';
 import { type ListPage, listChildren, listTree, type MtimeJoin, pages } from './listing.js';
 import type { MtimeIndex } from './mtime-index.js';
-import { attributesOf, updateAttributes } from './object-edit.js';
-import { openS3Read } from './read-handle.js';
-import { renameFolder } from './rename-folder.js';
 import { statPath } from './stat.js';
-import { readFile, type S3WriteOptions, transferTuningFor, writeFile } from './transfer-io.js';
-import { abortUnfinishedWrites } from './unfinished-writes.js';
-import { openS3Write } from './write-handle.js';
+import type { S3WriteOptions } from './transfer-io.js';
+
+/*
+ * What only reading, writing, copying or presigning needs (the upload and download engines, write
+ * handles, the presigner: ~100 modules and the AWS SDK) is imported by the method that needs it,
+ * so that a storage that only lists (`ferry ls`) never loads it.
+ */
 
 /** Characters an XML 1.0 request body cannot carry exactly. */
 const XML_UNSAFE = /[\u0000-\u001f\ufffe\uffff]/;
@@ -111,7 +106,6 @@ export class S3Storage implements Storage {
     storedHashes: ['sha256'],
     space: [],
   };
-  readonly client: S3Client;
   readonly bucket: string;
   readonly keys: KeyMap;
   /** Storages with the same account can copy between their buckets server-side. */
@@ -135,8 +129,15 @@ export class S3Storage implements Storage {
   readonly mtimeScope: string;
   private readonly onMtimeIndexError: (err: unknown) => void;
 
-  constructor(client: S3Client, conn: S3Connection, options: S3StorageOptions = {}) {
-    this.client = client;
+  /** The SDK client, or how to make it on first use (client.ts `lazyS3Client`). */
+  private readonly lazy: S3Client | LazyS3Client;
+
+  /**
+   * `client` may be a LazyS3Client: the AWS SDK is then loaded only when a request needs it
+   * (a listing on the lean path never does).
+   */
+  constructor(client: S3Client | LazyS3Client, conn: S3Connection, options: S3StorageOptions = {}) {
+    this.lazy = client;
     this.mtimeIndex = options.mtimeIndex;
     this.mtimeScope = `${conn.endpoint ?? 'aws'} ${conn.bucket}`;
     this.onMtimeIndexError = options.onMtimeIndexError ?? (() => {});
@@ -151,11 +152,23 @@ export class S3Storage implements Storage {
     this.description = `s3://${conn.bucket}/${conn.prefix}`;
     this.params = objectParamsFor(conn);
     ({ upload: this.upload, download: this.download } = transferTuningFor(conn));
-    this.listPage = listPagerFor(client, this.bucket, this.send, {
+    const lazy = 'leanList' in client ? client : undefined;
+    this.listPage = listPagerFor(() => this.client, this.bucket, this.send, {
       listVersion: conn.listVersion,
       requestPayer: this.params.payer.RequestPayer,
+      lean: lazy?.leanList,
       closeSmall: this.download.closeFirstConnection === true,
+      // The SDK's learned clock skew, once its client exists.
+      clockOffset: () =>
+        lazy && !lazy.made
+          ? 0
+          : ((this.client.config as { systemClockOffset?: number }).systemClockOffset ?? 0),
     });
+  }
+
+  /** The SDK client (made now if it was not: the SDK loads then). */
+  get client(): S3Client {
+    return 'leanList' in this.lazy ? this.lazy.get() : this.lazy;
   }
 
   /** Send one S3 call, translating its error into a StorageError naming the key and IAM action. */
@@ -215,6 +228,7 @@ export class S3Storage implements Storage {
 
   /** A handle reading ranges of one pinned version with read-ahead (read-handle.ts). */
   async openRead(path: StoragePath, options: OpenReadOptions = {}): Promise<ReadHandle> {
+    const { openS3Read } = await import('./read-handle.js');
     return openS3Read(this, path, options);
   }
 
@@ -228,20 +242,24 @@ export class S3Storage implements Storage {
   }
 
   /** A SigV4 presigned GET or PUT URL of a file (links.ts). */
-  presign(path: StoragePath, options: PresignOptions): Promise<PresignedUrl> {
+  async presign(path: StoragePath, options: PresignOptions): Promise<PresignedUrl> {
+    const { presignFile } = await import('./links.js');
     return presignFile(this, path, options);
   }
 
-  publicUrl(path: StoragePath): Promise<string> {
+  async publicUrl(path: StoragePath): Promise<string> {
+    const { publicFileUrl } = await import('./links.js');
     return publicFileUrl(this, path);
   }
 
   async attributes(path: StoragePath): Promise<FileAttributes> {
+    const { attributesOf } = await import('./object-edit.js');
     return attributesOf(await this.headFile(path));
   }
 
   /** In place, by one exact server-side copy (object-edit.ts). */
-  updateAttributes(path: StoragePath, changes: AttributeChanges): Promise<FileAttributes> {
+  async updateAttributes(path: StoragePath, changes: AttributeChanges): Promise<FileAttributes> {
+    const { updateAttributes } = await import('./object-edit.js');
     return updateAttributes(this, path, changes);
   }
 
@@ -252,6 +270,7 @@ export class S3Storage implements Storage {
 
   /** Read through the ranged-download engine (transfer-io.ts). */
   async read(path: StoragePath, options: ReadOptions = {}): Promise<Readable> {
+    const { readFile } = await import('./transfer-io.js');
     return readFile(this, path, options);
   }
 
@@ -267,6 +286,7 @@ export class S3Storage implements Storage {
       if (body instanceof Readable) body.destroy(); // release the source (e.g. a local file)
       throw err;
     }
+    const { writeFile } = await import('./transfer-io.js');
     const entry = await writeFile(this, path, body, options);
     await this.noteMtime(this.keys.file(path), entry.etag, options.mtime);
     return entry;
@@ -274,6 +294,7 @@ export class S3Storage implements Storage {
 
   /** A write handle: a multipart upload held open across writes (write-handle.ts). */
   async openWrite(path: StoragePath, options: OpenWriteOptions = {}): Promise<WriteHandle> {
+    const { openS3Write } = await import('./write-handle.js');
     return openS3Write(this, path, options);
   }
 
@@ -340,10 +361,12 @@ export class S3Storage implements Storage {
   }
 
   async downloadTo(path: StoragePath, localFile: string, options?: DownloadToOptions) {
+    const { downloadTo } = await import('./download-to.js');
     return downloadTo(this, path, localFile, options);
   }
 
   async abortUnfinishedWrites(path: StoragePath, options: AbortUnfinishedOptions): Promise<number> {
+    const { abortUnfinishedWrites } = await import('./unfinished-writes.js');
     return abortUnfinishedWrites(this, path, options);
   }
 
@@ -363,6 +386,7 @@ export class S3Storage implements Storage {
       known ? undefined : checkFileTarget(this, to),
     ]);
     const key = this.keys.file(to);
+    const { copyObject } = await import('../../s3/copy.js');
     const res = await this.send('CopyObject', key, () =>
       copyObject(
         this.client,
@@ -390,6 +414,7 @@ export class S3Storage implements Storage {
       return;
     }
     await checkAncestors(this, to);
+    const { renameFolder } = await import('./rename-folder.js');
     await renameFolder(this, from, to, this.copySettings());
   }
 
@@ -401,6 +426,7 @@ export class S3Storage implements Storage {
       throw notFound(path);
     }
     const key = this.keys.file(path);
+    const { copyObject } = await import('../../s3/copy.js');
     const res = await this.send('CopyObject', key, () =>
       copyObject(
         this.client,
@@ -439,7 +465,7 @@ export class S3Storage implements Storage {
   }
 
   async close(): Promise<void> {
-    this.client.destroy();
+    this.lazy.destroy(); // a client never made: only its sockets
   }
 
   /**
@@ -454,7 +480,7 @@ export class S3Storage implements Storage {
       if (mtime && !etag)
         etag = (
           await this.client.send(
-            new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.read }),
+            new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key, ...this.params.read }),
           )
         ).ETag;
       if (mtime && etag) await this.mtimeIndex.record(this.mtimeScope, key, etag, mtime);
@@ -498,7 +524,7 @@ export class S3Storage implements Storage {
     const key = this.keys.file(path);
     try {
       return await this.client.send(
-        new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.read }),
+        new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key, ...this.params.read }),
       );
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -538,7 +564,7 @@ export class S3Storage implements Storage {
     if (keys.length === 0) return;
     const res = await this.send('DeleteObjects', keys[0]!, () =>
       this.client.send(
-        new DeleteObjectsCommand({
+        new (s3Sdk().DeleteObjectsCommand)({
           Bucket: this.bucket,
           Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
           ...this.params.payer,
@@ -561,7 +587,9 @@ export class S3Storage implements Storage {
 
   async deleteKey(key: string): Promise<void> {
     await this.send('DeleteObject', key, () =>
-      this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key, ...this.params.payer })),
+      this.client.send(
+        new (s3Sdk().DeleteObjectCommand)({ Bucket: this.bucket, Key: key, ...this.params.payer }),
+      ),
     );
   }
 

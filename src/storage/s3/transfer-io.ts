@@ -1,14 +1,8 @@
 import { Readable } from 'node:stream';
-import { isAwsEndpoint, type S3Connection } from '../../s3/connection.js';
-import {
-  type DownloadTuning,
-  defaultDownloadTuning,
-  downloadObject,
-  isRangeNotSatisfiable,
-} from '../../s3/download.js';
+import { downloadObject, isRangeNotSatisfiable } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
 import { positionalSourceOf } from '../../s3/file-source.js';
-import { defaultUploadTuning, type UploadResult, type UploadTuning, uploadObject } from '../../s3/upload.js';
+import { type UploadResult, uploadObject } from '../../s3/upload.js';
 import { type SourceIdentity, UploadJournal } from '../../s3/upload-journal.js';
 import { bodyToReadable } from '../body.js';
 import { StorageError } from '../errors.js';
@@ -39,25 +33,8 @@ export interface S3WriteOptions extends WriteOptions {
   onKept?: (kept: { uploadId: string; bytes: number }) => void;
 }
 
-/** Upload and download tuning from a connection's settings. */
-export function transferTuningFor(conn: S3Connection): { upload: UploadTuning; download: DownloadTuning } {
-  return {
-    upload: {
-      ...defaultUploadTuning,
-      threshold: conn.multipartThreshold ?? defaultUploadTuning.threshold,
-      partSize: conn.partSize ?? defaultUploadTuning.partSize,
-      concurrency: conn.partConcurrency ?? defaultUploadTuning.concurrency,
-    },
-    download: {
-      ...defaultDownloadTuning,
-      partSize: conn.partSize ?? defaultDownloadTuning.partSize,
-      concurrency: conn.partConcurrency ?? defaultDownloadTuning.concurrency,
-      closeFirstConnection:
-        conn.freshConnectionGets ??
-        (conn.endpoint?.startsWith('http:') === true && !isAwsEndpoint(conn.endpoint)),
-    },
-  };
-}
+/** Upload and download tuning from a connection's settings (kept in s3/tuning.ts). */
+export { transferTuningFor } from '../../s3/tuning.js';
 
 export async function readFile(
   s3: S3Storage,
