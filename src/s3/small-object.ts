@@ -215,6 +215,7 @@ async function send(
   body: Buffer | undefined,
   signal: AbortSignal | undefined,
   unsigned: Record<string, string> = {},
+  onLost?: () => void,
 ): Promise<Sent | undefined> {
   for (const fn of watchers.get(client) ?? []) fn(method === 'PUT' ? 'PutObject' : 'GetObject');
   const creds = await client.config.credentials();
@@ -248,7 +249,10 @@ async function send(
     req.on('error', (err) => {
       clearTimeout(connectTimer);
       if (signal?.aborted) reject(signal.reason ?? err);
-      else resolve(undefined);
+      else {
+        onLost?.(); // sent, maybe stored, not answered (exclusive-put.ts)
+        resolve(undefined);
+      }
     });
     req.on('response', (res) => {
       clearTimeout(connectTimer);
@@ -273,6 +277,7 @@ export async function putSmallObject(
   input: PutObjectCommandInput & { Body: Buffer },
   sha256: string,
   signal?: AbortSignal,
+  onLost?: () => void,
 ): Promise<{ ETag?: string } | undefined> {
   // SSE-C writes take the SDK's path: its echo check (sse-check.ts) deletes what a store that
   // ignored the key stored. Handing over after a lean PUT could not: the plaintext would stay
@@ -282,7 +287,7 @@ export async function putSmallObject(
   if (!t) return undefined;
   const headers = putHeaders(input, input.Body);
   if (!headers) return undefined;
-  const sent = await send(client, t, 'PUT', headers, sha256, input.Body, signal);
+  const sent = await send(client, t, 'PUT', headers, sha256, input.Body, signal, {}, onLost);
   if (!sent) return handOver();
   sent.res.resume();
   smallObjectStats.put++;
