@@ -143,8 +143,9 @@ export class DeliveryWorker {
       const n = (this.#perAction.get(key) ?? 1) - 1;
       if (n > 0) this.#perAction.set(key, n);
       else this.#perAction.delete(key);
-      // A slot is free: rows left behind are claimed now, not at the next poll.
-      if (this.#more) this.poke();
+      // Half the slots are free: rows left behind are claimed now (several in one claim), not at
+      // the next poll.
+      if (this.#more && this.#active.size <= Math.floor(this.o.concurrency / 2)) this.poke();
     });
     this.#active.add(run);
   }
