@@ -77,6 +77,7 @@ export function createS3Client(
   const creds = options.credentials ?? credentialsFor(conn, env, options);
   const proxies = proxiesFor(conn, env);
   const agents = agentsFor(proxies, maxSockets, tls);
+  const idleMs = idleTimeoutMs(env);
   const config: S3ClientConfig = {
     region: conn.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     endpoint: conn.endpoint,
@@ -87,6 +88,9 @@ export function createS3Client(
     requestHandler: new NodeHttpHandler({
       ...agents,
       connectionTimeout: 10_000,
+      // A store that takes a request and then says nothing (nor reads the body) fails the attempt
+      // after this silence, instead of hanging the transfer forever; the SDK retries it.
+      socketTimeout: idleMs,
     }),
   };
   if (creds.provider) {
@@ -122,6 +126,7 @@ export function createS3Client(
     observer: options.observer,
     httpsRequest: https.request,
     env,
+    idleMs,
   });
   return client;
 }
@@ -224,4 +229,14 @@ function addContentMd5ToDeleteObjects(client: S3Client): void {
     },
     { step: 'build', name: 'ferryContentMd5', priority: 'low' },
   );
+}
+
+/**
+ * How long a request to S3 may go without a byte either way before it is given up (ms):
+ * 120 s, or FERRY_S3_IDLE_SECONDS. Long enough for a store's slow CompleteMultipartUpload or
+ * server-side copy (AWS and RGW send keep-alive whitespace meanwhile).
+ */
+export function idleTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const s = Number(env.FERRY_S3_IDLE_SECONDS);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 120_000;
 }

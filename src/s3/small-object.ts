@@ -32,6 +32,8 @@ interface Lean {
   agent: http.Agent;
   request: typeof http.request;
   observer?: S3RequestObserver;
+  /** A request silent this long (no byte either way) is given up (client.ts idleTimeoutMs). */
+  idleMs: number;
   /** Settled on first use: the SDK config flags that would make the SDK pick another endpoint. */
   usable?: Promise<boolean>;
 }
@@ -67,6 +69,7 @@ export interface LeanOptions {
   httpsRequest: typeof http.request;
   /** `FERRY_LEAN_S3=0`: the SDK for every request (benchmarks, bisecting a store's quirk). */
   env: NodeJS.ProcessEnv;
+  idleMs: number;
 }
 
 /** Turn the lean path on for `client` when its connection allows (see above). */
@@ -91,6 +94,7 @@ export function enableSmallObjects(client: S3Client, o: LeanOptions): void {
     agent: tls ? o.agents.httpsAgent : o.agents.httpAgent,
     request: tls ? o.httpsRequest : http.request,
     observer: o.observer,
+    idleMs: o.idleMs,
   });
 }
 
@@ -242,6 +246,9 @@ async function send(
     }
     // The SDK handler's connection timeout (client.ts): a store that does not accept in 10 s.
     const connectTimer = setTimeout(() => req.destroy(new Error('connect timeout')), 10_000);
+    // Silence (no byte either way, the answer's body included) ends the request: before an
+    // answer the SDK then sends it again with its own timeout; after, the reader gets the error.
+    req.setTimeout(t.lean.idleMs, () => req.destroy(idleError(t.lean.idleMs)));
     req.on('socket', (s) => {
       if (!s.connecting) clearTimeout(connectTimer);
       else s.once('connect', () => clearTimeout(connectTimer));
@@ -350,4 +357,11 @@ function handOver(): undefined {
 function header(res: http.IncomingMessage, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function idleError(ms: number): Error {
+  return Object.assign(new Error(`S3 request timed out: no answer for ${ms / 1000} s`), {
+    name: 'TimeoutError',
+    code: 'ETIMEDOUT',
+  });
 }
