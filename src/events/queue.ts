@@ -74,19 +74,35 @@ export class DeliveryQueue {
     }
   }
 
-  /** Claim up to `limit` due rows for `leaseMs` (attempts counted here). */
-  async claim(node: string, limit: number, leaseMs: number): Promise<Claimed[]> {
+  /**
+   * Claim up to `limit` due rows for `leaseMs` (attempts counted here); `skip`: rule actions
+   * (`{rule, action}`) whose rows are left alone (the worker has as many of them under way as it
+   * runs at once).
+   */
+  async claim(
+    node: string,
+    limit: number,
+    leaseMs: number,
+    skip: readonly { rule: string; action: number }[] = [],
+  ): Promise<Claimed[]> {
     const now = nowIso();
     const lease = new Date(Date.now() + leaseMs).toISOString();
     const lock = this.dialect === 'postgres' ? sql`for update skip locked` : sql``;
+    const skipped = skip.length
+      ? sql`and not (${sql.join(
+          skip.map((s) => sql`(rule = ${s.rule} and action_index = ${s.action})`),
+          sql` or `,
+        )})`
+      : sql``;
     const result = await sql<EventDeliveriesTable>`
       update event_deliveries
          set status = 'running', node = ${node}, lease_until = ${lease},
              attempts = attempts + 1, updated_at = ${now}
        where id in (
          select id from event_deliveries
-          where (status = 'pending' and next_attempt_at <= ${now})
-             or (status = 'running' and lease_until <= ${now})
+          where ((status = 'pending' and next_attempt_at <= ${now})
+             or (status = 'running' and lease_until <= ${now}))
+             ${skipped}
           order by next_attempt_at
           limit ${limit}
           ${lock})
@@ -113,6 +129,25 @@ export class DeliveryQueue {
       .where('status', '=', 'running')
       .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * A claimed row given back untried (the worker has enough of its rule action under way): pending
+   * again, due as it was, its claim not counted as an attempt.
+   */
+  async release(id: string, node: string): Promise<void> {
+    await this.db
+      .updateTable('event_deliveries')
+      .set((eb) => ({
+        status: 'pending',
+        attempts: eb('attempts', '-', 1),
+        lease_until: null,
+        updated_at: nowIso(),
+      }))
+      .where('id', '=', id)
+      .where('node', '=', node)
+      .where('status', '=', 'running')
+      .execute();
   }
 
   /** Delivered. False when this node no longer held the row (its lease ran out and it was re-claimed). */

@@ -43,6 +43,11 @@ export class DeliveryWorker {
   /** Rule actions (`rule\0index`) that failed on this node since their last success. */
   readonly #failing = new Set<string>();
   readonly #abort = new AbortController();
+  /** Deliveries under way on this node, and how many of each rule action (`rule\0index`). */
+  readonly #active = new Set<Promise<void>>();
+  readonly #perAction = new Map<string, number>();
+  /** The last claim may have left due rows behind (it was full, or it skipped busy actions). */
+  #more = false;
 
   constructor(private readonly o: WorkerOptions) {}
 
@@ -64,6 +69,16 @@ export class DeliveryWorker {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#running;
+    await Promise.allSettled([...this.#active]);
+  }
+
+  /**
+   * How many rows of one rule action run at once here: half the concurrency, one while the action
+   * fails on this node. A receiver that hangs (or a slow copy) so holds part of the worker only:
+   * the other rules' deliveries go on in the other slots.
+   */
+  #cap(key: string): number {
+    return this.#failing.has(key) ? 1 : Math.max(1, Math.floor(this.o.concurrency / 2));
   }
 
   #schedule(ms: number): void {
@@ -80,14 +95,37 @@ export class DeliveryWorker {
     }, ms);
   }
 
+  /**
+   * Claim due rows for the free slots and start them; each runs on its own (a slow one holds its
+   * slot, not the others), and when one ends the worker looks for more.
+   */
   async #tick(): Promise<void> {
     try {
+      this.#more = false;
       for (;;) {
         if (this.#stopped) return;
-        const claimed = await this.o.queue.claim(this.o.node, this.o.concurrency, this.o.leaseMs);
-        if (claimed.length === 0) break;
-        await Promise.all(claimed.map((c) => this.#deliver(c)));
-        if (claimed.length < this.o.concurrency) break;
+        const free = this.o.concurrency - this.#active.size;
+        if (free <= 0) {
+          this.#more = true;
+          break;
+        }
+        const skip = [...this.#perAction]
+          .filter(([key, n]) => n >= this.#cap(key))
+          .map(([key]) => {
+            const [rule, action] = key.split('\0');
+            return { rule: rule as string, action: Number(action) };
+          });
+        const claimed = await this.o.queue.claim(this.o.node, free, this.o.leaseMs, skip);
+        let given = 0;
+        for (const c of claimed) {
+          const key = `${c.rule}\0${c.action}`;
+          if ((this.#perAction.get(key) ?? 0) >= this.#cap(key)) {
+            await this.o.queue.release(c.id, this.o.node);
+            given++;
+          } else this.#start(c, key);
+        }
+        if (skip.length > 0 || given > 0) this.#more = true;
+        if (claimed.length < free) break;
       }
       if (Date.now() - this.#lastPrune > 60_000) {
         this.#lastPrune = Date.now();
@@ -96,6 +134,20 @@ export class DeliveryWorker {
     } catch (err) {
       this.o.onError(err);
     }
+  }
+
+  #start(c: Claimed, key: string): void {
+    this.#perAction.set(key, (this.#perAction.get(key) ?? 0) + 1);
+    const run: Promise<void> = this.#deliver(c).finally(() => {
+      this.#active.delete(run);
+      const n = (this.#perAction.get(key) ?? 1) - 1;
+      if (n > 0) this.#perAction.set(key, n);
+      else this.#perAction.delete(key);
+      // Half the slots are free: rows left behind are claimed now (several in one claim), not at
+      // the next poll.
+      if (this.#more && this.#active.size <= Math.floor(this.o.concurrency / 2)) this.poke();
+    });
+    this.#active.add(run);
   }
 
   async #deliver(c: Claimed): Promise<void> {

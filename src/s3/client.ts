@@ -100,6 +100,7 @@ export function lazyS3Client(
       observer: options.observer,
       httpsRequest: https.request,
       env,
+      idleMs: prepared.idleMs,
     }),
     destroy: () => {
       if (client) client.destroy();
@@ -123,6 +124,8 @@ interface Prepared {
   agents: { httpAgent: http.Agent; httpsAgent: https.Agent };
   region: string;
   pathStyle: boolean;
+  /** No byte either way for this long fails a request (`idleTimeoutMs`). */
+  idleMs: number;
 }
 
 function prepare(conn: S3Connection, env: NodeJS.ProcessEnv, options: S3ClientOptions): Prepared {
@@ -159,11 +162,12 @@ function prepare(conn: S3Connection, env: NodeJS.ProcessEnv, options: S3ClientOp
     agents,
     region: conn.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
     pathStyle: conn.pathStyle ?? !aws,
+    idleMs: idleTimeoutMs(env),
   };
 }
 
 function buildS3Client(p: Prepared): S3Client {
-  const { conn, env, options, aws, creds, proxies, agents } = p;
+  const { conn, env, options, aws, creds, proxies, agents, idleMs } = p;
   const config: S3ClientConfig = {
     region: p.region,
     endpoint: conn.endpoint,
@@ -174,6 +178,9 @@ function buildS3Client(p: Prepared): S3Client {
     requestHandler: new (nodeHttpHandler().NodeHttpHandler)({
       ...agents,
       connectionTimeout: 10_000,
+      // A store that takes a request and then says nothing (nor reads the body) fails the attempt
+      // after this silence, instead of hanging the transfer forever; the SDK retries it.
+      socketTimeout: idleMs,
     }),
   };
   if (creds.provider) {
@@ -209,6 +216,7 @@ function buildS3Client(p: Prepared): S3Client {
     observer: options.observer,
     httpsRequest: https.request,
     env,
+    idleMs,
   });
   return client;
 }
@@ -311,4 +319,14 @@ function addContentMd5ToDeleteObjects(client: S3Client): void {
     },
     { step: 'build', name: 'ferryContentMd5', priority: 'low' },
   );
+}
+
+/**
+ * How long a request to S3 may go without a byte either way before it is given up (ms):
+ * 120 s, or FERRY_S3_IDLE_SECONDS. Long enough for a store's slow CompleteMultipartUpload or
+ * server-side copy (AWS and RGW send keep-alive whitespace meanwhile).
+ */
+export function idleTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const s = Number(env.FERRY_S3_IDLE_SECONDS);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 120_000;
 }

@@ -30,6 +30,8 @@ export interface LeanListTransport {
   request: typeof http.request;
   credentials: () => Promise<AwsCredentialIdentity>;
   observer?: S3RequestObserver;
+  /** No byte either way for this long gives the request up (client.ts `idleTimeoutMs`). */
+  idleMs: number;
 }
 
 export interface LeanListOptions {
@@ -44,6 +46,7 @@ export interface LeanListOptions {
   /** node:https's request (the caller has the module loaded). */
   httpsRequest: typeof http.request;
   env: NodeJS.ProcessEnv;
+  idleMs: number;
 }
 
 /** Pages listed on the lean path, and requests it handed to the SDK (process-wide; tests, bench). */
@@ -77,6 +80,7 @@ export function leanListTransport(o: LeanListOptions): LeanListTransport | undef
     request: tls ? o.httpsRequest : http.request,
     credentials: o.credentials,
     observer: o.observer,
+    idleMs: o.idleMs,
   };
 }
 
@@ -154,6 +158,9 @@ export async function leanListV2(
       if (!s.connecting) clearTimeout(connectTimer);
       else s.once('connect', () => clearTimeout(connectTimer));
     });
+    // A store that takes the request and then says nothing: given up (the SDK asks again, with
+    // its own timeout and retries).
+    req.setTimeout(t.idleMs, () => req.destroy(new Error('idle timeout')));
     req.on('error', () => {
       clearTimeout(connectTimer);
       resolve(undefined);

@@ -32,6 +32,8 @@ interface Lean {
   agent: http.Agent;
   request: typeof http.request;
   observer?: S3RequestObserver;
+  /** A request silent this long (no byte either way) is given up (client.ts idleTimeoutMs). */
+  idleMs: number;
   /** Settled on first use: the SDK config flags that would make the SDK pick another endpoint. */
   usable?: Promise<boolean>;
 }
@@ -67,6 +69,7 @@ export interface LeanOptions {
   httpsRequest: typeof http.request;
   /** `FERRY_LEAN_S3=0`: the SDK for every request (benchmarks, bisecting a store's quirk). */
   env: NodeJS.ProcessEnv;
+  idleMs: number;
 }
 
 /** Turn the lean path on for `client` when its connection allows (see above). */
@@ -91,6 +94,7 @@ export function enableSmallObjects(client: S3Client, o: LeanOptions): void {
     agent: tls ? o.agents.httpsAgent : o.agents.httpAgent,
     request: tls ? o.httpsRequest : http.request,
     observer: o.observer,
+    idleMs: o.idleMs,
   });
 }
 
@@ -215,6 +219,7 @@ async function send(
   body: Buffer | undefined,
   signal: AbortSignal | undefined,
   unsigned: Record<string, string> = {},
+  onLost?: () => void,
 ): Promise<Sent | undefined> {
   for (const fn of watchers.get(client) ?? []) fn(method === 'PUT' ? 'PutObject' : 'GetObject');
   const creds = await client.config.credentials();
@@ -241,6 +246,9 @@ async function send(
     }
     // The SDK handler's connection timeout (client.ts): a store that does not accept in 10 s.
     const connectTimer = setTimeout(() => req.destroy(new Error('connect timeout')), 10_000);
+    // Silence (no byte either way, the answer's body included) ends the request: before an
+    // answer the SDK then sends it again with its own timeout; after, the reader gets the error.
+    req.setTimeout(t.lean.idleMs, () => req.destroy(idleError(t.lean.idleMs)));
     req.on('socket', (s) => {
       if (!s.connecting) clearTimeout(connectTimer);
       else s.once('connect', () => clearTimeout(connectTimer));
@@ -248,7 +256,10 @@ async function send(
     req.on('error', (err) => {
       clearTimeout(connectTimer);
       if (signal?.aborted) reject(signal.reason ?? err);
-      else resolve(undefined);
+      else {
+        onLost?.(); // sent, maybe stored, not answered (exclusive-put.ts)
+        resolve(undefined);
+      }
     });
     req.on('response', (res) => {
       clearTimeout(connectTimer);
@@ -273,6 +284,7 @@ export async function putSmallObject(
   input: PutObjectCommandInput & { Body: Buffer },
   sha256: string,
   signal?: AbortSignal,
+  onLost?: () => void,
 ): Promise<{ ETag?: string } | undefined> {
   // SSE-C writes take the SDK's path: its echo check (sse-check.ts) deletes what a store that
   // ignored the key stored. Handing over after a lean PUT could not: the plaintext would stay
@@ -282,7 +294,7 @@ export async function putSmallObject(
   if (!t) return undefined;
   const headers = putHeaders(input, input.Body);
   if (!headers) return undefined;
-  const sent = await send(client, t, 'PUT', headers, sha256, input.Body, signal);
+  const sent = await send(client, t, 'PUT', headers, sha256, input.Body, signal, {}, onLost);
   if (!sent) return handOver();
   sent.res.resume();
   smallObjectStats.put++;
@@ -345,4 +357,11 @@ function handOver(): undefined {
 function header(res: http.IncomingMessage, name: string): string | undefined {
   const v = res.headers[name];
   return Array.isArray(v) ? v.join(', ') : v;
+}
+
+function idleError(ms: number): Error {
+  return Object.assign(new Error(`S3 request timed out: no answer for ${ms / 1000} s`), {
+    name: 'TimeoutError',
+    code: 'ETIMEDOUT',
+  });
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from '../storage/errors.js';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META } from './checksum.js';
+import { putObject } from './exclusive-put.js';
 import { type CreateParams, MultipartSession, type PartParams } from './multipart-session.js';
 import { type PartBuffer, PartBuffers } from './part-buffers.js';
 import { PartPump } from './part-pump.js';
@@ -295,9 +296,8 @@ export async function uploadObject(
         };
         // The lean path (small-object.ts) where the connection allows; the SDK otherwise, and
         // for anything the lean path did not store.
-        const res =
-          (await putSmallObject(client, input, sha256, signal)) ??
-          (await client.send(new PutObjectCommand(input), { abortSignal: signal }));
+        // An exclusive create whose answer was lost is told from another writer's (exclusive-put.ts).
+        const res = await putObject(client, input, { sha256, signal });
         return { size: total, etag: res.ETag, parts: 0, sha256, sentBytes: filled };
       } finally {
         release();

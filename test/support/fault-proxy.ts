@@ -21,7 +21,14 @@ export type FaultAction =
    */
   | { truncateAfter: number }
   /** Forward the headers and the first `stallAfterBytes` bytes of the body, then hold the rest. */
-  | { stallAfterBytes: number };
+  | { stallAfterBytes: number }
+  /**
+   * Forward, let the store answer (so what it does is done), then reset the client's connection
+   * without passing the answer on: a 2xx lost on the way back.
+   */
+  | 'lose'
+  /** Take the request and never answer (a store that accepts connections and then says nothing). */
+  | 'hang';
 
 export interface SeenRequest {
   method: string;
@@ -68,6 +75,10 @@ export async function startFaultProxy(
       });
       return;
     }
+    if (action === 'hang') {
+      req.resume();
+      return;
+    }
     const upstream = http.request(
       {
         host: to.hostname,
@@ -78,6 +89,11 @@ export async function startFaultProxy(
         agent,
       },
       (up) => {
+        if (action === 'lose') {
+          up.resume();
+          up.on('end', () => req.socket.destroy());
+          return;
+        }
         const send = () => {
           if (typeof action === 'object' && 'truncateAfter' in action) {
             const { 'content-length': _, ...headers } = up.headers;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { isAwsEndpoint } from '../../s3/connection.js';
+import { putObject } from '../../s3/exclusive-put.js';
 import { StorageError } from '../errors.js';
 import type { StoragePath } from '../types.js';
 import type { S3Storage } from './s3-storage.js';
@@ -48,18 +49,17 @@ export async function claimName(s3: S3Storage, path: StoragePath, signal: AbortS
   const claim = randomBytes(8).toString('hex');
   const key = s3.keys.file(path);
   try {
+    // A claim whose answer was lost is told from another writer's by its id (exclusive-put.ts).
     await s3.send('PutObject', key, () =>
-      s3.client.send(
-        new PutObjectCommand({
-          Bucket: s3.bucket,
-          Key: key,
-          ...s3.params.create,
-          Metadata: { [CLAIM_META]: claim },
-          Body: Buffer.alloc(0),
-          ContentLength: 0,
-          IfNoneMatch: '*',
-        }),
-      ),
+      putObject(s3.client, {
+        Bucket: s3.bucket,
+        Key: key,
+        ...s3.params.create,
+        Metadata: { [CLAIM_META]: claim },
+        Body: Buffer.alloc(0),
+        ContentLength: 0,
+        IfNoneMatch: '*',
+      }),
     );
   } catch (err) {
     throw exclusiveLost(err, path);

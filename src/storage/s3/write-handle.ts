@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type HeadObjectCommandOutput, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { SHA256_META } from '../../s3/checksum.js';
 import { copyObject } from '../../s3/copy.js';
+import { putObject } from '../../s3/exclusive-put.js';
 import { MultipartSession } from '../../s3/multipart-session.js';
 import { type PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
 import { PartPump } from '../../s3/part-pump.js';
@@ -641,9 +642,11 @@ class S3WriteHandle extends BaseWriteHandle {
     const body = this.cur ? this.cur.buffer.subarray(0, this.filled) : Buffer.alloc(0);
     const { contentType, metadata } = this.objectAttrs();
     try {
+      // An exclusive create whose answer was lost is told from another writer's (exclusive-put.ts).
       const res = await this.s3.send('PutObject', this.key, () =>
-        this.s3.client.send(
-          new PutObjectCommand({
+        putObject(
+          this.s3.client,
+          {
             Bucket: this.s3.bucket,
             Key: this.key,
             ...this.s3.params.create,
@@ -652,8 +655,8 @@ class S3WriteHandle extends BaseWriteHandle {
             Body: body,
             ContentLength: body.length,
             IfNoneMatch: exclusive ? '*' : undefined,
-          }),
-          { abortSignal: this.aborter.signal },
+          },
+          { signal: this.aborter.signal },
         ),
       );
       return res.ETag;
