@@ -7,7 +7,6 @@ import { putObject } from './exclusive-put.js';
 import { type CreateParams, MultipartSession, type PartParams } from './multipart-session.js';
 import { type PartBuffer, PartBuffers } from './part-buffers.js';
 import { PartPump } from './part-pump.js';
-import { putSmallObject } from './small-object.js';
 import { defaultUploadTuning } from './tuning.js';
 
 export { abortUpload } from './multipart-session.js';
