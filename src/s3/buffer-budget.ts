@@ -15,12 +15,18 @@
  * buffer dropped to the GC stays resident until a full collection runs (and glibc may keep it
  * after that), so 20 uploads dropping and allocating parts held ~100 MiB past the budget in
  * freed-but-not-collected buffers (docs/notes/issue-9.md, Session 3). Kept buffers are let go
- * when nothing has been held for a few seconds (an idle server gives its memory back).
+ * when nothing has been held for a minute (an idle server gives its memory back).
  */
 /** Buffers smaller than this are not kept for reuse (the GC handles small ones well enough). */
 const MIN_KEPT = 1024 * 1024;
-/** Kept buffers are let go after this long with nothing held. */
-const KEEP_IDLE_MS = 5000;
+/**
+ * Kept buffers are let go after this long with nothing held. A transfer that finds none pays for
+ * fresh ones twice: page faults (1–3 ms CPU per MiB) and, measured on SFTP downloads, a
+ * Mark-Compact every ~30–50 MiB for the whole transfer (20–32 per GiB, against 1 with kept buffers;
+ * docs/notes/issue-9.md "Session 4: download"). A minute keeps them across the pauses of a busy
+ * server and still gives an idle one its memory back.
+ */
+const KEEP_IDLE_MS = 60_000;
 
 export class BufferBudget {
   private used = 0;
