@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, type RawBuilder, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { StorageError } from '../storage/errors.js';
 import { migrationsFor } from './migrations.js';
@@ -176,4 +176,16 @@ export function redactUrl(url: string): string {
 /** Now as the store keeps times (ISO-8601, UTC). */
 export function nowIso(): string {
   return new Date().toISOString();
+}
+
+/**
+ * The database's clock plus `plusMs`, as ISO-8601 text in toISOString's format (so it compares
+ * as text with nowIso's): leases and due times written and judged with it agree on every node,
+ * whatever each node's own clock says.
+ */
+export function dbNowIso(dialect: Dialect, plusMs = 0): RawBuilder<string> {
+  const seconds = Math.round(plusMs) / 1000;
+  return dialect === 'postgres'
+    ? sql<string>`to_char((statement_timestamp() + make_interval(secs => ${seconds}::float8)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+    : sql<string>`strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ${`${seconds >= 0 ? '+' : ''}${seconds} seconds`})`;
 }

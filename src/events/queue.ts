@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { pageOf } from '../accounts/validation.js';
 import type { Dialect } from '../db/database.js';
-import { nowIso } from '../db/database.js';
+import { dbNowIso, nowIso } from '../db/database.js';
 import { StorageError } from '../storage/errors.js';
 import type { DeliveredEvent, DeliveryStatus, DeliveryView } from './model.js';
 import type { EventDeliveriesTable, EventsDb } from './tables.js';
@@ -62,7 +62,7 @@ export class DeliveryQueue {
             event: JSON.stringify(r.event),
             status: 'pending',
             attempts: 0,
-            next_attempt_at: now,
+            next_attempt_at: dbNowIso(this.dialect),
             lease_until: null,
             last_error: null,
             node: null,
@@ -85,8 +85,10 @@ export class DeliveryQueue {
     leaseMs: number,
     skip: readonly { rule: string; action: number }[] = [],
   ): Promise<Claimed[]> {
-    const now = nowIso();
-    const lease = new Date(Date.now() + leaseMs).toISOString();
+    // Due and lapsed by the database's clock, the lease too: a node whose clock runs ahead must
+    // not see another node's live lease as lapsed (the event would be delivered twice).
+    const now = dbNowIso(this.dialect);
+    const lease = dbNowIso(this.dialect, leaseMs);
     const lock = this.dialect === 'postgres' ? sql`for update skip locked` : sql``;
     const skipped = skip.length
       ? sql`and not (${sql.join(
@@ -97,7 +99,7 @@ export class DeliveryQueue {
     const result = await sql<EventDeliveriesTable>`
       update event_deliveries
          set status = 'running', node = ${node}, lease_until = ${lease},
-             attempts = attempts + 1, updated_at = ${now}
+             attempts = attempts + 1, updated_at = ${nowIso()}
        where id in (
          select id from event_deliveries
           where ((status = 'pending' and next_attempt_at <= ${now})
@@ -123,7 +125,7 @@ export class DeliveryQueue {
   async renew(id: string, node: string, leaseMs: number): Promise<boolean> {
     const r = await this.db
       .updateTable('event_deliveries')
-      .set({ lease_until: new Date(Date.now() + leaseMs).toISOString() })
+      .set({ lease_until: dbNowIso(this.dialect, leaseMs) })
       .where('id', '=', id)
       .where('node', '=', node)
       .where('status', '=', 'running')
@@ -169,10 +171,10 @@ export class DeliveryQueue {
    * Attempts are kept: a row that fails again backs off from where it was. Returns the rows woken.
    */
   async wake(rule: string, action: number): Promise<number> {
-    const now = nowIso();
+    const now = dbNowIso(this.dialect);
     const r = await this.db
       .updateTable('event_deliveries')
-      .set({ next_attempt_at: now, updated_at: now })
+      .set({ next_attempt_at: now, updated_at: nowIso() })
       .where('rule', '=', rule)
       .where('action_index', '=', action)
       .where('status', '=', 'pending')
@@ -196,7 +198,7 @@ export class DeliveryQueue {
       .updateTable('event_deliveries')
       .set({
         status: dead ? 'dead' : 'pending',
-        next_attempt_at: new Date(Date.now() + wait).toISOString(),
+        next_attempt_at: dbNowIso(this.dialect, wait),
         lease_until: null,
         last_error: error.slice(0, MAX_ERROR),
         updated_at: nowIso(),
@@ -213,10 +215,15 @@ export class DeliveryQueue {
     const row = await this.#row(id);
     if (row.status === 'pending' || row.status === 'running')
       throw new StorageError('Conflict', `delivery ${id} is ${row.status}: it is already being delivered`);
-    const now = nowIso();
     await this.db
       .updateTable('event_deliveries')
-      .set({ status: 'pending', attempts: 0, next_attempt_at: now, lease_until: null, updated_at: now })
+      .set({
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: dbNowIso(this.dialect),
+        lease_until: null,
+        updated_at: nowIso(),
+      })
       .where('id', '=', id)
       .execute();
     return this.get(id);

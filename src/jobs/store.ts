@@ -3,7 +3,7 @@ import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { listByName } from '../accounts/list-by-name.js';
 import type { Accounts, Actor, Page } from '../accounts/types.js';
 import { actorName, isUniqueViolation, pageOf, parseInput, parsePatch } from '../accounts/validation.js';
-import { type Dialect, nowIso } from '../db/database.js';
+import { type Dialect, dbNowIso, nowIso } from '../db/database.js';
 import type { Database, SyncJobRunsTable, SyncJobsTable } from '../db/schema.js';
 import { StorageError } from '../storage/errors.js';
 import { canonicalLocation } from './locations.js';
@@ -37,9 +37,7 @@ export class JobStore {
    * written and judged with it, so nodes whose own clocks disagree agree on every lease.
    */
   #dbNow(): RawBuilder<string> {
-    return this.dialect === 'postgres'
-      ? sql<string>`to_char(statement_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
-      : sql<string>`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
+    return dbNowIso(this.dialect);
   }
 
   #now(): string {
