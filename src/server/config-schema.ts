@@ -32,27 +32,22 @@ function proxyAddresses(value: string): boolean {
   });
 }
 
-/** Numbers from the environment arrive as strings: accept digits there and in the file. */
+/** Numbers and booleans from the environment arrive as strings: digits become a number. */
+const digits = (v: unknown) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v);
+/** … and `true`/`false` a boolean. */
+const trueFalse = (v: unknown) => (v === 'true' ? true : v === 'false' ? false : v);
+
+/** A whole number of at least `min`, from the file or a variable. */
 const count = (min = 0) =>
-  z.preprocess(
-    (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
-    z.number({ error: 'must be a whole number' }).int('must be a whole number').min(min),
-  );
+  z.preprocess(digits, z.number({ error: 'must be a whole number' }).int('must be a whole number').min(min));
+
+/** `true`/`false`, from the file or a variable. */
+const bool = () => z.preprocess(trueFalse, z.boolean());
 
 /** The smallest memory budget: one default part (16 MiB) must fit. */
 const MIN_MEMORY_BUDGET = 16 * 1024 * 1024;
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-const defaultSmtp = {
-  host: '',
-  port: 587,
-  secure: false,
-  requireTls: false,
-  user: '',
-  password: '',
-  from: 'ferry@localhost',
-};
 
 export const serverConfigSchema = z.strictObject({
   /** The data folder: database, secret key, local files, host keys. Created (0700) on first start. */
@@ -86,7 +81,7 @@ export const serverConfigSchema = z.strictObject({
    */
   trustProxy: z
     .preprocess(
-      (v) => (v === 'true' ? true : v === 'false' ? false : v),
+      trueFalse,
       z.union(
         [z.boolean(), z.string().min(1).refine(proxyAddresses, 'must be true, false, or addresses/ranges')],
         {
@@ -108,7 +103,7 @@ export const serverConfigSchema = z.strictObject({
       windowSeconds: count(1).default(300),
       banSeconds: count(1).default(900),
     })
-    .default({ maxFailures: 5, windowSeconds: 300, banSeconds: 900 }),
+    .prefault({}),
   /**
    * Bytes of transfer buffers the whole process may hold: upload parts being filled or sent,
    * download parts, and SFTP/SCP data received but not yet taken (src/s3/buffer-budget.ts). When
@@ -117,7 +112,7 @@ export const serverConfigSchema = z.strictObject({
    */
   memoryBudgetBytes: z
     .preprocess(
-      (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+      digits,
       z
         .number({ error: 'must be a whole number of bytes' })
         .int('must be a whole number of bytes')
@@ -132,7 +127,7 @@ export const serverConfigSchema = z.strictObject({
       /** Bytes of write buffers one session may hold (reorder windows, parts in flight). */
       handleMemoryBytes: count(1).default(512 * 1024 * 1024),
     })
-    .default({ maxWriteHandles: 16, maxReadHandles: 64, handleMemoryBytes: 512 * 1024 * 1024 }),
+    .prefault({}),
   /**
    * The SFTP/SCP server (SSH). `--sftp` / `FERRY_SFTP` / `sftp: host:port` set `sftp.listen`;
    * `off` disables it.
@@ -160,14 +155,12 @@ export const serverConfigSchema = z.strictObject({
       /** Largest READ answered, bytes. */
       maxReadLength: count(1024).default(defaultSftpOptions.maxReadLength),
     })
-    .default(sftpDefaults()),
+    .prefault({}),
   /** Event rules (docs/events.md): the delivery worker and its retries. */
   events: z
     .strictObject({
       /** Run a delivery worker on this node (events are matched and queued on every node). */
-      worker: z
-        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
-        .default(defaultEventsSettings.worker),
+      worker: bool().default(defaultEventsSettings.worker),
       /** How often the worker looks for due deliveries queued by other nodes or retries. */
       pollMilliseconds: count(10).default(defaultEventsSettings.pollMilliseconds),
       /** First retry after this; doubled per attempt up to retryMaxMilliseconds. */
@@ -182,51 +175,31 @@ export const serverConfigSchema = z.strictObject({
       /** Delivered rows are kept this long. */
       keepDoneHours: count(1).default(defaultEventsSettings.keepDoneHours),
     })
-    .default({ ...defaultEventsSettings }),
+    .prefault({}),
   /** The SMTP server of the email action of event rules (no host: email actions fail). */
   smtp: z
     .strictObject({
       host: z.string().default(''),
       port: count(1).default(587),
       /** TLS from the start (465); otherwise STARTTLS when offered. */
-      secure: z
-        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
-        .default(false),
-      requireTls: z
-        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
-        .default(false),
+      secure: bool().default(false),
+      requireTls: bool().default(false),
       user: z.string().default(''),
       /** Prefer FERRY_SMTP__PASSWORD to the file. */
       password: z.string().default(''),
       from: z.string().default('ferry@localhost'),
     })
-    .default({ ...defaultSmtp }),
+    .prefault({}),
   /** Sync jobs (docs/jobs.md): this node's scheduler, and the lease of a running run. */
   jobs: z
     .strictObject({
       /** Run the scheduler on this node (triggered runs work either way). */
-      enabled: z
-        .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
-        .default(true),
+      enabled: bool().default(true),
       /** A running run whose node gave no sign of life for this long is marked failed. */
       leaseSeconds: count(2).default(60),
     })
-    .default({ enabled: true, leaseSeconds: 60 }),
+    .prefault({}),
 });
-
-function sftpDefaults() {
-  return {
-    listen: '127.0.0.1:2022',
-    banner: '',
-    loginGraceSeconds: 120,
-    idleTimeoutSeconds: 900,
-    proxyProtocol: 'off' as const,
-    proxyTrusted: '',
-    readdirBatch: defaultSftpOptions.readdirBatch,
-    writeIdleTimeoutSeconds: defaultSftpOptions.writeIdleTimeoutMs / 1000,
-    maxReadLength: defaultSftpOptions.maxReadLength,
-  };
-}
 
 export type ServerSettings = z.infer<typeof serverConfigSchema>;
 

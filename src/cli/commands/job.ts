@@ -3,18 +3,11 @@ import type { JobSyncOptions, JobView, RunView } from '../../jobs/model.js';
 import { StorageError } from '../../storage/errors.js';
 import { adminGroup, collect, intOption, printList, printView, withAdmin } from '../admin/admin-command.js';
 import type { CliContext } from '../context.js';
+import { modeAndCompare, ONE_WAY_FLAGS, type OneWayFlags } from '../sync-flags.js';
 
-interface JobFlags {
+interface JobFlags extends OneWayFlags {
   schedule?: string;
-  mirror?: boolean;
-  move?: boolean;
-  checksum?: boolean;
-  sizeOnly?: boolean;
-  update?: boolean;
-  appendOnly?: boolean;
   maxDelete?: number;
-  include?: string[];
-  exclude?: string[];
   concurrency?: number;
   dryRun?: boolean;
   disabled?: boolean;
@@ -200,28 +193,14 @@ function syncFlags(command: Command): Command {
 }
 
 function hasSyncFlags(o: JobFlags): boolean {
-  return [
-    o.mirror,
-    o.move,
-    o.checksum,
-    o.sizeOnly,
-    o.update,
-    o.appendOnly,
-    o.maxDelete,
-    o.include,
-    o.exclude,
-    o.concurrency,
-    o.dryRun,
-  ].some((v) => v !== undefined);
+  return [...ONE_WAY_FLAGS.map(([k]) => o[k]), o.maxDelete, o.concurrency, o.dryRun].some(
+    (v) => v !== undefined,
+  );
 }
 
 function optionsFrom(o: JobFlags): JobSyncOptions {
-  if (o.mirror && o.move) throw new StorageError('InvalidArgument', '--mirror and --move: give one of them');
-  if (o.checksum && o.sizeOnly)
-    throw new StorageError('InvalidArgument', '--checksum and --size-only: give one of them');
   return {
-    mode: o.mirror ? 'mirror' : o.move ? 'move' : 'copy',
-    compare: o.checksum ? 'checksum' : o.sizeOnly ? 'size' : 'size-mtime',
+    ...modeAndCompare(o),
     ...(o.update && { update: true }),
     ...(o.appendOnly && { appendOnly: true }),
     ...(o.maxDelete !== undefined && { maxDelete: o.maxDelete }),

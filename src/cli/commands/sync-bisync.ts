@@ -10,6 +10,7 @@ import type { CliContext } from '../context.js';
 import type { Locations } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
+import { type OneWayFlags, oneWayFlagsGiven } from '../sync-flags.js';
 import { actionJson, eventLine } from '../sync-json.js';
 import { summaryLine } from './sync.js';
 
@@ -18,7 +19,8 @@ import { summaryLine } from './sync.js';
  * sync` and the command itself, over src/sync/bisync.ts. A is path1, B is path2.
  */
 
-export interface BisyncFlags {
+/** The one-way flags are among them: `--bidirectional` refuses them by name. */
+export interface BisyncFlags extends OneWayFlags {
   bidirectional?: boolean;
   resync?: boolean;
   dryRun?: boolean;
@@ -27,15 +29,6 @@ export interface BisyncFlags {
   progress?: boolean;
   verbose?: boolean;
   transfers?: number;
-  // One-way flags `--bidirectional` does not take (refused by name).
-  mirror?: boolean;
-  move?: boolean;
-  checksum?: boolean;
-  sizeOnly?: boolean;
-  update?: boolean;
-  appendOnly?: boolean;
-  include?: string[];
-  exclude?: string[];
 }
 
 export function addBisyncFlags(command: Command): Command {
@@ -49,17 +42,6 @@ export function addBisyncFlags(command: Command): Command {
       'with --bidirectional: start over (the first run needs it): both sides get the union of both, nothing is deleted',
     );
 }
-
-const oneWayOnly = [
-  ['mirror', '--mirror'],
-  ['move', '--move'],
-  ['checksum', '--checksum'],
-  ['sizeOnly', '--size-only'],
-  ['update', '--update'],
-  ['appendOnly', '--append-only'],
-  ['include', '--include'],
-  ['exclude', '--exclude'],
-] as const;
 
 /**
  * What identifies a location for the pair's state file name: the endpoint, bucket and key of an
@@ -79,12 +61,9 @@ export async function runBisyncCommand(
   flags: BisyncFlags,
 ): Promise<void> {
   if (!flags.bidirectional) throw new StorageError('InvalidArgument', '--resync goes with --bidirectional');
-  const refused = oneWayOnly.filter(([k]) => flags[k] !== undefined && flags[k] !== false);
+  const refused = oneWayFlagsGiven(flags);
   if (refused.length > 0)
-    throw new StorageError(
-      'InvalidArgument',
-      `--bidirectional does not take ${refused.map(([, f]) => f).join(', ')}`,
-    );
+    throw new StorageError('InvalidArgument', `--bidirectional does not take ${refused.join(', ')}`);
   const [src, dst] = sides;
   const store = fileStateStore(
     defaultStateDir(),

@@ -19,20 +19,13 @@ import { type CliContext, s3OptionsFrom } from '../context.js';
 import { Locations } from '../location.js';
 import { humanBytes } from '../output.js';
 import { Progress } from '../progress.js';
+import { modeAndCompare, type OneWayFlags } from '../sync-flags.js';
 import { actionJson, eventLine } from '../sync-json.js';
 import { addBisyncFlags, type BisyncFlags, runBisyncCommand } from './sync-bisync.js';
 
-interface SyncFlags {
-  mirror?: boolean;
-  move?: boolean;
-  checksum?: boolean;
-  sizeOnly?: boolean;
-  update?: boolean;
+interface SyncFlags extends OneWayFlags {
   dryRun?: boolean;
   maxDelete?: number;
-  include?: string[];
-  exclude?: string[];
-  appendOnly?: boolean;
   transfers?: number;
   json?: boolean;
   progress?: boolean;
@@ -94,10 +87,7 @@ export function registerSync(program: Command, ctx: () => CliContext): void {
     )
     .action(async (srcArg: string, dstArg: string, flags: SyncFlags, cmd: Command) => {
       const c = ctx();
-      if (flags.mirror && flags.move)
-        throw new StorageError('InvalidArgument', '--mirror and --move: choose one');
-      if (flags.checksum && flags.sizeOnly)
-        throw new StorageError('InvalidArgument', '--checksum and --size-only: choose one');
+      const { mode, compare } = modeAndCompare(flags);
       if (flags.transfers === 0) throw new StorageError('InvalidArgument', '--transfers must be at least 1');
       const transfers = flags.transfers ?? DEFAULT_CONCURRENCY;
       // Every transfer in flight listens on the interrupt signal (a read and a write each).
@@ -129,8 +119,8 @@ export function registerSync(program: Command, ctx: () => CliContext): void {
         if (two.bidirectional || two.resync)
           return await runBisyncCommand(c, locations, [srcArg, dstArg], [src, dst], two);
         const options: SyncOptions = {
-          mode: flags.mirror ? 'mirror' : flags.move ? 'move' : 'copy',
-          compare: flags.checksum ? 'checksum' : flags.sizeOnly ? 'size' : 'size-mtime',
+          mode,
+          compare,
           update: flags.update,
           appendOnly: flags.appendOnly,
           maxDelete: flags.maxDelete,
