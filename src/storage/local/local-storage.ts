@@ -176,17 +176,12 @@ export class LocalStorage implements Storage {
   }
 
   async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {
-    await this.guard(path);
+    const found = await this.guard(path);
     const abs = this.abs(path);
     if (options.size !== undefined && options.size <= SMALL_WRITE && !options.createOnly) {
       const mkdirsHere = (dir: string) => mkdirs(dir, parentOf(path));
-      const t = {
-        abs,
-        path,
-        folders: this.folders,
-        mkdirs: mkdirsHere,
-        translate: (e: unknown) => translate(e, path),
-      };
+      const translateHere = (e: unknown) => translate(e, path);
+      const t = { abs, path, found, folders: this.folders, mkdirs: mkdirsHere, translate: translateHere };
       return { path, name: baseName(path), type: 'file', ...(await writeSmallFile(t, body, options)) };
     }
     const dir = nodePath.dirname(abs);
@@ -282,20 +277,22 @@ export class LocalStorage implements Storage {
 
   /**
    * PermissionDenied when `path` (or, if it doesn't exist yet, its nearest existing ancestor)
-   * resolves through a symlink to somewhere outside the root: the root is a chroot.
+   * resolves through a symlink to somewhere outside the root: the root is a chroot. Returns
+   * whether something was at `path` itself (undefined when not checked: the root `/`).
    */
-  private async guard(path: StoragePath): Promise<void> {
-    if (!this.confinedTo || path === '') return;
+  private async guard(path: StoragePath): Promise<boolean | undefined> {
+    if (!this.confinedTo || path === '') return undefined;
     const root = await this.confinedTo;
-    for (let abs = this.abs(path); ; abs = nodePath.dirname(abs)) {
+    let found = true;
+    for (let abs = this.abs(path); ; abs = nodePath.dirname(abs), found = false) {
       let real: string;
       try {
         real = await fs.realpath(abs);
       } catch {
-        if (abs === this.root) return;
+        if (abs === this.root) return false;
         continue;
       }
-      if (real === root || real.startsWith(`${root}${nodePath.sep}`)) return;
+      if (real === root || real.startsWith(`${root}${nodePath.sep}`)) return found;
       throw new StorageError('PermissionDenied', `leads outside the root through a symlink: /${path}`, {
         path,
       });

@@ -12,6 +12,8 @@ export const SMALL_WRITE = 1024 * 1024;
 export interface SmallWriteTarget {
   abs: string;
   path: StoragePath;
+  /** The guard's realpath found nothing at the path (false): no stat needed before writing. */
+  found?: boolean;
   /** Folders this storage made or found: no `mkdir -p` for each file written into them. */
   folders: Set<string>;
   /** `mkdir -p` of a folder (NotADirectory when a file is in the way). */
@@ -40,8 +42,9 @@ export async function writeSmallFile(
     await t.mkdirs(dir);
     t.folders.add(dir);
   }
-  // A folder (or a symlink to one) at the path: IsADirectory, as the general path says.
-  const existing = await fs.stat(t.abs).catch(() => undefined);
+  // A folder (or a symlink to one) at the path: IsADirectory, as the general path says. (One made
+  // there after the guard looked is still refused by the rename, EISDIR, unless a symlink.)
+  const existing = t.found === false ? undefined : await fs.stat(t.abs).catch(() => undefined);
   if (existing?.isDirectory())
     throw new StorageError('IsADirectory', `is a folder: /${t.path}`, { path: t.path });
   const partial = nodePath.join(dir, partialName(nodePath.basename(t.abs)));
