@@ -7,6 +7,8 @@
 # made (RGW's access log, as list-10k.sh counts). FERRY_LEAN_S3=0 in the environment measures
 # ferry with the SDK for every request (no lean small-object path, src/s3/small-object.ts).
 # Objects and folders are deleted at the end, then RGW's garbage collection is run.
+# FERRY_BEFORE=/path/to/other/bin/ferry.js adds "ferry (before)" upload and download rows: another
+# build in the same run. SKIP_AWS=1 leaves aws out (it is never the best peer here, and slow).
 # Usage: RGW_BASE=/tmp/ferry-rgw-dev bash bench/sync.sh [COUNT] [SIZE_KIB] [FERRY_TRANSFERS]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -61,15 +63,17 @@ files() { find "$1" -type f | wc -l; }
 FERRY=(node bin/ferry.js --endpoint "$EP")
 echo "sync of $COUNT × $KIB KiB, RGW $EP, bucket $BUCKET; ferry --transfers $TRANSFERS; $(uptime | sed 's/.*load/load/')"
 run "upload   ferry sync"            "${FERRY[@]}" sync --no-progress --transfers "$TRANSFERS" "$WORK/src" "s3://$BUCKET/ferry"
-run "upload   aws s3 sync"           aws --endpoint-url "$EP" s3 sync --only-show-errors "$WORK/src" "s3://$BUCKET/aws"
+[ -z "${FERRY_BEFORE:-}" ] || run "upload   ferry sync (before)" node "$FERRY_BEFORE" --endpoint "$EP" sync --no-progress --transfers "$TRANSFERS" "$WORK/src" "s3://$BUCKET/before"
+[ -n "${SKIP_AWS:-}" ] || run "upload   aws s3 sync"           aws --endpoint-url "$EP" s3 sync --only-show-errors "$WORK/src" "s3://$BUCKET/aws"
 run "upload   rclone sync -t16"      rclone sync --transfers 16 "$WORK/src" "rgw:$BUCKET/rclone"
 run "download ferry sync"            "${FERRY[@]}" sync --no-progress --transfers "$TRANSFERS" "s3://$BUCKET/ferry" "$WORK/down-ferry"
-run "download aws s3 sync"           aws --endpoint-url "$EP" s3 sync --only-show-errors "s3://$BUCKET/aws" "$WORK/down-aws"
+[ -z "${FERRY_BEFORE:-}" ] || run "download ferry sync (before)" node "$FERRY_BEFORE" --endpoint "$EP" sync --no-progress --transfers "$TRANSFERS" "s3://$BUCKET/before" "$WORK/down-before"
+[ -n "${SKIP_AWS:-}" ] || run "download aws s3 sync"           aws --endpoint-url "$EP" s3 sync --only-show-errors "s3://$BUCKET/aws" "$WORK/down-aws"
 run "download rclone sync -t16"      rclone sync --transfers 16 "rgw:$BUCKET/rclone" "$WORK/down-rclone"
-echo "downloaded files: ferry $(files "$WORK/down-ferry"), aws $(files "$WORK/down-aws"), rclone $(files "$WORK/down-rclone")"
+echo "downloaded files: ferry $(files "$WORK/down-ferry"), rclone $(files "$WORK/down-rclone")${FERRY_BEFORE:+, before $(files "$WORK/down-before")}$([ -n "${SKIP_AWS:-}" ] || echo ", aws $(files "$WORK/down-aws")")"
 run "re-sync  ferry sync (no change)" "${FERRY[@]}" sync --no-progress --transfers "$TRANSFERS" "$WORK/src" "s3://$BUCKET/ferry"
 grep -o 'copied.*' "$WORK/out.txt" | sed 's/^/                                   ferry: /'
-run "re-sync  aws s3 sync (no change)" aws --endpoint-url "$EP" s3 sync --only-show-errors "$WORK/src" "s3://$BUCKET/aws"
+[ -n "${SKIP_AWS:-}" ] || run "re-sync  aws s3 sync (no change)" aws --endpoint-url "$EP" s3 sync --only-show-errors "$WORK/src" "s3://$BUCKET/aws"
 run "re-sync  rclone sync -t16 (no change)" rclone sync --transfers 16 "$WORK/src" "rgw:$BUCKET/rclone"
 echo "$(uptime | sed 's/.*load/load/')"
 

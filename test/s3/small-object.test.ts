@@ -4,7 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import { refreshing } from '../../src/s3/credentials/refresh.js';
-import { smallObjectStats } from '../../src/s3/small-object.js';
+import { KEEP_ALIVE_FROM, smallObjectStats } from '../../src/s3/small-object.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import type { Storage } from '../../src/storage/types.js';
@@ -228,5 +228,24 @@ describe('lean small-object path: errors and retries as on the SDK path', () => 
     // Renewed to the second user, who may not write here: the lean request was signed with it.
     expect((await failure(s.write('two.txt', Buffer.from('2')))).code).toBe('PermissionDenied');
     expect(fetches).toBe(2);
+  });
+});
+
+describe('lean small-object path: fresh connections only while few GETs run', () => {
+  it('one read at a time asks for Connection: close; many at once keep their connections', async () => {
+    const { lean } = await pair({ freshConnectionGets: true });
+    const names = Array.from({ length: 3 * KEEP_ALIVE_FROM }, (_, i) => `ka/${i}.bin`);
+    for (const n of names) await lean.write(n, randomBytes(16 * 1024));
+    let before = { ...smallObjectStats };
+    for (const n of names.slice(0, 3)) expect((await readAll(await lean.read(n))).length).toBe(16 * 1024);
+    expect(smallObjectStats.get - before.get).toBe(3);
+    expect(smallObjectStats.closedGets - before.closedGets).toBe(3);
+    before = { ...smallObjectStats };
+    const bodies = await Promise.all(names.map(async (n) => readAll(await lean.read(n))));
+    expect(bodies.every((b) => b.length === 16 * 1024)).toBe(true);
+    expect(smallObjectStats.get - before.get).toBe(names.length);
+    // Only the GETs sent while fewer than KEEP_ALIVE_FROM were running asked for a fresh one.
+    expect(smallObjectStats.closedGets - before.closedGets).toBeLessThanOrEqual(KEEP_ALIVE_FROM);
+    expect(smallObjectStats.closedGets - before.closedGets).toBeGreaterThan(0);
   });
 });

@@ -27,6 +27,7 @@ import type {
   WriteOptions,
 } from '../types.js';
 import { localSpace, openLocalRead } from './local-read.js';
+import { SMALL_WRITE, writeSmallFile } from './small-write.js';
 import { removePartialFiles } from './unfinished-writes.js';
 import { openLocalWrite, PARTIAL_NAME as PARTIAL, partialName } from './write-handle.js';
 
@@ -52,6 +53,8 @@ export class LocalStorage implements Storage {
     space: ['total', 'used', 'free'],
   };
   private readonly root: string;
+  /** Folders made or found by small writes (small-write.ts); forgotten when this removes one. */
+  private readonly folders = new Set<string>();
 
   /** The root's real path, when symlinks must not lead out of it (every root but `/`). */
   private readonly confinedTo: Promise<string> | undefined;
@@ -173,8 +176,14 @@ export class LocalStorage implements Storage {
   }
 
   async write(path: StoragePath, body: WriteBody, options: WriteOptions = {}): Promise<Entry> {
-    await this.guard(path);
+    const found = await this.guard(path);
     const abs = this.abs(path);
+    if (options.size !== undefined && options.size <= SMALL_WRITE && !options.createOnly) {
+      const mkdirsHere = (dir: string) => mkdirs(dir, parentOf(path));
+      const translateHere = (e: unknown) => translate(e, path);
+      const t = { abs, path, found, folders: this.folders, mkdirs: mkdirsHere, translate: translateHere };
+      return { path, name: baseName(path), type: 'file', ...(await writeSmallFile(t, body, options)) };
+    }
     const dir = nodePath.dirname(abs);
     await mkdirs(dir, parentOf(path));
     const existing = await fs.stat(abs).catch(() => undefined);
@@ -224,6 +233,7 @@ export class LocalStorage implements Storage {
 
   async rmdir(path: StoragePath): Promise<void> {
     await this.guard(path);
+    this.folders.clear();
     await this.fs('rmdir', path, () => fs.rmdir(this.abs(path)));
   }
 
@@ -242,6 +252,7 @@ export class LocalStorage implements Storage {
       throw new StorageError('AlreadyExists', `already exists: /${to}`, { path: to });
     }
     await mkdirs(nodePath.dirname(this.abs(to)), parentOf(to));
+    this.folders.clear();
     try {
       await fs.rename(this.abs(from), this.abs(to));
     } catch (err) {
@@ -260,25 +271,28 @@ export class LocalStorage implements Storage {
     await this.guard(path);
     const st = await this.stat(path);
     if (st.type !== 'dir') throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
+    this.folders.clear();
     await this.fs('remove', path, () => fs.rm(this.abs(path), { recursive: true }));
   }
 
   /**
    * PermissionDenied when `path` (or, if it doesn't exist yet, its nearest existing ancestor)
-   * resolves through a symlink to somewhere outside the root: the root is a chroot.
+   * resolves through a symlink to somewhere outside the root: the root is a chroot. Returns
+   * whether something was at `path` itself (undefined when not checked: the root `/`).
    */
-  private async guard(path: StoragePath): Promise<void> {
-    if (!this.confinedTo || path === '') return;
+  private async guard(path: StoragePath): Promise<boolean | undefined> {
+    if (!this.confinedTo || path === '') return undefined;
     const root = await this.confinedTo;
-    for (let abs = this.abs(path); ; abs = nodePath.dirname(abs)) {
+    let found = true;
+    for (let abs = this.abs(path); ; abs = nodePath.dirname(abs), found = false) {
       let real: string;
       try {
         real = await fs.realpath(abs);
       } catch {
-        if (abs === this.root) return;
+        if (abs === this.root) return false;
         continue;
       }
-      if (real === root || real.startsWith(`${root}${nodePath.sep}`)) return;
+      if (real === root || real.startsWith(`${root}${nodePath.sep}`)) return found;
       throw new StorageError('PermissionDenied', `leads outside the root through a symlink: /${path}`, {
         path,
       });
