@@ -7,8 +7,6 @@ import { s3Sdk } from './sdk.js';
 
 type Input = Parameters<ListPage>[0];
 
-/** Most keys a LIST may ask for to count as small (`closeSmall`). */
-const SMALL_LIST = 3;
 type V2Input = ConstructorParameters<typeof ListObjectsV2Command>[0];
 
 /** How many V2 pages `list-xml.ts` parsed, and how many it left to the SDK (tests read these). */
@@ -82,11 +80,13 @@ export function listPagerFor(
     requestPayer?: 'requester';
     sdkParser?: boolean;
     /**
-     * A LIST of at most `SMALL_LIST` keys (a stat's, "is there anything under x/") goes with
-     * `Connection: close`: on Ceph RGW a small answer on a reused connection waits ~40–50 ms
-     * (the stall of download.ts `closeFirstConnection`, whose setting turns this on), ~10 ms fresh.
+     * Every LIST goes with `Connection: close` (download.ts `closeFirstConnection` turns this on:
+     * plain-HTTP custom endpoints). On Ceph RGW an answer on a reused connection often waits
+     * 40–50 ms for its last small segment (RGW's Nagle against the client's delayed ACK; a new
+     * connection ACKs at once): a one-key LIST 55 ms reused vs 10 ms fresh, 10,000 keys in ten
+     * pages 418–585 ms reused vs 250–345 ms fresh (docs/notes/issue-11.md "Session 4: ferry ls").
      */
-    closeSmall?: boolean;
+    closeLists?: boolean;
     lean?: LeanListTransport;
     /** The SDK client's learned clock skew, when it was made (signing the lean request). */
     clockOffset?: () => number;
@@ -132,7 +132,7 @@ export function listPagerFor(
     return send('ListObjectsV2', input.Prefix, async () => {
       try {
         const v2 = { Bucket: bucket, ...input, ...payer };
-        const close = options.closeSmall === true && (input.MaxKeys ?? 1000) <= SMALL_LIST;
+        const close = options.closeLists === true;
         if (options.lean && !options.sdkParser) {
           const page = await leanListV2(options.lean, v2, options.clockOffset?.(), close);
           if (page) return page;

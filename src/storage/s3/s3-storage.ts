@@ -157,7 +157,7 @@ export class S3Storage implements Storage {
       listVersion: conn.listVersion,
       requestPayer: this.params.payer.RequestPayer,
       lean: lazy?.leanList,
-      closeSmall: this.download.closeFirstConnection === true,
+      closeLists: this.download.closeFirstConnection === true,
       // The SDK's learned clock skew, once its client exists.
       clockOffset: () =>
         lazy && !lazy.made
