@@ -17,7 +17,7 @@ import {
 } from './proxy.js';
 import { nodeHttpHandler, s3Sdk } from './sdk.js';
 import { sigV2Signer } from './sigv2.js';
-import { enableSmallObjects } from './small-object.js';
+import { enableSmallObjects, notifyLeanWatchers } from './small-object.js';
 import { requireSseCustomerEcho } from './sse-check.js';
 
 export interface S3ClientOptions extends CredentialOptions {
@@ -82,26 +82,32 @@ export function lazyS3Client(
 ): LazyS3Client {
   const prepared = prepare(conn, env, options);
   let client: S3Client | undefined;
+  const leanList = leanListTransport({
+    conn,
+    region: prepared.region,
+    pathStyle: prepared.pathStyle,
+    agents: prepared.agents,
+    credentials: prepared.creds.provider,
+    proxied: prepared.proxied,
+    observer: options.observer,
+    httpsRequest: https.request,
+    env,
+    idleMs: prepared.idleMs,
+  });
   return {
     get: () => {
-      client ??= buildS3Client(prepared);
+      if (!client) {
+        const made = buildS3Client(prepared);
+        // Lean LISTs are seen by the client's lean-request watchers too (test/support/count-ops.ts).
+        if (leanList) leanList.notify = (operation) => notifyLeanWatchers(made, operation);
+        client = made;
+      }
       return client;
     },
     get made() {
       return client !== undefined;
     },
-    leanList: leanListTransport({
-      conn,
-      region: prepared.region,
-      pathStyle: prepared.pathStyle,
-      agents: prepared.agents,
-      credentials: prepared.creds.provider,
-      proxied: prepared.proxied,
-      observer: options.observer,
-      httpsRequest: https.request,
-      env,
-      idleMs: prepared.idleMs,
-    }),
+    leanList,
     destroy: () => {
       if (client) client.destroy();
       else {

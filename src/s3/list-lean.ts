@@ -32,6 +32,8 @@ export interface LeanListTransport {
   observer?: S3RequestObserver;
   /** No byte either way for this long gives the request up (client.ts `idleTimeoutMs`). */
   idleMs: number;
+  /** Told of every request sent (set once the SDK client exists: tests count with it). */
+  notify?: (operation: string) => void;
 }
 
 export interface LeanListOptions {
@@ -135,6 +137,7 @@ export async function leanListV2(
   }
   signV4('GET', path, headers, EMPTY_SHA256, creds, t.region, Date.now() + clockOffsetMs, query);
   if (close) headers.connection = 'close'; // hop-by-hop: not signed
+  t.notify?.('ListObjectsV2');
   const started = performance.now();
   const answer = await new Promise<{ body: Buffer; res: http.IncomingMessage } | undefined>((resolve) => {
     let req: http.ClientRequest;

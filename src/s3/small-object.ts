@@ -51,6 +51,11 @@ export function watchLeanRequests(client: S3Client, fn: (operation: string) => v
   watchers.set(client, [...(watchers.get(client) ?? []), fn]);
 }
 
+/** Tell `client`'s watchers of a request sent for it by another lean path (list-lean.ts). */
+export function notifyLeanWatchers(client: S3Client, operation: string): void {
+  for (const fn of watchers.get(client) ?? []) fn(operation);
+}
+
 /**
  * Requests answered on the lean path, and those handed to the SDK after the lean path tried;
  * `closedGets`: lean GETs sent with `Connection: close` (process-wide; for tests and benchmarks).

@@ -123,8 +123,11 @@ describe('event rules: a receiver down for a minute, default retry settings', ()
     expect([...counts.values()]).toEqual(Array(UPLOADS).fill(1));
     // Those uploaded in the outage's first 45 s failed at least once before it ended (a later
     // one's first attempt may come after the return: the worker was busy with hanging requests).
+    // A hanging receiver holds at most half the worker's slots (worker.ts), so its later events
+    // wait for a slot instead: some of them, not all, were tried in the outage.
     const early = rows.filter((d) => Number(d.event.path.slice(2, 4)) < (UPLOADS * 3) / 4);
-    expect(early.filter((d) => d.attempts < 2).map((d) => `${rule}${d.event.path}`)).toEqual([]);
+    if (rule === 'hung') expect(early.filter((d) => d.attempts >= 2).length).toBeGreaterThan(0);
+    else expect(early.filter((d) => d.attempts < 2).map((d) => `${rule}${d.event.path}`)).toEqual([]);
     expect(okArrivals.every((r) => r.at >= back)).toBe(true);
   }
 
