@@ -4,7 +4,8 @@ import { isIP } from 'node:net';
 import type { ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import type { S3RequestObserver } from './client.js';
-import { isAwsEndpoint, type S3Connection } from './connection.js';
+import type { S3Connection } from './connection.js';
+import { leanEndpoint } from './lean-endpoint.js';
 import { parseListObjectsV2 } from './list-xml.js';
 import { canonicalQuery, EMPTY_SHA256, encodeSegment, signV4 } from './sigv4.js';
 
@@ -54,26 +55,11 @@ export interface LeanListOptions {
 /** Pages listed on the lean path, and requests it handed to the SDK (process-wide; tests, bench). */
 export const leanListStats = { pages: 0, handedToSdk: 0 };
 
-const TRUE = /^true$/i;
-
 /** The transport for `conn`, or undefined when the lean listing does not apply (see above). */
 export function leanListTransport(o: LeanListOptions): LeanListTransport | undefined {
-  const { conn, env } = o;
-  if (!conn.endpoint || isAwsEndpoint(conn.endpoint) || !o.credentials || o.proxied) return undefined;
-  if (conn.signature === 'v2' || conn.accelerate || conn.dualstack) return undefined;
-  if (env.FERRY_LEAN_S3 === '0') return undefined;
-  // The SDK would refuse a custom endpoint with these (or pick another host): leave it to it.
-  if (TRUE.test(env.AWS_USE_FIPS_ENDPOINT ?? '') || TRUE.test(env.AWS_USE_DUALSTACK_ENDPOINT ?? ''))
-    return undefined;
-  let endpoint: URL;
-  try {
-    endpoint = new URL(conn.endpoint);
-  } catch {
-    return undefined;
-  }
-  if ((endpoint.pathname !== '/' && endpoint.pathname !== '') || endpoint.search) return undefined;
-  if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') return undefined;
-  const tls = endpoint.protocol === 'https:';
+  const lean = leanEndpoint(o.conn, o.env, o.credentials !== undefined, o.proxied);
+  if (!lean || !o.credentials) return undefined;
+  const { endpoint, tls } = lean;
   return {
     endpoint,
     pathStyle: o.pathStyle,

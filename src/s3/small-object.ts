@@ -5,7 +5,8 @@ import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandInput, PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import type { S3RequestObserver } from './client.js';
-import { isAwsEndpoint, type S3Connection } from './connection.js';
+import type { S3Connection } from './connection.js';
+import { leanEndpoint } from './lean-endpoint.js';
 import { EMPTY_SHA256, encodePath, encodeSegment, signV4 } from './sigv4.js';
 
 /**
@@ -81,19 +82,9 @@ export interface LeanOptions {
 
 /** Turn the lean path on for `client` when its connection allows (see above). */
 export function enableSmallObjects(client: S3Client, o: LeanOptions): void {
-  const { conn } = o;
-  if (!conn.endpoint || isAwsEndpoint(conn.endpoint) || !o.signed || o.proxied) return;
-  if (conn.signature === 'v2' || conn.accelerate || conn.dualstack) return;
-  if (o.env.FERRY_LEAN_S3 === '0') return;
-  let endpoint: URL;
-  try {
-    endpoint = new URL(conn.endpoint);
-  } catch {
-    return;
-  }
-  if ((endpoint.pathname !== '/' && endpoint.pathname !== '') || endpoint.search) return;
-  if (endpoint.protocol !== 'http:' && endpoint.protocol !== 'https:') return;
-  const tls = endpoint.protocol === 'https:';
+  const lean = leanEndpoint(o.conn, o.env, o.signed, o.proxied);
+  if (!lean) return;
+  const { endpoint, tls } = lean;
   leans.set(client, {
     endpoint,
     pathStyle: o.pathStyle,
