@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { addAbortSignal, Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from '../storage/errors.js';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
@@ -69,6 +70,7 @@ function isPositional(body: AsyncIterable<Uint8Array> | PositionalSource): body 
 export interface UploadRequest {
   bucket: string;
   key: string;
+  /** A Readable is destroyed when the signal aborts (so a silent one cannot hold the upload). */
   body: AsyncIterable<Uint8Array> | PositionalSource;
   /** Total size when known: sizes the parts up front. */
   size?: number;
@@ -259,6 +261,9 @@ export async function uploadObject(
         total += n;
       }
     } else {
+      // A stream that sends nothing more (stdin left open, a client that went quiet) would hold
+      // the loop below for ever: the signal destroys it, which ends the wait with an AbortError.
+      if (signal && body instanceof Readable) addAbortSignal(signal, body);
       for await (const chunk of body) {
         signal?.throwIfAborted();
         pump.check();

@@ -86,8 +86,9 @@ describe('ferry cp with - (standard input / output)', () => {
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.stdin.on('error', () => {});
-    // 12 MiB: two parts sent, the third still open when the signal comes.
-    child.stdin.write(randomBytes(12 * MiB));
+    // 12 MiB: two parts sent, the third still open when the signal comes — and standard input
+    // silent by then (all of it read, none closed): ferry must not wait for more (a CI run did).
+    const written = new Promise((r) => child.stdin.write(randomBytes(12 * MiB), r));
     const started = async () => {
       for await (const _ of listIncompleteUploads(client, conn.bucket, key)) return true;
       return false;
@@ -97,6 +98,8 @@ describe('ferry cp with - (standard input / output)', () => {
       if (Date.now() > deadline) throw new Error(`the upload never started; stderr: ${stderr}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    await written;
+    await new Promise((r) => setTimeout(r, 300));
     const exited = new Promise<number | null>((r) => child.on('close', r));
     child.kill('SIGTERM');
     const late = setTimeout(() => {

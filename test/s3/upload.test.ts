@@ -173,6 +173,36 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     expect(await leftovers(k)).toBe(0);
   });
 
+  it('a body that goes silent (stdin left open) still ends at the signal: no object, no leftover upload', async () => {
+    // `ferry cp - …` killed while its standard input sent nothing more waited for the next
+    // chunk for ever (a CI run timed out; by hand, the multipart upload stayed in the bucket).
+    const k = key('silent.bin');
+    const ac = new AbortController();
+    const budget = new BufferBudget(64 * MiB);
+    const body = new Readable({ read() {} });
+    body.push(randomBytes(12 * MiB)); // two parts sent, the third half full, then nothing
+    const upload = uploadObject(
+      direct,
+      { bucket: conn.bucket, key: k, body, signal: ac.signal, budget },
+      small,
+    );
+    for (let i = 0; i < 100 && (await leftovers(k)) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await leftovers(k)).toBe(1);
+    await new Promise((r) => setTimeout(r, 300)); // everything pushed has been read
+    ac.abort(new Error('interrupted'));
+    const settled = await Promise.race([
+      upload.then(
+        () => 'stored',
+        () => 'failed',
+      ),
+      new Promise((r) => setTimeout(() => r('still waiting'), 10_000)),
+    ]);
+    expect(settled).toBe('failed');
+    expect(budget.held).toBe(0);
+    expect(await exists(k)).toBe(false);
+    expect(await leftovers(k)).toBe(0);
+  });
+
   it('a slow S3 slows the sender: never more than partSize × concurrency pulled ahead', async () => {
     const k = key('slow.bin');
     const data = randomBytes(30 * MiB);
