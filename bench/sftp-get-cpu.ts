@@ -19,29 +19,25 @@
  * Run: npx tsc -p tsconfig.build.json && RGW_BASE=/tmp/ferry-rgw-dev BENCH_BUILDS=/tmp/base \
  *        npx tsx bench/sftp-get-cpu.ts [MB=256] [rounds=3]
  */
-import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import {
-  cleanupRgw,
-  freePort,
-  keygen,
+  aws,
   load,
   logLines,
   MiB,
   median,
-  rgwFromEnv,
+  numberArgs,
+  procStat,
+  type RgwRun,
   s3Requests,
-  sftpBatchOk,
-  sh,
-  spawnFerry,
-  sshOptions,
+  withRgwBench,
   writeRandom,
-} from './ssh-lib.js';
+} from './bench-lib.js';
+import { clientKey, freePort, sftpBatchOk, spawnFerry } from './ssh-lib.js';
 
-const MB = Number(process.argv[2] ?? 256);
-const rounds = Number(process.argv[3] ?? 3);
+const { MB, rounds } = numberArgs({ MB: 256, rounds: 3 });
 const SMALL = Number(process.env.BENCH_SMALL ?? 0);
 const builds: { name: string; root?: string }[] = [
   { name: 'this' },
@@ -51,24 +47,9 @@ const builds: { name: string; root?: string }[] = [
     .map((root) => ({ name: basename(root), root })),
 ];
 
-const rgw = rgwFromEnv();
-const work = mkdtempSync(join(process.env.BENCH_DIR ?? '/dev/shm', 'ferry-bench-getcpu-'));
-const bucket = `bench-getcpu-${Date.now().toString(36)}`;
-const children: ChildProcess[] = [];
-const TICK = 100; // clock ticks per second (getconf CLK_TCK)
-
-function procStat(pid: number): { cpuMs: number; minflt: number } {
-  const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  // Fields from the third (state): minflt is field 10, utime 14, stime 15 (1-based, man proc).
-  return { minflt: Number(f[7]), cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / TICK };
-}
-
-async function main(): Promise<void> {
+async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
   console.log(`# bench/sftp-get-cpu.ts ${new Date().toISOString()}  load average ${load()}`);
-  sh(rgw, 'aws', ['--endpoint-url', rgw.endpoint, 's3', 'mb', `s3://${bucket}`]);
-  const key = keygen(join(work, 'clientkey'));
-  const ssh = sshOptions(key);
+  const { key, ssh } = clientKey(work);
 
   let bytes: number;
   let batch: (dest: string) => string;
@@ -76,30 +57,13 @@ async function main(): Promise<void> {
     const dir = join(work, 'small');
     mkdirSync(dir);
     for (let i = 0; i < SMALL; i++) writeRandom(join(dir, `f${String(i).padStart(5, '0')}.bin`), 4096);
-    sh(rgw, 'aws', [
-      '--endpoint-url',
-      rgw.endpoint,
-      's3',
-      'cp',
-      '--quiet',
-      '--recursive',
-      dir,
-      `s3://${bucket}/ferry/bench/small/`,
-    ]);
+    aws(rgw, ['s3', 'cp', '--quiet', '--recursive', dir, `s3://${bucket}/ferry/bench/small/`]);
     bytes = SMALL * 4096;
     batch = (dest) => `get /small/* ${dest}/\n`;
   } else {
     const big = join(work, 'big.bin');
     writeRandom(big, MB * MiB);
-    sh(rgw, 'aws', [
-      '--endpoint-url',
-      rgw.endpoint,
-      's3',
-      'cp',
-      '--quiet',
-      big,
-      `s3://${bucket}/ferry/bench/big.bin`,
-    ]);
+    aws(rgw, ['s3', 'cp', '--quiet', big, `s3://${bucket}/ferry/bench/big.bin`]);
     rmSync(big);
     bytes = MB * MiB;
     batch = (dest) => `get /big.bin ${dest}/big.bin\n`;
@@ -178,8 +142,4 @@ async function main(): Promise<void> {
   writeFileSync(join(tmpdir(), 'ferry-bench-getcpu-last.json'), JSON.stringify(Object.fromEntries(results)));
 }
 
-try {
-  await main();
-} finally {
-  cleanupRgw({ rgw, bucket, children, work, cephConf: process.env.RGW_CEPH_CONF ?? rgw.env.CEPH_CONF });
-}
+await withRgwBench('getcpu', main, { dir: process.env.BENCH_DIR ?? '/dev/shm' });

@@ -12,44 +12,37 @@
  * Run: RGW_BASE=/tmp/ferry-rgw-dev npx tsx bench/sftp-ls.ts [COUNT=10000] [ROUNDS=3]
  * (needs `npx tsc -p tsconfig.build.json` first: Ferry runs from bin/ferry.js.)
  */
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cleanupRgw,
-  freePort,
-  keygen,
   load,
   logLines,
   median,
-  rcloneConf,
-  rgwFromEnv,
+  numberArgs,
+  procStat,
+  type RgwRun,
   s3Requests,
+  seedObjects,
+  withRgwBench,
+} from './bench-lib.js';
+import {
+  clientKey,
+  freePort,
+  rcloneConf,
+  rcloneKeys,
   sftpBatch,
-  sh,
   spawnFerry,
   spawnRclone,
-  sshOptions,
 } from './ssh-lib.js';
 
-const COUNT = Number(process.argv[2] ?? 10_000);
-const ROUNDS = Number(process.argv[3] ?? 3);
+const { COUNT, ROUNDS } = numberArgs({ COUNT: 10_000, ROUNDS: 3 });
 
-const rgw = rgwFromEnv();
-const { endpoint, childEnv } = rgw;
-
-const work = mkdtempSync(join(tmpdir(), 'ferry-bench-sftp-ls-'));
-const bucket = `bench-sftp-ls-${Date.now().toString(36)}`;
-const children: ChildProcess[] = [];
-
-async function main(): Promise<void> {
+async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
   console.log(`# bench/sftp-ls.ts ${new Date().toISOString()}  ${COUNT} objects  load average ${load()}`);
-  sh(rgw, 'aws', ['--endpoint-url', endpoint, 's3', 'mb', `s3://${bucket}`]);
-  const key = keygen(join(work, 'clientkey'));
-  const hostKey = keygen(join(work, 'hostkey'));
-  const authorizedKeys = join(work, 'authorized_keys');
-  writeFileSync(authorizedKeys, readFileSync(`${key}.pub`));
+  const { key, ssh } = clientKey(work);
+  const { hostKey, authorizedKeys } = rcloneKeys(work, key);
+  const { childEnv } = rgw;
 
   const ferryPort = await freePort();
   const ferry = await spawnFerry({
@@ -82,16 +75,11 @@ async function main(): Promise<void> {
     return { port, child };
   };
 
-  const ssh = sshOptions(key);
-
   // One file with a client mtime through Ferry (put -p): its line must show 2001.
   const stamped = join(work, 'stamped.txt');
   writeFileSync(stamped, 'stamped\n');
   utimesSync(stamped, new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'));
-  execFileSync('npx', ['tsx', 'bench/seed-objects.ts', bucket, 'ferry/bench/list10k', String(COUNT - 1)], {
-    env: { ...childEnv, AWS_ENDPOINT_URL: endpoint, S3_ENDPOINT: endpoint },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  seedObjects(rgw, bucket, 'ferry/bench/list10k', COUNT - 1);
   if (process.env.BENCH_STAMP !== '0') {
     const put = await sftpBatch(work, ssh, ferryPort, `put -p ${stamped} /list10k/stamped.txt\n`, childEnv);
     if (put.code !== 0) throw new Error(`put -p: ${put.err}`);
@@ -105,9 +93,9 @@ async function main(): Promise<void> {
       const port = rclone?.port ?? ferryPort;
       const from = logLines(rgw);
       const pid = (rclone?.child ?? ferry).pid!;
-      const cpu0 = cpuSeconds(pid);
+      const cpu0 = procStat(pid).cpuMs;
       const res = await sftpBatch(work, ssh, port, 'ls -l /list10k\n', childEnv);
-      const cpu = cpuSeconds(pid) - cpu0;
+      const cpu = (procStat(pid).cpuMs - cpu0) / 1000;
       cpus[name]!.push(cpu);
       if (res.code !== 0) throw new Error(`${name}: sftp exited ${res.code}: ${res.err.slice(-500)}`);
       const lines = res.out.split('\n').filter((l) => l.startsWith('-'));
@@ -126,14 +114,4 @@ async function main(): Promise<void> {
   );
 }
 
-/** User + system CPU seconds of a process so far (/proc/PID/stat, clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-try {
-  await main();
-} finally {
-  cleanupRgw({ rgw, bucket, children, work, cephConf: rgw.env.CEPH_CONF });
-}
+await withRgwBench('sftp-ls', main);

@@ -14,37 +14,23 @@
  * Env: FERRY_BUFFER_BUDGET (passed to Ferry), BENCH_NODE_FLAGS (extra node flags for Ferry,
  * e.g. `--max-semi-space-size=64`), SPEED=0 (skip the 1 GiB step).
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cleanupRgw,
-  freePort,
-  keygen,
+  aws,
+  awsTimed,
   load,
   MiB,
-  rssOf as proc,
-  rgwFromEnv,
-  sftpBatchOk,
-  sh,
-  spawnFerry,
-  sshOptions,
-  timedOk,
+  numberArgs,
+  type RgwRun,
+  watchRss,
+  withRgwBench,
   writeRandom,
-} from './ssh-lib.js';
+} from './bench-lib.js';
+import { clientKey, freePort, sftpBatchOk, spawnFerry } from './ssh-lib.js';
 
-const UPLOADS = Number(process.argv[2] ?? 20);
-const UPLOAD_MB = Number(process.argv[3] ?? 200);
-const GIB = Number(process.argv[4] ?? 1);
+const { UPLOADS, UPLOAD_MB, GIB } = numberArgs({ UPLOADS: 20, UPLOAD_MB: 200, GIB: 1 });
 const SPEED = process.env.SPEED !== '0';
-
-const rgw = rgwFromEnv();
-const { endpoint, childEnv } = rgw;
-
-const work = mkdtempSync(join(tmpdir(), 'ferry-bench-mem-'));
-const bucket = `bench-mem-${Date.now().toString(36)}`;
-const children: ChildProcess[] = [];
 
 interface Probe {
   t: number;
@@ -101,10 +87,9 @@ function smaps(pid: number): Record<string, number> {
   return out;
 }
 
-async function main(): Promise<void> {
+async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
   console.log(`# bench/sftp-memory.ts ${new Date().toISOString()} load ${load()}`);
-  sh(rgw, 'aws', ['--endpoint-url', endpoint, 's3', 'mb', `s3://${bucket}`]);
-  const key = keygen(join(work, 'clientkey'));
+  const { key, ssh } = clientKey(work);
   const small = join(work, 'upload.bin');
   const smallBytes = UPLOAD_MB * 1e6;
   writeRandom(small, smallBytes);
@@ -122,37 +107,28 @@ async function main(): Promise<void> {
     env: { FERRY_MEM_PROBE: probeFile },
     children,
   });
-  const ssh = sshOptions(key);
   const put = async (from: string, to: string) =>
-    (await sftpBatchOk(work, ssh, port, `put ${from} ${to}\n`, childEnv)).secs;
+    (await sftpBatchOk(work, ssh, port, `put ${from} ${to}\n`, rgw.childEnv)).secs;
   // One small upload first, so the baseline includes what the first transfer loads (SDK, ssh2).
   writeRandom(join(work, 'warm.bin'), MiB);
   await put(join(work, 'warm.bin'), '/warm.bin');
   await new Promise((r) => setTimeout(r, 1500));
 
   const pid = ferry.pid!;
-  const base = proc(pid).rss;
-  writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM := current RSS
-  const t0 = Date.now();
-  let sampled = base;
   const baseMaps = smaps(pid);
   let peakMaps = baseMaps;
   let peakMapsRss = 0;
-  let ticks = 0;
-  const sampler = setInterval(() => {
-    try {
-      sampled = Math.max(sampled, proc(pid).rss);
-      if (++ticks % 10 === 0) {
-        const maps = smaps(pid);
-        const total = Object.values(maps).reduce((a, b) => a + b, 0);
-        if (total > peakMapsRss) [peakMaps, peakMapsRss] = [maps, total];
-      }
-    } catch {}
-  }, 100);
+  const rss = watchRss(pid, 100, (tick) => {
+    if (tick % 10 !== 0) return;
+    const maps = smaps(pid);
+    const total = Object.values(maps).reduce((a, b) => a + b, 0);
+    if (total > peakMapsRss) [peakMaps, peakMapsRss] = [maps, total];
+  });
+  const base = rss.before;
+  const t0 = Date.now();
   await Promise.all(Array.from({ length: UPLOADS }, (_, i) => put(small, `/par-${i}.bin`)));
   const secs = (Date.now() - t0) / 1000;
-  clearInterval(sampler);
-  const hwm = proc(pid).hwm;
+  const { sampled, hwm } = rss.stop();
   await new Promise((r) => setTimeout(r, 300));
   const ps = probes(probeFile, t0);
   const max = (k: keyof Probe) => Math.max(0, ...ps.map((p) => p[k]));
@@ -160,7 +136,7 @@ async function main(): Promise<void> {
     Number.parseInt(process.env.FERRY_MEMORY_BUDGET_BYTES ?? process.env.FERRY_BUFFER_BUDGET ?? '', 10) ||
     256 * MiB;
   // Every object whole.
-  const listing = sh(rgw, 'aws', ['--endpoint-url', endpoint, 's3', 'ls', `s3://${bucket}/ferry/bench/`]);
+  const listing = aws(rgw, ['s3', 'ls', `s3://${bucket}/ferry/bench/`]);
   const sizes = [...listing.matchAll(/\s(\d+) par-\d+\.bin/g)].map((m) => Number(m[1]));
   const whole = sizes.filter((s) => s === smallBytes).length;
   const peak = Math.max(sampled, hwm);
@@ -187,13 +163,7 @@ async function main(): Promise<void> {
     writeRandom(big, GIB * 1024 * MiB);
     const bytes = GIB * 1024 * MiB;
     const f = await put(big, '/big.bin');
-    const a = (
-      await timedOk(
-        'aws',
-        ['--endpoint-url', endpoint, 's3', 'cp', '--quiet', big, `s3://${bucket}/aws/big.bin`],
-        childEnv,
-      )
-    ).secs;
+    const a = (await awsTimed(rgw, ['s3', 'cp', '--quiet', big, `s3://${bucket}/aws/big.bin`])).secs;
     const f2 = await put(big, '/big2.bin');
     const r = (s: number) => (bytes / MiB / s).toFixed(1);
     console.log(
@@ -202,8 +172,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} finally {
-  cleanupRgw({ rgw, bucket, children, work, cephConf: rgw.env.CEPH_CONF });
-}
+await withRgwBench('mem', main);

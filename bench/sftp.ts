@@ -14,53 +14,42 @@
  * (BENCH_TRANSFER_ONLY=1: the 1 GiB transfers only.)
  * (needs `npx tsc -p tsconfig.build.json` first: Ferry runs from bin/ferry.js.)
  */
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cleanupRgw,
-  freePort,
-  keygen,
+  awsTimed,
   load,
   logLines,
   MiB,
-  rcloneConf,
-  rgwFromEnv,
-  rssOf,
+  numberArgs,
+  type RgwRun,
   s3Requests,
+  seedObjects,
+  watchRss,
+  withRgwBench,
+  writeRandom,
+} from './bench-lib.js';
+import {
+  clientKey,
+  freePort,
+  rcloneConf,
+  rcloneKeys,
   sftpBatchOk,
-  sh,
   spawnFerry,
   spawnRclone,
-  sshOptions,
-  timedOk,
-  writeRandom,
 } from './ssh-lib.js';
 
-const GiB = Number(process.argv[2] ?? 1);
-const UPLOADS = Number(process.argv[3] ?? 20);
-const UPLOAD_MB = Number(process.argv[4] ?? 200);
+const { GiB, UPLOADS, UPLOAD_MB } = numberArgs({ GiB: 1, UPLOADS: 20, UPLOAD_MB: 200 });
 const TRANSFER_ONLY = process.env.BENCH_TRANSFER_ONLY === '1';
-
-const rgw = rgwFromEnv();
-const { endpoint, childEnv } = rgw;
-
-const work = mkdtempSync(join(tmpdir(), 'ferry-bench-sftp-'));
-const bucket = `bench-sftp-${Date.now().toString(36)}`;
-const children: ChildProcess[] = [];
 
 const fmt = (bytes: number, secs: number) => (bytes / MiB / secs).toFixed(1);
 
-async function main(): Promise<void> {
+async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
   console.log(`# bench/sftp.ts ${new Date().toISOString()}  load average ${load()}`);
-  sh(rgw, 'aws', ['--endpoint-url', endpoint, 's3', 'mb', `s3://${bucket}`]);
 
   // Keys, the test files.
-  const key = keygen(join(work, 'clientkey'));
-  const hostKey = keygen(join(work, 'hostkey'));
-  const authorizedKeys = join(work, 'authorized_keys');
-  writeFileSync(authorizedKeys, readFileSync(`${key}.pub`));
+  const { key, ssh } = clientKey(work);
+  const { hostKey, authorizedKeys } = rcloneKeys(work, key);
   const big = join(work, 'big.bin');
   writeRandom(big, Math.ceil(GiB * 1024) * MiB); // whole MiB
   const small = join(work, 'upload.bin');
@@ -83,8 +72,7 @@ async function main(): Promise<void> {
   const rclonePort = await freePort();
   await spawnRclone({ rgw, bucket, conf, port: rclonePort, authorizedKeys, hostKey, children });
 
-  const ssh = sshOptions(key);
-  const sftpBatch = (port: number, batch: string) => sftpBatchOk(work, ssh, port, batch, childEnv);
+  const sftpBatch = (port: number, batch: string) => sftpBatchOk(work, ssh, port, batch, rgw.childEnv);
 
   // 1. 1 GiB up and down.
   const rows: [string, string, string][] = [];
@@ -97,25 +85,13 @@ async function main(): Promise<void> {
   const up = {
     ferry: (await sftpBatch(ferryPort, `put ${big} /big-ferry.bin\n`)).secs,
     rclone: (await sftpBatch(rclonePort, `put ${big} /big-rclone.bin\n`)).secs,
-    aws: (
-      await timedOk(
-        'aws',
-        ['--endpoint-url', endpoint, 's3', 'cp', '--quiet', big, `s3://${bucket}/aws/big.bin`],
-        childEnv,
-      )
-    ).secs,
+    aws: (await awsTimed(rgw, ['s3', 'cp', '--quiet', big, `s3://${bucket}/aws/big.bin`])).secs,
   };
   const out = join(work, 'down.bin');
   const down = {
     ferry: (await sftpBatch(ferryPort, `get /big-ferry.bin ${out}\n`)).secs,
     rclone: (await sftpBatch(rclonePort, `get /big-rclone.bin ${out}\n`)).secs,
-    aws: (
-      await timedOk(
-        'aws',
-        ['--endpoint-url', endpoint, 's3', 'cp', '--quiet', `s3://${bucket}/aws/big.bin`, out],
-        childEnv,
-      )
-    ).secs,
+    aws: (await awsTimed(rgw, ['s3', 'cp', '--quiet', `s3://${bucket}/aws/big.bin`, out])).secs,
   };
   rmSync(out, { force: true });
   for (const [what, t] of [
@@ -132,10 +108,7 @@ async function main(): Promise<void> {
   // BENCH_TRANSFER_ONLY=1: step 1 only (the 1 GiB transfers), steps 2 and 3 skipped.
   if (!TRANSFER_ONLY) {
     // 2. ls -l of 10,000 objects (seeded straight into S3, as another tool would).
-    execFileSync('npx', ['tsx', 'bench/seed-objects.ts', bucket, 'ferry/bench/list10k', '10000'], {
-      env: { ...childEnv, AWS_ENDPOINT_URL: endpoint, S3_ENDPOINT: endpoint },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    seedObjects(rgw, bucket, 'ferry/bench/list10k', 10_000);
     // A fresh rclone for the listing: the first one's VFS listed the home during step 1 and keeps
     // that listing for --dir-cache-time (5 min), so it answers `"/list10k" not found` for a folder
     // seeded since (what stopped this step twice), and would list nothing from S3. Same arguments,
@@ -166,26 +139,17 @@ async function main(): Promise<void> {
     rows.push(['ls -l 10,000 objects', lsRows.join('  |  '), '']);
 
     // 3. Peak RSS of ferry serve with N concurrent uploads.
-    const pid = ferry.pid!;
-    const before = rssOf(pid).rss;
-    writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
-    let peak = before;
-    const sampler = setInterval(() => {
-      try {
-        peak = Math.max(peak, rssOf(pid).rss);
-      } catch {}
-    }, 50);
+    const rss = watchRss(ferry.pid!, 50);
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: UPLOADS }, (_, i) => sftpBatch(ferryPort, `put ${small} /par-${i}.bin\n`)),
     );
     const secs = (performance.now() - t0) / 1000;
-    clearInterval(sampler);
-    const hwm = rssOf(pid).hwm;
+    const { sampled: peak, hwm } = rss.stop();
     const budget = Number.parseInt(process.env.FERRY_BUFFER_BUDGET ?? '', 10) || 256 * MiB;
     rows.push([
       `${UPLOADS} × ${UPLOAD_MB} MB uploads`,
-      `ferry RSS before ${(before / MiB).toFixed(0)} MiB, peak ${(Math.max(peak, hwm) / MiB).toFixed(0)} MiB (sampled ${(peak / MiB).toFixed(0)}, VmHWM ${(hwm / MiB).toFixed(0)})`,
+      `ferry RSS before ${(rss.before / MiB).toFixed(0)} MiB, peak ${(Math.max(peak, hwm) / MiB).toFixed(0)} MiB (sampled ${(peak / MiB).toFixed(0)}, VmHWM ${(hwm / MiB).toFixed(0)})`,
       `budget ${(budget / MiB).toFixed(0)} MiB; ${fmt(UPLOADS * UPLOAD_MB * 1e6, secs)} MiB/s total`,
     ]);
   }
@@ -195,9 +159,4 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
 }
 
-try {
-  await main();
-} finally {
-  // RGW frees deleted data only when its garbage collector runs: collect it now.
-  cleanupRgw({ rgw, bucket, children, work, cephConf: process.env.RGW_CEPH_CONF ?? rgw.env.CEPH_CONF });
-}
+await withRgwBench('sftp', main);

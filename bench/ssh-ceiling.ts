@@ -28,7 +28,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { sshAlgorithms } from '../src/protocols/sftp/server.js';
-import { keygen, median, sftpStdin, sshOptions, startLocalFerry } from './ssh-lib.js';
+import { median } from './bench-lib.js';
+import { keygen, sftpStdin, sshOptions, startLocalFerry } from './ssh-lib.js';
 
 const { Server, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;

@@ -1,118 +1,18 @@
 /**
  * The SSH bench set-up shared by bench/sftp.ts, bench/sftp-ls.ts, bench/sftp-memory.ts,
- * bench/ssh-ceiling.ts and bench/ssh-login.ts (as bench/lib.sh is for the shell benches): the RGW
- * from RGW_BASE's rgw.env, keys and OpenSSH options, `ferry serve` (its own process on S3, or
- * in-process on a local folder) with the user `bench`, `rclone serve sftp`, `sftp -b` batches with
- * timing, RGW's access log, /proc memory, and the clean-up (bucket, gc, work folder).
+ * bench/sftp-get-cpu.ts, bench/ssh-ceiling.ts and bench/ssh-login.ts: keys and OpenSSH options,
+ * `ferry serve` (its own process on S3, or in-process on a local folder) with the user `bench`,
+ * `rclone serve sftp`, `sftp -b` batches with timing. The RGW side (bucket, clean-up, access log,
+ * /proc figures, arguments) is bench/bench-lib.ts.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Actor } from '../src/accounts/types.js';
 import type { startServer } from '../src/server/serve.js';
-
-export const MiB = 1024 * 1024;
-
-/** The load average, three figures. */
-export const load = (): string =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-
-/** The median of `xs` (the upper one for an even count). */
-export const median = (xs: number[]): number =>
-  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
-
-export interface Rgw {
-  base: string;
-  /** rgw.env's variables. */
-  env: Record<string, string>;
-  endpoint: string;
-  ak: string;
-  sk: string;
-  accessLog: string;
-  /** This process's environment with RGW's keys, without what would send the SDK or CLI elsewhere. */
-  childEnv: NodeJS.ProcessEnv;
-}
-
-/** The RGW to measure against: RGW_BASE (default /tmp/ferry-rgw-dev), its rgw.env. */
-export function rgwFromEnv(): Rgw {
-  const base = process.env.RGW_BASE ?? '/tmp/ferry-rgw-dev';
-  const env = Object.fromEntries(
-    [...readFileSync(join(base, 'rgw.env'), 'utf8').matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [
-      m[1]!,
-      m[2]!.replace(/^['"]|['"]$/g, ''),
-    ]),
-  );
-  const ak = env.AWS_ACCESS_KEY_ID!;
-  const sk = env.AWS_SECRET_ACCESS_KEY!;
-  const childEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: ak,
-    AWS_SECRET_ACCESS_KEY: sk,
-    AWS_REGION: 'us-east-1',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  };
-  delete childEnv.AWS_CA_BUNDLE;
-  delete childEnv.AWS_ENDPOINT_URL;
-  delete childEnv.AWS_ENDPOINT_URL_S3;
-  delete childEnv.AWS_PROFILE;
-  return {
-    base,
-    env,
-    endpoint: env.S3_ENDPOINT!,
-    ak,
-    sk,
-    accessLog: join(base, 'cluster/log/ceph-client.rgw.a.log'),
-    childEnv,
-  };
-}
-
-/** A command's stdout (throws on a non-zero exit). */
-export function sh(rgw: Rgw, cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { env: rgw.childEnv, encoding: 'utf8', maxBuffer: 256 * MiB });
-}
-
-export interface Timed {
-  secs: number;
-  out: string;
-  err: string;
-  code: number | null;
-}
-
-/** Run a command to its end: seconds taken, stdout, stderr, exit code (never rejects). */
-export function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
-  return new Promise((resolve) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => resolve({ secs: (performance.now() - t0) / 1000, out, err, code }));
-  });
-}
-
-/** As timed, failing loudly on a non-zero exit. */
-export async function timedOk(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
-  const r = await timed(cmd, args, env);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.err.slice(-2000)}`);
-  return r;
-}
-
-/** A file of `bytes` random bytes, written a MiB at a time (each MiB numbered, so none repeats). */
-export function writeRandom(path: string, bytes: number): void {
-  const fd = openSync(path, 'w');
-  const chunk = randomBytes(MiB);
-  for (let at = 0, i = 0; at < bytes; at += MiB, i++) {
-    chunk.writeUInt32LE(i, 0);
-    writeSync(fd, chunk, 0, Math.min(MiB, bytes - at));
-  }
-  closeSync(fd);
-}
+import { type Rgw, sh, type Timed, timed } from './bench-lib.js';
 
 /** Wait until a child prints (stdout or stderr) text matching `re`; the match. */
 export function waitFor(
@@ -154,6 +54,20 @@ export function freePort(): Promise<number> {
 export function keygen(path: string): string {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path]);
   return path;
+}
+
+/** The client's key pair under `work` (clientkey, clientkey.pub) and the OpenSSH options using it. */
+export function clientKey(work: string): { key: string; ssh: string[] } {
+  const key = keygen(join(work, 'clientkey'));
+  return { key, ssh: sshOptions(key) };
+}
+
+/** For `rclone serve sftp` (spawnRclone): a host key and an authorized_keys of the client key `key`. */
+export function rcloneKeys(work: string, key: string): { hostKey: string; authorizedKeys: string } {
+  const hostKey = keygen(join(work, 'hostkey'));
+  const authorizedKeys = join(work, 'authorized_keys');
+  writeFileSync(authorizedKeys, readFileSync(`${key}.pub`));
+  return { hostKey, authorizedKeys };
 }
 
 /** OpenSSH options for a bench: no host key checks, no prompts, quiet, this client key. */
@@ -321,73 +235,6 @@ export async function spawnRclone(options: {
     options.timeoutMs,
   );
   return child;
-}
-
-/** Lines in RGW's access log now. */
-export function logLines(rgw: Rgw): number {
-  return existsSync(rgw.accessLog) ? readFileSync(rgw.accessLog, 'utf8').split('\n').length - 1 : 0;
-}
-
-/** The bucket's requests in RGW's access log after line `from`: LIST / HEAD / GET / other. */
-export async function s3Requests(rgw: Rgw, bucket: string, from: number): Promise<string> {
-  await new Promise((r) => setTimeout(r, 1500)); // the log is written asynchronously
-  const lines = readFileSync(rgw.accessLog, 'utf8').split('\n').slice(from);
-  // HEADBUCKET: the storage pool's bucket check (at most one per 30 s per storage), not the listing's.
-  const n = { LIST: 0, HEAD: 0, HEADBUCKET: 0, GET: 0, other: 0 };
-  for (const l of lines) {
-    if (!l.includes('beast:') || !l.includes(` /${bucket}`)) continue;
-    const m = /"(GET|HEAD|PUT|POST|DELETE) (\S+)/.exec(l);
-    if (!m) continue;
-    if (m[1] === 'GET' && /[?&](list-type|prefix|delimiter)=/.test(m[2]!)) n.LIST++;
-    else if (m[1] === 'HEAD' && m[2] === `/${bucket}/`) n.HEADBUCKET++;
-    else if (m[1] === 'HEAD') n.HEAD++;
-    else if (m[1] === 'GET') n.GET++;
-    else n.other++;
-  }
-  return `LIST=${n.LIST} HEAD=${n.HEAD} HEADBUCKET=${n.HEADBUCKET} GET=${n.GET} other=${n.other}`;
-}
-
-/** A process's resident memory now (VmRSS) and its high-water mark (VmHWM), bytes. */
-export function rssOf(pid: number): { rss: number; hwm: number } {
-  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-/**
- * The end of an S3 bench: stop the children, delete the bucket, run RGW's garbage collector
- * (`cephConf`, when known: RGW frees deleted data only then) and remove the work folder.
- */
-export function cleanupRgw(options: {
-  rgw: Rgw;
-  bucket: string;
-  children: ChildProcess[];
-  work: string;
-  cephConf?: string | undefined;
-}): void {
-  for (const c of options.children) if (c.exitCode === null) c.kill('SIGTERM');
-  try {
-    sh(options.rgw, 'aws', [
-      '--endpoint-url',
-      options.rgw.endpoint,
-      's3',
-      'rb',
-      `s3://${options.bucket}`,
-      '--force',
-    ]);
-  } catch (err) {
-    console.error(`cleanup: ${(err as Error).message.slice(0, 300)}`);
-  }
-  if (options.cephConf) {
-    try {
-      execFileSync(
-        'timeout',
-        ['300', 'radosgw-admin', '-c', options.cephConf, 'gc', 'process', '--include-all'],
-        { stdio: 'ignore' },
-      );
-    } catch {}
-  }
-  rmSync(options.work, { recursive: true, force: true });
 }
 
 /**
