@@ -292,9 +292,9 @@ export class S3Storage implements Storage {
     return entry;
   }
 
-  /** A write handle: a multipart upload held open across writes (write-handle.ts). */
+  /** A write handle: a multipart upload held open across writes (open-write.ts). */
   async openWrite(path: StoragePath, options: OpenWriteOptions = {}): Promise<WriteHandle> {
-    const { openS3Write } = await import('./write-handle.js');
+    const { openS3Write } = await import('./open-write.js');
     return openS3Write(this, path, options);
   }
 

@@ -7,13 +7,12 @@ import { putObject } from '../../s3/exclusive-put.js';
 import { MultipartSession } from '../../s3/multipart-session.js';
 import { type PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
 import { PartPump } from '../../s3/part-pump.js';
-import { MAX_OBJECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
+import { MAX_PART_SIZE, MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
 import { StorageError } from '../errors.js';
-import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions, type WriteHandle } from '../handles.js';
-import { resumeLength } from '../memory/write-handle.js';
+import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions } from '../handles.js';
 import { baseName } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
-import { contentTypeFor, headEntry } from './entries.js';
+import { contentTypeFor } from './entries.js';
 import {
   checkClaim,
   claimName,
@@ -21,128 +20,52 @@ import {
   exclusiveLost,
   hasConditionalComplete,
 } from './exclusive-claim.js';
-import { fetchExisting } from './existing-range.js';
-import { checkAncestors } from './folders.js';
-import { checkFileName, formatMtime, isDirMarkerHead, MTIME_META } from './keys.js';
+import { formatMtime, MTIME_META } from './keys.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
-import { StageFile } from './stage-file.js';
 
 const MiB = 1024 * 1024;
 
 /**
- * Open an S3 write handle (see handles.ts for the contract). Costs a HEAD (and a one-key LIST
- * when nothing is at `path`, to refuse a folder) plus a HEAD per ancestor (none may be a file); `append`/`resume` then copy the kept bytes
- * server-side (UploadPartCopy, from 5 MiB) or read them into the first part.
- */
-export async function openS3Write(
-  s3: S3Storage,
-  path: StoragePath,
-  options: OpenWriteOptions,
-): Promise<WriteHandle> {
-  const mode = options.mode ?? 'truncate';
-  checkFileName(path);
-  if (options.size !== undefined && options.size > MAX_OBJECT_SIZE) {
-    // A declared size sets the part size (size / 10,000 parts): refused before any buffer or
-    // request, not after S3 refuses the 10,001st part.
-    throw new StorageError('InvalidArgument', `too large for S3 (at most 5 TiB): /${path}`, { path });
-  }
-  // No file below a file (folders.ts): one HEAD per ancestor, alongside the HEAD of `path`.
-  const [head] = await Promise.all([s3.head(path), checkAncestors(s3, path)]);
-  if (
-    head
-      ? isDirMarkerHead(head.ContentLength, head.ContentType)
-      : (await s3.firstKeyUnder(path)) !== undefined
-  ) {
-    throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-  }
-  if (mode === 'exclusive' && head)
-    throw new StorageError('AlreadyExists', `already exists: /${path}`, { path });
-  const keep =
-    mode === 'append'
-      ? (head?.ContentLength ?? 0)
-      : mode === 'resume'
-        ? resumeLength(path, head?.ContentLength, options.resumeFrom)
-        : 0;
-  const update = mode === 'update';
-  const handle = new S3WriteHandle(s3, path, options, keep, keep > 0 || update ? head : undefined);
-  try {
-    await handle.keepExisting();
-  } catch (err) {
-    await handle.abort();
-    throw err;
-  }
-  return handle;
-}
-
-/**
- * A multipart upload held open across the protocol's WRITE calls. Bytes at the next expected
+ * An S3 write handle (opened by open-write.ts; `update` mode is update-write-handle.ts, a subclass):
+ * a multipart upload held open across the protocol's WRITE calls. Bytes at the next expected
  * offset stream into part buffers and out as parts (at most `concurrency` parts held, all from
  * the buffer budget, so a slow S3 slows the writer). Writes ahead of it wait in PendingWrites:
  * in memory inside the reorder window, in a spill file past it. Nothing is visible until close
  * (CompleteMultipartUpload, or one PutObject for a file smaller than a part); abort, failure,
  * idle timeout and the signal abort the upload.
  */
-class S3WriteHandle extends BaseWriteHandle {
-  private readonly key: string;
-  private readonly session: MultipartSession;
-  private readonly pump: PartPump;
-  private readonly buffers: PartBuffers;
-  private readonly pending: PendingWrites;
-  private cur: PartBuffer | undefined;
-  private filled = 0;
+export class S3WriteHandle extends BaseWriteHandle {
+  protected readonly key: string;
+  protected readonly session: MultipartSession;
+  protected readonly pump: PartPump;
+  protected readonly buffers: PartBuffers;
+  protected readonly pending: PendingWrites;
+  protected cur: PartBuffer | undefined;
+  protected filled = 0;
   /** The next byte of the file to stream: everything before it is in a part or `cur`. */
-  private pos: number;
-  private partNumber = 1;
+  protected pos: number;
+  protected partNumber = 1;
   /** Parts copied from the existing object (append/resume). */
-  private copiedParts = 0;
+  protected copiedParts = 0;
   /** Attributes the multipart upload was created with (they can't change afterwards). */
-  private createdWith: string | undefined;
+  protected createdWith: string | undefined;
   /** Exclusive multipart on a store without conditional complete: the claim's id. */
   private claim: string | undefined;
-  /**
-   * `update` mode decides at the first call. A write at or past the existing end streams like
-   * `resume` (the existing bytes copied server-side, nothing fetched or re-sent: a resumed
-   * upload). A write over existing bytes, or a read, switches to a StageFile (the existing object
-   * fetched once; sent whole at close). The switch can happen later too, as long as no part
-   * holding the caller's bytes has gone out: those bytes are then all still here (in the part
-   * being filled and in PendingWrites) and move into the stage. After that, a write behind the
-   * bytes sent is refused (NotSupported) and a read of them too; other reads are served from the
-   * existing object, the part being filled and the pending writes.
-   * A first write at offset 0 over an existing file (OpenSSH `scp` overwriting in place, then
-   * FSETSTAT size) goes to 'overwrite': the caller's bytes stream out as parts from 0, as in
-   * `truncate` mode, and only the existing bytes still needed at close (gaps the caller skipped
-   * and the old tail below `keptEnd`) are fetched then, by ranged GETs pinned with If-Match;
-   * bytes overwritten or cut by `truncate` are never fetched. Until a part went out, a write
-   * behind the part being filled, a read, or a cut below it switches to the stage (fetching only
-   * [0, keptEnd)); after, they are refused (NotSupported).
-   */
-  private phase: 'undecided' | 'stream' | 'overwrite' | 'staged';
-  /** `update`: existing bytes still part of the file (a truncate below the old end cuts them). */
-  private keptEnd: number;
-  /** `update`: the size the last truncate set (later writes may grow past it). */
-  private minSize = 0;
-  private stage: StageFile | undefined;
-  /** `update`: size of the existing object (0 when none). */
-  private readonly existingSize: number;
   /** The first part holds kept bytes read at open: it starts at full size. */
   private keeping = false;
-  /** `update`: the attributes at open, to tell a close with nothing changed (no request then). */
-  private readonly openedWith: string;
 
+  /** `existing`: the HEAD at open, when its bytes or attributes are kept (append, resume, update). */
   constructor(
-    private readonly s3: S3Storage,
+    protected readonly s3: S3Storage,
     path: StoragePath,
     options: OpenWriteOptions,
     keep: number,
-    private readonly existing: HeadObjectCommandOutput | undefined,
+    protected readonly existing: HeadObjectCommandOutput | undefined,
   ) {
     const update = options.mode === 'update';
     super(path, options, update ? 0 : keep);
     this.pos = keep;
-    this.phase = update ? 'undecided' : 'stream';
-    this.existingSize = update ? (existing?.ContentLength ?? 0) : keep;
-    this.keptEnd = this.existingSize;
     this.key = s3.keys.file(path);
     const signal = this.aborter.signal;
     this.session = new MultipartSession(s3.client, {
@@ -167,7 +90,6 @@ class S3WriteHandle extends BaseWriteHandle {
         mtime: options.mtime,
       };
     }
-    this.openedWith = JSON.stringify(this.attrs);
   }
 
   /** append/resume: the first `startOffset` bytes come from the existing object. */
@@ -247,20 +169,6 @@ class S3WriteHandle extends BaseWriteHandle {
   }
 
   protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
-    if (this.phase === 'undecided') {
-      if (offset >= this.existingSize) await this.beginStream();
-      else if (offset === 0) this.phase = 'overwrite';
-      else await this.toStaged(offset);
-    } else if (this.phase === 'overwrite' && offset < this.pos - this.filled) {
-      await this.toStaged(offset);
-    } else if (
-      this.phase === 'stream' &&
-      this.options.mode === 'update' &&
-      (offset < this.existingSize || offset < this.pos - this.filled)
-    ) {
-      await this.toStaged(offset);
-    }
-    if (this.phase === 'staged') return this.stage!.write(offset, bytes);
     let data = bytes;
     let at = offset;
     if (at < this.pos) {
@@ -291,51 +199,12 @@ class S3WriteHandle extends BaseWriteHandle {
     }
   }
 
-  protected override async doTruncate(size: number): Promise<void> {
-    const E = this.existingSize;
-    if (this.phase === 'undecided') {
-      if (size >= E) await this.beginStream();
-      else this.phase = 'overwrite';
-    }
-    if (this.phase !== 'staged') {
-      const bufStart = this.pos - this.filled;
-      if ((this.phase === 'stream' && size < E) || size < bufStart || (this.pending.end ?? 0) > size)
-        await this.toStaged(); // refused once the bytes to cut went out in a part
-    }
-    if (this.phase === 'staged') return this.stage!.truncate(size);
-    if (size < this.pos) {
-      this.filled -= this.pos - size;
-      this.pos = size;
-    }
-    this.keptEnd = Math.min(this.keptEnd, size);
-    this.minSize = size;
-  }
-
-  protected override async doRead(offset: number, length: number): Promise<Buffer> {
-    if (this.phase === 'undecided' || this.phase === 'overwrite' || this.switchable) await this.toStaged();
-    if (this.phase === 'staged') return this.stage!.read(offset, length);
-    return this.readStreamed(offset, length);
-  }
-
   protected async doClose(): Promise<Entry> {
-    if (this.phase === 'undecided') {
-      // Opened (read+write, say) and closed with nothing written or set: the file stays as it is.
-      const { size } = this.options;
-      if (
-        this.existing &&
-        JSON.stringify(this.attrs) === this.openedWith &&
-        (size ?? this.existingSize) === this.existingSize
-      )
-        return headEntry(this.path, this.existing, 'file');
-      await this.beginStream();
-    }
-    if (this.phase === 'staged') await this.sendStage();
     while (!this.pending.empty) {
       await this.fillTo(this.pending.first!);
       await this.drainPending();
     }
-    if (this.phase !== 'staged')
-      await this.fillTo(Math.max(this.minSize, this.phase === 'overwrite' ? this.keptEnd : 0));
+    await this.fillTo(this.endAtClose());
     checkFinalSize(this.path, this.pos, this.options.size);
     const exclusive = this.options.mode === 'exclusive';
     let etag: string | undefined;
@@ -357,8 +226,6 @@ class S3WriteHandle extends BaseWriteHandle {
       if (this.createdWith !== JSON.stringify(this.objectAttrs())) etag = await this.rewriteAttributes();
     }
     await this.pending.close();
-    await this.stage?.close();
-    this.stage = undefined;
     await this.s3.noteMtime(this.key, etag, this.attrs.mtime);
     const { contentType, metadata } = this.objectAttrs();
     return {
@@ -380,29 +247,17 @@ class S3WriteHandle extends BaseWriteHandle {
     this.cur = undefined;
     await this.pending.close();
     await this.session.abort();
-    await this.stage?.close();
-    this.stage = undefined;
     if (this.claim !== undefined) await dropClaim(this.s3, this.path, this.claim);
     this.claim = undefined;
   }
 
-  /**
-   * Stream up to `to`: gaps never written are zeros, except in 'overwrite' below `keptEnd`,
-   * where they are the existing bytes (fetched now, only these).
-   */
-  private async fillTo(to: number): Promise<void> {
-    if (this.phase === 'overwrite' && this.pos < Math.min(to, this.keptEnd)) {
-      await fetchExisting(
-        this.s3,
-        this.path,
-        this.key,
-        this.existing?.ETag,
-        this.pos,
-        Math.min(to, this.keptEnd),
-        this.aborter.signal,
-        (chunk) => this.feed(chunk),
-      );
-    }
+  /** The file's size at close at least (filled by fillTo): nothing beyond what was written here. */
+  protected endAtClose(): number {
+    return 0;
+  }
+
+  /** Stream up to `to`: gaps never written are zeros. */
+  protected async fillTo(to: number): Promise<void> {
     let zeros: Buffer | undefined;
     while (this.pos < to) {
       zeros ??= Buffer.alloc(Math.min(MiB, this.s3.upload.partSize));
@@ -410,151 +265,8 @@ class S3WriteHandle extends BaseWriteHandle {
     }
   }
 
-  /** `update`: go on from the existing end, keeping the existing bytes as `resume` does. */
-  private async beginStream(): Promise<void> {
-    this.phase = 'stream';
-    await this.keepExisting(this.existingSize);
-  }
-
-  /** Whether every byte the caller wrote is still here (no part holding one has gone out). */
-  private get switchable(): boolean {
-    return (
-      (this.phase === 'stream' || this.phase === 'overwrite') && this.partNumber - 1 === this.copiedParts
-    );
-  }
-
-  /**
-   * `update`: move to a StageFile: the existing object fetched once, then the caller's bytes so
-   * far (the part being filled from the existing end on, and the pending writes) written over it.
-   * Refused when a part holding the caller's bytes has gone out (`writeAt` names the write).
-   */
-  private async toStaged(writeAt?: number): Promise<void> {
-    if ((this.phase === 'stream' || this.phase === 'overwrite') && !this.switchable) {
-      const sent = this.pos - this.filled;
-      throw new StorageError(
-        'NotSupported',
-        `S3 cannot change or read back bytes already uploaded: ${writeAt === undefined ? 'a read' : `a write at ${writeAt}`} ` +
-          `comes after bytes up to ${sent} were sent; write this file from the start instead: /${this.path}`,
-        { path: this.path },
-      );
-    }
-    const E = this.existingSize;
-    const stage = await StageFile.open();
-    this.stage = stage;
-    // Only the existing bytes still in the file (a truncate may have cut the rest).
-    let at = 0;
-    await fetchExisting(
-      this.s3,
-      this.path,
-      this.key,
-      this.existing?.ETag,
-      0,
-      this.keptEnd,
-      this.aborter.signal,
-      async (c) => {
-        await stage.write(at, c);
-        at += c.length;
-      },
-    );
-    if (this.minSize > stage.size) await stage.truncate(this.minSize);
-    if (this.phase === 'stream' || this.phase === 'overwrite') {
-      if (this.cur) {
-        const bufStart = this.pos - this.filled;
-        // 'stream' holds the kept existing bytes below E in its first part: not the caller's.
-        const from = this.phase === 'overwrite' ? bufStart : Math.max(E, bufStart);
-        if (from < this.pos) await stage.write(from, this.cur.buffer.subarray(from - bufStart, this.filled));
-        this.cur.release();
-        this.cur = undefined;
-      }
-      this.filled = 0;
-      const chunk = Buffer.allocUnsafe(MiB);
-      for (let p = this.pending.shift(); p; p = this.pending.shift()) {
-        try {
-          if (p.data) await stage.write(p.start, p.data);
-          else {
-            for (let at = p.start; at < p.end; at += chunk.length) {
-              const n = Math.min(chunk.length, p.end - at);
-              await this.pending.readSpill(chunk, 0, n, at);
-              await stage.write(at, chunk.subarray(0, n));
-            }
-          }
-        } finally {
-          this.pending.done(p);
-        }
-      }
-      await this.pending.close();
-      // Only copied parts went out: drop them (or, when the abort failed, overwrite them).
-      if (await this.session.abort()) {
-        this.session.uploadId = undefined;
-        this.createdWith = undefined;
-      }
-      this.pump.parts.length = 0;
-      this.partNumber = 1;
-      this.copiedParts = 0;
-      this.pos = 0;
-    }
-    this.phase = 'staged';
-  }
-
-  /**
-   * A read after the caller's bytes began going out in parts: the existing bytes come from the
-   * object (pinned by ETag), the rest from the part being filled and the pending writes; gaps are
-   * zeros. Bytes already sent in parts are refused (NotSupported).
-   */
-  private async readStreamed(offset: number, length: number): Promise<Buffer> {
-    const size = Math.max(this.pos, this.pending.end ?? 0, this.minSize);
-    const out = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
-    const end = offset + out.length;
-    const bufStart = this.pos - this.filled;
-    const E = this.existingSize;
-    if (out.length === 0) return out;
-    if (Math.max(offset, E) < Math.min(end, bufStart)) await this.toStaged();
-    if (offset < E) {
-      const to = Math.min(end, E);
-      const res = await this.s3.send('GetObject', this.key, () =>
-        this.s3.client.send(
-          new GetObjectCommand({
-            Bucket: this.s3.bucket,
-            Key: this.key,
-            Range: `bytes=${offset}-${to - 1}`,
-            IfMatch: this.existing?.ETag,
-            ...this.s3.params.read,
-          }),
-          { abortSignal: this.aborter.signal },
-        ),
-      );
-      let at = 0;
-      for await (const c of res.Body as Readable) {
-        (c as Buffer).copy(out, at);
-        at += (c as Buffer).length;
-      }
-    }
-    if (this.cur && end > bufStart && offset < this.pos) {
-      const from = Math.max(offset, bufStart, E);
-      const to = Math.min(end, this.pos);
-      if (from < to) this.cur.buffer.copy(out, from - offset, from - bufStart, to - bufStart);
-    }
-    if (end > this.pos) {
-      const from = Math.max(offset, this.pos);
-      await this.pending.copyOut(out.subarray(from - offset), from);
-    }
-    return out;
-  }
-
-  /** `update`, staged: send the stage file through the usual path (parts, or one PutObject). */
-  private async sendStage(): Promise<void> {
-    const stage = this.stage!;
-    while (this.pos < stage.size) {
-      await this.ensureBuffer();
-      const n = Math.min(stage.size - this.pos, this.cur!.buffer.length - this.filled);
-      await stage.readInto(this.cur!.buffer, this.filled, n, this.pos);
-      this.filled += n;
-      this.pos += n;
-    }
-  }
-
   /** Append `data` at `pos`, sending each part as it fills. */
-  private async feed(data: Uint8Array): Promise<void> {
+  protected async feed(data: Uint8Array): Promise<void> {
     for (let at = 0; at < data.length; ) {
       await this.ensureBuffer();
       const n = Math.min(data.length - at, this.cur!.buffer.length - this.filled);
@@ -566,7 +278,7 @@ class S3WriteHandle extends BaseWriteHandle {
   }
 
   /** Stream the pending pieces that now continue the file. */
-  private async drainPending(): Promise<void> {
+  protected async drainPending(): Promise<void> {
     while (this.pending.first !== undefined && this.pending.first <= this.pos) {
       const p = this.pending.shift()!;
       try {
@@ -589,7 +301,7 @@ class S3WriteHandle extends BaseWriteHandle {
   }
 
   /** A buffer with room: the current one, or (the current one full) a new one once it is sent. */
-  private async ensureBuffer(): Promise<void> {
+  protected async ensureBuffer(): Promise<void> {
     this.pump.check();
     if (this.cur && this.filled < this.cur.buffer.length) return;
     if (this.cur && this.cur.buffer.length < this.cur.capacity) {
@@ -609,7 +321,7 @@ class S3WriteHandle extends BaseWriteHandle {
   }
 
   /** Send the current buffer as the next part (starting the upload first if needed). */
-  private async flush(): Promise<void> {
+  protected async flush(): Promise<void> {
     const cur = this.cur!;
     this.cur = undefined;
     try {
