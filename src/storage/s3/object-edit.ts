@@ -1,8 +1,8 @@
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { copyObject } from '../../s3/copy.js';
-import { StorageError } from '../errors.js';
+import { notFound, StorageError } from '../errors.js';
 import type { AttributeChanges, FileAttributes, StoragePath } from '../types.js';
-import { MTIME_META, parseMtime } from './keys.js';
+import { formatMtime, isDirMarkerHead, MTIME_META, parseMtime } from './keys.js';
 import type { S3Storage } from './s3-storage.js';
 
 /** S3 keeps at most 2 KB of user metadata (names + values) per object. */
@@ -100,4 +100,30 @@ export async function updateAttributes(
   // The metadata may carry a new (or no) mtime: the index follows it.
   await s3.noteMtime(key, after.ETag, parseMtime(after.Metadata?.[MTIME_META]));
   return attributesOf(after);
+}
+
+/**
+ * A file's or a folder marker's client mtime, set in place by one exact server-side copy (a
+ * folder without a marker has nowhere to keep it: no error).
+ */
+export async function setModTime(s3: S3Storage, path: StoragePath, mtime: Date): Promise<void> {
+  const head = await s3.head(path);
+  if (!head) {
+    if ((await s3.firstKeyUnder(path)) !== undefined) return;
+    throw notFound(path);
+  }
+  const key = s3.keys.file(path);
+  const res = await s3.send('CopyObject', key, () =>
+    copyObject(
+      s3.client,
+      { bucket: s3.bucket, key, size: head.ContentLength ?? 0, head },
+      { bucket: s3.bucket, key },
+      {
+        ...s3.copySettings(),
+        exact: true,
+        metadata: { ...head.Metadata, [MTIME_META]: formatMtime(mtime) },
+      },
+    ),
+  );
+  if (!isDirMarkerHead(head.ContentLength, head.ContentType)) await s3.noteMtime(key, res.etag, mtime);
 }

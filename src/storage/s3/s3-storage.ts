@@ -35,18 +35,12 @@ import type {
   StoragePath,
   WriteBody,
 } from '../types.js';
-import { headEntry } from './entries.js';
-import {
-  checkAncestors,
-  checkFileTarget,
-  keepParent,
-  makeFolder,
-  parentWouldVanish,
-  withFolderTimes,
-} from './folders.js';
-import { checkFileName, formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
-import { type ListPage, listChildren, listTree, type MtimeJoin, pages } from './listing.js';
+import { checkAncestors, checkFileTarget, makeFolder, withFolderTimes } from './folders.js';
+import { checkFileName, isDirMarkerHead, KeyMap } from './keys.js';
+import { type ListPage, listChildren, listTree } from './listing.js';
 import type { MtimeIndex } from './mtime-index.js';
+import { MtimeNotes } from './mtime-notes.js';
+import * as remove from './remove.js';
 import { statPath } from './stat.js';
 import type { S3WriteOptions } from './transfer-io.js';
 
@@ -56,8 +50,6 @@ import type { S3WriteOptions } from './transfer-io.js';
  * so that a storage that only lists (`ferry ls`) never loads it.
  */
 
-/** Characters an XML 1.0 request body cannot carry exactly. */
-const XML_UNSAFE = /[\u0000-\u001f\ufffe\uffff]/;
 /**
  * The StartAfter key for a paged listing: the cursor as a key. A folder's
  * cursor (`x/`) in a listing of direct children must skip everything below it too, or S3 would
@@ -127,7 +119,8 @@ export class S3Storage implements Storage {
   readonly mtimeIndex: MtimeIndex | undefined;
   /** This storage's scope in the mtime index: the endpoint and bucket (keys are full keys). */
   readonly mtimeScope: string;
-  private readonly onMtimeIndexError: (err: unknown) => void;
+  /** What writes, removals and listings tell the mtime index (mtime-notes.ts). */
+  private readonly mtimes: MtimeNotes;
 
   /** The SDK client, or how to make it on first use (client.ts `lazyS3Client`). */
   private readonly lazy: S3Client | LazyS3Client;
@@ -140,7 +133,17 @@ export class S3Storage implements Storage {
     this.lazy = client;
     this.mtimeIndex = options.mtimeIndex;
     this.mtimeScope = `${conn.endpoint ?? 'aws'} ${conn.bucket}`;
-    this.onMtimeIndexError = options.onMtimeIndexError ?? (() => {});
+    this.mtimes = new MtimeNotes(
+      options.mtimeIndex,
+      this.mtimeScope,
+      options.onMtimeIndexError ?? (() => {}),
+      async (key) =>
+        (
+          await this.client.send(
+            new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key, ...this.params.read }),
+          )
+        ).ETag,
+    );
     this.conn = conn;
     this.bucket = conn.bucket;
     this.keys = new KeyMap(conn.prefix);
@@ -195,7 +198,7 @@ export class S3Storage implements Storage {
     const seen = { any: false };
     const paged = options.startAfter !== undefined || options.limit !== undefined;
     const from = startAfterKey(this.keys, options, !!options.recursive);
-    const join = this.joinMtimes;
+    const join = this.mtimes.join;
     const ahead = !paged; // a whole listing asks for the next page while this one is used
     const entries = options.recursive
       ? listTree(this.listPage, this.keys, prefix, seen, from, join, ahead)
@@ -298,18 +301,9 @@ export class S3Storage implements Storage {
     return openS3Write(this, path, options);
   }
 
-  /** Delete a file; its folder stays even when this was its last file (folders.ts). */
+  /** Delete a file; its folder stays even when this was its last file (remove.ts). */
   async remove(path: StoragePath): Promise<void> {
-    const [head, vanish] = await Promise.all([this.head(path), parentWouldVanish(this, path)]);
-    if (!head || isDirMarkerHead(head.ContentLength, head.ContentType)) {
-      if (head || (await this.firstKeyUnder(path)) !== undefined) {
-        throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-      }
-      throw notFound(path);
-    }
-    await keepParent(this, path, vanish);
-    await this.deleteKey(this.keys.file(path));
-    await this.forgetMtimes([this.keys.file(path)]);
+    await remove.removeFile(this, path);
   }
 
   /** A marker for `path` and every missing parent (folders.ts). */
@@ -317,28 +311,9 @@ export class S3Storage implements Storage {
     await makeFolder(this, path);
   }
 
-  /** Remove an empty folder; its parent stays even when this was its last entry. */
+  /** Remove an empty folder; its parent stays even when this was its last entry (remove.ts). */
   async rmdir(path: StoragePath): Promise<void> {
-    const prefix = this.keys.dir(path);
-    const [page, vanish] = await Promise.all([
-      this.listPage({ Prefix: prefix, MaxKeys: 2 }),
-      parentWouldVanish(this, path),
-    ]);
-    const keys = (page.Contents ?? []).map((o) => o.Key!);
-    if (keys.some((k) => k !== prefix))
-      throw new StorageError('NotEmpty', `folder not empty: /${path}`, { path });
-    if (keys.length === 0) {
-      const head = await this.head(path);
-      if (!head) throw notFound(path);
-      if (!isDirMarkerHead(head.ContentLength, head.ContentType)) {
-        throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
-      }
-      await keepParent(this, path, vanish);
-      await this.deleteKey(this.keys.file(path));
-      return;
-    }
-    await keepParent(this, path, vanish);
-    await this.deleteKey(prefix);
+    await remove.removeFolder(this, path);
   }
 
   async copy(from: StoragePath, to: StoragePath): Promise<Entry> {
@@ -370,153 +345,46 @@ export class S3Storage implements Storage {
     return abortUnfinishedWrites(this, path, options);
   }
 
-  /**
-   * Server-side copy of the file `from` of `source` (this or another bucket of the account).
-   * `known` is the source's HEAD when the caller already made it (rename), saving a request;
-   * with it the copy is exact (the same object under another name: see CopyOptions.exact).
-   */
-  private async copyFileFrom(
-    source: S3Storage,
-    from: StoragePath,
-    to: StoragePath,
-    known?: HeadObjectCommandOutput,
-  ): Promise<Entry> {
-    const [head] = await Promise.all([
-      known ?? source.headFile(from),
-      known ? undefined : checkFileTarget(this, to),
-    ]);
-    const key = this.keys.file(to);
-    const { copyObject } = await import('../../s3/copy.js');
-    const res = await this.send('CopyObject', key, () =>
-      copyObject(
-        this.client,
-        { bucket: source.bucket, key: source.keys.file(from), size: head.ContentLength ?? 0, head },
-        { bucket: this.bucket, key },
-        { ...this.copySettings(), exact: known !== undefined },
-      ),
-    );
-    // The copy keeps X-Amz-Meta-Mtime: the index learns it under the new key and ETag.
-    await this.noteMtime(key, res.etag, parseMtime(head.Metadata?.[MTIME_META]));
-    return headEntry(to, head, 'file');
+  /** Server-side copy of the file `from` of `source` (copy-file.ts). */
+  private async copyFileFrom(source: S3Storage, from: StoragePath, to: StoragePath): Promise<Entry> {
+    const { copyFile } = await import('./copy-file.js');
+    return copyFile(this, source, from, to);
   }
 
   async rename(from: StoragePath, to: StoragePath): Promise<void> {
     const head = await this.head(from);
     if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
-      const [, vanish] = await Promise.all([
-        checkFileTarget(this, to, { folderCode: 'AlreadyExists' }),
-        parentWouldVanish(this, from, to),
-      ]);
-      await this.copyFileFrom(this, from, to, head);
-      await keepParent(this, from, vanish);
-      await this.deleteKey(this.keys.file(from));
-      await this.forgetMtimes([this.keys.file(from)]);
-      return;
+      const { renameFile } = await import('./copy-file.js');
+      return renameFile(this, from, to, head);
     }
     await checkAncestors(this, to);
     const { renameFolder } = await import('./rename-folder.js');
     await renameFolder(this, from, to, this.copySettings());
   }
 
+  /** In place, by one exact server-side copy (object-edit.ts). */
   async setModTime(path: StoragePath, mtime: Date): Promise<void> {
-    const head = await this.head(path);
-    if (!head) {
-      // A folder without a marker has nowhere to keep a time; that is not an error.
-      if ((await this.firstKeyUnder(path)) !== undefined) return;
-      throw notFound(path);
-    }
-    const key = this.keys.file(path);
-    const { copyObject } = await import('../../s3/copy.js');
-    const res = await this.send('CopyObject', key, () =>
-      copyObject(
-        this.client,
-        { bucket: this.bucket, key, size: head.ContentLength ?? 0, head },
-        { bucket: this.bucket, key },
-        {
-          ...this.copySettings(),
-          exact: true,
-          metadata: { ...head.Metadata, [MTIME_META]: formatMtime(mtime) },
-        },
-      ),
-    );
-    if (!isDirMarkerHead(head.ContentLength, head.ContentType)) await this.noteMtime(key, res.etag, mtime);
+    const { setModTime } = await import('./object-edit.js');
+    await setModTime(this, path, mtime);
   }
 
+  /** Every key below `path` deleted, a page at a time (remove.ts). */
   async removeTree(path: StoragePath): Promise<void> {
-    const prefix = this.keys.dir(path);
-    const [vanish, first] = await Promise.all([parentWouldVanish(this, path), this.firstKeyUnder(path)]);
-    // The parent stays (folders.ts); for a slash-less marker alone the check below decides.
-    if (first !== undefined) await keepParent(this, path, vanish);
-    let any = false;
-    for await (const page of pages(this.listPage, prefix)) {
-      const keys = (page.Contents ?? []).map((o) => o.Key!);
-      any ||= keys.length > 0;
-      await this.deleteKeys(keys);
-      await this.forgetMtimes(keys);
-    }
-    const head = await this.head(path);
-    if (head && !isDirMarkerHead(head.ContentLength, head.ContentType)) {
-      throw new StorageError('NotADirectory', `not a folder: /${path}`, { path });
-    }
-    if (head) {
-      if (first === undefined) await keepParent(this, path, vanish);
-      await this.deleteKey(this.keys.file(path));
-    } else if (!any) throw notFound(path);
+    await remove.removeTree(this, path);
   }
 
   async close(): Promise<void> {
     this.lazy.destroy(); // a client never made: only its sockets
   }
 
-  /**
-   * After Ferry wrote `key` (ETag `etag`): record its client mtime in the index, or, written
-   * without one, forget an older record (an identical rewrite would keep the ETag and so show a
-   * stale time). A failed index call never fails the S3 operation (it is reported).
-   */
+  /** After Ferry wrote `key`: its client mtime recorded in the index, or an old record forgotten. */
   async noteMtime(key: string, etag: string | undefined, mtime: Date | undefined): Promise<void> {
-    if (!this.mtimeIndex) return;
-    try {
-      // RGW's CompleteMultipartUpload answer may carry no ETag: one HEAD finds it.
-      if (mtime && !etag)
-        etag = (
-          await this.client.send(
-            new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key, ...this.params.read }),
-          )
-        ).ETag;
-      if (mtime && etag) await this.mtimeIndex.record(this.mtimeScope, key, etag, mtime);
-      else await this.mtimeIndex.forget(this.mtimeScope, [key]);
-    } catch (err) {
-      this.onMtimeIndexError(err);
-    }
+    await this.mtimes.note(key, etag, mtime);
   }
 
   /** Removed (or renamed away) keys leave the index; failures are reported, never thrown. */
   async forgetMtimes(keys: readonly string[]): Promise<void> {
-    if (!this.mtimeIndex || keys.length === 0) return;
-    try {
-      await this.mtimeIndex.forget(this.mtimeScope, keys);
-    } catch (err) {
-      this.onMtimeIndexError(err);
-    }
-  }
-
-  /** A listing page's join with the index (one lookup per page); undefined without an index. */
-  private get joinMtimes(): MtimeJoin | undefined {
-    const index = this.mtimeIndex;
-    if (!index) return undefined;
-    return async (objects) => {
-      const files = objects.filter((o) => o.Key && o.ETag && !o.Key.endsWith('/'));
-      if (files.length === 0) return undefined;
-      try {
-        return await index.lookup(
-          this.mtimeScope,
-          files.map((o) => ({ key: o.Key!, etag: o.ETag! })),
-        );
-      } catch (err) {
-        this.onMtimeIndexError(err);
-        return undefined;
-      }
-    };
+    await this.mtimes.forget(keys);
   }
 
   /** HEAD of the file key at `path`; undefined when there is none. */
@@ -550,47 +418,13 @@ export class S3Storage implements Storage {
     return page.Contents?.[0];
   }
 
-  /**
-   * Delete up to 1,000 keys with one DeleteObjects; the first key refused becomes the error.
-   * Keys XML 1.0 cannot carry (control characters; a CR would even arrive as LF) are deleted one by
-   * one with DeleteObject, whose key travels in the URL: RGW answers 400 to the whole batch.
-   */
+  /** Delete keys, up to 1,000 with one DeleteObjects (remove.ts). */
   async deleteKeys(keys: string[]): Promise<void> {
-    const notXml = keys.filter((k) => XML_UNSAFE.test(k));
-    if (notXml.length > 0) {
-      for (const k of notXml) await this.deleteKey(k);
-      keys = keys.filter((k) => !XML_UNSAFE.test(k));
-    }
-    if (keys.length === 0) return;
-    const res = await this.send('DeleteObjects', keys[0]!, () =>
-      this.client.send(
-        new (s3Sdk().DeleteObjectsCommand)({
-          Bucket: this.bucket,
-          Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
-          ...this.params.payer,
-        }),
-      ),
-    );
-    const failed = res.Errors?.[0];
-    if (failed) {
-      throw translateS3Error(
-        { name: failed.Code, message: failed.Message },
-        {
-          operation: 'DeleteObject',
-          bucket: this.bucket,
-          key: failed.Key,
-          path: this.keys.path(failed.Key ?? ''),
-        },
-      );
-    }
+    await remove.deleteKeys(this, keys);
   }
 
   async deleteKey(key: string): Promise<void> {
-    await this.send('DeleteObject', key, () =>
-      this.client.send(
-        new (s3Sdk().DeleteObjectCommand)({ Bucket: this.bucket, Key: key, ...this.params.payer }),
-      ),
-    );
+    await remove.deleteKey(this, key);
   }
 
   /** Multipart-copy settings of this connection (copy.ts CopyOptions). */
