@@ -4,7 +4,7 @@ import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { bodyToReadable } from '../body.js';
-import { StorageError, type StorageErrorCode } from '../errors.js';
+import { StorageError } from '../errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../handles.js';
 import { hashOf } from '../hash.js';
 import { listPage } from '../list-page.js';
@@ -26,6 +26,7 @@ import type {
   WriteBody,
   WriteOptions,
 } from '../types.js';
+import { translateLocalError as translate } from './errors.js';
 import { localSpace, openLocalRead } from './local-read.js';
 import { SMALL_WRITE, writeSmallFile } from './small-write.js';
 import { removePartialFiles } from './unfinished-writes.js';
@@ -330,47 +331,6 @@ export class LocalStorage implements Storage {
       throw translate(err, path);
     }
   }
-}
-
-const codes: Record<string, StorageErrorCode> = {
-  ENOENT: 'NotFound',
-  EEXIST: 'AlreadyExists',
-  ENOTEMPTY: 'NotEmpty',
-  ENOTDIR: 'NotADirectory',
-  EISDIR: 'IsADirectory',
-  EACCES: 'PermissionDenied',
-  EPERM: 'PermissionDenied',
-  EROFS: 'PermissionDenied',
-  ENAMETOOLONG: 'InvalidArgument',
-  EINVAL: 'InvalidArgument',
-  ENOSPC: 'QuotaExceeded',
-  EDQUOT: 'QuotaExceeded',
-  EBUSY: 'Conflict',
-  EAGAIN: 'Transient',
-  EMFILE: 'Transient',
-  EIO: 'Transient',
-};
-
-const words: Record<StorageErrorCode, string> = {
-  NotFound: 'no such file or folder',
-  AlreadyExists: 'already exists',
-  NotEmpty: 'folder not empty',
-  NotADirectory: 'not a folder',
-  IsADirectory: 'is a folder',
-  PermissionDenied: 'permission denied',
-  InvalidArgument: 'invalid name',
-  NotSupported: 'not supported',
-  Conflict: 'busy',
-  QuotaExceeded: 'no space left',
-  Transient: 'I/O error',
-};
-
-function translate(err: unknown, path: StoragePath): unknown {
-  if (err instanceof StorageError) return err;
-  const errno = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (errno === 'ABORT_ERR') return err;
-  const code = (errno && codes[errno]) || 'Transient';
-  return new StorageError(code, `${words[code]}: /${path}`, { path, cause: err });
 }
 
 function toEntry(path: StoragePath, st: Stats): Entry {
