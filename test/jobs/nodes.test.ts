@@ -1,15 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunView } from '../../src/jobs/model.js';
 import { createS3Client } from '../../src/s3/client.js';
-import { curl, ferryWithInput, ServeProcess, serverEnv } from '../server/serve-process.js';
-import { requireBuiltCli } from '../support/cli.js';
-import { freshPostgresUrl } from '../support/postgres.js';
-import { credentialUrl, TEST_BUCKET, testConnection, testS3 } from '../support/s3.js';
+import { curl, ferryWithInput } from '../server/serve-process.js';
+import { TEST_BUCKET, testConnection } from '../support/s3.js';
+import { loginAdmin, startTwoNodes, type TwoNodes } from '../support/two-nodes.js';
 import { eventually, keysUnder, putObjects, removeUnder } from './support.js';
 
 /**
@@ -19,9 +16,8 @@ import { eventually, keysUnder, putObjects, removeUnder } from './support.js';
  * `ferry job` on the store.
  */
 describe('sync jobs on two ferry serve nodes on one PostgreSQL', () => {
+  let nodes: TwoNodes | undefined;
   let dir: string;
-  let a: ServeProcess;
-  let b: ServeProcess;
   let urlA: string;
   let urlB: string;
   let env: NodeJS.ProcessEnv;
@@ -39,35 +35,17 @@ describe('sync jobs on two ferry serve nodes on one PostgreSQL', () => {
   const job = (args: string[]) => ferryWithInput(['job', ...args, '--data', join(dir, 'a')], '', env, dir);
 
   beforeAll(async () => {
-    await requireBuiltCli();
-    dir = mkdtempSync(join(tmpdir(), 'ferry-jobnodes-'));
-    const s3 = testS3();
-    env = serverEnv({
-      FERRY_DATABASE: await freshPostgresUrl(),
-      FERRY_SECRET_KEY: randomBytes(32).toString('hex'),
-      FERRY_STORAGE: credentialUrl(
-        { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-        `${TEST_BUCKET}/${prefix}/homes`,
-      ),
-      FERRY_ADMIN_PASSWORD: 'jobs-admin-password',
+    nodes = await startTwoNodes({
+      name: 'ferry-jobnodes',
+      homes: `${prefix}/homes`,
+      adminPassword: 'jobs-admin-password',
     });
-    for (const n of ['a', 'b']) mkdirSync(join(dir, n));
-    a = new ServeProcess(['--http', '127.0.0.1:0', '--data', join(dir, 'a')], { cwd: dir, env });
-    b = new ServeProcess(['--http', '127.0.0.1:0', '--data', join(dir, 'b')], { cwd: dir, env });
-    [urlA, urlB] = await Promise.all([a.httpUrl(), b.httpUrl()]);
-    const login = await curl([
-      '-H',
-      'content-type: application/json',
-      '-d',
-      '{"username":"admin","password":"jobs-admin-password"}',
-      '-c',
-      join(dir, 'cookies'),
-      `${urlA}/api/v1/admin/login`,
-    ]);
+    ({ dir, env, urlA, urlB } = nodes);
+    const login = await loginAdmin(urlA, 'jobs-admin-password', join(dir, 'cookies'));
     expect(login.status).toBe(200);
   });
   afterAll(async () => {
-    await Promise.all([a?.close(), b?.close()]);
+    await nodes?.close();
     await removeUnder(client, prefix);
   });
 

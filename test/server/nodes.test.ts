@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireBuiltCli } from '../support/cli.js';
-import { freshPostgresUrl } from '../support/postgres.js';
-import { credentialUrl, TEST_BUCKET, testS3 } from '../support/s3.js';
-import { curl, ferryWithInput, ServeProcess, serverEnv } from './serve-process.js';
+import { loginAdmin, startTwoNodes, type TwoNodes } from '../support/two-nodes.js';
+import { curl, ferryWithInput, type ServeProcess } from './serve-process.js';
 
 /**
  * Two `ferry serve` processes on one PostgreSQL database (the several-nodes deployment of
@@ -14,6 +11,7 @@ import { curl, ferryWithInput, ServeProcess, serverEnv } from './serve-process.j
  * the other, and a ban, a user change and quota use on node A hold on node B.
  */
 describe('two ferry serve nodes on one PostgreSQL', () => {
+  let nodes: TwoNodes | undefined;
   let dir: string;
   let a: ServeProcess;
   let b: ServeProcess;
@@ -23,24 +21,14 @@ describe('two ferry serve nodes on one PostgreSQL', () => {
   const prefix = `t-nodes-${randomBytes(4).toString('hex')}`;
 
   beforeAll(async () => {
-    await requireBuiltCli();
-    dir = mkdtempSync(join(tmpdir(), 'ferry-nodes-'));
-    const s3 = testS3();
-    env = serverEnv({
-      FERRY_DATABASE: await freshPostgresUrl(),
-      FERRY_SECRET_KEY: randomBytes(32).toString('hex'),
-      FERRY_STORAGE: credentialUrl(
-        { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-        `${TEST_BUCKET}/${prefix}`,
-      ),
-      FERRY_DEFENDER__MAX_FAILURES: '3',
-      FERRY_ADMIN_PASSWORD: 'nodes-admin-password',
-    });
-    for (const n of ['a', 'b']) mkdirSync(join(dir, n));
     // Started together: they migrate one database and create one first admin between them.
-    a = new ServeProcess(['--http', '127.0.0.1:0', '--data', join(dir, 'a')], { cwd: dir, env });
-    b = new ServeProcess(['--http', '127.0.0.1:0', '--data', join(dir, 'b')], { cwd: dir, env });
-    [urlA, urlB] = await Promise.all([a.httpUrl(), b.httpUrl()]);
+    nodes = await startTwoNodes({
+      name: 'ferry-nodes',
+      homes: prefix,
+      adminPassword: 'nodes-admin-password',
+      env: { FERRY_DEFENDER__MAX_FAILURES: '3' },
+    });
+    ({ dir, env, a, b, urlA, urlB } = nodes);
     const created = [a, b].filter((n) => n.stdout.includes('created the admin account')).length;
     expect(created).toBe(1);
     const add = (name: string) =>
@@ -57,7 +45,7 @@ describe('two ferry serve nodes on one PostgreSQL', () => {
     }
   });
   afterAll(async () => {
-    await Promise.all([a?.close(), b?.close()]);
+    await nodes?.close();
   });
 
   /** Ask until `check` holds (another node learns of a change within its feed's latency). */
@@ -89,15 +77,7 @@ describe('two ferry serve nodes on one PostgreSQL', () => {
   });
 
   it('a user change made through node A is seen by node B', async () => {
-    const login = await curl([
-      '-H',
-      'content-type: application/json',
-      '-d',
-      '{"username":"admin","password":"nodes-admin-password"}',
-      '-c',
-      join(dir, 'cookies'),
-      `${urlA}/api/v1/admin/login`,
-    ]);
+    const login = await loginAdmin(urlA, 'nodes-admin-password', join(dir, 'cookies'));
     expect(login.status).toBe(200);
     const disable = await curl([
       '-b',
