@@ -1,5 +1,6 @@
 import { Command, CommanderError, type Command as CommandT } from 'commander';
 import { StorageError } from '../storage/errors.js';
+import { tuneGc } from '../util/gc-tuning.js';
 import { addS3Flags, type CliContext, s3OptionsFrom } from './context.js';
 import { exitCodeFor } from './exit-codes.js';
 import type { Locations as LocationsT } from './location.js';
@@ -15,6 +16,7 @@ export async function main(argv: string[]): Promise<number> {
   const secrets = new SecretScrubber(argv);
   const shown = argv === process.argv ? secrets.commandLine(argv) : undefined;
   if (shown) process.title = shown; // what `ps` shows
+  if (argv === process.argv) tuneGc(); // this process is Ferry's own (not a test calling main)
   const interrupt = onInterrupt();
   const program = new Command('ferry')
     .description('S3 and local files as one file system — and (soon) the servers that share them')

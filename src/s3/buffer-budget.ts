@@ -21,12 +21,16 @@
 const MIN_KEPT = 1024 * 1024;
 /**
  * Kept buffers are let go after this long with nothing held. A transfer that finds none pays for
- * fresh ones twice: page faults (1–3 ms CPU per MiB) and, measured on SFTP downloads, a
- * Mark-Compact every ~30–50 MiB for the whole transfer (20–32 per GiB, against 1 with kept buffers;
- * docs/notes/issue-9.md "Session 4: download"). A minute keeps them across the pauses of a busy
- * server and still gives an idle one its memory back.
+ * fresh ones: page faults (~250 per MiB; a 128 MiB SFTP get ~2× the server CPU of one that finds
+ * kept buffers) and, with V8's own heap growth, a Mark-Compact every 0.3–1 s for its whole length
+ * (util/gc-tuning.ts; docs/notes/issue-9.md "Session 5: download"). A minute keeps them across the
+ * pauses of a busy server and still gives an idle one its memory back. `FERRY_BUFFER_IDLE_MS` (milliseconds) sets
+ * it for benchmarks of the transfer that follows the drop (bench/sftp-get-cpu.ts BENCH_COLD).
  */
-const KEEP_IDLE_MS = 60_000;
+const KEEP_IDLE_MS =
+  Number.parseInt(process.env.FERRY_BUFFER_IDLE_MS ?? '', 10) > 0
+    ? Number.parseInt(process.env.FERRY_BUFFER_IDLE_MS!, 10)
+    : 60_000;
 
 export class BufferBudget {
   private used = 0;
