@@ -39,6 +39,11 @@ export class BufferBudget {
   /** Highest number of bytes charged (`charge`) at once (for tests and benchmarks). */
   chargedPeak = 0;
 
+  /** Buffers of at least 1 MiB made new by `allocate` (none kept fit), for tests and benchmarks. */
+  freshBuffers = 0;
+  /** Buffers of at least 1 MiB let go to the GC (`recycle` found no room, or a trim), likewise. */
+  droppedBuffers = 0;
+
   /** Part buffers given back, by size, for reuse (`allocate`). */
   private readonly kept = new Map<number, Buffer[]>();
   private keptBytes = 0;
@@ -66,6 +71,7 @@ export class BufferBudget {
       if (list!.length === 0) this.kept.delete(size);
       return buf;
     }
+    if (fresh >= MIN_KEPT) this.freshBuffers++;
     return Buffer.allocUnsafe(fresh);
   }
 
@@ -77,7 +83,10 @@ export class BufferBudget {
   recycle(buf: Buffer, releasing = 0): void {
     const size = buf.length;
     if (size < MIN_KEPT || buf.byteOffset !== 0 || buf.buffer.byteLength !== size) return;
-    if (this.used - releasing + this.keptBytes + size > this.max) return;
+    if (this.used - releasing + this.keptBytes + size > this.max) {
+      this.droppedBuffers++;
+      return;
+    }
     const list = this.kept.get(size) ?? [];
     this.kept.set(size, list);
     list.push(buf);
@@ -91,6 +100,7 @@ export class BufferBudget {
       while (list.length > 0 && this.used + this.keptBytes > this.max) {
         list.pop();
         this.keptBytes -= size;
+        if (size >= MIN_KEPT) this.droppedBuffers++;
       }
       if (list.length === 0) this.kept.delete(size);
       if (this.used + this.keptBytes <= this.max) return;
