@@ -11,7 +11,8 @@
  *
  * It also keeps the big part buffers themselves (`allocate`/`recycle`): a part buffer given back
  * is kept for the next part of the same size instead of left to the GC, as long as the buffers
- * kept plus the bytes held stay within the limit. Memory then stays within the budget: a 16 MiB
+ * kept plus the bytes reserved stay within the limit (bytes charged are not counted there: they
+ * are on their way into part buffers, see `reserved`). Memory then stays within the budget: a 16 MiB
  * buffer dropped to the GC stays resident until a full collection runs (and glibc may keep it
  * after that), so 20 uploads dropping and allocating parts held ~100 MiB past the budget in
  * freed-but-not-collected buffers (docs/notes/issue-9.md, Session 3). Kept buffers are let go
@@ -77,13 +78,13 @@ export class BufferBudget {
 
   /**
    * Give a part buffer back once nothing uses it any more (its part was sent, or dropped): kept
-   * for `allocate` while the kept buffers and the bytes held fit within the limit. `releasing`:
+   * for `allocate` while the kept buffers and the bytes reserved fit within the limit. `releasing`:
    * bytes of a reservation the caller gives back right after (not counted as held here).
    */
   recycle(buf: Buffer, releasing = 0): void {
     const size = buf.length;
     if (size < MIN_KEPT || buf.byteOffset !== 0 || buf.buffer.byteLength !== size) return;
-    if (this.used - releasing + this.keptBytes + size > this.max) {
+    if (this.reserved - releasing + this.keptBytes + size > this.max) {
       this.droppedBuffers++;
       return;
     }
@@ -93,17 +94,29 @@ export class BufferBudget {
     this.keptBytes += size;
   }
 
-  /** Drop kept buffers until they fit beside the held bytes (the GC frees them). */
+  /**
+   * Bytes held by reservations (`used` without the charges). Kept buffers fit beside these, not
+   * beside the charges: charged bytes are data on its way into part buffers (a WRITE waiting for
+   * its handle), and making room for them by dropping a kept buffer only trades it for a fresh one
+   * a moment later — while the dropped one stays resident until a full GC. With 20 uploads
+   * sharing 128 MiB, charges were nearly always held, so almost every released part buffer was
+   * dropped and its successor allocated anew (docs/notes/issue-9.md, "Session 5: memory").
+   */
+  private get reserved(): number {
+    return this.used - this.charged;
+  }
+
+  /** Drop kept buffers until they fit beside the reserved bytes (the GC frees them). */
   private trimKept(): void {
     if (this.keptBytes === 0) return;
     for (const [size, list] of this.kept) {
-      while (list.length > 0 && this.used + this.keptBytes > this.max) {
+      while (list.length > 0 && this.reserved + this.keptBytes > this.max) {
         list.pop();
         this.keptBytes -= size;
         if (size >= MIN_KEPT) this.droppedBuffers++;
       }
       if (list.length === 0) this.kept.delete(size);
-      if (this.used + this.keptBytes <= this.max) return;
+      if (this.reserved + this.keptBytes <= this.max) return;
     }
   }
 
@@ -146,8 +159,7 @@ export class BufferBudget {
   charge(bytes: number): () => void {
     this.charged += bytes;
     this.chargedPeak = Math.max(this.chargedPeak, this.charged);
-    const release = this.take(bytes);
-    this.trimKept();
+    const release = this.take(bytes); // kept buffers stay: they fit beside the reservations
     return () => {
       if (bytes < 0) return;
       this.charged -= bytes;
