@@ -98,9 +98,10 @@ export class BufferBudget {
    * Bytes held by reservations (`used` without the charges). Kept buffers fit beside these, not
    * beside the charges: charged bytes are data on its way into part buffers (a WRITE waiting for
    * its handle), and making room for them by dropping a kept buffer only trades it for a fresh one
-   * a moment later — while the dropped one stays resident until a full GC. With 20 uploads
-   * sharing 128 MiB, charges were nearly always held, so almost every released part buffer was
-   * dropped and its successor allocated anew (docs/notes/issue-9.md, "Session 5: memory").
+   * a moment later — while the dropped one stays resident (until a full GC, and in glibc's heap
+   * after it). With 20 uploads sharing 128 MiB, charges were nearly always held: 74 of 80 part
+   * buffers were dropped and allocated anew; with this, 0 of 7 (docs/notes/issue-9.md, "Session 5:
+   * memory"; the peak RSS did not move: it is the charges on top of the buffers).
    */
   private get reserved(): number {
     return this.used - this.charged;
