@@ -90,6 +90,46 @@ describe('PartBuffers: every buffer a transfer keeps is paid for by the budget',
     expect(budget.pooled).toBe(0);
   });
 
+  it('bytes charged (WRITEs waiting for their handle) never make the budget drop a part buffer: the transfer waiting gets the released one', async () => {
+    const budget = new BufferBudget(32 * MiB);
+    const one = new PartBuffers(budget);
+    const other = new PartBuffers(budget);
+    const a = await one.take(16 * MiB);
+    const b = await one.take(16 * MiB);
+    // 2 MiB of WRITEs received for `other`, waiting for its buffer: the budget is spent.
+    const uncharge = budget.charge(2 * MiB);
+    expect(budget.spent).toBe(true);
+    let got: Buffer | undefined;
+    const waiting = other.take(16 * MiB).then((p) => {
+      got = p.buffer;
+      return p;
+    });
+    one.recycle(a); // released (`other` waits): the buffer stays with the budget, for `other`
+    expect(budget.pooled).toBe(16 * MiB);
+    await new Promise((r) => setImmediate(r));
+    expect(got).toBeUndefined(); // 16 reserved + 2 charged + 16 more would pass the limit
+    uncharge();
+    const p = await waiting;
+    expect(got).toBe(a.buffer); // not a fresh 16 MiB buffer (the dropped one resident until a full GC)
+    expect(budget.freshBuffers).toBe(2);
+    expect(budget.droppedBuffers).toBe(0);
+    // A kept buffer stays kept when WRITE bytes arrive: reserved + kept still fit the limit.
+    b.release();
+    expect(budget.pooled).toBe(16 * MiB);
+    const more = budget.charge(4 * MiB);
+    expect(budget.pooled).toBe(16 * MiB);
+    more();
+    const c = await new PartBuffers(budget).take(16 * MiB);
+    expect(c.buffer).toBe(b.buffer);
+    expect(budget.freshBuffers).toBe(2);
+    expect(budget.droppedBuffers).toBe(0);
+    c.release();
+    p.release();
+    one.dispose();
+    expect(budget.held).toBe(0);
+    budget.dropKept();
+  });
+
   it('kept buffers are dropped as reservations need the room (held + kept ≤ limit)', async () => {
     const budget = new BufferBudget(32 * MiB);
     const one = new PartBuffers(budget);

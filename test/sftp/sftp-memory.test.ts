@@ -34,6 +34,7 @@ describe('SFTP uploads share one memory budget (issue 9: memory under concurrent
       writeFileSync(join(local, `f${i}.bin`), body);
       return { name: `f${i}.bin`, sum: sha(body) };
     });
+    const fresh = processBudget.freshBuffers;
     const runs = await Promise.all(
       files.map((f) => sftpBatch(server, server.user, [`put ${f.name} ${f.name}`], { cwd: local })),
     );
@@ -51,6 +52,10 @@ describe('SFTP uploads share one memory budget (issue 9: memory under concurrent
     // Part buffers (≤ the limit) plus what clients could still send after their channel paused:
     // at most one SSH window (2 MiB) and a WRITE per channel.
     expect(processBudget.peak).toBeLessThanOrEqual(limit + 20 * (2 * MiB + 256 * 1024));
+    // One 16 MiB part buffer served every upload in turn: a released one goes to the upload
+    // waiting for it, even with WRITE bytes charged (before, each was dropped to the GC and a new
+    // one allocated: ~1 per part, resident until a full GC).
+    expect(processBudget.freshBuffers - fresh).toBeLessThanOrEqual(1);
     expect(processBudget.held).toBe(0);
     expect(await s3.multipartUploads()).toBe(0);
   }, 240_000); // 160 MB through one 16 MiB buffer at a time: ~36 s at load 20
