@@ -62,6 +62,26 @@ describe('BufferBudget: data already received is charged to the same budget', ()
     expect(calls).toBe(1);
   });
 
+  it('is full once received bytes pass an eighth of it, though not spent; onRoom when they are taken', () => {
+    // 20 SFTP uploads let charges fill 128 MiB on top of the part buffers (issue 9 notes,
+    // "Session 5: memory"): receivers now stop at an eighth.
+    const budget = new BufferBudget(64 * MiB);
+    const parts = budget.overdraw(16 * MiB);
+    const first = budget.charge(8 * MiB);
+    expect(budget.full).toBe(false); // exactly an eighth
+    const more = budget.charge(MiB);
+    expect(budget.spent).toBe(false);
+    expect(budget.full).toBe(true);
+    let calls = 0;
+    budget.onRoom(() => calls++);
+    more();
+    expect(budget.full).toBe(false);
+    expect(calls).toBe(1);
+    first();
+    parts();
+    expect(budget.held).toBe(0);
+  });
+
   it('setLimit grants waiters that now fit', async () => {
     const budget = new BufferBudget(2 * MiB);
     const a = await budget.reserve(2 * MiB);

@@ -15,7 +15,7 @@ export class ChannelEnded extends Error {
  * Flow control: the channel is paused while more than `highWater` bytes wait unread, so a slow
  * store slows the client through the SSH window (ssh2 stops widening the window while its
  * stream's buffer is full) instead of filling memory. With `memory` (the process budget), the
- * bytes waiting here are charged to it, and the channel is also paused while the budget is spent
+ * bytes waiting here are charged to it, and the channel is also paused while the budget is full
  * and some wait (as SFTP WRITEs waiting for their handles are: sftp.ts `checkGate`); `dispose`
  * gives back what was never read.
  */
@@ -39,7 +39,7 @@ export class ChannelReader {
       this.chunks.push(chunk);
       this.charges.push(this.memory?.charge(chunk.length));
       this.buffered += chunk.length;
-      if ((this.buffered >= this.highWater || this.memory?.spent) && !this.paused) {
+      if ((this.buffered >= this.highWater || this.memory?.full) && !this.paused) {
         this.paused = true;
         stream.pause();
       }

@@ -148,7 +148,7 @@ async function receiveFile(io: ScpIo, path: string, size: number, mtime: Date | 
 /**
  * Hands chunks to a write handle without waiting for each (the handle runs its calls in order and
  * copies the bytes), waiting only while more than WRITE_WINDOW bytes are not yet taken, or while
- * the process budget (`memory`) is spent and some are: the bytes not yet taken are charged to it,
+ * the process budget (`memory`) is full and some are: the bytes not yet taken are charged to it,
  * as SFTP WRITEs are, and not reading the channel leaves the client without window. After the
  * first failure the rest is dropped (the handle is aborted by then): the caller still reads the
  * client's bytes to their end.
@@ -178,7 +178,7 @@ class WindowedWriter {
     this.offset += chunk.length;
     this.queue.push({ done, bytes: chunk.length });
     this.bytes += chunk.length;
-    while (this.bytes > WRITE_WINDOW || (this.bytes > 0 && this.memory?.spent)) {
+    while (this.bytes > WRITE_WINDOW || (this.bytes > 0 && this.memory?.full)) {
       const oldest = this.queue.shift()!;
       await oldest.done;
       this.bytes -= oldest.bytes;

@@ -22,7 +22,7 @@ const EXCL = 0x20;
  * client is made to wait (no more channel window), and below which it may send again. OpenSSH
  * keeps up to 64 × 255 KiB (16 MiB) in flight; a handle takes a WRITE at once (a copy into its
  * part buffer) unless it waits for S3 or for budget, so only then does this fill. These bytes are
- * also charged to the process budget (`ctx.memory`), and while that is spent every channel
+ * also charged to the process budget (`ctx.memory`), and while that is full every channel
  * holding some pauses: all channels together stay within the budget whatever this is. (A 4 MiB
  * pause point was tried: one 1 GiB upload ran at a third of `aws s3 cp` against two thirds before,
  * at load ~28: the part being filled waited on the client's round trips.)
@@ -57,7 +57,7 @@ export class SftpChannel {
   readonly signal = this.ended.signal;
   private gate: { pause(): void; resume(): void } | undefined;
   private pending = 0;
-  /** Paused because the process budget is spent: waiting for `memory.onRoom`. */
+  /** Paused because the process budget is full: waiting for `memory.onRoom`. */
   private awaitingRoom = false;
 
   constructor(
@@ -267,7 +267,7 @@ export class SftpChannel {
   }
 
   /**
-   * Pause the client's flow past PAUSE_AT bytes held here, or while the process budget is spent
+   * Pause the client's flow past PAUSE_AT bytes held here, or while the process budget is full
    * and bytes wait here (their handle waits for budget or S3); resume below RESUME_AT (or once
    * the budget has room). A channel holding nothing is never paused for the budget: its handle
    * takes what comes (it may hold the very part buffer that spends the budget, which only more
@@ -275,10 +275,10 @@ export class SftpChannel {
    */
   private checkGate(): void {
     const memory = this.ctx.memory;
-    const spent = this.pending > 0 && memory?.spent === true;
-    if (this.pending > PAUSE_AT || spent) {
+    const full = this.pending > 0 && memory?.full === true;
+    if (this.pending > PAUSE_AT || full) {
       this.gate?.pause();
-      if (spent && !this.awaitingRoom) {
+      if (full && !this.awaitingRoom) {
         this.awaitingRoom = true;
         memory.onRoom(() => {
           this.awaitingRoom = false;

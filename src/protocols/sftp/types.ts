@@ -36,16 +36,16 @@ export interface SshChannelContext {
 /**
  * The byte budget every transfer of the process shares (`ferry serve` passes
  * src/s3/buffer-budget.ts's process budget, FERRY_BUFFER_BUDGET): the bytes of WRITEs received
- * but not yet taken by their handles are charged to it, and while it is spent a channel grants
+ * but not yet taken by their handles are charged to it, and while it is full a channel grants
  * the client no more window (it waits), so received data plus part buffers stay within it (give
  * or take one SSH window per channel, which the client may still fill).
  */
 export interface InboundMemory {
   /** Charge bytes already received (never waits); the release gives them back. */
   charge(bytes: number): () => void;
-  /** As much is held as the budget allows. */
-  readonly spent: boolean;
-  /** Called once when something is released and the budget is no longer spent. */
+  /** Receivers read no more: the budget is spent, or received bytes hold their share of it. */
+  readonly full: boolean;
+  /** Called once when something is released and the budget is no longer full. */
   onRoom(fn: () => void): void;
 }
 
