@@ -45,7 +45,7 @@ import {
   withFolderTimes,
 } from './folders.js';
 import { checkFileName, formatMtime, isDirMarkerHead, KeyMap, MTIME_META, parseMtime } from './keys.js';
-import { type ListPage, listChildren, listTree, type MtimeJoin, pages } from './listing.js';
+import { flatten, type ListPage, listChildren, listTree, type MtimeJoin, pages } from './listing.js';
 import type { MtimeIndex } from './mtime-index.js';
 import { statPath } from './stat.js';
 import type { S3WriteOptions } from './transfer-io.js';
@@ -191,26 +191,43 @@ export class S3Storage implements Storage {
   }
 
   async *list(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry> {
+    for await (const batch of this.listBatches(path, options)) {
+      for (const entry of batch) {
+        options.signal?.throwIfAborted();
+        yield entry;
+      }
+    }
+  }
+
+  /** `list` a page at a time: the same entries in the same order, the same errors (types.ts). */
+  async *listBatches(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry[]> {
     const prefix = this.keys.dir(path);
     const seen = { any: false };
     const paged = options.startAfter !== undefined || options.limit !== undefined;
     const from = startAfterKey(this.keys, options, !!options.recursive);
     const join = this.joinMtimes;
     const ahead = !paged; // a whole listing asks for the next page while this one is used
-    const entries = options.recursive
+    let batches = options.recursive
       ? listTree(this.listPage, this.keys, prefix, seen, from, join, ahead)
-      : options.folderTimes
-        ? withFolderTimes(this, listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead))
-        : listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead);
+      : listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead);
+    if (options.folderTimes && !options.recursive) batches = withFolderTimes(this, batches);
     let count = 0;
-    // S3 lists in key order, which is the paging order: a cursor compares as its raw key (an
-    // encoded name, names.ts, sorts where its key does, not where its `‛…` form would).
-    const after = (cursor: string, startAfter: string) =>
-      Buffer.compare(Buffer.from(this.keys.file(cursor)), Buffer.from(this.keys.file(startAfter))) > 0;
-    for await (const entry of paged ? pageStream(entries, options, after) : entries) {
-      options.signal?.throwIfAborted();
-      count++;
-      yield entry;
+    if (paged) {
+      // S3 lists in key order, which is the paging order: a cursor compares as its raw key (an
+      // encoded name, names.ts, sorts where its key does, not where its `‛…` form would).
+      const after = (cursor: string, startAfter: string) =>
+        Buffer.compare(Buffer.from(this.keys.file(cursor)), Buffer.from(this.keys.file(startAfter))) > 0;
+      for await (const entry of pageStream(flatten(batches), options, after)) {
+        options.signal?.throwIfAborted();
+        count++;
+        yield [entry];
+      }
+    } else {
+      for await (const batch of batches) {
+        options.signal?.throwIfAborted();
+        count += batch.length;
+        yield batch;
+      }
     }
     if (!seen.any && path !== '') {
       // Nothing under the prefix: a file, a slash-less marker, or nothing at all.
