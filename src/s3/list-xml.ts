@@ -57,37 +57,50 @@ export function decodeText(raw: string): string {
   return out + raw.slice(at);
 }
 
-/** The element tree of the document, as far as S3 uses XML: elements holding elements or text. */
-type Element = { name: string; children: Element[]; text: string };
+/**
+ * A cursor over the document that reads it in the order S3 writes it, building no element tree:
+ * a page of 1,000 keys is read straight into its 1,000 objects. What it accepts: elements
+ * holding elements (whitespace between them) or text, attributes (skipped, quoted values may hold
+ * `>`), `<x/>` as an element holding empty text, one root, an optional BOM and XML declaration,
+ * whitespace around the root. Anything else fails.
+ */
+class Reader {
+  pos = 0;
+  /** The name of the tag just read, and whether it was `<x/>` (start tags) . */
+  name = '';
+  empty = false;
 
-function tree(xml: string): Element {
-  let pos = 0;
-  // Prolog: an optional XML declaration and whitespace; nothing else (no DOCTYPE, comments).
-  if (xml.startsWith('\ufeff')) pos = 1;
-  if (xml.startsWith('<?xml', pos)) {
-    const end = xml.indexOf('?>', pos);
-    if (end < 0) fail('declaration');
-    pos = end + 2;
-  }
-  const root: Element = { name: '', children: [], text: '' };
-  const stack: Element[] = [root];
-  while (pos < xml.length) {
-    const lt = xml.indexOf('<', pos);
-    const top = stack[stack.length - 1]!;
-    if (lt < 0) {
-      if (xml.slice(pos).trim() !== '') fail('text after the document');
-      break;
+  constructor(readonly xml: string) {
+    // Prolog: an optional XML declaration and whitespace; nothing else (no DOCTYPE, comments).
+    if (xml.startsWith('\ufeff')) this.pos = 1;
+    if (xml.startsWith('<?xml', this.pos)) {
+      const end = xml.indexOf('?>', this.pos);
+      if (end < 0) fail('declaration');
+      this.pos = end + 2;
     }
-    if (lt > pos) top.text += xml.slice(pos, lt);
+  }
+
+  /**
+   * Reads the whitespace up to the next tag, then the tag: true for a start tag (its name in
+   * `name`, `empty` for `<x/>`), false for an end tag (its name in `name`).
+   */
+  tag(): boolean {
+    const { xml } = this;
+    const lt = xml.indexOf('<', this.pos);
+    if (lt < 0) fail('a tag is missing');
+    if (lt > this.pos && !blank(xml, this.pos, lt)) fail('text between elements');
+    return this.tagAt(lt);
+  }
+
+  private tagAt(lt: number): boolean {
+    const { xml } = this;
     const c = xml.charCodeAt(lt + 1);
     if (c === 0x2f /* / */) {
       const gt = xml.indexOf('>', lt);
       if (gt < 0) fail('unclosed end tag');
-      const name = xml.slice(lt + 2, gt).trim();
-      if (stack.length < 2 || name !== top.name) fail(`end tag ${name}`);
-      stack.pop();
-      pos = gt + 1;
-      continue;
+      this.name = xml.slice(lt + 2, gt).trim();
+      this.pos = gt + 1;
+      return false;
     }
     if (c === 0x21 /* ! */ || c === 0x3f /* ? */) fail('comment, CDATA or processing instruction');
     // A start tag: name, attributes (quoted values may hold `>`), `/>` or `>`.
@@ -98,102 +111,133 @@ function tree(xml: string): Element {
     }
     const name = xml.slice(lt + 1, i);
     if (name === '') fail('empty tag name');
-    let quote = '';
-    for (; i < xml.length; i++) {
-      const ch = xml[i]!;
-      if (quote) {
-        if (ch === quote) quote = '';
-      } else if (ch === '"' || ch === "'") quote = ch;
-      else if (ch === '>') break;
+    if (xml.charCodeAt(i) !== 0x3e /* > */) {
+      let quote = 0;
+      for (; i < xml.length; i++) {
+        const ch = xml.charCodeAt(i);
+        if (quote !== 0) {
+          if (ch === quote) quote = 0;
+        } else if (ch === 0x22 || ch === 0x27) quote = ch;
+        else if (ch === 0x3e) break;
+      }
+      if (i >= xml.length) fail('unclosed start tag');
     }
-    if (i >= xml.length) fail('unclosed start tag');
-    const el: Element = { name, children: [], text: '' };
-    if (stack.length === 1 && root.children.length > 0) fail('two root elements');
-    top.children.push(el);
-    if (xml[i - 1] !== '/') stack.push(el);
-    pos = i + 1;
+    this.name = name;
+    this.empty = xml.charCodeAt(i - 1) === 0x2f;
+    this.pos = i + 1;
+    return true;
   }
-  if (stack.length !== 1 || root.children.length !== 1) fail('unbalanced document');
-  if (root.text.trim() !== '') fail('text outside the root');
-  return root.children[0]!;
+
+  /** The text of the element whose start tag was just read (decoded), through its end tag. */
+  text(): string {
+    if (this.empty) return '';
+    const { xml } = this;
+    const name = this.name;
+    const lt = xml.indexOf('<', this.pos);
+    if (lt < 0) fail(`${name} is not closed`);
+    const raw = xml.slice(this.pos, lt);
+    if (this.tagAt(lt)) fail(`${name} holds elements`);
+    if (this.name !== name) fail(`end tag ${this.name}`);
+    return decodeText(raw);
+  }
+
+  /**
+   * The next child of the element `parent` whose start tag was read: true with its start tag
+   * read, or false when `parent`'s end tag came (or it was `<x/>`).
+   */
+  child(parent: string, empty: boolean): boolean {
+    if (empty) return false;
+    if (this.tag()) return true;
+    if (this.name !== parent) fail(`end tag ${this.name}`);
+    return false;
+  }
+
+  /** After the root: only whitespace. */
+  end(): void {
+    if (this.xml.slice(this.pos).trim() !== '') fail('text or elements after the root');
+  }
 }
 
-/** The text of a leaf element (decoded); one holding elements is unexpected. */
-function textOf(el: Element): string {
-  if (el.children.length > 0) fail(`${el.name} holds elements`);
-  return decodeText(el.text);
+/** True when xml[from, to) is whitespace (as `trim` sees it). */
+function blank(xml: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = xml.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return xml.slice(from, to).trim() === '';
+  }
+  return true;
 }
 
-function intOf(el: Element): number {
-  const t = textOf(el);
-  if (!/^[0-9]{1,15}$/.test(t)) fail(`${el.name} is not a number`);
+function intOf(r: Reader): number {
+  const name = r.name;
+  const t = r.text();
+  if (!/^[0-9]{1,15}$/.test(t)) fail(`${name} is not a number`);
   return Number(t);
 }
 
-function boolOf(el: Element): boolean {
-  const t = textOf(el);
-  if (t !== 'true' && t !== 'false') fail(`${el.name} is not a boolean`);
+function boolOf(r: Reader): boolean {
+  const name = r.name;
+  const t = r.text();
+  if (t !== 'true' && t !== 'false') fail(`${name} is not a boolean`);
   return t === 'true';
 }
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
 
-function dateOf(el: Element): Date {
-  const t = textOf(el);
+function dateOf(r: Reader): Date {
+  const name = r.name;
+  const t = r.text();
   const d = new Date(t);
-  if (!RFC3339.test(t) || Number.isNaN(d.getTime())) fail(`${el.name} is not a date`);
+  if (!RFC3339.test(t) || Number.isNaN(d.getTime())) fail(`${name} is not a date`);
   return d;
 }
 
-/** An element holding only elements (whitespace between them allowed). */
-function structOf(el: Element): Element[] {
-  if (el.text.trim() !== '') fail(`${el.name} holds text`);
-  return el.children;
-}
-
-function object(el: Element): _Object {
+/** A `<Contents>` whose start tag was just read, through its end tag. */
+function object(r: Reader): _Object {
   const o: _Object = {};
-  for (const f of structOf(el)) {
-    switch (f.name) {
+  const empty = r.empty;
+  while (r.child('Contents', empty)) {
+    switch (r.name) {
       case 'Key':
-        o.Key = textOf(f);
+        o.Key = r.text();
         break;
       case 'LastModified':
-        o.LastModified = dateOf(f);
+        o.LastModified = dateOf(r);
         break;
       case 'ETag':
-        o.ETag = textOf(f);
+        o.ETag = r.text();
         break;
       case 'Size':
-        o.Size = intOf(f);
+        o.Size = intOf(r);
         break;
       case 'StorageClass':
-        o.StorageClass = textOf(f) as _Object['StorageClass'];
+        o.StorageClass = r.text() as _Object['StorageClass'];
         break;
       case 'ChecksumAlgorithm':
         o.ChecksumAlgorithm = [
           ...(o.ChecksumAlgorithm ?? []),
-          textOf(f) as NonNullable<_Object['ChecksumAlgorithm']>[number],
+          r.text() as NonNullable<_Object['ChecksumAlgorithm']>[number],
         ];
         break;
       case 'ChecksumType':
-        o.ChecksumType = textOf(f) as _Object['ChecksumType'];
+        o.ChecksumType = r.text() as _Object['ChecksumType'];
         break;
       case 'Owner': {
         const owner: NonNullable<_Object['Owner']> = {};
-        for (const g of structOf(f)) {
-          if (g.name === 'ID') owner.ID = textOf(g);
-          else if (g.name === 'DisplayName') owner.DisplayName = textOf(g);
-          else fail(`Owner.${g.name}`);
+        const ownerEmpty = r.empty;
+        while (r.child('Owner', ownerEmpty)) {
+          const field: string = r.name; // (not narrowed by the case above: r.child read a tag)
+          if (field === 'ID') owner.ID = r.text();
+          else if (field === 'DisplayName') owner.DisplayName = r.text();
+          else fail(`Owner.${field}`);
         }
         o.Owner = owner;
         break;
       }
       case 'Type': // RGW's own (Normal / Appendable): the SDK knows no such field either
-        textOf(f);
+        r.text();
         break;
       default:
-        fail(`Contents.${f.name}`); // RestoreStatus and anything new: the SDK's parser
+        fail(`Contents.${r.name}`); // RestoreStatus and anything new: the SDK's parser
     }
   }
   if (o.Key === undefined) fail('Contents without a Key');
@@ -201,60 +245,65 @@ function object(el: Element): _Object {
 }
 
 function parse(xml: string): Omit<ListObjectsV2CommandOutput, '$metadata'> {
-  const root = tree(xml);
-  if (root.name !== 'ListBucketResult') fail(`root ${root.name}`);
+  const r = new Reader(xml);
+  if (!r.tag()) fail('an end tag first');
+  if (r.name !== 'ListBucketResult') fail(`root ${r.name}`);
   const out: Omit<ListObjectsV2CommandOutput, '$metadata'> = {};
   const contents: _Object[] = [];
   const prefixes: CommonPrefix[] = [];
-  for (const el of structOf(root)) {
-    switch (el.name) {
+  const empty = r.empty;
+  while (r.child('ListBucketResult', empty)) {
+    switch (r.name) {
       case 'Contents':
-        contents.push(object(el));
+        contents.push(object(r));
         break;
       case 'CommonPrefixes': {
         const cp: CommonPrefix = {};
-        for (const f of structOf(el)) {
-          if (f.name !== 'Prefix') fail(`CommonPrefixes.${f.name}`);
-          cp.Prefix = textOf(f);
+        const cpEmpty = r.empty;
+        while (r.child('CommonPrefixes', cpEmpty)) {
+          const field: string = r.name; // (not narrowed by the case above: r.child read a tag)
+          if (field !== 'Prefix') fail(`CommonPrefixes.${field}`);
+          cp.Prefix = r.text();
         }
         prefixes.push(cp);
         break;
       }
       case 'Name':
-        out.Name = textOf(el);
+        out.Name = r.text();
         break;
       case 'Prefix':
-        out.Prefix = textOf(el);
+        out.Prefix = r.text();
         break;
       case 'Delimiter':
-        out.Delimiter = textOf(el);
+        out.Delimiter = r.text();
         break;
       case 'MaxKeys':
-        out.MaxKeys = intOf(el);
+        out.MaxKeys = intOf(r);
         break;
       case 'KeyCount':
-        out.KeyCount = intOf(el);
+        out.KeyCount = intOf(r);
         break;
       case 'IsTruncated':
-        out.IsTruncated = boolOf(el);
+        out.IsTruncated = boolOf(r);
         break;
       case 'ContinuationToken':
-        out.ContinuationToken = textOf(el);
+        out.ContinuationToken = r.text();
         break;
       case 'NextContinuationToken':
-        out.NextContinuationToken = textOf(el);
+        out.NextContinuationToken = r.text();
         break;
       case 'StartAfter':
-        out.StartAfter = textOf(el);
+        out.StartAfter = r.text();
         break;
       case 'Marker': // RGW answers V2 with v1's empty Marker too; the SDK drops it
       case 'NextMarker':
-        textOf(el);
+        r.text();
         break;
       default:
-        fail(`ListBucketResult.${el.name}`); // EncodingType, RequestCharged, …: the SDK's parser
+        fail(`ListBucketResult.${r.name}`); // EncodingType, RequestCharged, …: the SDK's parser
     }
   }
+  r.end();
   if (contents.length > 0) out.Contents = contents;
   if (prefixes.length > 0) out.CommonPrefixes = prefixes;
   return out;

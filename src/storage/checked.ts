@@ -74,6 +74,14 @@ export function checkedStorage(inner: Storage): Storage {
       return inner.about(options);
     },
   };
+  if (inner.listBatches) {
+    const listBatches = inner.listBatches.bind(inner);
+    outer.listBatches = async function* (path, options?: ListOptions) {
+      aborted(options);
+      checkPaging(options);
+      yield* listBatches(n(path), options);
+    };
+  }
   if (inner.copy) {
     const copy = inner.copy.bind(inner);
     outer.copy = async (from, to, options?: OpOptions): Promise<Entry> => {

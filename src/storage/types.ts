@@ -193,6 +193,12 @@ export interface Storage {
 
   stat(path: StoragePath, options?: OpOptions): Promise<Entry>;
   list(path: StoragePath, options?: ListOptions): AsyncIterable<Entry>;
+  /**
+   * Optional: `list` a batch (S3: a page) at a time, the same entries in the same order with the
+   * same errors, for a caller that handles thousands of entries in bulk (`ferry ls`: a promise
+   * per entry per generator layer was most of its CPU per key). Batches are never empty.
+   */
+  listBatches?(path: StoragePath, options?: ListOptions): AsyncIterable<Entry[]>;
   read(path: StoragePath, options?: ReadOptions): Promise<Readable>;
   write(path: StoragePath, body: WriteBody, options?: WriteOptions): Promise<Entry>;
   remove(path: StoragePath, options?: OpOptions): Promise<void>;

@@ -98,6 +98,27 @@ describe('name encoding (names.ts)', () => {
     }
   });
 
+  it('the printable-ASCII shortcut gives what segment-by-segment encoding gives', () => {
+    const bySegment = (native: string) => native.split('/').map(encodeSegment).join('/');
+    const segments = ['', '.', '..', '...', 'a', '.a', 'a.', '..a', ' ', '~', '%2F', 'a b'];
+    const natives: string[] = [];
+    for (const a of segments) {
+      natives.push(a);
+      for (const b of segments) {
+        natives.push(`${a}/${b}`);
+        for (const c of segments) natives.push(`${a}/${b}/${c}`);
+      }
+    }
+    for (let code = 0; code < 0x100; code++) {
+      const ch = String.fromCharCode(code);
+      natives.push(ch, `x${ch}y`, `dir/${ch}`, `${ch}/x`, `${ch}${ch}`);
+    }
+    natives.push(`a/${QUOTE}b`, 'Cafe\u0301', 'caf\u00e9/x');
+    for (const native of natives.filter((n) => n !== '')) {
+      expect(encodePath(native), JSON.stringify(native)).toBe(bySegment(native));
+    }
+  });
+
   it('a random round trip over awkward characters', () => {
     const alphabet = ['a', '.', '\u0301', 'e', '\u0000', '\u0085', QUOTE, '%', ' ', 'é', '\u212b', '🙂'];
     for (let i = 0; i < 2000; i++) {

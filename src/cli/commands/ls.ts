@@ -55,12 +55,15 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
           lines.push(line);
           if (lines.length >= 256) flush();
         };
+        const options = { recursive: opts.recursive, folderTimes: Boolean(opts.long) };
+        const take = (e: Entry) => add(line(e, opts.recursive ? e.path.slice(cut) : e.name));
         try {
-          for await (const e of loc.storage.list(loc.path, {
-            recursive: opts.recursive,
-            folderTimes: Boolean(opts.long),
-          })) {
-            add(line(e, opts.recursive ? e.path.slice(cut) : e.name));
+          // A page of entries at a time where the storage can (S3): no promise per entry.
+          if (loc.storage.listBatches) {
+            for await (const batch of loc.storage.listBatches(loc.path, options))
+              for (const e of batch) take(e);
+          } else {
+            for await (const e of loc.storage.list(loc.path, options)) take(e);
           }
         } finally {
           flush();

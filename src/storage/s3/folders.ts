@@ -156,23 +156,37 @@ export async function markerTime(s3: S3Storage, path: StoragePath): Promise<Date
 
 /**
  * Fill in the times of the folders a listing shows without one (common prefixes: mtime is the
- * epoch) from their markers, `limit` folders at a time, keeping the listing's order and
- * streaming. Costs one LIST per such folder: only for callers that asked (`ls -l`).
+ * epoch) from their markers, `limit` folders at a time, keeping the listing's order, a page
+ * (batch) at a time. Costs one LIST per such folder: only for callers that asked (`ls -l`). When
+ * a look-up fails, the entries of the page before it are still handed out, then the error.
  */
 export async function* withFolderTimes(
   s3: S3Storage,
-  entries: AsyncIterable<Entry>,
+  batches: AsyncIterable<Entry[]>,
   limit = 8,
-): AsyncIterable<Entry> {
-  const window: Promise<Entry>[] = [];
-  for await (const e of entries) {
-    const next =
-      e.type === 'dir' && e.mtime.getTime() === 0
-        ? markerTime(s3, e.path).then((t) => (t ? { ...e, mtime: t } : e))
-        : Promise.resolve(e);
-    next.catch(() => {}); // awaited below; a consumer that stops early must not see it unhandled
-    window.push(next);
-    if (window.length >= limit) yield await window.shift()!;
+): AsyncIterable<Entry[]> {
+  const undated = (e: Entry) => e.type === 'dir' && e.mtime.getTime() === 0;
+  for await (const batch of batches) {
+    if (!batch.some(undated)) {
+      yield batch;
+      continue;
+    }
+    const dated: Entry[] = [];
+    const window: Promise<Entry>[] = [];
+    try {
+      for (const e of batch) {
+        const next = undated(e)
+          ? markerTime(s3, e.path).then((t) => (t ? { ...e, mtime: t } : e))
+          : Promise.resolve(e);
+        next.catch(() => {}); // awaited below; a failure before it must not leave it unhandled
+        window.push(next);
+        if (window.length >= limit) dated.push(await window.shift()!);
+      }
+      while (window.length > 0) dated.push(await window.shift()!);
+    } catch (err) {
+      if (dated.length > 0) yield dated;
+      throw err;
+    }
+    yield dated;
   }
-  while (window.length > 0) yield await window.shift()!;
 }

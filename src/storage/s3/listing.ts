@@ -81,15 +81,16 @@ async function* ahead<T>(source: AsyncIterable<T>, on: boolean): AsyncIterable<T
 
 /**
  * A page's folders and files in one list by key (UTF-8 bytes, S3's order). A page of files only
- * that is in that order already (S3 gives it so) is not sorted again; UTF-16 order (`<`) is the
- * UTF-8 byte order unless a key holds a character from U+D800 up, so only then are bytes compared.
+ * that is in that order already (S3 gives it so) is not sorted again: undefined then, and the
+ * caller walks `Contents` as it is. UTF-16 order (`<`) is the UTF-8 byte order unless a key holds
+ * a character from U+D800 up, so only then are bytes compared.
  */
-function mergeByKey(page: ListObjectsV2CommandOutput): { key: string; o: _Object | undefined }[] {
-  const files = (page.Contents ?? []).map((o) => ({ key: o.Key!, o }));
-  if (!page.CommonPrefixes?.length && inOrder(files)) return files;
+function mergeByKey(page: ListObjectsV2CommandOutput): { key: string; o: _Object | undefined }[] | undefined {
+  const contents = page.Contents ?? [];
+  if (!page.CommonPrefixes?.length && inOrder(contents)) return undefined;
   const all: { key: string; o: _Object | undefined; bytes?: Buffer }[] = [
     ...(page.CommonPrefixes ?? []).map((cp) => ({ key: cp.Prefix!, o: undefined })),
-    ...files,
+    ...contents.map((o) => ({ key: o.Key!, o })),
   ];
   for (const item of all) item.bytes = Buffer.from(item.key);
   return all.sort((a, b) => Buffer.compare(a.bytes!, b.bytes!));
@@ -97,11 +98,13 @@ function mergeByKey(page: ListObjectsV2CommandOutput): { key: string; o: _Object
 
 const HIGH = /[\ud800-\uffff]/;
 
-function inOrder(items: readonly { key: string }[]): boolean {
-  for (let i = 0; i < items.length; i++) {
-    const key = items[i]!.key;
+function inOrder(objects: readonly _Object[]): boolean {
+  let previous = '';
+  for (let i = 0; i < objects.length; i++) {
+    const key = objects[i]!.Key!;
     if (HIGH.test(key)) return false;
-    if (i > 0 && !(items[i - 1]!.key < key)) return false;
+    if (i > 0 && !(previous < key)) return false;
+    previous = key;
   }
   return true;
 }
@@ -120,9 +123,8 @@ function file(
   o: { Size?: number; LastModified?: Date; ETag?: string; StorageClass?: string },
   clientMtime?: Date,
 ): Entry {
-  return {
+  const entry: Entry = {
     detail: 'listing',
-    ...(clientMtime ? { clientMtime: true } : {}),
     path,
     name: baseName(path),
     type: 'file',
@@ -131,18 +133,26 @@ function file(
     etag: o.ETag,
     storageClass: o.StorageClass,
   };
+  if (clientMtime) entry.clientMtime = true;
+  return entry;
 }
 
 function dir(path: StoragePath, mtime: Date = EPOCH): Entry {
   return { detail: 'listing', path, name: baseName(path), type: 'dir', size: 0, mtime };
 }
 
+/*
+ * Both listings below hand out a page's entries as one array (an empty page: none): a consumer
+ * taking them one by one through async generators paid a promise and a microtask round per
+ * entry per layer, most of what `ferry ls` spent per key (S3Storage.list flattens them, once).
+ */
+
 /**
  * The direct children of the folder whose key prefix is `prefix`, from ListObjectsV2 pages with
- * delimiter `/`: common prefixes and `_$folder$` markers are folders, the folder's own `dir/`
- * marker is skipped. Never a HEAD per entry. Returns whether anything at all was under `prefix`
- * (the folder's own marker included) through `seen.any`, so the caller can tell an empty folder
- * from a missing one without another request when the answer is "something".
+ * delimiter `/`, a page at a time: common prefixes and `_$folder$` markers are folders, the
+ * folder's own `dir/` marker is skipped. Never a HEAD per entry. Returns whether anything at all
+ * was under `prefix` (the folder's own marker included) through `seen.any`, so the caller can
+ * tell an empty folder from a missing one without another request when the answer is "something".
  */
 export async function* listChildren(
   list: ListPage,
@@ -152,42 +162,45 @@ export async function* listChildren(
   startAfter?: string,
   join?: MtimeJoin,
   prefetch = false,
-): AsyncIterable<Entry> {
+): AsyncIterable<Entry[]> {
   const dirsYielded = new Set<string>();
   for await (const { page, times } of ahead(
     joined(pages(list, prefix, '/', startAfter), join),
     join !== undefined || prefetch,
   )) {
-    // S3 gives a page's folders and files in two lists; merged by key (UTF-8 bytes, S3's order),
-    // a listing is in key order (what paged listings rely on).
-    const items = mergeByKey(page);
-    for (const { key, o } of items) {
+    const out: Entry[] = [];
+    const take = (key: string, o: _Object | undefined): void => {
       seen.any = true;
       if (!o) {
         const rel = keys.path(key.slice(0, -1));
-        if (dirsYielded.has(rel)) continue;
+        if (dirsYielded.has(rel)) return;
         dirsYielded.add(rel);
-        yield dir(rel);
-        continue;
+        out.push(dir(rel));
+        return;
       }
-      if (key === prefix || key.endsWith('/')) continue; // the folder's own marker
+      if (key === prefix || key.endsWith('/')) return; // the folder's own marker
       if (isHadoopMarker(key, o.Size)) {
         const rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
         if (!dirsYielded.has(rel)) {
           dirsYielded.add(rel);
-          yield dir(rel, o.LastModified);
+          out.push(dir(rel, o.LastModified));
         }
-        continue;
+        return;
       }
-      const rel = keys.path(key);
-      yield file(rel, o, times?.get(key));
-    }
+      out.push(file(keys.path(key), o, times?.get(key)));
+    };
+    // S3 gives a page's folders and files in two lists; merged by key (UTF-8 bytes, S3's order),
+    // a listing is in key order (what paged listings rely on).
+    const merged = mergeByKey(page);
+    if (merged) for (const { key, o } of merged) take(key, o);
+    else for (const o of page.Contents ?? []) take(o.Key!, o);
+    if (out.length > 0) yield out;
   }
 }
 
 /**
- * Every descendant of the folder `prefix` from one flat listing (no delimiter): files, marker
- * folders, and the folders implied by the keys' paths, each folder once.
+ * Every descendant of the folder `prefix` from one flat listing (no delimiter), a page at a time:
+ * files, marker folders, and the folders implied by the keys' paths, each folder once.
  */
 export async function* listTree(
   list: ListPage,
@@ -197,21 +210,22 @@ export async function* listTree(
   startAfter?: string,
   join?: MtimeJoin,
   prefetch = false,
-): AsyncIterable<Entry> {
+): AsyncIterable<Entry[]> {
   const root = prefix === keys.base ? '' : keys.path(prefix.slice(0, -1));
   const dirs = new Set<string>();
-  function* impliedDirs(rel: string): Iterable<Entry> {
+  const impliedDirs = (rel: string, out: Entry[]): void => {
     const missing: string[] = [];
     for (let p = parentOf(rel); p !== root && p !== '' && !dirs.has(p); p = parentOf(p)) missing.push(p);
-    for (const p of missing.reverse()) {
-      dirs.add(p);
-      yield dir(p);
+    for (let i = missing.length - 1; i >= 0; i--) {
+      dirs.add(missing[i]!);
+      out.push(dir(missing[i]!));
     }
-  }
+  };
   for await (const { page, times } of ahead(
     joined(pages(list, prefix, undefined, startAfter), join),
     join !== undefined || prefetch,
   )) {
+    const out: Entry[] = [];
     for (const o of page.Contents ?? []) {
       seen.any = true;
       const key = o.Key!;
@@ -220,13 +234,22 @@ export async function* listTree(
       let isDir = true;
       if (key.endsWith('/')) rel = keys.path(key.slice(0, -1));
       else if (isHadoopMarker(key, o.Size)) rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
-      else [rel, isDir] = [keys.path(key), false];
-      yield* impliedDirs(rel);
-      if (!isDir) yield file(rel, o, times?.get(key));
+      else {
+        rel = keys.path(key);
+        isDir = false;
+      }
+      impliedDirs(rel, out);
+      if (!isDir) out.push(file(rel, o, times?.get(key)));
       else if (!dirs.has(rel)) {
         dirs.add(rel);
-        yield dir(rel, o.LastModified);
+        out.push(dir(rel, o.LastModified));
       }
     }
+    if (out.length > 0) yield out;
   }
+}
+
+/** The entries of a listing's batches one by one. */
+export async function* flatten(batches: AsyncIterable<Entry[]>): AsyncIterable<Entry> {
+  for await (const batch of batches) yield* batch;
 }

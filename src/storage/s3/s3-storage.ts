@@ -37,7 +37,7 @@ import type {
 } from '../types.js';
 import { checkAncestors, checkFileTarget, makeFolder, withFolderTimes } from './folders.js';
 import { checkFileName, isDirMarkerHead, KeyMap } from './keys.js';
-import { type ListPage, listChildren, listTree } from './listing.js';
+import { flatten, type ListPage, listChildren, listTree } from './listing.js';
 import type { MtimeIndex } from './mtime-index.js';
 import { MtimeNotes } from './mtime-notes.js';
 import * as remove from './remove.js';
@@ -194,26 +194,43 @@ export class S3Storage implements Storage {
   }
 
   async *list(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry> {
+    for await (const batch of this.listBatches(path, options)) {
+      for (const entry of batch) {
+        options.signal?.throwIfAborted();
+        yield entry;
+      }
+    }
+  }
+
+  /** `list` a page at a time: the same entries in the same order, the same errors (types.ts). */
+  async *listBatches(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry[]> {
     const prefix = this.keys.dir(path);
     const seen = { any: false };
     const paged = options.startAfter !== undefined || options.limit !== undefined;
     const from = startAfterKey(this.keys, options, !!options.recursive);
     const join = this.mtimes.join;
     const ahead = !paged; // a whole listing asks for the next page while this one is used
-    const entries = options.recursive
+    let batches = options.recursive
       ? listTree(this.listPage, this.keys, prefix, seen, from, join, ahead)
-      : options.folderTimes
-        ? withFolderTimes(this, listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead))
-        : listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead);
+      : listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead);
+    if (options.folderTimes && !options.recursive) batches = withFolderTimes(this, batches);
     let count = 0;
-    // S3 lists in key order, which is the paging order: a cursor compares as its raw key (an
-    // encoded name, names.ts, sorts where its key does, not where its `‛…` form would).
-    const after = (cursor: string, startAfter: string) =>
-      Buffer.compare(Buffer.from(this.keys.file(cursor)), Buffer.from(this.keys.file(startAfter))) > 0;
-    for await (const entry of paged ? pageStream(entries, options, after) : entries) {
-      options.signal?.throwIfAborted();
-      count++;
-      yield entry;
+    if (paged) {
+      // S3 lists in key order, which is the paging order: a cursor compares as its raw key (an
+      // encoded name, names.ts, sorts where its key does, not where its `‛…` form would).
+      const after = (cursor: string, startAfter: string) =>
+        Buffer.compare(Buffer.from(this.keys.file(cursor)), Buffer.from(this.keys.file(startAfter))) > 0;
+      for await (const entry of pageStream(flatten(batches), options, after)) {
+        options.signal?.throwIfAborted();
+        count++;
+        yield [entry];
+      }
+    } else {
+      for await (const batch of batches) {
+        options.signal?.throwIfAborted();
+        count += batch.length;
+        yield batch;
+      }
     }
     if (!seen.any && path !== '') {
       // Nothing under the prefix: a file, a slash-less marker, or nothing at all.
