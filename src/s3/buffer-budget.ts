@@ -30,10 +30,7 @@ const MIN_KEPT = 1024 * 1024;
  * pauses of a busy server and still gives an idle one its memory back. `FERRY_BUFFER_IDLE_MS` (milliseconds) sets
  * it for benchmarks of the transfer that follows the drop (bench/sftp-get-cpu.ts BENCH_COLD).
  */
-const KEEP_IDLE_MS =
-  Number.parseInt(process.env.FERRY_BUFFER_IDLE_MS ?? '', 10) > 0
-    ? Number.parseInt(process.env.FERRY_BUFFER_IDLE_MS!, 10)
-    : 60_000;
+const KEEP_IDLE_MS = positiveFromEnv('FERRY_BUFFER_IDLE_MS', 60_000);
 
 export class BufferBudget {
   private used = 0;
@@ -323,8 +320,10 @@ const MiB = 1024 * 1024;
  * bytes), 256 MiB by default — enough for four transfers at the default part size and
  * concurrency, and small enough for a container.
  */
-export const processBudget = new BufferBudget(
-  Number.parseInt(process.env.FERRY_BUFFER_BUDGET ?? '', 10) > 0
-    ? Number.parseInt(process.env.FERRY_BUFFER_BUDGET!, 10)
-    : 256 * MiB,
-);
+export const processBudget = new BufferBudget(positiveFromEnv('FERRY_BUFFER_BUDGET', 256 * MiB));
+
+/** A positive whole number from the environment variable `name`, else `fallback`. */
+function positiveFromEnv(name: string, fallback: number): number {
+  const n = Number.parseInt(process.env[name] ?? '', 10);
+  return n > 0 ? n : fallback;
+}
