@@ -1,4 +1,4 @@
-import { downloadToFile } from '../../s3/download.js';
+import { downloadToFile } from '../../s3/download-file.js';
 import { StorageError } from '../errors.js';
 import { resumableDownload } from '../resumable-download.js';
 import type { DownloadToOptions, DownloadToResult, StoragePath } from '../types.js';

@@ -5,8 +5,9 @@ import {
   type GetObjectCommandOutput,
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
-import { closeConnectionAfter, isRangeNotSatisfiable, readRange, totalOf } from '../../s3/download.js';
+import { closeConnectionAfter, isRangeNotSatisfiable } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
+import { readRange, totalOf } from '../../s3/range-read.js';
 import { StorageError } from '../errors.js';
 import {
   checkReadArgs,
