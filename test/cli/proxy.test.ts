@@ -1,7 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +10,7 @@ import { bypassesProxy, proxyConfig } from '../../src/s3/proxy.js';
 import { cliEnv, ferry, requireBuiltCli } from '../support/cli.js';
 import { startTestProxy, type TestProxy } from '../support/http-proxy.js';
 import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+import { startTlsFront, type TlsFront } from '../support/tls-front.js';
 
 /**
  * Issue 10 item 8: S3 traffic through an HTTP(S) proxy — $HTTP_PROXY/$HTTPS_PROXY/$NO_PROXY and
@@ -26,7 +24,7 @@ const conn = testConnection();
 const base = `s3://${conn.bucket}/${conn.prefix}`;
 let proxy: TestProxy;
 let client: S3Client;
-let tlsFront: https.Server;
+let tlsFront: TlsFront;
 let tlsEndpoint: string;
 
 beforeAll(async () => {
@@ -35,51 +33,13 @@ beforeAll(async () => {
   await requireBuiltCli();
   proxy = await startTestProxy({ user: 'ferry', password: PASSWORD });
   writeFileSync(join(dir, 'small.txt'), 'through the proxy\n');
-  // An HTTPS front of RGW with a self-signed certificate for 127.0.0.1 (trusted with --ca-bundle).
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'ca.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const target = new URL(testS3().endpoint);
-  tlsFront = https.createServer(
-    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'ca.pem')) },
-    (req, res) => {
-      const up = http.request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        },
-      );
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    },
-  );
-  await new Promise<void>((resolve) => tlsFront.listen(0, '127.0.0.1', resolve));
-  tlsEndpoint = `https://127.0.0.1:${(tlsFront.address() as AddressInfo).port}`;
+  tlsFront = await startTlsFront(dir); // RGW over HTTPS, trusted with --ca-bundle
+  tlsEndpoint = tlsFront.url;
 });
 afterAll(async () => {
   client?.destroy();
   await proxy?.close();
-  tlsFront?.closeAllConnections();
-  await new Promise((r) => tlsFront?.close(r));
+  await tlsFront?.close();
 });
 
 const proxyUrl = () => `http://ferry:${PASSWORD}@127.0.0.1:${proxy.port}`;

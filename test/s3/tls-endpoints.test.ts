@@ -1,8 +1,4 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import * as http from 'node:http';
-import * as https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
@@ -11,56 +7,20 @@ import { createS3Client } from '../../src/s3/client.js';
 import { parseConnection, type S3ConnectionInput } from '../../src/s3/connection.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { TEST_BUCKET, testS3 } from '../support/s3.js';
+import { startTlsFront, type TlsFront } from '../support/tls-front.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-tls-'));
-let server: https.Server;
+let front: TlsFront;
 let url: string;
 const env = { HOME: dir };
 
 /** An HTTPS front (self-signed certificate for 127.0.0.1) to the real RGW, as a private-CA store. */
 beforeAll(async () => {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'ca.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const target = new URL(testS3().endpoint);
-  server = https.createServer(
-    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'ca.pem')) },
-    (req, res) => {
-      const up = http.request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        },
-      );
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    },
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  front = await startTlsFront(dir);
+  url = front.url;
 });
 afterAll(async () => {
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
+  await front?.close();
 });
 
 function storage(extra: Partial<S3ConnectionInput>, warn?: (l: string) => void) {
