@@ -39,6 +39,13 @@ const NAME_ENTRY_BYTES = 4 + 4 + 4 + 28;
 const RESUME_AT = 16 * 1024 * 1024;
 
 /**
+ * The channel window granted while part buffers are waited for or the budget is full (else
+ * ssh2's 2 MiB): what a channel paused for memory may still receive. 20 uploads on 128 MiB paused
+ * with up to 2 MiB each still to come (docs/notes/issue-9.md "Session 6: memory").
+ */
+const TIGHT_WINDOW = 256 * 1024;
+
+/**
  * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
  * (made absolute by `virtualPath`; the session resolves it: chroot, mounts, permissions). Requests
  * are answered as each finishes, never one after another: OpenSSH keeps 64 READs or WRITEs in
@@ -68,7 +75,9 @@ export class SftpChannel {
   start(): void {
     const { sftp } = this;
     advertiseExtensions(sftp, ADVERTISED);
-    this.gate = inboundGate(sftp);
+    this.gate = inboundGate(sftp, () =>
+      this.ctx.memory?.waiting || this.ctx.memory?.full ? TIGHT_WINDOW : Infinity,
+    );
     sftp.on('error', (err: Error) => this.ctx.logger.debug({ err: err.message }, 'sftp channel error'));
     sftp.on('end', () => void this.end());
     sftp.on('close', () => void this.end());

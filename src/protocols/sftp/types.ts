@@ -45,6 +45,8 @@ export interface InboundMemory {
   charge(bytes: number): () => void;
   /** Receivers read no more: the budget is spent, or received bytes hold their share of it. */
   readonly full: boolean;
+  /** Transfers wait for part buffers (the budget is tight: channels get a smaller window). */
+  readonly waiting?: boolean;
   /** Called once when something is released and the budget is no longer full. */
   onRoom(fn: () => void): void;
 }

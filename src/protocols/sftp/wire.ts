@@ -6,11 +6,8 @@ const require = createRequire(import.meta.url);
 const { sendPacket: sshSendPacket } = require('ssh2/lib/protocol/utils.js') as {
   sendPacket(protocol: unknown, packet: Buffer): boolean;
 };
-/** ssh2's own channel window top-up and its threshold (what a Channel's `_read` does). */
-const { windowAdjust, WINDOW_THRESHOLD } = require('ssh2/lib/Channel.js') as {
-  windowAdjust(channel: unknown): void;
-  WINDOW_THRESHOLD: number;
-};
+/** ssh2's channel window: granted at open, topped up to this at half (Channel.js). */
+const { MAX_WINDOW } = require('ssh2/lib/Channel.js') as { MAX_WINDOW: number };
 
 /**
  * The two things ssh2 1.17's SFTP server cannot do through its API, done here on its internals
@@ -44,6 +41,7 @@ interface SftpInternals {
   _protocol: {
     channelData(id: number, data: Buffer): void;
     exitStatus(id: number, status: number): void;
+    channelWindowAdjust(id: number, amount: number): void;
     _kexinit: unknown;
     _packetRW: {
       write: { allocStart: number; alloc(size: number): Buffer; finalize(packet: Buffer): Buffer };
@@ -285,16 +283,29 @@ export class WireReader {
 
 /**
  * Pause and resume the flow of the client's bytes on one SFTP channel. Paused, the server grants
- * no more channel window, so at most the window already granted (ssh2: 2 MiB) still arrives.
+ * no more channel window, so at most the window already granted still arrives. `window()` is the
+ * window to grant when topping up: ssh2's own 2 MiB (MAX_WINDOW, topped up at half) when it says
+ * so or more, else that many bytes, topped up here once at or below half of it — a smaller window
+ * when memory is tight bounds what a channel can still send after it pauses (20 channels × 2 MiB
+ * was 40 MiB past the budget at most; docs/notes/issue-9.md "Session 6: memory"). An unpaused
+ * channel always has window left after a top-up, so its client is never stalled by the size.
  */
-export function inboundGate(sftp: SFTPWrapper): { pause(): void; resume(): void } {
+export function inboundGate(
+  sftp: SFTPWrapper,
+  window: () => number = () => MAX_WINDOW,
+): { pause(): void; resume(): void } {
   const s = internals(sftp);
   const push = s.push.bind(s);
   let paused = false;
   // `false` from push tells ssh2's channel-data handler not to top up the window.
   s.push = (data: Buffer | null) => {
     const r = push(data);
-    return paused && data !== null ? false : r;
+    if (data === null) return r;
+    if (paused) return false;
+    const target = window();
+    if (target >= MAX_WINDOW) return r;
+    if (s.incoming.window <= target / 2) topUp(s, target);
+    return false;
   };
   return {
     pause() {
@@ -303,10 +314,18 @@ export function inboundGate(sftp: SFTPWrapper): { pause(): void; resume(): void 
     resume() {
       if (!paused) return;
       paused = false;
-      if (s._waitChanDrain) {
-        s._waitChanDrain = false;
-        if (s.incoming.window <= WINDOW_THRESHOLD) windowAdjust(s);
-      }
+      s._waitChanDrain = false;
+      const target = Math.min(window(), MAX_WINDOW);
+      if (s.incoming.window <= target / 2) topUp(s, target);
     },
   };
+}
+
+/** Grant the client window up to `target` bytes (what ssh2's `windowAdjust` does for MAX_WINDOW). */
+function topUp(s: SftpInternals, target: number): void {
+  if (s.outgoing.state === 'closed') return;
+  const amount = target - s.incoming.window;
+  if (amount <= 0) return;
+  s.incoming.window += amount;
+  s._protocol.channelWindowAdjust(s.outgoing.id, amount);
 }
