@@ -11,16 +11,19 @@
  * Ends by deleting the bucket and running `radosgw-admin gc process` (as bench/transfer.sh).
  *
  * Run: RGW_BASE=/tmp/ferry-rgw-dev npx tsx bench/sftp.ts [GIB=1] [UPLOADS=20] [UPLOAD_MB=200]
- * (BENCH_TRANSFER_ONLY=1: the 1 GiB transfers only.)
+ * (BENCH_TRANSFER_ONLY=1: the 1 GiB transfers only; BENCH_ROUNDS=N: N interleaved rounds of them,
+ * medians; BENCH_UPLOAD_ONLY=1: no downloads.)
  * (needs `npx tsc -p tsconfig.build.json` first: Ferry runs from bin/ferry.js.)
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  aws,
   awsTimed,
   load,
   logLines,
   MiB,
+  median,
   numberArgs,
   type RgwRun,
   s3Requests,
@@ -82,24 +85,50 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     for (const row of r) console.log(`# ${row.join(' | ')}`);
     return push(...r);
   };
-  const up = {
-    ferry: (await sftpBatch(ferryPort, `put ${big} /big-ferry.bin\n`)).secs,
-    rclone: (await sftpBatch(rclonePort, `put ${big} /big-rclone.bin\n`)).secs,
-    aws: (await awsTimed(rgw, ['s3', 'cp', '--quiet', big, `s3://${bucket}/aws/big.bin`])).secs,
+  // BENCH_ROUNDS=N (default 1): N rounds of each direction, the three tools' order rotated each
+  // round (a noisy machine then shows in the spread), each round printed, then the medians and the
+  // ratios of the medians. BENCH_UPLOAD_ONLY=1: uploads only (no downloads).
+  const tools = ['ferry', 'rclone', 'aws'] as const;
+  type Tool = (typeof tools)[number];
+  const upload = async (tool: Tool, r: number): Promise<number> => {
+    if (tool === 'aws')
+      return (await awsTimed(rgw, ['s3', 'cp', '--quiet', big, `s3://${bucket}/aws/big.bin`])).secs;
+    const port = tool === 'ferry' ? ferryPort : rclonePort;
+    // A new name each round (an overwrite would cost rclone and Ferry the same, but keep it plain).
+    return (await sftpBatch(port, `put ${big} /big-${tool}-${r}.bin\n`)).secs;
   };
   const out = join(work, 'down.bin');
-  const down = {
-    ferry: (await sftpBatch(ferryPort, `get /big-ferry.bin ${out}\n`)).secs,
-    rclone: (await sftpBatch(rclonePort, `get /big-rclone.bin ${out}\n`)).secs,
-    aws: (await awsTimed(rgw, ['s3', 'cp', '--quiet', `s3://${bucket}/aws/big.bin`, out])).secs,
+  const download = async (tool: Tool): Promise<number> => {
+    const secs =
+      tool === 'aws'
+        ? (await awsTimed(rgw, ['s3', 'cp', '--quiet', `s3://${bucket}/aws/big.bin`, out])).secs
+        : (await sftpBatch(tool === 'ferry' ? ferryPort : rclonePort, `get /big-${tool}-0.bin ${out}\n`))
+            .secs;
+    rmSync(out, { force: true });
+    return secs;
   };
-  rmSync(out, { force: true });
-  for (const [what, t] of [
-    ['upload', up],
-    ['download', down],
-  ] as const) {
+  const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
+  const directions =
+    process.env.BENCH_UPLOAD_ONLY === '1' ? (['upload'] as const) : (['upload', 'download'] as const);
+  for (const what of directions) {
+    const times: Record<Tool, number[]> = { ferry: [], rclone: [], aws: [] };
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = tools.map((_, i) => tools[(i + r) % tools.length]!);
+      for (const tool of order)
+        times[tool].push(what === 'upload' ? await upload(tool, r) : await download(tool));
+      // Only round 0's uploads are downloaded: later ones go at once (the OSD is small).
+      if (what === 'upload' && r > 0)
+        for (const tool of ['ferry', 'rclone'])
+          aws(rgw, ['s3', 'rm', '--quiet', `s3://${bucket}/ferry/bench/big-${tool}-${r}.bin`]);
+      if (ROUNDS > 1)
+        console.log(
+          `# round ${r + 1} ${what}: ${tools.map((t) => `${t} ${fmt(bigBytes, times[t][r]!)}`).join('  ')} MiB/s` +
+            `  ferry/rclone ${(times.rclone[r]! / times.ferry[r]!).toFixed(2)}×  ferry/aws ${(times.aws[r]! / times.ferry[r]!).toFixed(2)}×  (load ${load()})`,
+        );
+    }
+    const t = { ferry: median(times.ferry), rclone: median(times.rclone), aws: median(times.aws) };
     rows.push([
-      `${GiB} GiB ${what} MiB/s`,
+      `${GiB} GiB ${what} MiB/s${ROUNDS > 1 ? ` (median of ${ROUNDS})` : ''}`,
       `ferry ${fmt(bigBytes, t.ferry)}  rclone ${fmt(bigBytes, t.rclone)}  aws ${fmt(bigBytes, t.aws)}`,
       `ferry/rclone ${(t.rclone / t.ferry).toFixed(2)}×  ferry/aws ${(t.aws / t.ferry).toFixed(2)}×`,
     ]);

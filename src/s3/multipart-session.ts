@@ -94,23 +94,27 @@ export class MultipartSession {
     return this.uploadId;
   }
 
-  /** Send part `n`, tried again on retryable failures. */
-  async uploadPart(n: number, body: Buffer): Promise<CompletedPart> {
+  /**
+   * Send part `n`, tried again on retryable failures. `sha256`: the body's SHA-256 (hex), when
+   * the caller hashed it already: it becomes the signed payload hash (the SDK would hash the body
+   * again), and the store still checks the body against it (a mismatch fails the part).
+   */
+  async uploadPart(n: number, body: Buffer, sha256?: string): Promise<CompletedPart> {
     const { bucket, key, partParams, signal } = this.target;
     const res = await withRetries(
-      () =>
-        this.client.send(
-          new UploadPartCommand({
-            Bucket: bucket,
-            Key: key,
-            UploadId: this.uploadId,
-            PartNumber: n,
-            Body: body,
-            ContentLength: body.length,
-            ...partParams,
-          }),
-          this.opts,
-        ),
+      () => {
+        const command = new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: this.uploadId,
+          PartNumber: n,
+          Body: body,
+          ContentLength: body.length,
+          ...partParams,
+        });
+        if (sha256 !== undefined) withPayloadSha256(command, sha256);
+        return this.client.send(command, this.opts);
+      },
       { attempts: this.target.partAttempts ?? 3, signal },
     );
     return { PartNumber: n, ETag: res.ETag };
@@ -170,6 +174,20 @@ export class MultipartSession {
     if (this.uploadId === undefined) return true;
     return abortUpload(this.client, this.target.bucket, this.target.key, this.uploadId, this.payer);
   }
+}
+
+/**
+ * Sign `command` with `sha256` as its payload hash (`x-amz-content-sha256`, which SigV4 takes as
+ * given instead of hashing the body: @smithy/signature-v4 `getPayloadHash`).
+ */
+function withPayloadSha256(command: UploadPartCommand, sha256: string): void {
+  command.middlewareStack.add(
+    (next) => (args) => {
+      (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
+      return next(args);
+    },
+    { step: 'build', name: 'ferryPayloadSha256' },
+  );
 }
 
 /**

@@ -36,11 +36,14 @@ export class PartPump {
     this.check();
   }
 
-  /** Send part `n` in the background; `done` runs when the send is over, success or not. */
-  send(n: number, body: Buffer, done: () => void): void {
+  /**
+   * Send part `n` in the background; `done` runs when the send is over, success or not.
+   * `sha256`: the body's SHA-256 (hex) when the producer has it already (not hashed again).
+   */
+  send(n: number, body: Buffer, done: () => void, sha256?: string): void {
     const p = (async () => {
       try {
-        this.parts.push(await this.session.uploadPart(n, body));
+        this.parts.push(await this.session.uploadPart(n, body, sha256));
         this.sent += body.length;
       } finally {
         done();

@@ -9,6 +9,7 @@ import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
 import { advertiseExtensions, inboundGate, sendData, sendExitStatus } from './wire.js';
+import { interceptWrites } from './write-packets.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
 const WRITE = 0x02;
@@ -75,6 +76,11 @@ export class SftpChannel {
   start(): void {
     const { sftp } = this;
     advertiseExtensions(sftp, ADVERTISED);
+    // WRITEs parsed before ssh2 sees them (their data joined without a new buffer each); a
+    // malformed one still goes to ssh2, which refuses it or emits WRITE as it always did.
+    interceptWrites(sftp, (id, handle, offset, data, release) =>
+      this.write(id, handle, offset, data, release),
+    );
     this.gate = inboundGate(sftp, () =>
       this.ctx.memory?.waiting || this.ctx.memory?.full ? TIGHT_WINDOW : Infinity,
     );
@@ -242,9 +248,11 @@ export class SftpChannel {
     throw new StorageError('IsADirectory', `is a folder: ${s.path}`);
   }
 
-  private write(id: number, handle: Buffer, offset: number, data: Buffer): void {
+  /** `release`: `data` may be reused once the handle took it (or refused it). */
+  private write(id: number, handle: Buffer, offset: number, data: Buffer, release?: () => void): void {
     const s = this.table.get(handle);
     if (s?.kind !== 'write' || s.copied) {
+      release?.();
       const why = s ? 'not open for writing' : 'invalid handle';
       replyError(this.sftp, id, new StorageError('InvalidArgument', why), this.ctx.logger);
       return;
@@ -259,6 +267,7 @@ export class SftpChannel {
     const uncharge = this.ctx.memory?.charge(data.length);
     this.checkGate();
     const settled = () => {
+      release?.();
       this.pending -= data.length;
       uncharge?.();
       this.checkGate();

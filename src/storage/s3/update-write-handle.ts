@@ -85,6 +85,7 @@ export class S3UpdateWriteHandle extends S3WriteHandle {
     if (this.phase === 'staged') return this.stage!.truncate(size);
     if (size < this.pos) {
       this.filled -= this.pos - size;
+      this.rewound(this.filled);
       this.pos = size;
     }
     this.keptEnd = Math.min(this.keptEnd, size);

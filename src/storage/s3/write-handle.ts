@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { SHA256_META } from '../../s3/checksum.js';
@@ -54,6 +54,15 @@ export class S3WriteHandle extends BaseWriteHandle {
   private claim: string | undefined;
   /** The first part holds kept bytes read at open: it starts at full size. */
   private keeping = false;
+  /**
+   * SHA-256 of `cur`'s first `hashed` bytes, taken as they are copied in (still in the CPU's
+   * cache) and sent as the part's signed payload hash: the SDK would otherwise read all 16 MiB
+   * again when it signs the part (one more pass over memory, and a stall of the event loop per
+   * part). Undefined once bytes already hashed were written over: the SDK hashes that part.
+   * A wrong hash cannot store wrong bytes: the store checks the body against it.
+   */
+  private partHash: Hash | undefined;
+  private hashed = 0;
 
   /** `existing`: the HEAD at open, when its bytes or attributes are kept (append, resume, update). */
   constructor(
@@ -182,6 +191,7 @@ export class S3WriteHandle extends BaseWriteHandle {
         );
       }
       const n = Math.min(data.length, this.pos - at);
+      this.rewound(at - bufStart);
       this.cur.buffer.set(data.subarray(0, n), at - bufStart);
       data = data.subarray(n);
       at += n;
@@ -274,7 +284,20 @@ export class S3WriteHandle extends BaseWriteHandle {
       this.filled += n;
       this.pos += n;
       at += n;
+      this.hashNew();
     }
+  }
+
+  /** Hash the bytes of `cur` filled since the last call. */
+  protected hashNew(): void {
+    if (this.partHash === undefined || this.hashed >= this.filled) return;
+    this.partHash.update(this.cur!.buffer.subarray(this.hashed, this.filled));
+    this.hashed = this.filled;
+  }
+
+  /** Bytes of `cur` from `at` on change (written over, or cut): the running hash no longer holds. */
+  protected rewound(at: number): void {
+    if (at < this.hashed) this.partHash = undefined;
   }
 
   /** Stream the pending pieces that now continue the file. */
@@ -293,6 +316,7 @@ export class S3WriteHandle extends BaseWriteHandle {
           await this.pending.readSpill(this.cur!.buffer, this.filled, n, this.pos);
           this.filled += n;
           this.pos += n;
+          this.hashNew();
         }
       } finally {
         this.pending.done(p);
@@ -318,11 +342,17 @@ export class S3WriteHandle extends BaseWriteHandle {
     const first = this.partNumber === 1 && this.startOffset === 0 && !this.keeping;
     this.cur = await this.buffers.take(capacity, first ? Math.min(capacity, 256 * 1024) : capacity);
     this.filled = 0;
+    // SigV2 signs no payload hash: nothing to take over from the SDK there.
+    this.partHash = this.s3.conn.signature === 'v2' ? undefined : createHash('sha256');
+    this.hashed = 0;
   }
 
   /** Send the current buffer as the next part (starting the upload first if needed). */
   protected async flush(): Promise<void> {
     const cur = this.cur!;
+    this.hashNew();
+    const sha256 = this.hashed === this.filled ? this.partHash?.digest('hex') : undefined;
+    this.partHash = undefined;
     this.cur = undefined;
     try {
       await this.start();
@@ -330,7 +360,12 @@ export class S3WriteHandle extends BaseWriteHandle {
       cur.release();
       throw err;
     }
-    this.pump.send(this.partNumber++, cur.buffer.subarray(0, this.filled), () => this.buffers.recycle(cur));
+    this.pump.send(
+      this.partNumber++,
+      cur.buffer.subarray(0, this.filled),
+      () => this.buffers.recycle(cur),
+      sha256,
+    );
     this.filled = 0;
   }
 
@@ -353,6 +388,13 @@ export class S3WriteHandle extends BaseWriteHandle {
   private async putWhole(exclusive: boolean): Promise<string | undefined> {
     const body = this.cur ? this.cur.buffer.subarray(0, this.filled) : Buffer.alloc(0);
     const { contentType, metadata } = this.objectAttrs();
+    // The part's running hash is the whole file's here (the one part is all of it).
+    if (this.cur) this.hashNew();
+    const sha256 =
+      this.cur && this.partHash !== undefined && this.hashed === this.filled
+        ? this.partHash.digest('hex')
+        : createHash('sha256').update(body).digest('hex');
+    this.partHash = undefined;
     try {
       // An exclusive create whose answer was lost is told from another writer's (exclusive-put.ts).
       const res = await this.s3.send('PutObject', this.key, () =>
@@ -363,12 +405,13 @@ export class S3WriteHandle extends BaseWriteHandle {
             Key: this.key,
             ...this.s3.params.create,
             ContentType: contentType,
-            Metadata: { ...metadata, [SHA256_META]: createHash('sha256').update(body).digest('hex') },
+            Metadata: { ...metadata, [SHA256_META]: sha256 },
             Body: body,
             ContentLength: body.length,
             IfNoneMatch: exclusive ? '*' : undefined,
           },
-          { signal: this.aborter.signal },
+          // With its SHA-256 given, the lean path sends it (no SDK, no second hash) where it applies.
+          { sha256, signal: this.aborter.signal },
         ),
       );
       return res.ETag;
