@@ -111,6 +111,19 @@ describe('review: a listing never ends early or loops on a bad continuation', ()
     for (const [name, s] of storages()) expect(await outcome(s), name).toBeInstanceOf(Error);
   });
 
+  it('a 200 with an empty body or a web page is no listing: it fails, never an empty folder', async () => {
+    // A wrong endpoint (a web server answering every URL) or a cut answer: the SDK's parser takes
+    // either for an empty page, so `ferry ls` showed an empty bucket and a copy from it "succeeded".
+    for (const body of ['<html><head><title>Welcome</title></head><body>It works!</body></html>', '']) {
+      answer = () => ({ body });
+      for (const [name, s] of storages()) {
+        const got = await outcome(s);
+        expect(got, `${name} ${JSON.stringify(body.slice(0, 12))}`).toBeInstanceOf(Error);
+        expect((got as { code?: string }).code, name).toBe('Transient');
+      }
+    }
+  });
+
   it('sync --mirror from a listing truncated without a token deletes nothing', async () => {
     answer = () => ({ body: xml({ keys: ['a', 'b'], truncated: true }) });
     const dir = await mkdtemp(join(tmpdir(), 'ferry-review-pages-'));
