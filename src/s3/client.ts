@@ -4,6 +4,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { StorageError } from '../storage/errors.js';
+import { paceBodyTimeout } from './body-idle.js';
 import { isAwsEndpoint, type S3Connection } from './connection.js';
 import { type CredentialOptions, credentialsFor, type ResolvedCredentials } from './credentials/chain.js';
 import { markAnonymousErrors } from './errors.js';
@@ -209,6 +210,7 @@ function buildS3Client(p: Prepared): S3Client {
   const client = new (s3Sdk().S3Client)(config);
   if (!aws) addContentMd5ToDeleteObjects(client);
   requireSseCustomerEcho(client);
+  paceBodyTimeout(client, idleMs);
   if (!creds.provider) markAnonymousErrors(client);
   if (proxies.http) dropExpectWhenForwarded(client, proxies);
   if (options.observer) observeRequests(client, options.observer);

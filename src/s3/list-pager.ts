@@ -40,8 +40,13 @@ export function sendListV2(
       const chunks: Uint8Array[] = [];
       for await (const chunk of body) chunks.push(chunk);
       const bytes = Buffer.concat(chunks);
-      parsed = parseListObjectsV2(bytes.toString('utf8'));
+      const text = bytes.toString('utf8');
+      parsed = parseListObjectsV2(text);
       res.body = parsed ? EMPTY_RESULT : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      // A 200 that is no ListBucketResult at all (empty: a cut answer; a web page: a wrong
+      // endpoint) is an empty page to the SDK's parser: a failed answer instead, as the SDK
+      // itself treats an empty 200 to CopyObject (503: retried, then an error).
+      if (!parsed && !text.includes('<ListBucketResult')) res.statusCode = 503;
       return result;
     },
     { step: 'deserialize', priority: 'low', name: 'ferryListBody' },

@@ -78,7 +78,9 @@ export async function writeSmallFile(
     else
       for await (const chunk of body) {
         signal?.throwIfAborted();
-        size = await writeAll(file, chunk as Uint8Array, size);
+        // A Readable may give strings (Readable.from(['…']), setEncoding): their UTF-8 bytes.
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Uint8Array);
+        size = await writeAll(file, bytes, size);
       }
     signal?.throwIfAborted();
     let mtime = options.mtime;

@@ -1,4 +1,5 @@
 import type { _Object, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import { StorageError } from '../errors.js';
 import { baseName, parentOf } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { HADOOP_DIR_SUFFIX, type KeyMap } from './keys.js';
@@ -31,9 +32,19 @@ export async function* pages(
       StartAfter: token ? undefined : startAfter,
     });
     yield page;
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    const next = page.IsTruncated ? page.NextContinuationToken : undefined;
+    // A truncated page with no way on, or one pointing back at itself, would end the listing
+    // early (a mirror then deletes what it did not see) or repeat it for ever: refused.
+    if (page.IsTruncated && !next) throw new StorageError('Transient', TRUNCATED);
+    if (next !== undefined && next === token) throw new StorageError('Transient', REPEATED);
+    token = next;
   } while (token);
 }
+
+const TRUNCATED =
+  'the store said the listing was truncated but gave no continuation token (an S3 protocol error; the listing is incomplete)';
+const REPEATED =
+  'the store gave back the same continuation token it was asked with (an S3 protocol error; the listing would never end)';
 
 /**
  * The client-set mtimes of a page's objects by key (S3Storage's mtime index, one query per page),
