@@ -8,7 +8,7 @@ import { type DirState, HandleTable, type ReadState, type WriteState } from './h
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
-import { advertiseExtensions, inboundGate, sendData, sendExitStatus } from './wire.js';
+import { advertiseExtensions, inboundGate, onWindow, queuedBytes, sendData, sendExitStatus } from './wire.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
 const WRITE = 0x02;
@@ -39,6 +39,15 @@ const NAME_ENTRY_BYTES = 4 + 4 + 4 + 28;
 const RESUME_AT = 16 * 1024 * 1024;
 
 /**
+ * Bytes of READ replies asked for and not yet sent (being read, or queued in ssh2 for want of
+ * window) per channel, above which the channel's next requests wait unparsed (wire.ts
+ * `inboundGate`), as OpenSSH's sftp-server reads no request while its output queue is full.
+ * OpenSSH's client keeps 64 READs of 32 KiB (2 MiB) in flight; without this a client that sends
+ * READs and reads no reply had every reply kept in memory (2 MiB of window is ~60,000 READs).
+ */
+const READ_HOLD_AT = 8 * 1024 * 1024;
+
+/**
  * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
  * (made absolute by `virtualPath`; the session resolves it: chroot, mounts, permissions). Requests
  * are answered as each finishes, never one after another: OpenSSH keeps 64 READs or WRITEs in
@@ -55,8 +64,10 @@ export class SftpChannel {
   private readonly ended = new AbortController();
   /** Aborted when the channel ends: open write handles abort, reads in flight stop. */
   readonly signal = this.ended.signal;
-  private gate: { pause(): void; resume(): void } | undefined;
+  private gate: { pause(): void; resume(): void; release(): void } | undefined;
   private pending = 0;
+  /** Bytes of READ replies asked for and not yet handed to ssh2 (READ_HOLD_AT). */
+  private replying = 0;
   /** Paused because the process budget is full: waiting for `memory.onRoom`. */
   private awaitingRoom = false;
 
@@ -68,7 +79,8 @@ export class SftpChannel {
   start(): void {
     const { sftp } = this;
     advertiseExtensions(sftp, ADVERTISED);
-    this.gate = inboundGate(sftp);
+    this.gate = inboundGate(sftp, () => this.holdRequests());
+    onWindow(sftp, () => this.gate?.release());
     sftp.on('error', (err: Error) => this.ctx.logger.debug({ err: err.message }, 'sftp channel error'));
     sftp.on('end', () => void this.end());
     sftp.on('close', () => void this.end());
@@ -204,6 +216,8 @@ export class SftpChannel {
    */
   private readInOrder(id: number, handle: Buffer, offset: number, len: number): void {
     const s = this.table.get(handle);
+    const promised = Math.min(len, this.ctx.options.maxReadLength);
+    this.replying += promised;
     const bytes = this.read(handle, offset, len);
     const previous = (s && this.readReplies.get(s)) ?? Promise.resolve();
     const reply = previous.then(() =>
@@ -219,7 +233,18 @@ export class SftpChannel {
         (err: unknown) => replyError(this.sftp, id, err, this.ctx.logger),
       ),
     );
+    const sent = () => {
+      this.replying -= promised;
+      this.gate?.release();
+    };
+    reply.then(sent, sent);
     if (s) this.readReplies.set(s, reply);
+  }
+
+  /** Whether the client's next request waits: too many READ replies not yet sent (READ_HOLD_AT). */
+  private holdRequests(): boolean {
+    if (this.replying > READ_HOLD_AT) return true;
+    return this.replying + queuedBytes(this.sftp) > READ_HOLD_AT;
   }
 
   /** A READ's bytes, lent by the handle where it can (released once the reply is written). */

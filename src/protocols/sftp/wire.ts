@@ -26,7 +26,8 @@ const { windowAdjust, WINDOW_THRESHOLD } = require('ssh2/lib/Channel.js') as {
  * - Backpressure on what the client sends: ssh2's SFTP parser takes every byte and tops up the
  *   channel window at once, so a client could pile up WRITEs without bound. `inboundGate` stops
  *   the top-ups while paused (the client then runs out of window and waits), as a Channel whose
- *   reader is slow does.
+ *   reader is slow does; and holds requests unparsed while too many READ replies wait to go out
+ *   (`onWindow` tells when ssh2 sent what it queued).
  */
 
 interface Outgoing {
@@ -284,17 +285,73 @@ export class WireReader {
 }
 
 /**
- * Pause and resume the flow of the client's bytes on one SFTP channel. Paused, the server grants
- * no more channel window, so at most the window already granted (ssh2: 2 MiB) still arrives.
+ * Pause and resume the flow of the client's bytes on one SFTP channel, and hold its requests back.
+ *
+ * - `pause`/`resume`: paused, the server grants no more channel window, so at most the window
+ *   already granted (ssh2: 2 MiB) still arrives (WRITEs: their bytes are what fills memory).
+ * - `hold` (asked before each request): while it says so, requests that arrived stay unparsed
+ *   here, and no window is granted either. 2 MiB of window is ~60,000 READs: ssh2 parses every
+ *   one at once, and their replies (32 KiB each) would wait in memory for a client that does not
+ *   read them. `release()` hands held requests to ssh2, one packet at a time, while `hold` allows.
  */
-export function inboundGate(sftp: SFTPWrapper): { pause(): void; resume(): void } {
+export function inboundGate(
+  sftp: SFTPWrapper,
+  hold: () => boolean = () => false,
+): { pause(): void; resume(): void; release(): void } {
   const s = internals(sftp);
   const push = s.push.bind(s);
   let paused = false;
+  /** Bytes received and not yet handed to ssh2; they begin a packet when `left` is 0. */
+  const held: Buffer[] = [];
+  /** Bytes of the packet being handed over that ssh2 has not had yet. */
+  let left = 0;
+  /** `hold` stopped the hand-over (a packet's first bytes only waiting for the rest do not count). */
+  let holding = false;
+  let feeding = false;
+  const feed = () => {
+    if (feeding) return; // a request handled during `push` released: the loop below goes on
+    feeding = true;
+    holding = false;
+    try {
+      while (held.length > 0) {
+        const head = held[0]!;
+        if (left === 0) {
+          if (head.length < 4) {
+            if (held.length < 2) return; // the next packet's length is not whole yet
+            held.splice(0, 2, Buffer.concat([head, held[1]!]));
+            continue;
+          }
+          if (hold()) {
+            holding = true;
+            return;
+          }
+          left = 4 + head.readUInt32BE(0);
+        }
+        const n = Math.min(left, head.length);
+        if (n === head.length) held.shift();
+        else held[0] = head.subarray(n);
+        left -= n;
+        push(n === head.length ? head : head.subarray(0, n));
+      }
+    } finally {
+      feeding = false;
+    }
+  };
+  const topUp = () => {
+    if (paused || holding || !s._waitChanDrain) return;
+    s._waitChanDrain = false;
+    if (s.incoming.window <= WINDOW_THRESHOLD) windowAdjust(s);
+  };
   // `false` from push tells ssh2's channel-data handler not to top up the window.
   s.push = (data: Buffer | null) => {
-    const r = push(data);
-    return paused && data !== null ? false : r;
+    if (data === null) {
+      held.length = 0;
+      holding = false;
+      return push(null);
+    }
+    if (data.length > 0) held.push(data);
+    if (!holding) feed();
+    return paused || holding ? false : undefined;
   };
   return {
     pause() {
@@ -303,10 +360,43 @@ export function inboundGate(sftp: SFTPWrapper): { pause(): void; resume(): void 
     resume() {
       if (!paused) return;
       paused = false;
-      if (s._waitChanDrain) {
-        s._waitChanDrain = false;
-        if (s.incoming.window <= WINDOW_THRESHOLD) windowAdjust(s);
-      }
+      topUp();
+    },
+    release() {
+      if (!holding) return;
+      feed();
+      topUp();
     },
   };
+}
+
+/**
+ * Call `fn` each time ssh2 has sent what it queued for want of window (a WINDOW_ADJUST came and
+ * its drain ran): replies waiting in ssh2 went out, so held requests may go on (`inboundGate`).
+ */
+export function onWindow(sftp: SFTPWrapper, fn: () => void): void {
+  const s = internals(sftp);
+  let drain = s._chunkcb;
+  // ssh2 calls `channel._chunkcb()` on WINDOW_ADJUST while `_waitWindow`; both ssh2's drain and
+  // ours (`waitWindow`) set and clear it: they go through the setter, the call through `drained`.
+  function drained(this: SftpInternals) {
+    const run = drain;
+    run?.call(this);
+    fn();
+  }
+  Object.defineProperty(s, '_chunkcb', {
+    configurable: true,
+    enumerable: true,
+    get: () => (drain === undefined ? undefined : drained),
+    set: (f: (() => void) | undefined) => {
+      drain = f;
+    },
+  });
+}
+
+/** Bytes ssh2 holds for this channel, waiting for window from the client. */
+export function queuedBytes(sftp: SFTPWrapper): number {
+  let n = 0;
+  for (const b of internals(sftp)._buffer) n += b.length;
+  return n;
 }
