@@ -57,6 +57,7 @@ interface SftpInternals {
   _extensions: Record<string, string>;
   push(data: Buffer | null): unknown;
   emit(event: string, ...args: unknown[]): boolean;
+  destroy(): void;
 }
 
 const SSH_FXP_INIT = 1;
@@ -342,12 +343,26 @@ export function inboundGate(
     s._waitChanDrain = false;
     if (s.incoming.window <= WINDOW_THRESHOLD) windowAdjust(s);
   };
+  let overrun = false;
   // `false` from push tells ssh2's channel-data handler not to top up the window.
   s.push = (data: Buffer | null) => {
     if (data === null) {
       held.length = 0;
       holding = false;
       return push(null);
+    }
+    if (overrun || s.incoming.window < 0) {
+      // The client sent past the window it was granted. ssh2 takes such bytes (it refuses data
+      // only at a window of exactly 0), so a client ignoring the window made every pause point
+      // and the budget moot: end the channel instead (its write handles are aborted).
+      held.length = 0;
+      if (!overrun) {
+        overrun = true;
+        s.emit('error', new Error('the client sent more than the channel window allows'));
+        push(null);
+        s.destroy();
+      }
+      return false;
     }
     if (data.length > 0) held.push(data);
     if (!holding) feed();
