@@ -23,7 +23,8 @@ const EXCL = 0x20;
  * keeps up to 64 × 255 KiB (16 MiB) in flight; a handle takes a WRITE at once (a copy into its
  * part buffer) unless it waits for S3 or for budget, so only then does this fill. These bytes are
  * also charged to the process budget (`ctx.memory`), and while that is full every channel
- * holding some pauses: all channels together stay within the budget whatever this is. (A 4 MiB
+ * holding some pauses (but one with several write handles open: `checkGate`): all channels
+ * together stay within the budget (and PAUSE_AT for each of those) whatever this is. (A 4 MiB
  * pause point was tried: one 1 GiB upload ran at a third of `aws s3 cp` against two thirds before,
  * at load ~28: the part being filled waited on the client's round trips.)
  */
@@ -296,11 +297,15 @@ export class SftpChannel {
    * and bytes wait here (their handle waits for budget or S3); resume below RESUME_AT (or once
    * the budget has room). A channel holding nothing is never paused for the budget: its handle
    * takes what comes (it may hold the very part buffer that spends the budget, which only more
-   * bytes from this client can fill and send).
+   * bytes from this client can fill and send). Nor is one with several write handles open: one
+   * of them may hold such a part buffer while another waits for budget, and pausing the channel
+   * for the waiting one starved the holder of the bytes that would fill and send its part — both
+   * hung until the idle timeout aborted them (test/sftp/sftp-review-budget.test.ts). Such a
+   * channel pauses at PAUSE_AT only: its bytes waiting here may pass the budget by that much.
    */
   private checkGate(): void {
     const memory = this.ctx.memory;
-    const full = this.pending > 0 && memory?.full === true;
+    const full = this.pending > 0 && memory?.full === true && !this.table.severalWriting();
     if (this.pending > PAUSE_AT || full) {
       this.gate?.pause();
       if (full && !this.awaitingRoom) {
