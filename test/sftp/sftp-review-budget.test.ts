@@ -73,4 +73,41 @@ describe('SFTP review: the buffer budget with several write handles on one chann
     expect(processBudget.held).toBe(0);
     c.end();
   }, 120_000);
+
+  it('a download left open after its first READ does not hold the budget from an upload for ever', async () => {
+    processBudget.setLimit(48 * MiB); // three 16 MiB parts
+    const body = randomBytes(64 * MiB);
+    const w = await sftpClient(server, server.user);
+    const h = await p<Buffer>((cb) => w.sftp.open('/big.bin', 'w', cb));
+    await writeAll(w.sftp, h, body);
+    await p((cb) => w.sftp.close(h, cb));
+    w.end();
+    // A client opens the file, reads its first bytes and keeps the handle open (a paused
+    // download, a viewer showing the start): the handle reads parts ahead, as far as the budget lets it.
+    const r = await sftpClient(server, server.user);
+    const rh = await p<Buffer>((cb) => r.sftp.open('/big.bin', 'r', cb));
+    const first = Buffer.alloc(1024);
+    await p<number>((cb) => r.sftp.read(rh, first, 0, first.length, 0, cb));
+    expect(first.equals(body.subarray(0, 1024))).toBe(true);
+    expect(processBudget.held).toBeGreaterThanOrEqual(32 * MiB);
+    // Meanwhile another upload (its own channel). Before, its first part waited for budget the
+    // idle reader's read-ahead held, as long as that handle stayed open.
+    const up = randomBytes(20 * MiB);
+    const u = await sftpClient(server, server.user);
+    const uh = await p<Buffer>((cb) => u.sftp.open('/up.bin', 'w', cb));
+    await writeAll(u.sftp, uh, up);
+    await p((cb) => u.sftp.close(uh, cb));
+    u.end();
+    const res = await s3.client.send(
+      new GetObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', 'up.bin') }),
+    );
+    expect(sha(await res.Body!.transformToByteArray())).toBe(sha(up));
+    // The reader goes on reading: still the right bytes.
+    const more = Buffer.alloc(1024);
+    await p<number>((cb) => r.sftp.read(rh, more, 0, more.length, 40 * MiB, cb));
+    expect(more.equals(body.subarray(40 * MiB, 40 * MiB + 1024))).toBe(true);
+    await p((cb) => r.sftp.close(rh, cb));
+    r.end();
+    expect(await s3.multipartUploads()).toBe(0);
+  }, 120_000);
 });

@@ -137,6 +137,13 @@ export async function openS3Read(
     if (!p.settled && p.users === 0) p.stop();
     recycle(p);
   };
+  // A reservation waiting for budget takes back the parts no read is using (budget `reclaimable`):
+  // a later read fetches again what it needs (tryReserve refuses while someone waits).
+  // Unregistered when the handle closes or the caller's signal aborts (both abort `signal`).
+  const unregister = s3.budget.reclaimable(() => {
+    for (const [k, p] of [...parts]) if (p.users === 0) drop(k);
+  });
+  signal.addEventListener('abort', unregister, { once: true });
   /** Part `k`, fetched ahead into a budget reservation; undefined when the budget is spent. */
   const part = (k: number): Part | undefined => {
     const held = parts.get(k);
