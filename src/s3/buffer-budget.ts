@@ -37,6 +37,8 @@ export class BufferBudget {
   /** Of `used`: bytes charged for data already received (`charge`), not reservations. */
   private charged = 0;
   private roomWatchers: (() => void)[] = [];
+  /** Holders of reservations taken only in advance (read-ahead), asked to give them back. */
+  private readonly reclaimers = new Set<() => void>();
   private readonly waiters: { bytes: number; grant: () => void; fail: (err: unknown) => void }[] = [];
   /** Highest number of bytes held at once (for tests and benchmarks). */
   peak = 0;
@@ -229,8 +231,22 @@ export class BufferBudget {
     return { buffer, release };
   }
 
+  /**
+   * Register `reclaim`, a holder's way to give back reservations it took only in advance (a read
+   * handle's parts fetched ahead and not in use): called whenever a reservation has to wait. A
+   * reader that stopped reading but keeps its handle open held its read-ahead until it closed,
+   * and a reservation waiting for it waited as long (an upload hung behind a paused download).
+   * The return value unregisters it.
+   */
+  reclaimable(reclaim: () => void): () => void {
+    this.reclaimers.add(reclaim);
+    return () => this.reclaimers.delete(reclaim);
+  }
+
   private async acquire(bytes: number, signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
+    if (this.waiters.length === 0 && this.fits(bytes)) return this.take(bytes);
+    for (const reclaim of [...this.reclaimers]) reclaim();
     if (this.waiters.length === 0 && this.fits(bytes)) return this.take(bytes);
     await new Promise<void>((resolve, reject) => {
       const waiter = {

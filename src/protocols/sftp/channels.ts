@@ -68,6 +68,7 @@ function runExec(
   }
   const ch: ServerChannel = accept();
   if (touch) watchActivity(ch, touch);
+  endOnOverrun(ch, ctx);
   run(ctx, argv, ch)
     .catch((err: unknown) => {
       ctx.logger.error({ err, command: name }, 'exec');
@@ -101,6 +102,29 @@ function watchActivity(channel: object, touch: () => void): void {
       touch();
       return write.apply(this, args);
     };
+}
+
+/**
+ * End a channel whose client sends past the window it was granted. ssh2 takes such bytes (it
+ * refuses data only at a window of exactly 0) into the channel's stream buffer, so a client that
+ * ignores the window was buffered without bound, whatever the reader's pause (SFTP channels:
+ * wire.ts `inboundGate` does the same). The input ends (an `scp -t` mid-file aborts its upload)
+ * and the channel is closed.
+ */
+function endOnOverrun(ch: ServerChannel, ctx: SshChannelContext): void {
+  const target = ch as unknown as { push: (...args: unknown[]) => unknown; incoming: { window: number } };
+  const push = target.push;
+  let overrun = false;
+  target.push = function (this: unknown, ...args: unknown[]) {
+    if (args[0] === null || (!overrun && target.incoming.window >= 0)) return push.apply(this, args);
+    if (!overrun) {
+      overrun = true;
+      ctx.logger.info('exec channel closed: the client sent more than the channel window allows');
+      push.call(this, null);
+      ch.destroy();
+    }
+    return false; // nothing more is taken (a push after the end would be a stream error)
+  };
 }
 
 function execArgv(command: string): string[] | ShellSyntaxError | undefined {

@@ -85,6 +85,13 @@ export class HandleTable {
     return undefined;
   }
 
+  /** Whether more than one write handle is open (a `copy-data` one, done already, not counted). */
+  severalWriting(): boolean {
+    let n = 0;
+    for (const s of this.open.values()) if (s.kind === 'write' && !s.copied && ++n > 1) return true;
+    return false;
+  }
+
   /** Everything still open, taken out of the table. */
   drain(): HandleState[] {
     const all = [...this.open.values()];

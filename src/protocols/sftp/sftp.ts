@@ -8,7 +8,7 @@ import { type DirState, HandleTable, type ReadState, type WriteState } from './h
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
-import { advertiseExtensions, inboundGate, sendData, sendExitStatus } from './wire.js';
+import { advertiseExtensions, inboundGate, onWindow, queuedBytes, sendData, sendExitStatus } from './wire.js';
 import { interceptWrites } from './write-packets.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
@@ -24,7 +24,8 @@ const EXCL = 0x20;
  * keeps up to 64 × 255 KiB (16 MiB) in flight; a handle takes a WRITE at once (a copy into its
  * part buffer) unless it waits for S3 or for budget, so only then does this fill. These bytes are
  * also charged to the process budget (`ctx.memory`), and while that is full every channel
- * holding some pauses: all channels together stay within the budget whatever this is. (A 4 MiB
+ * holding some pauses (but one with several write handles open: `checkGate`): all channels
+ * together stay within the budget (and PAUSE_AT for each of those) whatever this is. (A 4 MiB
  * pause point was tried: one 1 GiB upload ran at a third of `aws s3 cp` against two thirds before,
  * at load ~28: the part being filled waited on the client's round trips.)
  */
@@ -47,6 +48,15 @@ const RESUME_AT = 16 * 1024 * 1024;
 const TIGHT_WINDOW = 256 * 1024;
 
 /**
+ * Bytes of READ replies asked for and not yet sent (being read, or queued in ssh2 for want of
+ * window) per channel, above which the channel's next requests wait unparsed (wire.ts
+ * `inboundGate`), as OpenSSH's sftp-server reads no request while its output queue is full.
+ * OpenSSH's client keeps 64 READs of 32 KiB (2 MiB) in flight; without this a client that sends
+ * READs and reads no reply had every reply kept in memory (2 MiB of window is ~60,000 READs).
+ */
+const READ_HOLD_AT = 8 * 1024 * 1024;
+
+/**
  * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
  * (made absolute by `virtualPath`; the session resolves it: chroot, mounts, permissions). Requests
  * are answered as each finishes, never one after another: OpenSSH keeps 64 READs or WRITEs in
@@ -63,8 +73,10 @@ export class SftpChannel {
   private readonly ended = new AbortController();
   /** Aborted when the channel ends: open write handles abort, reads in flight stop. */
   readonly signal = this.ended.signal;
-  private gate: { pause(): void; resume(): void } | undefined;
+  private gate: { pause(): void; resume(): void; release(): void } | undefined;
   private pending = 0;
+  /** Bytes of READ replies asked for and not yet handed to ssh2 (READ_HOLD_AT). */
+  private replying = 0;
   /** Paused because the process budget is full: waiting for `memory.onRoom`. */
   private awaitingRoom = false;
 
@@ -81,9 +93,12 @@ export class SftpChannel {
     interceptWrites(sftp, (id, handle, offset, data, release) =>
       this.write(id, handle, offset, data, release),
     );
-    this.gate = inboundGate(sftp, () =>
-      this.ctx.memory?.waiting || this.ctx.memory?.full ? TIGHT_WINDOW : Infinity,
+    this.gate = inboundGate(
+      sftp,
+      () => this.holdRequests(),
+      () => (this.ctx.memory?.waiting || this.ctx.memory?.full ? TIGHT_WINDOW : Infinity),
     );
+    onWindow(sftp, () => this.gate?.release());
     sftp.on('error', (err: Error) => this.ctx.logger.debug({ err: err.message }, 'sftp channel error'));
     sftp.on('end', () => void this.end());
     sftp.on('close', () => void this.end());
@@ -219,6 +234,8 @@ export class SftpChannel {
    */
   private readInOrder(id: number, handle: Buffer, offset: number, len: number): void {
     const s = this.table.get(handle);
+    const promised = Math.min(len, this.ctx.options.maxReadLength);
+    this.replying += promised;
     const bytes = this.read(handle, offset, len);
     const previous = (s && this.readReplies.get(s)) ?? Promise.resolve();
     const reply = previous.then(() =>
@@ -234,7 +251,18 @@ export class SftpChannel {
         (err: unknown) => replyError(this.sftp, id, err, this.ctx.logger),
       ),
     );
+    const sent = () => {
+      this.replying -= promised;
+      this.gate?.release();
+    };
+    reply.then(sent, sent);
     if (s) this.readReplies.set(s, reply);
+  }
+
+  /** Whether the client's next request waits: too many READ replies not yet sent (READ_HOLD_AT). */
+  private holdRequests(): boolean {
+    if (this.replying > READ_HOLD_AT) return true;
+    return this.replying + queuedBytes(this.sftp) > READ_HOLD_AT;
   }
 
   /** A READ's bytes, lent by the handle where it can (released once the reply is written). */
@@ -289,11 +317,15 @@ export class SftpChannel {
    * and bytes wait here (their handle waits for budget or S3); resume below RESUME_AT (or once
    * the budget has room). A channel holding nothing is never paused for the budget: its handle
    * takes what comes (it may hold the very part buffer that spends the budget, which only more
-   * bytes from this client can fill and send).
+   * bytes from this client can fill and send). Nor is one with several write handles open: one
+   * of them may hold such a part buffer while another waits for budget, and pausing the channel
+   * for the waiting one starved the holder of the bytes that would fill and send its part — both
+   * hung until the idle timeout aborted them (test/sftp/sftp-review-budget.test.ts). Such a
+   * channel pauses at PAUSE_AT only: its bytes waiting here may pass the budget by that much.
    */
   private checkGate(): void {
     const memory = this.ctx.memory;
-    const full = this.pending > 0 && memory?.full === true;
+    const full = this.pending > 0 && memory?.full === true && !this.table.severalWriting();
     if (this.pending > PAUSE_AT || full) {
       this.gate?.pause();
       if (full && !this.awaitingRoom) {

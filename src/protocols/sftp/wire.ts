@@ -23,7 +23,8 @@ const { MAX_WINDOW } = require('ssh2/lib/Channel.js') as { MAX_WINDOW: number };
  * - Backpressure on what the client sends: ssh2's SFTP parser takes every byte and tops up the
  *   channel window at once, so a client could pile up WRITEs without bound. `inboundGate` stops
  *   the top-ups while paused (the client then runs out of window and waits), as a Channel whose
- *   reader is slow does.
+ *   reader is slow does; and holds requests unparsed while too many READ replies wait to go out
+ *   (`onWindow` tells when ssh2 sent what it queued).
  */
 
 interface Outgoing {
@@ -40,8 +41,8 @@ interface SftpInternals {
   _waitChanDrain: boolean;
   _protocol: {
     channelData(id: number, data: Buffer): void;
-    exitStatus(id: number, status: number): void;
     channelWindowAdjust(id: number, amount: number): void;
+    exitStatus(id: number, status: number): void;
     _kexinit: unknown;
     _packetRW: {
       write: { allocStart: number; alloc(size: number): Buffer; finalize(packet: Buffer): Buffer };
@@ -54,6 +55,7 @@ interface SftpInternals {
   _extensions: Record<string, string>;
   push(data: Buffer | null): unknown;
   emit(event: string, ...args: unknown[]): boolean;
+  destroy(): void;
 }
 
 const SSH_FXP_INIT = 1;
@@ -282,29 +284,92 @@ export class WireReader {
 }
 
 /**
- * Pause and resume the flow of the client's bytes on one SFTP channel. Paused, the server grants
- * no more channel window, so at most the window already granted still arrives. `window()` is the
- * window to grant when topping up: ssh2's own 2 MiB (MAX_WINDOW, topped up at half) when it says
- * so or more, else that many bytes, topped up here once at or below half of it — a smaller window
- * when memory is tight bounds what a channel can still send after it pauses (20 channels × 2 MiB
- * was 40 MiB past the budget at most; docs/notes/issue-9.md "Session 6: memory"). An unpaused
- * channel always has window left after a top-up, so its client is never stalled by the size.
+ * Pause and resume the flow of the client's bytes on one SFTP channel, and hold its requests back.
+ *
+ * - `pause`/`resume`: paused, the server grants no more channel window, so at most the window
+ *   already granted (ssh2: 2 MiB) still arrives (WRITEs: their bytes are what fills memory).
+ * - `hold` (asked before each request): while it says so, requests that arrived stay unparsed
+ *   here, and no window is granted either. 2 MiB of window is ~60,000 READs: ssh2 parses every
+ *   one at once, and their replies (32 KiB each) would wait in memory for a client that does not
+ *   read them. `release()` hands held requests to ssh2, one packet at a time, while `hold` allows.
  */
 export function inboundGate(
   sftp: SFTPWrapper,
+  hold: () => boolean = () => false,
   window: () => number = () => MAX_WINDOW,
-): { pause(): void; resume(): void } {
+): { pause(): void; resume(): void; release(): void } {
   const s = internals(sftp);
   const push = s.push.bind(s);
   let paused = false;
+  /** Bytes received and not yet handed to ssh2; they begin a packet when `left` is 0. */
+  const held: Buffer[] = [];
+  /** Bytes of the packet being handed over that ssh2 has not had yet. */
+  let left = 0;
+  /** `hold` stopped the hand-over (a packet's first bytes only waiting for the rest do not count). */
+  let holding = false;
+  let feeding = false;
+  const feed = () => {
+    if (feeding) return; // a request handled during `push` released: the loop below goes on
+    feeding = true;
+    holding = false;
+    try {
+      while (held.length > 0) {
+        const head = held[0]!;
+        if (left === 0) {
+          if (head.length < 4) {
+            if (held.length < 2) return; // the next packet's length is not whole yet
+            held.splice(0, 2, Buffer.concat([head, held[1]!]));
+            continue;
+          }
+          if (hold()) {
+            holding = true;
+            return;
+          }
+          left = 4 + head.readUInt32BE(0);
+        }
+        const n = Math.min(left, head.length);
+        if (n === head.length) held.shift();
+        else held[0] = head.subarray(n);
+        left -= n;
+        push(n === head.length ? head : head.subarray(0, n));
+      }
+    } finally {
+      feeding = false;
+    }
+  };
+  const topUp = () => {
+    if (paused || holding) return;
+    s._waitChanDrain = false;
+    const target = Math.min(window(), MAX_WINDOW);
+    if (s.incoming.window <= target / 2) grant(s, target);
+  };
+  let overrun = false;
   // `false` from push tells ssh2's channel-data handler not to top up the window.
   s.push = (data: Buffer | null) => {
-    const r = push(data);
-    if (data === null) return r;
-    if (paused) return false;
+    if (data === null) {
+      held.length = 0;
+      holding = false;
+      return push(null);
+    }
+    if (overrun || s.incoming.window < 0) {
+      // The client sent past the window it was granted. ssh2 takes such bytes (it refuses data
+      // only at a window of exactly 0), so a client ignoring the window made every pause point
+      // and the budget moot: end the channel instead (its write handles are aborted).
+      held.length = 0;
+      if (!overrun) {
+        overrun = true;
+        s.emit('error', new Error('the client sent more than the channel window allows'));
+        push(null);
+        s.destroy();
+      }
+      return false;
+    }
+    if (data.length > 0) held.push(data);
+    if (!holding) feed();
+    if (paused || holding) return false;
     const target = window();
-    if (target >= MAX_WINDOW) return r;
-    if (s.incoming.window <= target / 2) topUp(s, target);
+    if (target >= MAX_WINDOW) return undefined; // ssh2 tops up to its 2 MiB as usual
+    if (s.incoming.window <= target / 2) grant(s, target);
     return false;
   };
   return {
@@ -314,18 +379,52 @@ export function inboundGate(
     resume() {
       if (!paused) return;
       paused = false;
-      s._waitChanDrain = false;
-      const target = Math.min(window(), MAX_WINDOW);
-      if (s.incoming.window <= target / 2) topUp(s, target);
+      topUp();
+    },
+    release() {
+      if (!holding) return;
+      feed();
+      topUp();
     },
   };
 }
 
 /** Grant the client window up to `target` bytes (what ssh2's `windowAdjust` does for MAX_WINDOW). */
-function topUp(s: SftpInternals, target: number): void {
+function grant(s: SftpInternals, target: number): void {
   if (s.outgoing.state === 'closed') return;
   const amount = target - s.incoming.window;
   if (amount <= 0) return;
   s.incoming.window += amount;
   s._protocol.channelWindowAdjust(s.outgoing.id, amount);
+}
+
+/**
+ * Call `fn` each time ssh2 has sent what it queued for want of window (a WINDOW_ADJUST came and
+ * its drain ran): replies waiting in ssh2 went out, so held requests may go on (`inboundGate`).
+ */
+export function onWindow(sftp: SFTPWrapper, fn: () => void): void {
+  const s = internals(sftp);
+  let drain = s._chunkcb;
+  // ssh2 calls `channel._chunkcb()` on WINDOW_ADJUST while `_waitWindow`; both ssh2's drain and
+  // ours (`waitWindow`) set and clear it: they go through the setter, the call through `drained`.
+  function drained(this: SftpInternals) {
+    const run = drain;
+    run?.call(this);
+    fn();
+  }
+  Object.defineProperty(s, '_chunkcb', {
+    configurable: true,
+    enumerable: true,
+    get: () => (drain === undefined ? undefined : drained),
+    set: (f: (() => void) | undefined) => {
+      drain = f;
+    },
+  });
+}
+
+/** Bytes ssh2 holds for this channel, waiting for window from the client. */
+export function queuedBytes(sftp: SFTPWrapper): number {
+  let n = 0;
+  for (const b of internals(sftp)._buffer) n += b.length;
+  return n;
 }

@@ -104,13 +104,17 @@ export async function openS3Read(
     });
 
   /**
-   * A part read ahead. Its buffer goes back to the budget (kept for the next part, buffer-budget.ts) once the part is dropped, its fetch
-   * has settled and no read is still copying out of it (`users`).
+   * A part read ahead. Its buffer and its reservation go back to the budget (the buffer kept for
+   * the next part, buffer-budget.ts) once the part is dropped, its fetch has settled and no read
+   * is still copying out of it or has it lent (`users`): until then the buffer is memory in use,
+   * and its reservation says so. A part dropped before its fetch settled, with no user, has its
+   * fetch stopped (`stop`).
    */
   interface Part {
     data: Promise<Buffer>;
     buffer: Buffer;
     release: () => void;
+    stop: () => void;
     users: number;
     dropped: boolean;
     settled: boolean;
@@ -123,16 +127,24 @@ export async function openS3Read(
   const recycle = (p: Part) => {
     if (!p.dropped || p.users !== 0 || !p.settled) return; // users -1: recycled already
     p.users = -1; // recycled once
-    s3.budget.recycle(p.buffer);
+    s3.budget.recycle(p.buffer, p.buffer.length); // kept before the reservation wakes a waiter
+    p.release();
   };
   const drop = (k: number) => {
     const p = parts.get(k);
     if (!p) return;
     parts.delete(k);
     p.dropped = true;
-    p.release();
+    if (!p.settled && p.users === 0) p.stop();
     recycle(p);
   };
+  // A reservation waiting for budget takes back the parts no read is using (budget `reclaimable`):
+  // a later read fetches again what it needs (tryReserve refuses while someone waits).
+  // Unregistered when the handle closes or the caller's signal aborts (both abort `signal`).
+  const unregister = s3.budget.reclaimable(() => {
+    for (const [k, p] of [...parts]) if (p.users === 0) drop(k);
+  });
+  signal.addEventListener('abort', unregister, { once: true });
   /** Part `k`, fetched ahead into a budget reservation; undefined when the budget is spent. */
   const part = (k: number): Part | undefined => {
     const held = parts.get(k);
@@ -146,8 +158,10 @@ export async function openS3Read(
     // A short part (a small file, the last part) gets a buffer of its own size: a kept full-size
     // one would hold ps bytes against a reservation of only its length.
     const buffer = to - from + 1 === ps ? s3.budget.allocate(ps) : Buffer.allocUnsafe(to - from + 1);
-    const data = fetch(from, to, signal, body, buffer);
-    const p: Part = { data, buffer, release, users: 0, dropped: false, settled: false };
+    const stopper = new AbortController();
+    const data = fetch(from, to, AbortSignal.any([signal, stopper.signal]), body, buffer);
+    const stop = () => stopper.abort();
+    const p: Part = { data, buffer, release, stop, users: 0, dropped: false, settled: false };
     data.then(
       () => {
         p.settled = true;
