@@ -4,7 +4,8 @@
 #   2. download them (each tool from the prefix it uploaded, into its own folder),
 #   3. a no-change re-sync of the upload (local → S3 again).
 # For each: wall time, CPU time (user+sys; robust on a loaded machine), and the S3 requests the tool
-# made (RGW's access log, as list-10k.sh counts). FERRY_LEAN_S3=0 in the environment measures
+# made (RGW's access log, as list-10k.sh counts), RGW's and the OSD's CPU during it, and the machine's
+# idle share. FERRY_LEAN_S3=0 in the environment measures
 # ferry with the SDK for every request (no lean small-object path, src/s3/small-object.ts).
 # Objects and folders are deleted at the end, then RGW's garbage collection is run.
 # FERRY_BEFORE=/path/to/other/bin/ferry.js adds "ferry (before)" upload and download rows: another
@@ -46,16 +47,27 @@ count_requests() {
     END { printf "LIST=%d HEAD=%d GET=%d PUT=%d other=%d", l, h, g, u, o }'
 }
 
+# RGW's and the OSD's CPU (utime + stime, clock ticks) and the machine's idle ticks: on 2 shared
+# cores the store's CPU per request is most of what a small-file sync costs.
+RGW_PID=$(cat "$RGW_BASE/cluster/run/ceph-client.rgw.a.pid")
+OSD_PID=$(cat "$RGW_BASE/cluster/run/ceph-osd.0.pid")
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+idle() { awk '/^cpu / { print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
+
 run() { # label, command...: wall time, CPU seconds (user+sys of the tool and its children), requests
   local name=$1; shift
-  local lines t0 t1 cpu
+  local lines t0 t1 cpu r0 o0 i0 a0 r1 o1 i1 a1
   lines=$(wc -l <"$LOG")
+  r0=$(ticks "$RGW_PID"); o0=$(ticks "$OSD_PID"); read -r i0 a0 < <(idle)
   t0=$(secs)
   /usr/bin/time -o "$WORK/cpu.txt" -f '%U %S' "$@" >"$WORK/out.txt" 2>&1 || { echo "$name FAILED:"; tail -5 "$WORK/out.txt"; exit 1; }
   t1=$(secs)
+  r1=$(ticks "$RGW_PID"); o1=$(ticks "$OSD_PID"); read -r i1 a1 < <(idle)
   cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$WORK/cpu.txt")
-  printf '%-38s %7.2f s wall %6.2f s CPU (%5.2f ms/file)  %s\n' "$name" "$(echo "$t1 - $t0" | bc)" "$cpu" \
-    "$(echo "scale=2; $cpu * 1000 / $COUNT" | bc)" "$(count_requests "$lines")"
+  printf '%-38s %7.2f s wall %6.2f s CPU (%5.2f ms/file)  %s  RGW %.2f s OSD %.2f s CPU, idle %.0f%%\n' "$name" \
+    "$(echo "$t1 - $t0" | bc)" "$cpu" "$(echo "scale=2; $cpu * 1000 / $COUNT" | bc)" "$(count_requests "$lines")" \
+    "$(echo "scale=2; ($r1 - $r0) / 100" | bc)" "$(echo "scale=2; ($o1 - $o0) / 100" | bc)" \
+    "$(echo "scale=1; 100 * ($i1 - $i0) / ($a1 - $a0)" | bc)"
 }
 
 files() { find "$1" -type f | wc -l; }

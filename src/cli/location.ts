@@ -68,7 +68,8 @@ export class Locations {
     }
     let storage = this.storages.get('local');
     if (!storage) {
-      storage = checkedStorage(new LocalStorage('/'));
+      // The CLI's event loop has nothing else to do while a small file is read: inline reads.
+      storage = checkedStorage(new LocalStorage('/', { inlineSmallReads: true }));
       this.storages.set('local', storage);
     }
     // A local argument names bytes on disk: each segment is mapped as the local backend lists it

@@ -36,3 +36,12 @@ export function positionalSourceOf(body: unknown): PositionalSource | undefined 
     },
   };
 }
+
+/** A source reading from `buffer` (a whole file already in memory). */
+export function bufferSource(buffer: Buffer): PositionalSource {
+  return {
+    async read(target, offset, length, position) {
+      return position >= buffer.length ? 0 : buffer.copy(target, offset, position, position + length);
+    },
+  };
+}

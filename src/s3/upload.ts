@@ -184,11 +184,14 @@ export async function uploadObject(
     await pump.room(tuning.concurrency - 1);
     // What this part may grow to. The first part of a body of unknown size may reach the
     // threshold or the part size, whichever is larger; its buffer starts small and grows.
+    // A small body of known size gets one byte more than it declares: a file is read until a
+    // read returns nothing, and that last read needs room (with none, the buffer was grown to
+    // 64 KiB and copied, for every small file, only to learn that nothing followed).
     const cap =
       partNumber === 1 && req.size === undefined
         ? Math.max(partSizeFor(1, base), tuning.threshold)
         : partNumber === 1 && req.size !== undefined && req.size < tuning.threshold
-          ? Math.max(req.size, 1)
+          ? req.size + 1
           : partSizeFor(partNumber, base, req.size);
     const size = req.size === undefined && partNumber === 1 ? Math.min(cap, 256 * 1024) : cap;
     part = await buffers.take(cap, size);

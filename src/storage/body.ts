@@ -8,6 +8,30 @@ export function bodyToReadable(body: WriteBody): Readable {
   return Readable.from(body);
 }
 
+const wholeBodies = new WeakMap<Readable, Buffer>();
+
+/**
+ * A Readable of `buffer` (a whole file read at once) that a writer may take as that buffer
+ * (`wholeBufferOf`) instead of streaming it.
+ */
+export function wholeBody(buffer: Buffer): Readable {
+  const body = new Readable({
+    read() {
+      this.push(buffer);
+      this.push(null);
+    },
+  });
+  wholeBodies.set(body, buffer);
+  return body;
+}
+
+/** The buffer of a `wholeBody` nothing has read from yet; undefined for any other body. */
+export function wholeBufferOf(body: unknown): Buffer | undefined {
+  if (!(body instanceof Readable)) return undefined;
+  const buffer = wholeBodies.get(body);
+  return buffer && !body.readableDidRead && !body.destroyed ? buffer : undefined;
+}
+
 /** Collect a whole body in memory. For small bodies and the memory backend only. */
 export async function bodyToBuffer(body: WriteBody): Promise<Buffer> {
   if (typeof body === 'string') return Buffer.from(body);

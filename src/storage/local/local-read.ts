@@ -1,3 +1,4 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
@@ -69,4 +70,37 @@ export async function localSpace(abs: string): Promise<SpaceInfo> {
     used: (st.blocks - st.bfree) * st.bsize,
     free: st.bavail * st.bsize,
   };
+}
+
+/**
+ * Whole reads of files up to this size may be made inline (LocalStorage `inlineSmallReads`): from
+ * the page cache such a read is a few µs of blocking calls.
+ */
+export const INLINE_READ_MAX = 128 * 1024;
+
+/**
+ * The whole content of the regular file at `abs` when it holds at most `max` bytes, read with
+ * blocking calls on this thread (open, fstat, read, close: no trip through libuv's thread pool);
+ * undefined when it is bigger, not a regular file (a FIFO, a device), or grew past its size
+ * while read: the caller then reads it the usual way. Opened O_NONBLOCK so that a FIFO cannot hold
+ * the thread in open(). Throws the calls' errno errors, and IsADirectory for a folder.
+ */
+export function readWholeInline(abs: string, path: StoragePath, max: number): Buffer | undefined {
+  const fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+    if (!st.isFile() || st.size > max) return undefined;
+    // One byte of room past the size: the read that finds the end needs somewhere to look.
+    const buffer = Buffer.allocUnsafe(st.size + 1);
+    let at = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, at, buffer.length - at, at);
+      if (n === 0) return buffer.subarray(0, at);
+      at += n;
+      if (at === buffer.length) return undefined;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -50,6 +50,10 @@ import type { S3WriteOptions } from './transfer-io.js';
  * so that a storage that only lists (`ferry ls`) never loads it.
  */
 
+let transferIoModule: Promise<typeof import('./transfer-io.js')> | undefined;
+/** transfer-io.js, loaded on first use: one `import()` per process, not one per read or write. */
+const transferIo = () => (transferIoModule ??= import('./transfer-io.js'));
+
 /**
  * The StartAfter key for a paged listing: the cursor as a key. A folder's
  * cursor (`x/`) in a listing of direct children must skip everything below it too, or S3 would
@@ -290,7 +294,7 @@ export class S3Storage implements Storage {
 
   /** Read through the ranged-download engine (transfer-io.ts). */
   async read(path: StoragePath, options: ReadOptions = {}): Promise<Readable> {
-    const { readFile } = await import('./transfer-io.js');
+    const { readFile } = await transferIo();
     return readFile(this, path, options);
   }
 
@@ -306,7 +310,7 @@ export class S3Storage implements Storage {
       if (body instanceof Readable) body.destroy(); // release the source (e.g. a local file)
       throw err;
     }
-    const { writeFile } = await import('./transfer-io.js');
+    const { writeFile } = await transferIo();
     const entry = await writeFile(this, path, body, options);
     await this.noteMtime(this.keys.file(path), entry.etag, options.mtime);
     return entry;

@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
 import { downloadObject, isRangeNotSatisfiable } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
-import { positionalSourceOf } from '../../s3/file-source.js';
+import { bufferSource, positionalSourceOf } from '../../s3/file-source.js';
 import { type UploadResult, uploadObject } from '../../s3/upload.js';
 import { type SourceIdentity, UploadJournal } from '../../s3/upload-journal.js';
-import { bodyToReadable } from '../body.js';
+import { bodyToReadable, wholeBufferOf } from '../body.js';
 import { StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
 import type { Entry, ReadOptions, StoragePath, WriteBody, WriteOptions } from '../types.js';
@@ -125,7 +125,7 @@ export async function writeFile(
         {
           bucket: s3.bucket,
           key,
-          body: positionalSourceOf(body) ?? bodyToReadable(body),
+          body: sourceOf(body),
           size: options.size,
           params: {
             ...s3.params.create,
@@ -177,4 +177,13 @@ export async function writeFile(
     contentType: options.contentType ?? contentTypeFor(path),
     metadata,
   };
+}
+
+/**
+ * What the upload engine reads `body` from: a whole file already in memory or a local file read
+ * at any position straight into its part buffers (no stream in between), else the stream.
+ */
+function sourceOf(body: WriteBody) {
+  const whole = wholeBufferOf(body);
+  return whole ? bufferSource(whole) : (positionalSourceOf(body) ?? bodyToReadable(body));
 }

@@ -1,0 +1,59 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { wholeBufferOf } from '../../src/storage/body.js';
+import { checkedStorage } from '../../src/storage/checked.js';
+import { LocalStorage } from '../../src/storage/local/local-storage.js';
+import { readAll } from '../support/collect.js';
+
+/** LocalStorage `inlineSmallReads` (the CLI's): small whole files read with blocking calls. */
+describe('local inline small reads', () => {
+  it('reads small and large files, ranges, folders and missing files as the usual path does', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ferry-inline-'));
+    try {
+      const small = randomBytes(16 * 1024);
+      const big = randomBytes(300 * 1024);
+      await writeFile(join(root, 's.bin'), small);
+      await writeFile(join(root, 'b.bin'), big);
+      await writeFile(join(root, 'e.bin'), '');
+      await mkdir(join(root, 'd'));
+      const inline = checkedStorage(new LocalStorage(root, { inlineSmallReads: true }));
+      const usual = checkedStorage(new LocalStorage(root));
+      const s = await inline.read('s.bin');
+      expect(wholeBufferOf(s)?.equals(small)).toBe(true); // taken whole by an S3 writer
+      expect((await readAll(s)).equals(small)).toBe(true);
+      expect(wholeBufferOf(s)).toBeUndefined(); // once read, only a stream
+      const b = await inline.read('b.bin');
+      expect(wholeBufferOf(b)).toBeUndefined(); // past 128 KiB: the usual file stream
+      expect((await readAll(b)).equals(big)).toBe(true);
+      expect((await readAll(await inline.read('e.bin'))).length).toBe(0);
+      expect(
+        (await readAll(await inline.read('s.bin', { offset: 10, length: 5 }))).equals(small.subarray(10, 15)),
+      ).toBe(true);
+      for (const st of [inline, usual]) {
+        await expect(st.read('d')).rejects.toMatchObject({ code: 'IsADirectory' });
+        await expect(st.read('nope.bin')).rejects.toMatchObject({ code: 'NotFound' });
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('a FIFO is not opened with a blocking call: the event loop stays free, the read goes the usual way', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ferry-inline-fifo-'));
+    try {
+      execFileSync('mkfifo', [join(root, 'p')]);
+      const inline = new LocalStorage(root, { inlineSmallReads: true });
+      const reading = inline.read('p').then(readAll);
+      // The event loop is free: the writer below runs while the read waits for it.
+      await writeFile(join(root, 'p'), 'through the pipe');
+      // The usual path stats a FIFO as 0 bytes long: an empty body (as without inline reads).
+      expect((await reading).toString()).toBe('');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
