@@ -38,6 +38,8 @@ const TAIL = 8 + 4;
 /**
  * Join buffers kept per channel for reuse (MAX_PACKET bytes each): a handle takes a WRITE's bytes
  * within the turn it arrives unless it waits for S3 or budget, so one or two are in use at a time.
+ * Past those, a join buffer is new and at most twice its WRITE's data (only full-size ones are
+ * kept), so what WRITEs hold while their handle waits stays about what the window let in.
  */
 const KEEP = 2;
 
@@ -78,7 +80,7 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
     const release = () => {
       if (released || pooled === undefined) return;
       released = true;
-      if (kept.length < KEEP) kept.push(pooled);
+      if (kept.length < KEEP && pooled.length === MAX_PACKET) kept.push(pooled);
     };
     onWrite(reqid, handle, offset, data, release);
   };
@@ -142,7 +144,9 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
         p += dataLen;
         continue;
       }
-      const buf = kept.pop() ?? Buffer.allocUnsafe(MAX_PACKET); // dataLen < length ≤ MAX_PACKET
+      // A kept buffer, else one about the data's size (a new MAX_PACKET one for a few bytes
+      // held 256 KiB per ~30 bytes of window: 1,000 split one-byte WRITEs held 250 MiB).
+      const buf = kept.pop() ?? Buffer.allocUnsafe(dataLen > MAX_PACKET / 2 ? MAX_PACKET : dataLen);
       join = { reqid, handle, offset, buf, at: 0, left: dataLen };
     }
     // As ssh2's own parser answers after a fatal error: no more window for this channel.
