@@ -1,7 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { p, type SftpTestServer, type SftpUser, sftpClient, startSftpServer } from '../support/sftp.js';
+import {
+  HomeInS3,
+  p,
+  type SftpTestServer,
+  type SftpUser,
+  sftpClient,
+  startSftpServer,
+} from '../support/sftp.js';
 
 /**
  * Attacker's review of the WRITE interceptor (src/protocols/sftp/write-packets.ts): a WRITE whose
@@ -11,7 +18,20 @@ import { p, type SftpTestServer, type SftpUser, sftpClient, startSftpServer } fr
  * (the window and the budget count the data, not the buffers), thousands of times what it sent.
  */
 
-const SSH_FXP = { INIT: 1, OPEN: 3, CLOSE: 4, WRITE: 6, REALPATH: 16, STATUS: 101, HANDLE: 102, NAME: 104 };
+const SSH_FXP = {
+  INIT: 1,
+  OPEN: 3,
+  CLOSE: 4,
+  READ: 5,
+  WRITE: 6,
+  OPENDIR: 11,
+  REALPATH: 16,
+  STATUS: 101,
+  HANDLE: 102,
+  DATA: 103,
+  NAME: 104,
+};
+const OPEN_READ = 0x01;
 const OPEN_WRITE_CREAT_TRUNC = 0x02 | 0x08 | 0x10;
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -73,6 +93,27 @@ class RawSftp {
     const r = await this.reply(id);
     expect([r[0], r.readUInt32BE(5)]).toEqual([SSH_FXP.STATUS, 0]);
   }
+  /** A STATUS reply that is not OK: its code. */
+  async failed(id: number): Promise<number> {
+    const r = await this.reply(id);
+    expect(r[0]).toBe(SSH_FXP.STATUS);
+    expect(r.readUInt32BE(5)).not.toBe(0);
+    return r.readUInt32BE(5);
+  }
+  async handle(id: number, type: number, fields: Buffer[]): Promise<Buffer> {
+    this.send(packet(type, [u32(id), ...fields]));
+    const r = await this.reply(id);
+    expect(r[0]).toBe(SSH_FXP.HANDLE);
+    return r.subarray(9, 9 + r.readUInt32BE(5));
+  }
+}
+
+async function rawChannel(client: Awaited<ReturnType<typeof sftpClient>>): Promise<RawSftp> {
+  const ch = await p<ClientChannel>((cb) => client.client.subsys('sftp', cb));
+  const raw = new RawSftp(ch);
+  raw.send(packet(SSH_FXP.INIT, [u32(3)]));
+  expect((await raw.reply(0))[0]).toBe(2);
+  return raw;
 }
 
 describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
@@ -132,5 +173,64 @@ describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
     } finally {
       client.end();
     }
+  }, 120_000);
+
+  it('WRITEs to a read handle, a folder handle, a handle of odd length and one never opened, in one SSH packet with READs: each refused, the READs answered, nothing stored', async () => {
+    const client = await sftpClient(server, server.user);
+    try {
+      await p((cb) => client.sftp.writeFile('/src.bin', Buffer.from('0123456789'), cb));
+      const raw = await rawChannel(client);
+      const rh = await raw.handle(1, SSH_FXP.OPEN, [str('/src.bin'), u32(OPEN_READ), u32(0)]);
+      const dh = await raw.handle(2, SSH_FXP.OPENDIR, [str('/')]);
+      const data = randomBytes(1000);
+      raw.send(
+        Buffer.concat([
+          write(10, rh, 0, data),
+          packet(SSH_FXP.READ, [u32(11), str(rh), u64(2), u32(4)]),
+          write(12, dh, 0, data),
+          write(13, Buffer.from('abc'), 0, data),
+          packet(SSH_FXP.READ, [u32(14), str(rh), u64(0), u32(3)]),
+          write(15, Buffer.alloc(256, 7), 0, data),
+        ]),
+      );
+      for (const id of [10, 12, 13, 15]) await raw.failed(id);
+      const r11 = await raw.reply(11);
+      expect([r11[0], r11.subarray(9).toString()]).toEqual([SSH_FXP.DATA, '2345']);
+      const r14 = await raw.reply(14);
+      expect([r14[0], r14.subarray(9).toString()]).toEqual([SSH_FXP.DATA, '012']);
+      // The channel still works, and the file is as it was.
+      raw.send(packet(SSH_FXP.CLOSE, [u32(16), str(rh)]));
+      await raw.ok(16);
+      expect((await p<Buffer>((cb) => client.sftp.readFile('/src.bin', cb))).toString()).toBe('0123456789');
+      await p((cb) => client.sftp.unlink('/src.bin', cb));
+      raw.ch.end();
+    } finally {
+      client.end();
+    }
+  }, 120_000);
+
+  it('a client gone mid-WRITE (its data half sent, part of a multipart upload out): no object, no multipart upload left', async () => {
+    const s3 = new HomeInS3(server);
+    const client = await sftpClient(server, server.user);
+    const raw = await rawChannel(client);
+    const h = await raw.handle(1, SSH_FXP.OPEN, [str('/gone.bin'), u32(OPEN_WRITE_CREAT_TRUNC), u32(0)]);
+    const piece = randomBytes(255 * KiB);
+    const n = 80; // ~20 MiB: past the first part
+    for (let i = 0; i < n; i++) raw.send(write(100 + i, h, i * piece.length, piece));
+    for (let i = 0; i < n; i++) await raw.ok(100 + i);
+    // The next WRITE: its head and half its data, then the connection drops.
+    const w = write(999, h, n * piece.length, piece);
+    raw.send(w.subarray(0, 40), w.subarray(40, w.length >> 1));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await s3.multipartUploads()).toBe(1);
+    client.client.destroy();
+    let left = -1;
+    for (let i = 0; i < 200; i++) {
+      left = await s3.multipartUploads();
+      if (left === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(left).toBe(0);
+    expect(await s3.keys(server.user.username)).not.toContain('gone.bin');
   }, 120_000);
 });
