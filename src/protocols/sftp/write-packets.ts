@@ -36,8 +36,12 @@ const HEAD = 4 + 1 + 4 + 4;
 /** Offset, data's length: the bytes after the handle. */
 const TAIL = 8 + 4;
 /**
- * Join buffers kept per channel for reuse (MAX_PACKET bytes each): a handle takes a WRITE's bytes
- * within the turn it arrives unless it waits for S3 or budget, so one or two are in use at a time.
+ * Join buffers of MAX_PACKET bytes per channel, reused: a handle takes a WRITE's bytes within the
+ * turn it arrives unless it waits for S3 or budget, so one or two are in use at a time. Past KEEP
+ * of them in use, a join buffer is the WRITE's data's size and not kept: a new MAX_PACKET one for a
+ * WRITE of a few bytes held 256 KiB per ~30 bytes of window (1,000 one-byte WRITEs split across SSH
+ * packets, waiting for their handle, held 250 MiB), so what waiting WRITEs hold was not bounded by
+ * what the window and the budget let in.
  */
 const KEEP = 2;
 
@@ -59,6 +63,8 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
     | { reqid: number; handle: Buffer; offset: number; buf: Buffer; at: number; left: number }
     | undefined;
   const kept: Buffer[] = [];
+  /** MAX_PACKET join buffers made for this channel (kept, or holding a WRITE): at most KEEP. */
+  let full = 0;
 
   /** ssh2 refused the stream (a fatal SFTP error: it closes the channel): nothing more is read. */
   let dead = false;
@@ -78,7 +84,7 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
     const release = () => {
       if (released || pooled === undefined) return;
       released = true;
-      if (kept.length < KEEP) kept.push(pooled);
+      if (pooled.length === MAX_PACKET) kept.push(pooled);
     };
     onWrite(reqid, handle, offset, data, release);
   };
@@ -142,7 +148,12 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
         p += dataLen;
         continue;
       }
-      const buf = kept.pop() ?? Buffer.allocUnsafe(MAX_PACKET); // dataLen < length ≤ MAX_PACKET
+      let buf = kept.pop();
+      if (buf === undefined && full < KEEP) {
+        full++;
+        buf = Buffer.allocUnsafe(MAX_PACKET); // dataLen < length ≤ MAX_PACKET
+      }
+      buf ??= Buffer.allocUnsafe(dataLen);
       join = { reqid, handle, offset, buf, at: 0, left: dataLen };
     }
     // As ssh2's own parser answers after a fatal error: no more window for this channel.

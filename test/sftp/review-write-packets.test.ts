@@ -1,0 +1,236 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { ClientChannel } from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  HomeInS3,
+  p,
+  type SftpTestServer,
+  type SftpUser,
+  sftpClient,
+  startSftpServer,
+} from '../support/sftp.js';
+
+/**
+ * Attacker's review of the WRITE interceptor (src/protocols/sftp/write-packets.ts): a WRITE whose
+ * data does not come in the SSH packet of its head is joined in a buffer of its own. That buffer
+ * must be about the size of the WRITE's data, not the largest packet: else a client sending tiny
+ * WRITEs split across SSH packets makes the server hold 256 KiB per ~30 bytes of channel window
+ * (the window and the budget count the data, not the buffers), thousands of times what it sent.
+ */
+
+const SSH_FXP = {
+  INIT: 1,
+  OPEN: 3,
+  CLOSE: 4,
+  READ: 5,
+  WRITE: 6,
+  OPENDIR: 11,
+  REALPATH: 16,
+  STATUS: 101,
+  HANDLE: 102,
+  DATA: 103,
+  NAME: 104,
+};
+const OPEN_READ = 0x01;
+const OPEN_WRITE_CREAT_TRUNC = 0x02 | 0x08 | 0x10;
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+function str(s: string | Buffer): Buffer {
+  const b = typeof s === 'string' ? Buffer.from(s) : s;
+  return Buffer.concat([u32(b.length), b]);
+}
+function packet(type: number, fields: Buffer[]): Buffer {
+  const body = Buffer.concat([Buffer.from([type]), ...fields]);
+  return Buffer.concat([u32(body.length), body]);
+}
+function write(id: number, handle: Buffer, offset: number, data: Buffer): Buffer {
+  return packet(SSH_FXP.WRITE, [u32(id), str(handle), u64(offset), str(data)]);
+}
+
+/** The `sftp` subsystem spoken by hand; replies by request id. */
+class RawSftp {
+  private buf = Buffer.alloc(0);
+  private readonly replies = new Map<number, Buffer>();
+  private readonly waiting = new Map<number, (p: Buffer) => void>();
+  constructor(readonly ch: ClientChannel) {
+    ch.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      while (this.buf.length >= 4 && this.buf.length >= 4 + this.buf.readUInt32BE(0)) {
+        const pkt = this.buf.subarray(4, 4 + this.buf.readUInt32BE(0));
+        this.buf = this.buf.subarray(4 + pkt.length);
+        const id = pkt[0] === 2 ? 0 : pkt.readUInt32BE(1);
+        const w = this.waiting.get(id);
+        this.waiting.delete(id);
+        if (w) w(pkt);
+        else this.replies.set(id, pkt);
+      }
+    });
+  }
+  /** Each piece its own channel write (its own SSH packet). */
+  send(...pieces: Buffer[]): void {
+    for (const piece of pieces) this.ch.write(piece);
+  }
+  reply(id: number): Promise<Buffer> {
+    const r = this.replies.get(id);
+    if (r) {
+      this.replies.delete(id);
+      return Promise.resolve(r);
+    }
+    return new Promise((resolve) => this.waiting.set(id, resolve));
+  }
+  async ok(id: number): Promise<void> {
+    const r = await this.reply(id);
+    expect([r[0], r.readUInt32BE(5)]).toEqual([SSH_FXP.STATUS, 0]);
+  }
+  /** A STATUS reply that is not OK: its code. */
+  async failed(id: number): Promise<number> {
+    const r = await this.reply(id);
+    expect(r[0]).toBe(SSH_FXP.STATUS);
+    expect(r.readUInt32BE(5)).not.toBe(0);
+    return r.readUInt32BE(5);
+  }
+  async handle(id: number, type: number, fields: Buffer[]): Promise<Buffer> {
+    this.send(packet(type, [u32(id), ...fields]));
+    const r = await this.reply(id);
+    expect(r[0]).toBe(SSH_FXP.HANDLE);
+    return r.subarray(9, 9 + r.readUInt32BE(5));
+  }
+}
+
+async function rawChannel(client: Awaited<ReturnType<typeof sftpClient>>): Promise<RawSftp> {
+  const ch = await p<ClientChannel>((cb) => client.client.subsys('sftp', cb));
+  const raw = new RawSftp(ch);
+  raw.send(packet(SSH_FXP.INIT, [u32(3)]));
+  expect((await raw.reply(0))[0]).toBe(2);
+  return raw;
+}
+
+describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
+  let server: SftpTestServer;
+  let slow: SftpUser;
+
+  beforeAll(async () => {
+    server = await startSftpServer();
+    // 1 KiB/s: one WRITE past the 16 KiB burst holds every later WRITE of the handle in its queue.
+    slow = await server.addUser('slow', { bandwidth: { uploadBytesPerSecond: KiB } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('1,000 one-byte WRITEs, each data byte in its own SSH packet, held by the handle: the server holds about what was sent, not 256 KiB each', async () => {
+    const client = await sftpClient(server, slow);
+    try {
+      const ch = await p<ClientChannel>((cb) => client.client.subsys('sftp', cb));
+      const raw = new RawSftp(ch);
+      raw.send(packet(SSH_FXP.INIT, [u32(3)]));
+      expect((await raw.reply(0))[0]).toBe(2);
+      raw.send(packet(SSH_FXP.OPEN, [u32(1), str('/split.bin'), u32(OPEN_WRITE_CREAT_TRUNC), u32(0)]));
+      const opened = await raw.reply(1);
+      expect(opened[0]).toBe(SSH_FXP.HANDLE);
+      const handle = opened.subarray(9, 9 + opened.readUInt32BE(5));
+
+      // 28 KiB: 12 KiB past the burst, so the bucket is in debt for ~12 s and the WRITEs below
+      // wait in the handle's queue, each holding the buffer its data was joined in.
+      const first = randomBytes(28 * KiB);
+      raw.send(write(10, handle, 0, first));
+      const n = 1000;
+      const tail = randomBytes(n);
+      const before = process.memoryUsage().arrayBuffers;
+      for (let i = 0; i < n; i++) {
+        const w = write(100 + i, handle, first.length + i, tail.subarray(i, i + 1));
+        raw.send(w.subarray(0, w.length - 1), w.subarray(w.length - 1));
+      }
+      // Its answer means the server parsed every byte before it.
+      raw.send(packet(SSH_FXP.REALPATH, [u32(5), str('/')]));
+      expect((await raw.reply(5))[0]).toBe(SSH_FXP.NAME);
+      const grew = process.memoryUsage().arrayBuffers - before;
+      // ~30 bytes of window per WRITE; 256 KiB each would be 250 MiB.
+      expect(grew).toBeLessThan(32 * MiB);
+
+      await raw.ok(10);
+      for (let i = 0; i < n; i++) await raw.ok(100 + i);
+      raw.send(packet(SSH_FXP.CLOSE, [u32(6), str(handle)]));
+      await raw.ok(6);
+      const got = await p<Buffer>((cb) => client.sftp.readFile('/split.bin', cb));
+      const want = Buffer.concat([first, tail]);
+      expect(createHash('sha256').update(got).digest('hex')).toBe(
+        createHash('sha256').update(want).digest('hex'),
+      );
+      await p((cb) => client.sftp.unlink('/split.bin', cb));
+      ch.end();
+    } finally {
+      client.end();
+    }
+  }, 120_000);
+
+  it('WRITEs to a read handle, a folder handle, a handle of odd length and one never opened, in one SSH packet with READs: each refused, the READs answered, nothing stored', async () => {
+    const client = await sftpClient(server, server.user);
+    try {
+      await p((cb) => client.sftp.writeFile('/src.bin', Buffer.from('0123456789'), cb));
+      const raw = await rawChannel(client);
+      const rh = await raw.handle(1, SSH_FXP.OPEN, [str('/src.bin'), u32(OPEN_READ), u32(0)]);
+      const dh = await raw.handle(2, SSH_FXP.OPENDIR, [str('/')]);
+      const data = randomBytes(1000);
+      raw.send(
+        Buffer.concat([
+          write(10, rh, 0, data),
+          packet(SSH_FXP.READ, [u32(11), str(rh), u64(2), u32(4)]),
+          write(12, dh, 0, data),
+          write(13, Buffer.from('abc'), 0, data),
+          packet(SSH_FXP.READ, [u32(14), str(rh), u64(0), u32(3)]),
+          write(15, Buffer.alloc(256, 7), 0, data),
+        ]),
+      );
+      for (const id of [10, 12, 13, 15]) await raw.failed(id);
+      const r11 = await raw.reply(11);
+      expect([r11[0], r11.subarray(9).toString()]).toEqual([SSH_FXP.DATA, '2345']);
+      const r14 = await raw.reply(14);
+      expect([r14[0], r14.subarray(9).toString()]).toEqual([SSH_FXP.DATA, '012']);
+      // The channel still works, and the file is as it was.
+      raw.send(packet(SSH_FXP.CLOSE, [u32(16), str(rh)]));
+      await raw.ok(16);
+      expect((await p<Buffer>((cb) => client.sftp.readFile('/src.bin', cb))).toString()).toBe('0123456789');
+      await p((cb) => client.sftp.unlink('/src.bin', cb));
+      raw.ch.end();
+    } finally {
+      client.end();
+    }
+  }, 120_000);
+
+  it('a client gone mid-WRITE (its data half sent, part of a multipart upload out): no object, no multipart upload left', async () => {
+    const s3 = new HomeInS3(server);
+    const client = await sftpClient(server, server.user);
+    const raw = await rawChannel(client);
+    const h = await raw.handle(1, SSH_FXP.OPEN, [str('/gone.bin'), u32(OPEN_WRITE_CREAT_TRUNC), u32(0)]);
+    const piece = randomBytes(255 * KiB);
+    const n = 80; // ~20 MiB: past the first part
+    for (let i = 0; i < n; i++) raw.send(write(100 + i, h, i * piece.length, piece));
+    for (let i = 0; i < n; i++) await raw.ok(100 + i);
+    // The next WRITE: its head and half its data, then the connection drops.
+    const w = write(999, h, n * piece.length, piece);
+    raw.send(w.subarray(0, 40), w.subarray(40, w.length >> 1));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await s3.multipartUploads()).toBe(1);
+    client.client.destroy();
+    let left = -1;
+    for (let i = 0; i < 200; i++) {
+      left = await s3.multipartUploads();
+      if (left === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(left).toBe(0);
+    expect(await s3.keys(server.user.username)).not.toContain('gone.bin');
+  }, 120_000);
+});
