@@ -146,6 +146,15 @@ export class LocalStorage implements Storage {
           });
         }
         if (d.isSymbolicLink() && root !== undefined) await this.checkInside(child, root);
+        // A named pipe, socket or device: reading one waits for a writer (a tree copy hung for
+        // ever on a pipe). A walk that must carry everything says which name it cannot.
+        if (options.recursive && !st.isFile() && !st.isDirectory()) {
+          throw new StorageError(
+            'InvalidArgument',
+            `not a regular file or folder (a pipe, socket or device), Ferry cannot copy it: /${child}`,
+            { path: child },
+          );
+        }
         const entry = toEntry(child, st);
         if (options.recursive && entry.type === 'dir') {
           const id = devIno(st);
