@@ -50,8 +50,9 @@ describe('local inline small reads', () => {
       const reading = inline.read('p').then(readAll);
       // The event loop is free: the writer below runs while the read waits for it.
       await writeFile(join(root, 'p'), 'through the pipe');
-      // The usual path stats a FIFO as 0 bytes long: an empty body (as without inline reads).
-      expect((await reading).toString()).toBe('');
+      // Read through to the writer's end (before session 6's review a FIFO, stat'ed 0 bytes long,
+      // read as an empty body: `ferry cp <(cmd) …` wrote an empty file and said nothing).
+      expect((await reading).toString()).toBe('through the pipe');
     } finally {
       await rm(root, { recursive: true, force: true });
     }

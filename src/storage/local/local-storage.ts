@@ -187,6 +187,16 @@ export class LocalStorage implements Storage {
       const st = await handle.stat();
       if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
       const start = options.offset ?? 0;
+      if (!st.isFile()) {
+        // A pipe (`ferry cp <(cmd) …`, a FIFO) or a device: its size says nothing (0), and it
+        // cannot be read at an offset. Read what comes until its end (it used to read as empty).
+        if (start !== 0 || options.length !== undefined) {
+          throw new StorageError('InvalidArgument', `not a regular file, cannot read a range: /${path}`, {
+            path,
+          });
+        }
+        return createReadStream('', { fd: handle, signal: options.signal });
+      }
       if (options.length === 0 || start >= st.size) {
         await handle.close();
         return emptyReadable();
