@@ -8,6 +8,22 @@ export function bodyToReadable(body: WriteBody): Readable {
   return Readable.from(body);
 }
 
+const unsizedBodies = new WeakSet<Readable>();
+
+/**
+ * `body` (a pipe or device read to its end) has no size its entry can tell: the entry's size
+ * (0 from a stat) must not be declared to the destination (`sizeOf`).
+ */
+export function unsizedBody(body: Readable): Readable {
+  unsizedBodies.add(body);
+  return body;
+}
+
+/** The size to declare for `body` read from an entry of `size`: undefined for an unsized body. */
+export function sizeOf(body: unknown, size: number): number | undefined {
+  return body instanceof Readable && unsizedBodies.has(body) ? undefined : size;
+}
+
 const wholeBodies = new WeakMap<Readable, Buffer>();
 
 /**

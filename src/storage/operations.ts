@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { forEachConcurrent } from '../util/concurrency.js';
+import { sizeOf } from './body.js';
 import { StorageError } from './errors.js';
 import { isWithin, joinPath, parentOf } from './paths.js';
 import type { Entry, Storage, StoragePath, WriteOptions } from './types.js';
@@ -89,7 +90,7 @@ export async function copyFile(
   const body =
     (options.onBytes && !whole) || options.onSourceHash ? pipeline(raw, new Tap(options), () => {}) : raw;
   const done = await dst.write(to, body, {
-    size: entry.size,
+    size: sizeOf(raw, entry.size),
     mtime: entry.mtime,
     contentType: entry.contentType,
     metadata: entry.metadata,

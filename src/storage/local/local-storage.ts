@@ -1,9 +1,9 @@
 import { createReadStream, createWriteStream, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { bodyToReadable, wholeBody } from '../body.js';
+import { bodyToReadable, unsizedBody, wholeBody } from '../body.js';
 import { StorageError } from '../errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../handles.js';
 import { hashOf } from '../hash.js';
@@ -195,7 +195,8 @@ export class LocalStorage implements Storage {
             path,
           });
         }
-        return createReadStream('', { fd: handle, signal: options.signal });
+        // Not a file stream: an upload must not take it for one it may read at any position.
+        return unsizedBody(Readable.from(createReadStream('', { fd: handle, signal: options.signal })));
       }
       if (options.length === 0 || start >= st.size) {
         await handle.close();
