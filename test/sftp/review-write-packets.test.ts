@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { ClientChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   HomeInS3,
@@ -9,6 +8,7 @@ import {
   sftpClient,
   startSftpServer,
 } from '../support/sftp.js';
+import { OPEN_READ, packet, rawSftp, SSH_FXP, str, u32, u64, write } from '../support/sftp-raw.js';
 
 /**
  * Attacker's review of the WRITE interceptor (src/protocols/sftp/write-packets.ts): a WRITE whose
@@ -18,103 +18,8 @@ import {
  * (the window and the budget count the data, not the buffers), thousands of times what it sent.
  */
 
-const SSH_FXP = {
-  INIT: 1,
-  OPEN: 3,
-  CLOSE: 4,
-  READ: 5,
-  WRITE: 6,
-  OPENDIR: 11,
-  REALPATH: 16,
-  STATUS: 101,
-  HANDLE: 102,
-  DATA: 103,
-  NAME: 104,
-};
-const OPEN_READ = 0x01;
-const OPEN_WRITE_CREAT_TRUNC = 0x02 | 0x08 | 0x10;
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}
-function u64(n: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
-}
-function str(s: string | Buffer): Buffer {
-  const b = typeof s === 'string' ? Buffer.from(s) : s;
-  return Buffer.concat([u32(b.length), b]);
-}
-function packet(type: number, fields: Buffer[]): Buffer {
-  const body = Buffer.concat([Buffer.from([type]), ...fields]);
-  return Buffer.concat([u32(body.length), body]);
-}
-function write(id: number, handle: Buffer, offset: number, data: Buffer): Buffer {
-  return packet(SSH_FXP.WRITE, [u32(id), str(handle), u64(offset), str(data)]);
-}
-
-/** The `sftp` subsystem spoken by hand; replies by request id. */
-class RawSftp {
-  private buf = Buffer.alloc(0);
-  private readonly replies = new Map<number, Buffer>();
-  private readonly waiting = new Map<number, (p: Buffer) => void>();
-  constructor(readonly ch: ClientChannel) {
-    ch.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 4 && this.buf.length >= 4 + this.buf.readUInt32BE(0)) {
-        const pkt = this.buf.subarray(4, 4 + this.buf.readUInt32BE(0));
-        this.buf = this.buf.subarray(4 + pkt.length);
-        const id = pkt[0] === 2 ? 0 : pkt.readUInt32BE(1);
-        const w = this.waiting.get(id);
-        this.waiting.delete(id);
-        if (w) w(pkt);
-        else this.replies.set(id, pkt);
-      }
-    });
-  }
-  /** Each piece its own channel write (its own SSH packet). */
-  send(...pieces: Buffer[]): void {
-    for (const piece of pieces) this.ch.write(piece);
-  }
-  reply(id: number): Promise<Buffer> {
-    const r = this.replies.get(id);
-    if (r) {
-      this.replies.delete(id);
-      return Promise.resolve(r);
-    }
-    return new Promise((resolve) => this.waiting.set(id, resolve));
-  }
-  async ok(id: number): Promise<void> {
-    const r = await this.reply(id);
-    expect([r[0], r.readUInt32BE(5)]).toEqual([SSH_FXP.STATUS, 0]);
-  }
-  /** A STATUS reply that is not OK: its code. */
-  async failed(id: number): Promise<number> {
-    const r = await this.reply(id);
-    expect(r[0]).toBe(SSH_FXP.STATUS);
-    expect(r.readUInt32BE(5)).not.toBe(0);
-    return r.readUInt32BE(5);
-  }
-  async handle(id: number, type: number, fields: Buffer[]): Promise<Buffer> {
-    this.send(packet(type, [u32(id), ...fields]));
-    const r = await this.reply(id);
-    expect(r[0]).toBe(SSH_FXP.HANDLE);
-    return r.subarray(9, 9 + r.readUInt32BE(5));
-  }
-}
-
-async function rawChannel(client: Awaited<ReturnType<typeof sftpClient>>): Promise<RawSftp> {
-  const ch = await p<ClientChannel>((cb) => client.client.subsys('sftp', cb));
-  const raw = new RawSftp(ch);
-  raw.send(packet(SSH_FXP.INIT, [u32(3)]));
-  expect((await raw.reply(0))[0]).toBe(2);
-  return raw;
-}
 
 describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
   let server: SftpTestServer;
@@ -132,14 +37,8 @@ describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
   it('1,000 one-byte WRITEs, each data byte in its own SSH packet, held by the handle: the server holds about what was sent, not 256 KiB each', async () => {
     const client = await sftpClient(server, slow);
     try {
-      const ch = await p<ClientChannel>((cb) => client.client.subsys('sftp', cb));
-      const raw = new RawSftp(ch);
-      raw.send(packet(SSH_FXP.INIT, [u32(3)]));
-      expect((await raw.reply(0))[0]).toBe(2);
-      raw.send(packet(SSH_FXP.OPEN, [u32(1), str('/split.bin'), u32(OPEN_WRITE_CREAT_TRUNC), u32(0)]));
-      const opened = await raw.reply(1);
-      expect(opened[0]).toBe(SSH_FXP.HANDLE);
-      const handle = opened.subarray(9, 9 + opened.readUInt32BE(5));
+      const raw = await rawSftp(client.client);
+      const handle = await raw.open(1, '/split.bin');
 
       // 28 KiB: 12 KiB past the burst, so the bucket is in debt for ~12 s and the WRITEs below
       // wait in the handle's queue, each holding the buffer its data was joined in.
@@ -169,7 +68,7 @@ describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
         createHash('sha256').update(want).digest('hex'),
       );
       await p((cb) => client.sftp.unlink('/split.bin', cb));
-      ch.end();
+      raw.ch.end();
     } finally {
       client.end();
     }
@@ -179,8 +78,8 @@ describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
     const client = await sftpClient(server, server.user);
     try {
       await p((cb) => client.sftp.writeFile('/src.bin', Buffer.from('0123456789'), cb));
-      const raw = await rawChannel(client);
-      const rh = await raw.handle(1, SSH_FXP.OPEN, [str('/src.bin'), u32(OPEN_READ), u32(0)]);
+      const raw = await rawSftp(client.client);
+      const rh = await raw.open(1, '/src.bin', OPEN_READ);
       const dh = await raw.handle(2, SSH_FXP.OPENDIR, [str('/')]);
       const data = randomBytes(1000);
       raw.send(
@@ -212,8 +111,8 @@ describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
   it('a client gone mid-WRITE (its data half sent, part of a multipart upload out): no object, no multipart upload left', async () => {
     const s3 = new HomeInS3(server);
     const client = await sftpClient(server, server.user);
-    const raw = await rawChannel(client);
-    const h = await raw.handle(1, SSH_FXP.OPEN, [str('/gone.bin'), u32(OPEN_WRITE_CREAT_TRUNC), u32(0)]);
+    const raw = await rawSftp(client.client);
+    const h = await raw.open(1, '/gone.bin');
     const piece = randomBytes(255 * KiB);
     const n = 80; // ~20 MiB: past the first part
     for (let i = 0; i < n; i++) raw.send(write(100 + i, h, i * piece.length, piece));
@@ -224,13 +123,7 @@ describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(await s3.multipartUploads()).toBe(1);
     client.client.destroy();
-    let left = -1;
-    for (let i = 0; i < 200; i++) {
-      left = await s3.multipartUploads();
-      if (left === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(left).toBe(0);
+    expect(await s3.multipartUploadsSettled()).toBe(0);
     expect(await s3.keys(server.user.username)).not.toContain('gone.bin');
   }, 120_000);
 });

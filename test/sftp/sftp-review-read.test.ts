@@ -2,69 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClientChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HomeInS3, p, type SftpTestServer, sftpBatch, sftpClient, startSftpServer } from '../support/sftp.js';
+import { OPEN_READ, packet, rawSftp, SSH_FXP, str, u32, u64 } from '../support/sftp-raw.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-const SSH_FXP_INIT = 1;
-const SSH_FXP_OPEN = 3;
-const SSH_FXP_READ = 5;
-const SSH_FXP_VERSION = 2;
-const SSH_FXP_HANDLE = 102;
-const SSH_FXP_DATA = 103;
-
-/**
- * SFTP spoken by hand, so that a test can send requests without reading the replies (no client
- * library lets its reader stop while it keeps sending).
- */
-class RawSftp {
-  private buf: Buffer = Buffer.alloc(0);
-  private readonly waiting: ((packet: Buffer) => void)[] = [];
-  private readonly packets: Buffer[] = [];
-  constructor(readonly ch: ClientChannel) {
-    ch.on('data', (d: Buffer) => {
-      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 4 && this.buf.length >= 4 + this.buf.readUInt32BE(0)) {
-        const packet = this.buf.subarray(4, 4 + this.buf.readUInt32BE(0));
-        this.buf = this.buf.subarray(4 + packet.length);
-        const w = this.waiting.shift();
-        if (w) w(packet);
-        else this.packets.push(packet);
-      }
-    });
-  }
-  packet(type: number, ...fields: Buffer[]): Buffer {
-    const body = Buffer.concat([Buffer.from([type]), ...fields]);
-    return Buffer.concat([u32(body.length), body]);
-  }
-  send(type: number, ...fields: Buffer[]): void {
-    this.ch.write(this.packet(type, ...fields));
-  }
-  next(): Promise<Buffer> {
-    const ready = this.packets.shift();
-    if (ready) return Promise.resolve(ready);
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}
-function u64(n: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
-}
-function str(s: string | Buffer): Buffer {
-  const b = typeof s === 'string' ? Buffer.from(s) : s;
-  return Buffer.concat([u32(b.length), b]);
-}
 
 describe('SFTP review: the READ path (lent views, replies waiting for the client)', () => {
   let server: SftpTestServer;
@@ -84,14 +28,9 @@ describe('SFTP review: the READ path (lent views, replies waiting for the client
 
   it('a client that sends READs and reads no reply: the server stops taking requests instead of queueing every reply in memory; all replies right once it reads', async () => {
     const c = await sftpClient(server, server.user);
-    const ch = await p<ClientChannel>((cb) => c.client.subsys('sftp', cb));
-    const raw = new RawSftp(ch);
-    raw.send(SSH_FXP_INIT, u32(3));
-    expect((await raw.next())[0]).toBe(SSH_FXP_VERSION);
-    raw.send(SSH_FXP_OPEN, u32(1), str('/four.bin'), u32(1 /* READ */), u32(0));
-    const opened = await raw.next();
-    expect(opened[0]).toBe(SSH_FXP_HANDLE);
-    const handle = opened.subarray(9, 9 + opened.readUInt32BE(5));
+    const raw = await rawSftp(c.client);
+    const ch = raw.ch;
+    const handle = await raw.open(1, '/four.bin', OPEN_READ);
 
     // The client stops reading: what the server sends fills the channel window (2 MiB) and the
     // client's stream buffer (2 MiB), then no more window is granted.
@@ -104,7 +43,7 @@ describe('SFTP review: the READ path (lent views, replies waiting for the client
     const offsetOf = (i: number) => (i * len) % (body.length - len);
     const requests: Buffer[] = [];
     for (let i = 0; i < count; i++)
-      requests.push(raw.packet(SSH_FXP_READ, u32(1000 + i), str(handle), u64(offsetOf(i)), u32(len)));
+      requests.push(packet(SSH_FXP.READ, [u32(1000 + i), str(handle), u64(offsetOf(i)), u32(len)]));
     ch.write(Buffer.concat(requests));
     // Served from the part held in memory, every reply is made at once: before, each waited in
     // ssh2's send queue (a copy of 32 KiB each) for window the client never gave.
@@ -119,7 +58,7 @@ describe('SFTP review: the READ path (lent views, replies waiting for the client
     ch.resume();
     for (let i = 0; i < count; i++) {
       const r = await raw.next();
-      expect(r[0]).toBe(SSH_FXP_DATA);
+      expect(r[0]).toBe(SSH_FXP.DATA);
       expect(r.readUInt32BE(1)).toBe(1000 + i);
       const data = r.subarray(9, 9 + r.readUInt32BE(5));
       if (!data.equals(body.subarray(offsetOf(i), offsetOf(i) + len)))

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { ClientChannel } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { p, type SftpTestServer, sftpClient, startSftpServer } from '../support/sftp.js';
+import { packet, type RawSftp, rawSftp, SSH_FXP, str, u32, u64, write } from '../support/sftp-raw.js';
 
 /**
  * WRITE requests are parsed by Ferry before ssh2 sees the channel's bytes
@@ -11,79 +11,6 @@ import { p, type SftpTestServer, sftpClient, startSftpServer } from '../support/
  * the next WRITE's head in one), and the file read back must be exactly what was written.
  */
 
-const SSH_FXP = { INIT: 1, OPEN: 3, CLOSE: 4, WRITE: 6, FSTAT: 8, STATUS: 101, HANDLE: 102, ATTRS: 105 };
-const OPEN_WRITE_CREAT_TRUNC = 0x02 | 0x08 | 0x10;
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n);
-  return b;
-}
-function u64(n: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(n));
-  return b;
-}
-function str(s: string | Buffer): Buffer {
-  const b = typeof s === 'string' ? Buffer.from(s) : s;
-  return Buffer.concat([u32(b.length), b]);
-}
-/** A whole SFTP packet (length prefix included). `extraLength`: a length field that lies. */
-function packet(type: number, fields: Buffer[], extraLength = 0): Buffer {
-  const body = Buffer.concat([Buffer.from([type]), ...fields]);
-  return Buffer.concat([u32(body.length + extraLength), body]);
-}
-function write(id: number, handle: Buffer, offset: number, data: Buffer): Buffer {
-  return packet(SSH_FXP.WRITE, [u32(id), str(handle), u64(offset), str(data)]);
-}
-
-/** The `sftp` subsystem spoken by hand; replies by request id. */
-class RawSftp {
-  private buf = Buffer.alloc(0);
-  private readonly replies = new Map<number, Buffer>();
-  private readonly waiting = new Map<number, (p: Buffer) => void>();
-  closed = false;
-  constructor(readonly ch: ClientChannel) {
-    ch.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      while (this.buf.length >= 4 && this.buf.length >= 4 + this.buf.readUInt32BE(0)) {
-        const pkt = this.buf.subarray(4, 4 + this.buf.readUInt32BE(0));
-        this.buf = this.buf.subarray(4 + pkt.length);
-        const id = pkt[0] === 2 ? 0 : pkt.readUInt32BE(1); // VERSION has no id
-        const w = this.waiting.get(id);
-        this.waiting.delete(id);
-        if (w) w(pkt);
-        else this.replies.set(id, pkt);
-      }
-    });
-    ch.on('close', () => {
-      this.closed = true;
-    });
-  }
-  /** Send `bytes` as one channel write each (each its own SSH packet). */
-  send(...pieces: Buffer[]): void {
-    for (const piece of pieces) this.ch.write(piece);
-  }
-  reply(id: number): Promise<Buffer> {
-    const r = this.replies.get(id);
-    if (r) {
-      this.replies.delete(id);
-      return Promise.resolve(r);
-    }
-    return new Promise((resolve) => this.waiting.set(id, resolve));
-  }
-  async ok(id: number): Promise<void> {
-    const r = await this.reply(id);
-    expect([r[0], r.readUInt32BE(5)]).toEqual([SSH_FXP.STATUS, 0]);
-  }
-  async open(id: number, path: string): Promise<Buffer> {
-    this.send(packet(SSH_FXP.OPEN, [u32(id), str(path), u32(OPEN_WRITE_CREAT_TRUNC), u32(0)]));
-    const r = await this.reply(id);
-    expect(r[0]).toBe(SSH_FXP.HANDLE);
-    return r.subarray(9, 9 + r.readUInt32BE(5));
-  }
-}
-
 /** Every byte of `b` its own piece. */
 const bytewise = (b: Buffer): Buffer[] => [...b].map((x) => Buffer.from([x]));
 
@@ -91,13 +18,7 @@ describe('SFTP WRITEs parsed before ssh2 (write-packets.ts)', () => {
   let server: SftpTestServer;
   let client: Awaited<ReturnType<typeof sftpClient>>;
 
-  const channel = async (): Promise<RawSftp> => {
-    const ch = await p<ClientChannel>((cb) => client.client.subsys('sftp', cb));
-    const raw = new RawSftp(ch);
-    raw.send(packet(SSH_FXP.INIT, [u32(3)]));
-    expect((await raw.reply(0))[0]).toBe(2);
-    return raw;
-  };
+  const channel = (): Promise<RawSftp> => rawSftp(client.client);
   const readBack = (path: string) => p<Buffer>((cb) => client.sftp.readFile(path, cb));
 
   beforeAll(async () => {

@@ -336,6 +336,19 @@ export class HomeInS3 {
     return r.Uploads?.length ?? 0;
   }
 
+  /**
+   * Unfinished multipart uploads under the server's prefix once none are left or `timeoutMs` has
+   * passed (a client gone mid-upload: the server aborts its upload in the background).
+   */
+  async multipartUploadsSettled(timeoutMs = 20_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = await this.multipartUploads();
+      if (left === 0 || Date.now() >= deadline) return left;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** The S3 key of `path` (no leading slash) in the user's home. */
   key(username: string, path: string): string {
     return `${this.server.homePrefix(username)}/${path}`;
