@@ -1,9 +1,56 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { bodyToReadable, unsizedBody } from '../body.js';
 import { StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
 import { checkReadArgs, closedHandle, type ReadHandle, streamFromHandle } from '../read-handle.js';
-import type { SpaceInfo, StoragePath } from '../types.js';
+import type { ReadOptions, SpaceInfo, StoragePath } from '../types.js';
+
+/**
+ * LocalStorage.read without the inline path (inline-read.ts): the file at `abs` as a stream, the
+ * range `options` ask for. A pipe (`ferry cp <(cmd) …`, a FIFO) or a device is read through to its
+ * end as a body of no declared size, and refuses a range. `translate` turns errno errors into
+ * StorageErrors about `path`.
+ */
+export async function readLocalFile(
+  abs: string,
+  path: StoragePath,
+  options: ReadOptions,
+  translate: (err: unknown) => unknown,
+): Promise<Readable> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(abs, 'r');
+  } catch (err) {
+    throw translate(err);
+  }
+  try {
+    const st = await handle.stat();
+    if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+    const start = options.offset ?? 0;
+    if (!st.isFile()) {
+      // A pipe (`ferry cp <(cmd) …`, a FIFO) or a device: its size says nothing (0), and it
+      // cannot be read at an offset. Read what comes until its end (it used to read as empty).
+      if (start !== 0 || options.length !== undefined) {
+        throw new StorageError('InvalidArgument', `not a regular file, cannot read a range: /${path}`, {
+          path,
+        });
+      }
+      // Not a file stream: an upload must not take it for one it may read at any position.
+      return unsizedBody(Readable.from(createReadStream('', { fd: handle, signal: options.signal })));
+    }
+    if (options.length === 0 || start >= st.size) {
+      await handle.close();
+      return bodyToReadable(Buffer.alloc(0));
+    }
+    const end = options.length === undefined ? undefined : start + options.length - 1;
+    return createReadStream('', { fd: handle, start, end, signal: options.signal });
+  } catch (err) {
+    await handle.close().catch(() => {});
+    throw err;
+  }
+}
 
 /**
  * The local backend's read handle: an open file descriptor, read with positional reads (the
@@ -70,37 +117,4 @@ export async function localSpace(abs: string): Promise<SpaceInfo> {
     used: (st.blocks - st.bfree) * st.bsize,
     free: st.bavail * st.bsize,
   };
-}
-
-/**
- * Whole reads of files up to this size may be made inline (LocalStorage `inlineSmallReads`): from
- * the page cache such a read is a few µs of blocking calls.
- */
-export const INLINE_READ_MAX = 128 * 1024;
-
-/**
- * The whole content of the regular file at `abs` when it holds at most `max` bytes, read with
- * blocking calls on this thread (open, fstat, read, close: no trip through libuv's thread pool);
- * undefined when it is bigger, not a regular file (a FIFO, a device), or grew past its size
- * while read: the caller then reads it the usual way. Opened O_NONBLOCK so that a FIFO cannot hold
- * the thread in open(). Throws the calls' errno errors, and IsADirectory for a folder.
- */
-export function readWholeInline(abs: string, path: StoragePath, max: number): Buffer | undefined {
-  const fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-    if (!st.isFile() || st.size > max) return undefined;
-    // One byte of room past the size: the read that finds the end needs somewhere to look.
-    const buffer = Buffer.allocUnsafe(st.size + 1);
-    let at = 0;
-    for (;;) {
-      const n = readSync(fd, buffer, at, buffer.length - at, at);
-      if (n === 0) return buffer.subarray(0, at);
-      at += n;
-      if (at === buffer.length) return undefined;
-    }
-  } finally {
-    closeSync(fd);
-  }
 }

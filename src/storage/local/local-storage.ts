@@ -1,9 +1,9 @@
-import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { createWriteStream, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { bodyToReadable, unsizedBody, wholeBody } from '../body.js';
+import { bodyToReadable, wholeBody } from '../body.js';
 import { StorageError } from '../errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../handles.js';
 import { hashOf } from '../hash.js';
@@ -27,7 +27,8 @@ import type {
   WriteOptions,
 } from '../types.js';
 import { translateLocalError as translate } from './errors.js';
-import { INLINE_READ_MAX, localSpace, openLocalRead, readWholeInline } from './local-read.js';
+import { InlineReads } from './inline-read.js';
+import { localSpace, openLocalRead, readLocalFile } from './local-read.js';
 import { SMALL_WRITE, writeSmallFile } from './small-write.js';
 import { statsAhead } from './stats-ahead.js';
 import { removePartialFiles } from './unfinished-writes.js';
@@ -44,11 +45,6 @@ export interface LocalStorageOptions {
    */
   inlineSmallReads?: boolean;
 }
-
-/** An inline read slower than this blocked the event loop noticeably. */
-const SLOW_INLINE_MS = 2;
-/** After this much time blocked in slow inline reads, a storage stops reading inline. */
-const INLINE_BLOCK_MS = 50;
 
 /**
  * A folder on the local file system. Writes go to a hidden partial file in the target folder and
@@ -79,12 +75,10 @@ export class LocalStorage implements Storage {
   private readonly confinedTo: Promise<string> | undefined;
 
   /** Whole reads of small files inline (LocalStorageOptions); off once they block too long. */
-  private inlineReads: boolean;
-  /** Milliseconds the event loop waited in slow inline reads (see `readInline`). */
-  private inlineBlockedMs = 0;
+  private readonly inline: InlineReads;
 
   constructor(root: string, options: LocalStorageOptions = {}) {
-    this.inlineReads = options.inlineSmallReads === true;
+    this.inline = new InlineReads(options.inlineSmallReads === true);
     this.root = nodePath.resolve(root);
     this.description = this.root;
     this.confinedTo = this.root === '/' ? undefined : fs.realpath(this.root).catch(() => this.root);
@@ -177,58 +171,13 @@ export class LocalStorage implements Storage {
   async read(path: StoragePath, options: ReadOptions = {}): Promise<Readable> {
     await this.guard(path);
     const abs = this.abs(path);
-    if (this.inlineReads && options.offset === undefined && options.length === undefined) {
+    const translateHere = (err: unknown) => translate(err, path);
+    if (this.inline.enabled && options.offset === undefined && options.length === undefined) {
       options.signal?.throwIfAborted();
-      const whole = this.readInline(abs, path);
+      const whole = this.inline.read(abs, path, translateHere);
       if (whole) return wholeBody(whole);
     }
-    const handle = await this.fs('read', path, () => fs.open(abs, 'r'));
-    try {
-      const st = await handle.stat();
-      if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-      const start = options.offset ?? 0;
-      if (!st.isFile()) {
-        // A pipe (`ferry cp <(cmd) …`, a FIFO) or a device: its size says nothing (0), and it
-        // cannot be read at an offset. Read what comes until its end (it used to read as empty).
-        if (start !== 0 || options.length !== undefined) {
-          throw new StorageError('InvalidArgument', `not a regular file, cannot read a range: /${path}`, {
-            path,
-          });
-        }
-        // Not a file stream: an upload must not take it for one it may read at any position.
-        return unsizedBody(Readable.from(createReadStream('', { fd: handle, signal: options.signal })));
-      }
-      if (options.length === 0 || start >= st.size) {
-        await handle.close();
-        return emptyReadable();
-      }
-      const end = options.length === undefined ? undefined : start + options.length - 1;
-      return createReadStream('', { fd: handle, start, end, signal: options.signal });
-    } catch (err) {
-      await handle.close().catch(() => {});
-      throw err;
-    }
-  }
-
-  /**
-   * A small file's whole content read inline (local-read.ts readWholeInline), or undefined (then
-   * read it the usual way). An inline read that blocked the event loop for more than
-   * SLOW_INLINE_MS (a cold disk, a network file system) counts towards INLINE_BLOCK_MS; past that,
-   * this storage reads every file through the thread pool again.
-   */
-  private readInline(abs: string, path: StoragePath): Buffer | undefined {
-    const started = performance.now();
-    try {
-      return readWholeInline(abs, path, INLINE_READ_MAX);
-    } catch (err) {
-      throw translate(err, path);
-    } finally {
-      const ms = performance.now() - started;
-      if (ms > SLOW_INLINE_MS) {
-        this.inlineBlockedMs += ms;
-        if (this.inlineBlockedMs > INLINE_BLOCK_MS) this.inlineReads = false;
-      }
-    }
+    return readLocalFile(abs, path, options, translateHere);
   }
 
   async openRead(path: StoragePath, options: OpenReadOptions = {}): Promise<ReadHandle> {
@@ -436,8 +385,4 @@ async function exists(abs: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-function emptyReadable(): Readable {
-  return bodyToReadable(Buffer.alloc(0));
 }
