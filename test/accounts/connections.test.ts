@@ -5,20 +5,9 @@ import type { Accounts } from '../../src/accounts/types.js';
 import { openStore, type Store } from '../../src/db/database.js';
 import { createS3Client } from '../../src/s3/client.js';
 import { checkedStorage } from '../../src/storage/checked.js';
-import { StorageError } from '../../src/storage/errors.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { credentialUrl, TEST_BUCKET, testS3 } from '../support/s3.js';
-import { admin, backends, defaultHome, openTestAccounts, system } from './support.js';
-
-async function failure(p: Promise<unknown>): Promise<StorageError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof StorageError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
+import { admin, backends, defaultHome, failure, openTestAccounts, system } from './support.js';
 
 const sseKey = randomBytes(32).toString('base64');
 

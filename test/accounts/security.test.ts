@@ -3,18 +3,7 @@ import { parseSecretKey } from '../../src/accounts/accounts.js';
 import { hashPassword, verifyPassword } from '../../src/accounts/passwords.js';
 import type { Accounts } from '../../src/accounts/types.js';
 import type { Store } from '../../src/db/database.js';
-import { StorageError } from '../../src/storage/errors.js';
-import { admin, backends, manager, openTestAccounts, system, viewer } from './support.js';
-
-async function failure(p: Promise<unknown>): Promise<StorageError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof StorageError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
+import { admin, backends, failure, manager, openTestAccounts, system, viewer } from './support.js';
 
 describe('parseSecretKey', () => {
   it('reads 64 hex or 44 base64 characters and refuses anything else without echoing it', () => {

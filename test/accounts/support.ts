@@ -7,6 +7,7 @@ import type { AccountsOptions } from '../../src/accounts/accounts.js';
 import { openAccounts } from '../../src/accounts/accounts.js';
 import type { Accounts, Actor } from '../../src/accounts/types.js';
 import { openStore, type Store } from '../../src/db/database.js';
+import { StorageError } from '../../src/storage/errors.js';
 import { freshPostgresUrl } from '../support/postgres.js';
 
 /** The two stores every account test runs on. */
@@ -43,4 +44,15 @@ export async function openTestAccounts(
     await store.close();
   });
   return { accounts, store, location, key };
+}
+
+/** The StorageError `p` fails with; anything else it throws is thrown, and success is an error. */
+export async function failure(p: Promise<unknown>): Promise<StorageError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof StorageError) return err;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
 }

@@ -2,23 +2,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { connectionInputSchema, userPatchSchema } from '../../src/accounts/model.js';
 import type { Accounts } from '../../src/accounts/types.js';
 import type { Store } from '../../src/db/database.js';
-import { StorageError } from '../../src/storage/errors.js';
-import { admin, backends, manager, openTestAccounts, system, viewer } from './support.js';
+import { admin, backends, failure, manager, openTestAccounts, system, viewer } from './support.js';
 
 const ed25519 =
   'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop';
 
 /** The error a call throws, to assert code and message. */
-async function failure(p: Promise<unknown>): Promise<StorageError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof StorageError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
-
 describe.each(backends)('users, groups, mounts, effective (%s)', (backend) => {
   let accounts: Accounts;
   let store: Store;

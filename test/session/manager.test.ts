@@ -13,22 +13,11 @@ import {
   type NodeSessionManager,
 } from '../../src/session/session-manager.js';
 import type { SessionEvent } from '../../src/session/types.js';
-import { StorageError } from '../../src/storage/errors.js';
-import { openTestAccounts, system } from '../accounts/support.js';
+import { failure, openTestAccounts, system } from '../accounts/support.js';
 import { ensureBucket, testConnection } from '../support/s3.js';
 import { multipartUploads, s3Objects } from './support.js';
 
 const MiB = 1024 * 1024;
-
-async function failure(p: Promise<unknown>): Promise<StorageError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof StorageError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Wait until `check` passes (audit records are written after the operation, asynchronously). */
 async function eventually(check: () => Promise<void>): Promise<void> {
