@@ -1,17 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client } from '../../src/s3/client.js';
 import { listIncompleteUploads } from '../../src/s3/uploads.js';
-import { cliEnv, ferry, ferryBin, requireBuiltCli } from '../support/cli.js';
+import { type CliFaultRig, cliFaultRig, ferry, ferryBin } from '../support/cli.js';
 import { readAll } from '../support/collect.js';
-import { type FaultAction, type SeenRequest, startFaultProxy } from '../support/fault-proxy.js';
-import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+import type { FaultAction, SeenRequest } from '../support/fault-proxy.js';
+import { testConnection } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -26,23 +24,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('ferry cp interrupted by SIGINT / SIGTERM', () => {
   const conn = testConnection();
   let client: S3Client;
-  let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+  let proxy: CliFaultRig['proxy'];
   let dir: string;
   let env: NodeJS.ProcessEnv;
+  let rig: CliFaultRig | undefined;
 
   beforeAll(async () => {
-    client = createS3Client(conn);
-    await ensureBucket(client, conn.bucket);
-    proxy = await startFaultProxy(testS3().endpoint);
-    dir = await fs.mkdtemp(join(tmpdir(), 'ferry-interrupt-'));
-    env = cliEnv({ FERRY_STATE_DIR: join(dir, 'state') });
-    await requireBuiltCli();
+    rig = await cliFaultRig(conn, 'ferry-interrupt-');
+    ({ client, proxy, dir, env } = rig);
   });
-  afterAll(async () => {
-    await proxy?.close();
-    client?.destroy();
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.close());
 
   const flags = () => [
     '--endpoint',

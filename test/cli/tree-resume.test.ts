@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -13,12 +12,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client } from '../../src/s3/client.js';
 import { listIncompleteUploads } from '../../src/s3/uploads.js';
-import { cliEnv, ferry, ferryBin, requireBuiltCli } from '../support/cli.js';
+import { type CliFaultRig, cliEnv, cliFaultRig, ferry, ferryBin } from '../support/cli.js';
 import { readAll } from '../support/collect.js';
-import { startFaultProxy } from '../support/fault-proxy.js';
-import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+import { testConnection, testS3 } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -31,23 +28,16 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('ferry cp -r killed with SIGKILL, run again', () => {
   const conn = testConnection();
   let client: S3Client;
-  let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+  let proxy: CliFaultRig['proxy'];
   let dir: string;
   let env: NodeJS.ProcessEnv;
+  let rig: CliFaultRig | undefined;
 
   beforeAll(async () => {
-    client = createS3Client(conn);
-    await ensureBucket(client, conn.bucket);
-    proxy = await startFaultProxy(testS3().endpoint);
-    dir = await fs.mkdtemp(join(tmpdir(), 'ferry-tree-resume-'));
-    env = cliEnv({ FERRY_STATE_DIR: join(dir, 'state') });
-    await requireBuiltCli();
+    rig = await cliFaultRig(conn, 'ferry-tree-resume-');
+    ({ client, proxy, dir, env } = rig);
   });
-  afterAll(async () => {
-    await proxy?.close();
-    client?.destroy();
-    if (dir) await fs.rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rig?.close());
 
   const flags = ['--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '2'];
   const keysUnder = async (prefix: string) => {

@@ -1,7 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { testS3 } from './s3.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/s3/client.js';
+import type { S3Connection } from '../../src/s3/connection.js';
+import { startFaultProxy } from './fault-proxy.js';
+import { ensureBucket, testS3 } from './s3.js';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../..');
@@ -52,4 +58,45 @@ export function ferry(args: string[], env: NodeJS.ProcessEnv = cliEnv()): Promis
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
   });
+}
+
+/** What the CLI tests that cut transfers short share (`cliFaultRig`). */
+export interface CliFaultRig {
+  /** A raw client on the test S3 (straight, not through the proxy). */
+  client: S3Client;
+  /** A fault proxy in front of the test S3: give the CLI `--endpoint proxy.endpoint`. */
+  proxy: Awaited<ReturnType<typeof startFaultProxy>>;
+  /** A temp folder for the test's files; the CLI's state folder is `dir/state`. */
+  dir: string;
+  /** `cliEnv` with FERRY_STATE_DIR in `dir`. */
+  env: NodeJS.ProcessEnv;
+  /** Stop the proxy, the client, remove `dir`. */
+  close(): Promise<void>;
+}
+
+/**
+ * The set-up of the CLI tests that kill or interrupt transfers: `conn`'s bucket made, a fault
+ * proxy in front of the test S3, a temp folder (named from `tempPrefix`) holding the CLI's state,
+ * and the built CLI checked.
+ */
+export async function cliFaultRig(conn: S3Connection, tempPrefix: string): Promise<CliFaultRig> {
+  const client = createS3Client(conn);
+  let proxy: CliFaultRig['proxy'] | undefined;
+  let dir: string | undefined;
+  const close = async () => {
+    await proxy?.close();
+    client.destroy();
+    if (dir) await fs.rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await ensureBucket(client, conn.bucket);
+    proxy = await startFaultProxy(testS3().endpoint);
+    dir = await fs.mkdtemp(join(tmpdir(), tempPrefix));
+    const env = cliEnv({ FERRY_STATE_DIR: join(dir, 'state') });
+    await requireBuiltCli();
+    return { client, proxy, dir, env, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
