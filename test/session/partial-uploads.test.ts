@@ -2,11 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/database.js';
-import { createS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import type { Session } from '../../src/session/types.js';
-import { ensureBucket, testConnection } from '../support/s3.js';
-import { multipartUploads, poolFor, sessionFor, tempStore, userWith } from './support.js';
+import { multipartUploads, poolFor, rgwSessionParts, sessionFor, userWith } from './support.js';
 
 const MiB = 1024 * 1024;
 
@@ -20,17 +18,13 @@ describe('showPartialUploads: unfinished multipart uploads visible in listings (
   let store: Store;
   let conn: S3Connection;
   let client: S3Client;
+  let parts: Awaited<ReturnType<typeof rgwSessionParts>> | undefined;
 
   beforeAll(async () => {
-    ({ store } = await tempStore());
-    conn = testConnection({ partSize: 5 * MiB, multipartThreshold: 5 * MiB, partConcurrency: 2 });
-    client = createS3Client(conn);
-    await ensureBucket(client, conn.bucket);
+    parts = await rgwSessionParts();
+    ({ store, conn, client } = parts);
   });
-  afterAll(async () => {
-    client?.destroy();
-    await store?.close();
-  });
+  afterAll(() => parts?.close());
 
   it('an upload in progress shows as name.partial-upload in its folder only, when the connection says so', async () => {
     const home = { type: 's3' as const, connection: 'main', prefix: 'p' };

@@ -6,11 +6,9 @@ import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/db/database.js';
-import { createS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import { StorageError } from '../../src/storage/errors.js';
-import { ensureBucket, testConnection } from '../support/s3.js';
-import { multipartUploads, poolFor, s3Objects, sessionFor, tempStore, userWith } from './support.js';
+import { multipartUploads, poolFor, rgwSessionParts, s3Objects, sessionFor, userWith } from './support.js';
 
 const MiB = 1024 * 1024;
 
@@ -23,17 +21,13 @@ describe('quota ledger on RGW', () => {
   let store: Store;
   let conn: S3Connection;
   let client: S3Client;
+  let parts: Awaited<ReturnType<typeof rgwSessionParts>> | undefined;
 
   beforeAll(async () => {
-    ({ store } = await tempStore());
-    conn = testConnection({ partSize: 5 * MiB, multipartThreshold: 5 * MiB, partConcurrency: 2 });
-    client = createS3Client(conn);
-    await ensureBucket(client, conn.bucket);
+    parts = await rgwSessionParts();
+    ({ store, conn, client } = parts);
   });
-  afterAll(async () => {
-    client?.destroy();
-    await store?.close();
-  });
+  afterAll(() => parts?.close());
 
   function quotaSession(username: string, quota: { bytes?: number; files?: number }) {
     const pool = poolFor({ main: conn });

@@ -6,6 +6,7 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from
 import { permissionNames } from '../../src/accounts/model.js';
 import type { EffectiveUser } from '../../src/accounts/types.js';
 import { openStore, type Store } from '../../src/db/database.js';
+import { createS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import { EventBus } from '../../src/session/events.js';
 import { QuotaLedger } from '../../src/session/quota-ledger.js';
@@ -15,11 +16,41 @@ import { defaultSessionLimits, type SessionLimits } from '../../src/session/sess
 import { StoragePool } from '../../src/session/storage-pool.js';
 import { Throttles } from '../../src/session/throttle.js';
 import type { SessionEvent } from '../../src/session/types.js';
+import { ensureBucket, testConnection } from '../support/s3.js';
+
+const MiB = 1024 * 1024;
 
 /** A fresh SQLite store in a temp folder. */
 export async function tempStore(): Promise<{ store: Store; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-session-'));
   return { store: await openStore(join(dir, 'ferry.db')), dir };
+}
+
+/**
+ * What the session tests with homes on RGW share: a fresh store, a test RGW connection that goes
+ * multipart from 5 MiB (5 MiB parts, two at a time: 6 MiB files go up in parts), a raw client on
+ * it with its bucket made. `close` ends the client and the store.
+ */
+export async function rgwSessionParts(): Promise<{
+  store: Store;
+  conn: S3Connection;
+  client: S3Client;
+  close(): Promise<void>;
+}> {
+  const { store } = await tempStore();
+  const conn = testConnection({ partSize: 5 * MiB, multipartThreshold: 5 * MiB, partConcurrency: 2 });
+  const client = createS3Client(conn);
+  const close = async () => {
+    client.destroy();
+    await store.close();
+  };
+  try {
+    await ensureBucket(client, conn.bucket);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { store, conn, client, close };
 }
 
 /** A user with everything allowed and nothing limited, home in a local folder. */

@@ -3,11 +3,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PermissionName } from '../../src/accounts/model.js';
 import type { Store } from '../../src/db/database.js';
-import { createS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import { readAll } from '../support/collect.js';
-import { ensureBucket, testConnection } from '../support/s3.js';
-import { multipartUploads, poolFor, s3Objects, sessionFor, tempStore, userWith } from './support.js';
+import { multipartUploads, poolFor, rgwSessionParts, s3Objects, sessionFor, userWith } from './support.js';
 
 const MiB = 1024 * 1024;
 
@@ -16,17 +14,13 @@ describe('session write handles in update mode (RGW home)', () => {
   let store: Store;
   let conn: S3Connection;
   let client: S3Client;
+  let parts: Awaited<ReturnType<typeof rgwSessionParts>> | undefined;
 
   beforeAll(async () => {
-    ({ store } = await tempStore());
-    conn = testConnection({ partSize: 5 * MiB, multipartThreshold: 5 * MiB, partConcurrency: 2 });
-    client = createS3Client(conn);
-    await ensureBucket(client, conn.bucket);
+    parts = await rgwSessionParts();
+    ({ store, conn, client } = parts);
   });
-  afterAll(async () => {
-    client?.destroy();
-    await store?.close();
-  });
+  afterAll(() => parts?.close());
 
   function sessionWith(username: string, permissions?: PermissionName[]) {
     const pool = poolFor({ main: conn });
