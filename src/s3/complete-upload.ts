@@ -5,7 +5,6 @@ import {
   HeadObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { isNotFound } from './errors.js';
 
 export interface CompleteRequest {
   bucket: string;
@@ -25,9 +24,9 @@ export interface CompleteRequest {
  * CompleteMultipartUpload, told apart from a repeat of itself. A Complete whose answer comes
  * later than the idle timeout (a store assembling a large object) is sent again by the SDK; the
  * store has made the object meanwhile and may answer the repeat NoSuchUpload (MinIO; RGW answers
- * it with success), or 412 when it was conditional (our own object is there now). The upload is
- * done, then, when the object there is the one these parts make: its multipart ETag. Otherwise
- * the error stands (the caller aborts the upload).
+ * it with success), 412 when it was conditional (our own object is there now), or a 5xx. The
+ * upload is done, then, when the object there is the one these parts make: its multipart ETag.
+ * Otherwise the error stands (the caller aborts the upload).
  */
 export async function completeUpload(client: S3Client, r: CompleteRequest): Promise<{ etag?: string }> {
   const parts = [...r.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
@@ -45,7 +44,9 @@ export async function completeUpload(client: S3Client, r: CompleteRequest): Prom
     );
     return { etag: res.ETag || undefined };
   } catch (err) {
-    const etag = isNotFound(err) || status(err) === 412 ? await madeAlready(client, r, parts) : undefined;
+    // Whatever the failure (the repeat may also meet a 5xx, tried again until the SDK gives
+    // up), the first try may have made the object: one HEAD tells. Not when the caller aborted.
+    const etag = r.signal?.aborted ? undefined : await madeAlready(client, r, parts);
     if (etag === undefined) throw err;
     return { etag };
   }
@@ -90,8 +91,4 @@ export function multipartEtag(parts: CompletedPart[]): string | undefined {
   }
   if (md5s.length === 0) return undefined;
   return `${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${md5s.length}`;
-}
-
-function status(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
 }

@@ -32,7 +32,7 @@ const NO_SUCH_UPLOAD = {
   error: { status: 404, code: 'NoSuchUpload', message: 'The specified multipart upload does not exist.' },
 } as const;
 
-type Repeat = 'store' | 'NoSuchUpload' | 'never made';
+type Repeat = 'store' | 'NoSuchUpload' | 'InternalError' | 'never made';
 
 async function attempt(how: 'write' | 'openWrite' | 'copy', repeat: Repeat) {
   let completes = 0;
@@ -40,7 +40,7 @@ async function attempt(how: 'write' | 'openWrite' | 'copy', repeat: Repeat) {
     if (req.op !== 'CompleteMultipartUpload') return 'pass';
     completes++;
     if (completes === 1) return repeat === 'never made' ? 'fail' : { delayMs: 3000 };
-    return repeat === 'store' ? 'pass' : NO_SUCH_UPLOAD;
+    return repeat === 'store' ? 'pass' : repeat === 'InternalError' ? 'fail' : NO_SUCH_UPLOAD;
   });
   cleanups.push(() => proxy.close());
   const conn = testConnection({
@@ -82,8 +82,8 @@ async function attempt(how: 'write' | 'openWrite' | 'copy', repeat: Repeat) {
 
 describe('review: a CompleteMultipartUpload answered after the idle timeout', () => {
   for (const how of ['write', 'openWrite', 'copy'] as const) {
-    for (const repeat of ['store', 'NoSuchUpload'] as const) {
-      it(`storage.${how}, the repeat answered by ${repeat === 'store' ? 'RGW' : 'NoSuchUpload'}: success, the object whole, no upload left`, {
+    for (const repeat of ['store', 'NoSuchUpload', 'InternalError'] as const) {
+      it(`storage.${how}, the repeat answered by ${repeat === 'store' ? 'RGW' : repeat}: success, the object whole, no upload left`, {
         timeout: 60_000,
       }, async () => {
         const r = await attempt(how, repeat);
