@@ -69,8 +69,9 @@ export function openJobs(o: JobsOptions): Jobs {
     node,
     async trigger(name, actor) {
       const job = await store.get(name);
+      const claimedAt = performance.now();
       const run = await store.startTriggered(name, node, actor);
-      return { run, done: runner.start(job, run) };
+      return { run, done: runner.start(job, run, claimedAt) };
     },
     async close() {
       await scheduler?.stop();

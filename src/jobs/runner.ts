@@ -35,10 +35,13 @@ export class JobRunner {
 
   constructor(private readonly o: RunnerOptions) {}
 
-  /** Start the run in the background; the promise resolves with its final record. */
-  start(job: JobView, run: RunView): Promise<RunView> {
+  /**
+   * Start the run in the background; the promise resolves with its final record. `claimedAt`:
+   * `performance.now()` taken before the claim that stamped the run's lease (default: now).
+   */
+  start(job: JobView, run: RunView, claimedAt = performance.now()): Promise<RunView> {
     const abort = new AbortController();
-    const done = this.#run(job, run, abort).finally(() => this.active.delete(run.id));
+    const done = this.#run(job, run, abort, claimedAt).finally(() => this.active.delete(run.id));
     this.active.set(run.id, { abort, done });
     return done;
   }
@@ -55,30 +58,45 @@ export class JobRunner {
     await Promise.allSettled(all.map((a) => a.done));
   }
 
-  async #run(job: JobView, run: RunView, abort: AbortController): Promise<RunView> {
+  async #run(job: JobView, run: RunView, abort: AbortController, claimedAt: number): Promise<RunView> {
     const { store } = this.o;
     const started = Date.now();
     let leaseLost = false;
     // The lease is 3 heartbeats long. A run that could not renew it for 2 of them (the store is
     // out of reach, or answers too slowly) stops its own sync: another node fails it once the
     // whole lease is over, and may then start the job again — never while this one still syncs.
-    let renewedAt = performance.now();
+    // The deadline is a timer of its own, armed for the exact moment and moved on by each
+    // renewal: a check made only on the heartbeat ticks drifts with their lateness (an interval
+    // that ran late starts its next period from then), so a stalled event loop could push it
+    // past the lease. `renewedAt` starts before the claim (the claim stamped the lease).
+    let renewedAt = Math.min(claimedAt, performance.now());
     const giveUpMs = 2 * this.o.heartbeatMs;
     const lose = (why: string) => {
       if (abort.signal.aborted) return;
       leaseLost = true;
       abort.abort(new StorageError('Transient', why));
     };
+    let deadline: NodeJS.Timeout | undefined;
+    let ended = false;
+    const arm = () => {
+      clearTimeout(deadline);
+      deadline = setTimeout(
+        () =>
+          lose(
+            `no heartbeat reached the store for ${Math.round(giveUpMs / 1000)} s: the run stops before its lease is over`,
+          ),
+        Math.max(0, renewedAt + giveUpMs - performance.now()),
+      );
+      deadline.unref();
+    };
+    arm();
     const beat = setInterval(() => {
-      if (performance.now() - renewedAt >= giveUpMs)
-        lose(
-          `no heartbeat reached the store for ${Math.round(giveUpMs / 1000)} s: the run stops before its lease is over`,
-        );
       const sent = performance.now();
       store.heartbeat(run.id).then(
         (alive) => {
-          if (alive) renewedAt = Math.max(renewedAt, sent);
-          else lose('the run lost its lease (another node marked it failed)');
+          if (!alive) return lose('the run lost its lease (another node marked it failed)');
+          renewedAt = Math.max(renewedAt, sent);
+          if (!ended && !abort.signal.aborted) arm();
         },
         (err) => this.o.log?.warn({ run: run.id, err: (err as Error).message }, 'job run: heartbeat failed'),
       );
@@ -98,7 +116,9 @@ export class JobRunner {
         error: `${error} (the run's record is no longer in the store)`,
       }));
     } finally {
+      ended = true;
       clearInterval(beat);
+      clearTimeout(deadline);
     }
     const ms = Date.now() - started;
     const line = {

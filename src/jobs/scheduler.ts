@@ -98,8 +98,9 @@ export class JobScheduler {
       const tick = cron.previousRuns(1, new Date(now + 1))[0];
       if (!tick || tick.getTime() <= since) continue;
       this.handled.set(job.name, tick.getTime());
+      const claimedAt = performance.now();
       const claim = await store.claimTick(job.name, tick.toISOString(), node);
-      if (claim.outcome === 'claimed' && claim.run) void runner.start(job, claim.run);
+      if (claim.outcome === 'claimed' && claim.run) void runner.start(job, claim.run, claimedAt);
       else if (claim.outcome === 'skipped')
         this.o.log?.info(
           { job: job.name, scheduledFor: tick.toISOString() },

@@ -1,6 +1,5 @@
 import {
   AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateMultipartUploadCommand,
   type HeadObjectCommandOutput,
@@ -9,6 +8,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { forEachConcurrent } from '../util/concurrency.js';
+import { completeUpload } from './complete-upload.js';
 import type { ObjectParams } from './object-params.js';
 import { PinnedPartCopier } from './part-copy.js';
 
@@ -185,16 +185,14 @@ export async function copyObject(
       },
     );
     await pinned.verify();
-    const done = await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: to.bucket,
-        Key: to.key,
-        UploadId,
-        MultipartUpload: { Parts: parts },
-        ...p?.payer,
-      }),
-    );
-    return { etag: done.ETag };
+    return await completeUpload(client, {
+      bucket: to.bucket,
+      key: to.key,
+      uploadId: UploadId!,
+      parts,
+      payer: p?.payer,
+      sseCustomer: p?.part,
+    });
   } catch (err) {
     await client
       .send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId, ...p?.payer }))

@@ -1,13 +1,13 @@
 import {
   AbortMultipartUploadCommand,
   type CompletedPart,
-  CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   type CreateMultipartUploadCommandInput,
   type S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
+import { completeUpload } from './complete-upload.js';
 import { copySourceOf } from './copy.js';
 import { isNotFound } from './errors.js';
 import { withRetries } from './retry.js';
@@ -149,20 +149,17 @@ export class MultipartSession {
    * conditional on no object existing (stores that honour it: AWS; RGW 16 ignores it).
    */
   async complete(parts: CompletedPart[], cond: { ifNoneMatch?: string } = {}): Promise<{ etag?: string }> {
-    const { bucket, key } = this.target;
-    const sorted = [...parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
-    const res = await this.client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket,
-        Key: key,
-        UploadId: this.uploadId,
-        MultipartUpload: { Parts: sorted },
-        IfNoneMatch: cond.ifNoneMatch,
-        ...this.payer,
-      }),
-      this.opts,
-    );
-    return { etag: res.ETag || undefined };
+    const { bucket, key, partParams } = this.target;
+    return completeUpload(this.client, {
+      bucket,
+      key,
+      uploadId: this.uploadId!,
+      parts,
+      ifNoneMatch: cond.ifNoneMatch,
+      payer: this.payer,
+      sseCustomer: partParams,
+      signal: this.target.signal,
+    });
   }
 
   /**

@@ -81,6 +81,7 @@ export async function executeActions(
   }
 
   for (const m of mkdirs) {
+    signal?.throwIfAborted();
     const side = sides[m.on];
     try {
       await ensureDir(side.storage, joinPath(side.root, m.path));
@@ -90,7 +91,10 @@ export async function executeActions(
     }
   }
 
+  // No action begins once the signal has fired: the run may no longer hold its job (a lost
+  // lease: another node may run it now), and neither backend's `remove` looks at the signal.
   const remove = async (d: Delete): Promise<void> => {
+    signal?.throwIfAborted();
     const side = sides[d.on];
     try {
       await side.storage.remove(joinPath(side.root, d.path), { signal });
@@ -103,6 +107,7 @@ export async function executeActions(
   };
 
   const copy = async (c: Copy): Promise<void> => {
+    signal?.throwIfAborted();
     const from = sides[c.from];
     const to = sides[c.from === 'src' ? 'dst' : 'src'];
     const fromPath = joinPath(from.root, c.path);

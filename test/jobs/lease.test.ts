@@ -51,7 +51,13 @@ describe('sync jobs: leases on the database clock (postgres)', () => {
   });
 
   /** A node: its own store connection (`storeUrl`), jobs without a scheduler, a clock offset. */
-  async function node(name: string, store: Store, runSync: RunSync, clockOffsetMs = 0): Promise<Jobs> {
+  async function node(
+    name: string,
+    store: Store,
+    runSync: RunSync,
+    clockOffsetMs = 0,
+    leaseSeconds = LEASE_S,
+  ): Promise<Jobs> {
     const pool = new StoragePool({
       resolveConnection: (n) => accounts.connections.resolve(n),
       changes: accounts.changes,
@@ -61,7 +67,7 @@ describe('sync jobs: leases on the database clock (postgres)', () => {
       accounts,
       pool,
       schedule: false,
-      leaseSeconds: LEASE_S,
+      leaseSeconds,
       node: name,
       runSync,
       clock: () => Date.now() + clockOffsetMs,
@@ -159,4 +165,45 @@ describe('sync jobs: leases on the database clock (postgres)', () => {
     expect(stored.status).toBe('failed');
     expect(stored.error).toMatch(/stopped renewing its lease/);
   });
+  it("a stalled event loop does not postpone a run's self-abort past two thirds of its lease", async () => {
+    // Lease 6 s, a heartbeat every 2 s; the run must stop 4 s after its last renewal. Node A is
+    // cut off from the store at once (no heartbeat renews), and its event loop stalls from 1 s to
+    // 3.7 s: the first heartbeat tick (due at 2 s) runs late, at 3.7 s. A timer that only looks
+    // at the clock on each tick looks next at 5.7 s — 0.3 s before another node may fail the run
+    // and start the job again, and under more load past it. The run must stop at 4 s.
+    const lease = 6;
+    const role = `node_s_${randomBytes(3).toString('hex')}`;
+    await admin.query(`create role ${role} login superuser password 'node-s-password'`);
+    const asA = new URL(url);
+    asA.username = role;
+    asA.password = 'node-s-password';
+    const storeA = await openStore(asA.toString());
+    closers.push(() => storeA.close());
+    const held = heldSync();
+    const a = await node('node-a', storeA, held.runSync, 0, lease);
+    const b = await node('node-b', storeB, held.runSync, 0, lease);
+    await a.store.create(
+      { name: 'stall', source: join(dir, 'src'), destination: join(dir, 'dst'), options: { dryRun: true } },
+      system,
+    );
+    const { run, done } = await a.trigger('stall', system);
+    const t0 = Date.now();
+    await admin.query(`alter role ${role} nologin`);
+    await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [role]);
+    await new Promise((r) => setTimeout(r, Math.max(0, t0 + 1000 - Date.now())));
+    while (Date.now() < t0 + 3700); // the stall: nothing of this process runs meanwhile
+    let reapedAt: number | undefined;
+    while (reapedAt === undefined && Date.now() - t0 < 60_000) {
+      const reaped = await b.store.expireLeases(lease * 1000);
+      if (reaped.some((r) => r.id === run.id)) reapedAt = Date.now();
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(held.seen.reason).toMatch(/heartbeat/);
+    const stoppedAfter = (held.seen.abortedAt as number) - t0;
+    // 4 s is the budget; 0.8 s of slack for a loaded machine's timers (a tick-paced check: 5.7 s).
+    expect(stoppedAfter).toBeGreaterThanOrEqual(3700);
+    expect(stoppedAfter).toBeLessThan(4800);
+    expect(reapedAt as number).toBeGreaterThan(held.seen.abortedAt as number);
+    expect((await done).status).toBe('failed');
+  }, 90_000);
 });
