@@ -21,10 +21,18 @@ import {
   hasConditionalComplete,
 } from './exclusive-claim.js';
 import { formatMtime, MTIME_META } from './keys.js';
+import { PartSpill } from './part-spill.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
 
 const MiB = 1024 * 1024;
+/**
+ * A handle with no call for this long gives its part being filled back to the budget while a
+ * reservation waits (`offerPart`). Short enough that a client waiting on another file is not held
+ * up for long; long enough that a handle still being written (WRITEs come every few ms) keeps its
+ * part. `FERRY_PART_SPILL_MS` sets it (tests).
+ */
+const SPILL_AFTER_MS = Number.parseInt(process.env.FERRY_PART_SPILL_MS ?? '', 10) || 1000;
 
 /**
  * An S3 write handle (opened by open-write.ts; `update` mode is update-write-handle.ts, a subclass):
@@ -63,6 +71,10 @@ export class S3WriteHandle extends BaseWriteHandle {
    */
   private partHash: Hash | undefined;
   private hashed = 0;
+  /** `cur` given up to the budget (`offerPart`): its `filled` bytes, on disk until the next call. */
+  private spilled: PartSpill | undefined;
+  private spillQueued = false;
+  private readonly unregister: () => void;
 
   /** `existing`: the HEAD at open, when its bytes or attributes are kept (append, resume, update). */
   constructor(
@@ -88,6 +100,7 @@ export class S3WriteHandle extends BaseWriteHandle {
     this.pump = new PartPump(this.session, s3.upload.concurrency);
     this.buffers = new PartBuffers(s3.budget, signal);
     this.pending = new PendingWrites(s3.budget);
+    this.unregister = s3.budget.spillable(() => this.offerPart());
     if (existing) {
       // Appending keeps what the file was unless the caller says otherwise.
       const { [SHA256_META]: _, ...metadata } = existing.Metadata ?? {};
@@ -104,6 +117,16 @@ export class S3WriteHandle extends BaseWriteHandle {
   /** append/resume: the first `startOffset` bytes come from the existing object. */
   async keepExisting(keep = this.startOffset): Promise<void> {
     if (keep === 0) return;
+    this.calls++; // not a call, but `cur` is in use: not to be spilled meanwhile
+    try {
+      await this.keepExistingBytes(keep);
+    } finally {
+      this.calls--;
+      this.lastCall = Date.now();
+    }
+  }
+
+  private async keepExistingBytes(keep: number): Promise<void> {
     if (this.options.size !== undefined && this.options.size < keep) {
       throw new StorageError(
         'InvalidArgument',
@@ -255,10 +278,58 @@ export class S3WriteHandle extends BaseWriteHandle {
     this.buffers.dispose();
     this.cur?.release();
     this.cur = undefined;
+    await this.spilled?.close();
+    this.spilled = undefined;
     await this.pending.close();
     await this.session.abort();
     if (this.claim !== undefined) await dropClaim(this.s3, this.path, this.claim);
     this.claim = undefined;
+  }
+
+  protected override onFinish(): void {
+    this.unregister();
+  }
+
+  /**
+   * A reservation waits for budget (asked by the budget, `spillable`): give back what only this
+   * handle's client could free. A kept spare buffer goes at once; the part being filled once no
+   * call came for SPILL_AFTER_MS — spilled to disk (part-spill.ts: why) and read back at the next
+   * call (`beforeCall`). Its running hash stays: the bytes come back as they were.
+   */
+  private offerPart(): void {
+    this.buffers.releaseSpare();
+    if (this.calls > 0 || this.cur === undefined || this.spillQueued) return;
+    if (Date.now() - this.lastCall < SPILL_AFTER_MS) return;
+    this.spillQueued = true;
+    this.between(async () => {
+      try {
+        const cur = this.cur;
+        if (this.calls > 0 || cur === undefined || !this.s3.budget.waiting) return;
+        // A failed spill (disk full) leaves the part in memory, as before.
+        this.spilled = await PartSpill.write(cur.buffer, this.filled, cur.capacity).catch(() => undefined);
+        if (this.spilled === undefined) return;
+        this.cur = undefined;
+        cur.release();
+      } finally {
+        this.spillQueued = false;
+      }
+    });
+  }
+
+  /** The part spilled by `offerPart`, back in a part buffer (waits for budget, holding nothing). */
+  protected override async beforeCall(): Promise<void> {
+    const spill = this.spilled;
+    if (spill === undefined) return;
+    const part = await this.buffers.take(spill.capacity, spill.size);
+    try {
+      await spill.readInto(part.buffer);
+    } catch (err) {
+      part.release();
+      throw err;
+    }
+    this.cur = part;
+    this.spilled = undefined;
+    await spill.close();
   }
 
   /** The file's size at close at least (filled by fillTo): nothing beyond what was written here. */
