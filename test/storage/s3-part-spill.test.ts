@@ -35,7 +35,8 @@ describe('S3 write handle: a part spilled while another reservation waits', () =
     s = checkedStorage(raw);
   });
   afterAll(async () => {
-    for (const name of ['spill-one.bin', 'spill-multi.bin']) await s.remove(name).catch(() => {});
+    for (const name of ['spill-one.bin', 'spill-multi.bin', 'spill-ahead.bin'])
+      await s.remove(name).catch(() => {});
   });
 
   const check = async (name: string, want: Buffer) => {
@@ -92,6 +93,22 @@ describe('S3 write handle: a part spilled while another reservation waits', () =
     await h.close();
     await check('spill-multi.bin', want);
     expect(partSpills.open).toBe(0);
+    expect(budget.held).toBe(0);
+  }, 60_000);
+
+  it('writes ahead of a gap, held in memory: moved to the spill file, the file whole at close', async () => {
+    const want = randomBytes(768 * 1024 + 77);
+    const h = await s.openWrite!('spill-ahead.bin');
+    await h.write(512 * 1024, want.subarray(512 * 1024, 768 * 1024)); // ahead of byte 0: in memory
+    expect(budget.held).toBe(256 * 1024);
+    // A reservation of the whole budget waits for those bytes until the handle gives them up.
+    const release = await budget.reserve(8 * MiB, AbortSignal.timeout(20_000));
+    release();
+    expect(budget.held).toBe(0);
+    await h.write(0, want.subarray(0, 512 * 1024));
+    await h.write(768 * 1024, want.subarray(768 * 1024));
+    await h.close();
+    await check('spill-ahead.bin', want);
     expect(budget.held).toBe(0);
   }, 60_000);
 

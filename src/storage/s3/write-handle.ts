@@ -298,14 +298,18 @@ export class S3WriteHandle extends BaseWriteHandle {
    */
   private offerPart(): void {
     this.buffers.releaseSpare();
-    if (this.calls > 0 || this.cur === undefined || this.spillQueued) return;
+    const holds = () => this.cur !== undefined || this.pending.memoryBytes > 0;
+    if (this.calls > 0 || !holds() || this.spillQueued) return;
     if (Date.now() - this.lastCall < SPILL_AFTER_MS) return;
     this.spillQueued = true;
     this.between(async () => {
       try {
+        if (this.calls > 0 || !holds() || !this.s3.budget.waiting) return;
+        // Writes ahead of a gap only the client can fill: to their spill file as well.
+        // A failed spill (disk full) leaves the bytes in memory, as before.
+        await this.pending.spillMemory().catch(() => {});
         const cur = this.cur;
-        if (this.calls > 0 || cur === undefined || !this.s3.budget.waiting) return;
-        // A failed spill (disk full) leaves the part in memory, as before.
+        if (cur === undefined) return;
         this.spilled = await PartSpill.write(cur.buffer, this.filled, cur.capacity).catch(() => undefined);
         if (this.spilled === undefined) return;
         this.cur = undefined;
