@@ -2,12 +2,11 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { SHA256_META } from '../../s3/checksum.js';
-import { copyObject } from '../../s3/copy.js';
 import { putObject } from '../../s3/exclusive-put.js';
 import { MultipartSession } from '../../s3/multipart-session.js';
 import { type PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
 import { PartPump } from '../../s3/part-pump.js';
-import { MAX_PART_SIZE, MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
+import { MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
 import { StorageError } from '../errors.js';
 import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions } from '../handles.js';
 import { baseName } from '../paths.js';
@@ -20,6 +19,7 @@ import {
   exclusiveLost,
   hasConditionalComplete,
 } from './exclusive-claim.js';
+import { copyKeptParts, rewriteAttributes } from './kept-parts.js';
 import { formatMtime, MTIME_META } from './keys.js';
 import { PartSpill } from './part-spill.js';
 import { PendingWrites } from './pending-writes.js';
@@ -138,32 +138,16 @@ export class S3WriteHandle extends BaseWriteHandle {
     if (keep >= MIN_PART_SIZE) {
       // Server-side: parts of ≤ 1 GiB (each ≥ 5 MiB), pinned to the version seen at open.
       await this.start();
-      const n = Math.ceil(keep / Math.min(MAX_PART_SIZE, 1024 * MiB));
-      const step = Math.ceil(keep / n);
-      for (let from = 0; from < keep; from += step) {
-        const to = Math.min(keep, from + step) - 1;
-        const copy = (ifMatch: string | undefined) =>
-          this.session.copyPart(this.partNumber, {
-            bucket: this.s3.bucket,
-            key: this.key,
-            from,
-            to,
-            ifMatch,
-            copySourceParams: this.s3.params.copySource as Record<string, string | undefined>,
-          });
-        const part = await this.s3.send('UploadPartCopy', this.key, async () => {
-          try {
-            return await copy(etag);
-          } catch (err) {
-            // Swift's s3api answers 412 to a correct If-Match on a multipart source's `"…-N"`
-            // ETag (src/s3/part-copy.ts): if a HEAD shows the same ETag, copy without the
-            // condition; a different one is a real change (the 412 stands: Conflict).
-            if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412)
-              throw err;
-            if ((await this.s3.head(this.path))?.ETag !== etag) throw err;
-            return copy(undefined);
-          }
-        });
+      const parts = await copyKeptParts(
+        this.s3,
+        this.session,
+        this.path,
+        this.key,
+        keep,
+        etag,
+        this.partNumber,
+      );
+      for (const part of parts) {
         this.pump.keep(part);
         this.partNumber++;
         this.copiedParts++;
@@ -256,7 +240,8 @@ export class S3WriteHandle extends BaseWriteHandle {
       );
       etag = done.etag;
       this.claim = undefined; // replaced by the object itself
-      if (this.createdWith !== JSON.stringify(this.objectAttrs())) etag = await this.rewriteAttributes();
+      if (this.createdWith !== JSON.stringify(this.objectAttrs()))
+        etag = await rewriteAttributes(this.s3, this.path, this.key, this.objectAttrs());
     }
     await this.pending.close();
     await this.s3.noteMtime(this.key, etag, this.attrs.mtime);
@@ -503,34 +488,5 @@ export class S3WriteHandle extends BaseWriteHandle {
     const metadata = { ...this.s3.params.metadata, ...this.attrs.metadata };
     if (this.attrs.mtime) metadata[MTIME_META] = formatMtime(this.attrs.mtime);
     return { contentType: this.attrs.contentType ?? contentTypeFor(this.path), metadata };
-  }
-
-  /**
-   * Attributes changed after the multipart upload began (S3 fixed them at its creation): one
-   * server-side copy of the object onto itself with the new ones.
-   */
-  private async rewriteAttributes(): Promise<string | undefined> {
-    const head = await this.s3.headFile(this.path);
-    const { contentType, metadata } = this.objectAttrs();
-    const res = await this.s3.send('CopyObject', this.key, () =>
-      copyObject(
-        this.s3.client,
-        {
-          bucket: this.s3.bucket,
-          key: this.key,
-          size: head.ContentLength ?? 0,
-          head: { ...head, ContentType: contentType },
-        },
-        { bucket: this.s3.bucket, key: this.key },
-        {
-          multipartThreshold: this.s3.conn.multipartCopyThreshold,
-          partSize: this.s3.conn.multipartCopyPartSize,
-          concurrency: this.s3.conn.concurrency,
-          objectParams: this.s3.params,
-          metadata,
-        },
-      ),
-    );
-    return res.etag;
   }
 }
