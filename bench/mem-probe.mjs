@@ -15,6 +15,11 @@ if (out) {
   const cli = process.argv[1] ? pathToFileURL(process.argv[1]) : new URL('../bin/ferry.js', import.meta.url);
   const budgetUrl = new URL('../dist/s3/buffer-budget.js', cli).href;
   const { processBudget } = await import(budgetUrl);
+  // Parts spilled to disk while a reservation waited (builds from session 7 on; 0 before).
+  const spills = await import(new URL('../dist/storage/s3/part-spill.js', cli).href).then(
+    (m) => m.partSpills,
+    () => ({ spilled: 0 }),
+  );
   const gcs = { minor: 0, major: 0 };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -40,6 +45,7 @@ if (out) {
       chargedPeak: processBudget.chargedPeak ?? 0,
       fresh: processBudget.freshBuffers ?? 0,
       dropped: processBudget.droppedBuffers ?? 0,
+      spilled: spills.spilled,
       minorGcs: gcs.minor,
       majorGcs: gcs.major,
     };

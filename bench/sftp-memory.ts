@@ -70,6 +70,8 @@ interface Probe {
   /** Part buffers (≥ 1 MiB) allocated new, and let go to the GC, so far. */
   fresh?: number;
   dropped?: number;
+  /** Parts spilled to disk while a reservation waited (part-spill.ts), so far. */
+  spilled?: number;
   minorGcs?: number;
   majorGcs?: number;
 }
@@ -255,7 +257,7 @@ async function main(): Promise<void> {
       `#   budget ${mib(s.budget)} (FERRY_MEMORY_BUDGET_BYTES or FERRY_BUFFER_BUDGET), its high-water mark ${mib(max('budgetPeak'))}, held + kept buffers at most ${mib(Math.max(0, ...ps.map((p) => p.budgetHeld + (p.budgetPooled ?? 0))))}, charged at most ${mib(max('chargedPeak'))}`,
     );
     out(
-      `#   part buffers during the puts: ${during('fresh')} allocated new, ${during('dropped')} let go to the GC; GCs: ${during('minorGcs')} minor, ${during('majorGcs')} major`,
+      `#   part buffers during the puts: ${during('fresh')} allocated new, ${during('dropped')} let go to the GC, ${during('spilled')} spilled to disk; GCs: ${during('minorGcs')} minor, ${during('majorGcs')} major`,
     );
     out(
       `#   inside (peaks, 100 ms samples): rss ${mib(max('rss'))}, heapUsed ${mib(max('heapUsed'))}, heapTotal ${mib(max('heapTotal'))}, external ${mib(max('external'))}, arrayBuffers ${mib(max('arrayBuffers'))} (before: heapTotal ${mib(first?.heapTotal ?? 0)}, external ${mib(first?.external ?? 0)}, arrayBuffers ${mib(first?.arrayBuffers ?? 0)})`,
@@ -271,6 +273,7 @@ async function main(): Promise<void> {
       arrayBuffers: mib(max('arrayBuffers')),
       'heap (smaps)': mib(s.peakMaps.heap ?? 0),
       'new/dropped': `${during('fresh')}/${during('dropped')}`,
+      spilled: String(during('spilled')),
       'major GCs': String(during('majorGcs')),
       'MiB/s': ((UPLOADS * smallBytes) / MiB / s.secs).toFixed(1),
     };

@@ -31,6 +31,8 @@ const MIN_KEPT = 1024 * 1024;
  * it for benchmarks of the transfer that follows the drop (bench/sftp-get-cpu.ts BENCH_COLD).
  */
 const KEEP_IDLE_MS = positiveFromEnv('FERRY_BUFFER_IDLE_MS', 60_000);
+/** While a reservation waits, `spillable` holders are asked this often (`spillable`). */
+const ASK_EVERY_MS = 250;
 
 export class BufferBudget {
   private used = 0;
@@ -39,6 +41,9 @@ export class BufferBudget {
   private roomWatchers: (() => void)[] = [];
   /** Holders of reservations taken only in advance (read-ahead), asked to give them back. */
   private readonly reclaimers = new Set<() => void>();
+  /** Holders that can give a reservation back once idle (`spillable`), asked while one waits. */
+  private readonly spillers = new Set<() => void>();
+  private askTimer: NodeJS.Timeout | undefined;
   private readonly waiters: { bytes: number; grant: () => void; fail: (err: unknown) => void }[] = [];
   /** Highest number of bytes held at once (for tests and benchmarks). */
   peak = 0;
@@ -243,10 +248,39 @@ export class BufferBudget {
     return () => this.reclaimers.delete(reclaim);
   }
 
+  /**
+   * Register `offer`, a holder's way to give back a reservation only its client can make it
+   * release (an S3 write handle's part being filled: only more bytes fill and send it), once that
+   * holder has been idle for a while (it decides; write-handle.ts `offerPart`). Called at once and
+   * then every ASK_EVERY_MS while a reservation waits. Without it a client that waits on file A
+   * while B's half-filled part holds the budget A's WRITEs wait for waited for the idle timeout
+   * (hold-and-wait across handles). The return value unregisters it.
+   */
+  spillable(offer: () => void): () => void {
+    this.spillers.add(offer);
+    return () => this.spillers.delete(offer);
+  }
+
+  /** Ask holders to give back what they can, and keep asking the idle ones while someone waits. */
+  private askBack(): void {
+    for (const reclaim of [...this.reclaimers]) reclaim();
+    for (const offer of [...this.spillers]) offer();
+    if (this.askTimer !== undefined || this.spillers.size === 0) return;
+    this.askTimer = setInterval(() => {
+      if (this.waiters.length === 0) {
+        clearInterval(this.askTimer);
+        this.askTimer = undefined;
+        return;
+      }
+      for (const offer of [...this.spillers]) offer();
+    }, ASK_EVERY_MS);
+    this.askTimer.unref();
+  }
+
   private async acquire(bytes: number, signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
     if (this.waiters.length === 0 && this.fits(bytes)) return this.take(bytes);
-    for (const reclaim of [...this.reclaimers]) reclaim();
+    this.askBack();
     if (this.waiters.length === 0 && this.fits(bytes)) return this.take(bytes);
     await new Promise<void>((resolve, reject) => {
       const waiter = {

@@ -4,11 +4,14 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { withPayloadSha256 } from './multipart-session.js';
 import { putSmallObject } from './small-object.js';
 
 /**
  * A PutObject (an exclusive create when `IfNoneMatch: '*'`) on the lean path where it applies,
- * through the SDK otherwise or when the lean path did not store it.
+ * through the SDK otherwise or when the lean path did not store it. `sha256`, the body's SHA-256
+ * as the caller took it (a running hash), is the signed payload hash on both paths: a body that is
+ * not what was hashed is refused by the store (SigV4; SigV2 signs no payload hash).
  *
  * An exclusive create whose answer is lost (the store committed it, then the connection broke) is
  * sent again — by the SDK's retry, or by the SDK after the lean try — and that second request
@@ -30,8 +33,13 @@ export async function putObject(
     const lean = await putSmallObject(client, input, options.sha256, options.signal, onLost);
     if (lean) return lean;
   }
+  // The SDK signs the given SHA-256 as the lean path did, so the store checks the body against
+  // it here too. It hashed the body itself before: a wrong hash the store had refused on the lean
+  // path was then stored as the object's `ferry-sha256` (test/s3/put-sha256.test.ts).
+  const command = new PutObjectCommand(input);
+  if (options.sha256 !== undefined) withPayloadSha256(command, options.sha256);
   try {
-    return await client.send(new PutObjectCommand(input), { abortSignal: options.signal });
+    return await client.send(command, { abortSignal: options.signal });
   } catch (err) {
     const meta = (err as { $metadata?: { httpStatusCode?: number; attempts?: number } }).$metadata;
     if (input.IfNoneMatch === '*' && meta?.httpStatusCode === 412 && (lost || (meta.attempts ?? 1) > 1)) {

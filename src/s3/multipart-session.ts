@@ -3,6 +3,7 @@ import {
   type CompletedPart,
   CreateMultipartUploadCommand,
   type CreateMultipartUploadCommandInput,
+  type PutObjectCommand,
   type S3Client,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -175,10 +176,12 @@ export class MultipartSession {
 
 /**
  * Sign `command` with `sha256` as its payload hash (`x-amz-content-sha256`, which SigV4 takes as
- * given instead of hashing the body: @smithy/signature-v4 `getPayloadHash`).
+ * given instead of hashing the body: @smithy/signature-v4 `getPayloadHash`); the store then
+ * refuses a body that is not those bytes (XAmzContentSHA256Mismatch). SigV2 drops the header.
  */
-function withPayloadSha256(command: UploadPartCommand, sha256: string): void {
-  command.middlewareStack.add(
+export function withPayloadSha256(command: UploadPartCommand | PutObjectCommand, sha256: string): void {
+  // Only the request's headers are touched: any command's stack takes this middleware.
+  (command as UploadPartCommand).middlewareStack.add(
     (next) => (args) => {
       (args.request as { headers: Record<string, string> }).headers['x-amz-content-sha256'] = sha256;
       return next(args);

@@ -103,6 +103,12 @@ export class PartBuffers {
     else part.release();
   }
 
+  /** Give the kept buffer's reservation back now (someone waits for budget); later ones may keep one. */
+  releaseSpare(): void {
+    this.spare?.release();
+    this.spare = undefined;
+  }
+
   /** The transfer is over: give the kept buffer's reservation back (later recycles release). */
   dispose(): void {
     this.disposed = true;

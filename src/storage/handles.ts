@@ -223,20 +223,50 @@ export abstract class BaseWriteHandle implements WriteHandle {
     await this.abortFor('aborted');
   }
 
+  /** Calls queued or running (`between` work is not a call). */
+  protected calls = 0;
+  /** When the last call ended (Date.now()); the handle's creation before any. */
+  protected lastCall = Date.now();
+
+  /** Run before each call, in the queue (an S3 handle reads back a part it spilled). */
+  protected async beforeCall(): Promise<void> {}
+
+  /** The handle was closed or aborted (once). */
+  protected onFinish(): void {}
+
+  /**
+   * Run `fn` in the queue between calls while the handle is open: not a call (the idle clock
+   * and `calls` are not touched); its failure is `fn`'s to handle (swallowed here). An abort
+   * waits for it, as for a call.
+   */
+  protected between(fn: () => Promise<void>): void {
+    this.queue = this.queue.then(async () => {
+      if (this.state === 'open') await fn();
+    });
+    this.queue = this.queue.catch(() => {});
+  }
+
   /** Run `fn` after every earlier call; a failure aborts the handle. */
   private run<T>(fn: () => Promise<T>, abortOnFailure = true): Promise<T> {
+    this.calls++;
     const next = this.queue.then(async () => {
-      this.ensureOpen();
-      // The idle clock runs only between calls: a call waiting on a slow store is not idle.
-      clearTimeout(this.idle);
       try {
-        const result = await fn();
-        this.touch();
-        return result;
-      } catch (err) {
-        if (abortOnFailure) await this.abortFor(`a call failed: ${(err as Error).message}`, true);
-        else this.touch();
-        throw err;
+        this.ensureOpen();
+        // The idle clock runs only between calls: a call waiting on a slow store is not idle.
+        clearTimeout(this.idle);
+        try {
+          await this.beforeCall();
+          const result = await fn();
+          this.touch();
+          return result;
+        } catch (err) {
+          if (abortOnFailure) await this.abortFor(`a call failed: ${(err as Error).message}`, true);
+          else this.touch();
+          throw err;
+        }
+      } finally {
+        this.calls--;
+        this.lastCall = Date.now();
       }
     });
     this.queue = next.catch(() => {});
@@ -287,6 +317,7 @@ export abstract class BaseWriteHandle implements WriteHandle {
     this.state = state;
     clearTimeout(this.idle);
     this.options.signal?.removeEventListener('abort', this.onSignal);
+    this.onFinish();
   }
 }
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { processBudget } from '../../src/s3/buffer-budget.js';
 import {
   HomeInS3,
   p,
@@ -8,7 +9,17 @@ import {
   sftpClient,
   startSftpServer,
 } from '../support/sftp.js';
-import { OPEN_READ, packet, rawSftp, SSH_FXP, str, u32, u64, write } from '../support/sftp-raw.js';
+import {
+  OPEN_READ,
+  OPEN_WRITE_CREAT_TRUNC,
+  packet,
+  rawSftp,
+  SSH_FXP,
+  str,
+  u32,
+  u64,
+  write,
+} from '../support/sftp-raw.js';
 
 /**
  * Attacker's review of the WRITE interceptor (src/protocols/sftp/write-packets.ts): a WRITE whose
@@ -125,5 +136,53 @@ describe('review: SFTP WRITE interceptor, memory per split WRITE', () => {
     client.client.destroy();
     expect(await s3.multipartUploadsSettled()).toBe(0);
     expect(await s3.keys(server.user.username)).not.toContain('gone.bin');
+  }, 120_000);
+  it('a malformed STAT fails the channel: the WRITEs and the CLOSE after it (same SSH packet, and the next) reach no handle; the upload is aborted', async () => {
+    const s3 = new HomeInS3(server);
+    const client = await sftpClient(server, server.user);
+    // Every WRITE that reaches a handle is charged to the process budget first (sftp.ts `write`):
+    // the lengths charged tell which WRITEs got through.
+    const charged: number[] = [];
+    const charge = processBudget.charge.bind(processBudget);
+    processBudget.charge = (bytes: number) => {
+      charged.push(bytes);
+      return charge(bytes);
+    };
+    try {
+      const raw = await rawSftp(client.client);
+      const h = await raw.handle(1, SSH_FXP.OPEN, [str('/failed.bin'), u32(OPEN_WRITE_CREAT_TRUNC), u32(0)]);
+      const piece = randomBytes(255 * KiB);
+      const n = 80; // ~20 MiB: past the first part, a multipart upload is under way
+      for (let i = 0; i < n; i++) raw.send(write(100 + i, h, i * piece.length, piece));
+      for (let i = 0; i < n; i++) await raw.ok(100 + i);
+      expect(await s3.multipartUploads()).toBe(1);
+      const closed = new Promise<void>((resolve) => raw.ch.once('close', () => resolve()));
+      // A STAT whose path runs past its packet (ssh2: "Malformed STAT packet", a fatal error that
+      // closes the channel), then in the same SSH packet a WRITE of 12,345 bytes and a CLOSE, and
+      // in the next one a WRITE of 23,456 bytes.
+      const at = n * piece.length;
+      raw.send(
+        Buffer.concat([
+          packet(SSH_FXP.STAT, [u32(2), u32(1000)]),
+          write(500, h, at, randomBytes(12_345)),
+          packet(SSH_FXP.CLOSE, [u32(3), str(h)]),
+        ]),
+        write(501, h, at + 12_345, randomBytes(23_456)),
+      );
+      await closed;
+      let left = -1;
+      for (let i = 0; i < 100; i++) {
+        left = await s3.multipartUploads();
+        if (left === 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(charged).not.toContain(12_345);
+      expect(charged).not.toContain(23_456);
+      expect(left).toBe(0);
+      expect(await s3.keys(server.user.username)).not.toContain('failed.bin');
+    } finally {
+      processBudget.charge = charge;
+      client.end();
+    }
   }, 120_000);
 });

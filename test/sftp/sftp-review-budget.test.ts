@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processBudget } from '../../src/s3/buffer-budget.js';
+import { partSpills } from '../../src/storage/s3/part-spill.js';
 import { HomeInS3, p, type SftpTestServer, sftpClient, startSftpServer } from '../support/sftp.js';
 
 const KiB = 1024;
@@ -71,6 +72,53 @@ describe('SFTP review: the buffer budget with several write handles on one chann
     }
     expect(await s3.multipartUploads()).toBe(0);
     expect(processBudget.held).toBe(0);
+    c.end();
+  }, 120_000);
+
+  it('a client that writes B, then writes and closes A before writing B again, is not stuck (B gives its part up)', async () => {
+    // FERRY_BUFFER_BUDGET=8MiB: one 16 MiB part at a time. B's part, partly filled, holds the
+    // budget; A's WRITEs wait for it, and this client (as one copying files one after another,
+    // or waiting for each reply) writes no more to B until A is done. Before, the only way out
+    // was the 10-minute idle timeout: hold-and-wait across handles.
+    processBudget.setLimit(8 * MiB);
+    const spilledBefore = partSpills.spilled;
+    const c = await sftpClient(server, server.user);
+    const bodyA = randomBytes(3 * MiB + 17);
+    const bodyB = randomBytes(20 * MiB);
+    const a = await p<Buffer>((cb) => c.sftp.open('/hold-a.bin', 'w', cb));
+    const b = await p<Buffer>((cb) => c.sftp.open('/hold-b.bin', 'w', cb));
+    await writeAll(c.sftp, b, bodyB.subarray(0, 2 * MiB + 5));
+    const stuck = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('file A stuck behind the part file B holds')), 30_000).unref(),
+    );
+    await Promise.race([
+      (async () => {
+        await writeAll(c.sftp, a, bodyA);
+        await p((cb) => c.sftp.close(a, cb));
+      })(),
+      stuck,
+    ]);
+    expect(partSpills.spilled).toBeGreaterThan(spilledBefore);
+    // B goes on where it stopped (its part read back from the spill file), and is whole.
+    await writeAll(c.sftp, b, bodyB, 2 * MiB + 5);
+    await p((cb) => c.sftp.close(b, cb));
+    for (const [name, body] of [
+      ['hold-a.bin', bodyA],
+      ['hold-b.bin', bodyB],
+    ] as const) {
+      const res = await s3.client.send(
+        new GetObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', name) }),
+      );
+      expect(sha(await res.Body!.transformToByteArray())).toBe(sha(body));
+    }
+    // A is one part: its `ferry-sha256` is the running hash of its bytes.
+    const head = await s3.client.send(
+      new HeadObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', 'hold-a.bin') }),
+    );
+    expect(head.Metadata?.['ferry-sha256']).toBe(sha(bodyA));
+    expect(await s3.multipartUploads()).toBe(0);
+    expect(processBudget.held).toBe(0);
+    expect(partSpills.open).toBe(0);
     c.end();
   }, 120_000);
 

@@ -20,6 +20,7 @@ export const SSH_FXP = {
   FSTAT: 8,
   OPENDIR: 11,
   REALPATH: 16,
+  STAT: 17,
   STATUS: 101,
   HANDLE: 102,
   DATA: 103,

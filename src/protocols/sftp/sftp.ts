@@ -99,7 +99,12 @@ export class SftpChannel {
       () => (this.ctx.memory?.waiting || this.ctx.memory?.full ? TIGHT_WINDOW : Infinity),
     );
     onWindow(sftp, () => this.gate?.release());
-    sftp.on('error', (err: Error) => this.ctx.logger.debug({ err: err.message }, 'sftp channel error'));
+    // ssh2's fatal SFTP error (a malformed packet): it closes the channel; what was open on it
+    // is aborted now, not once the client answers the close (nothing more is read: write-packets.ts).
+    sftp.on('error', (err: Error) => {
+      this.ctx.logger.debug({ err: err.message }, 'sftp channel error');
+      void this.end();
+    });
     sftp.on('end', () => void this.end());
     sftp.on('close', () => void this.end());
     sftp.on('OPEN', (id, filename, flags, attrs) =>

@@ -47,6 +47,7 @@ const KEEP = 2;
 
 interface Internals {
   _version: number;
+  outgoing: { state: string };
   push(data: Buffer | null): unknown;
 }
 
@@ -66,11 +67,18 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
   /** MAX_PACKET join buffers made for this channel (kept, or holding a WRITE): at most KEEP. */
   let full = 0;
 
-  /** ssh2 refused the stream (a fatal SFTP error: it closes the channel): nothing more is read. */
+  /**
+   * ssh2 refused the stream, or the channel is closing: nothing more is read, no WRITE more is
+   * delivered. ssh2's fatal SFTP error on a malformed packet closes the channel but its `push`
+   * returns undefined (its handler's false is not passed on), so the channel's state tells: WRITEs
+   * after such a packet, in the same SSH packet or later ones, went on to their handles (and a
+   * CLOSE after it stored the file).
+   */
   let dead = false;
   const toSsh2 = (bytes: Buffer) => {
-    if (inner(bytes) === false) dead = true;
+    if (inner(bytes) === false || !open()) dead = true;
   };
+  const open = () => s.outgoing.state === 'open' || s.outgoing.state === 'eof';
   /** Hand the bytes read so far of this packet to ssh2, and the rest of it as it comes. */
   const passOn = (length: number) => {
     passLeft = 4 + length - headLen;
@@ -91,6 +99,7 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
 
   s.push = (data: Buffer | null) => {
     if (data === null) return inner(data);
+    if (!open()) dead = true;
     let p = 0;
     while (p < data.length && !dead) {
       if (passLeft > 0) {

@@ -84,6 +84,25 @@ export class PendingWrites {
     this.pieces.splice(i < 0 ? this.pieces.length : i, 0, piece);
   }
 
+  /**
+   * Move the pieces held in memory to the spill file, their budget given back: only the client
+   * can fill the gap before them, and a reservation waits (write-handle.ts `offerPart`).
+   */
+  async spillMemory(): Promise<void> {
+    for (const p of this.pieces) {
+      if (!p.data) continue;
+      const file = await this.spillFile();
+      for (let at = 0; at < p.data.length; )
+        at += (await file.write(p.data, at, p.data.length - at, p.start + at)).bytesWritten;
+      this.memoryBytes -= p.data.length;
+      this.spilledBytes += p.data.length;
+      p.data = undefined;
+      const hold = p.hold;
+      p.hold = undefined;
+      if (hold && --hold.pieces === 0) hold.release();
+    }
+  }
+
   /** Remove and return the first piece. */
   shift(): Piece | undefined {
     const p = this.pieces.shift();

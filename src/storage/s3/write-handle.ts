@@ -2,12 +2,11 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { SHA256_META } from '../../s3/checksum.js';
-import { copyObject } from '../../s3/copy.js';
 import { putObject } from '../../s3/exclusive-put.js';
 import { MultipartSession } from '../../s3/multipart-session.js';
 import { type PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
 import { PartPump } from '../../s3/part-pump.js';
-import { MAX_PART_SIZE, MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
+import { MIN_PART_SIZE, partSizeFor } from '../../s3/upload.js';
 import { StorageError } from '../errors.js';
 import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions } from '../handles.js';
 import { baseName } from '../paths.js';
@@ -20,11 +19,20 @@ import {
   exclusiveLost,
   hasConditionalComplete,
 } from './exclusive-claim.js';
+import { copyKeptParts, rewriteAttributes } from './kept-parts.js';
 import { formatMtime, MTIME_META } from './keys.js';
+import { PartSpill } from './part-spill.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
 
 const MiB = 1024 * 1024;
+/**
+ * A handle with no call for this long gives its part being filled back to the budget while a
+ * reservation waits (`offerPart`). Short enough that a client waiting on another file is not held
+ * up for long; long enough that a handle still being written (WRITEs come every few ms) keeps its
+ * part. `FERRY_PART_SPILL_MS` sets it (tests).
+ */
+const SPILL_AFTER_MS = Number.parseInt(process.env.FERRY_PART_SPILL_MS ?? '', 10) || 1000;
 
 /**
  * An S3 write handle (opened by open-write.ts; `update` mode is update-write-handle.ts, a subclass):
@@ -63,6 +71,10 @@ export class S3WriteHandle extends BaseWriteHandle {
    */
   private partHash: Hash | undefined;
   private hashed = 0;
+  /** `cur` given up to the budget (`offerPart`): its `filled` bytes, on disk until the next call. */
+  private spilled: PartSpill | undefined;
+  private spillQueued = false;
+  private readonly unregister: () => void;
 
   /** `existing`: the HEAD at open, when its bytes or attributes are kept (append, resume, update). */
   constructor(
@@ -88,6 +100,7 @@ export class S3WriteHandle extends BaseWriteHandle {
     this.pump = new PartPump(this.session, s3.upload.concurrency);
     this.buffers = new PartBuffers(s3.budget, signal);
     this.pending = new PendingWrites(s3.budget);
+    this.unregister = s3.budget.spillable(() => this.offerPart());
     if (existing) {
       // Appending keeps what the file was unless the caller says otherwise.
       const { [SHA256_META]: _, ...metadata } = existing.Metadata ?? {};
@@ -104,6 +117,16 @@ export class S3WriteHandle extends BaseWriteHandle {
   /** append/resume: the first `startOffset` bytes come from the existing object. */
   async keepExisting(keep = this.startOffset): Promise<void> {
     if (keep === 0) return;
+    this.calls++; // not a call, but `cur` is in use: not to be spilled meanwhile
+    try {
+      await this.keepExistingBytes(keep);
+    } finally {
+      this.calls--;
+      this.lastCall = Date.now();
+    }
+  }
+
+  private async keepExistingBytes(keep: number): Promise<void> {
     if (this.options.size !== undefined && this.options.size < keep) {
       throw new StorageError(
         'InvalidArgument',
@@ -115,32 +138,16 @@ export class S3WriteHandle extends BaseWriteHandle {
     if (keep >= MIN_PART_SIZE) {
       // Server-side: parts of ≤ 1 GiB (each ≥ 5 MiB), pinned to the version seen at open.
       await this.start();
-      const n = Math.ceil(keep / Math.min(MAX_PART_SIZE, 1024 * MiB));
-      const step = Math.ceil(keep / n);
-      for (let from = 0; from < keep; from += step) {
-        const to = Math.min(keep, from + step) - 1;
-        const copy = (ifMatch: string | undefined) =>
-          this.session.copyPart(this.partNumber, {
-            bucket: this.s3.bucket,
-            key: this.key,
-            from,
-            to,
-            ifMatch,
-            copySourceParams: this.s3.params.copySource as Record<string, string | undefined>,
-          });
-        const part = await this.s3.send('UploadPartCopy', this.key, async () => {
-          try {
-            return await copy(etag);
-          } catch (err) {
-            // Swift's s3api answers 412 to a correct If-Match on a multipart source's `"…-N"`
-            // ETag (src/s3/part-copy.ts): if a HEAD shows the same ETag, copy without the
-            // condition; a different one is a real change (the 412 stands: Conflict).
-            if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412)
-              throw err;
-            if ((await this.s3.head(this.path))?.ETag !== etag) throw err;
-            return copy(undefined);
-          }
-        });
+      const parts = await copyKeptParts(
+        this.s3,
+        this.session,
+        this.path,
+        this.key,
+        keep,
+        etag,
+        this.partNumber,
+      );
+      for (const part of parts) {
         this.pump.keep(part);
         this.partNumber++;
         this.copiedParts++;
@@ -233,7 +240,8 @@ export class S3WriteHandle extends BaseWriteHandle {
       );
       etag = done.etag;
       this.claim = undefined; // replaced by the object itself
-      if (this.createdWith !== JSON.stringify(this.objectAttrs())) etag = await this.rewriteAttributes();
+      if (this.createdWith !== JSON.stringify(this.objectAttrs()))
+        etag = await rewriteAttributes(this.s3, this.path, this.key, this.objectAttrs());
     }
     await this.pending.close();
     await this.s3.noteMtime(this.key, etag, this.attrs.mtime);
@@ -255,10 +263,62 @@ export class S3WriteHandle extends BaseWriteHandle {
     this.buffers.dispose();
     this.cur?.release();
     this.cur = undefined;
+    await this.spilled?.close();
+    this.spilled = undefined;
     await this.pending.close();
     await this.session.abort();
     if (this.claim !== undefined) await dropClaim(this.s3, this.path, this.claim);
     this.claim = undefined;
+  }
+
+  protected override onFinish(): void {
+    this.unregister();
+  }
+
+  /**
+   * A reservation waits for budget (asked by the budget, `spillable`): give back what only this
+   * handle's client could free. A kept spare buffer goes at once; the part being filled once no
+   * call came for SPILL_AFTER_MS — spilled to disk (part-spill.ts: why) and read back at the next
+   * call (`beforeCall`). Its running hash stays: the bytes come back as they were.
+   */
+  private offerPart(): void {
+    this.buffers.releaseSpare();
+    const holds = () => this.cur !== undefined || this.pending.memoryBytes > 0;
+    if (this.calls > 0 || !holds() || this.spillQueued) return;
+    if (Date.now() - this.lastCall < SPILL_AFTER_MS) return;
+    this.spillQueued = true;
+    this.between(async () => {
+      try {
+        if (this.calls > 0 || !holds() || !this.s3.budget.waiting) return;
+        // Writes ahead of a gap only the client can fill: to their spill file as well.
+        // A failed spill (disk full) leaves the bytes in memory, as before.
+        await this.pending.spillMemory().catch(() => {});
+        const cur = this.cur;
+        if (cur === undefined) return;
+        this.spilled = await PartSpill.write(cur.buffer, this.filled, cur.capacity).catch(() => undefined);
+        if (this.spilled === undefined) return;
+        this.cur = undefined;
+        cur.release();
+      } finally {
+        this.spillQueued = false;
+      }
+    });
+  }
+
+  /** The part spilled by `offerPart`, back in a part buffer (waits for budget, holding nothing). */
+  protected override async beforeCall(): Promise<void> {
+    const spill = this.spilled;
+    if (spill === undefined) return;
+    const part = await this.buffers.take(spill.capacity, spill.size);
+    try {
+      await spill.readInto(part.buffer);
+    } catch (err) {
+      part.release();
+      throw err;
+    }
+    this.cur = part;
+    this.spilled = undefined;
+    await spill.close();
   }
 
   /** The file's size at close at least (filled by fillTo): nothing beyond what was written here. */
@@ -428,34 +488,5 @@ export class S3WriteHandle extends BaseWriteHandle {
     const metadata = { ...this.s3.params.metadata, ...this.attrs.metadata };
     if (this.attrs.mtime) metadata[MTIME_META] = formatMtime(this.attrs.mtime);
     return { contentType: this.attrs.contentType ?? contentTypeFor(this.path), metadata };
-  }
-
-  /**
-   * Attributes changed after the multipart upload began (S3 fixed them at its creation): one
-   * server-side copy of the object onto itself with the new ones.
-   */
-  private async rewriteAttributes(): Promise<string | undefined> {
-    const head = await this.s3.headFile(this.path);
-    const { contentType, metadata } = this.objectAttrs();
-    const res = await this.s3.send('CopyObject', this.key, () =>
-      copyObject(
-        this.s3.client,
-        {
-          bucket: this.s3.bucket,
-          key: this.key,
-          size: head.ContentLength ?? 0,
-          head: { ...head, ContentType: contentType },
-        },
-        { bucket: this.s3.bucket, key: this.key },
-        {
-          multipartThreshold: this.s3.conn.multipartCopyThreshold,
-          partSize: this.s3.conn.multipartCopyPartSize,
-          concurrency: this.s3.conn.concurrency,
-          objectParams: this.s3.params,
-          metadata,
-        },
-      ),
-    );
-    return res.etag;
   }
 }
