@@ -19,7 +19,7 @@
  * when nothing has been held for a minute (an idle server gives its memory back).
  */
 /** Of the limit, what bytes received but not yet taken by their handles may hold (`full`). */
-const RECEIVED_SHARE = 1 / 8;
+const RECEIVED_SHARE = 1 / 16;
 /** Buffers smaller than this are not kept for reuse (the GC handles small ones well enough). */
 const MIN_KEPT = 1024 * 1024;
 /**
@@ -185,7 +185,8 @@ export class BufferBudget {
    * of the part buffers that will take them (the buffers stay: kept or resident), so letting them
    * fill the budget doubled it: 20 SFTP uploads on 128 MiB charged 116–118 MiB at once; capped at
    * an eighth, 33 MiB, the peak RSS 53 MiB lower and the uploads faster (docs/notes/issue-9.md
-   * "Session 5: memory").
+   * "Session 5: memory"); at a sixteenth (with the smaller windows of session 7) 10 MiB instead
+   * of 18, the peak 14 MiB lower at the same speed (one side-by-side run: "Session 7: memory").
    */
   get full(): boolean {
     return this.spent || this.charged > this.limit * RECEIVED_SHARE;

@@ -62,13 +62,13 @@ describe('BufferBudget: data already received is charged to the same budget', ()
     expect(calls).toBe(1);
   });
 
-  it('is full once received bytes pass an eighth of it, though not spent; onRoom when they are taken', () => {
+  it('is full once received bytes pass a sixteenth of it, though not spent; onRoom when they are taken', () => {
     // 20 SFTP uploads let charges fill 128 MiB on top of the part buffers (issue 9 notes,
-    // "Session 5: memory"): receivers now stop at an eighth.
+    // "Session 5: memory"): receivers stopped at an eighth, now at a sixteenth ("Session 7").
     const budget = new BufferBudget(64 * MiB);
     const parts = budget.overdraw(16 * MiB);
-    const first = budget.charge(8 * MiB);
-    expect(budget.full).toBe(false); // exactly an eighth
+    const first = budget.charge(4 * MiB);
+    expect(budget.full).toBe(false); // exactly a sixteenth
     const more = budget.charge(MiB);
     expect(budget.spent).toBe(false);
     expect(budget.full).toBe(true);

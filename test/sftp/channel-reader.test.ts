@@ -23,17 +23,17 @@ describe('ChannelReader (scp input) and the process budget', () => {
     expect(budget.held).toBe(0);
   });
 
-  it('pauses the channel once its waiting bytes pass an eighth of the budget, with the budget not spent', async () => {
+  it('pauses the channel once its waiting bytes pass a sixteenth of the budget, with the budget not spent', async () => {
     const budget = new BufferBudget(16 * MiB);
     const stream = new PassThrough();
     const reader = new ChannelReader(stream, 4 * MiB, budget);
-    stream.write(Buffer.alloc(MiB, 1));
+    stream.write(Buffer.alloc(MiB / 2, 1));
     await tick();
-    expect(stream.isPaused()).toBe(false); // 1 MiB waiting: not more than 16 / 8
-    stream.write(Buffer.alloc(MiB + 1, 1));
+    expect(stream.isPaused()).toBe(false); // 512 KiB waiting: not more than 16 / 16
+    stream.write(Buffer.alloc(MiB / 2 + 1, 1));
     await tick();
     expect(budget.spent).toBe(false);
-    expect(stream.isPaused()).toBe(true); // past 2 MiB waiting: the client gets no more window
+    expect(stream.isPaused()).toBe(true); // past 1 MiB waiting: the client gets no more window
     await reader.chunk(MiB);
     expect(stream.isPaused()).toBe(false);
     reader.dispose();

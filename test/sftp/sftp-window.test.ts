@@ -59,9 +59,9 @@ describe('SFTP channel window while transfers wait for part buffers (issue 9: me
       const n = Math.min(chunk, body.length - at);
       acks.push(p((cb) => c.sftp.write(h, body, at, n, at, cb)));
     }
-    // The handle waits behind the queued reservation; once 8 MiB (an eighth of the budget) are
+    // The handle waits behind the queued reservation; once 4 MiB (a sixteenth of the budget) are
     // charged the channel pauses. Give the client time to send what it may.
-    for (let i = 0; i < 40 && sent < 8 * MiB; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 40 && sent < 6 * MiB; i++) await new Promise((r) => setTimeout(r, 100));
     expect(sent).toBeGreaterThan(4 * MiB);
     expect(samples).toBeGreaterThan(0);
     expect(largest).toBeLessThanOrEqual(256 * 1024);

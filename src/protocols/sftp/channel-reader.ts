@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { InboundMemory } from './types.js';
+import { TIGHT_WINDOW, tightMemory } from './window.js';
 
 const MiB = 1024 * 1024;
 
@@ -16,8 +17,8 @@ export class ChannelEnded extends Error {
  * store slows the client through the SSH window (ssh2 stops widening the window while its
  * stream's buffer is full) instead of filling memory. With `memory` (the process budget), the
  * bytes waiting here are charged to it, and the channel is also paused while the budget is full
- * and some wait (as SFTP WRITEs waiting for their handles are: sftp.ts `checkGate`); `dispose`
- * gives back what was never read.
+ * and some wait (as SFTP WRITEs waiting for their handles are: sftp.ts `checkGate`), and past
+ * 256 KiB while transfers wait for part buffers; `dispose` gives back what was never read.
  */
 export class ChannelReader {
   private readonly chunks: Buffer[] = [];
@@ -39,7 +40,7 @@ export class ChannelReader {
       this.chunks.push(chunk);
       this.charges.push(this.memory?.charge(chunk.length));
       this.buffered += chunk.length;
-      if ((this.buffered >= this.highWater || this.memory?.full) && !this.paused) {
+      if ((this.buffered >= this.high() || this.memory?.full) && !this.paused) {
         this.paused = true;
         stream.pause();
       }
@@ -131,10 +132,18 @@ export class ChannelReader {
     } else {
       this.chunks[this.head] = c.subarray(n);
     }
-    if (this.paused && this.buffered < this.highWater / 2) {
+    if (this.paused && this.buffered < this.high() / 2) {
       this.paused = false;
       this.stream.resume();
     }
+  }
+
+  /**
+   * Bytes waiting unread past which the channel is paused: `highWater`, or the small window while
+   * transfers wait for memory (window.ts), so a scp upload whose handle waits holds 256 KiB here.
+   */
+  private high(): number {
+    return tightMemory(this.memory) ? Math.min(this.highWater, TIGHT_WINDOW) : this.highWater;
   }
 
   /** Wait for input; false at its end. */

@@ -5,6 +5,7 @@ import { runScp } from './scp.js';
 import { serveSftp } from './sftp.js';
 import { ShellSyntaxError, shellWords } from './shell-words.js';
 import type { ExecCommand, SshChannelContext } from './types.js';
+import { sizeChannelWindow, tightMemory } from './window.js';
 
 /** The hash commands SFTPGo offers over exec (exec.ts). */
 const HASH_COMMANDS = new Set(['md5sum', 'sha1sum', 'sha256sum', 'sha512sum']);
@@ -68,6 +69,7 @@ function runExec(
   }
   const ch: ServerChannel = accept();
   if (touch) watchActivity(ch, touch);
+  sizeChannelWindow(ch, () => tightMemory(ctx.memory));
   endOnOverrun(ch, ctx);
   run(ctx, argv, ch)
     .catch((err: unknown) => {

@@ -2,6 +2,7 @@ import { StorageError } from '../../storage/errors.js';
 import type { WriteHandle } from '../../storage/handles.js';
 import { joinPath, MAX_LINE, ScpFatal, type ScpFlags, type ScpIo, vpath } from './scp-io.js';
 import type { InboundMemory } from './types.js';
+import { TIGHT_WINDOW, tightMemory } from './window.js';
 
 /**
  * SCP sink mode (`scp -t TARGET`): the client uploads. Mirrors OpenSSH's `sink()`:
@@ -147,8 +148,9 @@ async function receiveFile(io: ScpIo, path: string, size: number, mtime: Date | 
 
 /**
  * Hands chunks to a write handle without waiting for each (the handle runs its calls in order and
- * copies the bytes), waiting only while more than WRITE_WINDOW bytes are not yet taken, or while
- * the process budget (`memory`) is full and some are: the bytes not yet taken are charged to it,
+ * copies the bytes), waiting only while more than WRITE_WINDOW bytes are not yet taken (256 KiB
+ * while transfers wait for part buffers: window.ts), or while the process budget (`memory`) is
+ * full and some are: the bytes not yet taken are charged to it,
  * as SFTP WRITEs are, and not reading the channel leaves the client without window. After the
  * first failure the rest is dropped (the handle is aborted by then): the caller still reads the
  * client's bytes to their end.
@@ -178,7 +180,8 @@ class WindowedWriter {
     this.offset += chunk.length;
     this.queue.push({ done, bytes: chunk.length });
     this.bytes += chunk.length;
-    while (this.bytes > WRITE_WINDOW || (this.bytes > 0 && this.memory?.full)) {
+    const most = tightMemory(this.memory) ? TIGHT_WINDOW : WRITE_WINDOW;
+    while (this.bytes > most || (this.bytes > 0 && this.memory?.full)) {
       const oldest = this.queue.shift()!;
       await oldest.done;
       this.bytes -= oldest.bytes;

@@ -8,6 +8,7 @@ import { routeSession } from './channels.js';
 import { type ProxyProtocolMode, readProxyHeader } from './proxy-protocol.js';
 import { coalesceWrites } from './socket-writes.js';
 import type { InboundMemory, SftpOptions, SshChannelContext } from './types.js';
+import { acceptWithWindow } from './window.js';
 
 const { Server: Ssh2Server, utils } = ssh2;
 
@@ -317,7 +318,8 @@ function handleClient(
         return;
       }
       channels++;
-      const channel = acceptSession();
+      // 256 KiB of window at open, not ssh2's 2 MiB: it grows as the client sends (window.ts).
+      const channel = acceptWithWindow(client, acceptSession);
       channel.once('close', () => channels--);
       routeSession(channel, ctx, touch);
     });

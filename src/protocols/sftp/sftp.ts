@@ -8,6 +8,7 @@ import { type DirState, HandleTable, type ReadState, type WriteState } from './h
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
+import { tightMemory } from './window.js';
 import { advertiseExtensions, inboundGate, onWindow, queuedBytes, sendData, sendExitStatus } from './wire.js';
 import { interceptWrites } from './write-packets.js';
 
@@ -39,13 +40,6 @@ const NAME_BYTES = 128 * 1024;
 /** Per entry besides its name and longname: two lengths, the attributes' flags and values. */
 const NAME_ENTRY_BYTES = 4 + 4 + 4 + 28;
 const RESUME_AT = 16 * 1024 * 1024;
-
-/**
- * The channel window granted while part buffers are waited for or the budget is full (else
- * ssh2's 2 MiB): what a channel paused for memory may still receive. 20 uploads on 128 MiB paused
- * with up to 2 MiB each still to come (docs/notes/issue-9.md "Session 6: memory").
- */
-const TIGHT_WINDOW = 256 * 1024;
 
 /**
  * Bytes of READ replies asked for and not yet sent (being read, or queued in ssh2 for want of
@@ -96,7 +90,10 @@ export class SftpChannel {
     this.gate = inboundGate(
       sftp,
       () => this.holdRequests(),
-      () => (this.ctx.memory?.waiting || this.ctx.memory?.full ? TIGHT_WINDOW : Infinity),
+      // The window is 256 KiB at most while part buffers are waited for or the budget is full
+      // (window.ts): what a channel paused for memory may still receive. 20 uploads on 128 MiB
+      // paused with up to 2 MiB each still to come (docs/notes/issue-9.md "Session 6: memory").
+      () => tightMemory(this.ctx.memory),
     );
     onWindow(sftp, () => this.gate?.release());
     // ssh2's fatal SFTP error (a malformed packet): it closes the channel; what was open on it

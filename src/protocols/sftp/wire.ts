@@ -1,13 +1,12 @@
 import { createRequire } from 'node:module';
 import type { SFTPWrapper } from 'ssh2';
+import { WindowTarget } from './window.js';
 
 const require = createRequire(import.meta.url);
 /** ssh2's packet send (encrypt and write, or queue during a key exchange). */
 const { sendPacket: sshSendPacket } = require('ssh2/lib/protocol/utils.js') as {
   sendPacket(protocol: unknown, packet: Buffer): boolean;
 };
-/** ssh2's channel window: granted at open, topped up to this at half (Channel.js). */
-const { MAX_WINDOW } = require('ssh2/lib/Channel.js') as { MAX_WINDOW: number };
 
 /**
  * The two things ssh2 1.17's SFTP server cannot do through its API, done here on its internals
@@ -287,7 +286,9 @@ export class WireReader {
  * Pause and resume the flow of the client's bytes on one SFTP channel, and hold its requests back.
  *
  * - `pause`/`resume`: paused, the server grants no more channel window, so at most the window
- *   already granted (ssh2: 2 MiB) still arrives (WRITEs: their bytes are what fills memory).
+ *   already granted still arrives (WRITEs: their bytes are what fills memory). Unpaused, the
+ *   window is topped up as window.ts `WindowTarget` says: growing from the window the channel
+ *   opened with to ssh2's 2 MiB, and at most 256 KiB while `tight` (memory is waited for).
  * - `hold` (asked before each request): while it says so, requests that arrived stay unparsed
  *   here, and no window is granted either. 2 MiB of window is ~60,000 READs: ssh2 parses every
  *   one at once, and their replies (32 KiB each) would wait in memory for a client that does not
@@ -296,10 +297,11 @@ export class WireReader {
 export function inboundGate(
   sftp: SFTPWrapper,
   hold: () => boolean = () => false,
-  window: () => number = () => MAX_WINDOW,
+  tight: () => boolean = () => false,
 ): { pause(): void; resume(): void; release(): void } {
   const s = internals(sftp);
   const push = s.push.bind(s);
+  const window = new WindowTarget(s.incoming.window, tight);
   let paused = false;
   /** Bytes received and not yet handed to ssh2; they begin a packet when `left` is 0. */
   const held: Buffer[] = [];
@@ -340,8 +342,8 @@ export function inboundGate(
   const topUp = () => {
     if (paused || holding) return;
     s._waitChanDrain = false;
-    const target = Math.min(window(), MAX_WINDOW);
-    if (s.incoming.window <= target / 2) grant(s, target);
+    const to = window.topUp(s.incoming.window);
+    if (to !== undefined) grant(s, to);
   };
   let overrun = false;
   // `false` from push tells ssh2's channel-data handler not to top up the window.
@@ -367,10 +369,9 @@ export function inboundGate(
     if (data.length > 0) held.push(data);
     if (!holding) feed();
     if (paused || holding) return false;
-    const target = window();
-    if (target >= MAX_WINDOW) return undefined; // ssh2 tops up to its 2 MiB as usual
-    if (s.incoming.window <= target / 2) grant(s, target);
-    return false;
+    const to = window.topUp(s.incoming.window);
+    if (to !== undefined) grant(s, to);
+    return false; // ssh2 does not top up: only `grant` does
   };
   return {
     pause() {
@@ -389,7 +390,7 @@ export function inboundGate(
   };
 }
 
-/** Grant the client window up to `target` bytes (what ssh2's `windowAdjust` does for MAX_WINDOW). */
+/** Grant the client window up to `target` bytes (what ssh2's `windowAdjust` does for 2 MiB). */
 function grant(s: SftpInternals, target: number): void {
   if (s.outgoing.state === 'closed') return;
   const amount = target - s.incoming.window;

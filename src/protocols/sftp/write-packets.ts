@@ -8,7 +8,7 @@ import type { SFTPWrapper } from 'ssh2';
  * packets of 32 KiB. ssh2's parser joins every such request in a new `Buffer.allocUnsafe(length)`
  * — a quarter MiB outside V8's heap per request, 4,096 per GiB, each counted as external memory
  * that drives V8's major GCs — and the write handle then copies it into its part buffer. Here the
- * request's data is joined into one of a few buffers kept per channel instead (given back once the
+ * request's data is joined into one of a few buffers kept by the process instead (given back once the
  * handle took the bytes: the handle contract lets a caller reuse them then), or handed over as a
  * view of the SSH packet when one packet holds all of it (no copy at all).
  *
@@ -36,14 +36,21 @@ const HEAD = 4 + 1 + 4 + 4;
 /** Offset, data's length: the bytes after the handle. */
 const TAIL = 8 + 4;
 /**
- * Join buffers of MAX_PACKET bytes per channel, reused: a handle takes a WRITE's bytes within the
- * turn it arrives unless it waits for S3 or budget, so one or two are in use at a time. Past KEEP
- * of them in use, a join buffer is the WRITE's data's size and not kept: a new MAX_PACKET one for a
- * WRITE of a few bytes held 256 KiB per ~30 bytes of window (1,000 one-byte WRITEs split across SSH
- * packets, waiting for their handle, held 250 MiB), so what waiting WRITEs hold was not bounded by
- * what the window and the budget let in.
+ * Join buffers of MAX_PACKET bytes a channel may hold at once: a handle takes a WRITE's bytes
+ * within the turn it arrives unless it waits for S3 or budget, so one or two are in use at a time.
+ * Past KEEP of them in use, a join buffer is the WRITE's data's size and not kept: a new MAX_PACKET
+ * one for a WRITE of a few bytes held 256 KiB per ~30 bytes of window (1,000 one-byte WRITEs split
+ * across SSH packets, waiting for their handle, held 250 MiB), so what waiting WRITEs hold was not
+ * bounded by what the window and the budget let in.
  */
 const KEEP = 2;
+/**
+ * MAX_PACKET join buffers given back and kept for the next WRITE of any channel: at most POOLED
+ * in the process. (Two kept per channel were 10 MiB for 20 uploads, outside the buffer budget,
+ * while most of those channels were paused waiting for memory: docs/notes/issue-9.md "Session 7".)
+ */
+const POOLED = 8;
+const pool: Buffer[] = [];
 
 interface Internals {
   _version: number;
@@ -63,8 +70,7 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
   let join:
     | { reqid: number; handle: Buffer; offset: number; buf: Buffer; at: number; left: number }
     | undefined;
-  const kept: Buffer[] = [];
-  /** MAX_PACKET join buffers made for this channel (kept, or holding a WRITE): at most KEEP. */
+  /** MAX_PACKET join buffers this channel holds (joining, or holding a WRITE): at most KEEP. */
   let full = 0;
 
   /**
@@ -92,7 +98,9 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
     const release = () => {
       if (released || pooled === undefined) return;
       released = true;
-      if (pooled.length === MAX_PACKET) kept.push(pooled);
+      if (pooled.length !== MAX_PACKET) return;
+      full--;
+      if (pool.length < POOLED) pool.push(pooled);
     };
     onWrite(reqid, handle, offset, data, release);
   };
@@ -157,12 +165,11 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
         p += dataLen;
         continue;
       }
-      let buf = kept.pop();
-      if (buf === undefined && full < KEEP) {
+      let buf: Buffer;
+      if (full < KEEP) {
         full++;
-        buf = Buffer.allocUnsafe(MAX_PACKET); // dataLen < length ≤ MAX_PACKET
-      }
-      buf ??= Buffer.allocUnsafe(dataLen);
+        buf = pool.pop() ?? Buffer.allocUnsafe(MAX_PACKET); // dataLen < length ≤ MAX_PACKET
+      } else buf = Buffer.allocUnsafe(dataLen);
       join = { reqid, handle, offset, buf, at: 0, left: dataLen };
     }
     // As ssh2's own parser answers after a fatal error: no more window for this channel.
