@@ -56,9 +56,9 @@ export class SecretScrubber {
       else if (arg.startsWith('--proxy=')) urlPassword(arg.slice('--proxy='.length));
       // Credentials of any URL: up to the first `@` (as parseS3Url reads them) and up to the
       // last `@` before the path (what a user with a raw `@` in the secret meant). An s3 scheme
-      // with a slash missing (`s3:/KEY:SECRET@…`, `s3:KEY:…`) is no URL, so a local path, and its
-      // "no such file" names it whole: its secret is scrubbed too.
-      const m = /^(?:[a-z][a-z0-9+.-]*:\/\/|s3(?:\+https?)?:\/?)[^/:@]+:(.*)$/is.exec(arg);
+      // with a slash or its colon missing (`s3:/KEY:SECRET@…`, `s3:KEY:…`, `s3//KEY:SECRET@…`) is
+      // no URL, so a local path, and its "no such file" names it whole: its secret is scrubbed too.
+      const m = /^(?:[a-z][a-z0-9+.-]*:\/\/|s3(?:\+https?)?(?::\/?|\/\/))[^/:@]+:(.*)$/is.exec(arg);
       if (m) {
         const rest = m[1]!;
         const first = rest.indexOf('@');

@@ -3,6 +3,7 @@ import {
   type CompletedPart,
   CompleteMultipartUploadCommand,
   HeadObjectCommand,
+  ListPartsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 
@@ -25,8 +26,12 @@ export interface CompleteRequest {
  * later than the idle timeout (a store assembling a large object) is sent again by the SDK; the
  * store has made the object meanwhile and may answer the repeat NoSuchUpload (MinIO; RGW answers
  * it with success), 412 when it was conditional (our own object is there now), or a 5xx. The
- * upload is done, then, when the object there is the one these parts make: its multipart ETag.
- * Otherwise the error stands (the caller aborts the upload).
+ * upload is done, then, when the object there is the one these parts make (its multipart ETag)
+ * and the upload is gone (a Complete that made the object ended it). The ETag alone is not
+ * enough: the same bytes in the same part sizes make the same ETag, so a file written again
+ * unchanged has it before any Complete (test/s3/review-complete-same-bytes.test.ts: a Complete
+ * failed outright was taken as done, its upload left behind). Otherwise the error stands (the
+ * caller aborts the upload).
  */
 export async function completeUpload(client: S3Client, r: CompleteRequest): Promise<{ etag?: string }> {
   const parts = [...r.parts].sort((a, b) => a.PartNumber! - b.PartNumber!);
@@ -74,7 +79,24 @@ async function madeAlready(
     )
     .catch(() => undefined);
   const got = head?.ETag?.replace(/"/g, '').toLowerCase();
-  return got === want ? head?.ETag : undefined;
+  if (got !== want) return undefined;
+  return (await uploadGone(client, r)) ? head?.ETag : undefined;
+}
+
+/**
+ * True only when the store says the upload no longer exists: 404 (AWS and MinIO answer
+ * NoSuchUpload, RGW NoSuchKey); any doubt is false.
+ */
+async function uploadGone(client: S3Client, r: CompleteRequest): Promise<boolean> {
+  try {
+    await client.send(
+      new ListPartsCommand({ Bucket: r.bucket, Key: r.key, UploadId: r.uploadId, MaxParts: 1, ...r.payer }),
+    );
+    return false;
+  } catch (err) {
+    const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+    return e.$metadata?.httpStatusCode === 404 || e.name === 'NoSuchUpload';
+  }
 }
 
 /**

@@ -17,6 +17,7 @@ import { connectionForUrl } from './locations.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { DEFAULT_CONNECTION, openServices } from './services.js';
+import { checkSpillDir } from './spill-dir.js';
 
 /** The server acting on its own behalf (first admin, the default connection). */
 const SYSTEM: Actor = { kind: 'system', name: 'system', role: 'admin' };
@@ -57,6 +58,7 @@ export interface StartOptions {
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const say = options.say ?? (() => {});
   const env = options.env ?? process.env;
+  checkSpillDir(env);
   // Every transfer of the process shares this budget (S3 parts, SFTP/SCP data received).
   if (config.memoryBudgetBytes !== undefined) processBudget.setLimit(config.memoryBudgetBytes);
   const dataDir = prepareDataDir(config, say);

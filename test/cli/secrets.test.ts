@@ -77,11 +77,11 @@ describe('secrets in URLs never reach the output', () => {
   );
 
   it(
-    'a typo in the scheme (s3:/ with one slash, s3+http:/) is a local path: the error keeps the secret out',
+    'a typo in the scheme (s3:/ with one slash, s3+http:/, s3// with no colon) is a local path: the error keeps the secret out',
     async () => {
       const host = new URL(testS3().endpoint).host;
       const typed = `${encodeURIComponent(testS3().accessKeyId)}:${encodeURIComponent(secret())}@${host}/${TEST_BUCKET}/x`;
-      for (const scheme of ['s3:/', 's3+http:/', 's3:']) {
+      for (const scheme of ['s3:/', 's3+http:/', 's3:', 's3//', 's3+https//']) {
         const r = await ferry(['ls', `${scheme}${typed}`], bareEnv());
         expect(r.code).not.toBe(0);
         expect(r.stderr).toMatch(/no such file or folder/);
