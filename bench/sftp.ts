@@ -25,6 +25,7 @@ import {
   MiB,
   median,
   numberArgs,
+  procStat,
   type RgwRun,
   s3Requests,
   seedObjects,
@@ -107,6 +108,19 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     rmSync(out, { force: true });
     return secs;
   };
+  // The Ferry server's CPU and minor page faults per MiB of each of its transfers (a get that
+  // finds no kept part buffers shows ~250 faults per MiB; docs/notes/issue-9.md "Session 5: download").
+  const ferryCost = async (what: string, run: () => Promise<number>): Promise<number> => {
+    const before = procStat(ferry.pid!);
+    const secs = await run();
+    const after = procStat(ferry.pid!);
+    const mib = bigBytes / MiB;
+    console.log(
+      `# ferry ${what}: server CPU ${((after.cpuMs - before.cpuMs) / mib).toFixed(2)} ms/MiB, ` +
+        `${((after.minflt - before.minflt) / mib).toFixed(0)} minor faults/MiB (load ${load()})`,
+    );
+    return secs;
+  };
   const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
   const directions =
     process.env.BENCH_UPLOAD_ONLY === '1' ? (['upload'] as const) : (['upload', 'download'] as const);
@@ -114,8 +128,10 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     const times: Record<Tool, number[]> = { ferry: [], rclone: [], aws: [] };
     for (let r = 0; r < ROUNDS; r++) {
       const order = tools.map((_, i) => tools[(i + r) % tools.length]!);
-      for (const tool of order)
-        times[tool].push(what === 'upload' ? await upload(tool, r) : await download(tool));
+      for (const tool of order) {
+        const run = () => (what === 'upload' ? upload(tool, r) : download(tool));
+        times[tool].push(tool === 'ferry' ? await ferryCost(what, run) : await run());
+      }
       // Only round 0's uploads are downloaded: later ones go at once (the OSD is small).
       if (what === 'upload' && r > 0)
         for (const tool of ['ferry', 'rclone'])
