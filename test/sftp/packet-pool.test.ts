@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { pooledPackets, takePacket } from '../../src/protocols/sftp/packet-pool.js';
+import { packetsInFlight, pooledPackets, takePacket } from '../../src/protocols/sftp/packet-pool.js';
 import { coalesceWrites } from '../../src/protocols/sftp/socket-writes.js';
 
 /** Lays packets out as ssh2 1.17's ChaChaPolyCipherBinding.allocPacket (crypto.js), by name too. */
@@ -120,5 +120,29 @@ describe('SFTP DATA packets reused (packet-pool.ts)', () => {
       await tick();
     }
     expect(pads.size).toBe(50);
+  });
+
+  it('a socket whose queue never empties keeps at most 64 packets tracked; once it drains they are reused', async () => {
+    const { out, inn } = await pair();
+    const cipher = new ChaChaPolyCipherBinding();
+    let n = 0;
+    while (out.writableLength === 0 && n < 4000) {
+      out.write(packetOf(out, cipher, n++));
+      await tick();
+    }
+    for (let i = 0; i < 300; i++) {
+      out.write(packetOf(out, cipher, n++));
+      if (i % 10 === 9) await tick();
+    }
+    expect(out.writableLength).toBeGreaterThan(0);
+    expect(packetsInFlight(out)).toBeLessThanOrEqual(64);
+    const last = packetOf(out, cipher, n++);
+    out.write(last);
+    const drained = new Promise((r) => out.once('drain', r));
+    inn.resume();
+    await drained;
+    await tick();
+    expect(packetsInFlight(out)).toBe(0);
+    expect(pooledPackets()).toBeGreaterThan(0);
   });
 });

@@ -10,9 +10,9 @@ import type { Socket } from 'node:net';
  * much as a tenth of the read path (docs/notes/issue-9.md "Session 7: download").
  *
  * A packet goes back to the pool only once the socket it was written to has handed every byte
- * queued on it to the kernel (`coalesceWrites` calls `flushed` after each corked write, when the
- * socket's `writableLength` is 0): until then libuv may still read it (a write that did not finish
- * at once). Packets are laid out as ssh2's own `allocPacket` lays them out for that cipher (the
+ * queued on it to the kernel (`coalesceWrites` calls `flushed` after each corked write when the
+ * socket's `writableLength` is 0, and on 'drain', when a write that did not finish at once has):
+ * until then libuv may still read it. Packets are laid out as ssh2's own `allocPacket` lays them out for that cipher (the
  * layout of a payload length is taken once from `allocPacket` itself: total length, the packet
  * length field, the padding length); the padding is fresh CSPRNG output every packet, drawn from
  * a block filled 4 KiB at a time. Only ciphers whose `encrypt` works on that same buffer are
@@ -25,6 +25,12 @@ const POOLED_CIPHERS = new Set(['ChaChaPolyCipherBinding', 'AESGCMCipherNative']
 /** Buffers kept for reuse, process-wide (~2 MiB of 32 KiB packets: one client window's worth). */
 const MAX_FREE = 64;
 const RANDOM_BLOCK = 4096;
+/**
+ * Packets tracked per socket at most (~2 MiB, one client window): past it the oldest is forgotten
+ * (left to the GC, never reused), so a socket whose queue never empties (a slow client) does not
+ * keep every packet of its transfer alive.
+ */
+const MAX_PENDING = 64;
 /** Smaller packets go ssh2's way (Node's own pool serves them; a few per file). */
 const MIN_POOLED = 16 * 1024;
 
@@ -91,6 +97,7 @@ export function takePacket(
     packet[4] = layout.padLen;
     fillPadding(packet, 5 + payloadLen, layout.padLen);
   }
+  if (pending.length >= MAX_PENDING) pending.shift();
   pending.push(packet);
   return packet;
 }
@@ -110,6 +117,11 @@ export function flushed(socket: Socket): void {
     freeCount++;
   }
   pending.length = 0;
+}
+
+/** Packets of `socket` waiting to be known flushed (tests). */
+export function packetsInFlight(socket: Socket): number {
+  return inFlight.get(socket)?.length ?? 0;
 }
 
 /** Buffers kept for reuse now (tests). */

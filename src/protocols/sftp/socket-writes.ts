@@ -13,6 +13,10 @@ export function coalesceWrites(socket: Socket): void {
   const write = socket.write;
   let corked = false;
   trackSocket(socket);
+  // The queue emptied after a write that had to wait.
+  socket.on('drain', () => {
+    if (socket.writableLength === 0 && !socket.destroyed) flushed(socket);
+  });
   const uncork = () => {
     corked = false;
     socket.uncork();
