@@ -15,7 +15,7 @@
  * medians; BENCH_UPLOAD_ONLY=1: no downloads.)
  * (needs `npx tsc -p tsconfig.build.json` first: Ferry runs from bin/ferry.js.)
  */
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   aws,
@@ -25,6 +25,7 @@ import {
   MiB,
   median,
   numberArgs,
+  procStat,
   type RgwRun,
   s3Requests,
   seedObjects,
@@ -107,6 +108,49 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     rmSync(out, { force: true });
     return secs;
   };
+  // CPU per MiB of each transfer, by process: the client's (sftp + the ssh it runs, or aws: this
+  // process's waited children, /proc/self/stat cutime + cstime), the Ferry server's (with its minor
+  // page faults: a get that finds no kept part buffers shows ~250 per MiB; docs/notes/issue-9.md
+  // "Session 5: download") and the store's (every radosgw and ceph-osd process on the machine: other
+  // users of the dev RGW count there too).
+  const childrenCpuMs = () => {
+    const s = readFileSync('/proc/self/stat', 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[13]) + Number(f[14])) * 1000) / 100; // cutime, cstime (fields 16, 17)
+  };
+  const storePids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return ['radosgw', 'ceph-osd'].includes(readFileSync(`/proc/${d}/comm`, 'utf8').trim());
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  const storeCpuMs = () =>
+    storePids.reduce((sum, pid) => {
+      try {
+        return sum + procStat(pid).cpuMs;
+      } catch {
+        return sum;
+      }
+    }, 0);
+  const measured = async (tool: Tool, what: string, run: () => Promise<number>): Promise<number> => {
+    const before = { client: childrenCpuMs(), store: storeCpuMs(), ferry: procStat(ferry.pid!) };
+    const secs = await run();
+    const ferryAfter = procStat(ferry.pid!);
+    const mib = bigBytes / MiB;
+    const per = (ms: number) => (ms / mib).toFixed(2);
+    console.log(
+      `# ${tool} ${what}: CPU ms/MiB client ${per(childrenCpuMs() - before.client)}` +
+        (tool === 'ferry'
+          ? `, ferry server ${per(ferryAfter.cpuMs - before.ferry.cpuMs)} (${((ferryAfter.minflt - before.ferry.minflt) / mib).toFixed(0)} minor faults/MiB)`
+          : '') +
+        `, radosgw+osd ${per(storeCpuMs() - before.store)} (load ${load()})`,
+    );
+    return secs;
+  };
   const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
   const directions =
     process.env.BENCH_UPLOAD_ONLY === '1' ? (['upload'] as const) : (['upload', 'download'] as const);
@@ -114,8 +158,10 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     const times: Record<Tool, number[]> = { ferry: [], rclone: [], aws: [] };
     for (let r = 0; r < ROUNDS; r++) {
       const order = tools.map((_, i) => tools[(i + r) % tools.length]!);
-      for (const tool of order)
-        times[tool].push(what === 'upload' ? await upload(tool, r) : await download(tool));
+      for (const tool of order) {
+        const run = () => (what === 'upload' ? upload(tool, r) : download(tool));
+        times[tool].push(await measured(tool, what, run));
+      }
       // Only round 0's uploads are downloaded: later ones go at once (the OSD is small).
       if (what === 'upload' && r > 0)
         for (const tool of ['ferry', 'rclone'])

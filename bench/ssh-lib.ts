@@ -70,7 +70,7 @@ export function rcloneKeys(work: string, key: string): { hostKey: string; author
   return { hostKey, authorizedKeys };
 }
 
-/** OpenSSH options for a bench: no host key checks, no prompts, quiet, this client key. */
+/** OpenSSH options for a bench: no host key checks, no prompts, quiet, this client key (BENCH_CIPHER: `-c`). */
 export function sshOptions(keyPath: string): string[] {
   const options = [
     'StrictHostKeyChecking=no',
@@ -78,7 +78,9 @@ export function sshOptions(keyPath: string): string[] {
     'BatchMode=yes',
     'LogLevel=ERROR',
   ];
-  return [...options.flatMap((o) => ['-o', o]), '-i', keyPath];
+  // BENCH_CIPHER: the client's cipher (OpenSSH picks chacha20-poly1305 first when it is offered).
+  const cipher = process.env.BENCH_CIPHER ? ['-c', process.env.BENCH_CIPHER] : [];
+  return [...options.flatMap((o) => ['-o', o]), ...cipher, '-i', keyPath];
 }
 
 /** An `sftp -b <file>` batch as bench@127.0.0.1:port, timed (the batch is written under `work`). */

@@ -82,4 +82,21 @@ describe('SFTP review: the READ path (lent views, replies waiting for the client
     expect(sha(readFileSync(join(local, 'down.bin')))).toBe(sha(big));
     expect(await s3.multipartUploads()).toBe(0);
   }, 120_000);
+
+  it('OpenSSH get with each cipher Ferry offers (DATA replies in reused packets, packet-pool.ts): byte-identical', async () => {
+    const local = mkdtempSync(join(tmpdir(), 'ferry-review-read-'));
+    const big = randomBytes(20 * MiB + 4321);
+    writeFileSync(join(local, 'up.bin'), big);
+    const put = await sftpBatch(server, server.user, ['put up.bin c.bin'], { cwd: local });
+    expect(put.stderr).toBe('');
+    for (const cipher of ['chacha20-poly1305@openssh.com', 'aes128-gcm@openssh.com', 'aes256-ctr']) {
+      const get = await sftpBatch(server, server.user, [`get c.bin ${cipher}.bin`], {
+        cwd: local,
+        extra: ['-c', cipher],
+      });
+      expect(get.stderr, cipher).toBe('');
+      expect(get.code, cipher).toBe(0);
+      expect(sha(readFileSync(join(local, `${cipher}.bin`))), cipher).toBe(sha(big));
+    }
+  }, 120_000);
 });

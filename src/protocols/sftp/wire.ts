@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import type { SFTPWrapper } from 'ssh2';
+import { takePacket } from './packet-pool.js';
 import { WindowTarget } from './window.js';
 
 const require = createRequire(import.meta.url);
@@ -43,10 +45,13 @@ interface SftpInternals {
     channelWindowAdjust(id: number, amount: number): void;
     exitStatus(id: number, status: number): void;
     _kexinit: unknown;
+    _cipher: { allocPacket(payloadLen: number): Buffer };
     _packetRW: {
       write: { allocStart: number; alloc(size: number): Buffer; finalize(packet: Buffer): Buffer };
     };
   };
+  /** The connection (ssh2's Client) and its socket. */
+  _client?: { _sock?: Socket };
   _buffer: Buffer[];
   _waitWindow: boolean;
   _chunkcb: (() => void) | undefined;
@@ -113,7 +118,9 @@ export function sendData(sftp: SFTPWrapper, reqid: number, data: Buffer): void {
   }
   const writer = proto._packetRW.write;
   let p = writer.allocStart;
-  const packet = writer.alloc(9 + n);
+  // Payload at 5 (ssh2's plain writer; no compression is offered): a pooled packet when it can.
+  const pooled = p === 5 ? takePacket(s._client?._sock, proto._cipher, 9 + n) : undefined;
+  const packet = pooled ?? writer.alloc(9 + n);
   packet[p] = SSH_MSG_CHANNEL_DATA;
   packet.writeUInt32BE(out.id, p + 1);
   packet.writeUInt32BE(n, p + 5);
