@@ -80,7 +80,10 @@ export function takePacket(
   if (payloadLen < MIN_POOLED || !pending || socket!.destroyed) return undefined;
   if (!POOLED_CIPHERS.has(cipher.constructor.name)) return undefined;
   let byLen = layouts.get(cipher);
-  if (!byLen) layouts.set(cipher, (byLen = new Map()));
+  if (!byLen) {
+    byLen = new Map();
+    layouts.set(cipher, byLen);
+  }
   let layout = byLen.get(payloadLen);
   let packet: Buffer | undefined;
   if (!layout) {
