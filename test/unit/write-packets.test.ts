@@ -36,7 +36,11 @@ function splitWrite(id: number, size: number): [Buffer, Buffer] {
 /** A channel after INIT (`_version` set): its WRITEs go to `writes` with their release. */
 function channel() {
   const writes: { data: Buffer; release: () => void }[] = [];
-  const fake = { _version: 3, push: (_data: Buffer | null) => undefined as unknown };
+  const fake = {
+    _version: 3,
+    outgoing: { state: 'open' },
+    push: (_data: Buffer | null) => undefined as unknown,
+  };
   interceptWrites(fake as unknown as SFTPWrapper, (_id, _handle, _offset, data, release) =>
     writes.push({ data, release }),
   );
