@@ -78,6 +78,31 @@ export async function localSpace(abs: string): Promise<SpaceInfo> {
  */
 export const INLINE_READ_MAX = 128 * 1024;
 
+/** An inline read slower than this blocked the event loop noticeably. */
+export const SLOW_INLINE_MS = 2;
+/** After this much time blocked in slow inline reads, a storage stops reading inline. */
+export const INLINE_BLOCK_MS = 50;
+
+/**
+ * Whether a LocalStorage still reads small files inline: `record` is told the wall time of each
+ * inline read; reads slower than SLOW_INLINE_MS count, and past INLINE_BLOCK_MS of them the
+ * storage reads every file through the thread pool again.
+ */
+export class InlineReadGate {
+  /** Inline reads made so far. */
+  reads = 0;
+  /** Milliseconds spent in slow inline reads. */
+  blockedMs = 0;
+  constructor(public on: boolean) {}
+
+  record(ms: number): void {
+    this.reads++;
+    if (ms <= SLOW_INLINE_MS) return;
+    this.blockedMs += ms;
+    if (this.blockedMs > INLINE_BLOCK_MS) this.on = false;
+  }
+}
+
 /**
  * The whole content of the regular file at `abs` when it holds at most `max` bytes, read with
  * blocking calls on this thread (open, fstat, read, close: no trip through libuv's thread pool);

@@ -27,7 +27,7 @@ import type {
   WriteOptions,
 } from '../types.js';
 import { translateLocalError as translate } from './errors.js';
-import { INLINE_READ_MAX, localSpace, openLocalRead, readWholeInline } from './local-read.js';
+import { INLINE_READ_MAX, InlineReadGate, localSpace, openLocalRead, readWholeInline } from './local-read.js';
 import { SMALL_WRITE, writeSmallFile } from './small-write.js';
 import { statsAhead } from './stats-ahead.js';
 import { removePartialFiles } from './unfinished-writes.js';
@@ -44,11 +44,6 @@ export interface LocalStorageOptions {
    */
   inlineSmallReads?: boolean;
 }
-
-/** An inline read slower than this blocked the event loop noticeably. */
-const SLOW_INLINE_MS = 2;
-/** After this much time blocked in slow inline reads, a storage stops reading inline. */
-const INLINE_BLOCK_MS = 50;
 
 /**
  * A folder on the local file system. Writes go to a hidden partial file in the target folder and
@@ -79,12 +74,10 @@ export class LocalStorage implements Storage {
   private readonly confinedTo: Promise<string> | undefined;
 
   /** Whole reads of small files inline (LocalStorageOptions); off once they block too long. */
-  private inlineReads: boolean;
-  /** Milliseconds the event loop waited in slow inline reads (see `readInline`). */
-  private inlineBlockedMs = 0;
+  private readonly inlineReads: InlineReadGate;
 
   constructor(root: string, options: LocalStorageOptions = {}) {
-    this.inlineReads = options.inlineSmallReads === true;
+    this.inlineReads = new InlineReadGate(options.inlineSmallReads === true);
     this.root = nodePath.resolve(root);
     this.description = this.root;
     this.confinedTo = this.root === '/' ? undefined : fs.realpath(this.root).catch(() => this.root);
@@ -177,7 +170,7 @@ export class LocalStorage implements Storage {
   async read(path: StoragePath, options: ReadOptions = {}): Promise<Readable> {
     await this.guard(path);
     const abs = this.abs(path);
-    if (this.inlineReads && options.offset === undefined && options.length === undefined) {
+    if (this.inlineReads.on && options.offset === undefined && options.length === undefined) {
       options.signal?.throwIfAborted();
       const whole = this.readInline(abs, path);
       if (whole) return wholeBody(whole);
@@ -212,9 +205,8 @@ export class LocalStorage implements Storage {
 
   /**
    * A small file's whole content read inline (local-read.ts readWholeInline), or undefined (then
-   * read it the usual way). An inline read that blocked the event loop for more than
-   * SLOW_INLINE_MS (a cold disk, a network file system) counts towards INLINE_BLOCK_MS; past that,
-   * this storage reads every file through the thread pool again.
+   * read it the usual way). Its time is told to the gate (InlineReadGate), which turns inline
+   * reads off when they block the event loop too long (a cold disk, a network file system).
    */
   private readInline(abs: string, path: StoragePath): Buffer | undefined {
     const started = performance.now();
@@ -223,11 +215,7 @@ export class LocalStorage implements Storage {
     } catch (err) {
       throw translate(err, path);
     } finally {
-      const ms = performance.now() - started;
-      if (ms > SLOW_INLINE_MS) {
-        this.inlineBlockedMs += ms;
-        if (this.inlineBlockedMs > INLINE_BLOCK_MS) this.inlineReads = false;
-      }
+      this.inlineReads.record(performance.now() - started);
     }
   }
 
