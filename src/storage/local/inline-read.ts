@@ -36,21 +36,52 @@ export function readWholeInline(abs: string, path: StoragePath, max: number): Bu
 }
 
 /** An inline read slower than this blocked the event loop noticeably. */
-const SLOW_INLINE_MS = 2;
-/** After this much time blocked in slow inline reads, a storage stops reading inline. */
-const INLINE_BLOCK_MS = 50;
+export const SLOW_INLINE_MS = 2;
+/** After this much time blocked in slow inline reads, a storage may stop reading inline… */
+export const INLINE_BLOCK_MS = 50;
+/** …when they also cost more than this per inline read on average. */
+export const INLINE_BLOCK_PER_READ_MS = 0.25;
+
+/**
+ * Whether a LocalStorage still reads small files inline: `record` is told the wall time of each
+ * inline read; reads slower than SLOW_INLINE_MS count, and past INLINE_BLOCK_MS of them, when
+ * they are also more than INLINE_BLOCK_PER_READ_MS per inline read made, the storage reads every
+ * file through the thread pool again (a cold disk, a network file system: most reads slow).
+ * A wall time also counts the time the process was descheduled mid-read: on loaded cores ~1
+ * read in 200 of cached files takes 2–10 ms, which a budget for the whole run would add up until
+ * it turned inline reads off half-way through a big sync (the thread pool's reads are
+ * descheduled just the same).
+ */
+export class InlineReadGate {
+  /** Inline reads made so far. */
+  reads = 0;
+  /** Milliseconds spent in slow inline reads. */
+  blockedMs = 0;
+  constructor(public on: boolean) {}
+
+  record(ms: number): void {
+    this.reads++;
+    if (ms <= SLOW_INLINE_MS) return;
+    this.blockedMs += ms;
+    if (this.blockedMs > INLINE_BLOCK_MS && this.blockedMs > this.reads * INLINE_BLOCK_PER_READ_MS)
+      this.on = false;
+  }
+}
 
 /**
  * A LocalStorage's inline reads of small files (LocalStorageOptions `inlineSmallReads`): on while
- * `enabled`. An inline read that blocked the event loop for more than SLOW_INLINE_MS (a cold disk,
- * a network file system) counts towards INLINE_BLOCK_MS; past that, they are off for good and
- * every file is read through the thread pool again.
+ * the gate (InlineReadGate) says so; each read's time is told to it.
  */
 export class InlineReads {
-  /** Milliseconds the event loop waited in slow inline reads. */
-  private blockedMs = 0;
+  private readonly gate: InlineReadGate;
 
-  constructor(public enabled: boolean) {}
+  constructor(enabled: boolean) {
+    this.gate = new InlineReadGate(enabled);
+  }
+
+  get enabled(): boolean {
+    return this.gate.on;
+  }
 
   /**
    * A small file's whole content read inline (readWholeInline), or undefined (then read it the
@@ -63,11 +94,7 @@ export class InlineReads {
     } catch (err) {
       throw translate(err);
     } finally {
-      const ms = performance.now() - started;
-      if (ms > SLOW_INLINE_MS) {
-        this.blockedMs += ms;
-        if (this.blockedMs > INLINE_BLOCK_MS) this.enabled = false;
-      }
+      this.gate.record(performance.now() - started);
     }
   }
 }
