@@ -62,7 +62,8 @@ describe('local inline small reads', () => {
   // The gate is told wall times. Measured in a `ferry sync` of 2,000 × 16 KiB on 2 loaded cores
   // (2026-11-28, load ~20): 10 of 2,000 inline reads took over 2 ms (44 ms in all, the longest
   // 10.5 ms) — the process descheduled mid-read, not the disk (the files were cached). With a
-  // budget of 50 ms for the whole run, 10,000 files turned inline reads off after ~2,300.
+  // budget of 50 ms for the whole run, a 10,000-file sync turned inline reads off after 779 files
+  // (main's build with a counter, load 16–24).
   it('a process descheduled now and then (1 read in 200 slow) keeps reading inline over 10,000 files', () => {
     const gate = new InlineReadGate(true);
     for (let i = 1; i <= 10_000; i++) gate.record(i % 200 === 0 ? 4.4 : 0.02);
