@@ -35,8 +35,9 @@ describe('SFTP review: shared packet and join buffers between users', () => {
     // here are the protocol side's, the same whatever the storage.
     server = await startSftpServer({ flags: { storage: mkdtempSync(join(tmpdir(), 'ferry-rv9-home-')) } });
     bob = await server.addUser('bob');
-    // A slow reader: the relay stops reading the server's side for 20 ms after every 256 KiB, so
-    // the server's socket queues packets in Node (the case where a pooled packet must not be reused).
+    // A slow reader: the relay stops reading the server's side for 20 ms after every 256 KiB. On
+    // loopback the kernel still took every write at once (writableLength never > 0 at an uncork,
+    // measured): premature reuse is caught by packet-pool.test.ts (a TCP pair), not by this test.
     slow = createServer((c) => {
       const up = tcpConnect(server.port, server.host);
       c.pipe(up);
@@ -106,7 +107,7 @@ describe('SFTP review: shared packet and join buffers between users', () => {
     }
   }, 240_000);
 
-  it('six SFTP channels on one slow connection (its socket queues in Node, packets wait) while bob downloads: each read byte-identical', async () => {
+  it('six SFTP channels on one connection through a slow relay while bob downloads: each read byte-identical', async () => {
     const bodies = [randomBytes(12 * 1024 * 1024 + 11), randomBytes(12 * 1024 * 1024 + 99)];
     const a = await sftpClient(server, server.user);
     const b = await sftpClient(server, bob);
