@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type * as fs from 'node:fs/promises';
+import { openNamelessFile, spillDir } from './nameless-file.js';
 
 /**
  * The part an S3 write handle was filling, moved out of memory to give its budget reservation
@@ -30,18 +28,11 @@ export class PartSpill {
   ) {}
 
   /** Write `buffer`'s first `length` bytes to a new nameless file. */
-  static async write(
-    buffer: Buffer,
-    length: number,
-    capacity: number,
-    dir = process.env.FERRY_SPILL_DIR || tmpdir(),
-  ): Promise<PartSpill> {
-    const path = join(dir, `ferry-part-${process.pid}-${randomBytes(6).toString('hex')}`);
-    const file = await fs.open(path, 'wx+', 0o600);
+  static async write(buffer: Buffer, length: number, capacity: number, dir = spillDir()): Promise<PartSpill> {
+    const file = await openNamelessFile('ferry-part', dir);
     partSpills.open++;
     const spill = new PartSpill(file, length, capacity, buffer.length);
     try {
-      await fs.unlink(path); // open but nameless: removed with the handle, even on a crash
       for (let at = 0; at < length; ) at += (await file.write(buffer, at, length - at, at)).bytesWritten;
     } catch (err) {
       await spill.close();

@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type * as fs from 'node:fs/promises';
 import type { BufferBudget } from '../../s3/buffer-budget.js';
+import { openNamelessFile, spillDir } from './nameless-file.js';
 
 /** A shared budget reservation, given back when every piece cut from it is gone. */
 interface Hold {
@@ -34,7 +32,7 @@ export class PendingWrites {
 
   constructor(
     private readonly budget: BufferBudget,
-    private readonly dir = process.env.FERRY_SPILL_DIR || tmpdir(),
+    private readonly dir = spillDir(),
   ) {}
 
   get empty(): boolean {
@@ -154,11 +152,7 @@ export class PendingWrites {
   }
 
   private async spillFile(): Promise<fs.FileHandle> {
-    if (!this.spill) {
-      const path = join(this.dir, `ferry-spill-${process.pid}-${randomBytes(6).toString('hex')}`);
-      this.spill = await fs.open(path, 'wx+', 0o600);
-      await fs.unlink(path); // open but nameless: removed with the handle, even on a crash
-    }
+    if (!this.spill) this.spill = await openNamelessFile('ferry-spill', this.dir);
     return this.spill;
   }
 }

@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type * as fs from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { openNamelessFile, spillDir } from './nameless-file.js';
 
 /**
  * The local copy an S3 `update` write handle edits once a write lands over existing bytes (or the
@@ -17,14 +15,8 @@ export class StageFile {
 
   private constructor(private readonly file: fs.FileHandle) {}
 
-  static async open(dir = process.env.FERRY_SPILL_DIR || tmpdir()): Promise<StageFile> {
-    const path = join(dir, `ferry-stage-${process.pid}-${randomBytes(6).toString('hex')}`);
-    const file = await fs.open(path, 'wx+', 0o600);
-    await fs.unlink(path).catch(async (err) => {
-      await file.close();
-      throw err;
-    });
-    return new StageFile(file);
+  static async open(dir = spillDir()): Promise<StageFile> {
+    return new StageFile(await openNamelessFile('ferry-stage', dir));
   }
 
   /** Write a body from offset 0 (the existing object). */
