@@ -1,6 +1,6 @@
 import type { Accounts } from '../accounts/types.js';
 import type { StoragePool } from '../session/storage-pool.js';
-import { StorageError } from '../storage/errors.js';
+import { isAbsentFolder, StorageError } from '../storage/errors.js';
 import { joinPath } from '../storage/paths.js';
 import type { RunSync, SyncAction, SyncEvent, SyncPlan, SyncSide } from '../sync/types.js';
 import { resolveSide } from './locations.js';
@@ -240,7 +240,7 @@ async function connectionTest(
     try {
       for await (const _ of dst.storage.list(dst.root, { limit: 1, signal })) break;
     } catch (err) {
-      if (!StorageError.is(err, 'NotFound')) throw err;
+      if (!isAbsentFolder(err)) throw err;
       dstExists = false;
     }
   });

@@ -61,8 +61,8 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
   const name = e.name ?? e.Code ?? '';
   const status = e.$metadata?.httpStatusCode;
   const where = ctx.key !== undefined ? `s3://${ctx.bucket}/${ctx.key}` : `s3://${ctx.bucket}`;
-  const make = (code: StorageErrorCode, message: string, retryable?: boolean) =>
-    new StorageError(code, message, { path: ctx.path, cause: err, retryable });
+  const make = (code: StorageErrorCode, message: string, retryable?: boolean, missingRoot?: boolean) =>
+    new StorageError(code, message, { path: ctx.path, cause: err, retryable, missingRoot });
 
   const net = networkCode(err);
   const proxy = proxyOf(err);
@@ -84,7 +84,7 @@ export function translateS3Error(err: unknown, ctx: S3CallContext): StorageError
   }
   switch (name) {
     case 'NoSuchBucket':
-      return make('NotFound', `no such bucket: ${ctx.bucket}`);
+      return make('NotFound', `no such bucket: ${ctx.bucket}`, false, true);
     case 'NoSuchKey':
     case 'NotFound':
       return make('NotFound', `no such file or folder: ${where}`);

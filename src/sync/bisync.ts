@@ -1,4 +1,4 @@
-import { StorageError } from '../storage/errors.js';
+import { isAbsentFolder, StorageError } from '../storage/errors.js';
 import { joinPath, parentOf } from '../storage/paths.js';
 import type { Entry, StoragePath } from '../storage/types.js';
 import { forEachConcurrent } from '../util/concurrency.js';
@@ -235,7 +235,7 @@ export async function listFiles(side: SyncSide, signal?: AbortSignal): Promise<S
       files.set(rel, e);
     }
   } catch (err) {
-    if (!StorageError.is(err, 'NotFound')) throw err;
+    if (!isAbsentFolder(err)) throw err;
   }
   return { files, dirs, count };
 }

@@ -1,4 +1,4 @@
-import { StorageError } from '../storage/errors.js';
+import { isAbsentFolder, StorageError } from '../storage/errors.js';
 import { parentOf } from '../storage/paths.js';
 import type { Entry, StoragePath } from '../storage/types.js';
 import { forEachConcurrent } from '../util/concurrency.js';
@@ -72,7 +72,7 @@ export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOption
     }),
     listSide(dst, keep, signal).catch((err: unknown): Listed | 'denied' => {
       // A destination not there yet is empty; one we may not list is append-only's blind case.
-      if (StorageError.is(err, 'NotFound')) return { files: new Map(), dirs: new Set(), count: 0 };
+      if (isAbsentFolder(err)) return { files: new Map(), dirs: new Set(), count: 0 };
       if (options.appendOnly && StorageError.is(err, 'PermissionDenied')) return 'denied';
       throw err;
     }),

@@ -295,6 +295,18 @@ describe('ferry sync: compare modes, dry run, refusals, filters', { timeout: 300
     expect(await s3Files(TEST_BUCKET, prefix('keepme'))).toEqual({ 'precious.txt': 'p' });
   });
 
+  it('a destination bucket that does not exist fails the sync once, before any copy', async () => {
+    const src = join(dir, 'nobucket');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 5; i++) files[`${i}.txt`] = `${i}`;
+    await tree(src, files);
+    const res = await ferry(['sync', src, url('ferry-no-such-bucket-x', 'a/')]);
+    expect(res.code).toBe(3);
+    expect(res.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/no such bucket: ferry-no-such-bucket-x/),
+    ]);
+  });
+
   it('--include / --exclude filter both sides (a mirror never deletes an excluded file)', async () => {
     const src = join(dir, 'filt');
     const dst = url(TEST_BUCKET, prefix('filt'));
