@@ -1,9 +1,109 @@
 import type * as fs from 'node:fs/promises';
+import type { BufferBudget } from '../../s3/buffer-budget.js';
+import type { PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
 import { openNamelessFile, spillDir } from './nameless-file.js';
+import type { PendingWrites } from './pending-writes.js';
+
+/**
+ * A handle with no call for this long gives its part being filled back to the budget while a
+ * reservation waits (`PartSpiller.offer`). Short enough that a client waiting on another file is not held
+ * up for long; long enough that a handle still being written (WRITEs come every few ms) keeps its
+ * part. `FERRY_PART_SPILL_MS` sets it (tests).
+ */
+const SPILL_AFTER_MS = Number.parseInt(process.env.FERRY_PART_SPILL_MS ?? '', 10) || 1000;
+
+/** What an S3 write handle lends its PartSpiller (write-handle.ts). */
+export interface SpillingHandle {
+  /** Milliseconds since the handle's last call ended; -1 while a call is queued or running. */
+  idleMs(): number;
+  /** The part being filled, and how many of its bytes are filled. */
+  part(): { cur: PartBuffer; filled: number } | undefined;
+  /** The part was spilled (and its reservation released): the handle has none now. */
+  dropPart(): void;
+  /** Run `fn` in the handle's call queue between calls (BaseWriteHandle `between`). */
+  between(fn: () => Promise<void>): void;
+}
+
+/**
+ * One write handle's side of the part spill: registered with the budget (`spillable`), it gives
+ * back what only this handle's client could free while a reservation waits. A kept spare buffer
+ * goes at once; the part being filled once no call came for SPILL_AFTER_MS — spilled to disk
+ * (PartSpill: why) and read back at the next call (`restore`). Its running hash stays with the
+ * handle: the bytes come back as they were.
+ */
+export class PartSpiller {
+  /** The handle's part given up to the budget: its filled bytes, on disk until the next call. */
+  private spilled: PartSpill | undefined;
+  private queued = false;
+  private readonly unregister: () => void;
+
+  constructor(
+    private readonly budget: BufferBudget,
+    private readonly buffers: PartBuffers,
+    private readonly pending: PendingWrites,
+    private readonly handle: SpillingHandle,
+  ) {
+    this.unregister = budget.spillable(() => this.offer());
+  }
+
+  /** A reservation waits for budget (asked by the budget): give back what this handle can. */
+  private offer(): void {
+    this.buffers.releaseSpare();
+    const holds = () => this.handle.part() !== undefined || this.pending.memoryBytes > 0;
+    const idle = this.handle.idleMs();
+    if (idle < 0 || !holds() || this.queued) return;
+    if (idle < SPILL_AFTER_MS) return;
+    this.queued = true;
+    this.handle.between(async () => {
+      try {
+        if (this.handle.idleMs() < 0 || !holds() || !this.budget.waiting) return;
+        // Writes ahead of a gap only the client can fill: to their spill file as well.
+        // A failed spill (disk full) leaves the bytes in memory, as before.
+        await this.pending.spillMemory().catch(() => {});
+        const part = this.handle.part();
+        if (part === undefined) return;
+        const { cur, filled } = part;
+        this.spilled = await PartSpill.write(cur.buffer, filled, cur.capacity).catch(() => undefined);
+        if (this.spilled === undefined) return;
+        this.handle.dropPart();
+        cur.release();
+      } finally {
+        this.queued = false;
+      }
+    });
+  }
+
+  /** The part spilled by `offer`, back in a part buffer (waits for budget, holding nothing). */
+  async restore(): Promise<PartBuffer | undefined> {
+    const spill = this.spilled;
+    if (spill === undefined) return undefined;
+    const part = await this.buffers.take(spill.capacity, spill.size);
+    try {
+      await spill.readInto(part.buffer);
+    } catch (err) {
+      part.release();
+      throw err;
+    }
+    this.spilled = undefined;
+    await spill.close();
+    return part;
+  }
+
+  /** The handle was aborted: free the spill file (after the handle's queue settled). */
+  async close(): Promise<void> {
+    await this.spilled?.close();
+    this.spilled = undefined;
+  }
+
+  /** The handle was closed or aborted: no longer asked. */
+  finish(): void {
+    this.unregister();
+  }
+}
 
 /**
  * The part an S3 write handle was filling, moved out of memory to give its budget reservation
- * back (write-handle.ts `offerPart`), and read back into a new part buffer at the handle's next
+ * back (`PartSpiller.offer`), and read back into a new part buffer at the handle's next
  * call.
  *
  * Why: a part buffer is held from its first byte until the part is full (or the file closed), and
