@@ -1,4 +1,5 @@
 import type * as fs from 'node:fs/promises';
+import type { SpillOffer } from '../../s3/budget-asks.js';
 import type { BufferBudget } from '../../s3/buffer-budget.js';
 import type { PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
 import { openNamelessFile, spillDir } from './nameless-file.js';
@@ -34,7 +35,8 @@ export interface SpillingHandle {
 export class PartSpiller {
   /** The handle's part given up to the budget: its filled bytes, on disk until the next call. */
   private spilled: PartSpill | undefined;
-  private queued = false;
+  /** Settles the offer being spilled (also when the handle ends before it ran). */
+  private settle: (() => void) | undefined;
   private readonly unregister: () => void;
 
   constructor(
@@ -46,14 +48,23 @@ export class PartSpiller {
     this.unregister = budget.spillable(() => this.offer());
   }
 
-  /** A reservation waits for budget (asked by the budget): give back what this handle can. */
-  private offer(): void {
+  /**
+   * A reservation waits for budget (asked by the budget, only while more is lacking than is being
+   * spilled): give back what this handle can; the bytes it is spilling, if any.
+   */
+  private offer(): SpillOffer | undefined {
     this.buffers.releaseSpare();
     const holds = () => this.handle.part() !== undefined || this.pending.memoryBytes > 0;
     const idle = this.handle.idleMs();
-    if (idle < 0 || !holds() || this.queued) return;
-    if (idle < SPILL_AFTER_MS) return;
-    this.queued = true;
+    if (idle < 0 || !holds() || this.settle !== undefined) return undefined;
+    if (idle < SPILL_AFTER_MS) return undefined;
+    const bytes = (this.handle.part()?.cur.capacity ?? 0) + this.pending.memoryBytes;
+    const done = new Promise<void>((resolve) => {
+      this.settle = () => {
+        this.settle = undefined;
+        resolve();
+      };
+    });
     this.handle.between(async () => {
       try {
         if (this.handle.idleMs() < 0 || !holds() || !this.budget.waiting) return;
@@ -68,9 +79,10 @@ export class PartSpiller {
         this.handle.dropPart();
         cur.release();
       } finally {
-        this.queued = false;
+        this.settle?.();
       }
     });
+    return { bytes, done };
   }
 
   /** The part spilled by `offer`, back in a part buffer (waits for budget, holding nothing). */
@@ -98,6 +110,7 @@ export class PartSpiller {
   /** The handle was closed or aborted: no longer asked. */
   finish(): void {
     this.unregister();
+    this.settle?.(); // `between` runs nothing once the handle ended
   }
 }
 
