@@ -1,5 +1,8 @@
+import { StorageError } from '../storage/errors.js';
+
 /** While a reservation waits, `spillable` holders are asked this often. */
 const ASK_EVERY_MS = 250;
+const MiB = 1024 * 1024;
 
 /**
  * An idle holder's answer to being asked for budget (`spillable`): `bytes` it is giving back now
@@ -13,10 +16,13 @@ export interface SpillOffer {
 
 /** What BudgetAsks needs of its BufferBudget. */
 export interface AskedBudget {
+  readonly limit: number;
   /** Whether a reservation waits. */
   readonly waiting: boolean;
   /** Bytes the waiters lack: held plus waited for (plus `arriving`, not yet queued), past the limit. */
   lacking(arriving: number): number;
+  /** Fail every waiting reservation `refusal` gives an error for (the others go on waiting). */
+  refuse(refusal: (bytes: number) => Error | undefined): void;
 }
 
 /**
@@ -27,6 +33,11 @@ export interface AskedBudget {
  * ASK_EVERY_MS, and only for as much as the waiters lack beyond what is being spilled already.
  * Asking every idle holder made N idle uploads each write its part to disk and read it back when
  * one small reservation waited (docs/notes/issue-9.md "Session 7: review", "Session 8: spill").
+ *
+ * A holder that could not spill (the disk is full: `unspillable`) keeps its bytes until its
+ * client's next call. A waiting reservation that cannot fit even once everything else is given
+ * back is then refused with an error saying why, rather than left waiting for a client that may
+ * be waiting for it (hold-and-wait across handles: hung until the idle timeout).
  */
 export class BudgetAsks {
   private readonly reclaimers = new Set<() => void>();
@@ -34,6 +45,9 @@ export class BudgetAsks {
   private timer: NodeJS.Timeout | undefined;
   /** Bytes holders are spilling now (offered, not yet given back or failed). */
   private spilling = 0;
+  /** Bytes held by idle holders whose spill failed, until their next call; and the last failure. */
+  private stuck = 0;
+  private why: Error | undefined;
 
   constructor(private readonly budget: AskedBudget) {}
 
@@ -45,6 +59,38 @@ export class BudgetAsks {
   spillable(offer: () => SpillOffer | undefined): () => void {
     this.spillers.add(offer);
     return () => this.spillers.delete(offer);
+  }
+
+  /**
+   * An idle holder could not give back `bytes` (`why`: the spill failed): they stay held until
+   * the returned function is called (its client's next call, or its end). Waiters that cannot fit
+   * beside all such bytes are refused at once.
+   */
+  unspillable(bytes: number, why: Error): () => void {
+    this.stuck += bytes;
+    this.why = why;
+    this.refuseStuck();
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.stuck -= bytes;
+    };
+  }
+
+  /** Refuse the waiters that cannot fit beside the bytes no holder can give back now. */
+  refuseStuck(): void {
+    if (this.stuck === 0) return;
+    const { limit } = this.budget;
+    this.budget.refuse((bytes) =>
+      this.stuck + bytes <= limit
+        ? undefined
+        : new StorageError(
+            'Transient',
+            `no room for ${mib(bytes)} in the transfer buffer budget (${mib(limit)}): ${mib(this.stuck)} of it is held by idle uploads whose parts could not be moved to disk (${this.why?.message}); free space in the spill folder (FERRY_SPILL_DIR) or raise the budget`,
+            { cause: this.why },
+          ),
+    );
   }
 
   /** A reservation of `arriving` bytes is about to wait: ask holders, and keep asking while one waits. */
@@ -75,4 +121,8 @@ export class BudgetAsks {
       });
     }
   }
+}
+
+function mib(bytes: number): string {
+  return `${Math.round((bytes / MiB) * 10) / 10} MiB`;
 }

@@ -257,6 +257,27 @@ export class BufferBudget {
     return this.asks.spillable(offer);
   }
 
+  /**
+   * A `spillable` holder could not give back `bytes` (`why`: its spill failed, the disk is full):
+   * they stay held until the returned function is called (its client's next call, or its end).
+   * Meanwhile a reservation that cannot fit beside them is refused at once, saying why (it would
+   * wait for a client that may be waiting for it; budget-asks.ts).
+   */
+  unspillable(bytes: number, why: Error): () => void {
+    return this.asks.unspillable(bytes, why);
+  }
+
+  /** Fail every waiting reservation `refusal` gives an error for (budget-asks.ts); the rest wait on. */
+  refuse(refusal: (bytes: number) => Error | undefined): void {
+    for (const w of [...this.waiters]) {
+      const err = refusal(w.bytes);
+      if (err === undefined) continue;
+      this.waiters.splice(this.waiters.indexOf(w), 1);
+      w.fail(err);
+    }
+    this.wake();
+  }
+
   /** Bytes the waiters lack: held plus waited for (plus `arriving`, not yet waiting), past the limit. */
   lacking(arriving: number): number {
     let want = this.used + arriving - this.max;
@@ -276,7 +297,10 @@ export class BufferBudget {
           signal?.removeEventListener('abort', onAbort);
           resolve();
         },
-        fail: reject,
+        fail: (err: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
       };
       const onAbort = () => {
         const i = this.waiters.indexOf(waiter);
@@ -286,6 +310,7 @@ export class BufferBudget {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
+      this.asks.refuseStuck();
     });
     return this.take(bytes, true);
   }

@@ -24,7 +24,7 @@ const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** This process's soft file size limit, as prlimit takes it ("unlimited" or bytes). */
-function _fileSizeLimit(): string {
+function fileSizeLimit(): string {
   return execFileSync('prlimit', [
     '--pid',
     String(process.pid),
@@ -37,7 +37,7 @@ function _fileSizeLimit(): string {
     .toString()
     .trim();
 }
-function _setFileSizeLimit(soft: string): void {
+function setFileSizeLimit(soft: string): void {
   execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${soft}:`]);
 }
 
@@ -91,7 +91,54 @@ describe('S3 part spill: how much is spilled, and a spill that fails', () => {
     expect(await uploadsLeft()).toBe(0);
   }, 60_000);
 
+  it('a spill that fails (EFBIG): the write waiting for budget fails at once, saying why; nothing left behind', async () => {
+    const budget = new BufferBudget(8 * MiB);
+    raw.budget = budget;
+    const saved = fileSizeLimit();
+    const open = partSpills.open;
+    const bodyC = randomBytes(8 * MiB + 5);
+    const bodyB = randomBytes(2 * MiB + 7);
+    // C: a multipart upload under way (part 1 sent), part 2 holding 5 MiB of the 8.
+    const c = await s.openWrite!('fails-c.bin');
+    await c.write(0, bodyC.subarray(0, 6 * MiB));
+    // B waits for budget until C, idle, spills its part (the disk still has room).
+    const b = await s.openWrite!('fails-b.bin');
+    await b.write(0, bodyB.subarray(0, 2 * MiB));
+    expect(partSpills.open).toBe(open + 1);
+    let outcome: string;
+    try {
+      setFileSizeLimit(String(MiB)); // a spill file may not pass 1 MiB now: B's 2 MiB cannot go
+      // C's next call reads its part back and waits for 5 MiB; only B's part, idle, could make room.
+      const started = Date.now();
+      outcome = await Promise.race([
+        c.write(6 * MiB, bodyC.subarray(6 * MiB)).then(
+          () => 'written',
+          (err: Error) => `failed after ${Date.now() - started} ms: ${err.message}`,
+        ),
+        new Promise<string>((r) => setTimeout(() => r('still waiting after 15 s'), 15_000)),
+      ]);
+    } finally {
+      setFileSizeLimit(saved);
+    }
+    expect(outcome).toMatch(/^failed after \d+ ms: /);
+    expect(Number(/after (\d+) ms/.exec(outcome)![1])).toBeLessThan(5000);
+    expect(outcome).toContain('could not be moved to disk');
+    expect(outcome).toMatch(/EFBIG|file too large/);
+    // C is aborted: its multipart upload is gone, nothing stored, its spill file freed.
+    await expect(c.close()).rejects.toThrow();
+    expect(await s.stat('fails-c.bin').catch(() => undefined)).toBeUndefined();
+    expect(await uploadsLeft()).toBe(0);
+    // B kept its part in memory and goes on.
+    await b.write(2 * MiB, bodyB.subarray(2 * MiB));
+    await b.close();
+    await check('fails-b.bin', bodyB);
+    expect(partSpills.open).toBe(open);
+    expect(budget.held).toBe(0);
+    expect(await uploadsLeft()).toBe(0);
+  }, 60_000);
+
   afterAll(async () => {
     for (let i = 0; i < 6; i++) await s.remove(`idle-${i}.bin`).catch(() => {});
+    await s.remove('fails-b.bin').catch(() => {});
   });
 });

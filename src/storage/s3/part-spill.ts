@@ -37,6 +37,8 @@ export class PartSpiller {
   private spilled: PartSpill | undefined;
   /** Settles the offer being spilled (also when the handle ends before it ran). */
   private settle: (() => void) | undefined;
+  /** The spill failed: what this handle could not give back is held until its next call. */
+  private stuck: (() => void) | undefined;
   private readonly unregister: () => void;
 
   constructor(
@@ -50,13 +52,14 @@ export class PartSpiller {
 
   /**
    * A reservation waits for budget (asked by the budget, only while more is lacking than is being
-   * spilled): give back what this handle can; the bytes it is spilling, if any.
+   * spilled): give back what this handle can; the bytes it is spilling, if any. A handle whose
+   * spill failed is not asked again before its next call.
    */
   private offer(): SpillOffer | undefined {
     this.buffers.releaseSpare();
     const holds = () => this.handle.part() !== undefined || this.pending.memoryBytes > 0;
     const idle = this.handle.idleMs();
-    if (idle < 0 || !holds() || this.settle !== undefined) return undefined;
+    if (idle < 0 || !holds() || this.settle !== undefined || this.stuck !== undefined) return undefined;
     if (idle < SPILL_AFTER_MS) return undefined;
     const bytes = (this.handle.part()?.cur.capacity ?? 0) + this.pending.memoryBytes;
     const done = new Promise<void>((resolve) => {
@@ -68,16 +71,28 @@ export class PartSpiller {
     this.handle.between(async () => {
       try {
         if (this.handle.idleMs() < 0 || !holds() || !this.budget.waiting) return;
+        let failed: unknown;
         // Writes ahead of a gap only the client can fill: to their spill file as well.
-        // A failed spill (disk full) leaves the bytes in memory, as before.
-        await this.pending.spillMemory().catch(() => {});
+        await this.pending.spillMemory().catch((err) => {
+          failed = err;
+        });
         const part = this.handle.part();
-        if (part === undefined) return;
-        const { cur, filled } = part;
-        this.spilled = await PartSpill.write(cur.buffer, filled, cur.capacity).catch(() => undefined);
-        if (this.spilled === undefined) return;
-        this.handle.dropPart();
-        cur.release();
+        if (part !== undefined) {
+          try {
+            this.spilled = await PartSpill.write(part.cur.buffer, part.filled, part.cur.capacity);
+            this.handle.dropPart();
+            part.cur.release();
+          } catch (err) {
+            failed = err;
+          }
+        }
+        // Not given back (the disk is full…): held until the client's next call, and a
+        // reservation that cannot fit beside it is refused rather than left waiting.
+        const kept = (this.handle.part()?.cur.capacity ?? 0) + this.pending.memoryBytes;
+        if (failed !== undefined && kept > 0) {
+          const why = new Error(`the spill to ${spillDir()} failed: ${(failed as Error).message}`);
+          this.stuck = this.budget.unspillable(kept, why);
+        }
       } finally {
         this.settle?.();
       }
@@ -87,6 +102,8 @@ export class PartSpiller {
 
   /** The part spilled by `offer`, back in a part buffer (waits for budget, holding nothing). */
   async restore(): Promise<PartBuffer | undefined> {
+    this.stuck?.();
+    this.stuck = undefined;
     const spill = this.spilled;
     if (spill === undefined) return undefined;
     const part = await this.buffers.take(spill.capacity, spill.size);
@@ -111,6 +128,8 @@ export class PartSpiller {
   finish(): void {
     this.unregister();
     this.settle?.(); // `between` runs nothing once the handle ended
+    this.stuck?.();
+    this.stuck = undefined;
   }
 }
 
