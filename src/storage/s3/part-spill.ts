@@ -2,16 +2,38 @@ import type * as fs from 'node:fs/promises';
 import type { SpillOffer } from '../../s3/budget-asks.js';
 import type { BufferBudget } from '../../s3/buffer-budget.js';
 import type { PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
+import { StorageError } from '../errors.js';
 import { openNamelessFile, spillDir } from './nameless-file.js';
 import type { PendingWrites } from './pending-writes.js';
 
 /**
  * A handle with no call for this long gives its part being filled back to the budget while a
- * reservation waits (`PartSpiller.offer`). Short enough that a client waiting on another file is not held
- * up for long; long enough that a handle still being written (WRITEs come every few ms) keeps its
- * part. `FERRY_PART_SPILL_MS` sets it (tests).
+ * reservation waits (`PartSpiller.offer`): 1000 ms, or `FERRY_PART_SPILL_MS` (a whole number of
+ * milliseconds; 0: at once). Short enough that a client waiting on another file is not held up for
+ * long; long enough that a handle still being written (WRITEs come every few ms) keeps its part.
+ * Anything else is refused, naming the variable: `ferry serve` checks it at start
+ * (server/spill-dir.ts), other commands at their first write (it used to take 0 for 1000 and a
+ * negative value for "at once").
  */
-const SPILL_AFTER_MS = Number.parseInt(process.env.FERRY_PART_SPILL_MS ?? '', 10) || 1000;
+export function partSpillAfterMs(env: NodeJS.ProcessEnv): number {
+  const value = env.FERRY_PART_SPILL_MS;
+  if (value === undefined || value === '') return 1000;
+  const ms = /^\d{1,9}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    throw new StorageError(
+      'InvalidArgument',
+      `FERRY_PART_SPILL_MS=${value} is not a whole number of milliseconds (0 or more); unset it for 1000`,
+    );
+  }
+  return ms;
+}
+let spillAfterMs: number | undefined;
+
+/** `partSpillAfterMs` of this process (read once; throws while the variable is bad). */
+export function spillAfter(): number {
+  spillAfterMs ??= partSpillAfterMs(process.env);
+  return spillAfterMs;
+}
 
 /** What an S3 write handle lends its PartSpiller (write-handle.ts). */
 export interface SpillingHandle {
@@ -28,7 +50,7 @@ export interface SpillingHandle {
 /**
  * One write handle's side of the part spill: registered with the budget (`spillable`), it gives
  * back what only this handle's client could free while a reservation waits. A kept spare buffer
- * goes at once; the part being filled once no call came for SPILL_AFTER_MS — spilled to disk
+ * goes at once; the part being filled once no call came for `partSpillAfterMs` — spilled to disk
  * (PartSpill: why) and read back at the next call (`restore`). Its running hash stays with the
  * handle: the bytes come back as they were.
  */
@@ -60,7 +82,7 @@ export class PartSpiller {
     const holds = () => this.handle.part() !== undefined || this.pending.memoryBytes > 0;
     const idle = this.handle.idleMs();
     if (idle < 0 || !holds() || this.settle !== undefined || this.stuck !== undefined) return undefined;
-    if (idle < SPILL_AFTER_MS) return undefined;
+    if (idle < spillAfter()) return undefined;
     const bytes = (this.handle.part()?.cur.capacity ?? 0) + this.pending.memoryBytes;
     const done = new Promise<void>((resolve) => {
       this.settle = () => {
