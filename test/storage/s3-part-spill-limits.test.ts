@@ -120,6 +120,8 @@ describe('S3 part spill: how much is spilled, and a spill that fails', () => {
     } finally {
       setFileSizeLimit(saved);
     }
+    // Still waiting (the bug): abort C so its multipart upload is not left in the bucket.
+    if (!outcome.startsWith('failed')) await c.abort();
     expect(outcome).toMatch(/^failed after \d+ ms: /);
     expect(Number(/after (\d+) ms/.exec(outcome)![1])).toBeLessThan(5000);
     expect(outcome).toContain('could not be moved to disk');

@@ -61,6 +61,8 @@ export class PartSpiller {
   private settle: (() => void) | undefined;
   /** The spill failed: what this handle could not give back is held until its next call. */
   private stuck: (() => void) | undefined;
+  /** The handle ended (an abort may come while a spill runs: nothing is marked stuck after it). */
+  private finished = false;
   private readonly unregister: () => void;
 
   constructor(
@@ -111,7 +113,7 @@ export class PartSpiller {
         // Not given back (the disk is full…): held until the client's next call, and a
         // reservation that cannot fit beside it is refused rather than left waiting.
         const kept = (this.handle.part()?.cur.capacity ?? 0) + this.pending.memoryBytes;
-        if (failed !== undefined && kept > 0) {
+        if (failed !== undefined && kept > 0 && !this.finished) {
           const why = new Error(`the spill to ${spillDir()} failed: ${(failed as Error).message}`);
           this.stuck = this.budget.unspillable(kept, why);
         }
@@ -148,6 +150,7 @@ export class PartSpiller {
 
   /** The handle was closed or aborted: no longer asked. */
   finish(): void {
+    this.finished = true;
     this.unregister();
     this.settle?.(); // `between` runs nothing once the handle ended
     this.stuck?.();
