@@ -67,7 +67,9 @@ async function measure(root: string, n: number): Promise<void> {
   }
   await s3.close();
   clearInterval(alive);
-  console.log(JSON.stringify({ waitedMs: waited, spilled, restored: partSpills.restored, resumedMs: resumed, same, n }));
+  console.log(
+    JSON.stringify({ waitedMs: waited, spilled, restored: partSpills.restored, resumedMs: resumed, same, n }),
+  );
 }
 
 if (first === 'one') {
