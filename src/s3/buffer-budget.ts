@@ -1,3 +1,5 @@
+import { BudgetAsks, type SpillOffer } from './budget-asks.js';
+
 /**
  * A byte budget shared by every transfer of the process: each upload part being filled or sent
  * and each download part being fetched or waiting to be read holds a reservation from it. When
@@ -31,19 +33,14 @@ const MIN_KEPT = 1024 * 1024;
  * it for benchmarks of the transfer that follows the drop (bench/sftp-get-cpu.ts BENCH_COLD).
  */
 const KEEP_IDLE_MS = positiveFromEnv('FERRY_BUFFER_IDLE_MS', 60_000);
-/** While a reservation waits, `spillable` holders are asked this often (`spillable`). */
-const ASK_EVERY_MS = 250;
 
 export class BufferBudget {
   private used = 0;
   /** Of `used`: bytes charged for data already received (`charge`), not reservations. */
   private charged = 0;
   private roomWatchers: (() => void)[] = [];
-  /** Holders of reservations taken only in advance (read-ahead), asked to give them back. */
-  private readonly reclaimers = new Set<() => void>();
-  /** Holders that can give a reservation back once idle (`spillable`), asked while one waits. */
-  private readonly spillers = new Set<() => void>();
-  private askTimer: NodeJS.Timeout | undefined;
+  /** Holders asked to give reservations back while one waits (`reclaimable`, `spillable`). */
+  private readonly asks = new BudgetAsks(this);
   private readonly waiters: { bytes: number; grant: () => void; fail: (err: unknown) => void }[] = [];
   /** Highest number of bytes held at once (for tests and benchmarks). */
   peak = 0;
@@ -245,43 +242,53 @@ export class BufferBudget {
    * The return value unregisters it.
    */
   reclaimable(reclaim: () => void): () => void {
-    this.reclaimers.add(reclaim);
-    return () => this.reclaimers.delete(reclaim);
+    return this.asks.reclaimable(reclaim);
   }
 
   /**
    * Register `offer`, a holder's way to give back a reservation only its client can make it
    * release (an S3 write handle's part being filled: only more bytes fill and send it), once that
-   * holder has been idle for a while (it decides; write-handle.ts `offerPart`). Called at once and
-   * then every ASK_EVERY_MS while a reservation waits. Without it a client that waits on file A
-   * while B's half-filled part holds the budget A's WRITEs wait for waited for the idle timeout
-   * (hold-and-wait across handles). The return value unregisters it.
+   * holder has been idle for a while (it decides; part-spill.ts `PartSpiller`). Asked while a
+   * reservation waits, for only as much as is lacking (budget-asks.ts). Without it a client that
+   * waits on file A while B's half-filled part holds the budget A's WRITEs wait for waited for the
+   * idle timeout (hold-and-wait across handles). The return value unregisters it.
    */
-  spillable(offer: () => void): () => void {
-    this.spillers.add(offer);
-    return () => this.spillers.delete(offer);
+  spillable(offer: () => SpillOffer | undefined): () => void {
+    return this.asks.spillable(offer);
   }
 
-  /** Ask holders to give back what they can, and keep asking the idle ones while someone waits. */
-  private askBack(): void {
-    for (const reclaim of [...this.reclaimers]) reclaim();
-    for (const offer of [...this.spillers]) offer();
-    if (this.askTimer !== undefined || this.spillers.size === 0) return;
-    this.askTimer = setInterval(() => {
-      if (this.waiters.length === 0) {
-        clearInterval(this.askTimer);
-        this.askTimer = undefined;
-        return;
-      }
-      for (const offer of [...this.spillers]) offer();
-    }, ASK_EVERY_MS);
-    this.askTimer.unref();
+  /**
+   * A `spillable` holder could not give back `bytes` (`why`: its spill failed, the disk is full):
+   * they stay held until the returned function is called (its client's next call, or its end).
+   * Meanwhile a reservation that cannot fit beside them is refused at once, saying why (it would
+   * wait for a client that may be waiting for it; budget-asks.ts).
+   */
+  unspillable(bytes: number, why: Error): () => void {
+    return this.asks.unspillable(bytes, why);
+  }
+
+  /** Fail every waiting reservation `refusal` gives an error for (budget-asks.ts); the rest wait on. */
+  refuse(refusal: (bytes: number) => Error | undefined): void {
+    for (const w of [...this.waiters]) {
+      const err = refusal(w.bytes);
+      if (err === undefined) continue;
+      this.waiters.splice(this.waiters.indexOf(w), 1);
+      w.fail(err);
+    }
+    this.wake();
+  }
+
+  /** Bytes the waiters lack: held plus waited for (plus `arriving`, not yet waiting), past the limit. */
+  lacking(arriving: number): number {
+    let want = this.used + arriving - this.max;
+    for (const w of this.waiters) want += w.bytes;
+    return want;
   }
 
   private async acquire(bytes: number, signal?: AbortSignal): Promise<() => void> {
     signal?.throwIfAborted();
     if (this.waiters.length === 0 && this.fits(bytes)) return this.take(bytes);
-    this.askBack();
+    this.asks.ask(bytes);
     if (this.waiters.length === 0 && this.fits(bytes)) return this.take(bytes);
     await new Promise<void>((resolve, reject) => {
       const waiter = {
@@ -290,7 +297,10 @@ export class BufferBudget {
           signal?.removeEventListener('abort', onAbort);
           resolve();
         },
-        fail: reject,
+        fail: (err: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
       };
       const onAbort = () => {
         const i = this.waiters.indexOf(waiter);
@@ -300,6 +310,7 @@ export class BufferBudget {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
+      this.asks.refuseStuck();
     });
     return this.take(bytes, true);
   }

@@ -49,3 +49,31 @@ describe('ferry serve with FERRY_SPILL_DIR that it cannot use', () => {
     });
   }
 });
+
+describe('ferry serve with a FERRY_PART_SPILL_MS that is not a whole number of milliseconds', () => {
+  let dir: string;
+  beforeAll(async () => {
+    await requireBuiltCli();
+    dir = mkdtempSync(join(tmpdir(), 'ferry-spill-ms-'));
+  });
+
+  // 0 used to mean 1000 ms and a negative value "spill at once"; junk was 1000 ms, silently.
+  for (const value of ['-5', 'abc', '1.5', '10s']) {
+    it(`${value}: refuses to start, naming FERRY_PART_SPILL_MS`, { timeout: 60_000 }, async () => {
+      const p = new ServeProcess(['--http', '127.0.0.1:0', '--data', join(dir, 'data')], {
+        cwd: dir,
+        env: serverEnv({ FERRY_PART_SPILL_MS: value }),
+      });
+      procs.push(p);
+      const outcome = await Promise.race([
+        p.exited.then((e) => `exited ${e.code}`),
+        p.httpUrl().then(
+          () => 'started',
+          () => 'no url',
+        ),
+      ]);
+      expect(outcome).toMatch(/^exited [1-9]/);
+      expect(p.stderr).toContain(`FERRY_PART_SPILL_MS=${value} is not a whole number of milliseconds`);
+    });
+  }
+});

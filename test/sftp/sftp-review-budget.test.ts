@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { SFTPWrapper } from 'ssh2';
@@ -116,6 +117,64 @@ describe('SFTP review: the buffer budget with several write handles on one chann
       new HeadObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', 'hold-a.bin') }),
     );
     expect(head.Metadata?.['ferry-sha256']).toBe(sha(bodyA));
+    expect(await s3.multipartUploads()).toBe(0);
+    expect(processBudget.held).toBe(0);
+    expect(partSpills.open).toBe(0);
+    c.end();
+  }, 120_000);
+
+  it('the same with the spill failing (EFBIG): A fails at once with an error, B goes on and is whole', async () => {
+    // The spill of B's part fails: this process's file size limit lowered to 1 MiB (prlimit, as
+    // `ulimit -f`; Node ignores SIGXFSZ, so the write fails with EFBIG). Before, B's part stayed
+    // in memory and A's WRITEs waited for it until the idle timeout (budget-asks.ts).
+    processBudget.setLimit(8 * MiB);
+    const c = await sftpClient(server, server.user);
+    const bodyA = randomBytes(3 * MiB + 17);
+    const bodyB = randomBytes(20 * MiB);
+    const a = await p<Buffer>((cb) => c.sftp.open('/efbig-a.bin', 'w', cb));
+    const b = await p<Buffer>((cb) => c.sftp.open('/efbig-b.bin', 'w', cb));
+    await writeAll(c.sftp, b, bodyB.subarray(0, 2 * MiB + 5));
+    const limit = (soft: string) =>
+      execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${soft}:`]);
+    const saved = execFileSync('prlimit', [
+      '--pid',
+      String(process.pid),
+      '--fsize',
+      '--raw',
+      '--noheadings',
+      '-o',
+      'SOFT',
+    ])
+      .toString()
+      .trim();
+    let outcome: string;
+    const started = Date.now();
+    try {
+      limit(String(MiB));
+      outcome = await Promise.race([
+        writeAll(c.sftp, a, bodyA).then(
+          () => 'written',
+          (err: Error) => `failed: ${err.message}`,
+        ),
+        new Promise<string>((r) => setTimeout(() => r('stuck behind the part file B holds'), 30_000).unref()),
+      ]);
+    } finally {
+      limit(saved);
+    }
+    expect(outcome).toMatch(/^failed: /);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await expect(p((cb) => c.sftp.close(a, cb))).rejects.toThrow();
+    // B goes on where it stopped (its part never left memory), and is whole.
+    await writeAll(c.sftp, b, bodyB, 2 * MiB + 5);
+    await p((cb) => c.sftp.close(b, cb));
+    const res = await s3.client.send(
+      new GetObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', 'efbig-b.bin') }),
+    );
+    expect(sha(await res.Body!.transformToByteArray())).toBe(sha(bodyB));
+    const headA = await s3.client
+      .send(new HeadObjectCommand({ Bucket: server.conn.bucket, Key: s3.key('alice', 'efbig-a.bin') }))
+      .catch(() => undefined);
+    expect(headA).toBeUndefined();
     expect(await s3.multipartUploads()).toBe(0);
     expect(processBudget.held).toBe(0);
     expect(partSpills.open).toBe(0);

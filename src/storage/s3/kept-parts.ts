@@ -1,8 +1,12 @@
-import type { CompletedPart } from '@aws-sdk/client-s3';
+import type { Readable } from 'node:stream';
+import { type CompletedPart, GetObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import { SHA256_META } from '../../s3/checksum.js';
 import { copyObject } from '../../s3/copy.js';
 import type { MultipartSession } from '../../s3/multipart-session.js';
 import { MAX_PART_SIZE } from '../../s3/upload.js';
+import type { OpenWriteOptions, WriteAttributes } from '../handles.js';
 import type { StoragePath } from '../types.js';
+import { MTIME_META } from './keys.js';
 import type { S3Storage } from './s3-storage.js';
 
 const MiB = 1024 * 1024;
@@ -83,4 +87,57 @@ export async function rewriteAttributes(
     ),
   );
   return res.etag;
+}
+
+/**
+ * The attributes a write that keeps the existing object's bytes (append, resume) or attributes
+ * (update) starts from: the object's, unless the caller gives others.
+ */
+export function keptAttributes(
+  existing: HeadObjectCommandOutput,
+  options: OpenWriteOptions,
+): WriteAttributes {
+  // Appending keeps what the file was unless the caller says otherwise.
+  const { [SHA256_META]: _, ...metadata } = existing.Metadata ?? {};
+  // Changed bytes: the old mtime no longer describes them (a new one may be given).
+  if (options.mode === 'update') delete metadata[MTIME_META];
+  return {
+    contentType: options.contentType ?? existing.ContentType,
+    metadata: options.metadata ?? metadata,
+    mtime: options.mtime,
+  };
+}
+
+/**
+ * The first `keep` bytes (< 5 MiB) of the object at `key`, pinned to the version seen at open
+ * (`etag`), read into the start of `buffer` (append/resume of a small file: write-handle.ts
+ * `keepExisting`); the number of bytes read (fewer than `keep`: the object changed).
+ */
+export async function readKeptBytes(
+  s3: S3Storage,
+  key: string,
+  keep: number,
+  etag: string | undefined,
+  buffer: Buffer,
+  signal: AbortSignal,
+): Promise<number> {
+  const res = await s3.send('GetObject', key, () =>
+    s3.client.send(
+      new GetObjectCommand({
+        Bucket: s3.bucket,
+        Key: key,
+        Range: `bytes=0-${keep - 1}`,
+        IfMatch: etag,
+        ...s3.params.read,
+      }),
+      { abortSignal: signal },
+    ),
+  );
+  let filled = 0;
+  for await (const chunk of res.Body as Readable) {
+    const c = chunk as Buffer;
+    c.copy(buffer, filled);
+    filled += c.length;
+  }
+  return filled;
 }

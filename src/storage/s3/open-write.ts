@@ -5,6 +5,7 @@ import { resumeLength } from '../memory/write-handle.js';
 import type { StoragePath } from '../types.js';
 import { checkAncestors } from './folders.js';
 import { checkFileName, isDirMarkerHead } from './keys.js';
+import { spillAfter } from './part-spill.js';
 import type { S3Storage } from './s3-storage.js';
 import { S3UpdateWriteHandle } from './update-write-handle.js';
 import { S3WriteHandle } from './write-handle.js';
@@ -22,6 +23,7 @@ export async function openS3Write(
 ): Promise<WriteHandle> {
   const mode = options.mode ?? 'truncate';
   checkFileName(path);
+  spillAfter(); // a bad FERRY_PART_SPILL_MS: refused before anything is opened
   if (options.size !== undefined && options.size > MAX_OBJECT_SIZE) {
     // A declared size sets the part size (size / 10,000 parts): refused before any buffer or
     // request, not after S3 refuses the 10,001st part.

@@ -1,8 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { GetObjectCommand, type HeadObjectCommandOutput } from '@aws-sdk/client-s3';
-import { SHA256_META } from '../../s3/checksum.js';
-import { putObject } from '../../s3/exclusive-put.js';
+import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { MultipartSession } from '../../s3/multipart-session.js';
 import { type PartBuffer, PartBuffers } from '../../s3/part-buffers.js';
 import { PartPump } from '../../s3/part-pump.js';
@@ -12,27 +9,15 @@ import { BaseWriteHandle, checkFinalSize, type OpenWriteOptions } from '../handl
 import { baseName } from '../paths.js';
 import type { Entry, StoragePath } from '../types.js';
 import { contentTypeFor } from './entries.js';
-import {
-  checkClaim,
-  claimName,
-  dropClaim,
-  exclusiveLost,
-  hasConditionalComplete,
-} from './exclusive-claim.js';
-import { copyKeptParts, rewriteAttributes } from './kept-parts.js';
+import { checkClaim, claimName, dropClaim, hasConditionalComplete } from './exclusive-claim.js';
+import { copyKeptParts, keptAttributes, readKeptBytes, rewriteAttributes } from './kept-parts.js';
 import { formatMtime, MTIME_META } from './keys.js';
-import { PartSpill } from './part-spill.js';
+import { putOnePart } from './one-part-put.js';
+import { PartSpiller } from './part-spill.js';
 import { PendingWrites } from './pending-writes.js';
 import type { S3Storage } from './s3-storage.js';
 
 const MiB = 1024 * 1024;
-/**
- * A handle with no call for this long gives its part being filled back to the budget while a
- * reservation waits (`offerPart`). Short enough that a client waiting on another file is not held
- * up for long; long enough that a handle still being written (WRITEs come every few ms) keeps its
- * part. `FERRY_PART_SPILL_MS` sets it (tests).
- */
-const SPILL_AFTER_MS = Number.parseInt(process.env.FERRY_PART_SPILL_MS ?? '', 10) || 1000;
 
 /**
  * An S3 write handle (opened by open-write.ts; `update` mode is update-write-handle.ts, a subclass):
@@ -71,10 +56,8 @@ export class S3WriteHandle extends BaseWriteHandle {
    */
   private partHash: Hash | undefined;
   private hashed = 0;
-  /** `cur` given up to the budget (`offerPart`): its `filled` bytes, on disk until the next call. */
-  private spilled: PartSpill | undefined;
-  private spillQueued = false;
-  private readonly unregister: () => void;
+  /** Gives `cur` up to the budget while a reservation waits and this handle is idle. */
+  private readonly spiller: PartSpiller;
 
   /** `existing`: the HEAD at open, when its bytes or attributes are kept (append, resume, update). */
   constructor(
@@ -100,18 +83,15 @@ export class S3WriteHandle extends BaseWriteHandle {
     this.pump = new PartPump(this.session, s3.upload.concurrency);
     this.buffers = new PartBuffers(s3.budget, signal);
     this.pending = new PendingWrites(s3.budget);
-    this.unregister = s3.budget.spillable(() => this.offerPart());
-    if (existing) {
-      // Appending keeps what the file was unless the caller says otherwise.
-      const { [SHA256_META]: _, ...metadata } = existing.Metadata ?? {};
-      // Changed bytes: the old mtime no longer describes them (a new one may be given).
-      if (update) delete metadata[MTIME_META];
-      this.attrs = {
-        contentType: options.contentType ?? existing.ContentType,
-        metadata: options.metadata ?? metadata,
-        mtime: options.mtime,
-      };
-    }
+    this.spiller = new PartSpiller(s3.budget, this.buffers, this.pending, {
+      idleMs: () => (this.calls > 0 ? -1 : Date.now() - this.lastCall),
+      part: () => (this.cur === undefined ? undefined : { cur: this.cur, filled: this.filled }),
+      dropPart: () => {
+        this.cur = undefined;
+      },
+      between: (fn) => this.between(fn),
+    });
+    if (existing) this.attrs = keptAttributes(existing, options);
   }
 
   /** append/resume: the first `startOffset` bytes come from the existing object. */
@@ -164,23 +144,7 @@ export class S3WriteHandle extends BaseWriteHandle {
       this.keeping = false;
     }
     this.pos = keep;
-    const res = await this.s3.send('GetObject', this.key, () =>
-      this.s3.client.send(
-        new GetObjectCommand({
-          Bucket: this.s3.bucket,
-          Key: this.key,
-          Range: `bytes=0-${keep - 1}`,
-          IfMatch: etag,
-          ...this.s3.params.read,
-        }),
-        { abortSignal: this.aborter.signal },
-      ),
-    );
-    for await (const chunk of res.Body as Readable) {
-      const c = chunk as Buffer;
-      c.copy(this.cur!.buffer, this.filled);
-      this.filled += c.length;
-    }
+    this.filled = await readKeptBytes(this.s3, this.key, keep, etag, this.cur!.buffer, this.aborter.signal);
     if (this.filled !== keep) throw new StorageError('Conflict', `/${this.path} changed while opening it`);
   }
 
@@ -263,8 +227,7 @@ export class S3WriteHandle extends BaseWriteHandle {
     this.buffers.dispose();
     this.cur?.release();
     this.cur = undefined;
-    await this.spilled?.close();
-    this.spilled = undefined;
+    await this.spiller.close();
     await this.pending.close();
     await this.session.abort();
     if (this.claim !== undefined) await dropClaim(this.s3, this.path, this.claim);
@@ -272,53 +235,13 @@ export class S3WriteHandle extends BaseWriteHandle {
   }
 
   protected override onFinish(): void {
-    this.unregister();
+    this.spiller.finish();
   }
 
-  /**
-   * A reservation waits for budget (asked by the budget, `spillable`): give back what only this
-   * handle's client could free. A kept spare buffer goes at once; the part being filled once no
-   * call came for SPILL_AFTER_MS — spilled to disk (part-spill.ts: why) and read back at the next
-   * call (`beforeCall`). Its running hash stays: the bytes come back as they were.
-   */
-  private offerPart(): void {
-    this.buffers.releaseSpare();
-    const holds = () => this.cur !== undefined || this.pending.memoryBytes > 0;
-    if (this.calls > 0 || !holds() || this.spillQueued) return;
-    if (Date.now() - this.lastCall < SPILL_AFTER_MS) return;
-    this.spillQueued = true;
-    this.between(async () => {
-      try {
-        if (this.calls > 0 || !holds() || !this.s3.budget.waiting) return;
-        // Writes ahead of a gap only the client can fill: to their spill file as well.
-        // A failed spill (disk full) leaves the bytes in memory, as before.
-        await this.pending.spillMemory().catch(() => {});
-        const cur = this.cur;
-        if (cur === undefined) return;
-        this.spilled = await PartSpill.write(cur.buffer, this.filled, cur.capacity).catch(() => undefined);
-        if (this.spilled === undefined) return;
-        this.cur = undefined;
-        cur.release();
-      } finally {
-        this.spillQueued = false;
-      }
-    });
-  }
-
-  /** The part spilled by `offerPart`, back in a part buffer (waits for budget, holding nothing). */
+  /** The part the spiller gave up, back in a part buffer before any call (part-spill.ts). */
   protected override async beforeCall(): Promise<void> {
-    const spill = this.spilled;
-    if (spill === undefined) return;
-    const part = await this.buffers.take(spill.capacity, spill.size);
-    try {
-      await spill.readInto(part.buffer);
-    } catch (err) {
-      part.release();
-      throw err;
-    }
-    this.cur = part;
-    this.spilled = undefined;
-    await spill.close();
+    const part = await this.spiller.restore();
+    if (part !== undefined) this.cur = part;
   }
 
   /** The file's size at close at least (filled by fillTo): nothing beyond what was written here. */
@@ -447,7 +370,6 @@ export class S3WriteHandle extends BaseWriteHandle {
   /** One PutObject for a file that never filled a part. */
   private async putWhole(exclusive: boolean): Promise<string | undefined> {
     const body = this.cur ? this.cur.buffer.subarray(0, this.filled) : Buffer.alloc(0);
-    const { contentType, metadata } = this.objectAttrs();
     // The part's running hash is the whole file's here (the one part is all of it).
     if (this.cur) this.hashNew();
     const sha256 =
@@ -456,27 +378,17 @@ export class S3WriteHandle extends BaseWriteHandle {
         : createHash('sha256').update(body).digest('hex');
     this.partHash = undefined;
     try {
-      // An exclusive create whose answer was lost is told from another writer's (exclusive-put.ts).
-      const res = await this.s3.send('PutObject', this.key, () =>
-        putObject(
-          this.s3.client,
-          {
-            Bucket: this.s3.bucket,
-            Key: this.key,
-            ...this.s3.params.create,
-            ContentType: contentType,
-            Metadata: { ...metadata, [SHA256_META]: sha256 },
-            Body: body,
-            ContentLength: body.length,
-            IfNoneMatch: exclusive ? '*' : undefined,
-          },
-          // With its SHA-256 given, the lean path sends it (no SDK, no second hash) where it applies.
-          { sha256, signal: this.aborter.signal },
-        ),
+      const attrs = this.objectAttrs();
+      return await putOnePart(
+        this.s3,
+        this.path,
+        this.key,
+        body,
+        sha256,
+        attrs,
+        exclusive,
+        this.aborter.signal,
       );
-      return res.ETag;
-    } catch (err) {
-      throw exclusive ? exclusiveLost(err, this.path) : err;
     } finally {
       this.cur?.release();
       this.cur = undefined;
