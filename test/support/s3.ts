@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { inject } from 'vitest';
 import { lazyS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import { s3ConnectionSchema } from '../../src/s3/connection-schema.js';
+import { type IncompleteUpload, listIncompleteUploads } from '../../src/s3/uploads.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import type { TestS3 } from './global-setup.js';
@@ -35,6 +36,21 @@ export async function ensureBucket(client: S3Client, bucket = TEST_BUCKET): Prom
     const name = (err as { name?: string }).name;
     if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
   }
+}
+
+/** Whether `key` is an object (HeadObject answers), straight from S3. */
+export function objectExists(client: S3Client, bucket: string, key: string): Promise<boolean> {
+  return client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The unfinished multipart uploads whose keys start with `prefix`, their parts counted. */
+export async function unfinishedUploads(client: S3Client, bucket: string, prefix: string) {
+  const out: IncompleteUpload[] = [];
+  for await (const u of listIncompleteUploads(client, bucket, prefix, { withParts: true })) out.push(u);
+  return out;
 }
 
 /**
