@@ -5,7 +5,8 @@ import { afterAll, beforeAll } from 'vitest';
  * `close()` in afterAll. Call it in the describe body; the returned object reads the made value's
  * fields from the hooks and tests (reading one before beforeAll has run is an error, not
  * `undefined`). The value should be a plain object (its methods are called with the proxy as
- * `this`).
+ * `this`). Hooks of the block registered after this call run after `open()` and (vitest runs
+ * after-hooks in reverse) before `close()`.
  */
 export function suiteFixture<T extends { close(): unknown }>(open: () => Promise<T>): T {
   let value: T | undefined;
