@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
 export const MiB = 1024 * 1024;
 
@@ -114,6 +115,20 @@ export function aws(rgw: Rgw, args: string[]): string {
 /** As aws, timed (Timed.secs), failing loudly on a non-zero exit. */
 export function awsTimed(rgw: Rgw, args: string[]): Promise<Timed> {
   return timedOk('aws', ['--endpoint-url', rgw.endpoint, ...args], rgw.childEnv);
+}
+
+/** How many keys are under `prefix/` (ListObjectsV2, every page): whether a seed is there already. */
+export async function countKeys(client: S3Client, bucket: string, prefix: string): Promise<number> {
+  let count = 0;
+  let token: string | undefined;
+  do {
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }),
+    );
+    count += page.KeyCount ?? 0;
+    token = page.NextContinuationToken;
+  } while (token);
+  return count;
 }
 
 /** `count` small objects straight into S3 under bucket/prefix, as another tool would (seed-objects.ts). */

@@ -9,16 +9,12 @@
 // Usage: source $RGW_BASE/rgw.env; npx tsx bench/versions-10k.ts [COUNT] [VERSIONS] [ROUNDS]
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import {
-  CreateBucketCommand,
-  ListObjectsV2Command,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../src/s3/client.js';
 import { connectionFromUrl } from '../src/s3/connection.js';
 import { forEachConcurrent } from '../src/util/concurrency.js';
 import { startTestProxy } from '../test/support/http-proxy.js';
+import { countKeys } from './bench-lib.js';
 
 const run = promisify(execFile);
 const count = Number(process.argv[2] ?? 10_000);
@@ -35,15 +31,7 @@ await client.send(new CreateBucketCommand({ Bucket: bucket })).catch(() => {});
 await client.send(
   new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
 );
-let existing = 0;
-let token: string | undefined;
-do {
-  const page = await client.send(
-    new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }),
-  );
-  existing += page.KeyCount ?? 0;
-  token = page.NextContinuationToken;
-} while (token);
+const existing = await countKeys(client, bucket, prefix);
 if (existing < count) {
   const t0 = Date.now();
   await forEachConcurrent(

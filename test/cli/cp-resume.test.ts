@@ -3,29 +3,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listIncompleteUploads } from '../../src/s3/uploads.js';
-import { type CliFaultRig, cliFaultRig, ferry, ferryBin } from '../support/cli.js';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { cliFaultRig, ferry, ferryBin } from '../support/cli.js';
 import { readAll } from '../support/collect.js';
-import { testConnection, testS3 } from '../support/s3.js';
+import { objectExists, testConnection, testS3, unfinishedUploads } from '../support/s3.js';
+import { suiteFixture } from '../support/suite.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('ferry cp of a large local file killed with SIGKILL, run again', () => {
   const conn = testConnection();
-  let client: S3Client;
-  let proxy: CliFaultRig['proxy'];
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
-  let rig: CliFaultRig | undefined;
-
-  beforeAll(async () => {
-    rig = await cliFaultRig(conn, 'ferry-resume-');
-    ({ client, proxy, dir, env } = rig);
-  });
-  afterAll(() => rig?.close());
+  const rig = suiteFixture(() => cliFaultRig(conn, 'ferry-resume-'));
 
   const flags = (endpoint: string) => [
     '--endpoint',
@@ -37,41 +27,33 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
     '--part-concurrency',
     '2',
   ];
-  const unfinished = async (key: string) => {
-    const out = [];
-    for await (const u of listIncompleteUploads(client, conn.bucket, key, { withParts: true }))
-      if (u.key === key) out.push(u);
-    return out;
-  };
-  const exists = (key: string) =>
-    client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key })).then(
-      () => true,
-      () => false,
-    );
+  const unfinished = async (key: string) =>
+    (await unfinishedUploads(rig.client, conn.bucket, key)).filter((u) => u.key === key);
+  const exists = (key: string) => objectExists(rig.client, conn.bucket, key);
 
   /** Start `ferry cp` through the slow proxy and SIGKILL it once `parts` parts are in S3. */
   async function killMidway(file: string, key: string, parts: number) {
-    const before = proxy.answered.UploadPart ?? 0;
-    proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 300 } : 'pass');
+    const before = rig.proxy.answered.UploadPart ?? 0;
+    rig.proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 300 } : 'pass');
     const child = spawn(
       process.execPath,
-      [ferryBin, ...flags(proxy.endpoint), 'cp', '--no-progress', file, `s3://${conn.bucket}/${key}`],
-      { env, stdio: 'ignore' },
+      [ferryBin, ...flags(rig.proxy.endpoint), 'cp', '--no-progress', file, `s3://${conn.bucket}/${key}`],
+      { env: rig.env, stdio: 'ignore' },
     );
     const exited = new Promise((r) => child.on('exit', r));
     try {
-      for (let i = 0; i < 600 && (proxy.answered.UploadPart ?? 0) - before < parts; i++)
+      for (let i = 0; i < 600 && (rig.proxy.answered.UploadPart ?? 0) - before < parts; i++)
         await new Promise((r) => setTimeout(r, 50));
       child.kill('SIGKILL');
       await exited;
     } finally {
-      proxy.decide = () => 'pass';
+      rig.proxy.decide = () => 'pass';
     }
   }
 
   it('leaves no object, continues from the parts in S3, and leaves no unfinished upload', async () => {
     const data = randomBytes(42 * MiB);
-    const file = join(dir, 'big.bin');
+    const file = join(rig.dir, 'big.bin');
     await fs.writeFile(file, data);
     const key = `${conn.prefix}/big.bin`;
 
@@ -80,10 +62,13 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
     const open = await unfinished(key);
     expect(open).toHaveLength(1);
     expect(open[0]!.parts).toBeGreaterThanOrEqual(3);
-    const ls = await ferry(['uploads', 'ls', `s3://${conn.bucket}/${conn.prefix}/`], env);
+    const ls = await ferry(['uploads', 'ls', `s3://${conn.bucket}/${conn.prefix}/`], rig.env);
     expect(ls.stdout).toContain('big.bin');
 
-    const rerun = await ferry([...flags(proxy.endpoint), 'cp', file, `s3://${conn.bucket}/${key}`], env);
+    const rerun = await ferry(
+      [...flags(rig.proxy.endpoint), 'cp', file, `s3://${conn.bucket}/${key}`],
+      rig.env,
+    );
     expect(rerun.stderr).toMatch(/resumed an earlier upload/);
     expect(rerun.code).toBe(0);
     const sent = Number(/\((\d+) bytes\)/.exec(rerun.stderr)?.[1]);
@@ -91,16 +76,16 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
     expect(sent).toBeLessThanOrEqual(data.length - open[0]!.bytes!);
     expect(sent).toBeGreaterThan(0);
 
-    const got = await client.send(new GetObjectCommand({ Bucket: conn.bucket, Key: key }));
+    const got = await rig.client.send(new GetObjectCommand({ Bucket: conn.bucket, Key: key }));
     expect(sha(await readAll(got.Body as Readable))).toBe(sha(data));
     expect(await unfinished(key)).toHaveLength(0);
-    const after = await ferry(['uploads', 'ls', `s3://${conn.bucket}/${conn.prefix}/`], env);
+    const after = await ferry(['uploads', 'ls', `s3://${conn.bucket}/${conn.prefix}/`], rig.env);
     expect(after).toMatchObject({ code: 0, stdout: '' });
-    expect(await fs.readdir(join(dir, 'state/uploads'))).toEqual([]);
+    expect(await fs.readdir(join(rig.dir, 'state/uploads'))).toEqual([]);
   });
 
   it('a file changed after the kill is uploaded afresh, and the stale upload is aborted', async () => {
-    const file = join(dir, 'changes.bin');
+    const file = join(rig.dir, 'changes.bin');
     await fs.writeFile(file, randomBytes(30 * MiB));
     const key = `${conn.prefix}/changes.bin`;
     await killMidway(file, key, 2);
@@ -108,17 +93,20 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
 
     const changed = randomBytes(31 * MiB);
     await fs.writeFile(file, changed);
-    const rerun = await ferry([...flags(proxy.endpoint), 'cp', file, `s3://${conn.bucket}/${key}`], env);
+    const rerun = await ferry(
+      [...flags(rig.proxy.endpoint), 'cp', file, `s3://${conn.bucket}/${key}`],
+      rig.env,
+    );
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).not.toMatch(/resumed/);
-    const got = await client.send(new GetObjectCommand({ Bucket: conn.bucket, Key: key }));
+    const got = await rig.client.send(new GetObjectCommand({ Bucket: conn.bucket, Key: key }));
     expect(sha(await readAll(got.Body as Readable))).toBe(sha(changed));
     expect(await unfinished(key)).toHaveLength(0);
   });
 
   it('--verify reads the copy back and compares SHA-256; --json gives progress events', async () => {
     const data = randomBytes(12 * MiB);
-    const file = join(dir, 'verify.bin');
+    const file = join(rig.dir, 'verify.bin');
     await fs.writeFile(file, data);
     const res = await ferry(
       [
@@ -129,7 +117,7 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
         file,
         `s3://${conn.bucket}/${conn.prefix}/v.bin`,
       ],
-      env,
+      rig.env,
     );
     expect(res.code).toBe(0);
     const events = res.stdout
@@ -147,34 +135,34 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
         '--verify',
         '--json',
         `s3://${conn.bucket}/${conn.prefix}/v.bin`,
-        join(dir, 'v-back.bin'),
+        join(rig.dir, 'v-back.bin'),
       ],
-      env,
+      rig.env,
     );
     expect(back.code).toBe(0);
     expect(back.stdout).toContain(`"sha256":"${sha(data)}"`);
-    expect(sha(await fs.readFile(join(dir, 'v-back.bin')))).toBe(sha(data));
+    expect(sha(await fs.readFile(join(rig.dir, 'v-back.bin')))).toBe(sha(data));
     // Not a TTY and no --json: nothing but the copy.
-    const quiet = await ferry(['cp', file, `s3://${conn.bucket}/${conn.prefix}/q.bin`], env);
+    const quiet = await ferry(['cp', file, `s3://${conn.bucket}/${conn.prefix}/q.bin`], rig.env);
     expect(quiet).toMatchObject({ code: 0, stdout: '', stderr: '' });
   });
 
   it('a download killed with SIGKILL continues from the partial file when run again', async () => {
     const data = randomBytes(40 * MiB);
     const key = `${conn.prefix}/down.bin`;
-    await client.send(new PutObjectCommand({ Bucket: conn.bucket, Key: key, Body: data }));
-    const dest = join(dir, 'down', 'copy.bin');
+    await rig.client.send(new PutObjectCommand({ Bucket: conn.bucket, Key: key, Body: data }));
+    const dest = join(rig.dir, 'down', 'copy.bin');
     // Slow ranged GETs, so the kill lands half-way.
-    const before = proxy.answered.GetObject ?? 0;
-    proxy.decide = (r) => (r.op === 'GetObject' ? { delayMs: 300 } : 'pass');
+    const before = rig.proxy.answered.GetObject ?? 0;
+    rig.proxy.decide = (r) => (r.op === 'GetObject' ? { delayMs: 300 } : 'pass');
     const child = spawn(
       process.execPath,
-      [ferryBin, ...flags(proxy.endpoint), 'cp', '--no-progress', `s3://${conn.bucket}/${key}`, dest],
-      { env, stdio: 'ignore' },
+      [ferryBin, ...flags(rig.proxy.endpoint), 'cp', '--no-progress', `s3://${conn.bucket}/${key}`, dest],
+      { env: rig.env, stdio: 'ignore' },
     );
     const exited = new Promise((r) => child.on('exit', r));
     try {
-      for (let i = 0; i < 600 && (proxy.answered.GetObject ?? 0) - before < 3; i++)
+      for (let i = 0; i < 600 && (rig.proxy.answered.GetObject ?? 0) - before < 3; i++)
         await new Promise((r) => setTimeout(r, 50));
       // Wait until the sidecar records at least one part written, then kill.
       for (let i = 0; i < 200; i++) {
@@ -185,14 +173,17 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
       child.kill('SIGKILL');
       await exited;
     } finally {
-      proxy.decide = () => 'pass';
+      rig.proxy.decide = () => 'pass';
     }
     const done = JSON.parse(await fs.readFile(`${dest}.ferry-download.json`, 'utf8')).done as number[];
     expect(done.length).toBeGreaterThan(0);
     expect(done.length).toBeLessThan(8); // 40 MiB in 5 MiB parts: not finished
     await expect(fs.stat(dest)).rejects.toThrow();
 
-    const rerun = await ferry([...flags(proxy.endpoint), 'cp', `s3://${conn.bucket}/${key}`, dest], env);
+    const rerun = await ferry(
+      [...flags(rig.proxy.endpoint), 'cp', `s3://${conn.bucket}/${key}`, dest],
+      rig.env,
+    );
     expect(rerun.code).toBe(0);
     const fetched = Number(/\((\d+) bytes\)/.exec(rerun.stderr)?.[1]);
     expect(rerun.stderr).toMatch(/resumed an interrupted download/);
@@ -200,20 +191,20 @@ describe('ferry cp of a large local file killed with SIGKILL, run again', () => 
     expect(fetched).toBeLessThanOrEqual(data.length - done.length * 5 * MiB);
     expect(fetched).toBeGreaterThan(0);
     expect(sha(await fs.readFile(dest))).toBe(sha(data));
-    expect(await fs.readdir(join(dir, 'down'))).toEqual(['copy.bin']);
+    expect(await fs.readdir(join(rig.dir, 'down'))).toEqual(['copy.bin']);
   });
 
   it('--checksum stores the SHA-256 on a multipart object too', async () => {
     const data = randomBytes(12 * MiB);
-    const file = join(dir, 'sum.bin');
+    const file = join(rig.dir, 'sum.bin');
     await fs.writeFile(file, data);
     const key = `${conn.prefix}/sum.bin`;
     const res = await ferry(
       [...flags(testS3().endpoint), 'cp', '--checksum', file, `s3://${conn.bucket}/${key}`],
-      env,
+      rig.env,
     );
     expect(res.code).toBe(0);
-    const head = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
+    const head = await rig.client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
     expect(head.ETag).toMatch(/-\d+"$/); // multipart
     expect(head.Metadata?.['ferry-sha256']).toBe(sha(data));
   });

@@ -3,13 +3,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listIncompleteUploads } from '../../src/s3/uploads.js';
-import { type CliFaultRig, cliFaultRig, ferry, ferryBin } from '../support/cli.js';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { cliFaultRig, ferry, ferryBin } from '../support/cli.js';
 import { readAll } from '../support/collect.js';
 import type { FaultAction, SeenRequest } from '../support/fault-proxy.js';
-import { testConnection } from '../support/s3.js';
+import { objectExists, testConnection, unfinishedUploads } from '../support/s3.js';
+import { suiteFixture } from '../support/suite.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -23,21 +23,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 describe('ferry cp interrupted by SIGINT / SIGTERM', () => {
   const conn = testConnection();
-  let client: S3Client;
-  let proxy: CliFaultRig['proxy'];
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
-  let rig: CliFaultRig | undefined;
-
-  beforeAll(async () => {
-    rig = await cliFaultRig(conn, 'ferry-interrupt-');
-    ({ client, proxy, dir, env } = rig);
-  });
-  afterAll(() => rig?.close());
+  const rig = suiteFixture(() => cliFaultRig(conn, 'ferry-interrupt-'));
 
   const flags = () => [
     '--endpoint',
-    proxy.endpoint,
+    rig.proxy.endpoint,
     '--part-size',
     '5MiB',
     '--multipart-threshold',
@@ -45,16 +35,8 @@ describe('ferry cp interrupted by SIGINT / SIGTERM', () => {
     '--part-concurrency',
     '2',
   ];
-  const unfinished = async (key: string) => {
-    const out = [];
-    for await (const u of listIncompleteUploads(client, conn.bucket, key, { withParts: true })) out.push(u);
-    return out;
-  };
-  const exists = (key: string) =>
-    client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key })).then(
-      () => true,
-      () => false,
-    );
+  const unfinished = (key: string) => unfinishedUploads(rig.client, conn.bucket, key);
+  const exists = (key: string) => objectExists(rig.client, conn.bucket, key);
 
   /** Start the CLI with the proxy deciding; send `sig` once `ready()`; resolve exit code and stderr. */
   async function interrupt(
@@ -63,9 +45,9 @@ describe('ferry cp interrupted by SIGINT / SIGTERM', () => {
     ready: () => Promise<boolean>,
     sig: NodeJS.Signals,
   ) {
-    proxy.decide = decide;
+    rig.proxy.decide = decide;
     const child: ChildProcess = spawn(process.execPath, [ferryBin, ...flags(), ...args], {
-      env,
+      env: rig.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
@@ -79,21 +61,21 @@ describe('ferry cp interrupted by SIGINT / SIGTERM', () => {
       if (code === 'hung') child.kill('SIGKILL');
       return { code, stderr };
     } finally {
-      proxy.decide = () => 'pass';
+      rig.proxy.decide = () => 'pass';
     }
   }
 
   it('Ctrl-C during a large upload keeps the multipart upload, says so; the same command resumes it', async () => {
     const data = randomBytes(30 * MiB);
-    const file = join(dir, 'big.bin');
+    const file = join(rig.dir, 'big.bin');
     await fs.writeFile(file, data);
     const key = `${conn.prefix}/big.bin`;
     const url = `s3://${conn.bucket}/${key}`;
-    const before = proxy.answered.UploadPart ?? 0;
+    const before = rig.proxy.answered.UploadPart ?? 0;
     const res = await interrupt(
       ['cp', '--no-progress', file, url],
       (r) => (r.op === 'UploadPart' ? { delayMs: 300 } : 'pass'),
-      async () => (proxy.answered.UploadPart ?? 0) - before >= 2,
+      async () => (rig.proxy.answered.UploadPart ?? 0) - before >= 2,
       'SIGINT',
     );
     expect(res.code).toBe(130);
@@ -105,26 +87,26 @@ describe('ferry cp interrupted by SIGINT / SIGTERM', () => {
     const open = await unfinished(key);
     expect(open).toHaveLength(1);
     expect(open[0]!.parts).toBeGreaterThanOrEqual(2);
-    expect(await fs.readdir(join(dir, 'state/uploads'))).toHaveLength(1);
+    expect(await fs.readdir(join(rig.dir, 'state/uploads'))).toHaveLength(1);
 
-    const rerun = await ferry([...flags(), 'cp', file, url], env);
+    const rerun = await ferry([...flags(), 'cp', file, url], rig.env);
     expect(rerun.stderr).toMatch(/resumed an earlier upload/);
     expect(rerun.code).toBe(0);
-    const got = await client.send(new GetObjectCommand({ Bucket: conn.bucket, Key: key }));
+    const got = await rig.client.send(new GetObjectCommand({ Bucket: conn.bucket, Key: key }));
     expect(sha(await readAll(got.Body as Readable))).toBe(sha(data));
     expect(await unfinished(key)).toEqual([]);
-    expect(await fs.readdir(join(dir, 'state/uploads'))).toEqual([]);
+    expect(await fs.readdir(join(rig.dir, 'state/uploads'))).toEqual([]);
   });
 
   it('SIGTERM during a tree download removes the partial files, keeps the record; the same command finishes', async () => {
     const rels = ['a.bin', 'b.bin', 'sub/c.bin', 'sub/d.bin'];
     const data = new Map(rels.map((r) => [r, randomBytes(2 * MiB)]));
     for (const [rel, bytes] of data) {
-      await client.send(
+      await rig.client.send(
         new PutObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/tree/${rel}`, Body: bytes }),
       );
     }
-    const down = join(dir, 'down');
+    const down = join(rig.dir, 'down');
     const args = [
       'cp',
       '-r',
@@ -149,22 +131,22 @@ describe('ferry cp interrupted by SIGINT / SIGTERM', () => {
     expect(res.stderr).toMatch(/interrupted by SIGTERM/);
     expect(res.stderr).toMatch(/run the same command again to finish it/);
     expect(await partials()).toEqual([]);
-    expect(await fs.readdir(join(dir, 'state/copies'))).toHaveLength(1);
+    expect(await fs.readdir(join(rig.dir, 'state/copies'))).toHaveLength(1);
 
-    const rerun = await ferry([...flags(), ...args], env);
+    const rerun = await ferry([...flags(), ...args], rig.env);
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toMatch(/continuing an interrupted copy/);
     for (const [rel, bytes] of data) expect(sha(await fs.readFile(join(down, rel)))).toBe(sha(bytes));
     expect((await fs.readdir(down, { recursive: true })).sort()).toEqual([...rels, 'sub'].sort());
-    expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
+    expect(await fs.readdir(join(rig.dir, 'state/copies'))).toEqual([]);
   });
 
   it('Ctrl-C during a large download keeps the partial file and says how to resume or discard it', async () => {
     const data = randomBytes(20 * MiB);
     const key = `${conn.prefix}/down.bin`;
-    await client.send(new PutObjectCommand({ Bucket: conn.bucket, Key: key, Body: data }));
-    const dest = join(dir, 'dl', 'copy.bin');
-    await fs.mkdir(join(dir, 'dl'));
+    await rig.client.send(new PutObjectCommand({ Bucket: conn.bucket, Key: key, Body: data }));
+    const dest = join(rig.dir, 'dl', 'copy.bin');
+    await fs.mkdir(join(rig.dir, 'dl'));
     let gets = 0;
     // The HEAD and the first two ranged GETs pass; the others stall.
     const res = await interrupt(
@@ -179,15 +161,15 @@ describe('ferry cp interrupted by SIGINT / SIGTERM', () => {
     expect(res.code).toBe(130);
     expect(res.stderr).toMatch(/kept the partial download .*copy\.bin\.ferry-download: /);
     expect(res.stderr).toMatch(/run the same command again to resume it/);
-    expect((await fs.readdir(join(dir, 'dl'))).sort()).toEqual([
+    expect((await fs.readdir(join(rig.dir, 'dl'))).sort()).toEqual([
       'copy.bin.ferry-download',
       'copy.bin.ferry-download.json',
     ]);
 
-    const rerun = await ferry([...flags(), 'cp', `s3://${conn.bucket}/${key}`, dest], env);
+    const rerun = await ferry([...flags(), 'cp', `s3://${conn.bucket}/${key}`, dest], rig.env);
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toMatch(/resumed an interrupted download/);
     expect(sha(await fs.readFile(dest))).toBe(sha(data));
-    expect(await fs.readdir(join(dir, 'dl'))).toEqual(['copy.bin']);
+    expect(await fs.readdir(join(rig.dir, 'dl'))).toEqual(['copy.bin']);
   });
 });

@@ -9,13 +9,12 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  type S3Client,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listIncompleteUploads } from '../../src/s3/uploads.js';
-import { type CliFaultRig, cliEnv, cliFaultRig, ferry, ferryBin } from '../support/cli.js';
+import { describe, expect, it } from 'vitest';
+import { cliEnv, cliFaultRig, ferry, ferryBin } from '../support/cli.js';
 import { readAll } from '../support/collect.js';
-import { testConnection, testS3 } from '../support/s3.js';
+import { objectExists, testConnection, testS3, unfinishedUploads } from '../support/s3.js';
+import { suiteFixture } from '../support/suite.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -27,33 +26,18 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  */
 describe('ferry cp -r killed with SIGKILL, run again', () => {
   const conn = testConnection();
-  let client: S3Client;
-  let proxy: CliFaultRig['proxy'];
-  let dir: string;
-  let env: NodeJS.ProcessEnv;
-  let rig: CliFaultRig | undefined;
-
-  beforeAll(async () => {
-    rig = await cliFaultRig(conn, 'ferry-tree-resume-');
-    ({ client, proxy, dir, env } = rig);
-  });
-  afterAll(() => rig?.close());
+  const rig = suiteFixture(() => cliFaultRig(conn, 'ferry-tree-resume-'));
 
   const flags = ['--part-size', '5MiB', '--multipart-threshold', '5MiB', '--part-concurrency', '2'];
   const keysUnder = async (prefix: string) => {
-    const res = await client.send(new ListObjectsV2Command({ Bucket: conn.bucket, Prefix: prefix }));
+    const res = await rig.client.send(new ListObjectsV2Command({ Bucket: conn.bucket, Prefix: prefix }));
     // Files only (the folder marker cp -r makes for the target is not a file).
     return (res.Contents ?? [])
       .map((o) => o.Key!)
       .filter((k) => !k.endsWith('/'))
       .sort();
   };
-  const unfinished = async (prefix: string) => {
-    const out = [];
-    for await (const u of listIncompleteUploads(client, conn.bucket, prefix, { withParts: true }))
-      out.push(u);
-    return out;
-  };
+  const unfinished = (prefix: string) => unfinishedUploads(rig.client, conn.bucket, prefix);
 
   /**
    * Let `child` (a ferry run through the proxy, its parts slowed) complete `completes` uploads,
@@ -68,10 +52,10 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const answered0 = proxy.answered.CompleteMultipartUpload ?? 0;
+    const answered0 = rig.proxy.answered.CompleteMultipartUpload ?? 0;
     let sent = 0;
     let refusing = false;
-    proxy.decide = (r) => {
+    rig.proxy.decide = (r) => {
       if (!refusing && r.op === 'CompleteMultipartUpload' && ++sent > completes) refusing = true;
       if (refusing) return 'fail';
       return r.op === 'UploadPart' ? { delayMs: 250 } : 'pass';
@@ -82,23 +66,23 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     });
     try {
       for (let i = 0; i < 2400 && !gone; i++) {
-        if (refusing && (proxy.answered.CompleteMultipartUpload ?? 0) - answered0 >= completes) break;
+        if (refusing && (rig.proxy.answered.CompleteMultipartUpload ?? 0) - answered0 >= completes) break;
         await new Promise((r) => setTimeout(r, 25));
       }
       if (gone || !refusing)
         throw new Error(
-          `the run did not reach the kill point (exit ${child.exitCode}, answered ${JSON.stringify(proxy.answered)}): ${stderr}`,
+          `the run did not reach the kill point (exit ${child.exitCode}, answered ${JSON.stringify(rig.proxy.answered)}): ${stderr}`,
         );
       child.kill('SIGKILL');
       await exited;
     } finally {
-      proxy.decide = () => 'pass';
+      rig.proxy.decide = () => 'pass';
     }
   };
 
   it('finishes the same tree, skips complete files, resumes the killed uploads, leaves no record', async () => {
     // 6 files of 11 MiB (3 parts each) in a tree: kt/f0…f3, kt/sub/f4, kt/sub/deeper/f5.
-    const kt = join(dir, 'kt');
+    const kt = join(rig.dir, 'kt');
     const rels = ['f0.bin', 'f1.bin', 'f2.bin', 'f3.bin', 'sub/f4.bin', 'sub/deeper/f5.bin'];
     const data = new Map<string, Buffer>();
     for (const rel of rels) {
@@ -108,13 +92,22 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       await fs.writeFile(join(kt, rel), bytes);
     }
     const dest = `s3://${conn.bucket}/${conn.prefix}/kt`;
-    const args = ['--endpoint', proxy.endpoint, ...flags, 'cp', '-r', '--no-progress', '--concurrency', '2'];
+    const args = [
+      '--endpoint',
+      rig.proxy.endpoint,
+      ...flags,
+      'cp',
+      '-r',
+      '--no-progress',
+      '--concurrency',
+      '2',
+    ];
 
     // Slow parts; kill once two files are complete and the next ones have parts in S3. The kill
     // is decided by the proxy on the first request after that point, and nothing is forwarded from
     // then on, so however fast the machine, the killed run cannot finish the tree.
     const child = spawn(process.execPath, [ferryBin, ...args, kt, dest], {
-      env,
+      env: rig.env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     await killWhen(child, 2);
@@ -124,11 +117,7 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     const done: string[] = [];
     for (const rel of rels) {
       const key = `${conn.prefix}/kt/${rel}`;
-      const there = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key })).then(
-        () => true,
-        () => false,
-      );
-      if (there) done.push(key);
+      if (await objectExists(rig.client, conn.bucket, key)) done.push(key);
     }
     expect(done.length).toBeGreaterThanOrEqual(1);
     expect(done.length).toBeLessThan(rels.length);
@@ -136,24 +125,24 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     expect(left.length).toBeGreaterThanOrEqual(1);
     const stamps = new Map<string, string>();
     for (const key of done) {
-      const h = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
+      const h = await rig.client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
       stamps.set(key, `${h.ETag} ${h.LastModified?.toISOString()}`);
     }
     // An upload the killed run began just before the kill, before its journal entry was written:
     // nothing can resume it; the run that finishes the copy must abort it.
-    const stray = await client.send(
+    const stray = await rig.client.send(
       new CreateMultipartUploadCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/kt/${rels[5]}` }),
     );
     await new Promise((r) => setTimeout(r, 1100)); // a re-upload would change LastModified
 
-    const rerun = await ferry([...args, kt, dest], env);
+    const rerun = await ferry([...args, kt, dest], rig.env);
     expect(rerun.code).toBe(0);
 
     // One tree, at the first run's target, every file whole; nothing in kt/kt/.
     expect(await keysUnder(`${conn.prefix}/kt/kt/`)).toEqual([]);
     expect(await keysUnder(`${conn.prefix}/`)).toEqual(rels.map((r) => `${conn.prefix}/kt/${r}`).sort());
     for (const rel of rels) {
-      const got = await client.send(
+      const got = await rig.client.send(
         new GetObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/kt/${rel}` }),
       );
       expect(sha(await readAll(got.Body as Readable))).toBe(sha(data.get(rel)!));
@@ -162,7 +151,7 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     expect(rerun.stderr).toMatch(/resumed an earlier upload/);
     // The files complete before the kill were skipped, not sent again.
     for (const [key, stamp] of stamps) {
-      const h = await client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
+      const h = await rig.client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: key }));
       expect(`${h.ETag} ${h.LastModified?.toISOString()}`).toBe(stamp);
     }
     // No unfinished upload (the stray one aborted), no copy record. (An upload journal entry may
@@ -171,16 +160,16 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     expect(rerun.stderr).toMatch(/aborted [1-9]\d* unfinished writes the interrupted run had left/);
     expect((await unfinished(`${conn.prefix}/`)).map((u) => u.uploadId)).not.toContain(stray.UploadId);
     expect(await unfinished(`${conn.prefix}/`)).toEqual([]);
-    expect(await fs.readdir(join(dir, 'state/copies'))).toEqual([]);
+    expect(await fs.readdir(join(rig.dir, 'state/copies'))).toEqual([]);
 
     // The record is gone: the same command now does what cp(1) does with an existing folder.
-    const again = await ferry(['--endpoint', testS3().endpoint, 'cp', '-r', join(kt, 'sub'), dest], env);
+    const again = await ferry(['--endpoint', testS3().endpoint, 'cp', '-r', join(kt, 'sub'), dest], rig.env);
     expect(again.code).toBe(0);
     expect(await keysUnder(`${conn.prefix}/kt/sub/`)).toContain(`${conn.prefix}/kt/sub/f4.bin`);
   });
 
   it('mv of a folder to S3 killed with SIGKILL: the same command finishes the move', async () => {
-    const src = join(dir, 'mvsrc');
+    const src = join(rig.dir, 'mvsrc');
     const rels = ['m0.bin', 'm1.bin', 'sub/m2.bin', 'sub/m3.bin'];
     const data = new Map<string, Buffer>();
     for (const rel of rels) {
@@ -192,7 +181,7 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
     const dest = `s3://${conn.bucket}/${conn.prefix}/moved`;
     const args = [
       '--endpoint',
-      proxy.endpoint,
+      rig.proxy.endpoint,
       ...flags,
       'mv',
       '--no-progress',
@@ -202,40 +191,43 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       dest,
     ];
     // Its own state folder: a record the test before left (when it failed) is not this test's.
-    const env = cliEnv({ FERRY_STATE_DIR: join(dir, 'state-mv') });
-    const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const mvEnv = cliEnv({ FERRY_STATE_DIR: join(rig.dir, 'state-mv') });
+    const child = spawn(process.execPath, [ferryBin, ...args], {
+      env: mvEnv,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     await killWhen(child, 1);
     expect((await keysUnder(`${conn.prefix}/moved/`)).length).toBeLessThan(rels.length);
 
-    const rerun = await ferry(args, env);
+    const rerun = await ferry(args, mvEnv);
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toMatch(/continuing an interrupted move/);
     expect(await keysUnder(`${conn.prefix}/moved/`)).toEqual(
       rels.map((r) => `${conn.prefix}/moved/${r}`).sort(),
     );
     for (const rel of rels) {
-      const got = await client.send(
+      const got = await rig.client.send(
         new GetObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/moved/${rel}` }),
       );
       expect(sha(await readAll(got.Body as Readable))).toBe(sha(data.get(rel)!));
     }
     await expect(fs.stat(src)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await unfinished(`${conn.prefix}/moved/`)).toEqual([]);
-    expect(await fs.readdir(join(dir, 'state-mv/copies'))).toEqual([]);
+    expect(await fs.readdir(join(rig.dir, 'state-mv/copies'))).toEqual([]);
   });
 
   it('cp -r from S3 to a local folder killed with SIGKILL: the rerun removes the partial files it left', async () => {
     const rels = ['a.bin', 'sub/b.bin', 'sub/c.bin'];
     const data = new Map(rels.map((r) => [r, randomBytes(2 * MiB)]));
     for (const [rel, bytes] of data) {
-      await client.send(
+      await rig.client.send(
         new PutObjectCommand({ Bucket: conn.bucket, Key: `${conn.prefix}/down/${rel}`, Body: bytes }),
       );
     }
-    const local = join(dir, 'local-down');
+    const local = join(rig.dir, 'local-down');
     const args = [
       '--endpoint',
-      proxy.endpoint,
+      rig.proxy.endpoint,
       'cp',
       '-r',
       '--no-progress',
@@ -249,8 +241,8 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
         /\.ferry-partial-/.test(n),
       );
     // Every GET sends its first 256 KiB, then stalls: the partial files exist at the kill.
-    proxy.decide = (r) => (r.op === 'GetObject' ? { stallAfterBytes: 256 * 1024 } : 'pass');
-    const child = spawn(process.execPath, [ferryBin, ...args], { env, stdio: 'ignore' });
+    rig.proxy.decide = (r) => (r.op === 'GetObject' ? { stallAfterBytes: 256 * 1024 } : 'pass');
+    const child = spawn(process.execPath, [ferryBin, ...args], { env: rig.env, stdio: 'ignore' });
     const exited = new Promise((r) => child.on('exit', r));
     try {
       for (let i = 0; i < 1200 && (await partials()).length < 2; i++)
@@ -258,11 +250,11 @@ describe('ferry cp -r killed with SIGKILL, run again', () => {
       child.kill('SIGKILL');
       await exited;
     } finally {
-      proxy.decide = () => 'pass';
+      rig.proxy.decide = () => 'pass';
     }
     expect((await partials()).length).toBeGreaterThanOrEqual(2);
 
-    const rerun = await ferry(args, env);
+    const rerun = await ferry(args, rig.env);
     expect(rerun.code).toBe(0);
     expect(rerun.stderr).toMatch(/aborted [1-9]\d* unfinished writes the interrupted run had left/);
     expect(await partials()).toEqual([]);

@@ -14,6 +14,7 @@ import { createS3Client } from '../../src/s3/client.js';
 import { FERRY_ABORT_RULE_ID } from '../../src/s3/lifecycle.js';
 import { ferry, requireBuiltCli } from '../support/cli.js';
 import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+import { suiteFixture } from '../support/suite.js';
 
 const MiB = 1024 * 1024;
 
@@ -96,24 +97,35 @@ const lifecycle = testS3().supports.lifecycle;
 const withLifecycle = lifecycle ? describe : (_name: string, _fn: () => void) => {};
 const withoutLifecycle = lifecycle ? (_name: string, _fn: () => void) => {} : describe;
 
+/** A describe block's own bucket (lifecycle rules are bucket-wide), made before and deleted after. */
+function ownBucket(bucket: string) {
+  return suiteFixture(async () => {
+    const client = createS3Client(testConnection({ bucket }));
+    try {
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      await requireBuiltCli();
+    } catch (err) {
+      client.destroy();
+      throw err;
+    }
+    return {
+      client,
+      close: async () => {
+        await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
+        client.destroy();
+      },
+    };
+  });
+}
+
 withLifecycle('ferry lifecycle abort-incomplete (own bucket: lifecycle is bucket-wide)', () => {
   const bucket = `ferry-lc-${randomBytes(4).toString('hex')}`;
-  let client: S3Client;
-
-  beforeAll(async () => {
-    client = createS3Client(testConnection({ bucket }));
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    await requireBuiltCli();
-  });
-  afterAll(async () => {
-    await client?.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
-    client?.destroy();
-  });
+  const own = ownBucket(bucket);
   const rules = async () =>
-    (await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))).Rules ?? [];
+    (await own.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }))).Rules ?? [];
 
   it('adds the rule beside the existing ones, then finds it, then tightens only its own', async () => {
-    await client.send(
+    await own.client.send(
       new PutBucketLifecycleConfigurationCommand({
         Bucket: bucket,
         LifecycleConfiguration: {
@@ -164,17 +176,7 @@ withLifecycle('ferry lifecycle abort-incomplete (own bucket: lifecycle is bucket
 
 withoutLifecycle('ferry lifecycle abort-incomplete on a store without lifecycle rules', () => {
   const bucket = `ferry-lc-${randomBytes(4).toString('hex')}`;
-  let client: S3Client;
-
-  beforeAll(async () => {
-    client = createS3Client(testConnection({ bucket }));
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    await requireBuiltCli();
-  });
-  afterAll(async () => {
-    await client?.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => {});
-    client?.destroy();
-  });
+  ownBucket(bucket);
 
   it('says so (NotSupported: exit 1, not "retry"), for a dry run too, and points at uploads abort', async () => {
     for (const extra of [[], ['--dry-run'], ['--json']]) {

@@ -4,16 +4,36 @@ import { EventRecorder } from '../../src/events/recorder.js';
 import type { Rule } from '../../src/events/rules.js';
 import type { SessionEvent } from '../../src/session/types.js';
 
+/** A rule on every successful upload (of members of `groups`, if any) running /bin/true. */
+function uploadRule(name: string, groups: string[]): Rule {
+  return {
+    name,
+    enabled: true,
+    on: ['upload'],
+    filters: { users: [], groups, paths: [], result: 'ok' },
+    actions: [commandActionSchema.parse({ type: 'command', argv: ['/bin/true'] })],
+  };
+}
+
+/** A successful one-byte upload of `path` by `username` over HTTP, now. */
+function uploadBy(username: string, path: string): SessionEvent {
+  return {
+    kind: 'upload',
+    username,
+    protocol: 'http',
+    remote: '127.0.0.1',
+    path,
+    bytes: 1,
+    durationMs: 1,
+    result: 'ok',
+    at: new Date(),
+  } as SessionEvent;
+}
+
 /** The store is down: matched events are held in memory, but not without limit. */
 describe('review: the recorder while the store is down', () => {
   it('holds at most maxBuffered rows and says how many it dropped', async () => {
-    const rule: Rule = {
-      name: 'r',
-      enabled: true,
-      on: ['upload'],
-      filters: { users: [], groups: [], paths: [], result: 'ok' },
-      actions: [commandActionSchema.parse({ type: 'command', argv: ['/bin/true'] })],
-    };
+    const rule = uploadRule('r', []);
     const errors: string[] = [];
     const recorder = new EventRecorder({
       queue: { add: () => Promise.reject(new Error('store down')) },
@@ -26,17 +46,7 @@ describe('review: the recorder while the store is down', () => {
     });
     await recorder.reload();
     for (let i = 0; i < 50; i++) {
-      recorder.listener({
-        kind: 'upload',
-        username: 'u',
-        protocol: 'http',
-        remote: '127.0.0.1',
-        path: `/f${i}`,
-        bytes: 1,
-        durationMs: 1,
-        result: 'ok',
-        at: new Date(),
-      } as SessionEvent);
+      recorder.listener(uploadBy('u', `/f${i}`));
     }
     await new Promise((r) => setTimeout(r, 50));
     expect(recorder.buffered).toBeLessThanOrEqual(10);
@@ -47,13 +57,7 @@ describe('review: the recorder while the store is down', () => {
 
 describe('review: a group filter while the accounts lookup fails', () => {
   it('a lookup that fails for a moment does not lose the event of a member', async () => {
-    const rule: Rule = {
-      name: 'members',
-      enabled: true,
-      on: ['upload'],
-      filters: { users: [], groups: ['ops'], paths: [], result: 'ok' },
-      actions: [commandActionSchema.parse({ type: 'command', argv: ['/bin/true'] })],
-    };
+    const rule = uploadRule('members', ['ops']);
     let calls = 0;
     const added: unknown[] = [];
     const recorder = new EventRecorder({
@@ -73,29 +77,13 @@ describe('review: a group filter while the accounts lookup fails', () => {
       onError: () => {},
     });
     await recorder.reload();
-    recorder.listener({
-      kind: 'upload',
-      username: 'u',
-      protocol: 'http',
-      remote: '127.0.0.1',
-      path: '/f',
-      bytes: 1,
-      durationMs: 1,
-      result: 'ok',
-      at: new Date(),
-    } as SessionEvent);
+    recorder.listener(uploadBy('u', '/f'));
     await recorder.stop();
     expect(added).toHaveLength(1);
   });
 
   it('a lookup that keeps failing is reported, not silent', async () => {
-    const rule: Rule = {
-      name: 'members',
-      enabled: true,
-      on: ['upload'],
-      filters: { users: [], groups: ['ops'], paths: [], result: 'ok' },
-      actions: [commandActionSchema.parse({ type: 'command', argv: ['/bin/true'] })],
-    };
+    const rule = uploadRule('members', ['ops']);
     const errors: string[] = [];
     const recorder = new EventRecorder({
       queue: { add: async () => {} },
@@ -106,17 +94,7 @@ describe('review: a group filter while the accounts lookup fails', () => {
       onError: (err) => errors.push((err as Error).message),
     });
     await recorder.reload();
-    recorder.listener({
-      kind: 'upload',
-      username: 'u',
-      protocol: 'http',
-      remote: '127.0.0.1',
-      path: '/f',
-      bytes: 1,
-      durationMs: 1,
-      result: 'ok',
-      at: new Date(),
-    } as SessionEvent);
+    recorder.listener(uploadBy('u', '/f'));
     await recorder.stop();
     expect(errors.join('\n')).toMatch(/members.*store down|store down.*members/);
   });

@@ -2,11 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BufferBudget } from '../../src/s3/buffer-budget.js';
 import { SHA256_META } from '../../src/s3/checksum.js';
-import { createS3Client } from '../../src/s3/client.js';
 import { type DownloadTuning, downloadObject } from '../../src/s3/download.js';
 import { downloadToFile } from '../../src/s3/download-file.js';
 import { checkedStorage } from '../../src/storage/checked.js';
@@ -14,41 +13,34 @@ import { StorageError } from '../../src/storage/errors.js';
 import { copyTree } from '../../src/storage/operations.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { readAll } from '../support/collect.js';
-import { startFaultProxy } from '../support/fault-proxy.js';
-import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+import { s3BehindFaultProxy, testConnection } from '../support/s3.js';
+import { suiteFixture } from '../support/suite.js';
 
 const MiB = 1024 * 1024;
 const tuning: DownloadTuning = { partSize: 2 * MiB, concurrency: 3, partAttempts: 3 };
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('download engine (parallel ranged GETs on a real S3 server)', () => {
-  let direct: S3Client;
-  let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
-  let viaProxy: S3Client;
   const conn = testConnection();
+  const s3 = suiteFixture(() => s3BehindFaultProxy(conn));
   const key = (name: string) => `${conn.prefix}/${name}`;
   const data = randomBytes(11 * MiB + 7);
 
   beforeAll(async () => {
-    direct = createS3Client(conn);
-    await ensureBucket(direct, conn.bucket);
-    proxy = await startFaultProxy(testS3().endpoint);
-    viaProxy = createS3Client({ ...conn, endpoint: proxy.endpoint });
-    await direct.send(new PutObjectCommand({ Bucket: conn.bucket, Key: key('big.bin'), Body: data }));
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    direct?.destroy();
-    viaProxy?.destroy();
+    await s3.direct.send(new PutObjectCommand({ Bucket: conn.bucket, Key: key('big.bin'), Body: data }));
   });
 
   it('reassembles parallel ranges in order, one GET per part', async () => {
-    const before = proxy.count('GetObject');
+    const before = s3.proxy.count('GetObject');
     const budget = new BufferBudget(64 * MiB);
-    const res = await downloadObject(viaProxy, { bucket: conn.bucket, key: key('big.bin'), budget }, tuning);
+    const res = await downloadObject(
+      s3.viaProxy,
+      { bucket: conn.bucket, key: key('big.bin'), budget },
+      tuning,
+    );
     expect(res.objectSize).toBe(data.length);
     expect(sha(await readAll(res.body))).toBe(sha(data));
-    expect(proxy.count('GetObject') - before).toBe(6); // ceil(11 MiB / 2 MiB)
+    expect(s3.proxy.count('GetObject') - before).toBe(6); // ceil(11 MiB / 2 MiB)
     // Never more than `concurrency` parts buffered; all given back at the end.
     expect(budget.peak).toBeLessThanOrEqual(tuning.concurrency * tuning.partSize);
     expect(budget.held).toBe(0);
@@ -62,7 +54,7 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
       [data.length - 3, 100],
     ] as const) {
       const res = await downloadObject(
-        direct,
+        s3.direct,
         { bucket: conn.bucket, key: key('big.bin'), offset, length },
         tuning,
       );
@@ -73,7 +65,7 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
 
   it('tries a failing part again', async () => {
     let failures = 0;
-    proxy.decide = (r) => {
+    s3.proxy.decide = (r) => {
       if (r.op === 'GetObject' && r.url.pathname.endsWith('big.bin') && failures < 4) {
         failures++;
         return failures === 1 ? 'pass' : 'fail'; // the first (streamed) range passes
@@ -81,10 +73,10 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
       return 'pass';
     };
     try {
-      const res = await downloadObject(viaProxy, { bucket: conn.bucket, key: key('big.bin') }, tuning);
+      const res = await downloadObject(s3.viaProxy, { bucket: conn.bucket, key: key('big.bin') }, tuning);
       expect(sha(await readAll(res.body))).toBe(sha(data));
     } finally {
-      proxy.decide = () => 'pass';
+      s3.proxy.decide = () => 'pass';
     }
     expect(failures).toBe(4);
   });
@@ -92,16 +84,16 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
   it('a part that keeps failing fails the stream and gives the buffers back', async () => {
     const budget = new BufferBudget(64 * MiB);
     let n = 0;
-    proxy.decide = (r) => (r.op === 'GetObject' && n++ > 0 ? 'fail' : 'pass');
+    s3.proxy.decide = (r) => (r.op === 'GetObject' && n++ > 0 ? 'fail' : 'pass');
     try {
       const res = await downloadObject(
-        viaProxy,
+        s3.viaProxy,
         { bucket: conn.bucket, key: key('big.bin'), budget },
         { ...tuning, partAttempts: 1 },
       );
       await expect(readAll(res.body)).rejects.toBeDefined();
     } finally {
-      proxy.decide = () => 'pass';
+      s3.proxy.decide = () => 'pass';
     }
     await new Promise((r) => setTimeout(r, 100));
     expect(budget.held).toBe(0);
@@ -109,7 +101,7 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
 
   it('verifies the whole object against its ferry-sha256 metadata', async () => {
     const good = randomBytes(5 * MiB);
-    await direct.send(
+    await s3.direct.send(
       new PutObjectCommand({
         Bucket: conn.bucket,
         Key: key('tampered.bin'),
@@ -117,20 +109,20 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
         Metadata: { [SHA256_META]: sha(Buffer.from('something else')) },
       }),
     );
-    const res = await downloadObject(direct, { bucket: conn.bucket, key: key('tampered.bin') }, tuning);
+    const res = await downloadObject(s3.direct, { bucket: conn.bucket, key: key('tampered.bin') }, tuning);
     const err = await readAll(res.body).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).code).toBe('Conflict');
     // The same when one GET is enough (the small-file path).
     const one = await downloadObject(
-      direct,
+      s3.direct,
       { bucket: conn.bucket, key: key('tampered.bin') },
       { ...tuning, partSize: 8 * MiB, closeFirstConnection: true },
     );
     await expect(readAll(one.body)).rejects.toMatchObject({ code: 'Conflict' });
     // A range read can't be checked against a whole-object hash and is not failed.
     const part = await downloadObject(
-      direct,
+      s3.direct,
       { bucket: conn.bucket, key: key('tampered.bin'), offset: 1, length: 10 },
       tuning,
     );
@@ -140,7 +132,7 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
   it('a first range cut short without an error is fetched again, never handed on short (defect 8)', async () => {
     const cut = (times: number) => {
       let n = 0;
-      proxy.decide = (r) =>
+      s3.proxy.decide = (r) =>
         r.op === 'GetObject' && r.url.pathname.endsWith('big.bin') && n++ < times
           ? { truncateAfter: 1000 }
           : 'pass';
@@ -148,12 +140,12 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
     try {
       // Many ranges: the first (streamed) one ends after 1000 bytes, cleanly.
       cut(1);
-      const many = await downloadObject(viaProxy, { bucket: conn.bucket, key: key('big.bin') }, tuning);
+      const many = await downloadObject(s3.viaProxy, { bucket: conn.bucket, key: key('big.bin') }, tuning);
       expect(sha(await readAll(many.body))).toBe(sha(data));
       // One range (the small-file path): the same.
       cut(1);
       const one = await downloadObject(
-        viaProxy,
+        s3.viaProxy,
         { bucket: conn.bucket, key: key('big.bin'), offset: 5, length: MiB },
         tuning,
       );
@@ -161,25 +153,25 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
       // Cut short on every try: an error, not a short stream.
       cut(1000);
       const never = await downloadObject(
-        viaProxy,
+        s3.viaProxy,
         { bucket: conn.bucket, key: key('big.bin') },
         { ...tuning, partAttempts: 2 },
       );
       await expect(readAll(never.body)).rejects.toBeInstanceOf(StorageError);
       cut(1000);
       const neverOne = await downloadObject(
-        viaProxy,
+        s3.viaProxy,
         { bucket: conn.bucket, key: key('big.bin'), length: MiB },
         { ...tuning, partAttempts: 2 },
       );
       await expect(readAll(neverOne.body)).rejects.toBeInstanceOf(StorageError);
     } finally {
-      proxy.decide = () => 'pass';
+      s3.proxy.decide = () => 'pass';
     }
   });
 
   it('S3Storage.read uses the engine: whole, ranged, empty and missing files', async () => {
-    const raw = new S3Storage(direct, conn);
+    const raw = new S3Storage(s3.direct, conn);
     raw.download = tuning;
     const s = checkedStorage(raw);
     expect(sha(await readAll(await s.read('big.bin')))).toBe(sha(data));
@@ -193,7 +185,7 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
 
   it('with no budget to spare, streams the ranges in order instead of prefetching', async () => {
     const budget = new BufferBudget(1); // nothing fits: every range is streamed
-    const res = await downloadObject(direct, { bucket: conn.bucket, key: key('big.bin'), budget }, tuning);
+    const res = await downloadObject(s3.direct, { bucket: conn.bucket, key: key('big.bin'), budget }, tuning);
     expect(sha(await readAll(res.body))).toBe(sha(data));
     expect(budget.peak).toBe(0);
   });
@@ -201,7 +193,7 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
   it('copies between two S3 storages sharing a small budget without deadlock', async () => {
     const budget = new BufferBudget(12 * MiB);
     const make = (c: typeof conn) => {
-      const raw = new S3Storage(direct, c);
+      const raw = new S3Storage(s3.direct, c);
       raw.budget = budget;
       raw.upload = { threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 3, partAttempts: 3 };
       raw.download = { partSize: 5 * MiB, concurrency: 3, partAttempts: 3 };
@@ -225,7 +217,7 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
       const seen: number[] = [];
       const file = await fs.open(path, 'r+');
       await downloadToFile(
-        viaProxy,
+        s3.viaProxy,
         {
           bucket: conn.bucket,
           key: key('big.bin'),
@@ -246,19 +238,19 @@ describe('download engine (parallel ranged GETs on a real S3 server)', () => {
       expect(seen.sort()).toEqual([0, 2, 3, 4, 5]);
       expect(budget.held).toBe(0);
 
-      proxy.decide = (r) => (r.op === 'GetObject' ? 'fail' : 'pass');
+      s3.proxy.decide = (r) => (r.op === 'GetObject' ? 'fail' : 'pass');
       const again = await fs.open(path, 'r+');
       try {
         await expect(
           downloadToFile(
-            viaProxy,
+            s3.viaProxy,
             { bucket: conn.bucket, key: key('big.bin'), size: data.length, budget },
             again,
             { ...tuning, partAttempts: 1 },
           ),
         ).rejects.toBeInstanceOf(StorageError);
       } finally {
-        proxy.decide = () => 'pass';
+        s3.proxy.decide = () => 'pass';
         await again.close();
       }
       expect(budget.held).toBe(0);

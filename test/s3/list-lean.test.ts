@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createS3Client, lazyS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import { leanListStats } from '../../src/s3/list-lean.js';
@@ -8,7 +8,7 @@ import { checkedStorage } from '../../src/storage/checked.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { collect } from '../support/collect.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
-import { ensureBucket, secondUser, testConnection, testS3 } from '../support/s3.js';
+import { clientWithKeys, secondUser, testConnection, testS3 } from '../support/s3.js';
 
 // The lean ListObjectsV2 (src/s3/list-lean.ts: our SigV4, our XML parser, no SDK) against the
 // SDK's on the same store: the same listings, the same errors, a 5xx retried.
@@ -48,19 +48,8 @@ const shape = (entries: { path: string; type: string; size: number; mtime: Date;
 
 describe('lean ListObjectsV2 lists what the SDK lists', () => {
   const conn = testConnection();
-  const client = createS3Client(conn);
+  clientWithKeys(conn, NAMES);
   const base = `${conn.prefix}/`;
-
-  beforeAll(async () => {
-    await ensureBucket(client, conn.bucket);
-    for (const n of NAMES)
-      await client.send(new PutObjectCommand({ Bucket: conn.bucket, Key: base + n, Body: n }));
-  });
-  afterAll(async () => {
-    for (const n of NAMES)
-      await client.send(new DeleteObjectCommand({ Bucket: conn.bucket, Key: base + n })).catch(() => {});
-    client.destroy();
-  });
 
   it('hard key names, recursive and folder by folder, without ever making the SDK client', async () => {
     const { lazy, lean, sdk } = pair(conn);

@@ -1,11 +1,10 @@
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createS3Client, lazyS3Client } from '../../src/s3/client.js';
 import { leanListStats } from '../../src/s3/list-lean.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import { collect } from '../support/collect.js';
-import { ensureBucket, testConnection } from '../support/s3.js';
+import { clientWithKeys, testConnection } from '../support/s3.js';
 
 /**
  * Review of the lean listing with keys XML cannot carry as they are (control characters, CR, LF,
@@ -29,19 +28,8 @@ const NAMES = [
 
 describe('review: the lean listing with keys XML cannot hold as they are', () => {
   const conn = testConnection();
-  const client = createS3Client(conn);
+  const client = clientWithKeys(conn, NAMES);
   const base = `${conn.prefix}/`;
-
-  beforeAll(async () => {
-    await ensureBucket(client, conn.bucket);
-    for (const n of NAMES)
-      await client.send(new PutObjectCommand({ Bucket: conn.bucket, Key: base + n, Body: n }));
-  });
-  afterAll(async () => {
-    for (const n of NAMES)
-      await client.send(new DeleteObjectCommand({ Bucket: conn.bucket, Key: base + n })).catch(() => {});
-    client.destroy();
-  });
 
   it('every key listed once, as it is, and readable by the path listed (lean and SDK)', async () => {
     const lean = checkedStorage(new S3Storage(lazyS3Client(conn), conn));

@@ -12,7 +12,7 @@ import { bufferSource, positionalSourceOf } from '../../src/s3/file-source.js';
 import { type UploadTuning, uploadObject } from '../../src/s3/upload.js';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
 import { readAll } from '../support/collect.js';
-import { ensureBucket, testConnection } from '../support/s3.js';
+import { ensureBucket, objectExists, testConnection } from '../support/s3.js';
 
 const MiB = 1024 * 1024;
 const tuning: UploadTuning = { threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 3, partAttempts: 2 };
@@ -28,11 +28,7 @@ describe('small file uploads (one buffer, real RGW)', () => {
   let dir: string;
   const conn = testConnection();
   const key = (name: string) => `${conn.prefix}/${name}`;
-  const exists = (k: string) =>
-    client.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: k })).then(
-      () => true,
-      () => false,
-    );
+  const exists = (k: string) => objectExists(client, conn.bucket, k);
 
   beforeAll(async () => {
     client = createS3Client(conn);

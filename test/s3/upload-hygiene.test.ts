@@ -15,8 +15,8 @@ import { createS3Client } from '../../src/s3/client.js';
 import { type UploadTuning, uploadObject } from '../../src/s3/upload.js';
 import { UploadJournal } from '../../src/s3/upload-journal.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
-import { startFaultProxy } from '../support/fault-proxy.js';
-import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+import { objectExists, s3BehindFaultProxy, testConnection } from '../support/s3.js';
+import { suiteFixture } from '../support/suite.js';
 
 const MiB = 1024 * 1024;
 const small: UploadTuning = { threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 3, partAttempts: 2 };
@@ -37,41 +37,48 @@ function recordCalls(client: S3Client) {
 }
 
 describe('upload hygiene (defects 8 and 9) on a real S3 server', () => {
-  let direct: S3Client;
-  let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
-  let viaProxy: S3Client;
-  let stateDir: string;
   const conn = testConnection();
+  const s3 = suiteFixture(() => s3BehindFaultProxy(conn));
   const key = (name: string) => `${conn.prefix}/${name}`;
 
+  let stateDir: string;
   beforeAll(async () => {
-    direct = createS3Client(conn);
-    await ensureBucket(direct, conn.bucket);
-    proxy = await startFaultProxy(testS3().endpoint);
-    viaProxy = createS3Client({ ...conn, endpoint: proxy.endpoint });
     stateDir = await fs.mkdtemp(join(tmpdir(), 'ferry-journal-'));
   });
   afterAll(async () => {
-    await proxy?.close();
-    direct?.destroy();
-    viaProxy?.destroy();
     if (stateDir) await fs.rm(stateDir, { recursive: true, force: true });
   });
 
+  /**
+   * Run `fn` with an S3Storage through the proxy (small parts) whose resume journal is in
+   * `stateDir` (FERRY_STATE_DIR); then the proxy passes everything again and the setting is put back.
+   */
+  async function withJournal(fn: (storage: S3Storage) => Promise<void>) {
+    const prev = process.env.FERRY_STATE_DIR;
+    process.env.FERRY_STATE_DIR = stateDir;
+    const client = createS3Client({ ...conn, endpoint: s3.proxy.endpoint });
+    try {
+      const storage = new S3Storage(client, conn);
+      storage.upload = small;
+      await fn(storage);
+    } finally {
+      s3.proxy.decide = () => 'pass';
+      client.destroy();
+      if (prev === undefined) delete process.env.FERRY_STATE_DIR;
+      else process.env.FERRY_STATE_DIR = prev;
+    }
+  }
+
   const leftovers = async (k: string) => {
-    const res = await direct.send(new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: k }));
+    const res = await s3.direct.send(new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: k }));
     return (res.Uploads ?? []).filter((u) => u.Key === k);
   };
-  const exists = async (k: string) =>
-    direct.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: k })).then(
-      () => true,
-      () => false,
-    );
+  const exists = (k: string) => objectExists(s3.direct, conn.bucket, k);
 
   it('defect 8: a multipart body that ends before its declared size leaves no object and no upload', async () => {
     const k = key('short-multipart.bin');
     const err = await uploadObject(
-      direct,
+      s3.direct,
       { bucket: conn.bucket, key: k, body: Readable.from([randomBytes(12 * MiB)]), size: 20 * MiB },
       small,
     ).catch((e: unknown) => e);
@@ -85,7 +92,7 @@ describe('upload hygiene (defects 8 and 9) on a real S3 server', () => {
     const k = key('short-small.bin');
     await expect(
       uploadObject(
-        direct,
+        s3.direct,
         { bucket: conn.bucket, key: k, body: Readable.from([randomBytes(1000)]), size: 3000 },
         small,
       ),
@@ -97,7 +104,7 @@ describe('upload hygiene (defects 8 and 9) on a real S3 server', () => {
     const k = key('long-small.bin');
     await expect(
       uploadObject(
-        direct,
+        s3.direct,
         { bucket: conn.bucket, key: k, body: Readable.from([randomBytes(7 * MiB)]), size: 6 * MiB },
         small,
       ),
@@ -107,19 +114,19 @@ describe('upload hygiene (defects 8 and 9) on a real S3 server', () => {
   });
 
   it('defect 9: every multipart call carries RequestPayer (complete and abort included)', async () => {
-    const client = createS3Client({ ...conn, endpoint: proxy.endpoint });
+    const client = createS3Client({ ...conn, endpoint: s3.proxy.endpoint });
     const calls = recordCalls(client);
     const storage = new S3Storage(client, { ...conn, requesterPays: true });
     storage.upload = small;
     const data = randomBytes(11 * MiB);
     await storage.write('payer/ok.bin', data, { size: data.length });
     // A failing upload: its abort must carry the header too.
-    proxy.decide = (r) =>
+    s3.proxy.decide = (r) =>
       r.op === 'UploadPart' && r.url.searchParams.get('partNumber') === '2' ? 'fail' : 'pass';
     try {
       await expect(storage.write('payer/fails.bin', data, { size: data.length })).rejects.toThrow();
     } finally {
-      proxy.decide = () => 'pass';
+      s3.proxy.decide = () => 'pass';
       client.destroy();
     }
     const multipart = calls.filter((c) => /Multipart|UploadPart/.test(c.command));
@@ -135,52 +142,37 @@ describe('upload hygiene (defects 8 and 9) on a real S3 server', () => {
   });
 
   it('defect 9: the resume journal is kept when the abort failed, so the upload can be found', async () => {
-    const prev = process.env.FERRY_STATE_DIR;
-    process.env.FERRY_STATE_DIR = stateDir;
-    const client = createS3Client({ ...conn, endpoint: proxy.endpoint });
-    try {
-      const storage = new S3Storage(client, conn);
-      storage.upload = small;
+    await withJournal(async (storage) => {
       const data = randomBytes(11 * MiB);
       const path = 'journal/kept.bin';
       const source = { path: '/src/kept.bin', size: data.length, mtimeMs: 1 };
-      proxy.decide = (r) =>
+      s3.proxy.decide = (r) =>
         (r.op === 'UploadPart' && r.url.searchParams.get('partNumber') === '2') ||
         r.op === 'AbortMultipartUpload'
           ? 'fail'
           : 'pass';
       await expect(storage.write(path, data, { size: data.length, resumeSource: source })).rejects.toThrow();
-      proxy.decide = () => 'pass';
+      s3.proxy.decide = () => 'pass';
       const left = await leftovers(storage.keys.file(path));
       expect(left).toHaveLength(1);
       // The journal still names it: the next run finds (and here resumes) that very upload.
       const journal = new UploadJournal(conn.endpoint ?? 'aws', conn.bucket, storage.keys.file(path));
-      const point = await journal.resumePoint(direct, source);
+      const point = await journal.resumePoint(s3.direct, source);
       expect(point?.uploadId).toBe(left[0]!.UploadId);
       await storage.write(path, data, { size: data.length, resumeSource: source });
       expect(await leftovers(storage.keys.file(path))).toHaveLength(0);
-    } finally {
-      proxy.decide = () => 'pass';
-      client.destroy();
-      if (prev === undefined) delete process.env.FERRY_STATE_DIR;
-      else process.env.FERRY_STATE_DIR = prev;
-    }
+    });
   });
 
   it('defect 9: a refused ListParts starts a fresh upload and aborts the old one', async () => {
-    const prev = process.env.FERRY_STATE_DIR;
-    process.env.FERRY_STATE_DIR = stateDir;
-    const client = createS3Client({ ...conn, endpoint: proxy.endpoint });
-    try {
-      const storage = new S3Storage(client, conn);
-      storage.upload = small;
+    await withJournal(async (storage) => {
       const data = randomBytes(11 * MiB);
       const path = 'journal/listparts.bin';
       const k = storage.keys.file(path);
       const source = { path: '/src/listparts.bin', size: data.length, mtimeMs: 2 };
       // What a killed earlier run left: an upload with one part, recorded in the journal.
-      const old = await direct.send(new CreateMultipartUploadCommand({ Bucket: conn.bucket, Key: k }));
-      await direct.send(
+      const old = await s3.direct.send(new CreateMultipartUploadCommand({ Bucket: conn.bucket, Key: k }));
+      await s3.direct.send(
         new UploadPartCommand({
           Bucket: conn.bucket,
           Key: k,
@@ -190,7 +182,7 @@ describe('upload hygiene (defects 8 and 9) on a real S3 server', () => {
         }),
       );
       await new UploadJournal(conn.endpoint ?? 'aws', conn.bucket, k).record(old.UploadId!, 5 * MiB, source);
-      proxy.decide = (r) => (r.op === 'ListParts' ? 'deny' : 'pass');
+      s3.proxy.decide = (r) => (r.op === 'ListParts' ? 'deny' : 'pass');
       let result: { resumed: boolean } | undefined;
       await storage.write(path, data, {
         size: data.length,
@@ -201,14 +193,9 @@ describe('upload hygiene (defects 8 and 9) on a real S3 server', () => {
       });
       expect(result?.resumed).toBe(false);
       expect(await leftovers(k)).toHaveLength(0); // the old upload was aborted
-      const head = await direct.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: k }));
+      const head = await s3.direct.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: k }));
       expect(head.ContentLength).toBe(data.length);
       expect(sha(data)).toHaveLength(64);
-    } finally {
-      proxy.decide = () => 'pass';
-      client.destroy();
-      if (prev === undefined) delete process.env.FERRY_STATE_DIR;
-      else process.env.FERRY_STATE_DIR = prev;
-    }
+    });
   });
 });

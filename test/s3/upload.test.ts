@@ -6,17 +6,15 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListPartsCommand,
-  type S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BufferBudget } from '../../src/s3/buffer-budget.js';
 import { SHA256_META } from '../../src/s3/checksum.js';
-import { createS3Client } from '../../src/s3/client.js';
 import { MAX_PARTS, partSizeFor, type UploadTuning, uploadObject } from '../../src/s3/upload.js';
 import { readAll } from '../support/collect.js';
-import { startFaultProxy } from '../support/fault-proxy.js';
-import { ensureBucket, testConnection, testS3 } from '../support/s3.js';
+import { objectExists, s3BehindFaultProxy, testConnection } from '../support/s3.js';
+import { suiteFixture } from '../support/suite.js';
 
 const MiB = 1024 * 1024;
 const small: UploadTuning = { threshold: 5 * MiB, partSize: 5 * MiB, concurrency: 3, partAttempts: 3 };
@@ -38,33 +36,15 @@ function countingBody(data: Buffer, onPull?: (pulled: number) => void) {
 }
 
 describe('upload engine (multipart on a real S3 server, faults injected by a proxy)', () => {
-  let direct: S3Client;
-  let proxy: Awaited<ReturnType<typeof startFaultProxy>>;
-  let viaProxy: S3Client;
   const conn = testConnection();
+  const s3 = suiteFixture(() => s3BehindFaultProxy(conn));
   const key = (name: string) => `${conn.prefix}/${name}`;
 
-  beforeAll(async () => {
-    direct = createS3Client(conn);
-    await ensureBucket(direct, conn.bucket);
-    proxy = await startFaultProxy(testS3().endpoint);
-    viaProxy = createS3Client({ ...conn, endpoint: proxy.endpoint });
-  });
-  afterAll(async () => {
-    await proxy?.close();
-    direct?.destroy();
-    viaProxy?.destroy();
-  });
-
   const leftovers = async (k: string) => {
-    const res = await direct.send(new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: k }));
+    const res = await s3.direct.send(new ListMultipartUploadsCommand({ Bucket: conn.bucket, Prefix: k }));
     return (res.Uploads ?? []).filter((u) => u.Key === k).length;
   };
-  const exists = async (k: string) =>
-    direct.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: k })).then(
-      () => true,
-      () => false,
-    );
+  const exists = (k: string) => objectExists(s3.direct, conn.bucket, k);
 
   it('sizes parts to fit 10,000 parts up to 5 TiB, known size or not', () => {
     const fiveTiB = 5 * 1024 ** 4;
@@ -79,12 +59,12 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     const data = randomBytes(17 * MiB + 123);
     const k = key('whole.bin');
     const res = await uploadObject(
-      direct,
+      s3.direct,
       { bucket: conn.bucket, key: k, body: countingBody(data), checksum: true },
       small,
     );
     expect(res).toMatchObject({ size: data.length, parts: 4, sha256: sha(data), sentBytes: data.length });
-    const got = await direct.send(new GetObjectCommand({ Bucket: conn.bucket, Key: k }));
+    const got = await s3.direct.send(new GetObjectCommand({ Bucket: conn.bucket, Key: k }));
     expect(sha(await readAll(got.Body as Readable))).toBe(sha(data));
     expect(await leftovers(k)).toBe(0);
   });
@@ -92,26 +72,30 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
   it('a small body goes up in one PUT with its SHA-256 in metadata', async () => {
     const data = randomBytes(100_000);
     const k = key('small.bin');
-    const res = await uploadObject(direct, { bucket: conn.bucket, key: k, body: countingBody(data) }, small);
+    const res = await uploadObject(
+      s3.direct,
+      { bucket: conn.bucket, key: k, body: countingBody(data) },
+      small,
+    );
     expect(res.parts).toBe(0);
-    const head = await direct.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: k }));
+    const head = await s3.direct.send(new HeadObjectCommand({ Bucket: conn.bucket, Key: k }));
     expect(head.Metadata?.[SHA256_META]).toBe(sha(data));
   });
 
   it('a part that keeps failing aborts the upload: no object, no leftover upload', async () => {
     const k = key('fails.bin');
-    proxy.decide = (r) =>
+    s3.proxy.decide = (r) =>
       r.op === 'UploadPart' && r.url.searchParams.get('partNumber') === '2' ? 'fail' : 'pass';
     try {
       const err = await uploadObject(
-        viaProxy,
+        s3.viaProxy,
         { bucket: conn.bucket, key: k, body: countingBody(randomBytes(16 * MiB)) },
         { ...small, partAttempts: 2 },
       ).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
-      expect(proxy.count('AbortMultipartUpload')).toBeGreaterThan(0);
+      expect(s3.proxy.count('AbortMultipartUpload')).toBeGreaterThan(0);
     } finally {
-      proxy.decide = () => 'pass';
+      s3.proxy.decide = () => 'pass';
     }
     expect(await exists(k)).toBe(false);
     expect(await leftovers(k)).toBe(0);
@@ -121,7 +105,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     const k = key('flaky.bin');
     const data = randomBytes(16 * MiB);
     let failures = 0;
-    proxy.decide = (r) => {
+    s3.proxy.decide = (r) => {
       if (r.op === 'UploadPart' && r.url.searchParams.get('partNumber') === '3' && failures < 4) {
         failures++;
         return 'fail';
@@ -130,17 +114,17 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     };
     try {
       const res = await uploadObject(
-        viaProxy,
+        s3.viaProxy,
         { bucket: conn.bucket, key: k, body: countingBody(data), checksum: true },
         small,
       );
       expect(res.sha256).toBe(sha(data));
     } finally {
-      proxy.decide = () => 'pass';
+      s3.proxy.decide = () => 'pass';
     }
     // More failures than the SDK's own three tries: the engine's part retry did the rest.
     expect(failures).toBe(4);
-    const got = await direct.send(new GetObjectCommand({ Bucket: conn.bucket, Key: k }));
+    const got = await s3.direct.send(new GetObjectCommand({ Bucket: conn.bucket, Key: k }));
     expect(sha(await readAll(got.Body as Readable))).toBe(sha(data));
   });
 
@@ -152,7 +136,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
       throw new Error('the client went away');
     }
     await expect(
-      uploadObject(direct, { bucket: conn.bucket, key: k, body: broken(), budget }, small),
+      uploadObject(s3.direct, { bucket: conn.bucket, key: k, body: broken(), budget }, small),
     ).rejects.toThrow('the client went away');
     expect(budget.held).toBe(0); // every reservation given back
     expect(await exists(k)).toBe(false);
@@ -167,7 +151,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
       if (pulled >= 12 * MiB) ac.abort(new Error('cancelled by the user'));
     });
     await expect(
-      uploadObject(direct, { bucket: conn.bucket, key: k, body, signal: ac.signal }, small),
+      uploadObject(s3.direct, { bucket: conn.bucket, key: k, body, signal: ac.signal }, small),
     ).rejects.toThrow();
     expect(await exists(k)).toBe(false);
     expect(await leftovers(k)).toBe(0);
@@ -182,7 +166,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     const body = new Readable({ read() {} });
     body.push(randomBytes(12 * MiB)); // two parts sent, the third half full, then nothing
     const upload = uploadObject(
-      direct,
+      s3.direct,
       { bucket: conn.bucket, key: k, body, signal: ac.signal, budget },
       small,
     );
@@ -207,17 +191,17 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     const k = key('slow.bin');
     const data = randomBytes(30 * MiB);
     let worst = 0;
-    const before = proxy.answered.UploadPart ?? 0;
-    proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 150 } : 'pass');
+    const before = s3.proxy.answered.UploadPart ?? 0;
+    s3.proxy.decide = (r) => (r.op === 'UploadPart' ? { delayMs: 150 } : 'pass');
     try {
       const body = countingBody(data, (pulled) => {
-        const acked = ((proxy.answered.UploadPart ?? 0) - before) * small.partSize;
+        const acked = ((s3.proxy.answered.UploadPart ?? 0) - before) * small.partSize;
         worst = Math.max(worst, pulled - acked);
       });
-      const res = await uploadObject(viaProxy, { bucket: conn.bucket, key: k, body }, small);
+      const res = await uploadObject(s3.viaProxy, { bucket: conn.bucket, key: k, body }, small);
       expect(res.size).toBe(data.length);
     } finally {
-      proxy.decide = () => 'pass';
+      s3.proxy.decide = () => 'pass';
     }
     // Bytes pulled but not yet acknowledged: the parts held, plus the readable's own 1 MiB chunk
     // buffer (pulled one chunk ahead) — and nothing else.
@@ -231,7 +215,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     const results = await Promise.all(
       datas.map((d, i) =>
         uploadObject(
-          direct,
+          s3.direct,
           { bucket: conn.bucket, key: key(`shared-${i}`), body: countingBody(d), budget, checksum: true },
           {
             ...small,
@@ -250,7 +234,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     const data = randomBytes(11 * MiB);
     await expect(
       uploadObject(
-        direct,
+        s3.direct,
         {
           bucket: conn.bucket,
           key: k,
@@ -268,10 +252,10 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
     const k = key('resume.bin');
     const data = randomBytes(21 * MiB);
     // What a killed first run leaves: an open upload with parts 1 and 3 of the same layout.
-    const created = await direct.send(new CreateMultipartUploadCommand({ Bucket: conn.bucket, Key: k }));
+    const created = await s3.direct.send(new CreateMultipartUploadCommand({ Bucket: conn.bucket, Key: k }));
     for (const n of [1, 3]) {
       const body = data.subarray((n - 1) * 5 * MiB, n * 5 * MiB);
-      await direct.send(
+      await s3.direct.send(
         new UploadPartCommand({
           Bucket: conn.bucket,
           Key: k,
@@ -282,7 +266,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
       );
     }
     // Part 2 is in S3 with other bytes: it must be sent again, not trusted.
-    await direct.send(
+    await s3.direct.send(
       new UploadPartCommand({
         Bucket: conn.bucket,
         Key: k,
@@ -291,12 +275,12 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
         Body: randomBytes(5 * MiB),
       }),
     );
-    const listed = await direct.send(
+    const listed = await s3.direct.send(
       new ListPartsCommand({ Bucket: conn.bucket, Key: k, UploadId: created.UploadId }),
     );
     const parts = new Map((listed.Parts ?? []).map((p) => [p.PartNumber!, { etag: p.ETag!, size: p.Size! }]));
     const res = await uploadObject(
-      direct,
+      s3.direct,
       {
         bucket: conn.bucket,
         key: k,
@@ -306,7 +290,7 @@ describe('upload engine (multipart on a real S3 server, faults injected by a pro
       small,
     );
     expect(res.sentBytes).toBe(data.length - 10 * MiB); // parts 1 and 3 kept
-    const got = await direct.send(new GetObjectCommand({ Bucket: conn.bucket, Key: k }));
+    const got = await s3.direct.send(new GetObjectCommand({ Bucket: conn.bucket, Key: k }));
     expect(sha(await readAll(got.Body as Readable))).toBe(sha(data));
     expect(await leftovers(k)).toBe(0);
   });

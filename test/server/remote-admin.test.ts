@@ -1,46 +1,29 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireBuiltCli } from '../support/cli.js';
-import { curl, ferryWithInput, ServeProcess, serverEnv } from './serve-process.js';
+import { describe, expect, it } from 'vitest';
+import { suiteFixture } from '../support/suite.js';
+import { curl, ferryWithInput, serverEnv, startAdminServer } from './serve-process.js';
 
 /**
  * The admin CLI on a running server (`--server URL --api-key KEY`, the REST API /api/v1): the
  * same commands as on `--data`, the server's validation messages, secrets never printed.
  */
 describe('ferry user/group/apikey … --server URL --api-key KEY', () => {
-  let dir: string;
-  let data: string;
-  let server: ServeProcess;
-  let url: string;
+  const srv = suiteFixture(() => startAdminServer('ferry-remote-', 'first-admin-password'));
   let key: string;
-  const env = () => serverEnv({ FERRY_ADMIN_PASSWORD: 'first-admin-password' });
 
-  beforeAll(async () => {
-    await requireBuiltCli();
-    dir = mkdtempSync(join(tmpdir(), 'ferry-remote-'));
-    data = join(dir, 'ferry-data');
-    server = new ServeProcess(['--http', '127.0.0.1:0', '--data', data], { cwd: dir, env: env() });
-    url = await server.httpUrl();
-  });
-  afterAll(async () => {
-    await server?.close();
-  });
-
-  const local = (args: string[], input = '') => ferryWithInput([...args, '--data', data], input, env(), dir);
+  const local = (args: string[], input = '') =>
+    ferryWithInput([...args, '--data', srv.data], input, srv.env, srv.dir);
   const remote = (args: string[], input = '', k = key) =>
-    ferryWithInput([...args, '--server', url, '--api-key', k], input, serverEnv(), dir);
+    ferryWithInput([...args, '--server', srv.url, '--api-key', k], input, serverEnv(), srv.dir);
 
   it('FERRY_ADMIN_PASSWORD sets the first admin password (and it is not printed)', async () => {
-    expect(server.stdout).toContain('with the password from FERRY_ADMIN_PASSWORD');
-    expect(server.stdout).not.toContain('first-admin-password');
+    expect(srv.server.stdout).toContain('with the password from FERRY_ADMIN_PASSWORD');
+    expect(srv.server.stdout).not.toContain('first-admin-password');
     const login = await curl([
       '-H',
       'content-type: application/json',
       '-d',
       '{"username":"admin","password":"first-admin-password"}',
-      `${url}/api/v1/admin/login`,
+      `${srv.url}/api/v1/admin/login`,
     ]);
     expect(login.status).toBe(200);
   });
@@ -101,7 +84,7 @@ describe('ferry user/group/apikey … --server URL --api-key KEY', () => {
     const wrong = await remote(['user', 'list'], '', `${key.slice(0, -4)}AAAA`);
     expect(wrong.code).toBe(4);
     expect(wrong.stderr).not.toContain(key.slice(0, -4));
-    const missing = await ferryWithInput(['user', 'list', '--server', url], '', serverEnv(), dir);
+    const missing = await ferryWithInput(['user', 'list', '--server', srv.url], '', serverEnv(), srv.dir);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--api-key');
   });

@@ -1,9 +1,8 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireBuiltCli } from '../support/cli.js';
-import { curl, ferryWithInput, ServeProcess, serverEnv } from './serve-process.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { suiteFixture } from '../support/suite.js';
+import { curl, ferryWithInput, startAdminServer } from './serve-process.js';
 
 /**
  * Issue 8 review: the data folder (secret.key, ferry.db) is never reachable through a user's
@@ -12,29 +11,16 @@ import { curl, ferryWithInput, ServeProcess, serverEnv } from './serve-process.j
  * connection secret, and the store with every password hash.
  */
 describe('the data folder is never a home or mount', () => {
-  let dir: string;
-  let data: string;
-  let server: ServeProcess;
-  let url: string;
+  const srv = suiteFixture(() => startAdminServer('ferry-review-data-', 'first-admin-password'));
   let key: string;
-  const env = () => serverEnv({ FERRY_ADMIN_PASSWORD: 'first-admin-password' });
-
   beforeAll(async () => {
-    await requireBuiltCli();
-    dir = mkdtempSync(join(tmpdir(), 'ferry-review-data-'));
-    data = join(dir, 'ferry-data');
-    server = new ServeProcess(['--http', '127.0.0.1:0', '--data', data], { cwd: dir, env: env() });
-    url = await server.httpUrl();
     const made = await ferryWithInput(
-      ['apikey', 'add', 'ci', '--admin', 'admin', '--json', '--data', data],
+      ['apikey', 'add', 'ci', '--admin', 'admin', '--json', '--data', srv.data],
       '',
-      env(),
-      dir,
+      srv.env,
+      srv.dir,
     );
     key = (JSON.parse(made.stdout) as { secret: string }).secret;
-  });
-  afterAll(async () => {
-    await server?.close();
   });
 
   const admin = (method: string, path: string, body: unknown) =>
@@ -47,20 +33,20 @@ describe('the data folder is never a home or mount', () => {
       'content-type: application/json',
       '-d',
       JSON.stringify(body),
-      `${url}/api/v1${path}`,
+      `${srv.url}/api/v1${path}`,
     ]);
   const download = (user: string, path: string) =>
     curl([
       '-u',
       `${user}:${user}-password-1`,
-      `${url}/api/v1/user/files/content?path=${encodeURIComponent(path)}`,
+      `${srv.url}/api/v1/user/files/content?path=${encodeURIComponent(path)}`,
     ]);
 
   it('a home at the data folder or above it: nothing of it can be read', async () => {
-    const secret = readFileSync(join(data, 'secret.key'), 'utf8').trim();
+    const secret = readFileSync(join(srv.data, 'secret.key'), 'utf8').trim();
     for (const [user, home, file] of [
-      ['mallory', data, '/secret.key'],
-      ['trudy', dir, '/ferry-data/secret.key'],
+      ['mallory', srv.data, '/secret.key'],
+      ['trudy', srv.dir, '/ferry-data/secret.key'],
     ] as const) {
       const made = await admin('POST', '/users', {
         username: user,
@@ -75,14 +61,14 @@ describe('the data folder is never a home or mount', () => {
   });
 
   it('a mount of the data folder: nothing of it can be read, the home still works', async () => {
-    const secret = readFileSync(join(data, 'secret.key'), 'utf8').trim();
+    const secret = readFileSync(join(srv.data, 'secret.key'), 'utf8').trim();
     expect((await admin('POST', '/users', { username: 'oscar', password: 'oscar-password-1' })).status).toBe(
       201,
     );
     const m = await admin('POST', '/mounts', {
       owner: { user: 'oscar' },
       path: '/data',
-      target: { type: 'local', path: data },
+      target: { type: 'local', path: srv.data },
       readOnly: true,
     });
     expect(m.status).toBe(201);
@@ -96,7 +82,7 @@ describe('the data folder is never a home or mount', () => {
       'PUT',
       '--data-binary',
       'hello',
-      `${url}/api/v1/user/files/content?path=/hello.txt`,
+      `${srv.url}/api/v1/user/files/content?path=/hello.txt`,
     ]);
     expect(put.status, put.body).toBe(201);
   });

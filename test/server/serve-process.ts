@@ -1,6 +1,9 @@
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { cliEnv, ferryBin } from '../support/cli.js';
+import { cliEnv, ferryBin, requireBuiltCli } from '../support/cli.js';
 
 const run = promisify(execFile);
 
@@ -113,4 +116,25 @@ export function serverEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv
   }
   env.FERRY_SFTP = extra.FERRY_SFTP ?? 'off';
   return env;
+}
+
+/**
+ * What the admin tests on a running server share: the built CLI checked, a temp folder `dir`
+ * (named from `tempPrefix`) with the data folder `data` in it, and `ferry serve --http` on a free
+ * port (`url`) with FERRY_ADMIN_PASSWORD set, started from `dir` with `env` (also for the admin
+ * CLI on `--data`). `close` kills the server; the temp folder stays.
+ */
+export async function startAdminServer(tempPrefix: string, adminPassword: string) {
+  await requireBuiltCli();
+  const dir = mkdtempSync(join(tmpdir(), tempPrefix));
+  const data = join(dir, 'ferry-data');
+  const env = serverEnv({ FERRY_ADMIN_PASSWORD: adminPassword });
+  const server = new ServeProcess(['--http', '127.0.0.1:0', '--data', data], { cwd: dir, env });
+  try {
+    const url = await server.httpUrl();
+    return { dir, data, env, server, url, close: () => server.close() };
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
 }

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/db/database.js';
-import type { S3Connection } from '../../src/s3/connection.js';
+import { describe, expect, it } from 'vitest';
 import type { Session } from '../../src/session/types.js';
-import { multipartUploads, poolFor, rgwSessionParts, sessionFor, userWith } from './support.js';
+import { suiteFixture } from '../support/suite.js';
+import { poolFor, rgwSessionParts, sessionFor, userWith } from './support.js';
 
 const MiB = 1024 * 1024;
 
@@ -15,30 +13,27 @@ async function names(session: Session, path: string): Promise<string[]> {
 }
 
 describe('showPartialUploads: unfinished multipart uploads visible in listings (RGW)', () => {
-  let store: Store;
-  let conn: S3Connection;
-  let client: S3Client;
-  let parts: Awaited<ReturnType<typeof rgwSessionParts>> | undefined;
-
-  beforeAll(async () => {
-    parts = await rgwSessionParts();
-    ({ store, conn, client } = parts);
-  });
-  afterAll(() => parts?.close());
+  const rgw = suiteFixture(rgwSessionParts);
 
   it('an upload in progress shows as name.partial-upload in its folder only, when the connection says so', async () => {
     const home = { type: 's3' as const, connection: 'main', prefix: 'p' };
-    const shown = sessionFor(userWith({ home }), { store, pool: poolFor({ main: conn }, true) }).session;
-    const hidden = sessionFor(userWith({ home }), { store, pool: poolFor({ main: conn }, false) }).session;
+    const shown = sessionFor(userWith({ home }), {
+      store: rgw.store,
+      pool: poolFor({ main: rgw.conn }, true),
+    }).session;
+    const hidden = sessionFor(userWith({ home }), {
+      store: rgw.store,
+      pool: poolFor({ main: rgw.conn }, false),
+    }).session;
     await shown.write('/dir/done.txt', 'x');
     const h = await shown.openWrite('/dir/big.bin');
     await h.write(0, randomBytes(6 * MiB)); // one part sent: the multipart upload exists
-    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/p`)).toBe(1);
+    expect(await rgw.uploads('p')).toBe(1);
     expect(await names(shown, '/dir')).toEqual(['big.bin.partial-upload', 'done.txt']);
     expect(await names(shown, '/')).toEqual(['dir']);
     expect(await names(hidden, '/dir')).toEqual(['done.txt']);
     await h.close();
     expect(await names(shown, '/dir')).toEqual(['big.bin', 'done.txt']);
-    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/p`)).toBe(0);
+    expect(await rgw.uploads('p')).toBe(0);
   });
 });

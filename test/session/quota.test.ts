@@ -3,12 +3,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/db/database.js';
-import type { S3Connection } from '../../src/s3/connection.js';
+import { describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/storage/errors.js';
-import { multipartUploads, poolFor, rgwSessionParts, s3Objects, sessionFor, userWith } from './support.js';
+import { suiteFixture } from '../support/suite.js';
+import { poolFor, rgwSessionParts, sessionFor, userWith } from './support.js';
 
 const MiB = 1024 * 1024;
 
@@ -18,21 +16,12 @@ const MiB = 1024 * 1024;
  * refused or failed upload has a multipart upload to clean away.
  */
 describe('quota ledger on RGW', () => {
-  let store: Store;
-  let conn: S3Connection;
-  let client: S3Client;
-  let parts: Awaited<ReturnType<typeof rgwSessionParts>> | undefined;
-
-  beforeAll(async () => {
-    parts = await rgwSessionParts();
-    ({ store, conn, client } = parts);
-  });
-  afterAll(() => parts?.close());
+  const rgw = suiteFixture(rgwSessionParts);
 
   function quotaSession(username: string, quota: { bytes?: number; files?: number }) {
-    const pool = poolFor({ main: conn });
+    const pool = poolFor({ main: rgw.conn });
     const user = userWith({ username, home: { type: 's3', connection: 'main', prefix: username }, quota });
-    return sessionFor(user, { store, pool });
+    return sessionFor(user, { store: rgw.store, pool });
   }
 
   it('20 concurrent uploads that together exceed the quota: the ledger equals what is in S3, no multipart upload left', async () => {
@@ -48,12 +37,12 @@ describe('quota ledger on RGW', () => {
     ).length;
     expect(ok + refused).toBe(20); // every one either stored or refused for the quota
     expect(ok).toBe(Math.floor(quota / size));
-    const objects = await s3Objects(client, conn.bucket, `${conn.prefix}/q20`);
+    const objects = await rgw.objects('q20');
     const stored = objects.reduce((n, o) => n + o.size, 0);
     expect(objects.length).toBe(ok);
     expect(await ledger.usage('q20')).toEqual({ bytes: stored, files: objects.length });
     expect(stored).toBeLessThanOrEqual(quota);
-    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/q20`)).toBe(0);
+    expect(await rgw.uploads('q20')).toBe(0);
     // The session's space figures come from the ledger.
     expect(await session.about('/')).toEqual({ total: quota, used: stored, free: quota - stored });
   });
@@ -67,8 +56,8 @@ describe('quota ledger on RGW', () => {
     }
     await expect(session.write('/broken.bin', Readable.from(breaks()))).rejects.toThrow(/client went away/);
     expect(await ledger.usage('qfail')).toEqual({ bytes: 0, files: 0 });
-    expect(await s3Objects(client, conn.bucket, `${conn.prefix}/qfail`)).toEqual([]);
-    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/qfail`)).toBe(0);
+    expect(await rgw.objects('qfail')).toEqual([]);
+    expect(await rgw.uploads('qfail')).toBe(0);
   });
 
   it('a huge upload stops early, once its bytes pass what is left', async () => {
@@ -85,7 +74,7 @@ describe('quota ledger on RGW', () => {
     });
     expect(sent).toBeLessThan(8 * MiB);
     expect(await ledger.usage('qhuge')).toEqual({ bytes: 0, files: 0 });
-    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/qhuge`)).toBe(0);
+    expect(await rgw.uploads('qhuge')).toBe(0);
   });
 
   it('overwrites charge the difference, copies charge, deletes and replacing renames credit, files are counted; recompute', async () => {
@@ -103,7 +92,7 @@ describe('quota ledger on RGW', () => {
     await session.rename('/c.txt', '/a.txt'); // replaces a.txt: one file and its bytes go
     expect(await ledger.usage('qmix')).toEqual({ bytes: 200, files: 1 });
     // recompute agrees with the ledger kept step by step.
-    const home = await poolFor({ main: conn }).get({
+    const home = await poolFor({ main: rgw.conn }).get({
       type: 's3',
       connection: 'main',
       prefix: 'qmix',
@@ -124,21 +113,21 @@ describe('quota ledger on RGW', () => {
 
   it('moving a folder between the home (RGW) and a local mount credits and charges the ledger; over the quota nothing moves', async () => {
     const local = mkdtempSync(join(tmpdir(), 'ferry-quota-mount-'));
-    const pool = poolFor({ main: conn });
+    const pool = poolFor({ main: rgw.conn });
     const user = userWith({
       username: 'qmove',
       home: { type: 's3', connection: 'main', prefix: 'qmove' },
       quota: { bytes: 1000 },
       mounts: [{ path: '/m', target: { type: 'local', path: local }, readOnly: false }],
     });
-    const { session, ledger } = sessionFor(user, { store, pool });
+    const { session, ledger } = sessionFor(user, { store: rgw.store, pool });
     await session.write('/dir/a.txt', 'a'.repeat(300));
     await session.write('/dir/sub/b.txt', 'b'.repeat(200));
     expect(await ledger.usage('qmove')).toEqual({ bytes: 500, files: 2 });
     await session.rename('/dir', '/m/dir');
     expect(await ledger.usage('qmove')).toEqual({ bytes: 0, files: 0 });
     expect(readFileSync(join(local, 'dir', 'sub', 'b.txt'), 'utf8')).toBe('b'.repeat(200));
-    expect(await s3Objects(client, conn.bucket, `${conn.prefix}/qmove`)).toEqual([]);
+    expect(await rgw.objects('qmove')).toEqual([]);
     // Fill the home, then moving the folder back would pass the quota: refused, nothing moved.
     await session.write('/fill.bin', 'f'.repeat(800));
     await expect(session.rename('/m/dir', '/back')).rejects.toMatchObject({ code: 'QuotaExceeded' });
@@ -147,10 +136,10 @@ describe('quota ledger on RGW', () => {
     await session.remove('/fill.bin');
     await session.rename('/m/dir', '/back');
     expect(await ledger.usage('qmove')).toEqual({ bytes: 500, files: 2 });
-    expect((await s3Objects(client, conn.bucket, `${conn.prefix}/qmove`)).map((o) => o.key).sort()).toEqual([
-      `${conn.prefix}/qmove/back/`, // the folder's marker (moveByCopy makes the target folder)
-      `${conn.prefix}/qmove/back/a.txt`,
-      `${conn.prefix}/qmove/back/sub/b.txt`,
+    expect((await rgw.objects('qmove')).map((o) => o.key).sort()).toEqual([
+      `${rgw.conn.prefix}/qmove/back/`, // the folder's marker (moveByCopy makes the target folder)
+      `${rgw.conn.prefix}/qmove/back/a.txt`,
+      `${rgw.conn.prefix}/qmove/back/sub/b.txt`,
     ]);
   });
 });

@@ -29,12 +29,15 @@ export async function tempStore(): Promise<{ store: Store; dir: string }> {
 /**
  * What the session tests with homes on RGW share: a fresh store, a test RGW connection that goes
  * multipart from 5 MiB (5 MiB parts, two at a time: 6 MiB files go up in parts), a raw client on
- * it with its bucket made. `close` ends the client and the store.
+ * it with its bucket made. `objects(home)` and `uploads(home)` are `s3Objects` and
+ * `multipartUploads` under `conn.prefix/home`. `close` ends the client and the store.
  */
 export async function rgwSessionParts(): Promise<{
   store: Store;
   conn: S3Connection;
   client: S3Client;
+  objects(home: string): ReturnType<typeof s3Objects>;
+  uploads(home: string): Promise<number>;
   close(): Promise<void>;
 }> {
   const { store } = await tempStore();
@@ -50,7 +53,14 @@ export async function rgwSessionParts(): Promise<{
     await close();
     throw err;
   }
-  return { store, conn, client, close };
+  return {
+    store,
+    conn,
+    client,
+    objects: (home) => s3Objects(client, conn.bucket, `${conn.prefix}/${home}`),
+    uploads: (home) => multipartUploads(client, conn.bucket, `${conn.prefix}/${home}`),
+    close,
+  };
 }
 
 /** A user with everything allowed and nothing limited, home in a local folder. */

@@ -1,36 +1,25 @@
 import { randomBytes } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PermissionName } from '../../src/accounts/model.js';
-import type { Store } from '../../src/db/database.js';
-import type { S3Connection } from '../../src/s3/connection.js';
 import { readAll } from '../support/collect.js';
-import { multipartUploads, poolFor, rgwSessionParts, s3Objects, sessionFor, userWith } from './support.js';
+import { suiteFixture } from '../support/suite.js';
+import { poolFor, rgwSessionParts, sessionFor, userWith } from './support.js';
 
 const MiB = 1024 * 1024;
 
 /** Session.openWrite in `update` mode (SFTP OPEN without TRUNC) on a home in RGW. */
 describe('session write handles in update mode (RGW home)', () => {
-  let store: Store;
-  let conn: S3Connection;
-  let client: S3Client;
-  let parts: Awaited<ReturnType<typeof rgwSessionParts>> | undefined;
-
-  beforeAll(async () => {
-    parts = await rgwSessionParts();
-    ({ store, conn, client } = parts);
-  });
-  afterAll(() => parts?.close());
+  const rgw = suiteFixture(rgwSessionParts);
 
   function sessionWith(username: string, permissions?: PermissionName[]) {
-    const pool = poolFor({ main: conn });
+    const pool = poolFor({ main: rgw.conn });
     const user = userWith({
       username,
       home: { type: 's3', connection: 'main', prefix: username },
       quota: { bytes: 100 * MiB },
       ...(permissions ? { permissions: { '/': permissions } } : {}),
     });
-    return sessionFor(user, { store, pool });
+    return sessionFor(user, { store: rgw.store, pool });
   }
 
   it('a write or a truncate far past the end is refused (no terabyte of zeros), a small gap is fine; nothing is left', async () => {
@@ -46,9 +35,9 @@ describe('session write handles in update mode (RGW home)', () => {
     const near = await session.openWrite('/near.bin', { mode: 'truncate' });
     await near.write(MiB, Buffer.from('y'));
     expect((await near.close()).size).toBe(MiB + 1);
-    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/upd-gap`)).toBe(0);
-    const keys = (await s3Objects(client, conn.bucket, `${conn.prefix}/upd-gap`)).map((o) => o.key);
-    expect(keys).toEqual([`${conn.prefix}/upd-gap/near.bin`]);
+    expect(await rgw.uploads('upd-gap')).toBe(0);
+    const keys = (await rgw.objects('upd-gap')).map((o) => o.key);
+    expect(keys).toEqual([`${rgw.conn.prefix}/upd-gap/near.bin`]);
   });
 
   it('the ledger counts the final size minus the old one: rewrites cost nothing, a reput its new bytes, a new file one file', async () => {
@@ -70,12 +59,12 @@ describe('session write handles in update mode (RGW home)', () => {
     const created = await session.openWrite('/new.txt', { mode: 'update' });
     await created.write(0, Buffer.from('hello'));
     await created.close();
-    const objects = await s3Objects(client, conn.bucket, `${conn.prefix}/upd-quota`);
+    const objects = await rgw.objects('upd-quota');
     expect(await ledger.usage('upd-quota')).toEqual({
       bytes: objects.reduce((n, o) => n + o.size, 0),
       files: objects.length,
     });
-    expect(await multipartUploads(client, conn.bucket, `${conn.prefix}/upd-quota`)).toBe(0);
+    expect(await rgw.uploads('upd-quota')).toBe(0);
   });
 
   it('read returns the bytes as they are now and is counted as a download', async () => {

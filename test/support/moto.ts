@@ -2,6 +2,10 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { promisify } from 'node:util';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/s3/client.js';
+import { parseConnection } from '../../src/s3/connection.js';
+import { requireBuiltCli } from './cli.js';
 
 const run = promisify(execFile);
 
@@ -84,4 +88,44 @@ export async function startMoto(freeActions: number): Promise<Moto> {
       }
     },
   };
+}
+
+/** What `motoWithBucket` gives: moto, a raw client on it, the CLI's environment on it. */
+export interface MotoBucket {
+  moto: Moto;
+  client: S3Client;
+  /** For `ferry(args, env)`: keys moto accepts, its URL as AWS_ENDPOINT_URL. */
+  env: NodeJS.ProcessEnv;
+  /** End the client and stop moto. */
+  close(): Promise<void>;
+}
+
+/**
+ * The set-up of the CLI tests that need what RGW lacks: moto_server open to every call (no IAM
+ * here: every action is free), `bucket` made on it, the built CLI checked.
+ */
+export async function motoWithBucket(bucket: string): Promise<MotoBucket> {
+  const moto = await startMoto(1_000_000);
+  const keys = { accessKeyId: 'AKIAMOTOTEST00000000', secretAccessKey: 'secret' };
+  const client = createS3Client(parseConnection({ bucket, endpoint: moto.url, ...keys }));
+  const close = async () => {
+    client.destroy();
+    await moto.stop();
+  };
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    await requireBuiltCli();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const env = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: keys.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: moto.url,
+    AWS_CA_BUNDLE: '',
+  };
+  return { moto, client, env, close };
 }

@@ -1,11 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { inject } from 'vitest';
-import { lazyS3Client } from '../../src/s3/client.js';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { createS3Client, lazyS3Client } from '../../src/s3/client.js';
 import type { S3Connection } from '../../src/s3/connection.js';
 import { s3ConnectionSchema } from '../../src/s3/connection-schema.js';
+import { type IncompleteUpload, listIncompleteUploads } from '../../src/s3/uploads.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
+import { startFaultProxy } from './fault-proxy.js';
 import type { TestS3 } from './global-setup.js';
 
 export const TEST_BUCKET = 'ferry-test';
@@ -35,6 +43,42 @@ export async function ensureBucket(client: S3Client, bucket = TEST_BUCKET): Prom
     const name = (err as { name?: string }).name;
     if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
   }
+}
+
+/**
+ * For a describe block: a raw client on `conn`, and one object per name at `conn.prefix/name`
+ * (its body the name), put in beforeAll (the bucket made first); afterAll deletes them and ends
+ * the client.
+ */
+export function clientWithKeys(conn: S3Connection, names: readonly string[]): S3Client {
+  const client = createS3Client(conn);
+  const base = `${conn.prefix}/`;
+  beforeAll(async () => {
+    await ensureBucket(client, conn.bucket);
+    for (const n of names)
+      await client.send(new PutObjectCommand({ Bucket: conn.bucket, Key: base + n, Body: n }));
+  });
+  afterAll(async () => {
+    for (const n of names)
+      await client.send(new DeleteObjectCommand({ Bucket: conn.bucket, Key: base + n })).catch(() => {});
+    client.destroy();
+  });
+  return client;
+}
+
+/** Whether `key` is an object (HeadObject answers), straight from S3. */
+export function objectExists(client: S3Client, bucket: string, key: string): Promise<boolean> {
+  return client.send(new HeadObjectCommand({ Bucket: bucket, Key: key })).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The unfinished multipart uploads whose keys start with `prefix`, their parts counted. */
+export async function unfinishedUploads(client: S3Client, bucket: string, prefix: string) {
+  const out: IncompleteUpload[] = [];
+  for await (const u of listIncompleteUploads(client, bucket, prefix, { withParts: true })) out.push(u);
+  return out;
 }
 
 /**
@@ -83,4 +127,29 @@ export function credentialUrl(creds: { accessKeyId: string; secretAccessKey: str
   const host = testS3().endpoint.replace(/^https?:\/\//, '');
   const auth = `${encodeURIComponent(creds.accessKeyId)}:${encodeURIComponent(creds.secretAccessKey)}`;
   return `s3+http://${auth}@${host}/${rest.replace(/^\//, '')}`;
+}
+
+/**
+ * What the transfer-engine tests share: `direct`, a raw client on `conn` (its bucket made);
+ * `proxy`, a fault proxy in front of the test S3; `viaProxy`, a client on `conn` through it.
+ * `close` stops the proxy and ends both clients.
+ */
+export async function s3BehindFaultProxy(conn: S3Connection) {
+  const direct = createS3Client(conn);
+  let proxy: Awaited<ReturnType<typeof startFaultProxy>> | undefined;
+  let viaProxy: S3Client | undefined;
+  const close = async () => {
+    await proxy?.close();
+    direct.destroy();
+    viaProxy?.destroy();
+  };
+  try {
+    await ensureBucket(direct, conn.bucket);
+    proxy = await startFaultProxy(testS3().endpoint);
+    viaProxy = createS3Client({ ...conn, endpoint: proxy.endpoint });
+    return { direct, proxy, viaProxy, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
