@@ -201,7 +201,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           if (unrecorded.length > 0)
             logger.warn(
               { runs: unrecorded, waitedMs: recordWaitMs },
-              `stopping: the end of ${unrecorded.length} job run(s) could not be recorded within ${Math.round(recordWaitMs / 1000)} s (the store does not answer); another node marks them failed when their lease is over`,
+              `stopping: ${unrecorded.length} job run(s) had not ended and been recorded after ${Math.round(recordWaitMs / 1000)} s (the store or the run's storage does not answer); stopping without their records: another node marks them failed when their lease is over`,
             );
           // Sessions are closed (uploads aborted): the SSH connections are ended.
           await sftp?.close();

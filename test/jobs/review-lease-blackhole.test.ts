@@ -170,17 +170,18 @@ describe('sync jobs: a node whose store goes silent (postgres)', () => {
     viaRelay.port = String(relay.port);
     // No query bound at all: only the stop's own wait can end it.
     const storeA = await openStore(viaRelay.toString(), { queryTimeoutMs: 0 });
-    closers.push(async () => {
-      relay.heal();
-      await storeA.close();
-      await relay.close();
-    });
     const runSync: RunSync = async (_src, _dst, options) => {
       const signal = options.signal as AbortSignal;
       await new Promise((resolve) => signal.addEventListener('abort', resolve));
       throw signal.reason;
     };
     const a = node('node-a2', storeA, runSync);
+    // After node(): closed first (closers run in reverse), so a failure here leaves no hang.
+    closers.push(async () => {
+      relay.heal();
+      await storeA.close();
+      await relay.close();
+    });
     await a.store.create(
       {
         name: 'stopping',
