@@ -9,8 +9,16 @@ const SECRET_FLAGS = [
   '--api-key',
   '--proxy-password',
 ];
-/** Environment variables holding a URL whose password is a secret (the proxy's). */
-const URL_ENV = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'all_proxy', 'ALL_PROXY'];
+/** Environment variables holding a URL whose password is a secret (the proxy's, the store's). */
+const URL_ENV = [
+  'https_proxy',
+  'HTTPS_PROXY',
+  'http_proxy',
+  'HTTP_PROXY',
+  'all_proxy',
+  'ALL_PROXY',
+  'FERRY_DATABASE',
+];
 /** Environment variables holding secrets. */
 const SECRET_ENV = [
   'AWS_SECRET_ACCESS_KEY',

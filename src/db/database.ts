@@ -5,6 +5,14 @@ import { Kysely, Migrator, PostgresDialect, type RawBuilder, SqliteDialect, sql 
 import pg from 'pg';
 import { StorageError } from '../storage/errors.js';
 import { migrationsFor } from './migrations.js';
+import {
+  defaultStoreTimeouts,
+  dropConnection,
+  pause,
+  type StoreTimeouts,
+  storeConnections,
+  withoutQueryBound,
+} from './pg-bounds.js';
 import type { Database } from './schema.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -36,10 +44,12 @@ pg.types.setTypeParser(20, (v) => Number.parseInt(v, 10));
  * Open the store named by `location`: a `postgres://` / `postgresql://` URL, or a SQLite file path
  * (`sqlite:` prefix optional; the folder is created). Applies the migrations (migrations.ts) before
  * returning; several nodes starting at once on one PostgreSQL serialise on an advisory lock, so
- * exactly one of them migrates.
+ * exactly one of them migrates. PostgreSQL's connections and queries are bounded by `timeouts`
+ * (pg-bounds.ts; the migrations, waiting on that lock, are not).
  */
-export async function openStore(location: string): Promise<Store> {
-  if (/^postgres(ql)?:\/\//i.test(location)) return openPostgres(location);
+export async function openStore(location: string, timeouts: Partial<StoreTimeouts> = {}): Promise<Store> {
+  if (/^postgres(ql)?:\/\//i.test(location))
+    return openPostgres(location, { ...defaultStoreTimeouts, ...timeouts });
   const file = resolve(location.replace(/^sqlite:(\/\/)?/i, ''));
   mkdirSync(dirname(file), { recursive: true });
   let database: SQLite.Database;
@@ -64,18 +74,20 @@ export async function openStore(location: string): Promise<Store> {
   return { db, dialect: 'sqlite', display: file, close: () => db.destroy() };
 }
 
-async function openPostgres(url: string): Promise<Store> {
+async function openPostgres(url: string, timeouts: StoreTimeouts): Promise<Store> {
   const display = redactUrl(url);
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const connections = storeConnections(url, display, timeouts);
+  const { pool } = connections;
   // An idle connection the server ends (restart, failover, pg_terminate_backend) is dropped by
   // the pool, which then emits 'error': without a listener that stops the process. The next
   // query opens a new connection, or fails with its own error where it is awaited.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: connections.named }) });
   try {
     await sql`select 1`.execute(db);
   } catch (err) {
     await db.destroy();
+    if (StorageError.is(err)) throw err; // names the store already
     throw new StorageError('Transient', `cannot reach PostgreSQL at ${display}: ${(err as Error).message}`, {
       cause: err,
     });
@@ -83,26 +95,39 @@ async function openPostgres(url: string): Promise<Store> {
   // Kysely's own migration lock is taken after it creates its bookkeeping tables; two nodes
   // creating them at once can collide in PostgreSQL's catalog. One session-level advisory lock
   // around the whole migration makes concurrent starts take turns.
-  await db.connection().execute(async (conn) => {
-    await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn);
-    try {
-      await migrate(conn, 'postgres');
-    } finally {
-      await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(conn);
-    }
+  // Waiting on the lock while another node migrates is not a silent store: no query bound here.
+  await withoutQueryBound(() =>
+    db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${MIGRATION_LOCK})`.execute(conn);
+      try {
+        await migrate(conn, 'postgres');
+      } finally {
+        await sql`select pg_advisory_unlock(${MIGRATION_LOCK})`.execute(conn);
+      }
+    }),
+  ).catch(async (err) => {
+    await db.destroy();
+    throw err;
   });
   return {
     db,
     dialect: 'postgres',
     display,
-    listen: (channel, onNotify, onReconnect) => listenPostgres(url, channel, onNotify, onReconnect),
-    close: () => db.destroy(),
+    listen: (channel, onNotify, onReconnect) =>
+      listenPostgres(url, connections.Client, channel, onNotify, onReconnect),
+    close: async () => {
+      // Waits for the connections in use (each query is bounded); the idle ones say goodbye,
+      // which a silent store never answers: their sockets are destroyed after a while.
+      await db.destroy();
+      void pause(GOODBYE_MS).then(connections.dropAll);
+    },
   };
 }
 
 /** A dedicated LISTEN client that reconnects (every second) until stopped. */
 async function listenPostgres(
   url: string,
+  Client: typeof pg.Client,
   channel: string,
   onNotify: (payload: string) => void,
   onReconnect: () => void,
@@ -110,8 +135,9 @@ async function listenPostgres(
   let stopped = false;
   let client: pg.Client | undefined;
   let retry: NodeJS.Timeout | undefined;
+  // Bounded like the pool's (keepalives find a store gone silent while it only listens).
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url });
+    const c = new Client({ connectionString: url });
     c.on('notification', (n) => {
       if (n.channel === channel && n.payload !== undefined) onNotify(n.payload);
     });
@@ -141,10 +167,17 @@ async function listenPostgres(
   return async () => {
     stopped = true;
     if (retry) clearTimeout(retry);
-    await client?.end().catch(() => {});
+    const c = client;
     client = undefined;
+    if (!c) return;
+    // Its goodbye waits for the server's, which a silent store never sends.
+    await Promise.race([c.end().catch(() => {}), pause(GOODBYE_MS)]);
+    dropConnection(c);
   };
 }
+
+/** How long a closing connection's goodbye may go unanswered before its socket is destroyed. */
+const GOODBYE_MS = 2000;
 
 /** An arbitrary constant naming Ferry's migration lock among the cluster's advisory locks. */
 const MIGRATION_LOCK = 0x4665727279; // "Ferry"

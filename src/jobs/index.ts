@@ -35,8 +35,11 @@ export interface Jobs {
   node: string;
   /** Start a run now (API, CLI): its record as it starts; `done` resolves with the final one. */
   trigger(name: string, actor: Actor): Promise<{ run: RunView; done: Promise<RunView> }>;
-  /** Stop the scheduler, abort this node's runs (recorded failed), wait for their records. */
-  close(): Promise<void>;
+  /**
+   * Stop the scheduler, abort this node's runs (recorded failed), wait for their records (at
+   * most `waitMs`): the ids of the runs whose records were still being written then.
+   */
+  close(waitMs?: number): Promise<string[]>;
 }
 
 export function openJobs(o: JobsOptions): Jobs {
@@ -73,9 +76,9 @@ export function openJobs(o: JobsOptions): Jobs {
       const run = await store.startTriggered(name, node, actor);
       return { run, done: runner.start(job, run, claimedAt) };
     },
-    async close() {
+    async close(waitMs) {
       await scheduler?.stop();
-      await runner.stopAll(`the node ${node} is stopping`);
+      return runner.stopAll(`the node ${node} is stopping`, waitMs);
     },
   };
 }
@@ -83,9 +86,14 @@ export function openJobs(o: JobsOptions): Jobs {
 /**
  * Jobs for the local admin CLI on a data folder: no scheduler (the servers schedule), runs
  * triggered by `ferry job run` execute in the CLI process, on a storage pool of its own that
- * refuses the server's own files as `ferry serve`'s does.
+ * refuses the server's own files as `ferry serve`'s does. `log`: where heartbeat failures go.
  */
-export function openLocalJobs(services: Services, protectedPaths: string[], leaseSeconds = 60): Jobs {
+export function openLocalJobs(
+  services: Services,
+  protectedPaths: string[],
+  leaseSeconds = 60,
+  log?: JobLog,
+): Jobs {
   const pool = new StoragePool({
     resolveConnection: (name) => services.accounts.connections.resolve(name),
     changes: services.accounts.changes,
@@ -99,12 +107,14 @@ export function openLocalJobs(services: Services, protectedPaths: string[], leas
     schedule: false,
     leaseSeconds,
     node: `cli@${hostname()}:${process.pid}`,
+    log,
   });
   return {
     ...jobs,
-    close: async () => {
-      await jobs.close();
+    close: async (waitMs) => {
+      const unrecorded = await jobs.close(waitMs);
       pool.close();
+      return unrecorded;
     },
   };
 }

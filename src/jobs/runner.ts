@@ -51,11 +51,21 @@ export class JobRunner {
     return [...this.active.keys()];
   }
 
-  /** Abort every run of this node (shutdown) and wait until their records are written. */
-  async stopAll(reason: string): Promise<void> {
-    const all = [...this.active.values()];
-    for (const a of all) a.abort.abort(new StorageError('Transient', reason));
-    await Promise.allSettled(all.map((a) => a.done));
+  /**
+   * Abort every run of this node (shutdown) and wait until their records are written, at most
+   * `waitMs` (a store gone silent would hold the stop): the ids of the runs still writing then.
+   */
+  async stopAll(reason: string, waitMs = Number.POSITIVE_INFINITY): Promise<string[]> {
+    const all = [...this.active.entries()];
+    for (const [, a] of all) a.abort.abort(new StorageError('Transient', reason));
+    const settled = new Set<string>();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(all.map(([id, a]) => a.done.finally(() => settled.add(id)))),
+      ...(Number.isFinite(waitMs) ? [new Promise((r) => (timer = setTimeout(r, waitMs)))] : []),
+    ]);
+    clearTimeout(timer);
+    return all.map(([id]) => id).filter((id) => !settled.has(id));
   }
 
   async #run(job: JobView, run: RunView, abort: AbortController, claimedAt: number): Promise<RunView> {
@@ -106,14 +116,15 @@ export class JobRunner {
     try {
       record = await this.#steps(job, run, abort.signal);
     } catch (err) {
-      // The record itself may be gone (the job removed meanwhile): end anyway, never reject —
-      // callers leave this promise unawaited, and an unhandled rejection would stop the server.
+      // The record itself may be gone (the job removed meanwhile), or the store out of reach:
+      // end anyway, never reject — callers leave this promise unawaited, and an unhandled
+      // rejection would stop the server.
       const error = `unexpected: ${(err as Error).message}`;
-      record = await store.finish(run.id, { status: 'failed', error }).catch(() => ({
+      record = await store.finish(run.id, { status: 'failed', error }).catch((e) => ({
         ...run,
         status: 'failed' as const,
         endedAt: new Date().toISOString(),
-        error: `${error} (the run's record is no longer in the store)`,
+        error: `${error} (not recorded in the store: ${(e as Error).message})`,
       }));
     } finally {
       ended = true;

@@ -54,6 +54,13 @@ export const serverConfigSchema = z.strictObject({
   data: z.string().min(1).default('./ferry-data'),
   /** `postgres://user:pass@host/db` (several nodes), or a SQLite file; default `<data>/ferry.db`. */
   database: z.string().min(1).optional(),
+  /** PostgreSQL: opening a connection (or waiting for a free one) fails after this (0: no bound). */
+  databaseConnectTimeoutSeconds: count().default(10),
+  /**
+   * PostgreSQL: a query unanswered this long fails and its connection is dropped (0: no bound),
+   * so a store gone silent holds no request, job run or stop for long. Migrations are exempt.
+   */
+  databaseQueryTimeoutSeconds: count().default(60),
   /**
    * Where users' homes go when their account names none: a local folder (absolute, or `./…`),
    * an `s3://bucket/prefix` URL (saved as the connection `default`), or a named connection

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import type { StoreTimeouts } from '../db/pg-bounds.js';
 import type { SftpOptions } from '../protocols/sftp/types.js';
 import { StorageError } from '../storage/errors.js';
 import { deepMerge, fromEnv, fromFile, fromFlags, hasPath, type Layer } from './config-layers.js';
@@ -31,6 +32,8 @@ export interface ServerConfig {
   configFile?: string;
   /** SQLite file (absolute) or postgres:// URL. */
   database: string;
+  /** PostgreSQL's connect and query bounds (databaseConnectTimeoutSeconds, databaseQueryTimeoutSeconds). */
+  databaseTimeouts: StoreTimeouts;
   storage: DefaultStorage;
   listen: { http: ListenAddress };
   httpIdleTimeoutSeconds: number;
@@ -113,6 +116,10 @@ export function loadServerConfig(
         ? s.database
         : resolve(cwd, s.database.replace(/^sqlite:(\/\/)?/i, ''))
       : join(data, 'ferry.db'),
+    databaseTimeouts: {
+      connectTimeoutMs: s.databaseConnectTimeoutSeconds * 1000,
+      queryTimeoutMs: s.databaseQueryTimeoutSeconds * 1000,
+    },
     storage: defaultStorage(s.storage, data, cwd),
     listen: { http: parseListen(s.http) },
     httpIdleTimeoutSeconds: s.httpIdleTimeoutSeconds,

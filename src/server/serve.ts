@@ -195,7 +195,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           await rules.stop();
           // Sync runs of this node are aborted and recorded failed (a scheduled job runs again
           // at its next tick, on whichever node claims it).
-          await nodeJobs.close();
+          // A store gone silent would hold them: each query is bounded, and so is this wait.
+          const recordWaitMs = (config.databaseTimeouts.queryTimeoutMs || 60_000) + 1000;
+          const unrecorded = await nodeJobs.close(recordWaitMs);
+          if (unrecorded.length > 0)
+            logger.warn(
+              { runs: unrecorded, waitedMs: recordWaitMs },
+              `stopping: ${unrecorded.length} job run(s) had not ended and been recorded after ${Math.round(recordWaitMs / 1000)} s (the store or the run's storage does not answer); stopping without their records: another node marks them failed when their lease is over`,
+            );
           // Sessions are closed (uploads aborted): the SSH connections are ended.
           await sftp?.close();
           // Aborted transfers end their requests; a client that still holds a connection open

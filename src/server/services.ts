@@ -30,7 +30,7 @@ export async function openServices(config: ServerConfig, dataDir: DataDir): Prom
       ? 'secretKey (FERRY_SECRET_KEY or the configuration)'
       : `${dataDir.path}/secret.key`;
   const secretKey = parseSecretKey(dataDir.secretKey, keyField);
-  const store = await openStore(config.database);
+  const store = await openStore(config.database, config.databaseTimeouts);
   try {
     const accounts = await openAccounts(store, {
       secretKey,

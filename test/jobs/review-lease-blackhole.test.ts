@@ -109,7 +109,7 @@ describe('sync jobs: a node whose store goes silent (postgres)', () => {
     const relay = await startRelay({ host: pgUrl.hostname, port: Number(pgUrl.port) });
     const viaRelay = new URL(url);
     viaRelay.port = String(relay.port);
-    const storeA = await openStore(viaRelay.toString());
+    const storeA = await openStore(viaRelay.toString(), { connectTimeoutMs: 1000, queryTimeoutMs: 1500 });
     // Healed before anything is closed: a pool cannot end while its queries hang.
     closers.push(async () => {
       relay.heal();
@@ -147,7 +147,8 @@ describe('sync jobs: a node whose store goes silent (postgres)', () => {
     expect(reapedAt).toBeDefined();
     expect(seen.reason).toMatch(/heartbeat/);
     expect(seen.abortedAt as number).toBeLessThan(reapedAt as number);
-    // What the run's own record waits for: the store, silent. Measured, not asserted.
+    // The run's own record waits for the store, silent: each query is bounded (1.5 s here), so
+    // the run ends, its record not written (before the bounds: until TCP gave up, ~15 min).
     const settled = await Promise.race([
       done.then(() => 'settled'),
       new Promise((r) => setTimeout(() => r('still waiting'), 10_000)),
@@ -155,8 +156,50 @@ describe('sync jobs: a node whose store goes silent (postgres)', () => {
     console.log(
       `[blackhole] aborted ${(seen.abortedAt as number) - cutAt} ms after the cut, reaped ${(reapedAt as number) - cutAt} ms after; the run's end 10 s later: ${settled}`,
     );
+    expect(settled).toBe('settled');
+    expect((await done).error).toMatch(/not recorded in the store: .*PostgreSQL at .*within 1/);
     relay.heal();
     expect((await done).status).toBe('failed');
     expect((await b.store.getRun(run.id)).error).toMatch(/stopped renewing its lease/);
+  });
+
+  it('a stop waits a bounded time for the records of its runs', { timeout: 60_000 }, async () => {
+    const pgUrl = new URL(url);
+    const relay = await startRelay({ host: pgUrl.hostname, port: Number(pgUrl.port) });
+    const viaRelay = new URL(url);
+    viaRelay.port = String(relay.port);
+    // No query bound at all: only the stop's own wait can end it.
+    const storeA = await openStore(viaRelay.toString(), { queryTimeoutMs: 0 });
+    const runSync: RunSync = async (_src, _dst, options) => {
+      const signal = options.signal as AbortSignal;
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+      throw signal.reason;
+    };
+    const a = node('node-a2', storeA, runSync);
+    // After node(): closed first (closers run in reverse), so a failure here leaves no hang.
+    closers.push(async () => {
+      relay.heal();
+      await storeA.close();
+      await relay.close();
+    });
+    await a.store.create(
+      {
+        name: 'stopping',
+        source: join(dir, 'src'),
+        destination: join(dir, 'dst'),
+        options: { dryRun: true },
+      },
+      system,
+    );
+    const { run } = await a.trigger('stopping', system);
+    relay.cut();
+    const t0 = Date.now();
+    const closed = await Promise.race([
+      a.close(2000),
+      new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 15_000)),
+    ]);
+    expect(closed).toEqual([run.id]);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    relay.heal(); // the record is written late; nothing else waits for it
   });
 });

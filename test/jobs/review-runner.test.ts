@@ -28,6 +28,6 @@ describe('sync jobs: a run whose record is gone (sqlite)', () => {
     const end = await done;
     expect(end.id).toBe(run.id);
     expect(end.status).toBe('failed');
-    expect(end.error).toMatch(/no longer in the store/);
+    expect(end.error).toMatch(/not recorded in the store: no job run with id/);
   });
 });

@@ -33,15 +33,19 @@ export function adminGroup(program: Command, name: string, description: string):
     .option('--json', 'print JSON');
 }
 
-/** Run `fn` on the admin API the command's flags name, closing it afterwards. */
+/**
+ * Run `fn` on the admin API the command's flags name, closing it afterwards. `warn`: where what
+ * goes wrong in this process meanwhile is told (a job run's heartbeats).
+ */
 export async function withAdmin<T>(
   command: Command,
   fn: (api: AdminApi, opts: AdminOptions) => Promise<T>,
+  warn?: (line: string) => void,
 ): Promise<T> {
   const opts = command.optsWithGlobals() as AdminOptions;
   // Loaded here: the store drivers are for admin commands only.
   const { openAdminApi } = await import('./open-admin-api.js');
-  const api = await openAdminApi(opts);
+  const api = await openAdminApi(opts, process.env, warn);
   try {
     return await fn(api, opts);
   } finally {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { eventRulesApi } from '../../events/events.js';
 import { openLocalJobs } from '../../jobs/index.js';
+import type { JobLog } from '../../jobs/runner.js';
 import { loadServerConfig } from '../../server/config.js';
 import { prepareDataDir } from '../../server/data-dir.js';
 import { openServices } from '../../server/services.js';
@@ -19,6 +20,7 @@ import { remoteAdminApi } from './remote-admin-api.js';
 export async function openAdminApi(
   opts: AdminOptions,
   env: NodeJS.ProcessEnv = process.env,
+  warn?: (line: string) => void,
 ): Promise<AdminApi> {
   const server = opts.server ?? env.FERRY_SERVER;
   if (server) {
@@ -48,6 +50,7 @@ export async function openAdminApi(
     services,
     [dataDir.path, ...(/^postgres(ql)?:/.test(config.database) ? [] : [config.database])],
     config.jobs.leaseSeconds,
+    warn && cliJobLog(warn),
   );
   return localAdminApi(
     services.accounts,
@@ -56,4 +59,19 @@ export async function openAdminApi(
     eventRulesApi(services.store, services.box, services.accounts),
     jobs,
   );
+}
+
+/**
+ * A run's warnings in this process (`ferry job run`) as stderr lines: a heartbeat that failed
+ * (the store out of reach, the lease at risk). The run's own end is the command's output.
+ */
+function cliJobLog(warn: (line: string) => void): JobLog {
+  return {
+    info: () => {},
+    warn: (obj, msg) => {
+      if (msg === 'job run') return;
+      const o = obj as { run?: string; err?: string };
+      warn(`ferry: ${msg}${o.run ? ` (run ${o.run})` : ''}${o.err ? `: ${o.err}` : ''}`);
+    },
+  };
 }

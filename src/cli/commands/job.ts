@@ -123,12 +123,16 @@ export function registerJob(program: Command, ctx: () => CliContext): void {
     .description('run a job now (on the server with --server, else in this process) and print its record')
     .action(async (name: string, opts: { wait: boolean }, cmd: Command) => {
       const c = ctx();
-      await withAdmin(cmd, async (api, g) => {
-        const run = await api.jobs.run(name, { wait: opts.wait });
-        if (g.json) printView(c, run, true);
-        else c.out(runLine(run));
-        if (run.status === 'failed' || run.status === 'refused') c.exitCode = 1;
-      });
+      await withAdmin(
+        cmd,
+        async (api, g) => {
+          const run = await api.jobs.run(name, { wait: opts.wait });
+          if (g.json) printView(c, run, true);
+          else c.out(runLine(run));
+          if (run.status === 'failed' || run.status === 'refused') c.exitCode = 1;
+        },
+        c.warn,
+      );
     });
 
   job
