@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { defaultEventsSettings } from '../events/settings.js';
-import { defaultSftpOptions } from '../protocols/sftp/types.js';
+import { defaultSftpOptions, SSH_CIPHERS } from '../protocols/sftp/types.js';
 
 /**
  * The settings of `ferry serve`, declared once: this schema gives the defaults, the validation,
@@ -154,6 +154,24 @@ export const serverConfigSchema = z.strictObject({
       proxyTrusted: z
         .string()
         .refine((v) => v.trim() === '' || proxyAddresses(v), 'must be addresses/ranges, comma-separated')
+        .default(''),
+      /**
+       * The ciphers offered, comma-separated, in order (empty: all of SSH_CIPHERS, chacha20-poly1305
+       * among them). A client uses its own first choice the server offers.
+       */
+      ciphers: z
+        .string()
+        .superRefine((v, ctx) => {
+          if (v.trim() === '') return;
+          const names = v.split(',').map((c) => c.trim());
+          const known: readonly string[] = SSH_CIPHERS;
+          const bad = names.filter((c, i) => !known.includes(c) || names.indexOf(c) !== i);
+          if (bad.length > 0 || names.length === 0)
+            ctx.addIssue({
+              code: 'custom',
+              message: `unknown or repeated cipher "${bad.join('", "')}": each must be one of ${SSH_CIPHERS.join(', ')}, once`,
+            });
+        })
         .default(''),
       /** READDIR: entries per NAME reply. */
       readdirBatch: count(1).default(defaultSftpOptions.readdirBatch),

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { StoreTimeouts } from '../db/pg-bounds.js';
-import type { SftpOptions } from '../protocols/sftp/types.js';
+import type { SftpOptions, SshCipher } from '../protocols/sftp/types.js';
 import { StorageError } from '../storage/errors.js';
 import { deepMerge, fromEnv, fromFile, fromFlags, hasPath, type Layer } from './config-layers.js';
 import { type ServerSettings, serverConfigSchema } from './config-schema.js';
@@ -60,6 +60,8 @@ export interface SftpConfig {
   idleTimeoutMs: number;
   proxyProtocol: 'off' | 'optional' | 'required';
   proxyTrusted: string[];
+  /** The ciphers offered, in order; undefined: the server's default (all it supports). */
+  ciphers?: SshCipher[];
   options: SftpOptions;
 }
 
@@ -155,6 +157,8 @@ function sftpConfig(s: ServerSettings['sftp']): SftpConfig {
     idleTimeoutMs: s.idleTimeoutSeconds * 1000,
     proxyProtocol: s.proxyProtocol,
     proxyTrusted: trusted,
+    // Each name was checked against SSH_CIPHERS by the schema.
+    ciphers: s.ciphers.trim() === '' ? undefined : s.ciphers.split(',').map((c) => c.trim() as SshCipher),
     options: {
       readdirBatch: s.readdirBatch,
       writeIdleTimeoutMs: s.writeIdleTimeoutSeconds * 1000,

@@ -147,6 +147,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         options: config.sftp.options,
         memory: processBudget,
         banner: config.sftp.banner,
+        ciphers: config.sftp.ciphers,
         loginGraceMs: config.sftp.loginGraceMs,
         idleTimeoutMs: config.sftp.idleTimeoutMs,
         proxyProtocol: { mode: config.sftp.proxyProtocol, trusted: config.sftp.proxyTrusted },

@@ -7,7 +7,13 @@ import { StorageError } from '../../storage/errors.js';
 import { routeSession } from './channels.js';
 import { type ProxyProtocolMode, readProxyHeader } from './proxy-protocol.js';
 import { coalesceWrites } from './socket-writes.js';
-import type { InboundMemory, SftpOptions, SshChannelContext } from './types.js';
+import {
+  type InboundMemory,
+  type SftpOptions,
+  SSH_CIPHERS,
+  type SshChannelContext,
+  type SshCipher,
+} from './types.js';
 import { acceptWithWindow } from './window.js';
 
 const { Server: Ssh2Server, utils } = ssh2;
@@ -27,13 +33,7 @@ export const sshAlgorithms = {
     'diffie-hellman-group16-sha512',
     'diffie-hellman-group14-sha256',
   ],
-  cipher: [
-    'aes128-gcm@openssh.com',
-    'aes256-gcm@openssh.com',
-    'chacha20-poly1305@openssh.com',
-    'aes128-ctr',
-    'aes256-ctr',
-  ],
+  cipher: [...SSH_CIPHERS],
   hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'],
   serverHostKey: ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'rsa-sha2-512', 'rsa-sha2-256'],
   compress: ['none'],
@@ -61,6 +61,8 @@ export interface SshServerOptions {
   memory?: InboundMemory;
   /** Shown to the client before authentication (SSH banner). */
   banner?: string;
+  /** The ciphers offered, in order (`sftp.ciphers`; each one of SSH_CIPHERS). Default: all of them. */
+  ciphers?: SshCipher[];
   /** A connection not logged in within this time is closed. Default 2 minutes. */
   loginGraceMs?: number;
   /** A logged-in connection with no channel data either way this long is closed. 0: never. */
@@ -105,7 +107,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<SshServer>
 
   const ssh = new Ssh2Server({
     hostKeys: opts.hostKeys,
-    algorithms: sshAlgorithms,
+    algorithms: opts.ciphers ? { ...sshAlgorithms, cipher: opts.ciphers } : sshAlgorithms,
     banner: opts.banner || undefined,
     ident: 'Ferry',
   });

@@ -67,6 +67,20 @@ export interface SftpOptions {
   maxReadLength: number;
 }
 
+/**
+ * The ciphers Ferry can offer, in its default order (AES-GCM uses AES-NI and needs no separate
+ * MAC). `sftp.ciphers` picks from these; the client's first choice that the server offers wins
+ * (OpenSSH's is chacha20-poly1305), so the order matters only to clients that leave it to us.
+ */
+export const SSH_CIPHERS = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'chacha20-poly1305@openssh.com',
+  'aes128-ctr',
+  'aes256-ctr',
+] as const;
+export type SshCipher = (typeof SSH_CIPHERS)[number];
+
 export const defaultSftpOptions: SftpOptions = {
   readdirBatch: 1000,
   writeIdleTimeoutMs: 10 * 60_000,
