@@ -92,7 +92,10 @@ export async function leanListV2(
   clockOffsetMs = 0,
   /** Ask for `Connection: close` (a small LIST on a store that stalls on reused connections). */
   close = false,
+  /** Gives the request up (undefined is returned: the caller checks the signal before the SDK). */
+  signal?: AbortSignal,
 ): Promise<ListObjectsV2CommandOutput | undefined> {
+  if (signal?.aborted) return undefined;
   const { endpoint } = t;
   const hostname = endpoint.hostname.replace(/^\[|\]$/g, '');
   let host = endpoint.host;
@@ -150,6 +153,9 @@ export async function leanListV2(
     // A store that takes the request and then says nothing: given up (the SDK asks again, with
     // its own timeout and retries).
     req.setTimeout(t.idleMs, () => req.destroy(new Error('idle timeout')));
+    const onAbort = () => req.destroy(new Error('aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.on('close', () => signal?.removeEventListener('abort', onAbort));
     req.on('error', () => {
       clearTimeout(connectTimer);
       resolve(undefined);

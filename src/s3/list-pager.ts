@@ -25,7 +25,7 @@ const EMPTY_RESULT = new TextEncoder().encode('<ListBucketResult></ListBucketRes
 export function sendListV2(
   client: S3Client,
   input: V2Input,
-  options: { close?: boolean } = {},
+  options: { close?: boolean; signal?: AbortSignal } = {},
 ): Promise<ListObjectsV2CommandOutput> {
   const command = new (s3Sdk().ListObjectsV2Command)(input);
   if (options.close) closeConnectionAfter(command);
@@ -64,7 +64,7 @@ export function sendListV2(
     },
     { step: 'initialize', priority: 'high', name: 'ferryListOutput' },
   );
-  return client.send(command);
+  return client.send(command, { abortSignal: options.signal });
 }
 
 /**
@@ -100,7 +100,7 @@ export function listPagerFor(
   const payer = options.requestPayer ? { RequestPayer: options.requestPayer } : {};
   let v1 = options.listVersion === 1;
 
-  const listV1 = async (input: Input): Promise<ListObjectsV2CommandOutput> => {
+  const listV1 = async ({ signal, ...input }: Input): Promise<ListObjectsV2CommandOutput> => {
     const res = await client().send(
       new (s3Sdk().ListObjectsCommand)({
         Bucket: bucket,
@@ -110,6 +110,7 @@ export function listPagerFor(
         MaxKeys: input.MaxKeys,
         ...payer,
       }),
+      { abortSignal: signal },
     );
     const contents = res.Contents ?? [];
     // V1 gives NextMarker only with a delimiter; otherwise the last key is the marker.
@@ -135,21 +136,23 @@ export function listPagerFor(
   return (input) => {
     if (v1) return send('ListObjects', input.Prefix, () => listV1(input));
     return send('ListObjectsV2', input.Prefix, async () => {
+      const { signal, ...rest } = input;
       try {
-        const v2 = { Bucket: bucket, ...input, ...payer };
+        const v2 = { Bucket: bucket, ...rest, ...payer };
         const close = options.closeLists === true;
         if (options.lean && !options.sdkParser) {
-          const page = await leanListV2(options.lean, v2, options.clockOffset?.(), close);
+          const page = await leanListV2(options.lean, v2, options.clockOffset?.(), close, signal);
           if (page) return page;
+          signal?.throwIfAborted(); // not handed to the SDK: given up
         }
         return await (options.sdkParser
-          ? client().send(new (s3Sdk().ListObjectsV2Command)(v2))
-          : sendListV2(client(), v2, { close }));
+          ? client().send(new (s3Sdk().ListObjectsV2Command)(v2), { abortSignal: signal })
+          : sendListV2(client(), v2, { close, signal }));
       } catch (err) {
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
         const missing = e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501;
         // Only the first page can fall back: a V2 continuation token means nothing to v1.
-        if (!missing || input.ContinuationToken) throw err;
+        if (!missing || input.ContinuationToken || signal?.aborted) throw err;
         v1 = true;
         return listV1(input);
       }

@@ -14,6 +14,8 @@ export type ListPage = (input: {
   /** Keys after this one only (paged listings); ignored once a continuation token is given. */
   StartAfter?: string;
   MaxKeys?: number;
+  /** Gives up the request in flight (a store that does not answer holds no aborted listing). */
+  signal?: AbortSignal;
 }) => Promise<ListObjectsV2CommandOutput>;
 
 /** Every page of a listing, one request at a time, as the caller consumes them. */
@@ -22,6 +24,7 @@ export async function* pages(
   prefix: string,
   delimiter?: string,
   startAfter?: string,
+  signal?: AbortSignal,
 ): AsyncIterable<ListObjectsV2CommandOutput> {
   let token: string | undefined;
   do {
@@ -30,6 +33,7 @@ export async function* pages(
       Delimiter: delimiter,
       ContinuationToken: token,
       StartAfter: token ? undefined : startAfter,
+      signal,
     });
     yield page;
     const next = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -173,10 +177,11 @@ export async function* listChildren(
   startAfter?: string,
   join?: MtimeJoin,
   prefetch = false,
+  signal?: AbortSignal,
 ): AsyncIterable<Entry[]> {
   const dirsYielded = new Set<string>();
   for await (const { page, times } of ahead(
-    joined(pages(list, prefix, '/', startAfter), join),
+    joined(pages(list, prefix, '/', startAfter, signal), join),
     join !== undefined || prefetch,
   )) {
     const out: Entry[] = [];
@@ -221,6 +226,7 @@ export async function* listTree(
   startAfter?: string,
   join?: MtimeJoin,
   prefetch = false,
+  signal?: AbortSignal,
 ): AsyncIterable<Entry[]> {
   const root = prefix === keys.base ? '' : keys.path(prefix.slice(0, -1));
   const dirs = new Set<string>();
@@ -233,7 +239,7 @@ export async function* listTree(
     }
   };
   for await (const { page, times } of ahead(
-    joined(pages(list, prefix, undefined, startAfter), join),
+    joined(pages(list, prefix, undefined, startAfter, signal), join),
     join !== undefined || prefetch,
   )) {
     const out: Entry[] = [];

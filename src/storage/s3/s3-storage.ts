@@ -215,8 +215,8 @@ export class S3Storage implements Storage {
     const join = this.mtimes.join;
     const ahead = !paged; // a whole listing asks for the next page while this one is used
     let batches = options.recursive
-      ? listTree(this.listPage, this.keys, prefix, seen, from, join, ahead)
-      : listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead);
+      ? listTree(this.listPage, this.keys, prefix, seen, from, join, ahead, options.signal)
+      : listChildren(this.listPage, this.keys, prefix, seen, from, join, ahead, options.signal);
     if (options.folderTimes && !options.recursive) batches = withFolderTimes(this, batches);
     let count = 0;
     if (paged) {
