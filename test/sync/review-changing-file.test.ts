@@ -1,10 +1,12 @@
-import { appendFile, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { appendFile, mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
 import { copyFile } from '../../src/storage/operations.js';
 import type { Entry } from '../../src/storage/types.js';
+import { executePlan, planSync, type SyncEvent } from '../../src/sync/index.js';
 import { testS3Storage } from '../support/s3.js';
 
 /**
@@ -48,4 +50,25 @@ describe('a local file that changes size between the listing and the read (real 
       await expect(s3.storage.stat(file)).rejects.toMatchObject({ code: 'NotFound' });
     });
   }
+
+  it('a file replaced by a FIFO after the plan fails naming it, instead of the sync waiting for ever', async () => {
+    await mkdir(join(dir, 'fifo-src'));
+    await writeFile(join(dir, 'fifo-src', 'a.txt'), 'a');
+    await writeFile(join(dir, 'fifo-src', 'p'), 'p');
+    const src = { storage: local, root: 'fifo-src', display: 'fifo-src/' };
+    const dst = { storage: s3.storage, root: 'fifo-dst', display: 's3://…/fifo-dst/' };
+    const options = { mode: 'copy', compare: 'size-mtime' } as const;
+    const plan = await planSync(src, dst, options);
+    await rm(join(dir, 'fifo-src', 'p'));
+    execFileSync('mkfifo', [join(dir, 'fifo-src', 'p')]);
+    const events: SyncEvent[] = [];
+    // Before the fix the read's open() waited in a thread-pool thread for a writer: for ever.
+    const summary = await executePlan(src, dst, plan, options, (e) => events.push(e));
+    expect(summary).toMatchObject({ copied: 1, failed: 1 });
+    const failed = events.find((e) => e.kind === 'failed');
+    expect(failed && 'error' in failed ? failed.error : '').toMatch(
+      /not a regular file any more.*fifo-src\/p/,
+    );
+    await expect(s3.storage.stat('fifo-dst/p')).rejects.toMatchObject({ code: 'NotFound' });
+  }, 30_000);
 });
