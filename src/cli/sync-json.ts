@@ -26,16 +26,19 @@ export function actionJson(a: SyncAction, side: SideNamer = asIs): Record<string
 /**
  * One event line: `copied`, `updated`, `conflict`, `deleted`, `mkdir` (with `bytes`), `failed`
  * (with `error`), `skipped`. A skipped line's `reason` is why it was skipped (`vanished`, `exists`,
- * `held`), `why` the action's own reason (`new`, `mirror`, …), `detail` a sentence.
+ * `held`), `why` the action's own reason (`new`, `mirror`, …), `detail` a sentence. `scrub` is
+ * applied to the sentences (`error`, `detail`): they are messages, as on stderr, and may name a
+ * local path a mistyped URL made of `s3:/KEY:SECRET@…` (CliContext.scrub).
  */
 export function eventLine(
   e: Exclude<SyncEvent, { kind: 'bytes' }>,
   side: SideNamer = asIs,
+  scrub: (text: string) => string = (t) => t,
 ): Record<string, unknown> {
   const a = actionJson(e.action, side);
-  if (e.kind === 'failed') return { event: 'failed', ...a, error: e.error };
+  if (e.kind === 'failed') return { event: 'failed', ...a, error: scrub(e.error) };
   if (e.kind === 'skipped')
-    return { event: 'skipped', ...a, reason: e.reason, detail: e.detail, why: a.reason };
+    return { event: 'skipped', ...a, reason: e.reason, detail: scrub(e.detail), why: a.reason };
   const action = e.action;
   const event =
     action.op === 'copy'

@@ -38,6 +38,11 @@ export interface CopyFileOptions {
    * so the source is stat'ed anyway (one HEAD on S3) before its bytes are streamed.
    */
   known?: Entry;
+  /**
+   * `known` comes from a listing of the source (a sync, a tree copy): the read must find a regular
+   * file there (ReadOptions `regularFile`), not a FIFO swapped in since.
+   */
+  listed?: boolean;
   signal?: AbortSignal;
   /** Called with each chunk's size as bytes are read from the source (for progress). */
   onBytes?: (bytes: number) => void;
@@ -81,7 +86,7 @@ export async function copyFile(
   const { known, signal } = options;
   const entry = known && known.detail !== 'listing' ? known : await src.stat(from);
   if (entry.type === 'dir') throw new StorageError('IsADirectory', `is a folder: /${from}`, { path: from });
-  const raw = await src.read(from, { signal });
+  const raw = await src.read(from, options.listed ? { signal, regularFile: true } : { signal });
   // A small file's progress is told once it is written: the source stream then reaches the
   // destination untouched (a local file is read straight into the upload buffer), without a
   // counting stream in between — most of the CPU of a small-file copy is such plumbing.
@@ -184,6 +189,7 @@ async function copyEach(
       if (!plan?.skip) {
         await copyFile(src, e.path, dst, target, {
           known: e,
+          listed: true,
           signal: options.signal,
           onBytes: options.onBytes,
           write: { ...write, ...plan?.write },

@@ -132,6 +132,11 @@ export interface ReadOptions {
   /** Number of bytes to read from `offset` (default: to the end). */
   length?: number;
   signal?: AbortSignal;
+  /**
+   * The caller listed a regular file here (a sync, a tree copy): a local backend fails on anything
+   * else found in its place (a FIFO put there since) instead of waiting in open() for a writer.
+   */
+  regularFile?: boolean;
 }
 
 export interface WriteOptions {

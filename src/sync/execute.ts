@@ -119,6 +119,7 @@ export async function executeActions(
       if (options.createOnly) write.createOnly = true;
       done = await copyFile(from.storage, fromPath, to.storage, toPath, {
         known: knownFor(c.entry, to),
+        listed: true,
         signal,
         onBytes: (bytes) => onEvent({ kind: 'bytes', bytes }),
         write,

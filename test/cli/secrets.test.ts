@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +55,19 @@ beforeAll(async () => {
   prefix = `t-${randomBytes(4).toString('hex')}`;
 });
 
+/** `ferry …` run in the folder `cwd` (a relative path stays relative). */
+function ferryIn(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [ferryBin, ...args], { env, cwd });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 /** Several CLI runs per test on a shared, busy machine. */
 const SLOW = 180_000;
 
@@ -85,6 +98,28 @@ describe('secrets in URLs never reach the output', () => {
         const r = await ferry(['ls', `${scheme}${typed}`], bareEnv());
         expect(r.code).not.toBe(0);
         expect(r.stderr).toMatch(/no such file or folder/);
+        expectNoSecret(r, secret());
+      }
+    },
+    SLOW,
+  );
+
+  it(
+    'sync --json to a mistyped URL (a local path): the failed events on stdout keep the secret out',
+    async () => {
+      const host = new URL(testS3().endpoint).host;
+      const typed = `s3:/${encodeURIComponent(testS3().accessKeyId)}:${encodeURIComponent(secret())}@${host}/${TEST_BUCKET}/x`;
+      await mkdir(join(local, 'sync-src'), { recursive: true });
+      await writeFile(join(local, 'sync-src', 'f.txt'), 'f');
+      // A folder where the file must go: the copy fails, naming the destination's path.
+      await mkdir(join(local, typed, 'f.txt'), { recursive: true });
+      for (const args of [
+        ['sync', '--json'],
+        ['sync', '--json', '--bidirectional', '--resync'],
+      ]) {
+        const r = await ferryIn(local, [...args, 'sync-src', typed], bareEnv());
+        expect(r.stdout).toMatch(/"event":"failed"/);
+        expect(r.code).not.toBe(0);
         expectNoSecret(r, secret());
       }
     },

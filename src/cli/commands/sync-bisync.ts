@@ -81,7 +81,7 @@ export async function runBisyncCommand(
       return;
     }
     if (e.kind === 'done' && e.action.op === 'copy') progress.fileDone();
-    if (flags.json) return json(eventLine(e, sideLabel));
+    if (flags.json) return json(eventLine(e, sideLabel, c.scrub));
     if (e.kind === 'failed') c.warn(`ferry: failed: ${describe(e.action)}: ${e.error}`);
     else if (e.kind === 'skipped') c.warn(`ferry: skipped ${describe(e.action)}: ${e.detail}`);
     else if (flags.verbose) c.out(describe(e.action));

@@ -168,7 +168,7 @@ async function syncCommand(
       return;
     }
     if (e.kind === 'done' && e.action.op === 'copy') progress.fileDone();
-    if (flags.json) return json(eventLine(e));
+    if (flags.json) return json(eventLine(e, undefined, c.scrub));
     if (e.kind === 'failed') c.warn(`ferry: failed: ${describe(e.action)}: ${e.error}`);
     else if (e.kind === 'skipped') c.warn(`ferry: skipped ${describe(e.action)}: ${e.detail}`);
     else if (flags.verbose) c.out(describe(e.action));

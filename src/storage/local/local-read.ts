@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { bodyToReadable, unsizedBody } from '../body.js';
@@ -21,7 +21,9 @@ export async function readLocalFile(
 ): Promise<Readable> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(abs, 'r');
+    // A file the caller listed is opened O_NONBLOCK: a FIFO swapped in since must not hold a
+    // thread-pool thread in open() (no signal reaches it; not even process.exit ends it).
+    handle = await fs.open(abs, options.regularFile ? constants.O_RDONLY | constants.O_NONBLOCK : 'r');
   } catch (err) {
     throw translate(err);
   }
@@ -29,6 +31,13 @@ export async function readLocalFile(
     const st = await handle.stat();
     if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
     const start = options.offset ?? 0;
+    if (!st.isFile() && options.regularFile) {
+      throw new StorageError(
+        'InvalidArgument',
+        `not a regular file any more (a pipe or device since it was listed): /${path}`,
+        { path },
+      );
+    }
     if (!st.isFile()) {
       // A pipe (`ferry cp <(cmd) …`, a FIFO) or a device: its size says nothing (0), and it
       // cannot be read at an offset. Read what comes until its end (it used to read as empty).

@@ -124,6 +124,11 @@ function inOrder(objects: readonly _Object[]): boolean {
   return true;
 }
 
+/** A `name/` key with bytes in it: not only a folder marker. */
+function hasContent(key: string, o: { Size?: number }): boolean {
+  return key.endsWith('/') && (o.Size ?? 0) > 0;
+}
+
 /** A `dir_$folder$` key is a Hadoop folder marker when empty; with content it is a file. */
 function isHadoopMarker(key: string, size: number | undefined): boolean {
   return key.endsWith(HADOOP_DIR_SUFFIX) && (size ?? 0) === 0;
@@ -194,7 +199,11 @@ export async function* listChildren(
         out.push(dir(rel));
         return;
       }
-      if (key === prefix || key.endsWith('/')) return; // the folder's own marker
+      if (key === prefix || key.endsWith('/')) {
+        // The folder's own marker; one holding bytes is also a file named '' in it (`‛`).
+        if (hasContent(key, o)) out.push(file(keys.path(key), o, times?.get(key)));
+        return;
+      }
       if (isHadoopMarker(key, o.Size)) {
         const rel = keys.path(key.slice(0, -HADOOP_DIR_SUFFIX.length));
         if (!dirsYielded.has(rel)) {
@@ -246,7 +255,13 @@ export async function* listTree(
     for (const o of page.Contents ?? []) {
       seen.any = true;
       const key = o.Key!;
-      if (key === prefix) continue;
+      // A marker holding bytes (another tool's) is also a file named '' in its folder (`‛`), as
+      // `a//b` is a file `b` in a folder named '': never dropped as an empty marker would be.
+      const content = hasContent(key, o) ? file(keys.path(key), o, times?.get(key)) : undefined;
+      if (key === prefix) {
+        if (content) out.push(content);
+        continue;
+      }
       let rel: string;
       let isDir = true;
       if (key.endsWith('/')) rel = keys.path(key.slice(0, -1));
@@ -261,6 +276,7 @@ export async function* listTree(
         dirs.add(rel);
         out.push(dir(rel, o.LastModified));
       }
+      if (content) out.push(content);
     }
     if (out.length > 0) yield out;
   }
