@@ -3,13 +3,14 @@ import { StorageError } from '../../storage/errors.js';
 import { type LentBytes, lendBytes } from '../../storage/read-handle.js';
 import type { Entry } from '../../storage/types.js';
 import { attrsOf, dateOf, longname } from './attrs.js';
+import { dataWaits, sendData } from './data-reply.js';
 import { ADVERTISED, handleExtended, MAX_HANDLES } from './extensions.js';
 import { type DirState, HandleTable, type ReadState, type WriteState } from './handles.js';
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
 import { tightMemory } from './window.js';
-import { advertiseExtensions, inboundGate, onWindow, queuedBytes, sendData, sendExitStatus } from './wire.js';
+import { advertiseExtensions, inboundGate, onWindow, queuedBytes, sendExitStatus } from './wire.js';
 import { interceptWrites } from './write-packets.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
@@ -49,6 +50,12 @@ const RESUME_AT = 16 * 1024 * 1024;
  * READs and reads no reply had every reply kept in memory (2 MiB of window is ~60,000 READs).
  */
 const READ_HOLD_AT = 8 * 1024 * 1024;
+/**
+ * A READ reply waits this long at most for the client's window to hold it whole (`dataWindow`).
+ * Clients grant window as they read (OpenSSH once a quarter of it is spent), so the wait normally
+ * ends at their next WINDOW_ADJUST; this bounds it for one that would not.
+ */
+const WINDOW_WAIT_MS = 200;
 
 /**
  * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
@@ -73,6 +80,8 @@ export class SftpChannel {
   private replying = 0;
   /** Paused because the process budget is full: waiting for `memory.onRoom`. */
   private awaitingRoom = false;
+  /** READ replies waiting for the client's window (`dataWaits`): called at the next WINDOW_ADJUST. */
+  private windowWaiters: (() => void)[] = [];
 
   constructor(
     readonly ctx: SshChannelContext,
@@ -95,7 +104,10 @@ export class SftpChannel {
       // paused with up to 2 MiB each still to come (docs/notes/issue-9.md "Session 6: memory").
       () => tightMemory(this.ctx.memory),
     );
-    onWindow(sftp, () => this.gate?.release());
+    onWindow(sftp, () => {
+      this.wakeReplies();
+      this.gate?.release();
+    });
     // ssh2's fatal SFTP error (a malformed packet): it closes the channel; what was open on it
     // is aborted now, not once the client answers the close (nothing more is read: write-packets.ts).
     sftp.on('error', (err: Error) => {
@@ -242,10 +254,13 @@ export class SftpChannel {
     const previous = (s && this.readReplies.get(s)) ?? Promise.resolve();
     const reply = previous.then(() =>
       bytes.then(
-        (lent) => {
+        async (lent) => {
           try {
             if (lent.bytes.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
-            else sendData(this.sftp, id, lent.bytes);
+            else {
+              await this.dataWindow(lent.bytes.length);
+              sendData(this.sftp, id, lent.bytes);
+            }
           } finally {
             lent.release();
           }
@@ -259,6 +274,33 @@ export class SftpChannel {
     };
     reply.then(sent, sent);
     if (s) this.readReplies.set(s, reply);
+  }
+
+  /**
+   * Until a DATA reply of `length` bytes fits whole in the client's window (data-reply.ts
+   * `dataWaits`), or WINDOW_WAIT_MS passed (a client that grants window only once it is all spent
+   * then gets the reply the way that does not wait: ssh2's, a copy queued), or the channel ended.
+   */
+  private async dataWindow(length: number): Promise<void> {
+    const since = performance.now();
+    while (!this.signal.aborted && dataWaits(this.sftp, length)) {
+      const left = WINDOW_WAIT_MS - (performance.now() - since);
+      if (left <= 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.windowWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The client granted window (or the channel ended): waiting replies look again. */
+  private wakeReplies(): void {
+    const waiters = this.windowWaiters;
+    this.windowWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** Whether the client's next request waits: too many READ replies not yet sent (READ_HOLD_AT). */
@@ -488,6 +530,7 @@ export class SftpChannel {
   private async end(): Promise<void> {
     if (this.signal.aborted) return;
     this.ended.abort(new StorageError('InvalidArgument', 'the SFTP channel closed'));
+    this.wakeReplies();
     // The client sent EOF (OpenSSH at the end of a batch) or closed: close our side too, or it
     // waits for our CHANNEL_CLOSE forever. Exit status 0 first, as sftp-server gives (scp needs it).
     sendExitStatus(this.sftp, 0);
