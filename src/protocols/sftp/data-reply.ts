@@ -20,6 +20,9 @@ const HEAD = 13;
  */
 const CHUNK = 32 * 1024;
 
+/** DATA replies sent straight into SSH packets, and handed to ssh2's `sftp.data` (copied): tests. */
+export const dataReplyStats = { direct: 0, copied: 0 };
+
 /** Per channel: the largest window the client has granted (a reply larger never fits whole). */
 const largestWindow = new WeakMap<SFTPWrapper, number>();
 
@@ -44,6 +47,56 @@ export function dataWaits(sftp: SFTPWrapper, length: number): boolean {
 }
 
 /**
+ * A READ reply waits this long at most for the client's window to hold it whole (`ReplyWindow`).
+ * Clients grant window as they read (OpenSSH once 96 KiB of it is spent), so the wait normally
+ * ends at their next WINDOW_ADJUST; this bounds it for one that would not.
+ */
+const WINDOW_WAIT_MS = 1000;
+
+/**
+ * One channel's READ replies waiting for the client's window (`dataWaits`) before `sendData`.
+ * `wake` is called when the client granted window (wire.ts `onWindow`) and when the channel ends.
+ * A wait longer than WINDOW_WAIT_MS (a client that grants window only once all of it is spent,
+ * or one that stopped reading) ends waiting on this channel: that reply and every later one go
+ * the way that does not wait (ssh2's: a copy, queued), as all did before replies waited.
+ */
+export class ReplyWindow {
+  private waiters: (() => void)[] = [];
+  private gaveUp = false;
+
+  constructor(
+    private readonly sftp: SFTPWrapper,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** Resolves once a reply of `length` bytes may go to `sendData`. */
+  async fits(length: number): Promise<void> {
+    const since = performance.now();
+    while (!this.gaveUp && !this.signal.aborted && dataWaits(this.sftp, length)) {
+      const left = WINDOW_WAIT_MS - (performance.now() - since);
+      if (left <= 0) {
+        this.gaveUp = true;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The client granted window (or the channel ended): waiting replies look again. */
+  wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
+/**
  * Answer READ `reqid` with `data`, copied once: straight into the SSH packets (CHANNEL_DATA header,
  * then the SFTP DATA header and the bytes, cut at the client's packet size; ssh2 then encrypts each
  * in place) when the whole reply fits in the window, nothing is queued before it and no key
@@ -56,16 +109,20 @@ export function sendData(sftp: SFTPWrapper, reqid: number, data: Buffer): void {
   const out = s.outgoing;
   const proto = s._protocol;
   const n = HEAD + data.length; // the SFTP packet: length, type, id, data's length, data
-  if (s._buffer.length > 0 || out.state !== 'open' || n > out.window || proto._kexinit !== undefined) {
-    sftp.data(reqid, data);
-    return;
-  }
-  const writer = proto._packetRW.write;
   const chunk = Math.min(out.packetSize, CHUNK);
-  if (chunk <= HEAD) {
+  if (
+    s._buffer.length > 0 ||
+    out.state !== 'open' ||
+    n > out.window ||
+    proto._kexinit !== undefined ||
+    chunk <= HEAD
+  ) {
+    dataReplyStats.copied++;
     sftp.data(reqid, data);
     return;
   }
+  dataReplyStats.direct++;
+  const writer = proto._packetRW.write;
   const socket = s._client?._sock;
   let at = 0; // bytes of `data` sent
   for (let first = true; first || at < data.length; first = false) {

@@ -3,7 +3,7 @@ import { StorageError } from '../../storage/errors.js';
 import { type LentBytes, lendBytes } from '../../storage/read-handle.js';
 import type { Entry } from '../../storage/types.js';
 import { attrsOf, dateOf, longname } from './attrs.js';
-import { dataWaits, sendData } from './data-reply.js';
+import { ReplyWindow, sendData } from './data-reply.js';
 import { ADVERTISED, handleExtended, MAX_HANDLES } from './extensions.js';
 import { type DirState, HandleTable, type ReadState, type WriteState } from './handles.js';
 import { virtualPath } from './paths.js';
@@ -50,12 +50,6 @@ const RESUME_AT = 16 * 1024 * 1024;
  * READs and reads no reply had every reply kept in memory (2 MiB of window is ~60,000 READs).
  */
 const READ_HOLD_AT = 8 * 1024 * 1024;
-/**
- * A READ reply waits this long at most for the client's window to hold it whole (`dataWindow`).
- * Clients grant window as they read (OpenSSH once a quarter of it is spent), so the wait normally
- * ends at their next WINDOW_ADJUST; this bounds it for one that would not.
- */
-const WINDOW_WAIT_MS = 200;
 
 /**
  * Serve SFTP v3 on one channel: every request becomes a Session call with the client's path
@@ -80,13 +74,15 @@ export class SftpChannel {
   private replying = 0;
   /** Paused because the process budget is full: waiting for `memory.onRoom`. */
   private awaitingRoom = false;
-  /** READ replies waiting for the client's window (`dataWaits`): called at the next WINDOW_ADJUST. */
-  private windowWaiters: (() => void)[] = [];
+  /** READ replies wait here for the client's window to hold them whole. */
+  private readonly window: ReplyWindow;
 
   constructor(
     readonly ctx: SshChannelContext,
     readonly sftp: SFTPWrapper,
-  ) {}
+  ) {
+    this.window = new ReplyWindow(sftp, this.signal);
+  }
 
   start(): void {
     const { sftp } = this;
@@ -105,7 +101,7 @@ export class SftpChannel {
       () => tightMemory(this.ctx.memory),
     );
     onWindow(sftp, () => {
-      this.wakeReplies();
+      this.window.wake();
       this.gate?.release();
     });
     // ssh2's fatal SFTP error (a malformed packet): it closes the channel; what was open on it
@@ -258,7 +254,7 @@ export class SftpChannel {
           try {
             if (lent.bytes.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
             else {
-              await this.dataWindow(lent.bytes.length);
+              await this.window.fits(lent.bytes.length);
               sendData(this.sftp, id, lent.bytes);
             }
           } finally {
@@ -274,33 +270,6 @@ export class SftpChannel {
     };
     reply.then(sent, sent);
     if (s) this.readReplies.set(s, reply);
-  }
-
-  /**
-   * Until a DATA reply of `length` bytes fits whole in the client's window (data-reply.ts
-   * `dataWaits`), or WINDOW_WAIT_MS passed (a client that grants window only once it is all spent
-   * then gets the reply the way that does not wait: ssh2's, a copy queued), or the channel ended.
-   */
-  private async dataWindow(length: number): Promise<void> {
-    const since = performance.now();
-    while (!this.signal.aborted && dataWaits(this.sftp, length)) {
-      const left = WINDOW_WAIT_MS - (performance.now() - since);
-      if (left <= 0) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.windowWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** The client granted window (or the channel ended): waiting replies look again. */
-  private wakeReplies(): void {
-    const waiters = this.windowWaiters;
-    this.windowWaiters = [];
-    for (const wake of waiters) wake();
   }
 
   /** Whether the client's next request waits: too many READ replies not yet sent (READ_HOLD_AT). */
@@ -530,7 +499,7 @@ export class SftpChannel {
   private async end(): Promise<void> {
     if (this.signal.aborted) return;
     this.ended.abort(new StorageError('InvalidArgument', 'the SFTP channel closed'));
-    this.wakeReplies();
+    this.window.wake();
     // The client sent EOF (OpenSSH at the end of a batch) or closed: close our side too, or it
     // waits for our CHANNEL_CLOSE forever. Exit status 0 first, as sftp-server gives (scp needs it).
     sendExitStatus(this.sftp, 0);
