@@ -29,7 +29,15 @@
  * Run: npx tsc -p tsconfig.build.json && RGW_BASE=/tmp/ferry-rgw-dev BENCH_BUILDS=/tmp/base \
  *        npx tsx bench/sftp-get-cpu.ts [MB=256] [rounds=3]
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import {
@@ -148,13 +156,50 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     servers.push({ name: b.name, port, pid: child.pid!, gcs: () => markCompacts, mem });
   }
 
-  type Row = { secs: number; cpu: number; flt: number; gc: number; req?: string; ext: number; ab: number };
+  type Row = {
+    secs: number;
+    cpu: number;
+    client: number;
+    store: number;
+    flt: number;
+    gc: number;
+    req?: string;
+    ext: number;
+    ab: number;
+  };
+  // The client's CPU (sftp + the ssh it runs): this process's waited children (cutime + cstime).
+  const childrenCpuMs = () => {
+    const f = readFileSync('/proc/self/stat', 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / 100;
+  };
+  // The store's: every radosgw and ceph-osd process (other users of the dev RGW count too).
+  const storePids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return ['radosgw', 'ceph-osd'].includes(readFileSync(`/proc/${d}/comm`, 'utf8').trim());
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+  const storeCpuMs = () =>
+    storePids.reduce((sum, pid) => {
+      try {
+        return sum + procStat(pid).cpuMs;
+      } catch {
+        return sum;
+      }
+    }, 0);
   const results = new Map<string, Row[]>();
   const measure = async (s: (typeof servers)[number], label: string, r: number): Promise<void> => {
     const dest = join(work, `down-${label.replace('/', '-')}-${r}`);
     mkdirSync(dest);
     if (gcLog) appendFileSync(`${gcLog}.${s.name}`, `=== round ${r + 1} ${label}\n`);
     const before = procStat(s.pid);
+    const client0 = childrenCpuMs();
+    const store0 = storeCpuMs();
     const gc0 = s.gcs();
     s.mem();
     const from = SMALL > 0 ? logLines(rgw) : 0;
@@ -164,6 +209,8 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     const row: Row = {
       secs: t.secs,
       cpu: (after.cpuMs - before.cpuMs) / (bytes / MiB),
+      client: (childrenCpuMs() - client0) / (bytes / MiB),
+      store: (storeCpuMs() - store0) / (bytes / MiB),
       flt: (after.minflt - before.minflt) / (bytes / MiB),
       gc: s.gcs() - gc0,
       ext: peak.external / MiB,
@@ -178,6 +225,7 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
         : `${(bytes / MiB / t.secs).toFixed(1)} MiB/s`;
     console.log(
       `round ${r + 1} ${label.padEnd(12)} ${t.secs.toFixed(2)} s  ${unit}  server CPU ${row.cpu.toFixed(2)} ms/MiB` +
+        `  client ${row.client.toFixed(2)}  store ${row.store.toFixed(2)}` +
         `  minflt ${row.flt.toFixed(1)}/MiB  Mark-Compacts ${row.gc}` +
         (MEM ? `  external ≤ ${row.ext.toFixed(0)} MiB, arrayBuffers ≤ ${row.ab.toFixed(0)} MiB` : '') +
         `${row.req ? `  ${row.req}` : ''}  (load ${load()})`,
@@ -212,6 +260,7 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     const secs = median(rows.map((x) => x.secs));
     console.log(
       `${name.padEnd(12)} wall ${secs.toFixed(2)} s  CPU ${cpu.toFixed(2)} ms/MiB (× ${(cpu / median(base.map((x) => x.cpu))).toFixed(2)} of ${baseName})` +
+        `  client ${median(rows.map((x) => x.client)).toFixed(2)}  store ${median(rows.map((x) => x.store)).toFixed(2)} ms/MiB` +
         `  minflt ${median(rows.map((x) => x.flt)).toFixed(1)}/MiB  Mark-Compacts ${median(rows.map((x) => x.gc))}` +
         (MEM ? `  external ≤ ${median(rows.map((x) => x.ext)).toFixed(0)} MiB` : ''),
     );

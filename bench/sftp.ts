@@ -74,7 +74,15 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
   // rclone serve sftp on the same user folder (so both list the same 10,000 objects).
   const conf = rcloneConf(rgw, work);
   const rclonePort = await freePort();
-  await spawnRclone({ rgw, bucket, conf, port: rclonePort, authorizedKeys, hostKey, children });
+  const rclone = await spawnRclone({
+    rgw,
+    bucket,
+    conf,
+    port: rclonePort,
+    authorizedKeys,
+    hostKey,
+    children,
+  });
 
   const sftpBatch = (port: number, batch: string) => sftpBatchOk(work, ssh, port, batch, rgw.childEnv);
 
@@ -137,16 +145,25 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
       }
     }, 0);
   const measured = async (tool: Tool, what: string, run: () => Promise<number>): Promise<number> => {
-    const before = { client: childrenCpuMs(), store: storeCpuMs(), ferry: procStat(ferry.pid!) };
+    const server = tool === 'rclone' ? rclone : ferry;
+    const before = {
+      client: childrenCpuMs(),
+      store: storeCpuMs(),
+      ferry: procStat(ferry.pid!),
+      server: procStat(server.pid!),
+    };
     const secs = await run();
     const ferryAfter = procStat(ferry.pid!);
+    const serverAfter = procStat(server.pid!);
     const mib = bigBytes / MiB;
     const per = (ms: number) => (ms / mib).toFixed(2);
     console.log(
       `# ${tool} ${what}: CPU ms/MiB client ${per(childrenCpuMs() - before.client)}` +
         (tool === 'ferry'
           ? `, ferry server ${per(ferryAfter.cpuMs - before.ferry.cpuMs)} (${((ferryAfter.minflt - before.ferry.minflt) / mib).toFixed(0)} minor faults/MiB)`
-          : '') +
+          : tool === 'rclone'
+            ? `, rclone server ${per(serverAfter.cpuMs - before.server.cpuMs)}`
+            : '') +
         `, radosgw+osd ${per(storeCpuMs() - before.store)} (load ${load()})`,
     );
     return secs;

@@ -3,13 +3,14 @@ import { StorageError } from '../../storage/errors.js';
 import { type LentBytes, lendBytes } from '../../storage/read-handle.js';
 import type { Entry } from '../../storage/types.js';
 import { attrsOf, dateOf, longname } from './attrs.js';
+import { ReplyWindow, sendData } from './data-reply.js';
 import { ADVERTISED, handleExtended, MAX_HANDLES } from './extensions.js';
 import { type DirState, HandleTable, type ReadState, type WriteState } from './handles.js';
 import { virtualPath } from './paths.js';
 import { replyError, SFTP_STATUS, unsupported } from './status.js';
 import type { ServeSftp, SshChannelContext } from './types.js';
 import { tightMemory } from './window.js';
-import { advertiseExtensions, inboundGate, onWindow, queuedBytes, sendData, sendExitStatus } from './wire.js';
+import { advertiseExtensions, inboundGate, onWindow, queuedBytes, sendExitStatus } from './wire.js';
 import { interceptWrites } from './write-packets.js';
 
 /** OPEN pflags (SFTP v3). READ|WRITE needs nothing more: READ on a write handle reads through it. */
@@ -73,11 +74,15 @@ export class SftpChannel {
   private replying = 0;
   /** Paused because the process budget is full: waiting for `memory.onRoom`. */
   private awaitingRoom = false;
+  /** READ replies wait here for the client's window to hold them whole. */
+  private readonly window: ReplyWindow;
 
   constructor(
     readonly ctx: SshChannelContext,
     readonly sftp: SFTPWrapper,
-  ) {}
+  ) {
+    this.window = new ReplyWindow(sftp, this.signal);
+  }
 
   start(): void {
     const { sftp } = this;
@@ -95,7 +100,10 @@ export class SftpChannel {
       // paused with up to 2 MiB each still to come (docs/notes/issue-9.md "Session 6: memory").
       () => tightMemory(this.ctx.memory),
     );
-    onWindow(sftp, () => this.gate?.release());
+    onWindow(sftp, () => {
+      this.window.wake();
+      this.gate?.release();
+    });
     // ssh2's fatal SFTP error (a malformed packet): it closes the channel; what was open on it
     // is aborted now, not once the client answers the close (nothing more is read: write-packets.ts).
     sftp.on('error', (err: Error) => {
@@ -242,10 +250,13 @@ export class SftpChannel {
     const previous = (s && this.readReplies.get(s)) ?? Promise.resolve();
     const reply = previous.then(() =>
       bytes.then(
-        (lent) => {
+        async (lent) => {
           try {
             if (lent.bytes.length === 0) this.sftp.status(id, SFTP_STATUS.EOF);
-            else sendData(this.sftp, id, lent.bytes);
+            else {
+              await this.window.fits(lent.bytes.length);
+              sendData(this.sftp, id, lent.bytes);
+            }
           } finally {
             lent.release();
           }
@@ -488,6 +499,7 @@ export class SftpChannel {
   private async end(): Promise<void> {
     if (this.signal.aborted) return;
     this.ended.abort(new StorageError('InvalidArgument', 'the SFTP channel closed'));
+    this.window.wake();
     // The client sent EOF (OpenSSH at the end of a batch) or closed: close our side too, or it
     // waits for our CHANNEL_CLOSE forever. Exit status 0 first, as sftp-server gives (scp needs it).
     sendExitStatus(this.sftp, 0);

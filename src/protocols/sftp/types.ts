@@ -84,12 +84,14 @@ export type SshCipher = (typeof SSH_CIPHERS)[number];
 export const defaultSftpOptions: SftpOptions = {
   readdirBatch: 1000,
   writeIdleTimeoutMs: 10 * 60_000,
-  // One DATA reply (13 bytes of header) fills one SSH packet of OpenSSH's 32 KiB exactly. With
-  // 255 KiB reads, OpenSSH's 64 requests ahead (16 MiB) outran its 2 MiB channel window: the
-  // replies waited in ssh2, lived past young-generation GCs and set off a major GC every ~7 MiB
-  // (36 per 256 MiB download); at this size 16–23, and ~15 % less server CPU per MiB
-  // (docs/notes/issue-9.md, "Session 3: speed"). The window bounds bytes in flight either way.
-  maxReadLength: 32 * 1024 - 13,
+  // 255 KiB: the most an OpenSSH client takes (SFTP_MAX_MSG_LENGTH − 1024), so `sftp get` asks
+  // for an eighth of the READs it asked for at 32 KiB — for it, its ssh and this server a request
+  // each to send, parse and answer. A reply goes out as SSH packets of 32 KiB copied straight
+  // from the part read ahead, and waits for the client's window as a view of that part (sftp.ts
+  // `dataWindow`): at 255 KiB before that, replies were copied and queued in ssh2 for want of
+  // window, and set off a major GC every ~7 MiB (docs/notes/issue-9.md "Session 3: speed",
+  // "Session 8: download").
+  maxReadLength: 255 * 1024,
 };
 
 /**

@@ -1,14 +1,6 @@
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { SFTPWrapper } from 'ssh2';
-import { takePacket } from './packet-pool.js';
 import { WindowTarget } from './window.js';
-
-const require = createRequire(import.meta.url);
-/** ssh2's packet send (encrypt and write, or queue during a key exchange). */
-const { sendPacket: sshSendPacket } = require('ssh2/lib/protocol/utils.js') as {
-  sendPacket(protocol: unknown, packet: Buffer): boolean;
-};
 
 /**
  * The two things ssh2 1.17's SFTP server cannot do through its API, done here on its internals
@@ -20,7 +12,7 @@ const { sendPacket: sshSendPacket } = require('ssh2/lib/protocol/utils.js') as {
  *   `advertiseExtensions` takes the INIT packet before ssh2 sees it and answers it with our list.
  * - EXTENDED_REPLY (statvfs, limits, check-file): ssh2 has no method for it. `sendPacket` writes a
  *   raw packet exactly as ssh2's own `sendOrBuffer` does (channel window, buffering, draining).
- * - DATA replies with one copy of the bytes instead of ssh2's two (`sendData`).
+ * - DATA replies with one copy of the bytes instead of ssh2's two (data-reply.ts `sendData`).
  * - Backpressure on what the client sends: ssh2's SFTP parser takes every byte and tops up the
  *   channel window at once, so a client could pile up WRITEs without bound. `inboundGate` stops
  *   the top-ups while paused (the client then runs out of window and waits), as a Channel whose
@@ -28,7 +20,7 @@ const { sendPacket: sshSendPacket } = require('ssh2/lib/protocol/utils.js') as {
  *   (`onWindow` tells when ssh2 sent what it queued).
  */
 
-interface Outgoing {
+export interface Outgoing {
   id: number;
   state: string;
   window: number;
@@ -36,7 +28,7 @@ interface Outgoing {
 }
 
 /** The fields of ssh2's SFTP object used here (private in ssh2, stable across 1.x). */
-interface SftpInternals {
+export interface SftpInternals {
   outgoing: Outgoing;
   incoming: { window: number };
   _waitChanDrain: boolean;
@@ -64,11 +56,9 @@ interface SftpInternals {
 
 const SSH_FXP_INIT = 1;
 const SSH_FXP_VERSION = 2;
-const SSH_FXP_DATA = 103;
-const SSH_MSG_CHANNEL_DATA = 94;
 export const SSH_FXP_EXTENDED_REPLY = 201;
 
-function internals(sftp: SFTPWrapper): SftpInternals {
+export function internals(sftp: SFTPWrapper): SftpInternals {
   return sftp as unknown as SftpInternals;
 }
 
@@ -94,47 +84,6 @@ export function sendPacket(sftp: SFTPWrapper, packet: Buffer): void {
   if (rest !== undefined) s._buffer.push(rest);
 }
 
-/**
- * Answer READ `reqid` with `data`, copied once: straight into the SSH packet (CHANNEL_DATA header,
- * SFTP DATA header, the bytes; then ssh2 encrypts it in place) when the reply fits in one packet
- * and the window, nothing is queued before it and no key exchange runs. ssh2's `sftp.data` copies
- * the bytes twice (into an SFTP packet, then into the SSH packet). Otherwise it does exactly that.
- * Either way `data` is not referenced once this returns (a lent view can be released).
- */
-export function sendData(sftp: SFTPWrapper, reqid: number, data: Buffer): void {
-  const s = internals(sftp);
-  const out = s.outgoing;
-  const proto = s._protocol;
-  const n = 13 + data.length; // the SFTP packet: length, type, id, data's length, data
-  if (
-    s._buffer.length > 0 ||
-    out.state !== 'open' ||
-    n > out.window ||
-    n > out.packetSize ||
-    proto._kexinit !== undefined
-  ) {
-    sftp.data(reqid, data);
-    return;
-  }
-  const writer = proto._packetRW.write;
-  let p = writer.allocStart;
-  // Payload at 5 (ssh2's plain writer; no compression is offered): a pooled packet when it can.
-  const pooled = p === 5 ? takePacket(s._client?._sock, proto._cipher, 9 + n) : undefined;
-  const packet = pooled ?? writer.alloc(9 + n);
-  packet[p] = SSH_MSG_CHANNEL_DATA;
-  packet.writeUInt32BE(out.id, p + 1);
-  packet.writeUInt32BE(n, p + 5);
-  p += 9;
-  packet.writeUInt32BE(n - 4, p);
-  packet[p + 4] = SSH_FXP_DATA;
-  packet.writeUInt32BE(reqid, p + 5);
-  packet.writeUInt32BE(data.length, p + 9);
-  packet.set(data, p + 13);
-  out.window -= n;
-  if (out.window === 0) waitWindow(s);
-  sshSendPacket(proto, writer.finalize(packet));
-}
-
 /** ssh2's tryWritePayload: what the window allows now; the rest is returned to be buffered. */
 function tryWrite(s: SftpInternals, payload: Buffer): Buffer | undefined {
   const out = s.outgoing;
@@ -152,6 +101,15 @@ function tryWrite(s: SftpInternals, payload: Buffer): Buffer | undefined {
     p += n;
   }
   return p < payload.length ? payload.subarray(p) : undefined;
+}
+
+/**
+ * Have ssh2 call `_chunkcb` (and so `onWindow`'s listener) at the client's next WINDOW_ADJUST:
+ * armed as ssh2 arms it when the window runs out (its drain of `_buffer` then runs first). Left as
+ * it is when already armed.
+ */
+export function armWindow(s: SftpInternals): void {
+  if (!s._waitWindow || s._chunkcb === undefined) waitWindow(s);
 }
 
 function waitWindow(s: SftpInternals): void {
