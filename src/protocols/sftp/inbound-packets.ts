@@ -96,19 +96,24 @@ function instrument(decipher: unknown): void {
     if (!lent) return onPayload.call(d, payload);
     lent = false;
     copied = { buffer: undefined, bytes: 0 };
-    const r = onPayload.call(d, payload);
-    const whole =
-      spare !== undefined &&
-      payload.buffer === spare.buffer &&
-      payload[0] === SSH_MSG_CHANNEL_DATA &&
-      copied.buffer === spare.buffer &&
-      copied.bytes === payload.length - 9;
-    copied = { buffer: undefined, bytes: 0 };
-    if (whole) inboundPackets.reused++;
-    else {
-      inboundPackets.dropped++;
-      spare = undefined;
+    let whole = false;
+    try {
+      const r = onPayload.call(d, payload);
+      whole =
+        spare !== undefined &&
+        payload.buffer === spare.buffer &&
+        payload[0] === SSH_MSG_CHANNEL_DATA &&
+        copied.buffer === spare.buffer &&
+        copied.bytes === payload.length - 9;
+      return r;
+    } finally {
+      // A handler that threw may have kept a view: the spare goes to the GC then, too.
+      copied = { buffer: undefined, bytes: 0 };
+      if (whole) inboundPackets.reused++;
+      else {
+        inboundPackets.dropped++;
+        spare = undefined;
+      }
     }
-    return r;
   };
 }
