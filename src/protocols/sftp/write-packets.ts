@@ -1,4 +1,5 @@
 import type { SFTPWrapper } from 'ssh2';
+import { copiedOut, reuseInboundPackets } from './inbound-packets.js';
 
 /**
  * SFTP WRITE requests taken off the channel's byte stream before ssh2's parser sees them, so their
@@ -54,6 +55,7 @@ const pool: Buffer[] = [];
 
 interface Internals {
   _version: number;
+  _protocol?: { _decipher?: unknown };
   outgoing: { state: string };
   push(data: Buffer | null): unknown;
 }
@@ -107,11 +109,15 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
 
   s.push = (data: Buffer | null) => {
     if (data === null) return inner(data);
+    reuseInboundPackets(s._protocol);
     if (!open()) dead = true;
+    /** A view of `data` went on (to ssh2, or lent to a handle): its buffer must not be reused. */
+    let kept = dead;
     let p = 0;
     while (p < data.length && !dead) {
       if (passLeft > 0) {
         const n = Math.min(passLeft, data.length - p);
+        kept = true;
         toSsh2(p === 0 && n === data.length ? data : data.subarray(p, p + n));
         passLeft -= n;
         p += n;
@@ -161,6 +167,7 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
       headLen = 0;
       if (data.length - p >= dataLen) {
         // All of the data in this SSH packet: lent as it is (ssh2 keeps no reference to it).
+        kept = true;
         deliver(reqid, handle, offset, data.subarray(p, p + dataLen));
         p += dataLen;
         continue;
@@ -172,6 +179,7 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
       } else buf = Buffer.allocUnsafe(dataLen);
       join = { reqid, handle, offset, buf, at: 0, left: dataLen };
     }
+    copiedOut(data, kept || p < data.length);
     // As ssh2's own parser answers after a fatal error: no more window for this channel.
     return dead ? false : undefined;
   };
