@@ -56,6 +56,34 @@ async function listSide(
   return { files, dirs, count };
 }
 
+/**
+ * The sides are one folder and a folder inside it, reached through two spellings of one store
+ * (`s3://b/a/sub` and `s3+http://localhost:…/b/a`, two key pairs for one bucket): the roots cannot
+ * be compared, so the evidence is in the listings — an object at one path on one side and at
+ * another path on the other with the same ETag, size and LastModified to the millisecond is the
+ * same object seen twice (a copy has its own LastModified), when one path is the other below a
+ * folder. Empty files prove nothing (one ETag for all). A mirror or move there would delete the
+ * source's files: refused, nothing changed. A false alarm (the same bytes written in the same
+ * instant at such paths on both sides) refuses the run and loses nothing.
+ */
+function refuseOneStoreTwice(src: SyncSide, dst: SyncSide, from: Listed, to: Listed): void {
+  const seen = new Map<string, StoragePath>();
+  const key = (e: Entry) => `${e.etag}\0${e.size}\0${e.mtime.getTime()}`;
+  const evidence = (e: Entry) => e.etag !== undefined && e.size > 0 && !e.clientMtime;
+  for (const [rel, e] of from.files) if (evidence(e)) seen.set(key(e), rel);
+  if (seen.size === 0) return;
+  for (const [rel, e] of to.files) {
+    if (!evidence(e)) continue;
+    const at = seen.get(key(e));
+    // One path is the other below a folder: the shape of a folder inside the other.
+    if (at !== undefined && at !== rel && (rel.endsWith(`/${at}`) || at.endsWith(`/${rel}`)))
+      throw new StorageError(
+        'InvalidArgument',
+        `${src.display} and ${dst.display} look like one folder seen twice (the same object, same ETag and time, is ${shown(src, at)} and ${shown(dst, rel)}): sync between separate folders; nothing was changed`,
+      );
+  }
+}
+
 export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOptions): Promise<OneWayPlan> {
   const { signal } = options;
   if (options.appendOnly && options.mode === 'mirror')
@@ -85,6 +113,8 @@ export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOption
       `refusing to mirror from ${src.display}: it has no files${options.filters?.include?.length || options.filters?.exclude?.length ? ' the filters take' : ''}, so every file at ${dst.display} would be deleted; nothing was changed`,
     );
   }
+
+  if (options.mode !== 'copy') refuseOneStoreTwice(src, dst, from, there);
 
   const actions: SyncAction[] = [];
   const failures: OneWayPlan['failures'] = [];

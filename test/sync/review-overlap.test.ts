@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ferry, requireBuiltCli } from '../support/cli.js';
+import { TEST_BUCKET, testS3 } from '../support/s3.js';
 
 /** Review of `ferry sync`'s overlap guard: a folder reached through a symlink is the same folder. */
 
@@ -31,5 +32,28 @@ describe('review: ferry sync refuses overlapping local folders, also through a s
     const res = await ferry(['sync', '--mirror', join(dir, 'a'), join(dir, 'a', 'b')]);
     expect(res.stderr).toMatch(/overlap/);
     expect(res.code).toBe(2);
+  }, 120_000);
+
+  it('one bucket spelt two ways (s3://b/a/sub and s3+http://localhost:…/b/a): --mirror and --move refused, nothing changed', async () => {
+    const root = `review-overlap-${process.pid}`;
+    const src = join(dir, 'seed');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'sub', 'x.txt'), 'x');
+    await writeFile(join(src, 'sub', 'y.txt'), 'y');
+    await writeFile(join(src, 'z.txt'), 'z');
+    expect((await ferry(['sync', src, `s3://${TEST_BUCKET}/${root}/a/`])).code).toBe(0);
+    const other = new URL(testS3().endpoint);
+    other.hostname = other.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+    const alias = `s3+http://${other.host}/${TEST_BUCKET}/${root}/a/`;
+    for (const mode of ['--mirror', '--move']) {
+      const res = await ferry(['sync', mode, `s3://${TEST_BUCKET}/${root}/a/sub/`, alias]);
+      expect(res.stderr, mode).toMatch(/look like one folder seen twice/);
+      expect(res.code, mode).toBe(2);
+    }
+    const left = await ferry(['ls', '-R', `s3://${TEST_BUCKET}/${root}/a/`]);
+    expect(left.stdout).toMatch(/sub\/x\.txt/);
+    expect(left.stdout).toMatch(/sub\/y\.txt/);
+    expect(left.stdout).toMatch(/z\.txt/);
+    await ferry(['rm', '-r', `s3://${TEST_BUCKET}/${root}/`]);
   }, 120_000);
 });
