@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { StorageError } from '../errors.js';
 import type { StoragePath } from '../types.js';
 
@@ -16,6 +16,12 @@ export const INLINE_READ_MAX = 128 * 1024;
  * the thread in open(). Throws the calls' errno errors, and IsADirectory for a folder.
  */
 export function readWholeInline(abs: string, path: StoragePath, max: number): Buffer | undefined {
+  // Not even opened unless a regular file: opening a FIFO (and closing it at once) would let its
+  // writer, waiting in open(), go on — to EPIPE, its bytes lost, and the usual read then waiting
+  // for a writer that is gone (`ferry cp fifo s3://…` hung or stored part of the bytes).
+  const before = statSync(abs);
+  if (before.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+  if (!before.isFile() || before.size > max) return undefined;
   const fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
