@@ -62,11 +62,12 @@ async function listSide(
  * be compared, so the evidence is in the listings — an object at one path on one side and at
  * another path on the other with the same ETag, size and LastModified to the millisecond is the
  * same object seen twice (a copy has its own LastModified), when one path is the other below a
- * folder. Empty files prove nothing (one ETag for all). A mirror or move there would delete the
+ * folder, or (for a move) at the same path. Empty files prove nothing (one ETag for all); nor do
+ * entries whose time came from the mtime index (`clientMtime`: a copy keeps the client time). A mirror or move there would delete the
  * source's files: refused, nothing changed. A false alarm (the same bytes written in the same
  * instant at such paths on both sides) refuses the run and loses nothing.
  */
-function refuseOneStoreTwice(src: SyncSide, dst: SyncSide, from: Listed, to: Listed): void {
+function refuseOneStoreTwice(src: SyncSide, dst: SyncSide, from: Listed, to: Listed, move: boolean): void {
   const seen = new Map<string, StoragePath>();
   const key = (e: Entry) => `${e.etag}\0${e.size}\0${e.mtime.getTime()}`;
   const evidence = (e: Entry) => e.etag !== undefined && e.size > 0 && !e.clientMtime;
@@ -75,8 +76,10 @@ function refuseOneStoreTwice(src: SyncSide, dst: SyncSide, from: Listed, to: Lis
   for (const [rel, e] of to.files) {
     if (!evidence(e)) continue;
     const at = seen.get(key(e));
-    // One path is the other below a folder: the shape of a folder inside the other.
-    if (at !== undefined && at !== rel && (rel.endsWith(`/${at}`) || at.endsWith(`/${rel}`)))
+    // One path is the other below a folder: the shape of a folder inside the other. The same
+    // path: one folder spelt twice, which a move would empty (each file "already there").
+    const nested = at !== rel && (rel.endsWith(`/${at}`) || at?.endsWith(`/${rel}`));
+    if (at !== undefined && (nested || (move && at === rel)))
       throw new StorageError(
         'InvalidArgument',
         `${src.display} and ${dst.display} look like one folder seen twice (the same object, same ETag and time, is ${shown(src, at)} and ${shown(dst, rel)}): sync between separate folders; nothing was changed`,
@@ -114,7 +117,7 @@ export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOption
     );
   }
 
-  if (options.mode !== 'copy') refuseOneStoreTwice(src, dst, from, there);
+  if (options.mode !== 'copy') refuseOneStoreTwice(src, dst, from, there, options.mode === 'move');
 
   const actions: SyncAction[] = [];
   const failures: OneWayPlan['failures'] = [];

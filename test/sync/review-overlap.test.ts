@@ -50,6 +50,11 @@ describe('review: ferry sync refuses overlapping local folders, also through a s
       expect(res.stderr, mode).toMatch(/look like one folder seen twice/);
       expect(res.code, mode).toBe(2);
     }
+    // One folder spelt twice: a move would find every file "already there" and delete it.
+    const same = `s3+http://${other.host}/${TEST_BUCKET}/${root}/a/`;
+    const moved = await ferry(['sync', '--move', `s3://${TEST_BUCKET}/${root}/a/`, same]);
+    expect(moved.stderr).toMatch(/look like one folder seen twice/);
+    expect(moved.code).toBe(2);
     const left = await ferry(['ls', '-R', `s3://${TEST_BUCKET}/${root}/a/`]);
     expect(left.stdout).toMatch(/sub\/x\.txt/);
     expect(left.stdout).toMatch(/sub\/y\.txt/);
