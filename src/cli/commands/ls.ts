@@ -55,7 +55,7 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
           lines.push(line);
           if (lines.length >= 256) flush();
         };
-        const options = { recursive: opts.recursive, folderTimes: Boolean(opts.long) };
+        const options = { recursive: opts.recursive, folderTimes: Boolean(opts.long), signal: c.signal };
         const take = (e: Entry) => add(line(e, opts.recursive ? e.path.slice(cut) : e.name));
         try {
           // A page of entries at a time where the storage can (S3): no promise per entry.

@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import * as net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv, ferryBin, requireBuiltCli } from '../support/cli.js';
+
+/**
+ * Ctrl-C ends `ferry ls` against a store that takes the request and never answers: the signal
+ * reaches the LIST in flight. Before, the process said "interrupted" and stayed up for minutes
+ * (the S3 idle timeout and the SDK's retries).
+ */
+describe('ferry ls: SIGINT against a silent store', () => {
+  let silent: net.Server;
+  const sockets: net.Socket[] = [];
+  beforeAll(async () => {
+    await requireBuiltCli();
+    silent = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => silent.close(r));
+  });
+
+  it('exits with 130 within seconds of the SIGINT', async () => {
+    const { port } = silent.address() as net.AddressInfo;
+    const child = spawn(
+      process.execPath,
+      [ferryBin, 'ls', '-R', `s3+http://127.0.0.1:${port}/ferry-test/x/`],
+      {
+        env: cliEnv({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' }),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGINT');
+    const sent = performance.now();
+    const code = await Promise.race([
+      exited,
+      new Promise<string>((r) => setTimeout(() => r('still running after 8 s'), 8000)),
+    ]);
+    if (code === 'still running after 8 s') child.kill('SIGKILL');
+    expect(code, stderr).toBe(130);
+    expect(performance.now() - sent).toBeLessThan(8000);
+    expect(stderr).toMatch(/interrupted by SIGINT/);
+  }, 30_000);
+});
