@@ -59,13 +59,12 @@ async function listSide(
 /**
  * The sides are one folder and a folder inside it, reached through two spellings of one store
  * (`s3://b/a/sub` and `s3+http://localhost:…/b/a`, two key pairs for one bucket): the roots cannot
- * be compared, so the evidence is in the listings — an object at one path on one side and at
- * another path on the other with the same ETag, size and LastModified to the millisecond is the
- * same object seen twice (a copy has its own LastModified), when one path is the other below a
- * folder, or (for a move) at the same path. Empty files prove nothing (one ETag for all); nor do
- * entries whose time came from the mtime index (`clientMtime`: a copy keeps the client time). A mirror or move there would delete the
- * source's files: refused, nothing changed. A false alarm (the same bytes written in the same
- * instant at such paths on both sides) refuses the run and loses nothing.
+ * be compared, so the evidence is in the listings. An object with the same ETag, size and
+ * LastModified (to the ms) at `x` on one side and at `F/x` on the other is one object seen twice
+ * (a copy has its own LastModified); for a move, also at the same path (one folder spelt twice: a
+ * move would delete every file as "already there"). Empty files prove nothing (one ETag for all),
+ * nor do times from the mtime index (`clientMtime`: a copy keeps the client time). A mirror or move
+ * there would delete the source's files: refused. A false alarm refuses the run and loses nothing.
  */
 function refuseOneStoreTwice(src: SyncSide, dst: SyncSide, from: Listed, to: Listed, move: boolean): void {
   const seen = new Map<string, StoragePath>();
@@ -74,12 +73,10 @@ function refuseOneStoreTwice(src: SyncSide, dst: SyncSide, from: Listed, to: Lis
   for (const [rel, e] of from.files) if (evidence(e)) seen.set(key(e), rel);
   if (seen.size === 0) return;
   for (const [rel, e] of to.files) {
-    if (!evidence(e)) continue;
-    const at = seen.get(key(e));
-    // One path is the other below a folder: the shape of a folder inside the other. The same
-    // path: one folder spelt twice, which a move would empty (each file "already there").
-    const nested = at !== rel && (rel.endsWith(`/${at}`) || at?.endsWith(`/${rel}`));
-    if (at !== undefined && (nested || (move && at === rel)))
+    const at = evidence(e) ? seen.get(key(e)) : undefined;
+    if (at === undefined) continue;
+    const nested = rel.endsWith(`/${at}`) || at.endsWith(`/${rel}`);
+    if (nested || (move && at === rel))
       throw new StorageError(
         'InvalidArgument',
         `${src.display} and ${dst.display} look like one folder seen twice (the same object, same ETag and time, is ${shown(src, at)} and ${shown(dst, rel)}): sync between separate folders; nothing was changed`,
