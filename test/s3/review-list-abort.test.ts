@@ -1,11 +1,7 @@
 import type * as http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client, lazyS3Client } from '../../src/s3/client.js';
-import { checkedStorage } from '../../src/storage/checked.js';
-import { S3Storage } from '../../src/storage/s3/s3-storage.js';
-import type { Storage } from '../../src/storage/types.js';
 import { type Loopback, startLoopback } from '../support/loopback.js';
-import { testConnection } from '../support/s3.js';
+import { fakeStoreStorages } from '../support/s3.js';
 
 /**
  * An aborted listing gives up the LIST in flight: a store that takes the request and says
@@ -38,21 +34,7 @@ describe('review: a listing gives up its LIST in flight when aborted', () => {
     await store.close();
   });
 
-  const conn = () =>
-    testConnection({
-      endpoint: store.url,
-      bucket: 'fake',
-      prefix: 'p',
-      accessKeyId: 'AKIDFAKE',
-      secretAccessKey: 'fake-secret-fake-secret-fake-secret-0000',
-    });
-  const storages = (): [string, Storage][] => [
-    ['lean', checkedStorage(new S3Storage(lazyS3Client(conn()), conn()))],
-    [
-      'sdk',
-      checkedStorage(new S3Storage(createS3Client(conn(), { ...process.env, FERRY_LEAN_S3: '0' }), conn())),
-    ],
-  ];
+  const storages = () => fakeStoreStorages(store.url);
 
   it('aborted while page 2 is asked for: the listing ends at once, no new LIST is sent', async () => {
     for (const [name, s] of storages()) {

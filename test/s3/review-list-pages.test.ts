@@ -3,15 +3,13 @@ import type * as http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client, lazyS3Client } from '../../src/s3/client.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { LocalStorage } from '../../src/storage/local/local-storage.js';
-import { S3Storage } from '../../src/storage/s3/s3-storage.js';
 import type { Storage } from '../../src/storage/types.js';
 import { runSync, type SyncSide } from '../../src/sync/index.js';
 import { collect } from '../support/collect.js';
 import { type Loopback, startLoopback } from '../support/loopback.js';
-import { testConnection } from '../support/s3.js';
+import { fakeStoreStorages } from '../support/s3.js';
 
 /**
  * Review of the listing loop (src/storage/s3/listing.ts `pages`) against a store that answers
@@ -56,22 +54,7 @@ describe('review: a listing never ends early or loops on a bad continuation', ()
     await store.close();
   });
 
-  const conn = () =>
-    testConnection({
-      endpoint: store.url,
-      bucket: 'fake',
-      prefix: 'p',
-      accessKeyId: 'AKIDFAKE',
-      secretAccessKey: 'fake-secret-fake-secret-fake-secret-0000',
-    });
-  /** The same store on the lean path and on the SDK's alone. */
-  const storages = (): [string, Storage][] => [
-    ['lean', checkedStorage(new S3Storage(lazyS3Client(conn()), conn()))],
-    [
-      'sdk',
-      checkedStorage(new S3Storage(createS3Client(conn(), { ...process.env, FERRY_LEAN_S3: '0' }), conn())),
-    ],
-  ];
+  const storages = () => fakeStoreStorages(store.url);
   const outcome = (s: Storage) =>
     collect(s.list('', { recursive: true })).then(
       (entries) => entries.map((e) => e.path),

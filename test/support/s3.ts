@@ -13,6 +13,7 @@ import { s3ConnectionSchema } from '../../src/s3/connection-schema.js';
 import { type IncompleteUpload, listIncompleteUploads } from '../../src/s3/uploads.js';
 import { checkedStorage } from '../../src/storage/checked.js';
 import { S3Storage } from '../../src/storage/s3/s3-storage.js';
+import type { Storage } from '../../src/storage/types.js';
 import { startFaultProxy } from './fault-proxy.js';
 import type { TestS3 } from './global-setup.js';
 
@@ -152,4 +153,26 @@ export async function s3BehindFaultProxy(conn: S3Connection) {
     await close();
     throw err;
   }
+}
+
+/**
+ * A crafted store on loopback (`endpoint`, bucket `fake`, prefix `p`) as two storages: the lean
+ * S3 path and the SDK's alone (FERRY_LEAN_S3=0), for tests that must hold on both.
+ */
+export function fakeStoreStorages(endpoint: string): [string, Storage][] {
+  const conn = () =>
+    testConnection({
+      endpoint,
+      bucket: 'fake',
+      prefix: 'p',
+      accessKeyId: 'AKIDFAKE',
+      secretAccessKey: 'fake-secret-fake-secret-fake-secret-0000',
+    });
+  return [
+    ['lean', checkedStorage(new S3Storage(lazyS3Client(conn()), conn()))],
+    [
+      'sdk',
+      checkedStorage(new S3Storage(createS3Client(conn(), { ...process.env, FERRY_LEAN_S3: '0' }), conn())),
+    ],
+  ];
 }
