@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, ferryBin, requireBuiltCli } from '../support/cli.js';
+import { startMuteServer } from '../support/silent-relay.js';
 
 /**
  * Ctrl-C ends `ferry ls` against a store that takes the request and never answers: the signal
@@ -9,23 +9,15 @@ import { cliEnv, ferryBin, requireBuiltCli } from '../support/cli.js';
  * (the S3 idle timeout and the SDK's retries).
  */
 describe('ferry ls: SIGINT against a silent store', () => {
-  let silent: net.Server;
-  const sockets: net.Socket[] = [];
+  let silent: Awaited<ReturnType<typeof startMuteServer>>;
   beforeAll(async () => {
     await requireBuiltCli();
-    silent = net.createServer((s) => {
-      sockets.push(s);
-      s.on('error', () => {});
-    });
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    silent = await startMuteServer();
   });
-  afterAll(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise((r) => silent.close(r));
-  });
+  afterAll(() => silent.close());
 
   it('exits with 130 within seconds of the SIGINT', async () => {
-    const { port } = silent.address() as net.AddressInfo;
+    const { port } = silent;
     const child = spawn(
       process.execPath,
       [ferryBin, 'ls', '-R', `s3+http://127.0.0.1:${port}/ferry-test/x/`],

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +11,7 @@ import { JobStore } from '../../src/jobs/store.js';
 import { defaultHome, system } from '../accounts/support.js';
 import { cliEnv, ferryBin } from '../support/cli.js';
 import { freshPostgresUrl } from '../support/postgres.js';
-import { startSilentRelay, viaPort } from '../support/silent-relay.js';
+import { startMuteServer, startSilentRelay, viaPort } from '../support/silent-relay.js';
 
 /**
  * `ferry job run` (the run in the CLI process) when its PostgreSQL store goes silent mid-run
@@ -41,25 +40,16 @@ describe('ferry job run: the store goes silent mid-run (postgres)', () => {
   it('tells of the failed heartbeats on stderr and ends within the bounds', {
     timeout: 120_000,
   }, async () => {
-    // An S3 endpoint that accepts and never answers: the run's connection test waits on it (S3's
-    // idle bound, 3 s here, and its retries; an abort does not end a LIST already waiting), so
+    // An S3 endpoint that accepts and never answers: the run's connection test waits on it, so
     // the run is still going when the store goes silent.
-    const held = new Set<net.Socket>();
-    const s3 = net.createServer((s) => {
-      held.add(s);
-      s.on('error', () => {});
-    });
-    await new Promise<void>((r) => s3.listen(0, '127.0.0.1', r));
-    closers.push(async () => {
-      for (const s of held) s.destroy();
-      await new Promise((r) => s3.close(r));
-    });
+    const s3 = await startMuteServer();
+    closers.push(s3.close);
     await accounts.connections.create(
       {
         name: 'stall',
         settings: {
           bucket: 'stall',
-          endpoint: `http://127.0.0.1:${(s3.address() as net.AddressInfo).port}`,
+          endpoint: `http://127.0.0.1:${s3.port}`,
           region: 'us-east-1',
           accessKeyId: 'AKIASTALLSTALLSTALL1',
           secretAccessKey: 'stall-secret-stall-secret-stall-secret00',

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +10,7 @@ import { JobStore } from '../../src/jobs/store.js';
 import { defaultHome, system } from '../accounts/support.js';
 import { cliEnv } from '../support/cli.js';
 import { freshPostgresUrl } from '../support/postgres.js';
-import { startSilentRelay, viaPort } from '../support/silent-relay.js';
+import { startMuteServer, startSilentRelay, viaPort } from '../support/silent-relay.js';
 import { ServeProcess } from './serve-process.js';
 
 /**
@@ -39,22 +38,14 @@ describe('ferry serve: SIGTERM with the store silent and a job run under way (po
 
   it('stops within its bounds, naming the run left unrecorded', { timeout: 120_000 }, async () => {
     // The run's connection test waits on an S3 endpoint that never answers.
-    const held = new Set<net.Socket>();
-    const s3 = net.createServer((s) => {
-      held.add(s);
-      s.on('error', () => {});
-    });
-    await new Promise<void>((r) => s3.listen(0, '127.0.0.1', r));
-    closers.push(async () => {
-      for (const s of held) s.destroy();
-      await new Promise((r) => s3.close(r));
-    });
+    const s3 = await startMuteServer();
+    closers.push(s3.close);
     await accounts.connections.create(
       {
         name: 'stall',
         settings: {
           bucket: 'stall',
-          endpoint: `http://127.0.0.1:${(s3.address() as net.AddressInfo).port}`,
+          endpoint: `http://127.0.0.1:${s3.port}`,
           region: 'us-east-1',
           accessKeyId: 'AKIASTALLSTALLSTALL1',
           secretAccessKey: 'stall-secret-stall-secret-stall-secret00',

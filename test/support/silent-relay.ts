@@ -62,3 +62,20 @@ export function viaPort(url: string, port: number): string {
   u.port = String(port);
   return u.toString();
 }
+
+/** A TCP server on loopback that accepts and never answers (a store that takes the request and says nothing). */
+export async function startMuteServer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const held = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    held.add(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of held) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
