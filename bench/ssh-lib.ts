@@ -109,6 +109,7 @@ export function sftpStdin(ssh: string[], port: number, commands: string, cwd: st
   const child = execFile('sftp', [...ssh, '-P', String(port), '-b', '-', 'bench@127.0.0.1'], { cwd });
   let err = '';
   child.stderr?.on('data', (d) => (err += d));
+  child.stdin?.on('error', () => {});
   child.stdin?.end(commands);
   return new Promise<void>((resolve, reject) =>
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sftp exited ${code}: ${err}`)))),

@@ -99,6 +99,7 @@ export function ferryWithInput(
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.on('error', () => {}); // a refused command may exit before reading: EPIPE
     child.stdin.end(input);
   });
 }

@@ -60,6 +60,7 @@ describe('ferry serve: the SFTP listener and stopping with SSH clients connected
       stderr += d;
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.stdin.on('error', () => {});
     child.stdin.end('put big.bin /big.bin\n');
     const uploads = async () =>
       (

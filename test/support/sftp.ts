@@ -201,6 +201,9 @@ export function exec(
       },
     );
     options.started?.(child);
+    // A command that exits without reading its input (ssh-keyscan, ssh-keygen) makes this write
+    // fail with EPIPE: that is not the test's failure, its exit code and output are.
+    child.stdin?.on('error', () => {});
     child.stdin?.end(options.input ?? '');
   });
 }
@@ -235,6 +238,7 @@ export function spawnSftp(
     [...sftpArgs(server, user), ...extra, '-b', '-', `${user.username}@${server.host}`],
     { cwd, stdio: ['pipe', 'ignore', 'ignore'] },
   );
+  child.stdin?.on('error', () => {}); // killed mid-transfer: its unread input may fail with EPIPE
   child.stdin?.end(`${commands.join('\n')}\n`);
   return child;
 }
