@@ -78,7 +78,11 @@ export function splitAccountUrl(url: string): { account: string; bucket?: string
     account += `${slash < 0 ? rest : rest.slice(0, slash)}/`;
     rest = slash < 0 ? '' : rest.slice(slash + 1);
   }
-  return { account, bucket: rest.split('/')[0] || undefined };
+  const bucket = rest.split('/')[0];
+  // `s3:///b/key`: a path with no bucket before it — not "the account" (which would list buckets).
+  if (!bucket && /[^/]/.test(rest))
+    throw new StorageError('InvalidArgument', `no bucket in ${redactText(url)} (one "/" too many?)`);
+  return { account, bucket: bucket || undefined };
 }
 
 /** The bucket name standing in where the account, not a bucket, is meant. */

@@ -103,6 +103,10 @@ describe('ferry file commands (built CLI, real S3)', () => {
     const noBucket = await ferry(...flags, 'ls', 's3://no-such-bucket-ferry/');
     expect(noBucket).toMatchObject({ code: 3 });
     expect(noBucket.stderr).toContain('no such bucket: no-such-bucket-ferry');
+    // One slash too many names no bucket: an error, not the list of buckets.
+    const tripleSlash = await ferry(...flags, 'ls', `s3:///${TEST_BUCKET}/x`);
+    expect(tripleSlash).toMatchObject({ code: 2, stdout: '' });
+    expect(tripleSlash.stderr).toContain(`no bucket in s3:///${TEST_BUCKET}/x`);
     const unreachable = await ferry('--endpoint', 'http://127.0.0.1:9', 'ls', `${base}/`);
     expect(unreachable.code).toBe(6);
     expect(unreachable.stderr).toContain('S3 endpoint unreachable (ECONNREFUSED)');

@@ -39,7 +39,10 @@ export function registerLs(program: Command, ctx: () => CliContext): void {
           if (opts.long) return longLine(e, name, Boolean(opts.human));
           return e.type === 'dir' ? `${name}/` : name;
         };
-        const st = loc.path === '' || loc.asFolder ? undefined : await loc.storage.stat(loc.path);
+        const st =
+          loc.path === '' || loc.asFolder
+            ? undefined
+            : await loc.storage.stat(loc.path, { signal: c.signal });
         if (st?.type === 'file') {
           c.out(line(st, baseName(st.path)));
           return;

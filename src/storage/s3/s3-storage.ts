@@ -193,8 +193,8 @@ export class S3Storage implements Storage {
   };
 
   /** A folder costs one LIST, a file a LIST and a HEAD (stat.ts). */
-  async stat(path: StoragePath): Promise<Entry> {
-    return statPath(this, path);
+  async stat(path: StoragePath, options: OpOptions = {}): Promise<Entry> {
+    return statPath(this, path, options.signal);
   }
 
   async *list(path: StoragePath, options: ListOptions = {}): AsyncIterable<Entry> {
@@ -409,11 +409,12 @@ export class S3Storage implements Storage {
   }
 
   /** HEAD of the file key at `path`; undefined when there is none. */
-  async head(path: StoragePath): Promise<HeadObjectCommandOutput | undefined> {
+  async head(path: StoragePath, signal?: AbortSignal): Promise<HeadObjectCommandOutput | undefined> {
     const key = this.keys.file(path);
     try {
       return await this.client.send(
         new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: key, ...this.params.read }),
+        { abortSignal: signal },
       );
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -434,8 +435,11 @@ export class S3Storage implements Storage {
   }
 
   /** The first key below the folder `path` (its marker sorts first), or undefined: one LIST. */
-  async firstKeyUnder(path: StoragePath): Promise<{ Key?: string; LastModified?: Date } | undefined> {
-    const page = await this.listPage({ Prefix: this.keys.dir(path), MaxKeys: 1 });
+  async firstKeyUnder(
+    path: StoragePath,
+    signal?: AbortSignal,
+  ): Promise<{ Key?: string; LastModified?: Date } | undefined> {
+    const page = await this.listPage({ Prefix: this.keys.dir(path), MaxKeys: 1, signal });
     return page.Contents?.[0];
   }
 

@@ -23,29 +23,29 @@ const EPOCH = new Date(0);
  * makes it) stat as the file, as when the HEAD came first. Credentials that may HEAD but not LIST
  * stat by HEAD first (`statByHead`).
  */
-export async function statPath(s3: S3Storage, path: StoragePath): Promise<Entry> {
-  if (path === '') return folder(s3, path, await s3.firstKeyUnder(path));
-  if (looksLikeFile(path)) return statByHead(s3, path);
+export async function statPath(s3: S3Storage, path: StoragePath, signal?: AbortSignal): Promise<Entry> {
+  if (path === '') return folder(s3, path, await s3.firstKeyUnder(path, signal));
+  if (looksLikeFile(path)) return statByHead(s3, path, signal);
   const key = s3.keys.file(path);
   let first: { Key?: string; LastModified?: Date } | undefined;
   try {
-    first = (await s3.listPage({ Prefix: key, MaxKeys: 1 })).Contents?.[0];
+    first = (await s3.listPage({ Prefix: key, MaxKeys: 1, signal })).Contents?.[0];
   } catch (err) {
-    if (StorageError.is(err, 'PermissionDenied')) return statByHead(s3, path);
+    if (StorageError.is(err, 'PermissionDenied')) return statByHead(s3, path, signal);
     throw err;
   }
   let removed = false;
   if (first?.Key === key) {
-    const head = await s3.head(path);
+    const head = await s3.head(path, signal);
     if (head)
       return headEntry(path, head, isDirMarkerHead(head.ContentLength, head.ContentType) ? 'dir' : 'file');
     removed = true; // gone since the LIST: a folder may still be there
   }
   if (!removed) {
-    if (first === undefined) return notListed(s3, path);
+    if (first === undefined) return notListed(s3, path, signal);
     if (first.Key?.startsWith(s3.keys.dir(path))) return folder(s3, path, first);
   }
-  const under = await s3.firstKeyUnder(path);
+  const under = await s3.firstKeyUnder(path, signal);
   return under === undefined && !removed ? notListed(s3, path) : folder(s3, path, under);
 }
 
@@ -55,8 +55,8 @@ export async function statPath(s3: S3Storage, path: StoragePath): Promise<Entry>
  * a HEAD has the last word before the path is called missing, so a file just written stats as
  * one everywhere. A missing path costs a LIST and a HEAD (as it did with the HEAD first).
  */
-async function notListed(s3: S3Storage, path: StoragePath): Promise<Entry> {
-  const head = await s3.head(path);
+async function notListed(s3: S3Storage, path: StoragePath, signal?: AbortSignal): Promise<Entry> {
+  const head = await s3.head(path, signal);
   if (!head) throw notFound(path);
   return headEntry(path, head, isDirMarkerHead(head.ContentLength, head.ContentType) ? 'dir' : 'file');
 }
@@ -72,13 +72,13 @@ export function looksLikeFile(path: StoragePath): boolean {
 }
 
 /** The earlier order: HEAD, then a one-key LIST of `x/` when there is no key `x`. */
-export async function statByHead(s3: S3Storage, path: StoragePath): Promise<Entry> {
+export async function statByHead(s3: S3Storage, path: StoragePath, signal?: AbortSignal): Promise<Entry> {
   if (path !== '') {
-    const head = await s3.head(path);
+    const head = await s3.head(path, signal);
     if (head)
       return headEntry(path, head, isDirMarkerHead(head.ContentLength, head.ContentType) ? 'dir' : 'file');
   }
-  return folder(s3, path, await s3.firstKeyUnder(path));
+  return folder(s3, path, await s3.firstKeyUnder(path, signal));
 }
 
 /** A folder entry from the first key under it (its `x/` marker dates it), or NotFound. */
