@@ -1,11 +1,12 @@
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { StorageTarget } from '../accounts/model.js';
 import type { Accounts } from '../accounts/types.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 import type { StoragePool } from '../session/storage-pool.js';
 import { StorageError } from '../storage/errors.js';
-import { normalizePath } from '../storage/paths.js';
+import { isWithin, normalizePath } from '../storage/paths.js';
 import type { SyncSide } from '../sync/types.js';
+import { localOverlap, realRoot } from '../util/real-path.js';
 
 /**
  * Where a sync job reads and writes. Three forms, stored in their canonical text:
@@ -138,4 +139,47 @@ export async function resolveSide(
   }
   const storage = await deps.pool.get(target);
   return { storage, root, display: locationText(l) };
+}
+
+/** Where a location's files are, as the store alone says (no S3 request). */
+type Place = { kind: 's3'; connection: string; prefix: string } | { kind: 'local'; path: string };
+
+async function placeOf(l: JobLocation, users: Pick<Accounts, 'users'>['users']): Promise<Place> {
+  if (l.kind === 'connection') return { kind: 's3', connection: l.connection, prefix: l.prefix };
+  if (l.kind === 'local') return { kind: 'local', path: await realRoot(l.path) };
+  const home = (await users.effective(l.username)).home;
+  if (home.type === 'local') return { kind: 'local', path: await realRoot(join(home.path, l.path)) };
+  const base = home.prefix === '' ? '' : normalizePath(home.prefix);
+  return { kind: 's3', connection: home.connection, prefix: [base, l.path].filter((p) => p).join('/') };
+}
+
+/**
+ * A job whose source and destination are one folder, or one inside the other, as their text and
+ * the store show it (one connection with nested prefixes, a user's home and a folder of its
+ * connection, nested local folders, symlinks followed): a mirror there deletes the source's files,
+ * a copy nests the tree one level deeper each run. Refused when the job is saved (the field
+ * `destination`) and again when it runs (a home may have moved since). Two connections to one
+ * bucket are not told apart here: the sync's listing guard (src/sync/listing.ts) catches those.
+ */
+export async function refuseOverlap(
+  source: string,
+  destination: string,
+  accounts: Pick<Accounts, 'users'>,
+): Promise<void> {
+  const [a, b] = await Promise.all([
+    placeOf(parseLocation(source, 'source'), accounts.users),
+    placeOf(parseLocation(destination, 'destination'), accounts.users),
+  ]);
+  const overlap =
+    a.kind === 's3' && b.kind === 's3'
+      ? a.connection === b.connection && (isWithin(a.prefix, b.prefix) || isWithin(b.prefix, a.prefix))
+      : a.kind === 'local' && b.kind === 'local' && localOverlap(a.path, b.path);
+  if (overlap)
+    throw Object.assign(
+      new StorageError(
+        'InvalidArgument',
+        `destination: ${destination} and the source ${source} overlap (one folder, or one inside the other): refusing a job between them; sync between separate folders`,
+      ),
+      { field: 'body.destination' },
+    );
 }
