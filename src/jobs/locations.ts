@@ -142,37 +142,58 @@ export async function resolveSide(
 }
 
 /** Where a location's files are, as the store alone says (no S3 request). */
-type Place = { kind: 's3'; connection: string; prefix: string } | { kind: 'local'; path: string };
+type Place = { kind: 's3'; bucket: string; key: string } | { kind: 'local'; path: string };
 
-async function placeOf(l: JobLocation, users: Pick<Accounts, 'users'>['users']): Promise<Place> {
-  if (l.kind === 'connection') return { kind: 's3', connection: l.connection, prefix: l.prefix };
+type PlaceDeps = Pick<Accounts, 'users' | 'connections'>;
+
+async function placeOf(l: JobLocation, accounts: PlaceDeps): Promise<Place> {
   if (l.kind === 'local') return { kind: 'local', path: await realRoot(l.path) };
-  const home = (await users.effective(l.username)).home;
-  if (home.type === 'local') return { kind: 'local', path: await realRoot(join(home.path, l.path)) };
-  const base = home.prefix === '' ? '' : normalizePath(home.prefix);
-  return { kind: 's3', connection: home.connection, prefix: [base, l.path].filter((p) => p).join('/') };
+  let connection: string;
+  let prefix: string;
+  if (l.kind === 'connection') ({ connection, prefix } = l);
+  else {
+    const home = (await accounts.users.effective(l.username)).home;
+    if (home.type === 'local') return { kind: 'local', path: await realRoot(join(home.path, l.path)) };
+    connection = home.connection;
+    prefix = [home.prefix === '' ? '' : normalizePath(home.prefix), l.path].filter((p) => p).join('/');
+  }
+  // Two connections to one bucket (other keys, other names) are one place: the endpoint as a URL
+  // normalises it (case, default port, a trailing slash); unset is AWS, where bucket names are global.
+  const found = await accounts.connections.get(connection).catch((err: unknown) => {
+    if (StorageError.is(err, 'NotFound')) return undefined; // a home's connection gone: its run fails
+    throw err;
+  });
+  if (!found) return { kind: 's3', bucket: `connection ${connection}`, key: prefix };
+  const settings = found.settings as { bucket?: string; endpoint?: string; prefix?: string };
+  let endpoint = settings.endpoint ?? 'aws';
+  try {
+    if (settings.endpoint) endpoint = new URL(settings.endpoint).href.replace(/\/$/, '');
+  } catch {}
+  const base = settings.prefix ? normalizePath(settings.prefix) : '';
+  return {
+    kind: 's3',
+    bucket: `${endpoint} ${settings.bucket}`,
+    key: [base, prefix].filter((p) => p).join('/'),
+  };
 }
 
 /**
  * A job whose source and destination are one folder, or one inside the other, as their text and
- * the store show it (one connection with nested prefixes, a user's home and a folder of its
- * connection, nested local folders, symlinks followed): a mirror there deletes the source's files,
- * a copy nests the tree one level deeper each run. Refused when the job is saved (the field
- * `destination`) and again when it runs (a home may have moved since). Two connections to one
- * bucket are not told apart here: the sync's listing guard (src/sync/listing.ts) catches those.
+ * the store show it (one bucket through one endpoint, by any connections, with nested prefixes; a
+ * user's home in it; nested local folders, symlinks followed): a mirror there deletes the source's
+ * files, a copy nests the tree one level deeper each run. Refused when the job is saved (the field
+ * `destination`) and again when it runs (a home or a connection may have changed since). One
+ * bucket through two spellings of its endpoint (`localhost` and `127.0.0.1`) is not told apart
+ * here: the sync's listing guard (src/sync/listing.ts) catches a mirror or move there.
  */
-export async function refuseOverlap(
-  source: string,
-  destination: string,
-  accounts: Pick<Accounts, 'users'>,
-): Promise<void> {
+export async function refuseOverlap(source: string, destination: string, accounts: PlaceDeps): Promise<void> {
   const [a, b] = await Promise.all([
-    placeOf(parseLocation(source, 'source'), accounts.users),
-    placeOf(parseLocation(destination, 'destination'), accounts.users),
+    placeOf(parseLocation(source, 'source'), accounts),
+    placeOf(parseLocation(destination, 'destination'), accounts),
   ]);
   const overlap =
     a.kind === 's3' && b.kind === 's3'
-      ? a.connection === b.connection && (isWithin(a.prefix, b.prefix) || isWithin(b.prefix, a.prefix))
+      ? a.bucket === b.bucket && (isWithin(a.key, b.key) || isWithin(b.key, a.key))
       : a.kind === 'local' && b.kind === 'local' && localOverlap(a.path, b.path);
   if (overlap)
     throw Object.assign(

@@ -15,7 +15,7 @@ export interface JobLog {
 export interface RunnerOptions {
   store: JobStore;
   pool: StoragePool;
-  accounts: Pick<Accounts, 'users' | 'audit'>;
+  accounts: Pick<Accounts, 'users' | 'connections' | 'audit'>;
   runSync: RunSync;
   /**
    * A running run renews its lease this often (ms): a third of the lease. After two of these

@@ -100,11 +100,11 @@ describe('sync jobs over one store seen twice (the mtime index on)', () => {
       system,
     );
     const cases = [
-      { name: 'two-conns', source: `rgw:${a}/sub`, destination: `rgw2:${a}`, mode: 'mirror' },
-      { name: 'two-conns-back', source: `rgw2:${a}`, destination: `rgw:${a}/sub`, mode: 'mirror' },
+      { name: 'two-conns', source: `rgw:${a}/sub`, destination: `alias:${a}`, mode: 'mirror' },
+      { name: 'two-conns-back', source: `alias:${a}`, destination: `rgw:${a}/sub`, mode: 'mirror' },
       { name: 'to-home', source: `rgw:${a}/sub`, destination: 'user:ann', mode: 'mirror' },
       { name: 'home-move', source: 'user:ann/sub', destination: `rgw:${a}`, mode: 'move' },
-      { name: 'same-move', source: `rgw2:${a}`, destination: `rgw:${a}`, mode: 'move' },
+      { name: 'same-move', source: `alias:${a}`, destination: `rgw:${a}`, mode: 'move' },
     ] as const;
     for (const c of cases) {
       await jobs.store.create(
@@ -132,6 +132,21 @@ describe('sync jobs over one store seen twice (the mtime index on)', () => {
   });
 
   it('nested places named literally are refused when the job is saved or changed (400 naming destination)', async () => {
+    const s3 = testS3();
+    await accounts.connections.create(
+      {
+        name: 'rgwp',
+        settings: {
+          bucket: TEST_BUCKET,
+          prefix: `${base}/p`,
+          endpoint: `${s3.endpoint.toUpperCase()}/`,
+          region: 'us-east-1',
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+        },
+      },
+      system,
+    );
     await accounts.users.create(
       { username: 'bob', home: { type: 's3', connection: 'rgw', prefix: `${base}/homes/bob` } },
       system,
@@ -144,6 +159,11 @@ describe('sync jobs over one store seen twice (the mtime index on)', () => {
       [`rgw:${base}/p/sub`, `rgw:${base}/p`],
       [`rgw:${base}/p`, `rgw:${base}/p`],
       [`s3://${TEST_BUCKET}/${base}/p/q/`, `alias:${base}/p`],
+      // Two connections with one endpoint and bucket (other names, other keys): one place.
+      [`rgw:${base}/p`, `rgw2:${base}/p/q`],
+      [`rgw2:${base}/p`, `rgw:${base}/p`],
+      [`rgw:${base}/p/q/r`, 'rgwp:q'],
+      ['user:bob', `rgw2:${base}/homes`],
       ['user:bob', 'user:bob/inbox'],
       [`rgw:${base}/homes`, 'user:bob/inbox'],
       ['user:bob/x', `rgw:${base}/homes/bob/x/y`],
@@ -163,6 +183,11 @@ describe('sync jobs over one store seen twice (the mtime index on)', () => {
     }
     // Side by side is fine; a change that makes them nest is refused and changes nothing.
     await jobs.store.create({ name: 'side', source: `rgw:${base}/p`, destination: `rgw:${base}/pq` }, system);
+    await jobs.store.create({ name: 'side2', source: 'rgwp:x', destination: `rgw2:${base}/px` }, system);
+    await jobs.store.create(
+      { name: 'side3', source: `rgw:${base}/p`, destination: `alias:${base}/p/q` },
+      system,
+    );
     await expect(jobs.store.update('side', { destination: `rgw:${base}/p/q` }, system)).rejects.toMatchObject(
       {
         field: 'body.destination',
