@@ -73,19 +73,33 @@ export function refuseOneStoreTwice(
   to: SideFiles,
   samePath: boolean,
 ): void {
-  const seen = new Map<string, StoragePath>();
-  const key = (e: Entry): string | undefined => {
-    const t = e.etag !== undefined && e.size > 0 ? storeTime(e) : undefined;
-    return t === undefined ? undefined : `${e.etag}\0${e.size}\0${t}`;
-  };
+  // By ETag, then store time: no key built per entry (this runs over every file of both sides),
+  // and many files of one content (one ETag) still cost one lookup each.
+  const seen = new Map<string, { rel: StoragePath; size: number; t: number } | Map<number, StoragePath>>();
   for (const [rel, e] of from.files) {
-    const k = key(e);
-    if (k !== undefined) seen.set(k, rel);
+    const t = e.etag !== undefined && e.size > 0 ? storeTime(e) : undefined;
+    if (t === undefined) continue;
+    const etag = e.etag as string;
+    const one = seen.get(etag);
+    if (one === undefined) seen.set(etag, { rel, size: e.size, t });
+    else if (one instanceof Map) one.set(t, rel);
+    else
+      seen.set(
+        etag,
+        new Map([
+          [one.t, one.rel],
+          [t, rel],
+        ]),
+      );
   }
   if (seen.size === 0) return;
   for (const [rel, e] of to.files) {
-    const k = key(e);
-    const at = k === undefined ? undefined : seen.get(k);
+    const one = e.etag === undefined || e.size === 0 ? undefined : seen.get(e.etag);
+    if (one === undefined) continue;
+    const t = storeTime(e);
+    if (t === undefined) continue;
+    // One ETag is one size (an MD5 of the bytes, or of the parts' MD5s: a size check is a formality).
+    const at = one instanceof Map ? one.get(t) : one.t === t && one.size === e.size ? one.rel : undefined;
     if (at === undefined) continue;
     const nested = rel.endsWith(`/${at}`) || at.endsWith(`/${rel}`);
     if (nested || (samePath && at === rel))

@@ -89,6 +89,17 @@ describe('refuseOneStoreTwice', () => {
     expect(refused(side({ 'x.txt': noStoreTime }), side({ 'sub/x.txt': noStoreTime }))).toBe(false);
   });
 
+  it('among many files of one content (one ETag), the one with the same LastModified is found', () => {
+    const from: Record<string, Entry> = {};
+    for (let i = 0; i < 50; i++)
+      from[`c${i}.txt`] = entry(`a/sub/c${i}.txt`, { mtime: new Date(LM.getTime() - 1000 - i) });
+    from['x.txt'] = indexed('a/sub/x.txt');
+    expect(refused(side(from), side({ 'sub/x.txt': entry('a/sub/x.txt') }))).toBe(true);
+    expect(
+      refused(side(from), side({ 'sub/x.txt': entry('a/sub/x.txt', { mtime: new Date(LM.getTime() + 1) }) })),
+    ).toBe(false);
+  });
+
   it('the same path is evidence only when asked (a move), never for unrelated paths', () => {
     const one = side({ 'sub/x.txt': indexed('a/sub/x.txt') });
     expect(refused(one, side({ 'sub/x.txt': entry('a/sub/x.txt') }), false)).toBe(false);
