@@ -6,7 +6,7 @@ import type { StoragePool } from '../session/storage-pool.js';
 import { StorageError } from '../storage/errors.js';
 import { isWithin, normalizePath } from '../storage/paths.js';
 import type { SyncSide } from '../sync/types.js';
-import { localOverlap, realRoot } from '../util/real-path.js';
+import { localFoldersOverlap } from '../util/real-path.js';
 
 /**
  * Where a sync job reads and writes. Three forms, stored in their canonical text:
@@ -147,13 +147,13 @@ type Place = { kind: 's3'; bucket: string; key: string } | { kind: 'local'; path
 type PlaceDeps = Pick<Accounts, 'users' | 'connections'>;
 
 async function placeOf(l: JobLocation, accounts: PlaceDeps): Promise<Place> {
-  if (l.kind === 'local') return { kind: 'local', path: await realRoot(l.path) };
+  if (l.kind === 'local') return { kind: 'local', path: l.path };
   let connection: string;
   let prefix: string;
   if (l.kind === 'connection') ({ connection, prefix } = l);
   else {
     const home = (await accounts.users.effective(l.username)).home;
-    if (home.type === 'local') return { kind: 'local', path: await realRoot(join(home.path, l.path)) };
+    if (home.type === 'local') return { kind: 'local', path: join(home.path, l.path) };
     connection = home.connection;
     prefix = [home.prefix === '' ? '' : normalizePath(home.prefix), l.path].filter((p) => p).join('/');
   }
@@ -180,7 +180,7 @@ async function placeOf(l: JobLocation, accounts: PlaceDeps): Promise<Place> {
 /**
  * A job whose source and destination are one folder, or one inside the other, as their text and
  * the store show it (one bucket through one endpoint, by any connections, with nested prefixes; a
- * user's home in it; nested local folders, symlinks followed): a mirror there deletes the source's
+ * user's home in it; nested local folders, symlinks followed, bind mounts seen by identity): a mirror there deletes the source's
  * files, a copy nests the tree one level deeper each run. Refused when the job is saved (the field
  * `destination`) and again when it runs (a home or a connection may have changed since). One
  * bucket through two spellings of its endpoint (`localhost` and `127.0.0.1`) is not told apart
@@ -194,7 +194,7 @@ export async function refuseOverlap(source: string, destination: string, account
   const overlap =
     a.kind === 's3' && b.kind === 's3'
       ? a.bucket === b.bucket && (isWithin(a.key, b.key) || isWithin(b.key, a.key))
-      : a.kind === 'local' && b.kind === 'local' && localOverlap(a.path, b.path);
+      : a.kind === 'local' && b.kind === 'local' && (await localFoldersOverlap(a.path, b.path));
   if (overlap)
     throw Object.assign(
       new StorageError(

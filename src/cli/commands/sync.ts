@@ -13,7 +13,7 @@ import {
   type SyncSide,
   type SyncSummary,
 } from '../../sync/index.js';
-import { localOverlap, realRoot } from '../../util/real-path.js';
+import { localFoldersOverlap } from '../../util/real-path.js';
 import { type CliContext, s3OptionsFrom } from '../context.js';
 import { Locations } from '../location.js';
 import { humanBytes } from '../output.js';
@@ -106,9 +106,7 @@ export function registerSync(program: Command, ctx: () => CliContext): void {
         const dst: SyncSide = { storage: to.storage, root: to.path, display: to.display };
         if (
           (src.storage === dst.storage && (isWithin(src.root, dst.root) || isWithin(dst.root, src.root))) ||
-          (!isS3Url(srcArg) &&
-            !isS3Url(dstArg) &&
-            localOverlap(await realRoot(srcArg), await realRoot(dstArg)))
+          (!isS3Url(srcArg) && !isS3Url(dstArg) && (await localFoldersOverlap(srcArg, dstArg)))
         )
           throw new StorageError(
             'InvalidArgument',
