@@ -1,11 +1,12 @@
-import { isAbsolute } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import type { StorageTarget } from '../accounts/model.js';
 import type { Accounts } from '../accounts/types.js';
 import { isS3Url, parseS3Url } from '../s3/url.js';
 import type { StoragePool } from '../session/storage-pool.js';
 import { StorageError } from '../storage/errors.js';
-import { normalizePath } from '../storage/paths.js';
+import { isWithin, normalizePath } from '../storage/paths.js';
 import type { SyncSide } from '../sync/types.js';
+import { localFoldersOverlap } from '../util/real-path.js';
 
 /**
  * Where a sync job reads and writes. Three forms, stored in their canonical text:
@@ -138,4 +139,68 @@ export async function resolveSide(
   }
   const storage = await deps.pool.get(target);
   return { storage, root, display: locationText(l) };
+}
+
+/** Where a location's files are, as the store alone says (no S3 request). */
+type Place = { kind: 's3'; bucket: string; key: string } | { kind: 'local'; path: string };
+
+type PlaceDeps = Pick<Accounts, 'users' | 'connections'>;
+
+async function placeOf(l: JobLocation, accounts: PlaceDeps): Promise<Place> {
+  if (l.kind === 'local') return { kind: 'local', path: l.path };
+  let connection: string;
+  let prefix: string;
+  if (l.kind === 'connection') ({ connection, prefix } = l);
+  else {
+    const home = (await accounts.users.effective(l.username)).home;
+    if (home.type === 'local') return { kind: 'local', path: join(home.path, l.path) };
+    connection = home.connection;
+    prefix = [home.prefix === '' ? '' : normalizePath(home.prefix), l.path].filter((p) => p).join('/');
+  }
+  // Two connections to one bucket (other keys, other names) are one place: the endpoint as a URL
+  // normalises it (case, default port, a trailing slash); unset is AWS, where bucket names are global.
+  const found = await accounts.connections.get(connection).catch((err: unknown) => {
+    if (StorageError.is(err, 'NotFound')) return undefined; // a home's connection gone: its run fails
+    throw err;
+  });
+  if (!found) return { kind: 's3', bucket: `connection ${connection}`, key: prefix };
+  const settings = found.settings as { bucket?: string; endpoint?: string; prefix?: string };
+  let endpoint = settings.endpoint ?? 'aws';
+  try {
+    if (settings.endpoint) endpoint = new URL(settings.endpoint).href.replace(/\/$/, '');
+  } catch {}
+  const base = settings.prefix ? normalizePath(settings.prefix) : '';
+  return {
+    kind: 's3',
+    bucket: `${endpoint} ${settings.bucket}`,
+    key: [base, prefix].filter((p) => p).join('/'),
+  };
+}
+
+/**
+ * A job whose source and destination are one folder, or one inside the other, as their text and
+ * the store show it (one bucket through one endpoint, by any connections, with nested prefixes; a
+ * user's home in it; nested local folders, symlinks followed, bind mounts seen by identity): a mirror there deletes the source's
+ * files, a copy nests the tree one level deeper each run. Refused when the job is saved (the field
+ * `destination`) and again when it runs (a home or a connection may have changed since). One
+ * bucket through two spellings of its endpoint (`localhost` and `127.0.0.1`) is not told apart
+ * here: the sync's listing guard (src/sync/listing.ts) catches a mirror or move there.
+ */
+export async function refuseOverlap(source: string, destination: string, accounts: PlaceDeps): Promise<void> {
+  const [a, b] = await Promise.all([
+    placeOf(parseLocation(source, 'source'), accounts),
+    placeOf(parseLocation(destination, 'destination'), accounts),
+  ]);
+  const overlap =
+    a.kind === 's3' && b.kind === 's3'
+      ? a.bucket === b.bucket && (isWithin(a.key, b.key) || isWithin(b.key, a.key))
+      : a.kind === 'local' && b.kind === 'local' && (await localFoldersOverlap(a.path, b.path));
+  if (overlap)
+    throw Object.assign(
+      new StorageError(
+        'InvalidArgument',
+        `destination: ${destination} and the source ${source} overlap (one folder, or one inside the other): refusing a job between them; sync between separate folders`,
+      ),
+      { field: 'body.destination' },
+    );
 }

@@ -3,7 +3,7 @@ import type { StoragePool } from '../session/storage-pool.js';
 import { isAbsentFolder, StorageError } from '../storage/errors.js';
 import { joinPath } from '../storage/paths.js';
 import type { RunSync, SyncAction, SyncEvent, SyncPlan, SyncSide } from '../sync/types.js';
-import { resolveSide } from './locations.js';
+import { refuseOverlap, resolveSide } from './locations.js';
 import { ERROR_LIMIT, type JobView, PLAN_LIMIT, type PlannedAction, type RunView } from './model.js';
 import type { JobStore } from './store.js';
 
@@ -15,7 +15,7 @@ export interface JobLog {
 export interface RunnerOptions {
   store: JobStore;
   pool: StoragePool;
-  accounts: Pick<Accounts, 'users' | 'audit'>;
+  accounts: Pick<Accounts, 'users' | 'connections' | 'audit'>;
   runSync: RunSync;
   /**
    * A running run renews its lease this often (ms): a third of the lease. After two of these
@@ -169,6 +169,13 @@ export class JobRunner {
   async #steps(job: JobView, run: RunView, signal: AbortSignal): Promise<RunView> {
     const { store } = this.o;
     const deps = { pool: this.o.pool, accounts: this.o.accounts };
+    // Checked when the job was saved; again now, as a user's home may have moved since. Other
+    // failures (a user gone) are the connection test's to report.
+    const overlap = await refuseOverlap(job.source, job.destination, deps.accounts).then(
+      () => undefined,
+      (err: unknown) => (StorageError.is(err, 'InvalidArgument') ? err : undefined),
+    );
+    if (overlap) return store.finish(run.id, { status: 'refused', error: overlap.message });
     // Step 1, the connection test: both sides resolve, the source lists, the destination lists
     // and (unless a dry run or append-only) takes and gives back a probe file.
     let src: SyncSide;

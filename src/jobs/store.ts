@@ -6,7 +6,7 @@ import { actorName, isUniqueViolation, pageOf, parseInput, parsePatch } from '..
 import { type Dialect, dbNowIso, nowIso } from '../db/database.js';
 import type { Database, SyncJobRunsTable, SyncJobsTable } from '../db/schema.js';
 import { StorageError } from '../storage/errors.js';
-import { canonicalLocation } from './locations.js';
+import { canonicalLocation, refuseOverlap } from './locations.js';
 import {
   type JobInput,
   type JobPatch,
@@ -49,6 +49,7 @@ export class JobStore {
     const j = parseInput(jobInputSchema, input, 'job');
     const source = await canonicalLocation(j.source, 'source', this.accounts);
     const destination = await canonicalLocation(j.destination, 'destination', this.accounts);
+    await refuseOverlap(source, destination, this.accounts);
     const now = nowIso();
     try {
       await this.db
@@ -104,6 +105,7 @@ export class JobStore {
       'destination' in p.set
         ? await canonicalLocation(j.destination, 'destination', this.accounts)
         : j.destination;
+    if ('source' in p.set || 'destination' in p.set) await refuseOverlap(source, destination, this.accounts);
     await this.db
       .updateTable('sync_jobs')
       .set({ ...columns(j, source, destination), updated_at: nowIso() })

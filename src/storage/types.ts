@@ -19,6 +19,7 @@ export type StoragePath = string;
  * |-----------------------|------------------------------------------|------------------------------------|
  * | path, name, type, size| known                                    | known                              |
  * | mtime                 | the client-set time when kept, else the backend's | the backend's own time (S3: LastModified), or the client-set time when `clientMtime` (S3's mtime index) |
+ * | storeMtime            | unset                                    | with `clientMtime` only: the backend's own time (S3: LastModified) |
  * | etag, storageClass    | known where the backend has them         | known                              |
  * | contentType, metadata | known: undefined means the backend keeps none | unknown: undefined means "not fetched" |
  *
@@ -37,6 +38,12 @@ export interface Entry {
    * its mtime index (src/storage/s3/mtime-index.ts: recorded by Ferry for this key and ETag).
    */
   clientMtime?: boolean;
+  /**
+   * With `clientMtime` only: the backend's own time the listing gave (S3: LastModified), which
+   * `mtime` then does not show. A copy keeps the client time but never the backend's (sync's
+   * one-store-twice guard tells one object seen twice from a copy by it).
+   */
+  storeMtime?: Date;
   /** Full path relative to the storage root ('' for the root). */
   path: StoragePath;
   /** Last segment of `path` ('' for the root). */

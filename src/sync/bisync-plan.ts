@@ -3,6 +3,7 @@ import { baseName, joinPath, parentOf } from '../storage/paths.js';
 import type { Entry, StoragePath } from '../storage/types.js';
 import { changedSince, type PathRecord, type SideRecord } from './bisync-state.js';
 import { seconds } from './compare.js';
+import type { SideFiles } from './listing.js';
 import { suffixedName } from './names.js';
 import type { SideName, SyncAction, SyncPlan } from './types.js';
 
@@ -26,14 +27,7 @@ import type { SideName, SyncAction, SyncPlan } from './types.js';
  * a delete of the old name and a new file. `--resync` plans with no state: every file is
  * `modified`, so nothing is deleted and the union of both sides results.
  */
-export interface SideFiles {
-  /** Files by path relative to the side's root. */
-  files: ReadonlyMap<StoragePath, Entry>;
-  /** Folders (listed, or implied by a file below them). */
-  dirs: ReadonlySet<StoragePath>;
-  /** Entries the listing yielded (for SyncPlan.listed). */
-  count: number;
-}
+export type { SideFiles };
 
 export interface BisyncPlanInput {
   /** The saved state; undefined: `--resync` (the union, no deletes). */

@@ -1,5 +1,5 @@
 import { isAbsentFolder, StorageError } from '../storage/errors.js';
-import { joinPath, parentOf } from '../storage/paths.js';
+import { joinPath } from '../storage/paths.js';
 import type { Entry, StoragePath } from '../storage/types.js';
 import { forEachConcurrent } from '../util/concurrency.js';
 import {
@@ -12,6 +12,7 @@ import {
 import { type BisyncState, type BisyncStateStore, type PathRecord, recordOf } from './bisync-state.js';
 import { hasher } from './compare.js';
 import { DEFAULT_CONCURRENCY, executeActions, plannedSummary } from './execute.js';
+import { emptySide, listSide, refuseOneStoreTwice } from './listing.js';
 import type { SideName, SyncAction, SyncEvent, SyncSide, SyncSummary } from './types.js';
 
 export interface BisyncOptions {
@@ -66,6 +67,10 @@ export async function runBisync(
   const unlock = options.dryRun ? undefined : await store.lock();
   try {
     const [a, b] = await Promise.all([listFiles(src, signal), listFiles(dst, signal)]);
+    // One folder and a folder inside it, spelt two ways: every run would copy the tree into
+    // itself once more and carry deletes across. (One folder spelt twice is harmless here: each
+    // change shows on both sides at once, identical, and nothing is done.)
+    refuseOneStoreTwice(src, dst, a, b, false);
     const base = { state: state?.files, src: a, dst: b };
     const identical = await identicalByContent(src, dst, contentCandidates(base), signal);
     const plan = planBisync({
@@ -220,24 +225,10 @@ function nextState(
 
 /** The files of a side by path relative to its root; a side not there yet is empty. */
 export async function listFiles(side: SyncSide, signal?: AbortSignal): Promise<SideFiles> {
-  const files = new Map<StoragePath, Entry>();
-  const dirs = new Set<StoragePath>();
-  let count = 0;
-  try {
-    for await (const e of side.storage.list(side.root, { recursive: true, signal })) {
-      count++;
-      const rel = side.root === '' ? e.path : e.path.slice(side.root.length + 1);
-      if (e.type === 'dir') {
-        dirs.add(rel);
-        continue;
-      }
-      for (let p = parentOf(rel); p !== '' && !dirs.has(p); p = parentOf(p)) dirs.add(p);
-      files.set(rel, e);
-    }
-  } catch (err) {
+  return listSide(side, undefined, signal).catch((err: unknown) => {
     if (!isAbsentFolder(err)) throw err;
-  }
-  return { files, dirs, count };
+    return emptySide();
+  });
 }
 
 /** Of the candidate paths, those whose two sides have the same SHA-256. */

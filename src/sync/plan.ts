@@ -4,6 +4,7 @@ import type { Entry, StoragePath } from '../storage/types.js';
 import { forEachConcurrent } from '../util/concurrency.js';
 import { hasher, judge, newer } from './compare.js';
 import { pathFilter } from './filters.js';
+import { emptySide, listSide, refuseOneStoreTwice, type SideFiles, shown } from './listing.js';
 import { suffixedName } from './names.js';
 import type { SyncAction, SyncOptions, SyncPlan, SyncSide } from './types.js';
 
@@ -24,66 +25,6 @@ export interface OneWayPlan extends SyncPlan {
   blind: boolean;
 }
 
-/** Files of a side by path relative to its root, and the folders they imply. */
-interface Listed {
-  files: Map<StoragePath, Entry>;
-  dirs: Set<StoragePath>;
-  count: number;
-}
-
-function relative(root: StoragePath, path: StoragePath): StoragePath {
-  return root === '' ? path : path.slice(root.length + 1);
-}
-
-async function listSide(
-  side: SyncSide,
-  keep: (rel: string) => boolean,
-  signal?: AbortSignal,
-): Promise<Listed> {
-  const files = new Map<StoragePath, Entry>();
-  const dirs = new Set<StoragePath>();
-  let count = 0;
-  for await (const e of side.storage.list(side.root, { recursive: true, signal })) {
-    count++;
-    const rel = relative(side.root, e.path);
-    if (e.type === 'dir') {
-      dirs.add(rel);
-      continue;
-    }
-    for (let p = parentOf(rel); p !== '' && !dirs.has(p); p = parentOf(p)) dirs.add(p);
-    if (keep(rel)) files.set(rel, e);
-  }
-  return { files, dirs, count };
-}
-
-/**
- * The sides are one folder and a folder inside it, reached through two spellings of one store
- * (`s3://b/a/sub` and `s3+http://localhost:…/b/a`, two key pairs for one bucket): the roots cannot
- * be compared, so the evidence is in the listings. An object with the same ETag, size and
- * LastModified (to the ms) at `x` on one side and at `F/x` on the other is one object seen twice
- * (a copy has its own LastModified); for a move, also at the same path (one folder spelt twice: a
- * move would delete every file as "already there"). Empty files prove nothing (one ETag for all),
- * nor do times from the mtime index (`clientMtime`: a copy keeps the client time). A mirror or move
- * there would delete the source's files: refused. A false alarm refuses the run and loses nothing.
- */
-function refuseOneStoreTwice(src: SyncSide, dst: SyncSide, from: Listed, to: Listed, move: boolean): void {
-  const seen = new Map<string, StoragePath>();
-  const key = (e: Entry) => `${e.etag}\0${e.size}\0${e.mtime.getTime()}`;
-  const evidence = (e: Entry) => e.etag !== undefined && e.size > 0 && !e.clientMtime;
-  for (const [rel, e] of from.files) if (evidence(e)) seen.set(key(e), rel);
-  if (seen.size === 0) return;
-  for (const [rel, e] of to.files) {
-    const at = evidence(e) ? seen.get(key(e)) : undefined;
-    if (at === undefined) continue;
-    const nested = rel.endsWith(`/${at}`) || at.endsWith(`/${rel}`);
-    if (nested || (move && at === rel))
-      throw new StorageError(
-        'InvalidArgument',
-        `${src.display} and ${dst.display} look like one folder seen twice (the same object, same ETag and time, is ${shown(src, at)} and ${shown(dst, rel)}): sync between separate folders; nothing was changed`,
-      );
-  }
-}
-
 export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOptions): Promise<OneWayPlan> {
   const { signal } = options;
   if (options.appendOnly && options.mode === 'mirror')
@@ -98,15 +39,15 @@ export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOption
         throw new StorageError('NotFound', `the source does not exist: ${src.display}`, { cause: err });
       throw err;
     }),
-    listSide(dst, keep, signal).catch((err: unknown): Listed | 'denied' => {
+    listSide(dst, keep, signal).catch((err: unknown): SideFiles | 'denied' => {
       // A destination not there yet is empty; one we may not list is append-only's blind case.
-      if (isAbsentFolder(err)) return { files: new Map(), dirs: new Set(), count: 0 };
+      if (isAbsentFolder(err)) return emptySide();
       if (options.appendOnly && StorageError.is(err, 'PermissionDenied')) return 'denied';
       throw err;
     }),
   ]);
   const blind = to === 'denied';
-  const there: Listed = blind ? { files: new Map(), dirs: new Set(), count: 0 } : to;
+  const there: SideFiles = blind ? emptySide() : to;
   if (options.mode === 'mirror' && from.files.size === 0) {
     throw new StorageError(
       'InvalidArgument',
@@ -186,17 +127,12 @@ export async function planSync(src: SyncSide, dst: SyncSide, options: SyncOption
   return { actions, unchanged, kept, failures, blind, listed: { src: from.count, dst: there.count } };
 }
 
-/** A path of a side as a user would write it, for messages. */
-export function shown(side: SyncSide, rel: StoragePath): string {
-  return `${side.display.replace(/\/$/, '')}/${rel}`;
-}
-
 function order(a: SyncAction): number {
   return a.op === 'mkdir' ? 0 : a.op === 'copy' ? 1 : a.reason === 'moved' ? 2 : 3;
 }
 
 /** Why a file cannot be put at `to` as the destination was listed, or undefined. */
-function blocker(there: Listed, to: StoragePath): string | undefined {
+function blocker(there: SideFiles, to: StoragePath): string | undefined {
   if (there.dirs.has(to)) return 'a folder is in the way';
   for (let p = parentOf(to); p !== ''; p = parentOf(p))
     if (there.files.has(p)) return `a file is in the way at ${p}`;

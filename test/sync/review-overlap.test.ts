@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ferry, requireBuiltCli } from '../support/cli.js';
+import { cliEnv, ferry, ferryBin, requireBuiltCli } from '../support/cli.js';
 import { TEST_BUCKET, testS3 } from '../support/s3.js';
 
 /** Review of `ferry sync`'s overlap guard: a folder reached through a symlink is the same folder. */
@@ -26,6 +28,44 @@ describe('review: ferry sync refuses overlapping local folders, also through a s
     expect(res.stderr).toMatch(/overlap/);
     expect(res.code).toBe(2);
     expect((await readdir(join(dir, 'a', 'b'))).sort()).toEqual(['y.txt']);
+  }, 120_000);
+
+  it('a folder bind-mounted elsewhere (a mount namespace of its own: unshare -rm): --move onto itself and --mirror into it refused, nothing deleted', async () => {
+    const real = join(dir, 'bound');
+    const mnt = join(dir, 'mnt');
+    await mkdir(join(real, 'sub'), { recursive: true });
+    await mkdir(mnt);
+    await writeFile(join(real, 'sub', 'x.txt'), 'x');
+    await writeFile(join(real, 'z.txt'), 'z');
+    // The bind mount lives only in the namespace of the one `ferry` run (nothing to clean up).
+    const inMount = (...args: string[]) =>
+      promisify(execFile)(
+        'unshare',
+        [
+          '-rm',
+          'sh',
+          '-c',
+          'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+          'sh',
+          real,
+          mnt,
+          process.execPath,
+          ferryBin,
+          ...args,
+        ],
+        { env: cliEnv() },
+      ).then(
+        (r) => ({ code: 0, stderr: r.stderr }),
+        (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
+      );
+    const moved = await inMount('sync', '--move', mnt, real);
+    expect(moved.stderr).toMatch(/overlap/);
+    expect(moved.code).toBe(2);
+    const mirrored = await inMount('sync', '--mirror', join(mnt, 'sub'), real);
+    expect(mirrored.stderr).toMatch(/overlap/);
+    expect(mirrored.code).toBe(2);
+    expect((await readdir(real)).sort()).toEqual(['sub', 'z.txt']);
+    expect(await readdir(join(real, 'sub'))).toEqual(['x.txt']);
   }, 120_000);
 
   it('the plain case still refuses: --mirror ./a ./a/b', async () => {

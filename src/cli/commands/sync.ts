@@ -1,6 +1,4 @@
 import { setMaxListeners } from 'node:events';
-import { realpath } from 'node:fs/promises';
-import nodePath from 'node:path';
 import type { Command } from 'commander';
 import { isS3Url } from '../../s3/url.js';
 import { StorageError } from '../../storage/errors.js';
@@ -15,6 +13,7 @@ import {
   type SyncSide,
   type SyncSummary,
 } from '../../sync/index.js';
+import { localFoldersOverlap } from '../../util/real-path.js';
 import { type CliContext, s3OptionsFrom } from '../context.js';
 import { Locations } from '../location.js';
 import { humanBytes } from '../output.js';
@@ -107,9 +106,7 @@ export function registerSync(program: Command, ctx: () => CliContext): void {
         const dst: SyncSide = { storage: to.storage, root: to.path, display: to.display };
         if (
           (src.storage === dst.storage && (isWithin(src.root, dst.root) || isWithin(dst.root, src.root))) ||
-          (!isS3Url(srcArg) &&
-            !isS3Url(dstArg) &&
-            localOverlap(await realRoot(srcArg), await realRoot(dstArg)))
+          (!isS3Url(srcArg) && !isS3Url(dstArg) && (await localFoldersOverlap(srcArg, dstArg)))
         )
           throw new StorageError(
             'InvalidArgument',
@@ -193,27 +190,4 @@ function describe(a: SyncAction): string {
 export function summaryLine(s: SyncSummary, dryRun: boolean, unchanged: number): string {
   const head = dryRun ? 'dry run, nothing changed; would have ' : '';
   return `${head}copied ${s.copied}, updated ${s.updated}, deleted ${s.deleted}, conflicts ${s.conflicts}, skipped ${s.skipped} (${unchanged} unchanged), failed ${s.failed}; ${humanBytes(s.bytes)} in ${(s.ms / 1000).toFixed(1)} s`;
-}
-
-/**
- * A local argument as the disk resolves it: symlinks followed in the part that exists (a folder
- * reached through a link to the other side's folder is that folder), the rest appended.
- */
-async function realRoot(arg: string): Promise<string> {
-  const rest: string[] = [];
-  for (let p = nodePath.resolve(arg); ; p = nodePath.dirname(p)) {
-    try {
-      return nodePath.join(await realpath(p), ...rest.reverse());
-    } catch {
-      if (nodePath.dirname(p) === p) return nodePath.resolve(arg);
-      rest.push(nodePath.basename(p));
-    }
-  }
-}
-
-/** One local folder is the other or inside it. */
-function localOverlap(a: string, b: string): boolean {
-  const within = (x: string, y: string) =>
-    x === y || x.startsWith(y.endsWith(nodePath.sep) ? y : y + nodePath.sep);
-  return within(a, b) || within(b, a);
 }

@@ -136,7 +136,7 @@ function isHadoopMarker(key: string, size: number | undefined): boolean {
 
 /**
  * A listing entry: no content type or metadata (see `Entry.detail`); the client mtime only when
- * the mtime index knew it (`clientMtime`).
+ * the mtime index knew it (`clientMtime`, LastModified then kept as `storeMtime`).
  */
 function file(
   path: StoragePath,
@@ -153,7 +153,10 @@ function file(
     etag: o.ETag,
     storageClass: o.StorageClass,
   };
-  if (clientMtime) entry.clientMtime = true;
+  if (clientMtime) {
+    entry.clientMtime = true;
+    if (o.LastModified) entry.storeMtime = o.LastModified;
+  }
   return entry;
 }
 
