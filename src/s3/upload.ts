@@ -99,6 +99,12 @@ export interface UploadRequest {
    * store honours it there): a 412 fails the upload (Conflict) and nothing is replaced.
    */
   ifNoneMatch?: boolean;
+  /**
+   * Called after the whole body is read, before the object is committed (the single PutObject
+   * sent, the multipart upload completed): a throw fails the upload and nothing is stored. A
+   * local file's "not changed while it was read" check (storage/local/source-check.ts).
+   */
+  beforeCommit?: () => Promise<void>;
   /** Called once the multipart upload exists (to record it for a later resume). */
   onStarted?: (uploadId: string, partSize: number) => void | Promise<void>;
   /** Called when the upload failed and so did its abort: the upload is still in the bucket. */
@@ -292,6 +298,7 @@ export async function uploadObject(
       const sha256 = createHash('sha256').update(body).digest('hex');
       if (declared !== undefined && declared !== sha256) throw checksumMismatch(key, declared, sha256);
       try {
+        await req.beforeCommit?.();
         const input = {
           Bucket: bucket,
           Key: key,
@@ -317,6 +324,8 @@ export async function uploadObject(
     if (filled > 0 || partNumber === 1) await flushPart();
     else release();
     const parts = await pump.drain();
+    // Every part is stored: the last moment to find the source changed, with nothing committed.
+    await req.beforeCommit?.();
     const done = await session.complete(parts, req.ifNoneMatch ? { ifNoneMatch: '*' } : {});
     return { size: total, etag: done.etag, parts: parts.length, sha256, sentBytes: pump.sent };
   } catch (err) {

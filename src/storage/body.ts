@@ -56,3 +56,21 @@ export async function bodyToBuffer(body: WriteBody): Promise<Buffer> {
   for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
   return Buffer.concat(chunks);
 }
+
+const sourceChecks = new WeakMap<Readable, () => Promise<void>>();
+
+/**
+ * `body` read from a source that can tell whether it changed since it was opened (a local file
+ * rewritten in place, or replaced, while read): `check` throws a Conflict if so. A writer calls
+ * it (`sourceCheckOf`) after the last byte is read and before it commits the new content, so a
+ * torn or stale copy is never stored.
+ */
+export function checkedSource(body: Readable, check: () => Promise<void>): Readable {
+  sourceChecks.set(body, check);
+  return body;
+}
+
+/** The check `checkedSource` gave `body`, if any. */
+export function sourceCheckOf(body: unknown): (() => Promise<void>) | undefined {
+  return body instanceof Readable ? sourceChecks.get(body) : undefined;
+}

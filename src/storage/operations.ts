@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { forEachConcurrent } from '../util/concurrency.js';
-import { sizeOf } from './body.js';
+import { checkedSource, sizeOf, sourceCheckOf } from './body.js';
 import { StorageError } from './errors.js';
 import { isWithin, joinPath, parentOf } from './paths.js';
 import type { Entry, Storage, StoragePath, WriteOptions } from './types.js';
@@ -92,8 +92,11 @@ export async function copyFile(
   // counting stream in between — most of the CPU of a small-file copy is such plumbing.
   const whole = options.onBytes !== undefined && !options.onSourceHash && entry.size <= SMALL_FILE;
   // pipeline: an error on either side destroys both (no dangling socket or file handle).
-  const body =
+  const tapped =
     (options.onBytes && !whole) || options.onSourceHash ? pipeline(raw, new Tap(options), () => {}) : raw;
+  // The source's "unchanged since opened" check (a local file) goes with its bytes to the writer.
+  const check = sourceCheckOf(raw);
+  const body = check && tapped !== raw ? checkedSource(tapped, check) : tapped;
   const done = await dst.write(to, body, {
     size: sizeOf(raw, entry.size),
     mtime: entry.mtime,

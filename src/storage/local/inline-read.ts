@@ -1,6 +1,12 @@
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { type BigIntStats, closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { StorageError } from '../errors.js';
 import type { StoragePath } from '../types.js';
+
+/** A small file read whole, and what it was when opened (for source-check.ts). */
+export interface WholeFile {
+  data: Buffer;
+  opened: BigIntStats;
+}
 
 /**
  * Whole reads of files up to this size may be made inline (LocalStorage `inlineSmallReads`): from
@@ -15,7 +21,7 @@ export const INLINE_READ_MAX = 128 * 1024;
  * while read: the caller then reads it the usual way. Opened O_NONBLOCK so that a FIFO cannot hold
  * the thread in open(). Throws the calls' errno errors, and IsADirectory for a folder.
  */
-export function readWholeInline(abs: string, path: StoragePath, max: number): Buffer | undefined {
+export function readWholeInline(abs: string, path: StoragePath, max: number): WholeFile | undefined {
   // Not even opened unless a regular file: opening a FIFO (and closing it at once) would let its
   // writer, waiting in open(), go on — to EPIPE, its bytes lost, and the usual read then waiting
   // for a writer that is gone (`ferry cp fifo s3://…` hung or stored part of the bytes).
@@ -24,15 +30,16 @@ export function readWholeInline(abs: string, path: StoragePath, max: number): Bu
   if (!before.isFile() || before.size > max) return undefined;
   const fd = openSync(abs, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
-    if (!st.isFile() || st.size > max) return undefined;
+    const opened = fstatSync(fd, { bigint: true });
+    if (opened.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+    const size = Number(opened.size);
+    if (!opened.isFile() || size > max) return undefined;
     // One byte of room past the size: the read that finds the end needs somewhere to look.
-    const buffer = Buffer.allocUnsafe(st.size + 1);
+    const buffer = Buffer.allocUnsafe(size + 1);
     let at = 0;
     for (;;) {
       const n = readSync(fd, buffer, at, buffer.length - at, at);
-      if (n === 0) return buffer.subarray(0, at);
+      if (n === 0) return { data: buffer.subarray(0, at), opened };
       at += n;
       if (at === buffer.length) return undefined;
     }
@@ -93,7 +100,7 @@ export class InlineReads {
    * A small file's whole content read inline (readWholeInline), or undefined (then read it the
    * usual way). `translate` turns errno errors into StorageErrors.
    */
-  read(abs: string, path: StoragePath, translate: (err: unknown) => unknown): Buffer | undefined {
+  read(abs: string, path: StoragePath, translate: (err: unknown) => unknown): WholeFile | undefined {
     const started = performance.now();
     try {
       return readWholeInline(abs, path, INLINE_READ_MAX);

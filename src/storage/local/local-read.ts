@@ -1,11 +1,12 @@
 import { constants, createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { bodyToReadable, unsizedBody } from '../body.js';
+import { bodyToReadable, checkedSource, unsizedBody } from '../body.js';
 import { StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
 import { checkReadArgs, closedHandle, type ReadHandle, streamFromHandle } from '../read-handle.js';
 import type { ReadOptions, SpaceInfo, StoragePath } from '../types.js';
+import { unchangedCheck } from './source-check.js';
 
 /**
  * LocalStorage.read without the inline path (inline-read.ts): the file at `abs` as a stream, the
@@ -28,8 +29,9 @@ export async function readLocalFile(
     throw translate(err);
   }
   try {
-    const st = await handle.stat();
+    const st = await handle.stat({ bigint: true });
     if (st.isDirectory()) throw new StorageError('IsADirectory', `is a folder: /${path}`, { path });
+    const size = Number(st.size);
     const start = options.offset ?? 0;
     if (!st.isFile() && options.regularFile) {
       throw new StorageError(
@@ -49,12 +51,15 @@ export async function readLocalFile(
       // Not a file stream: an upload must not take it for one it may read at any position.
       return unsizedBody(Readable.from(createReadStream('', { fd: handle, signal: options.signal })));
     }
-    if (options.length === 0 || start >= st.size) {
+    // A writer checks, after the last byte and before it commits, that the file was not
+    // rewritten or replaced meanwhile (source-check.ts).
+    const unchanged = unchangedCheck(abs, path, st);
+    if (options.length === 0 || start >= size) {
       await handle.close();
-      return bodyToReadable(Buffer.alloc(0));
+      return checkedSource(bodyToReadable(Buffer.alloc(0)), unchanged);
     }
     const end = options.length === undefined ? undefined : start + options.length - 1;
-    return createReadStream('', { fd: handle, start, end, signal: options.signal });
+    return checkedSource(createReadStream('', { fd: handle, start, end, signal: options.signal }), unchanged);
   } catch (err) {
     await handle.close().catch(() => {});
     throw err;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { bodyToReadable, wholeBody } from '../body.js';
+import { bodyToReadable, checkedSource, wholeBody } from '../body.js';
 import { StorageError } from '../errors.js';
 import type { OpenWriteOptions, WriteHandle } from '../handles.js';
 import { hashOf } from '../hash.js';
@@ -30,6 +30,7 @@ import { translateLocalError as translate } from './errors.js';
 import { InlineReads } from './inline-read.js';
 import { localSpace, openLocalRead, readLocalFile } from './local-read.js';
 import { SMALL_WRITE, writeSmallFile } from './small-write.js';
+import { unchangedCheck } from './source-check.js';
 import { statsAhead } from './stats-ahead.js';
 import { removePartialFiles } from './unfinished-writes.js';
 import { openLocalWrite, PARTIAL_NAME as PARTIAL, partialName } from './write-handle.js';
@@ -175,7 +176,9 @@ export class LocalStorage implements Storage {
     if (this.inline.enabled && options.offset === undefined && options.length === undefined) {
       options.signal?.throwIfAborted();
       const whole = this.inline.read(abs, path, translateHere);
-      if (whole) return wholeBody(whole);
+      // Checked again before the copy commits (source-check.ts): the read is whole, but the
+      // upload that follows it takes a while.
+      if (whole) return checkedSource(wholeBody(whole.data), unchangedCheck(abs, path, whole.opened));
     }
     return readLocalFile(abs, path, options, translateHere);
   }

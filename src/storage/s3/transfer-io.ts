@@ -4,7 +4,7 @@ import { translateS3Error } from '../../s3/errors.js';
 import { bufferSource, positionalSourceOf } from '../../s3/file-source.js';
 import { type UploadResult, uploadObject } from '../../s3/upload.js';
 import { type SourceIdentity, UploadJournal } from '../../s3/upload-journal.js';
-import { bodyToReadable, wholeBufferOf } from '../body.js';
+import { bodyToReadable, sourceCheckOf, wholeBufferOf } from '../body.js';
 import { StorageError } from '../errors.js';
 import { baseName } from '../paths.js';
 import type { Entry, ReadOptions, StoragePath, WriteBody, WriteOptions } from '../types.js';
@@ -138,6 +138,7 @@ export async function writeFile(
           budget: s3.budget,
           resume,
           ifNoneMatch: options.createOnly && claim === undefined,
+          beforeCommit: sourceCheckOf(body),
           onStarted: source && ((id, partSize) => journal!.record(id, partSize, source)),
           onAbortFailed: () => {
             abortFailed = true;
