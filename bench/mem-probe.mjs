@@ -20,6 +20,11 @@ if (out) {
     (m) => m.partSpills,
     () => ({ spilled: 0 }),
   );
+  // Socket reads parsed in place / from a copy / into a new buffer (builds from session 9 on).
+  const reads = await import(new URL('../dist/protocols/sftp/socket-reads.js', cli).href).then(
+    (m) => m.socketReads,
+    () => ({ inPlace: 0, copied: 0, fresh: 0 }),
+  );
   const gcs = { minor: 0, major: 0 };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -46,6 +51,9 @@ if (out) {
       fresh: processBudget.freshBuffers ?? 0,
       dropped: processBudget.droppedBuffers ?? 0,
       spilled: spills.spilled,
+      readsInPlace: reads.inPlace,
+      readsCopied: reads.copied,
+      readsFresh: reads.fresh,
       minorGcs: gcs.minor,
       majorGcs: gcs.major,
     };

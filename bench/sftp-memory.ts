@@ -74,6 +74,10 @@ interface Probe {
   spilled?: number;
   minorGcs?: number;
   majorGcs?: number;
+  /** Socket reads parsed in place, from a copy, into a new buffer (socket-reads.ts), so far. */
+  readsInPlace?: number;
+  readsCopied?: number;
+  readsFresh?: number;
 }
 
 function probes(file: string, from = 0): Probe[] {
@@ -257,7 +261,7 @@ async function main(): Promise<void> {
       `#   budget ${mib(s.budget)} (FERRY_MEMORY_BUDGET_BYTES or FERRY_BUFFER_BUDGET), its high-water mark ${mib(max('budgetPeak'))}, held + kept buffers at most ${mib(Math.max(0, ...ps.map((p) => p.budgetHeld + (p.budgetPooled ?? 0))))}, charged at most ${mib(max('chargedPeak'))}`,
     );
     out(
-      `#   part buffers during the puts: ${during('fresh')} allocated new, ${during('dropped')} let go to the GC, ${during('spilled')} spilled to disk; GCs: ${during('minorGcs')} minor, ${during('majorGcs')} major`,
+      `#   part buffers during the puts: ${during('fresh')} allocated new, ${during('dropped')} let go to the GC, ${during('spilled')} spilled to disk; GCs: ${during('minorGcs')} minor, ${during('majorGcs')} major; socket reads ${during('readsInPlace')} in place, ${during('readsCopied')} copied, ${during('readsFresh')} into a new buffer`,
     );
     out(
       `#   inside (peaks, 100 ms samples): rss ${mib(max('rss'))}, heapUsed ${mib(max('heapUsed'))}, heapTotal ${mib(max('heapTotal'))}, external ${mib(max('external'))}, arrayBuffers ${mib(max('arrayBuffers'))} (before: heapTotal ${mib(first?.heapTotal ?? 0)}, external ${mib(first?.external ?? 0)}, arrayBuffers ${mib(first?.arrayBuffers ?? 0)})`,

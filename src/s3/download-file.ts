@@ -1,12 +1,11 @@
 import { setMaxListeners } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type BufferBudget, processBudget } from './buffer-budget.js';
 import type { DownloadRequest, DownloadTuning } from './download.js';
 import { translateS3Error } from './errors.js';
-import { readExactly } from './range-read.js';
-import { withRetries } from './retry.js';
+import { readRange } from './range-read.js';
+import { getRangeInto } from './raw-get.js';
 import { defaultDownloadTuning } from './tuning.js';
 
 export interface FileDownloadRequest {
@@ -55,21 +54,19 @@ export async function downloadToFile(
       try {
         if (!buffer || buffer.length < length) buffer = Buffer.allocUnsafe(tuning.partSize);
         const into = buffer;
-        await withRetries(
-          async () => {
-            const res = await client.send(
-              new GetObjectCommand({
-                Bucket: req.bucket,
-                Key: req.key,
-                Range: `bytes=${from}-${to}`,
-                IfMatch: req.etag,
-                ...req.partParams,
-              }),
-              { abortSignal: signal },
-            );
-            await readExactly(res.Body as Readable, length, into);
-          },
-          { attempts: tuning.partAttempts, signal },
+        const input = { Bucket: req.bucket, Key: req.key, IfMatch: req.etag, ...req.partParams };
+        await readRange(
+          (f, t) =>
+            client.send(new GetObjectCommand({ ...input, Range: `bytes=${f}-${t}` }), {
+              abortSignal: signal,
+            }),
+          from,
+          to,
+          tuning.partAttempts,
+          signal,
+          undefined,
+          into,
+          (f, buf) => getRangeInto(client, input, f, buf, signal),
         ).catch((err: unknown) => {
           throw translateS3Error(err, { operation: 'GetObject', bucket: req.bucket, key: req.key });
         });

@@ -6,8 +6,8 @@ import { type BufferBudget, processBudget } from './buffer-budget.js';
 import { checksumMismatch, SHA256_META, Sha256Stream } from './checksum.js';
 import { closeConnectionAfter } from './connection-close.js';
 import { translateS3Error } from './errors.js';
-import { firstOf, rangeError, readExactly, streamRange, totalOf } from './range-read.js';
-import { withRetries } from './retry.js';
+import { firstOf, rangeError, readRange, streamRange, totalOf } from './range-read.js';
+import { getRangeInto } from './raw-get.js';
 import { getSmallObject } from './small-object.js';
 import { defaultDownloadTuning } from './tuning.js';
 
@@ -135,6 +135,14 @@ export async function downloadObject(
       }),
       { abortSignal: signal },
     );
+  const raw = (from: number, into: Buffer) =>
+    getRangeInto(
+      client,
+      { Bucket: bucket, Key: key, IfMatch: first.ETag, ...req.partParams },
+      from,
+      into,
+      signal,
+    );
   const streamed = (body: Readable | undefined, from: number, to: number) =>
     streamRange(body, from, to, getRange, tuning.partAttempts, signal);
 
@@ -172,14 +180,8 @@ export async function downloadObject(
   const fetchRange = async ([from, to]: [number, number], release: () => void): Promise<Part> => {
     const buffer = pool.pop() ?? Buffer.allocUnsafe(tuning.partSize);
     try {
-      return await withRetries(
-        async () => {
-          const res = await getRange(from, to);
-          const [data] = await readExactly(res.Body as Readable, to - from + 1, buffer);
-          return { data: data!, buffer, release };
-        },
-        { attempts: tuning.partAttempts, signal },
-      );
+      const data = await readRange(getRange, from, to, tuning.partAttempts, signal, undefined, buffer, raw);
+      return { data, buffer, release };
     } catch (err) {
       pool.push(buffer);
       release();

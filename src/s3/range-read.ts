@@ -5,15 +5,23 @@
  */
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import type { RawRead } from './raw-get.js';
 import { isRetryable, pause } from './retry.js';
 
 /** One ranged GET of `from`..`to` (inclusive), pinned to a version by the caller (If-Match). */
 export type RangeGet = (from: number, to: number) => Promise<GetObjectCommandOutput>;
 
 /**
+ * A ranged GET of `from`..`from + into.length - 1` read straight into `into` (raw-get.ts
+ * `getRangeInto`): what it put in place, or undefined when the request is the SDK's to send.
+ */
+export type RangeInto = (from: number, into: Buffer) => Promise<RawRead | undefined>;
+
+/**
  * The bytes `from`..`to` (inclusive) in one buffer (`into` when given, else a fresh one), with
  * `streamRange`'s retries: from `body` when an answer for that range is already there, else from
- * ranged GETs.
+ * ranged GETs — read straight into the buffer by `raw` while it can (a body cut short is asked
+ * again from where it stopped, up to `attempts` bodies), through `get` for whatever it hands over.
  */
 export async function readRange(
   get: RangeGet,
@@ -23,9 +31,19 @@ export async function readRange(
   signal: AbortSignal,
   body?: Readable,
   into?: Buffer,
+  raw?: RangeInto,
 ): Promise<Buffer> {
   const out = into ? into.subarray(0, to - from + 1) : Buffer.allocUnsafe(to - from + 1);
   let at = 0;
+  for (let attempt = 1; raw && !body; attempt++) {
+    const r = await raw(from + at, out.subarray(at));
+    if (!r) break; // the SDK's, from `at` on
+    at += r.got;
+    if (at === out.length) return out;
+    if (attempt >= attempts || signal.aborted || !isRetryable(r.error)) throw r.error;
+    await pause(attempt);
+  }
+  if (at > 0) from += at;
   for await (const chunk of streamRange(body, from, to, get, attempts, signal)) {
     chunk.copy(out, at);
     at += chunk.length;
@@ -79,24 +97,6 @@ export function firstOf(contentRange: string | undefined): number | undefined {
 export function totalOf(contentRange: string | undefined): number | undefined {
   const m = /\/(\d+)\s*$/.exec(contentRange ?? '');
   return m ? Number(m[1]) : undefined;
-}
-
-/**
- * Read a body of exactly `size` bytes into `into` (a fresh buffer when not given); a shorter or
- * longer body is an error (tried again by the caller). Copying is on purpose: the socket's
- * 64 KiB chunks then die young, and one buffer per part remains.
- */
-export async function readExactly(body: Readable, size: number, into?: Buffer): Promise<Buffer[]> {
-  const out = into ?? Buffer.allocUnsafe(size);
-  let at = 0;
-  for await (const chunk of body) {
-    const c = chunk as Buffer;
-    if (at + c.length > size) throw rangeError(`ranged GET returned more than ${size} bytes`);
-    c.copy(out, at);
-    at += c.length;
-  }
-  if (at !== size) throw rangeError(`ranged GET returned ${at} bytes instead of ${size}`);
-  return [out.subarray(0, size)];
 }
 
 /** A short or long ranged body: retryable, like a 5xx. */

@@ -26,7 +26,7 @@ import { EMPTY_SHA256, encodePath, encodeSegment, signV4 } from './sigv4.js';
  * Every other connection keeps the SDK for every request.
  */
 
-interface Lean {
+export interface Lean {
   endpoint: URL;
   pathStyle: boolean;
   region: string;
@@ -158,7 +158,7 @@ function putHeaders(input: PutObjectCommandInput, body: Buffer): Record<string, 
 }
 
 /** Headers of a GetObject input, or undefined when it has a field the lean path does not send. */
-function getHeaders(input: GetObjectCommandInput): Record<string, string> | undefined {
+export function getHeaders(input: GetObjectCommandInput): Record<string, string> | undefined {
   const h: Record<string, string> = {};
   for (const [name, value] of Object.entries(input)) {
     if (value === undefined) continue;
@@ -184,7 +184,7 @@ function md5Base64(b: Buffer): string {
   return createHash('md5').update(b).digest('base64');
 }
 
-interface Target {
+export interface Target {
   lean: Lean;
   /** The Host header (with the port when not the default) and the name connected to. */
   host: string;
@@ -192,7 +192,8 @@ interface Target {
   path: string;
 }
 
-async function targetOf(client: S3Client, bucket: string, key: string): Promise<Target | undefined> {
+/** Where a lean request for `bucket`/`key` goes; undefined when the lean path is not usable. */
+export async function targetOf(client: S3Client, bucket: string, key: string): Promise<Target | undefined> {
   const lean = leans.get(client);
   if (!lean) return undefined;
   lean.usable ??= Promise.all([client.config.useFipsEndpoint(), client.config.useDualstackEndpoint()]).then(
@@ -215,6 +216,25 @@ async function targetOf(client: S3Client, bucket: string, key: string): Promise<
   };
 }
 
+/**
+ * Tell `client`'s watchers of the request and sign it with the client's current credentials (its
+ * provider chain, refreshed as the SDK's are) and clock-skew correction: adds `host` and the
+ * SigV4 headers to `headers`.
+ */
+export async function signLean(
+  client: S3Client,
+  t: Target,
+  method: 'PUT' | 'GET',
+  headers: Record<string, string>,
+  payloadSha256: string,
+): Promise<void> {
+  for (const fn of watchers.get(client) ?? []) fn(method === 'PUT' ? 'PutObject' : 'GetObject');
+  const creds = await client.config.credentials();
+  headers.host = t.host;
+  const offset = (client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
+  signV4(method, t.path, headers, payloadSha256, creds, t.lean.region, Date.now() + offset);
+}
+
 interface Sent {
   res: http.IncomingMessage;
   started: number;
@@ -232,11 +252,7 @@ async function send(
   unsigned: Record<string, string> = {},
   onLost?: () => void,
 ): Promise<Sent | undefined> {
-  for (const fn of watchers.get(client) ?? []) fn(method === 'PUT' ? 'PutObject' : 'GetObject');
-  const creds = await client.config.credentials();
-  headers.host = t.host;
-  const offset = (client.config as { systemClockOffset?: number }).systemClockOffset ?? 0;
-  signV4(method, t.path, headers, payloadSha256, creds, t.lean.region, Date.now() + offset);
+  await signLean(client, t, method, headers, payloadSha256);
   const started = performance.now();
   return new Promise<Sent | undefined>((resolve, reject) => {
     let req: http.ClientRequest;
@@ -384,7 +400,7 @@ function header(res: http.IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v.join(', ') : v;
 }
 
-function idleError(ms: number): Error {
+export function idleError(ms: number): Error {
   return Object.assign(new Error(`S3 request timed out: no answer for ${ms / 1000} s`), {
     name: 'TimeoutError',
     code: 'ETIMEDOUT',

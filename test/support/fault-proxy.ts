@@ -20,8 +20,13 @@ export type FaultAction =
    * Content-Length): a server that stops early without an error.
    */
   | { truncateAfter: number }
-  /** Forward the headers and the first `stallAfterBytes` bytes of the body, then hold the rest. */
-  | { stallAfterBytes: number }
+  /**
+   * Forward the headers and the first `stallAfterBytes` bytes of the body, then hold the rest
+   * (for good, or `resumeAfterMs` after the answer began).
+   */
+  | { stallAfterBytes: number; resumeAfterMs?: number }
+  /** Forward the headers and the first `resetAfterBytes` bytes of the body, then reset the connection. */
+  | { resetAfterBytes: number }
   /**
    * Forward, let the store answer (so what it does is done), then reset the client's connection
    * without passing the answer on: a 2xx lost on the way back.
@@ -35,6 +40,8 @@ export interface SeenRequest {
   url: URL;
   /** S3 operation guessed from method and query (UploadPart, GetObject, …). */
   op: string;
+  /** The Range header asked, if any. */
+  range?: string;
 }
 
 /**
@@ -53,7 +60,8 @@ export async function startFaultProxy(
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const entry: SeenRequest = { method: req.method ?? 'GET', url, op: opOf(req.method ?? 'GET', url) };
+    const method = req.method ?? 'GET';
+    const entry: SeenRequest = { method, url, op: opOf(method, url), range: req.headers.range };
     seen.push(entry);
     res.on('finish', () => {
       answered[entry.op] = (answered[entry.op] ?? 0) + 1;
@@ -119,12 +127,34 @@ export async function startFaultProxy(
         if (typeof action === 'object' && 'stallAfterBytes' in action) {
           res.writeHead(up.statusCode ?? 502, up.headers);
           let left = action.stallAfterBytes;
+          const held: Buffer[] = [];
+          up.on('data', (chunk: Buffer) => {
+            if (left > 0) res.write(chunk.subarray(0, left));
+            if (chunk.length > left) held.push(chunk.subarray(Math.max(0, left)));
+            left -= chunk.length;
+          });
+          const { resumeAfterMs } = action;
+          if (resumeAfterMs !== undefined)
+            setTimeout(() => {
+              if (res.destroyed) return;
+              for (const b of held.splice(0)) res.write(b);
+              up.on('data', (chunk: Buffer) => res.write(chunk));
+              up.on('end', () => res.end());
+            }, resumeAfterMs);
+          res.on('close', () => up.destroy());
+        } else if (typeof action === 'object' && 'resetAfterBytes' in action) {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          let left = action.resetAfterBytes;
           up.on('data', (chunk: Buffer) => {
             if (left <= 0) return;
             res.write(chunk.subarray(0, left));
             left -= chunk.length;
+            if (left <= 0) {
+              up.destroy();
+              // Once what was written has gone out: a reset, not a clean end.
+              setTimeout(() => req.socket.resetAndDestroy(), 50);
+            }
           });
-          res.on('close', () => up.destroy());
         } else if (typeof action === 'object' && 'delayMs' in action) setTimeout(send, action.delayMs);
         else send();
       },

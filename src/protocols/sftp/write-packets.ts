@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { SFTPWrapper } from 'ssh2';
 import { copiedOut, reuseInboundPackets } from './inbound-packets.js';
 
@@ -56,6 +57,8 @@ const pool: Buffer[] = [];
 interface Internals {
   _version: number;
   _protocol?: { _decipher?: unknown };
+  /** The connection (ssh2's Client) and its socket. */
+  _client?: { _sock?: Socket };
   outgoing: { state: string };
   push(data: Buffer | null): unknown;
 }
@@ -109,7 +112,7 @@ export function interceptWrites(sftp: SFTPWrapper, onWrite: WriteListener): void
 
   s.push = (data: Buffer | null) => {
     if (data === null) return inner(data);
-    reuseInboundPackets(s._protocol);
+    reuseInboundPackets(s._protocol, s._client?._sock);
     if (!open()) dead = true;
     /** A view of `data` went on (to ssh2, or lent to a handle): its buffer must not be reused. */
     let kept = dead;

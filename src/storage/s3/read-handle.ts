@@ -8,6 +8,7 @@ import {
 import { closeConnectionAfter, isRangeNotSatisfiable } from '../../s3/download.js';
 import { translateS3Error } from '../../s3/errors.js';
 import { readRange, totalOf } from '../../s3/range-read.js';
+import { getRangeInto } from '../../s3/raw-get.js';
 import { StorageError } from '../errors.js';
 import {
   checkReadArgs,
@@ -38,7 +39,8 @@ import type { S3Storage } from './s3-storage.js';
  * (parts one read spans + concurrency + 1) parts. Any other read is one ranged GET of exactly
  * its bytes. Every GET carries If-Match with the opened ETag: a replaced object fails the read
  * with Conflict, never mixing versions. Bodies that end early are fetched again from where they
- * stopped (download.ts `streamRange`). `lend` reads the same way but hands out a read within one
+ * stopped (download.ts `streamRange`); a part is read straight into its buffer where the
+ * connection allows (s3/raw-get.ts). `lend` reads the same way but hands out a read within one
  * part as a view of the part's buffer, which is neither dropped into the budget's kept buffers nor
  * refilled until the borrower releases it (an SFTP READ reply is then copied once, straight into
  * its SSH packet).
@@ -98,8 +100,18 @@ export async function openS3Read(
       }),
       { abortSignal: sig },
     );
+  const input = { Bucket: s3.bucket, Key: key, IfMatch: etag, ...s3.params.read };
   const fetch = (from: number, to: number, sig: AbortSignal, body?: Readable, into?: Buffer) =>
-    readRange((f, t) => get(f, t, sig), from, to, tuning.partAttempts, sig, body, into).catch((err) => {
+    readRange(
+      (f, t) => get(f, t, sig),
+      from,
+      to,
+      tuning.partAttempts,
+      sig,
+      body,
+      into,
+      (f, buf) => getRangeInto(s3.client, input, f, buf, sig),
+    ).catch((err) => {
       throw StorageError.is(err) ? err : translateS3Error(err, where);
     });
 

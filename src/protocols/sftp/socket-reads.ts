@@ -1,0 +1,88 @@
+import type { Socket } from 'node:net';
+
+/**
+ * An accepted socket's reads land in one buffer kept by the connection, instead of a new one per
+ * read, when nothing of a read is referenced once it was parsed.
+ *
+ * Why: Node reads a socket into a fresh 64 KiB ArrayBuffer per read (malloc'd in C++, outside
+ * V8's heap), garbage once ssh2 parsed it but resident until a scavenge. With 20 uploads at
+ * ~100 MiB/s that is ~1,600 of them a second; ~40 MiB of them were awaiting the GC at the peak
+ * (docs/notes/issue-9.md "Session 8/9: memory"), outside the buffer budget.
+ *
+ * How: Node's own `onread` option (a user buffer: `net.connect({ onread })`) is not offered for
+ * the sockets a `net.Server` accepts, so it is installed on the accepted socket's handle the way
+ * Node installs it (net.js `initSocketHandle`: `_handle.useUserBuffer`, and the socket's
+ * `kBuffer`/`kBufferCb`/`kBufferGen` fields that `onStreamRead` looks at; Node 20). The read is
+ * then handed to the socket's 'data' listeners (ssh2's) as a view of that buffer, and `parsed`
+ * says afterwards whether the buffer may take the next read: when it may not (a view of it was
+ * kept), the next read goes into a new buffer and the reads after it are parsed from a copy the
+ * size of the read (what Node's reads cost), until one parsed from a copy would have been
+ * reusable. A paused socket, or one with bytes queued in its stream, gets a copy pushed through
+ * the stream as Node would (order and back-pressure as before). Without those internals (another
+ * Node) nothing is installed and Node's reads go on.
+ */
+
+/** Bytes per read: libuv's suggested size, what Node reads a socket into. */
+export const READ_SIZE = 64 * 1024;
+
+export interface ReadParser {
+  /** A read of these bytes' buffer is about to be parsed. */
+  start(buffer: ArrayBufferLike): void;
+  /** It was parsed: whether nothing refers to its bytes any more (its buffer may be reused). */
+  parsed(): boolean;
+}
+
+/** Counts for tests and benchmarks: reads parsed in place, from a copy, buffers made anew. */
+export const socketReads = { inPlace: 0, copied: 0, fresh: 0 };
+
+interface Handle {
+  useUserBuffer?(buf: Uint8Array): void;
+}
+
+type Fields = Record<symbol, unknown>;
+
+/** Read `socket` into a reused buffer (see above); false when this Node offers no way to. */
+export function reuseSocketReads(socket: Socket, parser: ReadParser): boolean {
+  const handle = (socket as unknown as { _handle?: Handle | null })._handle;
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const field = (name: string) => symbols.find((s) => s.description === name);
+  const kBuffer = field('kBuffer');
+  const kBufferCb = field('kBufferCb');
+  const kBufferGen = field('kBufferGen');
+  if (!handle || typeof handle.useUserBuffer !== 'function' || !kBuffer || !kBufferCb || !kBufferGen)
+    return false;
+  const fields = socket as unknown as Fields;
+  if (fields[kBuffer] !== null || fields[kBufferCb] !== null || fields[kBufferGen] !== null) return false;
+  let buffer = Buffer.allocUnsafeSlow(READ_SIZE);
+  /** The last read parsed in place left views of its buffer: parse copies until one would not. */
+  let copying = false;
+  const onRead = (nread: number, into: Uint8Array): boolean => {
+    const view = Buffer.from(into.buffer, into.byteOffset, nread);
+    if (socket.readableFlowing !== true || socket.readableLength > 0) {
+      socketReads.copied++;
+      return socket.push(Buffer.from(view));
+    }
+    const bytes = copying ? Buffer.from(view) : view;
+    if (copying) socketReads.copied++;
+    else socketReads.inPlace++;
+    parser.start(bytes.buffer);
+    let reusable = false;
+    try {
+      socket.emit('data', bytes);
+    } finally {
+      reusable = parser.parsed();
+      if (!copying && !reusable) {
+        // A view of this buffer was kept: the next read goes into a new one.
+        buffer = Buffer.allocUnsafeSlow(READ_SIZE);
+        socketReads.fresh++;
+      }
+      copying = !reusable;
+    }
+    return true;
+  };
+  fields[kBuffer] = buffer;
+  fields[kBufferCb] = onRead;
+  fields[kBufferGen] = () => buffer;
+  handle.useUserBuffer(buffer);
+  return true;
+}
