@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inboundPackets } from '../../src/protocols/sftp/inbound-packets.js';
 import { socketReads } from '../../src/protocols/sftp/socket-reads.js';
-import { type SftpTestServer, sftpBatch, startSftpServer } from '../support/sftp.js';
+import { p, type SftpTestServer, sftpBatch, sftpClient, startSftpServer } from '../support/sftp.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -163,4 +163,45 @@ describe('SFTP: decrypted packet buffers reused', () => {
       await new Promise((r) => relay.close(r));
     }
   }, 180_000);
+
+  it("a connection's read buffer shrinks to 4 KiB once it idles and grows back for the next upload", async () => {
+    const c = await sftpClient(server, server.user);
+    try {
+      const put = async (name: string, body: Buffer) => {
+        const h = await p<Buffer>((cb) => c.sftp.open(name, 'w', cb));
+        const chunk = 32 * 1024;
+        await Promise.all(
+          Array.from({ length: Math.ceil(body.length / chunk) }, (_, i) =>
+            p((cb) =>
+              c.sftp.write(h, body, i * chunk, Math.min(chunk, body.length - i * chunk), i * chunk, cb),
+            ),
+          ),
+        );
+        await p((cb) => c.sftp.close(h, cb));
+      };
+      const a = randomBytes(4 * MiB + 3);
+      await put('/grow-a.bin', a);
+      // Small requests only: each read is short, the buffer is 4 KiB.
+      for (let i = 0; i < 3; i++) await p<unknown>((cb) => c.sftp.stat('/grow-a.bin', cb));
+      expect(socketReads.nextSize).toBe(4 * 1024);
+      const before = { ...socketReads };
+      const b = randomBytes(4 * MiB + 5);
+      await put('/grow-b.bin', b);
+      // Grown back at the first read that filled the 4 KiB: 4 MiB in reads of up to 64 KiB, not
+      // ~1,000 of 4 KiB; parsed in place.
+      const reads = socketReads.inPlace - before.inPlace;
+      expect(socketReads.resized - before.resized).toBeGreaterThanOrEqual(1);
+      expect(reads).toBeGreaterThan(40);
+      expect(reads).toBeLessThan(400);
+      for (const [name, body] of [
+        ['/grow-a.bin', a],
+        ['/grow-b.bin', b],
+      ] as const) {
+        const got = await p<Buffer>((cb) => c.sftp.readFile(name, cb));
+        expect(sha(got), name).toBe(sha(body));
+      }
+    } finally {
+      c.client.end();
+    }
+  }, 60_000);
 });

@@ -19,11 +19,19 @@ import type { Socket } from 'node:net';
  * size of the read (what Node's reads cost), until one parsed from a copy would have been
  * reusable. A paused socket, or one with bytes queued in its stream, gets a copy pushed through
  * the stream as Node would (order and back-pressure as before). Without those internals (another
- * Node) nothing is installed and Node's reads go on.
+ * Node) nothing is installed and Node's reads go on. After a short read the buffer shrinks to
+ * IDLE_SIZE (an idle connection holds 4 KiB, not 64) and grows back once a read fills it.
  */
 
 /** Bytes per read: libuv's suggested size, what Node reads a socket into. */
 export const READ_SIZE = 64 * 1024;
+/**
+ * After a read of at most SHORT_READ bytes (a keepalive, a request: the connection is not busy
+ * sending), the next read goes into a buffer of IDLE_SIZE, until a read fills that: an idle
+ * connection holds 4 KiB, not 64, for as long as it stays open.
+ */
+const SHORT_READ = 1024;
+export const IDLE_SIZE = 4 * 1024;
 
 export interface ReadParser {
   /** A read of these bytes' buffer is about to be parsed. */
@@ -32,8 +40,12 @@ export interface ReadParser {
   parsed(): boolean;
 }
 
-/** Counts for tests and benchmarks: reads parsed in place, from a copy, buffers made anew. */
-export const socketReads = { inPlace: 0, copied: 0, fresh: 0 };
+/**
+ * Counts for tests and benchmarks: reads parsed in place, from a copy, buffers made anew (a view
+ * of the last one kept), buffers changed between READ_SIZE and IDLE_SIZE, and the size of the
+ * buffer the connection that read last reads into next.
+ */
+export const socketReads = { inPlace: 0, copied: 0, fresh: 0, resized: 0, nextSize: 0 };
 
 interface Handle {
   useUserBuffer?(buf: Uint8Array): void;
@@ -71,17 +83,25 @@ export function reuseSocketReads(socket: Socket, parser: ReadParser): boolean {
       socket.emit('data', bytes);
     } finally {
       reusable = parser.parsed();
+      const size = nread === buffer.length ? READ_SIZE : nread <= SHORT_READ ? IDLE_SIZE : buffer.length;
       if (!copying && !reusable) {
         // A view of this buffer was kept: the next read goes into a new one.
-        buffer = Buffer.allocUnsafeSlow(READ_SIZE);
+        buffer = Buffer.allocUnsafeSlow(size);
         socketReads.fresh++;
+      } else if (size !== buffer.length) {
+        // The handle reads into the old one until `kBufferGen` hands it this one (see below).
+        buffer = Buffer.allocUnsafeSlow(size);
+        socketReads.resized++;
       }
       copying = !reusable;
+      socketReads.nextSize = buffer.length;
     }
     return true;
   };
   fields[kBuffer] = buffer;
   fields[kBufferCb] = onRead;
+  // Called by `onStreamRead` after each read: what it returns is the buffer the handle reads into
+  // next (kept in `kBuffer` meanwhile, so the GC leaves it alone: the handle holds only a pointer).
   fields[kBufferGen] = () => buffer;
   handle.useUserBuffer(buffer);
   return true;
