@@ -1,7 +1,9 @@
+import type { Socket } from 'node:net';
 import type { ServerChannel } from 'ssh2';
 import { normalizeVirtual } from '../../session/resolve.js';
 import { StorageError } from '../../storage/errors.js';
 import { ChannelReader } from './channel-reader.js';
+import { socketRoom } from './socket-writes.js';
 import type { SshChannelContext } from './types.js';
 
 /** Longest control line accepted (OpenSSH's own buffer is 2 KiB; names are at most ~1 KiB). */
@@ -41,10 +43,17 @@ export class ScpIo {
     });
   }
 
-  /** Write to the client, waiting while the SSH window is full. */
+  /**
+   * Write to the client, waiting while the SSH window is full, or while the connection's socket
+   * holds more than socket-writes.ts SOCKET_BACKLOG (a client that granted a large window and
+   * reads nothing: ssh2 would write all the file into memory).
+   */
   async send(data: Buffer | string): Promise<void> {
     if (this.closed) throw new ScpFatal('the channel closed');
-    if (this.channel.write(data)) return;
+    if (this.channel.write(data)) {
+      await socketRoom(this.socket, this.signal);
+      return;
+    }
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         this.channel.off('drain', done);
@@ -105,6 +114,11 @@ export class ScpIo {
   async sendAndWait(data: Buffer | string): Promise<boolean> {
     await this.send(data);
     return this.response();
+  }
+
+  /** The connection's socket (ssh2's Client `_sock`). */
+  private get socket(): Socket | undefined {
+    return (this.channel as unknown as { _client?: { _sock?: Socket } })._client?._sock;
   }
 
   /** A Session error as the client may see it; anything else is logged and called internal. */

@@ -43,11 +43,12 @@ const NAME_ENTRY_BYTES = 4 + 4 + 4 + 28;
 const RESUME_AT = 16 * 1024 * 1024;
 
 /**
- * Bytes of READ replies asked for and not yet sent (being read, or queued in ssh2 for want of
- * window) per channel, above which the channel's next requests wait unparsed (wire.ts
- * `inboundGate`), as OpenSSH's sftp-server reads no request while its output queue is full.
- * OpenSSH's client keeps 64 READs of 32 KiB (2 MiB) in flight; without this a client that sends
- * READs and reads no reply had every reply kept in memory (2 MiB of window is ~60,000 READs).
+ * Bytes of READ replies asked for and not yet sent (being read, queued in ssh2 for want of
+ * window, or in the connection's socket for want of the client reading) per channel, above which
+ * the channel's next requests wait unparsed (wire.ts `inboundGate`), as OpenSSH's sftp-server
+ * reads no request while its output queue is full. OpenSSH's client keeps 64 READs of 32 KiB
+ * (2 MiB) in flight; without this a client that sends READs and reads no reply had every reply
+ * kept in memory (2 MiB of window is ~60,000 READs; a client may grant 4 GiB of window).
  */
 const READ_HOLD_AT = 8 * 1024 * 1024;
 

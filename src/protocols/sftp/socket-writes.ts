@@ -31,3 +31,50 @@ export function coalesceWrites(socket: Socket): void {
     return write.apply(this, args);
   } as Socket['write'];
 }
+
+/**
+ * Bytes queued in a connection's socket (written, not yet taken by the kernel) past which its
+ * channels stop making more output for the client until the socket drains: SFTP holds requests
+ * (sftp.ts READ_HOLD_AT counts them), SCP waits before its next write (scp-io.ts `send`). ssh2
+ * writes whatever the channel window allows, and a client may grant up to 4 GiB of window and then
+ * read nothing: every READ reply or file chunk then piled up in the server's memory.
+ */
+export const SOCKET_BACKLOG = 8 * 1024 * 1024;
+
+const drains = new WeakMap<Socket, Set<() => void>>();
+
+/**
+ * Call `fn` each time `socket`'s write queue has emptied after it filled ('drain'); returns what
+ * stops it. One listener on the socket however many channels listen.
+ */
+export function onDrain(socket: Socket, fn: () => void): () => void {
+  let listeners = drains.get(socket);
+  if (listeners === undefined) {
+    const set = new Set<() => void>();
+    socket.on('drain', () => {
+      for (const f of [...set]) f();
+    });
+    drains.set(socket, set);
+    listeners = set;
+  }
+  const own = listeners;
+  own.add(fn);
+  return () => own.delete(fn);
+}
+
+/** Resolves once `socket` holds at most SOCKET_BACKLOG bytes queued, or it closed, or `signal` aborted. */
+export async function socketRoom(socket: Socket | undefined, signal: AbortSignal): Promise<void> {
+  if (socket === undefined || socket.writableLength <= SOCKET_BACKLOG) return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      off();
+      socket.off('close', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const off = onDrain(socket, done);
+    socket.once('close', done);
+    signal.addEventListener('abort', done, { once: true });
+    if (socket.destroyed || signal.aborted) done();
+  });
+}

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { SFTPWrapper } from 'ssh2';
+import { onDrain } from './socket-writes.js';
 import { WindowTarget } from './window.js';
 
 /**
@@ -366,10 +367,17 @@ function grant(s: SftpInternals, target: number): void {
 
 /**
  * Call `fn` each time ssh2 has sent what it queued for want of window (a WINDOW_ADJUST came and
- * its drain ran): replies waiting in ssh2 went out, so held requests may go on (`inboundGate`).
+ * its drain ran), and each time the connection's socket drained: replies waiting went out, so
+ * held requests may go on (`inboundGate`). Until the channel ends.
  */
 export function onWindow(sftp: SFTPWrapper, fn: () => void): void {
   const s = internals(sftp);
+  const socket = s._client?._sock;
+  if (socket !== undefined) {
+    const off = onDrain(socket, fn);
+    sftp.once('end', off);
+    sftp.once('close', off);
+  }
   let drain = s._chunkcb;
   // ssh2 calls `channel._chunkcb()` on WINDOW_ADJUST while `_waitWindow`; both ssh2's drain and
   // ours (`waitWindow`) set and clear it: they go through the setter, the call through `drained`.
@@ -388,9 +396,13 @@ export function onWindow(sftp: SFTPWrapper, fn: () => void): void {
   });
 }
 
-/** Bytes ssh2 holds for this channel, waiting for window from the client. */
+/**
+ * Bytes written for the client that it has not taken yet: queued in ssh2 for this channel for want
+ * of window, and in the connection's socket (all its channels') for want of the client reading.
+ */
 export function queuedBytes(sftp: SFTPWrapper): number {
-  let n = 0;
-  for (const b of internals(sftp)._buffer) n += b.length;
+  const s = internals(sftp);
+  let n = s._client?._sock?.writableLength ?? 0;
+  for (const b of s._buffer) n += b.length;
   return n;
 }
