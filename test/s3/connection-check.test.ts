@@ -41,7 +41,7 @@ const SAMPLES: Record<string, unknown[]> = {
   storageClass: ['STANDARD_IA', 1],
   sse: ['AES256', 'aws:kms', 'aws:kms:dsse', 'aes256'],
   sseKmsKeyId: ['key-1', 2],
-  sseCustomerKey: ['0123456789abcdef0123456789abcdef', 'short', 'A'.repeat(43) + '=', 9],
+  sseCustomerKey: ['0123456789abcdef0123456789abcdef', 'short', `${'A'.repeat(43)}=`, 9],
   acl: ['private', 'public-read', 'bucket-owner-full-control', 'public'],
   cacheControl: ['no-cache', 1],
   metadata: [{}, { a: '1', 'b-c': 'x y' }, { a: 1 }, [], 'a=1', null, Object.create(null)],

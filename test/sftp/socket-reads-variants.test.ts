@@ -35,7 +35,7 @@ describe('SFTP: socket reads in a reused buffer, upload variants', () => {
     ];
     const before = { ...socketReads };
     const bodies = cases.map((_, i) => randomBytes(6 * MiB + 4321 * i));
-    bodies.forEach((b, i) => writeFileSync(join(dir, `v-${i}.bin`), b));
+    for (const [i, b] of bodies.entries()) writeFileSync(join(dir, `v-${i}.bin`), b);
     const puts = await Promise.all(
       cases.map((extra, i) =>
         sftpBatch(server, server.user, [`put v-${i}.bin v-${i}.bin`], {
