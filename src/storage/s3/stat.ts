@@ -46,7 +46,7 @@ export async function statPath(s3: S3Storage, path: StoragePath, signal?: AbortS
     if (first.Key?.startsWith(s3.keys.dir(path))) return folder(s3, path, first);
   }
   const under = await s3.firstKeyUnder(path, signal);
-  return under === undefined && !removed ? notListed(s3, path) : folder(s3, path, under);
+  return under === undefined && !removed ? notListed(s3, path, signal) : folder(s3, path, under);
 }
 
 /**
