@@ -147,6 +147,23 @@ describe('raw ranged GETs against a store that sends more than its Content-Lengt
     expect(rawGetStats.handedToSdk - before.handedToSdk).toBe(0);
   });
 
+  it('a small answer read whole with its head, and bytes after it in the same read: handed to the SDK, the connection dropped', async () => {
+    const small = { from: 1000, size: 1000 };
+    store.misdeed = (range) =>
+      range === rangeOf(small) ? { glued: answer(B.from, Buffer.alloc(B.size, 0xee)) } : {};
+    const before = { ...rawGetStats };
+    const seen = store.seen.length;
+    const a = await get(small);
+    expect(a.got).toBeUndefined(); // the caller asks the SDK; nothing in `into` is trusted then
+    expect(rawGetStats.handedToSdk - before.handedToSdk).toBe(1);
+    const b = await get(B);
+    expect(b.got).toEqual({ got: B.size });
+    expect(b.into.equals(right(B))).toBe(true);
+    const asked = store.seen.slice(seen);
+    expect(asked.map((x) => x.range)).toEqual([rangeOf(small), rangeOf(B)]);
+    expect(asked[1]!.conn).not.toBe(asked[0]!.conn);
+  });
+
   it('bytes arriving after the body while the connection is idle close it: the next GET goes on a fresh one', async () => {
     const late = answer(B.from, Buffer.alloc(B.size, 0xee));
     store.misdeed = (range) => (range === rangeOf(A) ? { late: { bytes: late, afterMs: 100 } } : {});
