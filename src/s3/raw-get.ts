@@ -23,6 +23,12 @@ import { getHeaders, idleError, signLean, type Target, targetOf } from './small-
  * the caller sends the request through the SDK, whose retries and errors are then the only ones.
  * A body cut short (reset, EOF, the store silent for `idleMs`) reports the bytes already in place
  * and a retryable error; the caller asks again for the rest (range-read.ts `readRange`).
+ *
+ * Bytes after the announced body never land in a part: each read takes at most what is still
+ * due, an idle kept connection destroys itself on any byte, and a kept connection waits for the
+ * event loop to read what it had unread before it takes a request (`quiet`). Left: bytes a store
+ * sends later than that, once the next request is out, are taken for its answer if they are a
+ * 206 for exactly the range asked (HTTP/1.1 gives no way to tell them apart; node:http neither).
  */
 
 /** What one ranged GET put in place: `got` bytes from the buffer's start, and why it stopped short. */
@@ -144,6 +150,7 @@ export async function getRangeInto(
   for (;;) {
     signal?.throwIfAborted(); // an abort during the signing, or the stale try, is not heard below
     const kept = pool.get(`${t.hostname}:${Number(t.lean.endpoint.port) || 80}`)?.pop();
+    if (kept && !(await quiet(kept, signal))) continue;
     const conn = kept ?? connect(t, pool);
     if (kept) rawGetStats.reused++;
     const r = await exchange(conn, request, from, into, t.lean.idleMs, signal);
@@ -155,6 +162,23 @@ export async function getRangeInto(
     t.lean.observer?.({ operation: 'GetObject', durationMs: performance.now() - started });
     return r;
   }
+}
+
+/**
+ * Whether a kept connection may take a request: it is used only after two turns of the event
+ * loop. Bytes a broken store (or a middlebox) sent after the body it announced — more than its
+ * Content-Length, a second answer glued on — sit unread in the socket when the body ends (each
+ * body read is exactly what is still due); were the request written first, they would be read as
+ * its answer (a 206 for the very range asked would land in the part). Each turn polls the sockets,
+ * so they are read meanwhile and the idle connection destroys itself on them (`unexpected`); two
+ * turns because one read callback may be the last libuv makes for a socket in a poll phase.
+ */
+async function quiet(conn: Conn, signal: AbortSignal | undefined): Promise<boolean> {
+  for (let turn = 0; turn < 2; turn++) await new Promise((r) => setImmediate(r));
+  if (conn.socket.destroyed) return false;
+  if (signal?.aborted) park(conn);
+  signal?.throwIfAborted();
+  return true;
 }
 
 function handOver(): undefined {

@@ -51,6 +51,7 @@ describe('SFTP: socket reads in a reused buffer, upload variants', () => {
       expect(sha(readFileSync(join(dir, `back-${i}.bin`))), cases[i]!.join(' ')).toBe(sha(bodies[i]!));
     }
     expect(socketReads.inPlace - before.inPlace).toBeGreaterThan(50); // the reuse was exercised
+    expect(socketReads.declined - before.declined).toBe(0); // this Node offered the internals
   }, 240_000);
 
   it('scp -O uploads (chacha) are byte-identical', async () => {

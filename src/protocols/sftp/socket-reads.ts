@@ -12,7 +12,8 @@ import type { Socket } from 'node:net';
  * How: Node's own `onread` option (a user buffer: `net.connect({ onread })`) is not offered for
  * the sockets a `net.Server` accepts, so it is installed on the accepted socket's handle the way
  * Node installs it (net.js `initSocketHandle`: `_handle.useUserBuffer`, and the socket's
- * `kBuffer`/`kBufferCb`/`kBufferGen` fields that `onStreamRead` looks at; Node 20). The read is
+ * `kBuffer`/`kBufferCb`/`kBufferGen` fields that `onStreamRead` looks at; the same in Node 20, 22
+ * and 24: test/sftp/socket-reads-node.test.ts, scripts/node-matrix.sh). The read is
  * then handed to the socket's 'data' listeners (ssh2's) as a view of that buffer, and `parsed`
  * says afterwards whether the buffer may take the next read: when it may not (a view of it was
  * kept), the next read goes into a new buffer and the reads after it are parsed from a copy the
@@ -42,10 +43,19 @@ export interface ReadParser {
 
 /**
  * Counts for tests and benchmarks: reads parsed in place, from a copy, buffers made anew (a view
- * of the last one kept), buffers changed between READ_SIZE and IDLE_SIZE, and the size of the
- * buffer the connection that read last reads into next.
+ * of the last one kept), buffers changed between READ_SIZE and IDLE_SIZE, the size of the buffer
+ * the connection that read last reads into next, and sockets whose reads were taken over
+ * (`installed`) or left to Node because this Node lacks the internals (`declined`).
  */
-export const socketReads = { inPlace: 0, copied: 0, fresh: 0, resized: 0, nextSize: 0 };
+export const socketReads = {
+  inPlace: 0,
+  copied: 0,
+  fresh: 0,
+  resized: 0,
+  nextSize: 0,
+  installed: 0,
+  declined: 0,
+};
 
 interface Handle {
   useUserBuffer?(buf: Uint8Array): void;
@@ -61,10 +71,20 @@ export function reuseSocketReads(socket: Socket, parser: ReadParser): boolean {
   const kBuffer = field('kBuffer');
   const kBufferCb = field('kBufferCb');
   const kBufferGen = field('kBufferGen');
-  if (!handle || typeof handle.useUserBuffer !== 'function' || !kBuffer || !kBufferCb || !kBufferGen)
-    return false;
   const fields = socket as unknown as Fields;
-  if (fields[kBuffer] !== null || fields[kBufferCb] !== null || fields[kBufferGen] !== null) return false;
+  if (
+    !handle ||
+    typeof handle.useUserBuffer !== 'function' ||
+    !kBuffer ||
+    !kBufferCb ||
+    !kBufferGen ||
+    fields[kBuffer] !== null ||
+    fields[kBufferCb] !== null ||
+    fields[kBufferGen] !== null
+  ) {
+    socketReads.declined++;
+    return false;
+  }
   let buffer = Buffer.allocUnsafeSlow(READ_SIZE);
   /** The last read parsed in place left views of its buffer: parse copies until one would not. */
   let copying = false;
@@ -104,5 +124,6 @@ export function reuseSocketReads(socket: Socket, parser: ReadParser): boolean {
   // next (kept in `kBuffer` meanwhile, so the GC leaves it alone: the handle holds only a pointer).
   fields[kBufferGen] = () => buffer;
   handle.useUserBuffer(buffer);
+  socketReads.installed++;
   return true;
 }
