@@ -47,6 +47,19 @@ describe('SFTP DATA replies over several SSH packets, waiting for the window', (
     expect(copied * 10).toBeLessThan(direct);
   }, 120_000);
 
+  it('OpenSSH get with AES-GCM (packets from the pool, encrypted by ssh2 in place): byte-identical', async () => {
+    for (const cipher of ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com']) {
+      const local = mkdtempSync(join(tmpdir(), 'ferry-data-reply-gcm-'));
+      const get = await sftpBatch(server, server.user, ['get big.bin down.bin'], {
+        cwd: local,
+        extra: ['-c', cipher],
+      });
+      expect(get.stderr).toBe('');
+      expect(get.code).toBe(0);
+      expect(sha(readFileSync(join(local, 'down.bin'))), cipher).toBe(sha(body));
+    }
+  }, 120_000);
+
   it('READs of odd lengths around the SSH packet boundaries and across the part boundary: every reply whole and right', async () => {
     const c = await sftpClient(server, server.user);
     const raw = await rawSftp(c.client);
