@@ -26,9 +26,18 @@
  *
  * BENCH_PUT=1: uploads (`put` of an MB MiB local file) instead of gets, measured the same way.
  *
+ * BENCH_AWS=1: rows for `aws s3 cp` of the same object beside the builds (client = aws's CPU):
+ * `aws-8x10` with its defaults (8 MiB ranges, 10 at once), `aws-16x6` with Ferry's download
+ * pattern (16 MiB ranges, 6 at once) — the store's CPU per MiB for both request patterns.
+ * BENCH_STORE_SYSCALLS=1: for each get, radosgw's sendto and read syscalls per MiB (`perf stat`
+ * of the syscall tracepoints on every radosgw process; needs perf): whether RGW writes the body to
+ * the client in more, smaller pieces for one pattern than the other.
+ *
  * Run: npx tsc -p tsconfig.build.json && RGW_BASE=/tmp/ferry-rgw-dev BENCH_BUILDS=/tmp/base \
  *        npx tsx bench/sftp-get-cpu.ts [MB=256] [rounds=3]
  */
+
+import { spawn } from 'node:child_process';
 import {
   appendFileSync,
   existsSync,
@@ -42,6 +51,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import {
   aws,
+  awsTimed,
   load,
   logLines,
   MiB,
@@ -60,6 +70,7 @@ const SMALL = Number(process.env.BENCH_SMALL ?? 0);
 const COLD = process.env.BENCH_COLD === '1';
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 4000);
 const MEM = process.env.BENCH_MEM === '1';
+const STORE_SYSCALLS = process.env.BENCH_STORE_SYSCALLS === '1';
 const builds: { name: string; root?: string }[] = [
   { name: 'this' },
   ...(process.env.BENCH_BUILDS ?? '')
@@ -164,6 +175,7 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
     flt: number;
     gc: number;
     req?: string;
+    sys?: string;
     ext: number;
     ab: number;
   };
@@ -192,23 +204,54 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
         return sum;
       }
     }, 0);
+  // BENCH_STORE_SYSCALLS: radosgw's sendto / read syscalls while a get runs (perf stat, tracepoints).
+  const rgwPids = storePids.filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'radosgw');
+  const rgwSyscalls = (): (() => Promise<{ sendto: number; read: number }>) => {
+    const perf = spawn(
+      'perf',
+      ['stat', '-x', ',', '-e', 'syscalls:sys_enter_sendto,syscalls:sys_enter_read', '-p', rgwPids.join(',')],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let out = '';
+    perf.stderr.on('data', (d) => (out += d));
+    return async () => {
+      perf.kill('SIGINT');
+      await new Promise((resolve) => perf.on('close', resolve));
+      const count = (event: string) =>
+        Number(
+          out
+            .split('\n')
+            .find((l) => l.includes(event))
+            ?.split(',')[0] ?? Number.NaN,
+        );
+      return { sendto: count('sys_enter_sendto'), read: count('sys_enter_read') };
+    };
+  };
   const results = new Map<string, Row[]>();
-  const measure = async (s: (typeof servers)[number], label: string, r: number): Promise<void> => {
+  const measure = async (s: Get, label: string, r: number): Promise<void> => {
     const dest = join(work, `down-${label.replace('/', '-')}-${r}`);
     mkdirSync(dest);
-    if (gcLog) appendFileSync(`${gcLog}.${s.name}`, `=== round ${r + 1} ${label}\n`);
-    const before = procStat(s.pid);
+    const counting = STORE_SYSCALLS ? rgwSyscalls() : undefined;
+    if (counting) await new Promise((resolve) => setTimeout(resolve, 300)); // perf attaches
+    if (gcLog && s.pid) appendFileSync(`${gcLog}.${s.name}`, `=== round ${r + 1} ${label}\n`);
+    const before = s.pid ? procStat(s.pid) : { cpuMs: 0, minflt: 0 };
     const client0 = childrenCpuMs();
     const store0 = storeCpuMs();
     const gc0 = s.gcs();
     s.mem();
     const from = SMALL > 0 ? logLines(rgw) : 0;
-    const t = await sftpBatchOk(work, ssh, s.port, batch(dest), rgw.childEnv);
-    const after = procStat(s.pid);
+    const t = await s.get(dest);
+    const sys = await counting?.();
+    const after = s.pid ? procStat(s.pid) : { cpuMs: 0, minflt: 0 };
     const peak = s.mem();
     const row: Row = {
       secs: t.secs,
       cpu: (after.cpuMs - before.cpuMs) / (bytes / MiB),
+      ...(sys
+        ? {
+            sys: `rgw sendto ${(sys.sendto / (bytes / MiB)).toFixed(1)}/MiB read ${(sys.read / (bytes / MiB)).toFixed(1)}/MiB`,
+          }
+        : {}),
       client: (childrenCpuMs() - client0) / (bytes / MiB),
       store: (storeCpuMs() - store0) / (bytes / MiB),
       flt: (after.minflt - before.minflt) / (bytes / MiB),
@@ -228,11 +271,49 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
         `  client ${row.client.toFixed(2)}  store ${row.store.toFixed(2)}` +
         `  minflt ${row.flt.toFixed(1)}/MiB  Mark-Compacts ${row.gc}` +
         (MEM ? `  external ≤ ${row.ext.toFixed(0)} MiB, arrayBuffers ≤ ${row.ab.toFixed(0)} MiB` : '') +
-        `${row.req ? `  ${row.req}` : ''}  (load ${load()})`,
+        `${row.req ? `  ${row.req}` : ''}${row.sys ? `  ${row.sys}` : ''}  (load ${load()})`,
     );
   };
+  type Get = {
+    name: string;
+    pid?: number;
+    gcs: () => number;
+    mem: () => { external: number; arrayBuffers: number };
+    get: (dest: string) => Promise<{ secs: number }>;
+  };
+  const gets: Get[] = servers.map((s) => ({
+    ...s,
+    get: (dest: string) => sftpBatchOk(work, ssh, s.port, batch(dest), rgw.childEnv),
+  }));
+  if (process.env.BENCH_AWS === '1' && SMALL === 0 && process.env.BENCH_PUT !== '1') {
+    // The same object through `aws s3 cp`: its defaults, and Ferry's ranges (16 MiB, 6 at once).
+    for (const [name, chunk, conc] of [
+      ['aws-8x10', 8, 10],
+      ['aws-16x6', 16, 6],
+    ] as const) {
+      const config = join(work, `aws-config-${name}`);
+      writeFileSync(
+        config,
+        `[default]\ns3 =\n  multipart_chunksize = ${chunk}MB\n  multipart_threshold = ${chunk}MB\n  max_concurrent_requests = ${conc}\n`,
+      );
+      const env = { ...rgw.childEnv, AWS_CONFIG_FILE: config };
+      gets.push({
+        name,
+        gcs: () => 0,
+        mem: () => ({ external: 0, arrayBuffers: 0 }),
+        get: (dest) =>
+          awsTimed({ ...rgw, childEnv: env }, [
+            's3',
+            'cp',
+            '--quiet',
+            `s3://${bucket}/ferry/bench/big.bin`,
+            join(dest, 'big.bin'),
+          ]),
+      });
+    }
+  }
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? servers : [...servers].reverse();
+    const order = r % 2 === 0 ? gets : [...gets].reverse();
     for (const s of order) {
       if (COLD) {
         await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
@@ -245,7 +326,7 @@ async function main({ rgw, bucket, work, children }: RgwRun): Promise<void> {
       if (process.env.BENCH_WARM === '1') {
         const dest = join(work, `warmup-${s.name}-${r}`);
         mkdirSync(dest);
-        await sftpBatchOk(work, ssh, s.port, batch(dest), rgw.childEnv);
+        await s.get(dest);
         rmSync(dest, { recursive: true, force: true });
       }
       await measure(s, s.name, r);

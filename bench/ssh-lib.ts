@@ -93,7 +93,10 @@ export function sftpBatch(
 ): Promise<Timed> {
   const file = join(work, `batch-${randomBytes(4).toString('hex')}`);
   writeFileSync(file, batch);
-  return timed('sftp', [...ssh, '-P', String(port), '-b', file, 'bench@127.0.0.1'], env);
+  const args = [...ssh, '-P', String(port), '-b', file, 'bench@127.0.0.1'];
+  // BENCH_CLIENT_WRAP: a program run as `<wrap> sftp <args>` instead (perf record, strace -f …).
+  const wrap = process.env.BENCH_CLIENT_WRAP;
+  return wrap ? timed(wrap, ['sftp', ...args], env) : timed('sftp', args, env);
 }
 
 /** As sftpBatch, failing loudly on a non-zero exit. */

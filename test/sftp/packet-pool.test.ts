@@ -1,8 +1,16 @@
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packetsInFlight, pooledPackets, takePacket } from '../../src/protocols/sftp/packet-pool.js';
 import { coalesceWrites } from '../../src/protocols/sftp/socket-writes.js';
+
+const require = createRequire(import.meta.url);
+/** ssh2's ciphers, as its transport makes them. */
+const { CIPHER_INFO, createCipher } = require('ssh2/lib/protocol/crypto.js') as {
+  CIPHER_INFO: Record<string, { keyLen: number; ivLen: number }>;
+  createCipher(config: unknown): { allocPacket(payloadLen: number): Buffer };
+};
 
 /** Lays packets out as ssh2 1.17's ChaChaPolyCipherBinding.allocPacket (crypto.js), by name too. */
 class ChaChaPolyCipherBinding {
@@ -95,6 +103,31 @@ describe('SFTP DATA packets reused (packet-pool.ts)', () => {
       expect(all.readUInt32BE(at + 5), `packet ${i}`).toBe(sent[i]);
       expect(all.readUInt32BE(at + 5 + PAYLOAD - 4), `packet ${i}, end`).toBe(sent[i]);
       at += packet.length;
+    }
+  });
+
+  it("ssh2's own AEAD ciphers are pooled: chacha20-poly1305 and AES-GCM (ssh2's binding when it has one)", async () => {
+    const { out, inn } = await pair();
+    inn.resume();
+    for (const name of [
+      'chacha20-poly1305@openssh.com',
+      'aes128-gcm@openssh.com',
+      'aes256-gcm@openssh.com',
+    ]) {
+      const cipherInfo = CIPHER_INFO[name]!;
+      const cipher = createCipher({
+        outbound: {
+          onWrite: () => {},
+          cipherInfo,
+          cipherKey: randomBytes(cipherInfo.keyLen),
+          cipherIV: randomBytes(cipherInfo.ivLen),
+          seqno: 0,
+        },
+      });
+      const first = takePacket(out, cipher, PAYLOAD); // the layout's first: ssh2's own allocation
+      const second = takePacket(out, cipher, PAYLOAD);
+      expect(first, `${name} (${cipher.constructor.name})`).toBeDefined();
+      expect(second?.length, name).toBe(first!.length);
     }
   });
 

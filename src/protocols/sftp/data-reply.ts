@@ -71,20 +71,24 @@ export class ReplyWindow {
 
   /** Resolves once a reply of `length` bytes may go to `sendData`. */
   async fits(length: number): Promise<void> {
-    const since = performance.now();
-    while (!this.gaveUp && !this.signal.aborted && dataWaits(this.sftp, length)) {
-      const left = WINDOW_WAIT_MS - (performance.now() - since);
-      if (left <= 0) {
-        this.gaveUp = true;
-        return;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+    if (this.gaveUp || this.signal.aborted || !dataWaits(this.sftp, length)) return;
+    // One timer for the whole wait, however many WINDOW_ADJUSTs it takes (OpenSSH grants every
+    // 96 KiB: a 255 KiB reply looks again ~3 times).
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      this.wake();
+    }, WINDOW_WAIT_MS);
+    try {
+      do {
+        if (late) {
+          this.gaveUp = true;
+          return;
+        }
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+      } while (!this.gaveUp && !this.signal.aborted && dataWaits(this.sftp, length));
+    } finally {
+      clearTimeout(timer);
     }
   }
 

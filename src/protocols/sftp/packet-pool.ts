@@ -21,7 +21,7 @@ import type { Socket } from 'node:net';
  */
 
 /** ssh2's cipher classes known to lay packets out as [length][padLen][payload][padding][mac]. */
-const POOLED_CIPHERS = new Set(['ChaChaPolyCipherBinding', 'AESGCMCipherNative']);
+const POOLED_CIPHERS = new Set(['ChaChaPolyCipherBinding', 'AESGCMCipherBinding', 'AESGCMCipherNative']);
 /** Buffers kept for reuse, process-wide (~2 MiB of 32 KiB packets: one client window's worth). */
 const MAX_FREE = 64;
 const RANDOM_BLOCK = 4096;

@@ -101,10 +101,15 @@ export class SftpChannel {
       // paused with up to 2 MiB each still to come (docs/notes/issue-9.md "Session 6: memory").
       () => tightMemory(this.ctx.memory),
     );
-    onWindow(sftp, () => {
-      this.window.wake();
-      this.gate?.release();
-    });
+    onWindow(
+      sftp,
+      () => {
+        this.window.wake();
+        this.gate?.release();
+      },
+      // The socket drained: held requests may go on. Replies wait for window, not for this.
+      () => this.gate?.release(),
+    );
     // ssh2's fatal SFTP error (a malformed packet): it closes the channel; what was open on it
     // is aborted now, not once the client answers the close (nothing more is read: write-packets.ts).
     sftp.on('error', (err: Error) => {

@@ -367,21 +367,23 @@ function grant(s: SftpInternals, target: number): void {
 
 /**
  * Call `fn` each time ssh2 has sent what it queued for want of window (a WINDOW_ADJUST came and
- * its drain ran), and each time the connection's socket drained: replies waiting went out, so
- * held requests may go on (`inboundGate`). Until the channel ends.
+ * its drain ran), and `drained` (default `fn`) each time the connection's socket drained: replies
+ * waiting went out, so held requests may go on (`inboundGate`). Until the channel ends. (Node
+ * emits 'drain' after every coalesced write over the socket's 16 KiB high-water mark — several
+ * times per MiB of a get — so `drained` should be cheap.)
  */
-export function onWindow(sftp: SFTPWrapper, fn: () => void): void {
+export function onWindow(sftp: SFTPWrapper, fn: () => void, drained: () => void = fn): void {
   const s = internals(sftp);
   const socket = s._client?._sock;
   if (socket !== undefined) {
-    const off = onDrain(socket, fn);
+    const off = onDrain(socket, drained);
     sftp.once('end', off);
     sftp.once('close', off);
   }
   let drain = s._chunkcb;
   // ssh2 calls `channel._chunkcb()` on WINDOW_ADJUST while `_waitWindow`; both ssh2's drain and
-  // ours (`waitWindow`) set and clear it: they go through the setter, the call through `drained`.
-  function drained(this: SftpInternals) {
+  // ours (`waitWindow`) set and clear it: they go through the setter, the call through `adjusted`.
+  function adjusted(this: SftpInternals) {
     const run = drain;
     run?.call(this);
     fn();
@@ -389,7 +391,7 @@ export function onWindow(sftp: SFTPWrapper, fn: () => void): void {
   Object.defineProperty(s, '_chunkcb', {
     configurable: true,
     enumerable: true,
-    get: () => (drain === undefined ? undefined : drained),
+    get: () => (drain === undefined ? undefined : adjusted),
     set: (f: (() => void) | undefined) => {
       drain = f;
     },
