@@ -97,7 +97,12 @@ export async function executeActions(
     signal?.throwIfAborted();
     const side = sides[d.on];
     try {
-      await side.storage.remove(joinPath(side.root, d.path), { signal });
+      const path = joinPath(side.root, d.path);
+      if (d.reason === 'moved') {
+        const changed = differsFromListed(d.entry, await side.storage.stat(path, { signal }));
+        if (changed) throw new StorageError('Conflict', `not deleted at the source: ${changed}`);
+      }
+      await side.storage.remove(path, { signal });
       summary.deleted++;
       onEvent({ kind: 'done', action: d, bytes: 0 });
     } catch (err) {
@@ -191,6 +196,20 @@ function unverified(source: Entry, copy: Entry): string | undefined {
   return undefined;
 }
 
+/**
+ * Why a source file about to be deleted by `--move` is no longer the one listed (and copied), or
+ * undefined: looked at just before the delete, so a write landing after the copy committed is not
+ * deleted with the file (one stat per moved file; on S3 a HEAD). By ETag where both have one (S3:
+ * a listing's time may be the mtime index's, a HEAD's the object's metadata), else size and time.
+ */
+function differsFromListed(listed: Entry, now: Entry): string | undefined {
+  const what = 'it changed after it was listed and copied; run the move again';
+  if (now.type !== 'file' || now.size !== listed.size) return what;
+  if (listed.etag !== undefined && now.etag !== undefined)
+    return unquoted(listed.etag) === unquoted(now.etag) ? undefined : what;
+  return now.mtime.getTime() === listed.mtime.getTime() ? undefined : what;
+}
+
 /** A summary with nothing counted yet. */
 export function emptySummary(): SyncSummary {
   return { copied: 0, updated: 0, deleted: 0, skipped: 0, conflicts: 0, failed: 0, bytes: 0, ms: 0 };
@@ -209,3 +228,6 @@ export function plannedSummary(actions: readonly SyncAction[]): SyncSummary {
   }
   return s;
 }
+
+/** An ETag without the quotes some stores leave out of one answer and put in another. */
+const unquoted = (etag: string): string => etag.replace(/^"|"$/g, '');
