@@ -7,6 +7,8 @@ const common = {
   // projects share one pool of this many workers.
   maxWorkers: 2,
   env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+  // Each test file's temporary folders live in one folder removed after it (test/support/temp-per-file.ts).
+  setupFiles: ['test/support/temp-per-file.ts'],
 };
 
 /**
