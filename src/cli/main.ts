@@ -19,7 +19,9 @@ export async function main(argv: string[]): Promise<number> {
   if (argv === process.argv) tuneGc(); // this process is Ferry's own (not a test calling main)
   const interrupt = onInterrupt();
   const program = new Command('ferry')
-    .description('S3 and local files as one file system, and the servers that share them (ferry serve: SFTP, SCP, HTTP)')
+    .description(
+      'S3 and local files as one file system, and the servers that share them (ferry serve: SFTP, SCP, HTTP)',
+    )
     .version('0.1.0')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(secrets.scrub(s)) })
