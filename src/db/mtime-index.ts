@@ -1,11 +1,9 @@
+import { bareEtag as bare } from '../storage/etag.js';
 import type { MtimeIndex } from '../storage/s3/mtime-index.js';
 import type { Store } from './database.js';
 
 /** Keys per query: a listing page of S3 (1,000) is one query; bound parameters stay well inside SQLite's limit. */
 const BATCH = 1000;
-
-/** ETags compared without their quotes (S3 quotes them; some stores and SDK paths do not). */
-const bare = (etag: string) => etag.replace(/^"|"$/g, '');
 
 /**
  * The MtimeIndex (src/storage/s3/mtime-index.ts) kept in the store's `object_mtimes` table

@@ -1,4 +1,5 @@
 import { StorageError } from '../storage/errors.js';
+import { bareEtag } from '../storage/etag.js';
 import { copyFile, ensureDir } from '../storage/operations.js';
 import { joinPath } from '../storage/paths.js';
 import type { Entry, WriteOptions } from '../storage/types.js';
@@ -206,7 +207,7 @@ function differsFromListed(listed: Entry, now: Entry): string | undefined {
   const what = 'it changed after it was listed and copied; run the move again';
   if (now.type !== 'file' || now.size !== listed.size) return what;
   if (listed.etag !== undefined && now.etag !== undefined)
-    return unquoted(listed.etag) === unquoted(now.etag) ? undefined : what;
+    return bareEtag(listed.etag) === bareEtag(now.etag) ? undefined : what;
   return now.mtime.getTime() === listed.mtime.getTime() ? undefined : what;
 }
 
@@ -228,6 +229,3 @@ export function plannedSummary(actions: readonly SyncAction[]): SyncSummary {
   }
   return s;
 }
-
-/** An ETag without the quotes some stores leave out of one answer and put in another. */
-const unquoted = (etag: string): string => etag.replace(/^"|"$/g, '');
